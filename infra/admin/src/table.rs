@@ -1,0 +1,133 @@
+//! Creates the table from template.yaml's `AWS::DynamoDB::Table`, so the local table and
+//! the deployed one never drift.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TableProperties {
+    attribute_definitions: Vec<Attr>,
+    key_schema: Vec<Key>,
+    #[serde(default)]
+    global_secondary_indexes: Vec<Gsi>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Attr {
+    attribute_name: String,
+    attribute_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Key {
+    attribute_name: String,
+    key_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Gsi {
+    index_name: String,
+    key_schema: Vec<Key>,
+    projection: ProjectionDef,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProjectionDef {
+    projection_type: String,
+}
+
+/// The one table's properties. CloudFormation tags (`!Ref`, `!Sub`) elsewhere are ignored.
+fn table_properties(template: &str) -> Result<TableProperties> {
+    let doc: Value = serde_yaml::from_str(template)?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or("template has no Resources")?;
+    let mut tables = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"));
+    let table = tables.next().ok_or("template defines no AWS::DynamoDB::Table")?;
+    if tables.next().is_some() {
+        return Err("template defines more than one table; cardvault uses one".into());
+    }
+    let props = table.get("Properties").ok_or("table has no Properties")?;
+    Ok(serde_yaml::from_value(props.clone())?)
+}
+
+fn key_schema(keys: &[Key]) -> Result<Vec<KeySchemaElement>> {
+    keys.iter()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()?)
+        })
+        .collect()
+}
+
+/// Returns whether the table was created (false: it already existed).
+pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Result<bool> {
+    let props = table_properties(&std::fs::read_to_string(path)?)?;
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(&props.key_schema)?));
+    for a in &props.attribute_definitions {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&a.attribute_name)
+                .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
+                .build()?,
+        );
+    }
+    for g in &props.global_secondary_indexes {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&g.index_name)
+                .set_key_schema(Some(key_schema(&g.key_schema)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(g.projection.projection_type.as_str()))
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    match req.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_projects_own_template() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let props = table_properties(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let pk: Vec<_> = props.key_schema.iter().map(|k| k.attribute_name.as_str()).collect();
+        assert_eq!(pk, ["PK", "SK"]);
+        assert!(props.global_secondary_indexes.iter().any(|g| g.index_name == "GSI1"));
+    }
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Local AWS stack for development and tests: DynamoDB Local, moto (Secrets
+# Manager), localstripe and the reCAPTCHA siteverify stand-in, each on a free
+# port of 127.0.0.1.
+#
+#   infra/stack.sh up       start everything, write $RUN_DIR/stack.env
+#   infra/stack.sh down     stop everything (no-op when nothing runs)
+#   infra/stack.sh status   show what runs; exit 0 only if all four are healthy
+#
+# RUN_DIR is .tools/run, or $CARDVAULT_RUN_DIR so a dev and a test stack can run
+# side by side. Then: `. "$RUN_DIR/stack.env"` to point the SDK and the clients at it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+VENV="$TOOLS/venv"
+RUN_DIR="${CARDVAULT_RUN_DIR:-$TOOLS/run}"
+SERVICES=(dynamodb secretsmanager stripe siteverify)
+HEALTH_TIMEOUT_S=60
+PASS_TOKEN="cardvault-test-pass"
+declare -A PORTS T0S # per service: chosen port, start time (ms)
+
+say() { printf 'stack: %s\n' "$*"; }
+now_ms() { date +%s%3N; }
+
+free_port() {
+  # The kernel picks an unused port; the tiny race until the server binds it
+  # is acceptable for a dev stack.
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
+port_of() { cat "$RUN_DIR/$1.port" 2>/dev/null || true; }
+
+# Each service runs as the leader of its own session (setsid), so its pid is
+# also its process-group id and `kill -- -PID` reaches every child it forked.
+group_alive() { [[ -n "$1" ]] && kill -0 -- "-$1" 2>/dev/null; }
+
+start() {
+  local name=$1
+  shift
+  # setsid does not fork here (a background job of a non-interactive shell is
+  # not a group leader), so $! is the new session's id.
+  setsid "$@" >"$RUN_DIR/$name.log" 2>&1 </dev/null &
+  printf '%s\n' "$!" >"$RUN_DIR/$name.pid"
+}
+
+healthy() {
+  local name=$1 port=$2 url="http://127.0.0.1:$2"
+  case $name in
+    dynamodb)
+      # DynamoDB Local wants an Authorization header but checks no signature.
+      curl -fsS -o /dev/null --max-time 2 -X POST "$url/" \
+        -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
+        -H 'Content-Type: application/x-amz-json-1.0' \
+        -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0' \
+        -d '{}' ;;
+    secretsmanager) curl -fsS -o /dev/null --max-time 2 "$url/moto-api/data.json" ;;
+    stripe) curl -fsS -o /dev/null --max-time 2 -u sk_test_health: "$url/v1/customers" ;;
+    siteverify) curl -fsS -o /dev/null --max-time 2 "$url/health" ;;
+  esac 2>/dev/null
+}
+
+fail_start() {
+  say "FAILED: $1 $2; last lines of $RUN_DIR/$1.log:" >&2
+  tail -n 30 "$RUN_DIR/$1.log" >&2 || true
+  exit 1
+}
+
+# Polls every service together so each reports its own start-up time.
+wait_all_healthy() {
+  local pending=("${SERVICES[@]}") still name ms
+  while ((${#pending[@]})); do
+    still=()
+    for name in "${pending[@]}"; do
+      if healthy "$name" "${PORTS[$name]}"; then
+        ms=$(($(now_ms) - T0S[$name]))
+        say "$name up on 127.0.0.1:${PORTS[$name]} ($((ms / 1000)).$(printf '%03d' $((ms % 1000))) s)"
+      elif ! group_alive "$(pid_of "$name")"; then
+        fail_start "$name" "exited during start-up"
+      elif (($(now_ms) - T0S[$name] > HEALTH_TIMEOUT_S * 1000)); then
+        fail_start "$name" "not healthy after ${HEALTH_TIMEOUT_S}s"
+      else
+        still+=("$name")
+      fi
+    done
+    pending=("${still[@]}")
+    ((${#pending[@]})) && sleep 0.1
+  done
+  return 0
+}
+
+stop_one() {
+  local name=$1 pid i
+  pid="$(pid_of "$name")"
+  if group_alive "$pid"; then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      group_alive "$pid" || break
+      sleep 0.1
+    done
+    if group_alive "$pid"; then
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      sleep 0.2
+    fi
+    if group_alive "$pid"; then
+      say "WARNING: $name (process group $pid) is still running" >&2
+      return 1
+    fi
+    say "$name stopped"
+  fi
+  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.port"
+}
+
+cmd_down() {
+  local rc=0 name
+  [[ -d "$RUN_DIR" ]] || return 0
+  for name in "${SERVICES[@]}"; do stop_one "$name" || rc=1; done
+  rm -f "$RUN_DIR/stack.env"
+  return "$rc"
+}
+
+cmd_status() {
+  local rc=0 name pid port
+  for name in "${SERVICES[@]}"; do
+    pid="$(pid_of "$name")"
+    port="$(port_of "$name")"
+    if group_alive "$pid" && [[ -n "$port" ]] && healthy "$name" "$port"; then
+      say "$name: up on 127.0.0.1:$port (pid $pid)"
+    elif group_alive "$pid"; then
+      say "$name: running (pid $pid) but not healthy"
+      rc=1
+    else
+      say "$name: down"
+      rc=1
+    fi
+  done
+  [[ -f "$RUN_DIR/stack.env" ]] && say "env: $RUN_DIR/stack.env"
+  return "$rc"
+}
+
+cmd_up() {
+  "$ROOT/infra/tools.sh"
+  mkdir -p "$RUN_DIR"
+  RUN_DIR="$(cd "$RUN_DIR" && pwd)"
+
+  if [[ -f "$RUN_DIR/stack.env" ]] && cmd_status >/dev/null; then
+    say "already up; env: $RUN_DIR/stack.env"
+    return 0
+  fi
+  cmd_down # clear any half-started leftovers
+
+  local emulator name port
+  emulator="$(cat "$TOOLS/dynamodb-local.path")"
+  for name in "${SERVICES[@]}"; do
+    PORTS[$name]="$(free_port)"
+    printf '%s\n' "${PORTS[$name]}" >"$RUN_DIR/$name.port"
+  done
+
+  # If anything below fails or is interrupted, leave nothing running.
+  trap 'cmd_down >/dev/null 2>&1 || true' EXIT
+  trap 'exit 130' INT TERM
+
+  # All four start at once; health checks follow, so start-up costs the slowest one.
+  T0S[dynamodb]="$(now_ms)"
+  # -sharedDb: one database for every access key and region, so a client with
+  # other fake credentials still sees the same tables. DynamoDB Local has no
+  # bind-address option: it listens on all interfaces.
+  start dynamodb java -Djava.library.path="$emulator/DynamoDBLocal_lib" \
+    -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -jar "$emulator/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -port "${PORTS[dynamodb]}" -disableTelemetry
+
+  T0S[secretsmanager]="$(now_ms)"
+  start secretsmanager "$VENV/bin/moto_server" -H 127.0.0.1 -p "${PORTS[secretsmanager]}"
+
+  # localstripe's own CLI binds [::] (every interface) and pickles its whole
+  # store, card data included, to /tmp/localstripe.pickle after every write,
+  # one file shared by every stack. Run its app bound to 127.0.0.1 with no pickling.
+  T0S[stripe]="$(now_ms)"
+  start stripe "$VENV/bin/python" -c '
+import logging, sys
+from aiohttp import web
+from localstripe import server
+from localstripe.resources import Store
+Store.dump_to_disk = lambda self: None
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
+            access_log_format="%r %s %Tfs", print=print)
+' "${PORTS[stripe]}"
+
+  T0S[siteverify]="$(now_ms)"
+  start siteverify "$VENV/bin/python" "$ROOT/infra/siteverify.py" --port "${PORTS[siteverify]}"
+
+  wait_all_healthy
+
+  local env_tmp="$RUN_DIR/stack.env.tmp"
+  cat >"$env_tmp" <<EOF
+export AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:${PORTS[dynamodb]}
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:${PORTS[secretsmanager]}
+export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
+export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
+export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN
+EOF
+  mv "$env_tmp" "$RUN_DIR/stack.env"
+  trap - EXIT INT TERM
+  say "env: $RUN_DIR/stack.env"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,45 @@
+//! Configuration, read once per cold start from the environment. Every external endpoint
+//! is configuration, so tests point the same code at the local stand-ins.
+
+use std::env;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table_name: String,
+    /// Secrets Manager id of the platform secret (JSON: Stripe keys, reCAPTCHA, JWT).
+    pub platform_secret_id: String,
+    pub stripe_api_base: String,
+    pub recaptcha_verify_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("missing environment variable {0}")]
+pub struct ConfigError(&'static str);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            platform_secret_id: optional("PLATFORM_SECRET_ID", "cardvault/platform"),
+            stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com"),
+            recaptcha_verify_url: optional(
+                "RECAPTCHA_VERIFY_URL",
+                "https://www.google.com/recaptcha/api/siteverify",
+            ),
+        })
+    }
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError(name))
+}
+
+fn optional(name: &str, default: &str) -> String {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}

@@ -1,0 +1,36 @@
+//! One wire-format module per API dialect. Each keeps its source document's field names,
+//! status codes and envelopes, and maps [`crate::Error`] to responses in one function.
+
+pub mod fusebill;
+
+use lambda_http::{
+    http::{header, StatusCode},
+    Body, Response,
+};
+use serde::Serialize;
+
+/// A JSON response. `no-store`, because every body here is about someone's payment card.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::Text(text))
+            .expect("static headers are valid"),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Body::Empty)
+                .expect("static response is valid")
+        }
+    }
+}
+
+/// Logs an internal error's detail, which never goes on the wire.
+pub fn log_internal(e: &crate::Error) {
+    if let crate::Error::Internal(detail) = e {
+        tracing::error!(error = %detail, "internal error");
+    }
+}

@@ -1,0 +1,18 @@
+//! Domain types. Each parses once at the boundary and is valid ever after.
+
+mod customer;
+mod ids;
+mod tenant;
+mod text;
+
+pub use customer::{Customer, CustomerFields, NewCustomer};
+pub use ids::{CustomerId, TenantId, MAX_JSON_SAFE_INT};
+pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
+pub use text::Text;
+
+/// Timestamps are stored and rendered as RFC 3339 in UTC.
+pub type Timestamp = time::OffsetDateTime;
+
+pub fn now() -> Timestamp {
+    time::OffsetDateTime::now_utc()
+}

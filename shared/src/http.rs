@@ -1,0 +1,132 @@
+//! Request plumbing shared by every dialect: body limits, content types, JSON with
+//! field-naming errors, path parameters.
+
+use lambda_http::{http::header::CONTENT_TYPE, Body, Request, RequestExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, FieldError};
+
+/// Bodies past this are refused before parsing. Card and customer payloads are tiny.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn body_bytes(req: &Request) -> Result<&[u8], Error> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        // Body is non-exhaustive upstream; an unknown variant is treated as no body.
+        #[allow(unreachable_patterns)]
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The media type without parameters, lower-cased: `application/json`.
+pub fn media_type(req: &Request) -> Option<String> {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
+/// Parses a JSON body into `T`. A body that is not JSON, or a field of the wrong type,
+/// is a 400 whose message says which; a non-JSON content type is a 415.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    if let Some(media) = media_type(req) {
+        if media != "application/json" && !media.ends_with("+json") {
+            return Err(Error::UnsupportedMediaType(media));
+        }
+    }
+    parse_json(body_bytes(req)?)
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest(
+            "The request body is empty; expected a JSON object.".into(),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Error::BadRequest(format!("The request body is not valid JSON: {e}."))
+    })?;
+    if !value.is_object() {
+        return Err(Error::BadRequest(
+            "The request body must be a JSON object.".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // A missing field is reported at the parent path; name the field itself.
+        let field = match inner.strip_prefix("missing field `") {
+            Some(rest) => rest.trim_end_matches('`').to_owned(),
+            None => field,
+        };
+        Error::Invalid(vec![FieldError::new(
+            field.clone(),
+            format!("{field}: {inner}"),
+        )])
+    })
+}
+
+/// A `{name}` path parameter, as API Gateway (and the dev router) put it in the event.
+pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        customer_id: u64,
+        #[serde(default)]
+        name: Option<String>,
+    }
+
+    fn bad_request(r: Result<Sample, Error>) -> String {
+        match r {
+            Err(Error::BadRequest(m)) => m,
+            other => panic!("expected BadRequest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_json_says_so() {
+        let msg = bad_request(parse_json(b"{customerId:1}"));
+        assert!(msg.starts_with("The request body is not valid JSON"), "{msg}");
+        assert!(bad_request(parse_json(b"  ")).contains("empty"));
+        assert!(bad_request(parse_json(b"[1]")).contains("JSON object"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        match parse_json::<Sample>(br#"{"customerId":"x"}"#) {
+            Err(Error::Invalid(errs)) => {
+                assert_eq!(errs[0].field, "customerId");
+                assert!(errs[0].message.starts_with("customerId: invalid type"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_field_names_the_field() {
+        match parse_json::<Sample>(br#"{"name":"x"}"#) {
+            Err(Error::Invalid(errs)) => assert_eq!(errs[0].field, "customerId"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

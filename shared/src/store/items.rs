@@ -1,0 +1,85 @@
+//! How domain records become DynamoDB items: the key layout in one place.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{Item, StoreError};
+use crate::domain::{ApiKeyRecord, Customer, CustomerId, Tenant, TenantId};
+use crate::secret::KeyHash;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A primary key, plus optional GSI1 keys.
+pub fn key(pk: String, sk: &str) -> Item {
+    Item::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn with_keys<T: Serialize>(
+    record: &T,
+    primary: Item,
+    gsi1: Option<(String, String)>,
+) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(record)?;
+    item.extend(primary);
+    if let Some((pk, sk)) = gsi1 {
+        item.insert("GSI1PK".into(), s(pk));
+        item.insert("GSI1SK".into(), s(sk));
+    }
+    Ok(item)
+}
+
+/// Drops the key attributes and decodes the rest.
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    for k in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
+        item.remove(k);
+    }
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+pub fn tenant_pk(id: &TenantId) -> String {
+    format!("TENANT#{id}")
+}
+
+pub fn tenant_key(id: &TenantId) -> Item {
+    key(tenant_pk(id), "TENANT")
+}
+
+pub fn tenant(t: &Tenant) -> Result<Item, StoreError> {
+    with_keys(t, tenant_key(&t.id), None)
+}
+
+pub fn api_key_key(hash: &KeyHash) -> Item {
+    key(format!("APIKEY#{}", hash.as_str()), "APIKEY")
+}
+
+pub fn api_key(r: &ApiKeyRecord) -> Result<Item, StoreError> {
+    with_keys(
+        r,
+        api_key_key(&r.hash),
+        Some((tenant_pk(&r.tenant_id), format!("APIKEY#{}", r.key_id))),
+    )
+}
+
+pub fn public_key_key(k: &str) -> Item {
+    key(format!("PUBKEY#{k}"), "PUBKEY")
+}
+
+pub fn public_key(k: &str, tenant: &TenantId) -> Item {
+    let mut item = public_key_key(k);
+    item.insert("tenantId".into(), s(tenant.as_str()));
+    item
+}
+
+pub fn customer_key(id: CustomerId) -> Item {
+    key(format!("CUST#{id}"), "CUSTOMER")
+}
+
+pub fn customer(c: &Customer) -> Result<Item, StoreError> {
+    with_keys(
+        c,
+        customer_key(c.id),
+        Some((tenant_pk(&c.tenant_id), format!("CUST#{}", c.id))),
+    )
+}

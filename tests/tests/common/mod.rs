@@ -1,0 +1,109 @@
+//! Shared by the integration tests: the running stack's facts, an HTTP client, the admin CLI.
+//!
+//! `make test` starts DynamoDB Local, moto, localstripe, the siteverify stand-in,
+//! `cargo lambda watch` and the router, then runs these tests with `CARDVAULT_STACK`
+//! naming a JSON file of the stack's facts. Without it, the tests fail: they never skip.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stack {
+    pub base_url: String,
+    pub stripe_url: String,
+    pub lambda_invoke_port: u16,
+    pub table: String,
+    pub tenants: Vec<DemoTenant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoTenant {
+    pub id: String,
+    pub private_api_key: String,
+    pub public_api_key: String,
+    pub allowed_origin: String,
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let path = std::env::var("CARDVAULT_STACK")
+            .expect("CARDVAULT_STACK is not set: run the integration tests with `make test`");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    })
+}
+
+pub fn tenant_a() -> &'static DemoTenant {
+    &stack().tenants[0]
+}
+
+pub fn tenant_b() -> &'static DemoTenant {
+    &stack().tenants[1]
+}
+
+pub fn url(path: &str) -> String {
+    format!("{}{path}", stack().base_url)
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub fn basic(key: &str) -> String {
+    format!("Basic {key}")
+}
+
+/// Runs the admin CLI against the test stack and returns its JSON output.
+pub fn admin(args: &[&str]) -> Value {
+    let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
+    let out = Command::new(bin)
+        .args(["--table", &stack().table])
+        .args(args)
+        .output()
+        .expect("run cardvault-admin (built by make test)");
+    assert!(
+        out.status.success(),
+        "cardvault-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+}
+
+/// A response's status and JSON body.
+pub async fn json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}
+
+/// Asserts a Fusebill error envelope with this status, and returns its first value.
+pub fn fusebill_error(status: u16, body: &Value, want: u16) -> String {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["ErrorId"], 0, "{body}");
+    assert_eq!(body["HttpStatusCode"], want, "{body}");
+    let errors = body["Errors"].as_array().expect("Errors array");
+    assert!(!errors.is_empty(), "{body}");
+    errors[0]["Value"].as_str().expect("Value").to_owned()
+}
+
+/// Creates a customer for the tenant with this key; returns its id.
+pub async fn create_customer(key: &str, body: Value) -> u64 {
+    let resp = http()
+        .post(url("/v1/customers"))
+        .header("Authorization", basic(key))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /v1/customers");
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    body["id"].as_u64().expect("numeric id")
+}
