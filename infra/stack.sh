@@ -4,6 +4,11 @@
 # port of 127.0.0.1.
 #
 #   infra/stack.sh up       start everything, write $RUN_DIR/stack.env
+#   infra/stack.sh up --serve
+#                           also serve the functions: `cargo lambda watch` (inheriting
+#                           the stack's env and TABLE_NAME) behind infra/router.py on
+#                           $CARDVAULT_ROUTER_PORT (0 or unset: a free port); adds
+#                           CARDVAULT_BASE_URL and CARDVAULT_LAMBDA_PORT to stack.env
 #   infra/stack.sh down     stop everything (no-op when nothing runs)
 #   infra/stack.sh status   show what runs; exit 0 only if all four are healthy
 #
@@ -16,6 +21,7 @@ TOOLS="$ROOT/.tools"
 VENV="$TOOLS/venv"
 RUN_DIR="${CARDVAULT_RUN_DIR:-$TOOLS/run}"
 SERVICES=(dynamodb secretsmanager stripe siteverify)
+SERVING=(lambda router)
 HEALTH_TIMEOUT_S=60
 PASS_TOKEN="cardvault-test-pass"
 declare -A PORTS T0S # per service: chosen port, start time (ms)
@@ -58,6 +64,8 @@ healthy() {
     secretsmanager) curl -fsS -o /dev/null --max-time 2 "$url/moto-api/data.json" ;;
     stripe) curl -fsS -o /dev/null --max-time 2 -u sk_test_health: "$url/v1/customers" ;;
     siteverify) curl -fsS -o /dev/null --max-time 2 "$url/health" ;;
+    # Listening is enough: both answer unknown paths with 404.
+    lambda | router) curl -sS -o /dev/null --max-time 2 "$url/" ;;
   esac 2>/dev/null
 }
 
@@ -69,7 +77,7 @@ fail_start() {
 
 # Polls every service together so each reports its own start-up time.
 wait_all_healthy() {
-  local pending=("${SERVICES[@]}") still name ms
+  local pending=("$@") still name ms
   while ((${#pending[@]})); do
     still=()
     for name in "${pending[@]}"; do
@@ -115,14 +123,16 @@ stop_one() {
 cmd_down() {
   local rc=0 name
   [[ -d "$RUN_DIR" ]] || return 0
-  for name in "${SERVICES[@]}"; do stop_one "$name" || rc=1; done
+  # The functions first: they use the stand-ins.
+  for name in "${SERVING[@]}" "${SERVICES[@]}"; do stop_one "$name" || rc=1; done
   rm -f "$RUN_DIR/stack.env"
   return "$rc"
 }
 
 cmd_status() {
-  local rc=0 name pid port
-  for name in "${SERVICES[@]}"; do
+  local rc=0 name pid port names=("${SERVICES[@]}")
+  [[ -f "$RUN_DIR/router.pid" ]] && names+=("${SERVING[@]}")
+  for name in "${names[@]}"; do
     pid="$(pid_of "$name")"
     port="$(port_of "$name")"
     if group_alive "$pid" && [[ -n "$port" ]] && healthy "$name" "$port"; then
@@ -192,7 +202,7 @@ web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
   T0S[siteverify]="$(now_ms)"
   start siteverify "$VENV/bin/python" "$ROOT/infra/siteverify.py" --port "${PORTS[siteverify]}"
 
-  wait_all_healthy
+  wait_all_healthy "${SERVICES[@]}"
 
   local env_tmp="$RUN_DIR/stack.env.tmp"
   cat >"$env_tmp" <<EOF
@@ -205,17 +215,46 @@ export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
 export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN
 EOF
+  if [[ "${1:-}" == "--serve" ]]; then
+    serve "$env_tmp"
+  fi
   mv "$env_tmp" "$RUN_DIR/stack.env"
   trap - EXIT INT TERM
   say "env: $RUN_DIR/stack.env"
 }
 
+# cargo lambda watch runs each function as a child and passes it this environment:
+# the stand-ins' endpoints from stack.env plus the caller's TABLE_NAME.
+serve() {
+  local env_file=$1 name
+  : "${TABLE_NAME:?TABLE_NAME must be set to serve the functions}"
+  # shellcheck source=/dev/null
+  . "$env_file"
+  PORTS[lambda]="$(free_port)"
+  PORTS[router]="${CARDVAULT_ROUTER_PORT:-0}"
+  [[ "${PORTS[router]}" == 0 ]] && PORTS[router]="$(free_port)"
+  for name in "${SERVING[@]}"; do printf '%s\n' "${PORTS[$name]}" >"$RUN_DIR/$name.port"; done
+
+  T0S[lambda]="$(now_ms)"
+  (cd "$ROOT" && start lambda "$VENV/bin/cargo-lambda" lambda watch \
+    --invoke-address 127.0.0.1 --invoke-port "${PORTS[lambda]}")
+  T0S[router]="$(now_ms)"
+  start router "$VENV/bin/python" "$ROOT/infra/router.py" --template "$ROOT/template.yaml" \
+    --port "${PORTS[router]}" --lambda-url "http://127.0.0.1:${PORTS[lambda]}"
+  wait_all_healthy "${SERVING[@]}"
+
+  cat >>"$env_file" <<EOF
+export CARDVAULT_BASE_URL=http://127.0.0.1:${PORTS[router]}
+export CARDVAULT_LAMBDA_PORT=${PORTS[lambda]}
+EOF
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
+  up) cmd_up "${2:-}" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up [--serve]|down|status" >&2
     exit 2
     ;;
 esac

@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(auth.cached(&hash), Some(tenant.clone()));
         auth.cache.lock().unwrap().insert(
             hash.clone(),
-            (tenant, Instant::now() - KEY_CACHE_TTL - Duration::from_secs(1)),
+            (
+                tenant,
+                Instant::now() - KEY_CACHE_TTL - Duration::from_secs(1),
+            ),
         );
         assert_eq!(auth.cached(&hash), None);
     }

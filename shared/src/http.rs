@@ -31,7 +31,13 @@ pub fn media_type(req: &Request) -> Option<String> {
     req.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|v| !v.is_empty())
 }
 
@@ -52,9 +58,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "The request body is empty; expected a JSON object.".into(),
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        Error::BadRequest(format!("The request body is not valid JSON: {e}."))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("The request body is not valid JSON: {e}.")))?;
     if !value.is_object() {
         return Err(Error::BadRequest(
             "The request body must be a JSON object.".into(),
@@ -106,7 +111,10 @@ mod tests {
     #[test]
     fn not_json_says_so() {
         let msg = bad_request(parse_json(b"{customerId:1}"));
-        assert!(msg.starts_with("The request body is not valid JSON"), "{msg}");
+        assert!(
+            msg.starts_with("The request body is not valid JSON"),
+            "{msg}"
+        );
         assert!(bad_request(parse_json(b"  ")).contains("empty"));
         assert!(bad_request(parse_json(b"[1]")).contains("JSON object"));
     }

@@ -79,7 +79,11 @@ enum Command {
     SetStripe {
         #[arg(long)]
         tenant: String,
-        #[arg(long, conflicts_with = "secret_id", required_unless_present = "secret_id")]
+        #[arg(
+            long,
+            conflicts_with = "secret_id",
+            required_unless_present = "secret_id"
+        )]
         account: Option<String>,
         #[arg(long)]
         secret_id: Option<String>,
@@ -237,7 +241,11 @@ fn check_origin(o: &str) -> Result<()> {
     Ok(())
 }
 
-async fn put_secret(client: &aws_sdk_secretsmanager::Client, id: &str, value: String) -> Result<()> {
+async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    value: String,
+) -> Result<()> {
     let created = client
         .create_secret()
         .name(id)

@@ -2,8 +2,8 @@
 //! the deployed one never drift.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -58,7 +58,9 @@ fn table_properties(template: &str) -> Result<TableProperties> {
     let mut tables = resources
         .values()
         .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"));
-    let table = tables.next().ok_or("template defines no AWS::DynamoDB::Table")?;
+    let table = tables
+        .next()
+        .ok_or("template defines no AWS::DynamoDB::Table")?;
     if tables.next().is_some() {
         return Err("template defines more than one table; cardvault uses one".into());
     }
@@ -100,7 +102,9 @@ pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Re
                 .set_key_schema(Some(key_schema(&g.key_schema)?))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::from(g.projection.projection_type.as_str()))
+                        .projection_type(ProjectionType::from(
+                            g.projection.projection_type.as_str(),
+                        ))
                         .build(),
                 )
                 .build()?,
@@ -114,7 +118,9 @@ pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Re
         {
             Ok(false)
         }
-        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string().into()),
+        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            .to_string()
+            .into()),
     }
 }
 
@@ -126,8 +132,15 @@ mod tests {
     fn reads_the_projects_own_template() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
         let props = table_properties(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let pk: Vec<_> = props.key_schema.iter().map(|k| k.attribute_name.as_str()).collect();
+        let pk: Vec<_> = props
+            .key_schema
+            .iter()
+            .map(|k| k.attribute_name.as_str())
+            .collect();
         assert_eq!(pk, ["PK", "SK"]);
-        assert!(props.global_secondary_indexes.iter().any(|g| g.index_name == "GSI1"));
+        assert!(props
+            .global_secondary_indexes
+            .iter()
+            .any(|g| g.index_name == "GSI1"));
     }
 }

@@ -71,8 +71,7 @@ impl TryFrom<String> for TenantId {
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let ok = (1..=64).contains(&s.len())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-');
         if ok {
@@ -113,7 +112,16 @@ mod tests {
     #[test]
     fn customer_id_parses_digits_only() {
         assert_eq!(CustomerId::parse("42").map(CustomerId::get), Some(42));
-        for bad in ["", "0", "-1", "1.5", "abc", " 1", "+1", "99999999999999999999"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "1.5",
+            "abc",
+            " 1",
+            "+1",
+            "99999999999999999999",
+        ] {
             assert!(CustomerId::parse(bad).is_none(), "{bad:?}");
         }
         assert!(serde_json::from_str::<CustomerId>("9007199254740992").is_err());

@@ -48,7 +48,9 @@ impl StripeConnection {
         let ok = raw.len() > 5
             && raw.len() <= 64
             && raw.starts_with("acct_")
-            && raw[5..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            && raw[5..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if ok {
             Ok(Self::Connect {
                 account_id: raw.to_owned(),
@@ -69,7 +71,11 @@ pub struct ApiKeyRecord {
     pub tenant_id: TenantId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub revoked_at: Option<Timestamp>,
 }
 

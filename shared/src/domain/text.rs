@@ -62,7 +62,9 @@ mod tests {
     fn trims_and_treats_blank_as_absent() {
         assert_eq!(Text::parse_optional("f", Some("  "), 5), Ok(None));
         assert_eq!(Text::parse_optional("f", None, 5), Ok(None));
-        let t = Text::parse_optional("f", Some(" Zoë "), 5).unwrap().unwrap();
+        let t = Text::parse_optional("f", Some(" Zoë "), 5)
+            .unwrap()
+            .unwrap();
         assert_eq!(t.as_str(), "Zoë");
     }
 

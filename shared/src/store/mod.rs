@@ -151,7 +151,10 @@ impl Store {
     }
 
     /// One GetItem on the key's hash.
-    pub async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+    pub async fn api_key_by_hash(
+        &self,
+        hash: &KeyHash,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.get(items::api_key_key(hash)).await
     }
 

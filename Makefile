@@ -1,0 +1,30 @@
+# cardvault: the two commands a newcomer needs are `make dev` and `make test`.
+.PHONY: dev test lint fmt release size clean-tools
+
+## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
+dev:
+	@infra/dev.sh
+
+## Every test: unit, integration against the local stack, lints, template validation.
+test:
+	@infra/test.sh
+
+## Formatting and clippy, as make test runs them.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## Release binaries for Lambda (arm64, via cargo lambda + zig), as sam build makes them.
+release:
+	@infra/tools.sh
+	.tools/venv/bin/cargo-lambda lambda build --release --arm64
+
+## Release binary sizes and cold-start timings (see README, "Start-up").
+size:
+	@infra/bench/startup.sh
+
+clean-tools:
+	rm -rf .tools

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Bootstraps a fresh local stack: the table from template.yaml, the platform secrets,
+and two demo tenants, each with a private and a public API key, an allowed origin and a
+Stripe connection on localstripe.
+
+demo-a reaches Stripe through Connect (the platform key plus Stripe-Account);
+demo-b holds its own secret key in Secrets Manager.
+
+Prints the facts as JSON: {"table": ..., "tenants": [{id, privateApiKey, keyId,
+publicApiKey, allowedOrigin, stripe}]}. Uses only the admin CLI, so the item layout has
+one source of truth (the Rust store).
+
+Usage: bootstrap.py --admin target/debug/cardvault-admin --table NAME
+(the stack's AWS_* variables must be in the environment)
+"""
+import argparse
+import json
+import secrets
+import subprocess
+import sys
+
+PLATFORM_SECRET_ID = "cardvault/platform"
+# localstripe accepts any sk_test_ key; siteverify.py accepts this secret by default.
+PLATFORM_SECRET = {
+    "stripeSecretKey": "sk_test_cardvault_platform",
+    "stripePublishableKey": "pk_test_cardvault_platform",
+    "recaptchaSecret": "platform-recaptcha-secret",
+}
+DEMO_TENANTS = [
+    {"id": "demo-a", "name": "Demo Shop A", "origin": "http://localhost:3000",
+     "stripe": ["--account", "acct_1DemoShopA00001"]},
+    {"id": "demo-b", "name": "Demo Shop B", "origin": "http://localhost:3001",
+     "stripe": ["--secret-id", "cardvault/tenant/demo-b/stripe"],
+     "own_key": "sk_test_cardvault_demo_b"},
+]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--admin", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--template", default="template.yaml")
+    args = p.parse_args()
+
+    def admin(*cmd):
+        out = subprocess.run([args.admin, "--table", args.table, *cmd],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"bootstrap: cardvault-admin {cmd[0]} failed: {out.stderr.strip()}")
+        return json.loads(out.stdout)
+
+    admin("create-table", "--template", args.template)
+    platform = dict(PLATFORM_SECRET, jwtSecret=secrets.token_urlsafe(32))
+    admin("put-secret", "--id", PLATFORM_SECRET_ID, "--value", json.dumps(platform))
+
+    tenants = []
+    for t in DEMO_TENANTS:
+        admin("create-tenant", "--id", t["id"], "--name", t["name"])
+        key = admin("issue-key", "--tenant", t["id"])
+        public = admin("set-public-key", "--tenant", t["id"])["publicApiKey"]
+        admin("set-origins", "--tenant", t["id"], "--origin", t["origin"])
+        if "own_key" in t:
+            admin("put-secret", "--id", t["stripe"][1], "--value", t["own_key"])
+        stripe = admin("set-stripe", "--tenant", t["id"], *t["stripe"])["stripe"]
+        tenants.append({
+            "id": t["id"],
+            "privateApiKey": key["privateApiKey"],
+            "keyId": key["keyId"],
+            "publicApiKey": public,
+            "allowedOrigin": t["origin"],
+            "stripe": stripe,
+        })
+    json.dump({"table": args.table, "platformSecretId": PLATFORM_SECRET_ID,
+               "tenants": tenants}, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make dev: the AWS stand-ins, every function under `cargo lambda watch`, and the router,
+# on 127.0.0.1 until Ctrl-C. Facts for scripts go to .tools/dev.json.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARDVAULT_RUN_DIR="$ROOT/.tools/run"
+export CARDVAULT_ROUTER_PORT="${PORT:-8080}"
+export TABLE_NAME="${TABLE_NAME:-cardvault-dev}"
+
+infra/tools.sh
+# Build first, so the first request does not wait on a compile inside cargo lambda watch.
+cargo build --workspace --bins
+
+trap 'infra/stack.sh down' EXIT
+trap 'exit 130' INT TERM
+infra/stack.sh up --serve
+# shellcheck source=/dev/null
+. "$CARDVAULT_RUN_DIR/stack.env"
+
+.tools/venv/bin/python infra/bootstrap.py --admin target/debug/cardvault-admin \
+  --table "$TABLE_NAME" >"$CARDVAULT_RUN_DIR/bootstrap.json"
+.tools/venv/bin/python infra/facts.py write "$CARDVAULT_RUN_DIR/bootstrap.json" .tools/dev.json
+.tools/venv/bin/python infra/facts.py banner .tools/dev.json
+
+# Logs of the functions and the router, until Ctrl-C.
+tail -n 0 -F "$CARDVAULT_RUN_DIR/lambda.log" "$CARDVAULT_RUN_DIR/router.log" &
+wait
