@@ -13,7 +13,8 @@ infra/tools.sh
 # Build first, so the first request does not wait on a compile inside cargo lambda watch.
 cargo build --workspace --bins
 
-trap 'infra/stack.sh down' EXIT
+tail_pid=
+trap '[[ -n $tail_pid ]] && kill "$tail_pid" 2>/dev/null; infra/stack.sh down' EXIT
 trap 'exit 130' INT TERM
 infra/stack.sh up --serve
 # shellcheck source=/dev/null
@@ -26,4 +27,5 @@ infra/stack.sh up --serve
 
 # Logs of the functions and the router, until Ctrl-C.
 tail -n 0 -F "$CARDVAULT_RUN_DIR/lambda.log" "$CARDVAULT_RUN_DIR/router.log" &
+tail_pid=$!
 wait

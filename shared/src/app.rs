@@ -1,37 +1,148 @@
 //! What a function builds once per cold start. Building makes no network call: the AWS
-//! SDK resolves credentials lazily and secrets are read on first use.
+//! SDK resolves credentials lazily, secrets are read on first use, and the HTTP client
+//! (whose TLS roots cost a few milliseconds to load) is built on first use.
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use lambda_http::Request;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 use crate::auth::MerchantAuth;
+use crate::cache::TtlCache;
 use crate::config::{Config, ConfigError};
-use crate::domain::TenantId;
+use crate::domain::{StripeConnection, Tenant, TenantId};
 use crate::error::Error;
 use crate::secrets::Secrets;
 use crate::store::Store;
+use crate::stripe::{RetryPolicy, StripeAuth, StripeClient};
+
+/// Tenant settings change rarely; a warm container re-reads them after this.
+const TENANT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub secrets: Secrets,
     merchant_auth: MerchantAuth,
+    tenants: TtlCache<TenantId, Tenant>,
+    stripe: OnceLock<StripeClient>,
+}
+
+/// The platform secret's JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSecrets {
+    #[serde(default)]
+    pub stripe_secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub stripe_publishable_key: Option<String>,
+    #[serde(default)]
+    pub recaptcha_secret: Option<SecretString>,
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+}
+
+/// Which of the two Stripe import routes a request came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StripeMode {
+    /// The platform key with `Stripe-Account`.
+    Connect,
+    /// The tenant's own secret key.
+    OwnKey,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
-            secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(&aws)),
+        Ok(Self::new(config, &aws))
+    }
+
+    pub fn new(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
+            secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(aws)),
             merchant_auth: MerchantAuth::new(),
+            tenants: TtlCache::new(TENANT_CACHE_TTL),
+            stripe: OnceLock::new(),
             config,
-        })
+        }
     }
 
     /// The tenant behind a merchant API request's private key.
     pub async fn merchant(&self, req: &Request) -> Result<TenantId, Error> {
         self.merchant_auth.authenticate(&self.store, req).await
+    }
+
+    /// A tenant's settings, cached for a short while in the warm container.
+    pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        if let Some(t) = self.tenants.get(id) {
+            return Ok(t);
+        }
+        let tenant = self
+            .store
+            .get_tenant(id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("tenant {id} vanished")))?;
+        self.tenants.insert(id.clone(), tenant.clone());
+        Ok(tenant)
+    }
+
+    pub async fn platform_secrets(&self) -> Result<PlatformSecrets, Error> {
+        let raw = self.secrets.get(&self.config.platform_secret_id).await?;
+        serde_json::from_str(raw.expose_secret())
+            .map_err(|e| Error::Internal(format!("platform secret is not valid JSON: {e}")))
+    }
+
+    pub fn stripe(&self) -> &StripeClient {
+        self.stripe.get_or_init(|| {
+            StripeClient::new(
+                reqwest::Client::new(),
+                &self.config.stripe_api_base,
+                RetryPolicy {
+                    timeout: self.config.stripe_timeout,
+                    ..RetryPolicy::default()
+                },
+            )
+        })
+    }
+
+    /// The credentials for a tenant's Stripe calls through `mode`'s route. A tenant with no
+    /// connection, or with the other kind, is the caller's problem (400), not ours.
+    pub async fn stripe_auth(
+        &self,
+        tenant: &Tenant,
+        mode: StripeMode,
+    ) -> Result<StripeAuth, Error> {
+        match (&tenant.stripe, mode) {
+            (None, _) => Err(Error::BadRequest(
+                "This account has no Stripe connection configured.".into(),
+            )),
+            (Some(StripeConnection::Connect { account_id }), StripeMode::Connect) => {
+                let key = self
+                    .platform_secrets()
+                    .await?
+                    .stripe_secret_key
+                    .filter(|k| !k.expose_secret().is_empty())
+                    .ok_or_else(|| Error::Internal("platform Stripe key is not set".into()))?;
+                Ok(StripeAuth {
+                    key,
+                    account: Some(account_id.clone()),
+                })
+            }
+            (Some(StripeConnection::OwnKey { secret_id }), StripeMode::OwnKey) => Ok(StripeAuth {
+                key: self.secrets.get(secret_id).await?,
+                account: None,
+            }),
+            (Some(StripeConnection::OwnKey { .. }), StripeMode::Connect) => Err(Error::BadRequest(
+                "This account is not connected through Stripe Connect; use POST /v1/paymentMethodImport/Stripe.".into(),
+            )),
+            (Some(StripeConnection::Connect { .. }), StripeMode::OwnKey) => Err(Error::BadRequest(
+                "This account uses Stripe Connect; use POST /v1/paymentMethodImport/stripeConnect.".into(),
+            )),
+        }
     }
 }

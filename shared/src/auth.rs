@@ -4,13 +4,12 @@
 //! raw key after `Basic `; HTTP clients that build Basic auth themselves (`curl -u key:`)
 //! send base64 of `key:`. Both are accepted.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use lambda_http::{http::header::AUTHORIZATION, Request};
 
+use crate::cache::TtlCache;
 use crate::domain::TenantId;
 use crate::error::Error;
 use crate::secret::{ApiKey, KeyHash};
@@ -42,7 +41,7 @@ pub fn basic_api_key(header: &str) -> Option<ApiKey> {
 
 /// Resolves private API keys to tenants, with a small per-container cache.
 pub struct MerchantAuth {
-    cache: Mutex<HashMap<KeyHash, (TenantId, Instant)>>,
+    cache: TtlCache<KeyHash, TenantId>,
 }
 
 impl Default for MerchantAuth {
@@ -54,7 +53,7 @@ impl Default for MerchantAuth {
 impl MerchantAuth {
     pub fn new() -> Self {
         Self {
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(KEY_CACHE_TTL),
         }
     }
 
@@ -70,7 +69,7 @@ impl MerchantAuth {
             "Malformed Authorization header; send Authorization: Basic <API key>.",
         ))?;
         let hash = key.hash();
-        if let Some(tenant) = self.cached(&hash) {
+        if let Some(tenant) = self.cache.get(&hash) {
             return Ok(tenant);
         }
         let record = store.api_key_by_hash(&hash).await?;
@@ -78,23 +77,10 @@ impl MerchantAuth {
         // that ever matched loosely (case folding, prefix scans).
         match record {
             Some(r) if r.hash.ct_eq(&hash) && r.is_active() => {
-                self.remember(hash, r.tenant_id.clone());
+                self.cache.insert(hash, r.tenant_id.clone());
                 Ok(r.tenant_id)
             }
             _ => Err(Error::Unauthorized("Invalid or revoked API key.")),
-        }
-    }
-
-    fn cached(&self, hash: &KeyHash) -> Option<TenantId> {
-        let cache = self.cache.lock().ok()?;
-        let (tenant, at) = cache.get(hash)?;
-        (at.elapsed() < KEY_CACHE_TTL).then(|| tenant.clone())
-    }
-
-    fn remember(&self, hash: KeyHash, tenant: TenantId) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-            cache.insert(hash, (tenant, Instant::now()));
         }
     }
 }
@@ -127,22 +113,5 @@ mod tests {
         assert!(basic_api_key("Basic !!!").is_none());
         let both = STANDARD.encode("user:pass");
         assert!(basic_api_key(&format!("Basic {both}")).is_none());
-    }
-
-    #[test]
-    fn cache_expires() {
-        let auth = MerchantAuth::new();
-        let hash = ApiKey::parse(KEY).unwrap().hash();
-        let tenant = TenantId::try_from("t".to_string()).unwrap();
-        auth.remember(hash.clone(), tenant.clone());
-        assert_eq!(auth.cached(&hash), Some(tenant.clone()));
-        auth.cache.lock().unwrap().insert(
-            hash.clone(),
-            (
-                tenant,
-                Instant::now() - KEY_CACHE_TTL - Duration::from_secs(1),
-            ),
-        );
-        assert_eq!(auth.cached(&hash), None);
     }
 }

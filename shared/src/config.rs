@@ -2,6 +2,7 @@
 //! is configuration, so tests point the same code at the local stand-ins.
 
 use std::env;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -10,6 +11,8 @@ pub struct Config {
     pub platform_secret_id: String,
     pub stripe_api_base: String,
     pub recaptcha_verify_url: String,
+    /// Per-attempt timeout for Stripe calls (`STRIPE_TIMEOUT_MS`, default 3000).
+    pub stripe_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,11 @@ impl Config {
             recaptcha_verify_url: optional(
                 "RECAPTCHA_VERIFY_URL",
                 "https://www.google.com/recaptcha/api/siteverify",
+            ),
+            stripe_timeout: Duration::from_millis(
+                optional("STRIPE_TIMEOUT_MS", "3000")
+                    .parse()
+                    .unwrap_or(3000),
             ),
         })
     }

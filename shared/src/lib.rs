@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod dialect;
 pub mod domain;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod secret;
 pub mod secrets;
 pub mod store;
+pub mod stripe;
 pub mod telemetry;
 pub mod vault;
 

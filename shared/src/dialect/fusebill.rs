@@ -7,8 +7,8 @@
 use lambda_http::{http::StatusCode, Body, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Customer, CustomerFields, NewCustomer};
-use crate::error::Error;
+use crate::domain::{geo, Customer, CustomerFields, Instrument, NewCustomer};
+use crate::error::{Error, FieldError};
 
 /// Renders a handler's outcome: the success body, or the error envelope.
 pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
@@ -143,4 +143,186 @@ impl From<Customer> for CustomerJson {
 pub fn timestamp(t: crate::domain::Timestamp) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+// ---- payment methods -------------------------------------------------------------------
+
+/// A card as Fusebill renders it (the import and transparent-redirect samples' fields);
+/// a bank account (ACH) in the same frame with its own number fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMethodJson {
+    #[serde(flatten)]
+    instrument: InstrumentJson,
+    customer_id: u64,
+    first_name: String,
+    last_name: String,
+    address1: String,
+    address2: String,
+    country_id: Option<u16>,
+    country: String,
+    state_id: Option<u32>,
+    state: String,
+    city: String,
+    postal_zip: String,
+    is_default: bool,
+    external_customer_id: Option<String>,
+    external_card_id: Option<String>,
+    stored_in_fusebill_vault: bool,
+    email: Option<String>,
+    modified_date: String,
+    original_payment_method_id: Option<u64>,
+    id: u64,
+    uri: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum InstrumentJson {
+    #[serde(rename_all = "camelCase")]
+    Card {
+        masked_card_number: String,
+        card_type: &'static str,
+        expiration_month: u8,
+        /// Two digits, as the samples show (`17`, `23`).
+        expiration_year: u16,
+    },
+    #[serde(rename_all = "camelCase")]
+    Ach {
+        masked_account_number: String,
+        payment_method_type: &'static str,
+        bank_name: Option<String>,
+        transit_number: Option<String>,
+    },
+}
+
+impl From<crate::vault::PaymentMethodView> for PaymentMethodJson {
+    fn from(view: crate::vault::PaymentMethodView) -> Self {
+        let pm = view.payment_method;
+        let instrument = match &pm.instrument {
+            Instrument::Card {
+                brand,
+                exp_month,
+                exp_year,
+                ..
+            } => InstrumentJson::Card {
+                masked_card_number: pm.masked_number(),
+                card_type: brand.as_str(),
+                expiration_month: *exp_month,
+                expiration_year: exp_year % 100,
+            },
+            Instrument::Ach {
+                bank_name,
+                routing_number,
+            } => InstrumentJson::Ach {
+                masked_account_number: format!("********{}", pm.last4),
+                payment_method_type: "ACH",
+                bank_name: bank_name.clone(),
+                transit_number: routing_number.clone(),
+            },
+        };
+        let text = |t: &Option<crate::domain::Text>| {
+            t.as_ref()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        let h = &pm.holder;
+        let (country, state) = geo::names(h.country_id, h.state_id);
+        Self {
+            instrument,
+            customer_id: pm.customer_id.get(),
+            first_name: text(&h.first_name),
+            last_name: text(&h.last_name),
+            address1: text(&h.address1),
+            address2: text(&h.address2),
+            country_id: h.country_id,
+            country,
+            state_id: h.state_id,
+            state,
+            city: text(&h.city),
+            postal_zip: text(&h.postal_zip),
+            is_default: view.is_default,
+            external_customer_id: pm.stripe.as_ref().map(|s| s.customer_id.clone()),
+            external_card_id: pm.stripe.as_ref().map(|s| s.source_id.clone()),
+            stored_in_fusebill_vault: pm.stored_in_vault,
+            email: None,
+            modified_date: timestamp(pm.modified_at),
+            original_payment_method_id: None,
+            id: pm.id.get(),
+            uri: None,
+        }
+    }
+}
+
+// ---- Stripe import -----------------------------------------------------------------------
+
+/// `POST /v1/paymentMethodImport/stripeConnect` (and `/Stripe`, `/v1/AchCardImport/…`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequestJson {
+    #[serde(default)]
+    customer_id: Option<u64>,
+    #[serde(default)]
+    stripe_customer_id: Option<String>,
+    #[serde(default)]
+    stripe_card_id: Option<String>,
+}
+
+impl ImportRequestJson {
+    /// Every problem at once, each naming its field.
+    pub fn parse(&self) -> Result<crate::vault::ImportRequest, Error> {
+        use crate::domain::CustomerId;
+        use crate::stripe::{CustomerRef, SourceRef};
+        let mut errors = Vec::new();
+        let customer_id = match self.customer_id {
+            None => {
+                errors.push(FieldError::new("customerId", "customerId is required"));
+                None
+            }
+            Some(n) => CustomerId::try_from(n)
+                .map_err(|e| errors.push(FieldError::new("customerId", format!("customerId {e}"))))
+                .ok(),
+        };
+        let stripe_customer = required(&mut errors, "stripeCustomerId", &self.stripe_customer_id)
+            .and_then(|raw| {
+                CustomerRef::parse(raw).or_else(|| {
+                    errors.push(FieldError::new(
+                        "stripeCustomerId",
+                        "stripeCustomerId must be a Stripe customer id, starting with cus_",
+                    ));
+                    None
+                })
+            });
+        let source = required(&mut errors, "stripeCardId", &self.stripe_card_id).and_then(|raw| {
+            SourceRef::parse(raw).or_else(|| {
+                errors.push(FieldError::new(
+                    "stripeCardId",
+                    "stripeCardId must be a Stripe card or bank account id, starting with card_ or ba_",
+                ));
+                None
+            })
+        });
+        match (customer_id, stripe_customer, source) {
+            (Some(customer_id), Some(stripe_customer), Some(source)) if errors.is_empty() => {
+                Ok(crate::vault::ImportRequest {
+                    customer_id,
+                    stripe_customer,
+                    source,
+                })
+            }
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+}
+
+fn required<'a>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &'a Option<String>,
+) -> Option<&'a str> {
+    let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    if v.is_none() {
+        errors.push(FieldError::new(field, format!("{field} is required")));
+    }
+    v
 }

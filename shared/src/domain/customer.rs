@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{CustomerId, TenantId, Text, Timestamp};
+use super::{CustomerId, PaymentMethodId, TenantId, Text, Timestamp};
 use crate::error::FieldError;
 
 /// A customer of a tenant.
@@ -11,6 +11,9 @@ pub struct Customer {
     pub tenant_id: TenantId,
     #[serde(flatten)]
     pub details: NewCustomer,
+    /// The one source of truth for which payment method is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_payment_method_id: Option<PaymentMethodId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]

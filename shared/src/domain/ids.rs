@@ -6,54 +6,68 @@ use serde::{Deserialize, Serialize};
 /// The largest integer a JSON client (JavaScript's `Number`) holds exactly: 2^53 − 1.
 pub const MAX_JSON_SAFE_INT: u64 = (1 << 53) - 1;
 
-/// A customer's numeric id, as Fusebill-style clients expect: positive and JSON-safe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u64")]
-pub struct CustomerId(u64);
+/// A positive, JSON-safe numeric id. Ids are random rather than sequential: one
+/// conditional write allocates one (no counter item to round-trip to), and ids say
+/// nothing about a tenant's volume.
+macro_rules! json_safe_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "u64", into = "u64")]
+        pub struct $name(u64);
 
-impl CustomerId {
-    /// Ids are random rather than sequential: one conditional write allocates one (no
-    /// counter item to round-trip to), and ids say nothing about a tenant's volume.
-    pub fn random() -> Self {
-        Self(OsRng.gen_range(1_000_000..=MAX_JSON_SAFE_INT))
-    }
+        impl $name {
+            pub fn random() -> Self {
+                Self(OsRng.gen_range(1_000_000..=MAX_JSON_SAFE_INT))
+            }
 
-    pub fn get(self) -> u64 {
-        self.0
-    }
+            pub fn get(self) -> u64 {
+                self.0
+            }
 
-    /// Parses a path segment such as `12345`.
-    pub fn parse(raw: &str) -> Option<Self> {
-        if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+            /// Parses a path segment such as `12345`.
+            pub fn parse(raw: &str) -> Option<Self> {
+                if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                raw.parse::<u64>().ok().and_then(|n| Self::try_from(n).ok())
+            }
         }
-        raw.parse::<u64>().ok().and_then(|n| Self::try_from(n).ok())
-    }
-}
 
-impl TryFrom<u64> for CustomerId {
-    type Error = String;
+        impl TryFrom<u64> for $name {
+            type Error = String;
 
-    fn try_from(n: u64) -> Result<Self, Self::Error> {
-        if (1..=MAX_JSON_SAFE_INT).contains(&n) {
-            Ok(Self(n))
-        } else {
-            Err(format!("must be an integer from 1 to {MAX_JSON_SAFE_INT}"))
+            fn try_from(n: u64) -> Result<Self, Self::Error> {
+                if (1..=MAX_JSON_SAFE_INT).contains(&n) {
+                    Ok(Self(n))
+                } else {
+                    Err(format!("must be an integer from 1 to {MAX_JSON_SAFE_INT}"))
+                }
+            }
         }
-    }
+
+        impl From<$name> for u64 {
+            fn from(id: $name) -> u64 {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl From<CustomerId> for u64 {
-    fn from(id: CustomerId) -> u64 {
-        id.0
-    }
-}
-
-impl fmt::Display for CustomerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+json_safe_id!(
+    /// A customer's id, as Fusebill-style clients expect it.
+    CustomerId
+);
+json_safe_id!(
+    /// A payment method's (card's or bank account's) id.
+    PaymentMethodId
+);
 
 /// A tenant's id: a short slug chosen by the operator (`demo-a`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

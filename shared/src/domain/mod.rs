@@ -1,12 +1,15 @@
 //! Domain types. Each parses once at the boundary and is valid ever after.
 
 mod customer;
+pub mod geo;
 mod ids;
+mod payment_method;
 mod tenant;
 mod text;
 
 pub use customer::{Customer, CustomerFields, NewCustomer};
-pub use ids::{CustomerId, TenantId, MAX_JSON_SAFE_INT};
+pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
+pub use payment_method::{CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
 pub use text::Text;
 

@@ -36,6 +36,18 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// For text from a trusted system (Stripe) rather than a caller: unwanted characters
+    /// are dropped and overlong values cut, instead of failing the request.
+    pub fn from_external(raw: Option<&str>, max_chars: usize) -> Option<Self> {
+        let cleaned: String = raw?
+            .chars()
+            .filter(|c| !is_forbidden(*c))
+            .take(max_chars)
+            .collect();
+        let trimmed = cleaned.trim();
+        (!trimmed.is_empty()).then(|| Self(trimmed.to_owned()))
+    }
 }
 
 impl From<Text> for String {

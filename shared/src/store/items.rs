@@ -4,7 +4,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{Item, StoreError};
-use crate::domain::{ApiKeyRecord, Customer, CustomerId, Tenant, TenantId};
+use crate::domain::{
+    ApiKeyRecord, Customer, CustomerId, PaymentMethod, PaymentMethodId, Tenant, TenantId,
+};
 use crate::secret::KeyHash;
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -21,11 +23,22 @@ fn with_keys<T: Serialize>(
     primary: Item,
     gsi1: Option<(String, String)>,
 ) -> Result<Item, StoreError> {
+    with_indexes(record, primary, gsi1, None)
+}
+
+fn with_indexes<T: Serialize>(
+    record: &T,
+    primary: Item,
+    gsi1: Option<(String, String)>,
+    gsi2: Option<(String, String)>,
+) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(record)?;
     item.extend(primary);
-    if let Some((pk, sk)) = gsi1 {
-        item.insert("GSI1PK".into(), s(pk));
-        item.insert("GSI1SK".into(), s(sk));
+    for (index, keys) in [("GSI1", gsi1), ("GSI2", gsi2)] {
+        if let Some((pk, sk)) = keys {
+            item.insert(format!("{index}PK"), s(pk));
+            item.insert(format!("{index}SK"), s(sk));
+        }
     }
     Ok(item)
 }
@@ -73,7 +86,7 @@ pub fn public_key(k: &str, tenant: &TenantId) -> Item {
 }
 
 pub fn customer_key(id: CustomerId) -> Item {
-    key(format!("CUST#{id}"), "CUSTOMER")
+    key(customer_pk(id), "CUSTOMER")
 }
 
 pub fn customer(c: &Customer) -> Result<Item, StoreError> {
@@ -82,4 +95,44 @@ pub fn customer(c: &Customer) -> Result<Item, StoreError> {
         customer_key(c.id),
         Some((tenant_pk(&c.tenant_id), format!("CUST#{}", c.id))),
     )
+}
+
+pub fn customer_pk(id: CustomerId) -> String {
+    format!("CUST#{id}")
+}
+
+pub const PM_PREFIX: &str = "PM#";
+pub const PM_KEY_PREFIX: &str = "PMKEY#";
+
+pub fn payment_method_key(customer: CustomerId, id: PaymentMethodId) -> Item {
+    key(customer_pk(customer), &format!("{PM_PREFIX}{id}"))
+}
+
+/// GSI1 finds a payment method by id alone; GSI2 lists a tenant's, oldest first.
+pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
+    let created = pm
+        .created_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+    with_indexes(
+        pm,
+        payment_method_key(pm.customer_id, pm.id),
+        Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
+        Some((
+            format!("{}#PM", tenant_pk(&pm.tenant_id)),
+            format!("{created}#{}", pm.id),
+        )),
+    )
+}
+
+/// A uniqueness marker under the customer (`PMKEY#stripe:card_…`, `PMKEY#fp:…`): written
+/// in the same transaction as the payment method, so a duplicate can never be stored.
+pub fn dedupe_key(customer: CustomerId, dedupe: &str) -> Item {
+    key(customer_pk(customer), &format!("{PM_KEY_PREFIX}{dedupe}"))
+}
+
+pub fn dedupe(customer: CustomerId, dedupe: &str, pm: PaymentMethodId) -> Item {
+    let mut item = dedupe_key(customer, dedupe);
+    item.insert("paymentMethodId".into(), AttributeValue::N(pm.to_string()));
+    item
 }

@@ -11,6 +11,9 @@
 //! `CARD#<id>`), so one Query reads a customer with its cards.
 
 mod items;
+mod payment_methods;
+
+pub use payment_methods::{Created, DefaultRule};
 
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, SdkError},
@@ -33,6 +36,9 @@ pub enum StoreError {
     AlreadyExists,
     #[error("{0} not found")]
     Missing(&'static str),
+    /// A transaction's condition failed: the state changed under us.
+    #[error("conflicting concurrent change")]
+    Conflict,
 }
 
 impl<E, R> From<SdkError<E, R>> for StoreError

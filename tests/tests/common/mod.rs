@@ -28,6 +28,7 @@ pub struct DemoTenant {
     pub private_api_key: String,
     pub public_api_key: String,
     pub allowed_origin: String,
+    pub stripe: Value,
 }
 
 pub fn stack() -> &'static Stack {
@@ -107,4 +108,91 @@ pub async fn create_customer(key: &str, body: Value) -> u64 {
     let (status, body) = json(resp).await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_u64().expect("numeric id")
+}
+
+/// A card on a new localstripe customer: (cus_…, card_…). `key` is the Stripe key the
+/// tenant's connection uses; localstripe accepts any test key.
+pub async fn stripe_card(name: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let stripe = &stack().stripe_url;
+    let mut form = vec![
+        ("card[number]", "4242424242424242"),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2030"),
+        ("card[cvc]", "123"),
+        ("card[name]", name),
+    ];
+    form.extend_from_slice(extra);
+    let token: Value = http()
+        .post(format!("{stripe}/v1/tokens"))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = token["id"].as_str().expect("token id").to_owned();
+    let customer: Value = http()
+        .post(format!("{stripe}/v1/customers"))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&[("source", tok.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cus = customer["id"].as_str().expect("customer id").to_owned();
+    let card = customer["sources"]["data"][0]["id"]
+        .as_str()
+        .expect("card id")
+        .to_owned();
+    (cus, card)
+}
+
+/// POST a JSON value with a tenant's key; returns (status, body).
+pub async fn post_json(path: &str, key: &str, body: &Value) -> (u16, Value) {
+    let resp = http()
+        .post(url(path))
+        .header("Authorization", basic(key))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// How many payment methods a customer has, read straight from the table.
+pub async fn payment_method_count(customer: u64) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let out = client
+        .query()
+        .table_name(&stack().table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :pm)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("CUST#{customer}")))
+        .expression_attribute_values(":pm", AttributeValue::S("PM#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query");
+    out.items().len()
+}
+
+/// The vault in-process, on the test stack's table and secrets, with `stripe_api_base`
+/// pointed wherever a fault-injection test needs it.
+pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
+    let config = cardvault::config::Config {
+        table_name: stack().table.clone(),
+        platform_secret_id: "cardvault/platform".into(),
+        stripe_api_base: stripe_api_base.into(),
+        recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
+        stripe_timeout: std::time::Duration::from_millis(300),
+    };
+    cardvault::App::new(config, &aws().await)
 }

@@ -1,6 +1,12 @@
 //! The vault's operations, over the store. Functions call these; dialects render them.
 
-use crate::domain::{now, Customer, CustomerId, NewCustomer, TenantId};
+mod import;
+
+pub use import::{import_stripe_source, ImportRequest};
+
+use crate::domain::{
+    now, Customer, CustomerId, NewCustomer, PaymentMethod, PaymentMethodId, TenantId,
+};
 use crate::error::Error;
 use crate::store::{Store, StoreError};
 
@@ -17,6 +23,7 @@ pub async fn create_customer(
         id: CustomerId::random(),
         tenant_id: tenant.clone(),
         details,
+        default_payment_method_id: None,
         created_at: at,
         modified_at: at,
     };
@@ -36,4 +43,27 @@ pub async fn customer(store: &Store, tenant: &TenantId, id: CustomerId) -> Resul
         .get_customer(tenant, id)
         .await?
         .ok_or_else(|| Error::not_found("Customer", id))
+}
+
+/// A payment method with what the customer record says about it.
+#[derive(Clone, Debug)]
+pub struct PaymentMethodView {
+    pub payment_method: PaymentMethod,
+    pub is_default: bool,
+}
+
+async fn existing_view(
+    store: &Store,
+    tenant: &TenantId,
+    customer: &Customer,
+    id: PaymentMethodId,
+) -> Result<PaymentMethodView, Error> {
+    let payment_method = store
+        .payment_method(tenant, id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("dedupe marker points at missing {id}")))?;
+    Ok(PaymentMethodView {
+        is_default: customer.default_payment_method_id == Some(id),
+        payment_method,
+    })
 }

@@ -1,0 +1,19 @@
+//! `POST /v1/paymentMethodImport/stripeConnect` (alias `POST /v1/AchCardImport/stripeConnect`):
+//! imports a card or bank account from a Stripe customer of the tenant's connected account.
+
+use cardvault::app::StripeMode;
+use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
+use cardvault::{http, vault, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { fusebill::render(import(app, &req).await) }).await
+}
+
+async fn import(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson), Error> {
+    let tenant = app.merchant(req).await?;
+    let request = http::json_body::<ImportRequestJson>(req)?.parse()?;
+    let imported = vault::import_stripe_source(app, &tenant, StripeMode::Connect, request).await?;
+    Ok((StatusCode::OK, imported.into()))
+}

@@ -1,0 +1,177 @@
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerId, PaymentMethodId, TenantId, Text, Timestamp};
+
+/// Card brands, named as Fusebill names them on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CardBrand {
+    Visa,
+    MasterCard,
+    AmericanExpress,
+    Discover,
+    #[serde(rename = "JCB")]
+    Jcb,
+    Diners,
+    UnionPay,
+    Unknown,
+}
+
+impl CardBrand {
+    /// Fusebill's spelling: `Visa`, `MasterCard`, `AmericanExpress`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Visa => "Visa",
+            Self::MasterCard => "MasterCard",
+            Self::AmericanExpress => "AmericanExpress",
+            Self::Discover => "Discover",
+            Self::Jcb => "JCB",
+            Self::Diners => "Diners",
+            Self::UnionPay => "UnionPay",
+            Self::Unknown => "Unknown",
+        }
+    }
+
+    /// From Stripe's `brand` (`"American Express"`, `"Diners Club"`, …) or its
+    /// PaymentMethod spelling (`"amex"`, `"diners"`, …).
+    pub fn from_stripe(brand: &str) -> Self {
+        let key: String = brand
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match key.as_str() {
+            "visa" => Self::Visa,
+            "mastercard" => Self::MasterCard,
+            "americanexpress" | "amex" => Self::AmericanExpress,
+            "discover" => Self::Discover,
+            "jcb" => Self::Jcb,
+            "dinersclub" | "diners" => Self::Diners,
+            "unionpay" => Self::UnionPay,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// What the payment method is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Instrument {
+    #[serde(rename_all = "camelCase")]
+    Card {
+        brand: CardBrand,
+        /// The BIN, where known (cards entered through the transparent redirect).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first6: Option<String>,
+        exp_month: u8,
+        /// Four digits.
+        exp_year: u16,
+    },
+    #[serde(rename_all = "camelCase")]
+    Ach {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bank_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        routing_number: Option<String>,
+    },
+}
+
+/// The holder's names and address: the AVS fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address1: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address2: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_zip: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_id: Option<u32>,
+}
+
+/// Where the payment method lives at Stripe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeRef {
+    pub customer_id: String,
+    /// `card_…`, `ba_…` or `pm_…`.
+    pub source_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Active,
+}
+
+/// A customer's card or bank account. Whether it is the default is not stored here:
+/// the customer's `defaultPaymentMethodId` is the one source of truth.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMethod {
+    pub id: PaymentMethodId,
+    pub customer_id: CustomerId,
+    pub tenant_id: TenantId,
+    pub instrument: Instrument,
+    pub last4: String,
+    pub holder: Holder,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe: Option<StripeRef>,
+    /// True when the PAN is held (encrypted) by cardvault itself.
+    #[serde(default)]
+    pub stored_in_vault: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    pub status: Status,
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub modified_at: Timestamp,
+}
+
+impl PaymentMethod {
+    /// `************4242`: twelve stars and the last four, as Fusebill masks numbers.
+    pub fn masked_number(&self) -> String {
+        format!("************{}", self.last4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_brands_map_to_fusebill_names() {
+        for (stripe, fusebill) in [
+            ("Visa", "Visa"),
+            ("MasterCard", "MasterCard"),
+            ("mastercard", "MasterCard"),
+            ("American Express", "AmericanExpress"),
+            ("amex", "AmericanExpress"),
+            ("Discover", "Discover"),
+            ("JCB", "JCB"),
+            ("Diners Club", "Diners"),
+            ("UnionPay", "UnionPay"),
+            ("Cartes Bancaires", "Unknown"),
+        ] {
+            assert_eq!(
+                CardBrand::from_stripe(stripe).as_str(),
+                fusebill,
+                "{stripe}"
+            );
+        }
+    }
+}

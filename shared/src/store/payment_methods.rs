@@ -1,0 +1,343 @@
+//! Payment methods: they live in their customer's partition, so one Query reads a customer
+//! with all of its payment methods.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+
+use super::items::{self, PM_PREFIX};
+use super::{Item, Store, StoreError};
+use crate::domain::{Customer, CustomerId, PaymentMethod, PaymentMethodId, TenantId};
+
+/// What creating a payment method did.
+#[derive(Debug)]
+pub enum Created {
+    New,
+    /// A payment method with one of the dedupe keys exists already: this one.
+    Duplicate(PaymentMethodId),
+}
+
+/// The default-card rule applied at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultRule {
+    /// Becomes the default only if the customer has none (the first card).
+    IfNone,
+    /// Becomes the default.
+    Always,
+}
+
+fn build_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Dynamo(e.to_string())
+}
+
+impl Store {
+    /// One round trip: the customer (for scope and its default) and, if given, the
+    /// payment method a dedupe key points at.
+    pub async fn customer_and_dedupe(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        dedupe: Option<&str>,
+    ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError> {
+        let mut keys = KeysAndAttributes::builder().keys(items::customer_key(customer));
+        if let Some(d) = dedupe {
+            keys = keys.keys(items::dedupe_key(customer, d));
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(
+                &self.table,
+                keys.consistent_read(true).build().map_err(build_err)?,
+            )
+            .send()
+            .await?;
+        let mut found = None;
+        let mut existing = None;
+        for item in out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default()
+        {
+            match item
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("CUSTOMER") => found = Some(items::from_item::<Customer>(item)?),
+                Some(_) => existing = pm_id_attr(&item),
+                None => {}
+            }
+        }
+        Ok((found.filter(|c| &c.tenant_id == tenant), existing))
+    }
+
+    /// Stores a payment method with its dedupe markers, and applies the default rule, in
+    /// one transaction. The customer must still exist and belong to the tenant.
+    pub async fn create_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        rule: DefaultRule,
+    ) -> Result<Created, StoreError> {
+        let mut writes = vec![put_new(&self.table, items::payment_method(pm)?)?];
+        for d in dedupe {
+            writes.push(put_new(
+                &self.table,
+                items::dedupe(pm.customer_id, d, pm.id),
+            )?);
+        }
+        let customer = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::customer_key(pm.customer_id)))
+            .expression_attribute_values(":tenant", AttributeValue::S(pm.tenant_id.to_string()))
+            .expression_attribute_values(":pm", AttributeValue::N(pm.id.to_string()));
+        let customer = match rule {
+            DefaultRule::Always => customer
+                .update_expression("SET defaultPaymentMethodId = :pm")
+                .condition_expression("tenantId = :tenant"),
+            DefaultRule::IfNone => customer
+                .update_expression(
+                    "SET defaultPaymentMethodId = if_not_exists(defaultPaymentMethodId, :pm)",
+                )
+                .condition_expression("tenantId = :tenant"),
+        };
+        writes.push(
+            TransactWriteItem::builder()
+                .update(customer.build().map_err(build_err)?)
+                .build(),
+        );
+
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::New),
+            Err(e) => {
+                // Cancellation reasons are in request order: the item, its dedupe keys, the customer.
+                let reasons = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(c.cancellation_reasons().to_vec())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let failed = |i: usize| {
+                    reasons
+                        .get(i)
+                        .and_then(|r| r.code())
+                        .is_some_and(|c| c == "ConditionalCheckFailed")
+                };
+                if failed(dedupe.len() + 1) {
+                    return Err(StoreError::Missing("customer"));
+                }
+                for (i, d) in dedupe.iter().enumerate() {
+                    if failed(i + 1) {
+                        let (_, existing) = self
+                            .customer_and_dedupe(&pm.tenant_id, pm.customer_id, Some(d))
+                            .await?;
+                        if let Some(id) = existing {
+                            return Ok(Created::Duplicate(id));
+                        }
+                    }
+                }
+                if failed(0) {
+                    return Err(StoreError::AlreadyExists);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A customer and all its payment methods, in one Query. `None` when the customer is
+    /// absent or another tenant's.
+    pub async fn customer_with_payment_methods(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<(Customer, Vec<PaymentMethod>)>, StoreError> {
+        let rows = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(items::customer_pk(customer)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        let mut found = None;
+        let mut methods = Vec::new();
+        for item in rows {
+            let sk = item
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if sk == "CUSTOMER" {
+                found = Some(items::from_item::<Customer>(item)?);
+            } else if sk.starts_with(PM_PREFIX) {
+                methods.push(items::from_item::<PaymentMethod>(item)?);
+            }
+        }
+        Ok(found
+            .filter(|c| &c.tenant_id == tenant)
+            .map(|c| (c, methods)))
+    }
+
+    /// A payment method by id alone (GSI1), within the tenant.
+    pub async fn payment_method(
+        &self,
+        tenant: &TenantId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("{PM_PREFIX}{id}")))
+            .send()
+            .await?;
+        let pm = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(items::from_item::<PaymentMethod>)
+            .transpose()?;
+        Ok(pm.filter(|p| &p.tenant_id == tenant))
+    }
+
+    /// Makes `pm` the customer's default: one transaction that checks the payment method
+    /// still exists and sets the customer's single default attribute.
+    pub async fn set_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::payment_method_key(customer, pm)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_err)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::customer_key(customer)))
+            .update_expression("SET defaultPaymentMethodId = :pm")
+            .condition_expression("tenantId = :tenant")
+            .expression_attribute_values(":pm", AttributeValue::N(pm.to_string()))
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
+            .build()
+            .map_err(build_err)?;
+        self.transact(vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ])
+        .await
+    }
+
+    /// Deletes a payment method and its dedupe markers. When it is the default, the
+    /// customer's default moves to `next_default` (or is cleared) in the same transaction,
+    /// on condition that it still is the default.
+    pub async fn delete_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        was_default: bool,
+        next_default: Option<PaymentMethodId>,
+    ) -> Result<(), StoreError> {
+        let mut writes = vec![TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .build()];
+        for d in dedupe {
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(items::dedupe_key(pm.customer_id, d)))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
+        }
+        if was_default {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::customer_key(pm.customer_id)))
+                .condition_expression("defaultPaymentMethodId = :pm")
+                .expression_attribute_values(":pm", AttributeValue::N(pm.id.to_string()));
+            let update = match next_default {
+                Some(next) => update
+                    .update_expression("SET defaultPaymentMethodId = :next")
+                    .expression_attribute_values(":next", AttributeValue::N(next.to_string())),
+                None => update.update_expression("REMOVE defaultPaymentMethodId"),
+            };
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_err)?)
+                    .build(),
+            );
+        }
+        self.transact(writes).await
+    }
+
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(build_err)?,
+        )
+        .build())
+}
+
+fn pm_id_attr(item: &Item) -> Option<PaymentMethodId> {
+    item.get("paymentMethodId")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u64>().ok())
+        .and_then(|n| PaymentMethodId::try_from(n).ok())
+}

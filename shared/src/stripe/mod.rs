@@ -1,0 +1,206 @@
+//! A small Stripe client: form-encoded requests, typed responses, typed errors.
+//!
+//! - `Stripe-Version` is pinned, so a dashboard upgrade cannot change what we parse.
+//! - Each attempt has a timeout. Network errors, timeouts, 429 and 5xx are retried a
+//!   bounded number of times; a 4xx never is (it would fail the same way again).
+//! - Every call that creates something takes an idempotency key, so a retry (ours, or a
+//!   client's) cannot create a second object.
+
+mod ids;
+mod types;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub use ids::{CustomerRef, SourceRef};
+pub use types::{BankAccount, Card, Source};
+
+pub const STRIPE_VERSION: &str = "2024-06-20";
+
+/// How one call authenticates: a secret key, and for Connect the connected account.
+pub struct StripeAuth {
+    pub key: SecretString,
+    pub account: Option<String>,
+}
+
+impl std::fmt::Debug for StripeAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeAuth")
+            .field("key", &"[REDACTED]")
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe answered with an error object (4xx). Not retried.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        kind: String,
+        code: Option<String>,
+        param: Option<String>,
+        message: String,
+    },
+    /// Unreachable, timing out or answering 5xx, after every retry.
+    #[error("Stripe is unavailable: {0}")]
+    Unavailable(String),
+    /// A 2xx whose body we could not read.
+    #[error("unexpected Stripe response: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+            || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorObject,
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    param: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub timeout: Duration,
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts of 3 s each fit well inside a 15 s Lambda timeout.
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            timeout: Duration::from_secs(3),
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    base: String,
+    retry: RetryPolicy,
+}
+
+impl StripeClient {
+    pub fn new(http: reqwest::Client, base: impl Into<String>, retry: RetryPolicy) -> Self {
+        Self {
+            http,
+            base: base.into().trim_end_matches('/').to_owned(),
+            retry,
+        }
+    }
+
+    /// `GET /v1/customers/{customer}/sources/{source}`: a card (`card_…`) or bank account (`ba_…`).
+    pub async fn retrieve_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<Source, StripeError> {
+        let path = format!("/v1/customers/{customer}/sources/{source}");
+        self.send(auth, Method::GET, &path, &[], None).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        auth: &StripeAuth,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let url = format!("{}{path}", self.base);
+        let mut last = String::new();
+        for attempt in 0..self.retry.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.retry.backoff * attempt).await;
+            }
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .timeout(self.retry.timeout)
+                .bearer_auth(auth.key.expose_secret())
+                .header("Stripe-Version", STRIPE_VERSION);
+            if let Some(account) = &auth.account {
+                req = req.header("Stripe-Account", account);
+            }
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if !form.is_empty() {
+                req = req.form(form);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = if e.is_timeout() {
+                        "timed out".into()
+                    } else {
+                        "connection failed".into()
+                    };
+                    continue;
+                }
+            };
+            let status = resp.status();
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                last = format!("HTTP {}", status.as_u16());
+                continue;
+            }
+            let body = match resp.bytes().await {
+                Ok(b) => b,
+                Err(_) => {
+                    last = "response interrupted".into();
+                    continue;
+                }
+            };
+            if status.is_success() {
+                return serde_json::from_slice(&body)
+                    .map_err(|e| StripeError::Decode(e.to_string()));
+            }
+            return Err(api_error(status, &body));
+        }
+        Err(StripeError::Unavailable(last))
+    }
+}
+
+fn api_error(status: StatusCode, body: &[u8]) -> StripeError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => StripeError::Api {
+            status: status.as_u16(),
+            kind: error.kind,
+            code: error.code,
+            param: error.param,
+            message: error.message.unwrap_or_else(|| "Stripe error".into()),
+        },
+        Err(_) => StripeError::Api {
+            status: status.as_u16(),
+            kind: "api_error".into(),
+            code: None,
+            param: None,
+            message: format!("Stripe answered HTTP {}", status.as_u16()),
+        },
+    }
+}
