@@ -133,7 +133,7 @@ def _is_text(content_type):
 
 
 def _request_id():
-    # The shape API Gateway uses: 14 base64 characters ending in '='.
+    # Shaped like API Gateway's ids: 13 base64 characters and a closing '='.
     return base64.b64encode(secrets.token_bytes(10)).decode()[:13] + "="
 
 
@@ -224,8 +224,8 @@ def translate_response(payload):
     out = []
     for k, v in (result.get("headers") or {}).items():
         out.append((k, str(v)))
+    have = {h.lower() for h, _ in out}  # single-value headers win over multi-value
     for k, vs in (result.get("multiValueHeaders") or {}).items():
-        have = {h.lower() for h, _ in out}
         if k.lower() not in have:
             out.extend((k, str(v)) for v in vs or [])
     for c in result.get("cookies") or []:

@@ -150,6 +150,7 @@ cmd_status() {
 }
 
 cmd_up() {
+  command -v curl >/dev/null 2>&1 || { say "FAILED: curl is needed for health checks" >&2; exit 1; }
   "$ROOT/infra/tools.sh"
   mkdir -p "$RUN_DIR"
   RUN_DIR="$(cd "$RUN_DIR" && pwd)"

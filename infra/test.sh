@@ -23,6 +23,9 @@ cargo fmt --all -- --check
 step "build"
 cargo build --workspace --all-targets
 
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
 step "local stack"
 trap 'infra/stack.sh down >/dev/null 2>&1 || true' EXIT
 infra/stack.sh up --serve
@@ -35,9 +38,6 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 
 step "unit and integration tests"
 cargo test --workspace
-
-step "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
 
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml

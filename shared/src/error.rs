@@ -37,6 +37,9 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type {0:?}; send application/json")]
     UnsupportedMediaType(String),
+    /// The record changed under the request (a concurrent delete); safe to retry.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (Stripe, siteverify) failed; nothing was written.
     #[error("{0}")]
     Upstream(String),

@@ -43,6 +43,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
         Error::Invalid(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -325,4 +326,147 @@ fn required<'a>(
         errors.push(FieldError::new(field, format!("{field} is required")));
     }
     v
+}
+
+// ---- listing, paging, defaults, countries -------------------------------------------------
+
+/// Fusebill's paging query options: `pageSize` (1–100, default 20) and `pageNumber`
+/// (from 0). Names are matched case-insensitively, as Fusebill's (ASP.NET) are.
+pub fn page(req: &lambda_http::Request) -> Result<crate::vault::Page, Error> {
+    use lambda_http::RequestExt;
+    let mut page = crate::vault::Page::default();
+    let mut errors = Vec::new();
+    let params = req.query_string_parameters();
+    for (name, value) in params.iter() {
+        let parsed = value.trim().parse::<usize>();
+        if name.eq_ignore_ascii_case("pageSize") {
+            match parsed {
+                Ok(n) if (1..=crate::vault::PAGE_SIZE_MAX).contains(&n) => page.size = n,
+                _ => errors.push(FieldError::new(
+                    "pageSize",
+                    format!(
+                        "pageSize must be an integer from 1 to {}",
+                        crate::vault::PAGE_SIZE_MAX
+                    ),
+                )),
+            }
+        } else if name.eq_ignore_ascii_case("pageNumber") {
+            match parsed {
+                Ok(n) if n <= 1_000_000 => page.number = n,
+                _ => errors.push(FieldError::new(
+                    "pageNumber",
+                    "pageNumber must be an integer from 0",
+                )),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(page)
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+/// `PUT /v1/customerbillingsetting`: of Fusebill's billing settings, cardvault keeps the
+/// default payment method. Other settings in the body are accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingSettingRequest {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    default_payment_method_id: Option<u64>,
+}
+
+impl BillingSettingRequest {
+    pub fn parse(
+        &self,
+    ) -> Result<(crate::domain::CustomerId, crate::domain::PaymentMethodId), Error> {
+        use crate::domain::{CustomerId, PaymentMethodId};
+        let mut errors = Vec::new();
+        let customer = match self.id.map(CustomerId::try_from) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
+                errors.push(FieldError::new("id", format!("id {e}")));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("id", "id (the customer's id) is required"));
+                None
+            }
+        };
+        let pm = match self
+            .default_payment_method_id
+            .map(PaymentMethodId::try_from)
+        {
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
+                errors.push(FieldError::new(
+                    "defaultPaymentMethodId",
+                    format!("defaultPaymentMethodId {e}"),
+                ));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(
+                    "defaultPaymentMethodId",
+                    "defaultPaymentMethodId is required",
+                ));
+                None
+            }
+        };
+        match (customer, pm) {
+            (Some(c), Some(p)) => Ok((c, p)),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingSettingJson {
+    pub id: u64,
+    pub default_payment_method_id: u64,
+    pub has_payment_method: bool,
+}
+
+/// `GET /v1/countries`: Fusebill's "Read Country ID".
+#[derive(Debug, Serialize)]
+pub struct CountryJson {
+    id: u16,
+    name: &'static str,
+    /// ISO 3166-1 alpha-2.
+    iso: &'static str,
+    /// ISO 3166-1 alpha-3, as payment methods show `country`.
+    iso3: &'static str,
+    states: Vec<StateJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StateJson {
+    id: u32,
+    name: &'static str,
+    /// ISO 3166-2 (`CA-AB`).
+    iso: &'static str,
+}
+
+pub fn countries() -> Vec<CountryJson> {
+    geo::countries()
+        .iter()
+        .map(|c| CountryJson {
+            id: c.id,
+            name: c.name,
+            iso: c.alpha2,
+            iso3: c.alpha3,
+            states: c
+                .states
+                .iter()
+                .map(|s| StateJson {
+                    id: s.id,
+                    name: s.name,
+                    iso: s.code,
+                })
+                .collect(),
+        })
+        .collect()
 }

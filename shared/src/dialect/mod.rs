@@ -34,3 +34,12 @@ pub fn log_internal(e: &crate::Error) {
         tracing::error!(error = %detail, "internal error");
     }
 }
+
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .expect("static response is valid")
+}

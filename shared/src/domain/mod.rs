@@ -9,7 +9,9 @@ mod text;
 
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
-pub use payment_method::{CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef};
+pub use payment_method::{
+    stripe_dedupe_key, CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef,
+};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
 pub use text::Text;
 

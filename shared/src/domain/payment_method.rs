@@ -147,6 +147,27 @@ impl PaymentMethod {
     pub fn masked_number(&self) -> String {
         format!("************{}", self.last4)
     }
+
+    pub fn is_card(&self) -> bool {
+        matches!(self.instrument, Instrument::Card { .. })
+    }
+
+    /// The keys under which a customer may hold this payment method only once.
+    pub fn dedupe_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Some(s) = &self.stripe {
+            keys.push(stripe_dedupe_key(&s.source_id));
+        }
+        if let (true, Some(fp)) = (self.stored_in_vault, &self.fingerprint) {
+            keys.push(format!("fp:{fp}"));
+        }
+        keys
+    }
+}
+
+/// A Stripe source may be imported once per customer.
+pub fn stripe_dedupe_key(source_id: &str) -> String {
+    format!("stripe:{source_id}")
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use super::{existing_view, PaymentMethodView};
 use crate::app::{App, StripeMode};
 use crate::domain::{
-    now, CardBrand, CustomerId, Holder, Instrument, PaymentMethod, PaymentMethodId, Status,
-    StripeRef, TenantId, Text,
+    now, stripe_dedupe_key, CardBrand, CustomerId, Holder, Instrument, PaymentMethod,
+    PaymentMethodId, Status, StripeRef, TenantId, Text,
 };
 use crate::error::Error;
 use crate::store::{Created, DefaultRule, StoreError};
@@ -27,7 +27,7 @@ pub async fn import_stripe_source(
     mode: StripeMode,
     req: ImportRequest,
 ) -> Result<PaymentMethodView, Error> {
-    let dedupe = format!("stripe:{}", req.source);
+    let dedupe = stripe_dedupe_key(req.source.as_str());
     let (customer, existing) = app
         .store
         .customer_and_dedupe(tenant_id, req.customer_id, Some(&dedupe))

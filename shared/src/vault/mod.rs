@@ -1,8 +1,12 @@
 //! The vault's operations, over the store. Functions call these; dialects render them.
 
 mod import;
+mod payment_methods;
 
 pub use import::{import_stripe_source, ImportRequest};
+pub use payment_methods::{
+    delete_card, list_cards, payment_method, set_default, Page, PAGE_SIZE_MAX,
+};
 
 use crate::domain::{
     now, Customer, CustomerId, NewCustomer, PaymentMethod, PaymentMethodId, TenantId,

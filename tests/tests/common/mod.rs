@@ -196,3 +196,37 @@ pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
     };
     cardvault::App::new(config, &aws().await)
 }
+
+/// A customer of tenant A with `n` cards imported from localstripe, oldest first:
+/// (customer id, payment method ids, import responses).
+pub async fn customer_with_cards(n: usize) -> (u64, Vec<u64>, Vec<Value>) {
+    let key = &tenant_a().private_api_key;
+    let customer = create_customer(key, serde_json::json!({"firstName": "Multi"})).await;
+    let mut ids = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..n {
+        let (cus, card) = stripe_card("Multi Card", &[]).await;
+        let body = serde_json::json!({"customerId": customer, "stripeCustomerId": cus, "stripeCardId": card});
+        let (status, pm) = post_json("/v1/paymentMethodImport/stripeConnect", key, &body).await;
+        assert_eq!(status, 200, "{pm}");
+        ids.push(pm["id"].as_u64().unwrap());
+        bodies.push(pm);
+    }
+    (customer, ids, bodies)
+}
+
+/// Sends `method path` with a tenant's key and an optional JSON body.
+pub async fn call(
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = http()
+        .request(method, url(path))
+        .header("Authorization", basic(key));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    req.send().await.unwrap()
+}

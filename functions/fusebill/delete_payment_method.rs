@@ -1,0 +1,24 @@
+//! `DELETE /v1/paymentMethods/{id}/creditCard`: deletes a card; 204 on success.
+
+use cardvault::dialect::fusebill;
+use cardvault::domain::PaymentMethodId;
+use cardvault::{http, vault, App, Error};
+use lambda_http::Request;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move {
+        match delete(app, &req).await {
+            Ok(()) => cardvault::dialect::no_content(),
+            Err(e) => fusebill::render_error(&e),
+        }
+    })
+    .await
+}
+
+async fn delete(app: &App, req: &Request) -> Result<(), Error> {
+    let tenant = app.merchant(req).await?;
+    let raw = http::path_param(req, "id").unwrap_or_default();
+    let id = PaymentMethodId::parse(raw).ok_or_else(|| Error::not_found("Payment method", raw))?;
+    vault::delete_card(&app.store, &tenant, id).await
+}

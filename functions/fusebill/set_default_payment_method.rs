@@ -1,0 +1,25 @@
+//! `PUT /v1/customerbillingsetting` with `{id, defaultPaymentMethodId}`: sets a
+//! customer's default payment method, in one transaction.
+
+use cardvault::dialect::fusebill::{self, BillingSettingJson, BillingSettingRequest};
+use cardvault::{http, vault, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { fusebill::render(update(app, &req).await) }).await
+}
+
+async fn update(app: &App, req: &Request) -> Result<(StatusCode, BillingSettingJson), Error> {
+    let tenant = app.merchant(req).await?;
+    let (customer, pm) = http::json_body::<BillingSettingRequest>(req)?.parse()?;
+    vault::set_default(&app.store, &tenant, customer, pm).await?;
+    Ok((
+        StatusCode::OK,
+        BillingSettingJson {
+            id: customer.get(),
+            default_payment_method_id: pm.get(),
+            has_payment_method: true,
+        },
+    ))
+}
