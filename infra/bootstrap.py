@@ -7,7 +7,8 @@ demo-a reaches Stripe through Connect (the platform key plus Stripe-Account);
 demo-b holds its own secret key in Secrets Manager.
 
 Prints the facts as JSON: {"table": ..., "tenants": [{id, privateApiKey, keyId,
-publicApiKey, allowedOrigin, stripe}]}. Uses only the admin CLI, so the item layout has
+publicApiKey, allowedOrigin, stripe}], "jwt": {algorithm, secret, issuer, audience, claims,
+ttlSeconds, tokens}}. Uses only the admin CLI, so the item layout has
 one source of truth (the Rust store).
 
 Usage: bootstrap.py --admin target/debug/cardvault-admin --table NAME
@@ -15,6 +16,7 @@ Usage: bootstrap.py --admin target/debug/cardvault-admin --table NAME
 """
 import argparse
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -33,6 +35,49 @@ DEMO_TENANTS = [
      "stripe": ["--secret-id", "cardvault/tenant/demo-b/stripe"],
      "own_key": "sk_test_cardvault_demo_b"},
 ]
+
+
+# Ready bearer JWTs (user and billing card APIs): one user of each demo tenant, and an
+# owner and an admin of demo-a's billing account.
+DEMO_JWTS = {
+    "demo-a": {"tenant": "demo-a", "sub": "80a227b2-29a0-11e7-b636-e4a7a08e15d4"},
+    "demo-b": {"tenant": "demo-b", "sub": "5d1e2f0c-6a3b-4c1d-9e8f-b0b1c2d3e4f5"},
+    "owner": {"tenant": "demo-a", "sub": "owner-demo-a", "account": "acct-demo-a",
+              "role": "owner"},
+    "admin": {"tenant": "demo-a", "sub": "admin-demo-a", "account": "acct-demo-a",
+              "role": "admin"},
+}
+DEMO_JWT_TTL_SECS = 7 * 24 * 3600  # local only: outlives any `make dev` session
+
+
+def demo_jwts(admin, secret):
+    """What a script needs to mint more HS256 tokens, and the ready ones (minted by the
+    admin CLI, so the claims have one source of truth: shared/src/auth/jwt.rs)."""
+    tokens = {}
+    for name, who in DEMO_JWTS.items():
+        args = ["mint-jwt", "--tenant", who["tenant"], "--sub", who["sub"],
+                "--ttl-secs", str(DEMO_JWT_TTL_SECS), "--secret", secret]
+        for opt in ("account", "role"):
+            if opt in who:
+                args += [f"--{opt}", who[opt]]
+        minted = admin(*args)
+        tokens[name] = {k: minted[k] for k in ("tenant", "sub", "account", "role", "token")}
+        issuer, audience = minted["issuer"], minted["audience"]
+    return {
+        "algorithm": "HS256",
+        "secret": secret,
+        "issuer": issuer,
+        "audience": audience,
+        "claims": {
+            "user": "sub",
+            "tenant": os.environ.get("JWT_TENANT_CLAIM") or "tenant",
+            "account": os.environ.get("JWT_ACCOUNT_CLAIM") or "account",
+            "role": os.environ.get("JWT_ROLE_CLAIM") or "role",
+            "roles": ["owner", "admin", "user"],
+        },
+        "ttlSeconds": DEMO_JWT_TTL_SECS,
+        "tokens": tokens,
+    }
 
 
 def main():
@@ -70,8 +115,9 @@ def main():
             "allowedOrigin": t["origin"],
             "stripe": stripe,
         })
+    jwt = demo_jwts(admin, platform["jwtSecret"])
     json.dump({"table": args.table, "platformSecretId": PLATFORM_SECRET_ID,
-               "tenants": tenants}, sys.stdout, indent=2)
+               "tenants": tenants, "jwt": jwt}, sys.stdout, indent=2)
     print()
 
 

@@ -8,6 +8,10 @@ cd "$ROOT"
 export CARDVAULT_RUN_DIR="$ROOT/.tools/run"
 export CARDVAULT_ROUTER_PORT="${PORT:-8080}"
 export TABLE_NAME="${TABLE_NAME:-cardvault-dev}"
+# Bearer JWTs: the functions (through cargo lambda watch), the admin CLI and bootstrap.py
+# all read these.
+export JWT_ISSUER="${JWT_ISSUER:-cardvault-local}"
+export JWT_AUDIENCE="${JWT_AUDIENCE:-cardvault-local}"
 
 infra/tools.sh
 # Build first, so the first request does not wait on a compile inside cargo lambda watch.

@@ -34,12 +34,33 @@ def write(bootstrap_path, out_path):
             {k: t[k] for k in ("id", "privateApiKey", "publicApiKey", "allowedOrigin", "stripe")}
             for t in boot["tenants"]
         ],
+        # What a script needs to mint bearer JWTs, and ready ones (bootstrap.py).
+        "jwt": boot.get("jwt"),
     }
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(facts, f, indent=2)
         f.write("\n")
     os.replace(tmp, out_path)
+
+
+def user_api(facts):
+    """The user API's curls, with the ready JWT of demo-a's user."""
+    jwt, base = facts.get("jwt"), facts["baseUrl"]
+    if not jwt:
+        return ""
+    user = jwt["tokens"]["demo-a"]
+    bearer = f"-H 'Authorization: Bearer {user['token']}'"
+    # A fresh card token from the demo data; otherwise make one with POST /v1/tokens.
+    token = facts.get("demo", {}).get("stripeToken", "tok_FROM_STRIPE_JS")
+    return f"""
+User API (Rechat style), as user {user['sub']} of {user['tenant']} (JWTs: "jwt" in dev.json,
+or target/debug/cardvault-admin mint-jwt --tenant demo-a --sub SOMEONE):
+
+  curl -s -X POST {base}/payments/stripe/customers {bearer} \\
+    -H 'Content-Type: application/json' -d '{{"token":"{token}"}}'
+  curl -s '{base}/payments/stripe/customers?start=0&limit=20' {bearer}
+"""
 
 
 def banner(facts_path):
@@ -62,6 +83,7 @@ Merchant API (Fusebill style):
 
   curl -s {base}/v1/customers/<id> -H 'Authorization: Basic {a['privateApiKey']}'
 
+{user_api(facts)}
 Stripe (localstripe): {facts['stripeUrl']}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
 Ctrl-C stops everything.
 """)

@@ -10,6 +10,9 @@ started=$(date +%s)
 export CARDVAULT_RUN_DIR="$ROOT/.tools/run-test"
 export CARDVAULT_ROUTER_PORT=0
 export TABLE_NAME=cardvault-test
+# Bearer JWTs: the functions, the admin CLI, bootstrap.py and the tests read these.
+export JWT_ISSUER=cardvault-local
+export JWT_AUDIENCE=cardvault-local
 export SAM_CLI_TELEMETRY=0
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -10,6 +10,7 @@ use lambda_http::Request;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::auth::jwt::{JwtVerifier, Principal};
 use crate::auth::MerchantAuth;
 use crate::cache::TtlCache;
 use crate::config::{Config, ConfigError};
@@ -27,6 +28,7 @@ pub struct App {
     pub store: Store,
     pub secrets: Secrets,
     merchant_auth: MerchantAuth,
+    users: JwtVerifier,
     tenants: TtlCache<TenantId, Tenant>,
     stripe: OnceLock<StripeClient>,
 }
@@ -66,6 +68,7 @@ impl App {
             store: Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
             secrets: Secrets::new(aws_sdk_secretsmanager::Client::new(aws)),
             merchant_auth: MerchantAuth::new(),
+            users: JwtVerifier::new(config.jwt.clone()),
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             stripe: OnceLock::new(),
             config,
@@ -75,6 +78,27 @@ impl App {
     /// The tenant behind a merchant API request's private key.
     pub async fn merchant(&self, req: &Request) -> Result<TenantId, Error> {
         self.merchant_auth.authenticate(&self.store, req).await
+    }
+
+    /// The user behind a bearer JWT (user and billing card APIs). The HS256 key, the
+    /// platform secret's `jwtSecret`, is read only for an HS256 token. A token for a tenant
+    /// that does not exist is refused like a forged one.
+    pub async fn user(&self, req: &Request) -> Result<Principal, Error> {
+        let principal = self
+            .users
+            .authenticate(req, || async {
+                Ok(self.platform_secrets().await?.jwt_secret)
+            })
+            .await?;
+        if self.tenants.get(&principal.tenant).is_none() {
+            let tenant = self
+                .store
+                .get_tenant(&principal.tenant)
+                .await?
+                .ok_or(Error::Unauthorized("The token's tenant does not exist."))?;
+            self.tenants.insert(tenant.id.clone(), tenant);
+        }
+        Ok(principal)
     }
 
     /// A tenant's settings, cached for a short while in the warm container.

@@ -3,6 +3,10 @@
 //! Merchant API: `Authorization: Basic <private API key>`. Fusebill's own samples send the
 //! raw key after `Basic `; HTTP clients that build Basic auth themselves (`curl -u key:`)
 //! send base64 of `key:`. Both are accepted.
+//!
+//! User and billing-card APIs: `Authorization: Bearer <JWT>`, in [`jwt`].
+
+pub mod jwt;
 
 use std::time::Duration;
 

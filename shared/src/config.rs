@@ -13,6 +13,8 @@ pub struct Config {
     pub recaptcha_verify_url: String,
     /// Per-attempt timeout for Stripe calls (`STRIPE_TIMEOUT_MS`, default 3000).
     pub stripe_timeout: Duration,
+    /// Bearer JWTs of the user and billing-card APIs (`JWT_*`; see `auth::jwt`).
+    pub jwt: crate::auth::jwt::JwtConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,7 @@ impl Config {
                     .parse()
                     .unwrap_or(3000),
             ),
+            jwt: crate::auth::jwt::JwtConfig::from_env(),
         })
     }
 }

@@ -78,10 +78,38 @@ fn every_function_has_an_event_and_every_event_a_function() {
 
 #[test]
 fn events_as_shipped_reach_the_function_and_get_a_clean_4xx() {
-    // The shipped events carry a placeholder key: a correct answer is a 401 envelope.
+    // The shipped events carry a placeholder key or JWT: a correct answer is a 401 in the
+    // endpoint's own dialect.
     for name in template_binaries() {
         let (status, body) = invoke(&name, &event(&name));
-        fusebill_error(status, &body, 401);
+        match dialect_of(&name) {
+            Dialect::Rechat => {
+                rechat_error(status, &body, 401);
+            }
+            Dialect::Fusebill => {
+                fusebill_error(status, &body, 401);
+            }
+        }
+    }
+}
+
+enum Dialect {
+    Fusebill,
+    Rechat,
+}
+
+/// Which dialect a binary speaks, from the folder its source sits in (functions/Cargo.toml).
+fn dialect_of(binary: &str) -> Dialect {
+    let manifest = std::fs::read_to_string(root().join("functions/Cargo.toml")).unwrap();
+    let entry = format!("name = \"{binary}\"\npath = \"");
+    let at = manifest
+        .find(&entry)
+        .unwrap_or_else(|| panic!("no [[bin]] {binary}"));
+    let path = &manifest[at + entry.len()..];
+    match path.split('/').next() {
+        Some("rechat") => Dialect::Rechat,
+        Some("fusebill") => Dialect::Fusebill,
+        other => panic!("{binary}: no known dialect for {other:?}"),
     }
 }
 

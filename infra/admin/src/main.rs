@@ -88,6 +88,32 @@ enum Command {
         #[arg(long)]
         secret_id: Option<String>,
     },
+    /// Mint an HS256 bearer JWT for the user and billing card APIs, signed with the
+    /// platform secret's jwtSecret (or --secret). Claim names follow JWT_*_CLAIM.
+    MintJwt {
+        #[arg(long)]
+        tenant: String,
+        /// The user id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// The billing account (`account` claim).
+        #[arg(long)]
+        account: Option<String>,
+        /// owner, admin or user.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+        #[arg(long, env = "JWT_ISSUER", default_value = "cardvault")]
+        issuer: String,
+        #[arg(long, env = "JWT_AUDIENCE", default_value = "cardvault")]
+        audience: String,
+        /// The HS256 key itself, instead of the platform secret's jwtSecret.
+        #[arg(long, env = "CARDVAULT_JWT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        #[arg(long, env = "PLATFORM_SECRET_ID", default_value = "cardvault/platform")]
+        platform_secret_id: String,
+    },
     /// Use the tenant's own reCAPTCHA secret (a Secrets Manager id) instead of the platform's.
     SetRecaptchaSecret {
         #[arg(long)]
@@ -199,6 +225,32 @@ async fn run(cli: Cli) -> Result<Value> {
             })
             .await
         }
+        Command::MintJwt {
+            tenant,
+            sub,
+            account,
+            role,
+            ttl_secs,
+            issuer,
+            audience,
+            secret,
+            platform_secret_id,
+        } => {
+            let secret = match secret {
+                Some(s) => s,
+                None => platform_jwt_secret(&aws, &platform_secret_id).await?,
+            };
+            mint_jwt(MintArgs {
+                tenant,
+                sub,
+                account,
+                role,
+                ttl_secs,
+                issuer,
+                audience,
+                secret,
+            })
+        }
         Command::SetRecaptchaSecret { tenant, secret_id } => {
             update(&store, &tenant, |t| {
                 t.recaptcha_secret_id = Some(secret_id);
@@ -270,4 +322,72 @@ async fn put_secret(
             .to_string()
             .into()),
     }
+}
+
+struct MintArgs {
+    tenant: String,
+    sub: String,
+    account: Option<String>,
+    role: Option<String>,
+    ttl_secs: u64,
+    issuer: String,
+    audience: String,
+    secret: String,
+}
+
+/// An HS256 token the functions accept (shared/src/auth/jwt.rs verifies it).
+fn mint_jwt(a: MintArgs) -> Result<Value> {
+    use cardvault::auth::jwt::{mint_hs256, JwtConfig, Mint, Role};
+    use cardvault::secret::SecretString;
+    if a.secret.is_empty() {
+        return Err("the JWT secret is empty".into());
+    }
+    let tenant = TenantId::try_from(a.tenant)?;
+    let role = match a.role.as_deref() {
+        Some(r) => Some(Role::parse(r).ok_or("--role must be owner, admin or user")?),
+        None => None,
+    };
+    let config = JwtConfig {
+        issuer: a.issuer,
+        audience: a.audience,
+        ..JwtConfig::from_env()
+    };
+    let ttl = std::time::Duration::from_secs(a.ttl_secs);
+    let token = mint_hs256(
+        &config,
+        &SecretString::from(a.secret),
+        &Mint {
+            tenant: &tenant,
+            sub: &a.sub,
+            account: a.account.as_deref(),
+            role,
+            ttl,
+        },
+    )?;
+    let expires = now() + ttl;
+    Ok(json!({
+        "token": token,
+        "tenant": tenant,
+        "sub": a.sub,
+        "account": a.account,
+        "role": role.map(|r| r.as_str()),
+        "issuer": config.issuer,
+        "audience": config.audience,
+        "expiresAt": expires.unix_timestamp(),
+    }))
+}
+
+async fn platform_jwt_secret(aws: &aws_config::SdkConfig, id: &str) -> Result<String> {
+    let out = aws_sdk_secretsmanager::Client::new(aws)
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())?;
+    let platform: Value = serde_json::from_str(out.secret_string().unwrap_or("{}"))?;
+    platform["jwtSecret"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{id} has no jwtSecret; set one or pass --secret").into())
 }

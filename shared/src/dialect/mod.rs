@@ -2,6 +2,7 @@
 //! status codes and envelopes, and maps [`crate::Error`] to responses in one function.
 
 pub mod fusebill;
+pub mod rechat;
 
 use lambda_http::{
     http::{header, StatusCode},

@@ -4,6 +4,7 @@ mod customer;
 pub mod geo;
 mod ids;
 mod payment_method;
+mod stripe_customer;
 mod tenant;
 mod text;
 
@@ -12,6 +13,7 @@ pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use payment_method::{
     stripe_dedupe_key, CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef,
 };
+pub use stripe_customer::{account_ref, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
 pub use text::Text;
 

@@ -6,13 +6,25 @@
 //! | private API key | `APIKEY#<sha256>`  | `APIKEY`   | `TENANT#<tid>`    | `APIKEY#<keyId>`   |
 //! | public API key  | `PUBKEY#<key>`     | `PUBKEY`   |                   |                    |
 //! | customer        | `CUST#<id>`        | `CUSTOMER` | `TENANT#<tid>`    | `CUST#<id>`        |
+//! | external ref    | `EXTREF#<tid>#<ref>` | `EXTREF` |                   |                    |
+//! | Stripe cust. link | `USER#<tid>#<sub>` | `SCUS#<µs:020>#<uuid>` |       |                    |
+//! | card token used | `STOKEN#<tid>#<sha256>` | `STOKEN` |                |                    |
 //!
 //! A customer's cards will sit under the customer's own partition (`CUST#<id>` /
 //! `CARD#<id>`), so one Query reads a customer with its cards.
+//!
+//! An external reference (`user:<sub>` for the user API, `account:<id>` for the billing
+//! card API) names the one vault customer of a user or account; the item holds its
+//! `customerId` and is written in one transaction with the customer. A user's Stripe
+//! customer links sit in the user's partition, sorted by creation (zero-padded
+//! microseconds), so one Query lists them; the `STOKEN` item records a card token's one
+//! use (its SHA-256, never the token) in the link's transaction.
 
 mod items;
+mod links;
 mod payment_methods;
 
+pub use links::{LinkWrite, TokenUse};
 pub use payment_methods::{Created, DefaultRule};
 
 use aws_sdk_dynamodb::{

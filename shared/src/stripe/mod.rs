@@ -6,6 +6,7 @@
 //! - Every call that creates something takes an idempotency key, so a retry (ours, or a
 //!   client's) cannot create a second object.
 
+mod customers;
 mod ids;
 mod types;
 
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use customers::{CreatedCustomer, SourceCard, StripeToken};
 pub use ids::{CustomerRef, SourceRef};
 pub use types::{BankAccount, Card, Source};
 

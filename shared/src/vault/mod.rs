@@ -2,10 +2,14 @@
 
 mod import;
 mod payment_methods;
+mod stripe_customers;
 
 pub use import::{import_stripe_source, ImportRequest};
 pub use payment_methods::{
     delete_card, list_cards, payment_method, set_default, Page, PAGE_SIZE_MAX,
+};
+pub use stripe_customers::{
+    create_stripe_customer, list_stripe_customers, Offset, LINKS_LIMIT_MAX,
 };
 
 use crate::domain::{

@@ -19,6 +19,9 @@ pub struct Stack {
     pub lambda_invoke_port: u16,
     pub table: String,
     pub tenants: Vec<DemoTenant>,
+    /// bootstrap.py's JWT facts: algorithm, secret, issuer, audience, claims, tokens.
+    #[serde(default)]
+    pub jwt: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +196,7 @@ pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
         stripe_api_base: stripe_api_base.into(),
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
         stripe_timeout: std::time::Duration::from_millis(300),
+        jwt: jwt_config(),
     };
     cardvault::App::new(config, &aws().await)
 }
@@ -229,4 +233,122 @@ pub async fn call(
         req = req.json(b);
     }
     req.send().await.unwrap()
+}
+
+// ---- user API (bearer JWTs) -------------------------------------------------------------
+
+/// The test stack's JWT settings (issuer and audience from stack.json, default claim names).
+pub fn jwt_config() -> cardvault::auth::jwt::JwtConfig {
+    let jwt = &stack().jwt;
+    cardvault::auth::jwt::JwtConfig::new(
+        jwt["issuer"]
+            .as_str()
+            .expect("jwt.issuer in the stack facts"),
+        jwt["audience"]
+            .as_str()
+            .expect("jwt.audience in the stack facts"),
+    )
+}
+
+pub fn jwt_secret() -> String {
+    stack().jwt["secret"]
+        .as_str()
+        .expect("jwt.secret")
+        .to_owned()
+}
+
+/// An HS256 token for `sub` of `tenant`, valid for `ttl_secs`, signed with the stack's secret.
+pub fn user_token_with(tenant: &str, sub: &str, role: Option<&str>, ttl_secs: u64) -> String {
+    use cardvault::auth::jwt::{mint_hs256, Mint, Role};
+    let tenant = cardvault::domain::TenantId::try_from(tenant.to_owned()).unwrap();
+    mint_hs256(
+        &jwt_config(),
+        &cardvault::secret::SecretString::from(jwt_secret()),
+        &Mint {
+            tenant: &tenant,
+            sub,
+            account: None,
+            role: role.and_then(Role::parse),
+            ttl: std::time::Duration::from_secs(ttl_secs),
+        },
+    )
+    .unwrap()
+}
+
+pub fn user_token(tenant: &str, sub: &str) -> String {
+    user_token_with(tenant, sub, None, 600)
+}
+
+/// A user id no other test uses.
+pub fn fresh_user(label: &str) -> String {
+    format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A new localstripe card token (`tok_…`), as Stripe.js would make one.
+pub async fn stripe_token() -> String {
+    let token: Value = http()
+        .post(format!("{}/v1/tokens", stack().stripe_url))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&[
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "8"),
+            ("card[exp_year]", "2031"),
+            ("card[cvc]", "123"),
+            ("card[name]", "Jane Roe"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["id"].as_str().expect("token id").to_owned()
+}
+
+/// Asserts the user API's error envelope with this status, and returns its message.
+pub fn rechat_error(status: u16, body: &Value, want: u16) -> String {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["http"], want, "{body}");
+    let code = body["code"].as_str().expect("code");
+    assert!(!code.is_empty() && code != "OK", "{body}");
+    body["message"].as_str().expect("message").to_owned()
+}
+
+/// Every string in the table: attribute names and values, nested ones included.
+pub async fn scan_table_strings() -> Vec<String> {
+    let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    let items = client
+        .scan()
+        .table_name(&stack().table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan");
+    fn walk(v: &aws_sdk_dynamodb::types::AttributeValue, out: &mut Vec<String>) {
+        match v {
+            aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push(s.clone()),
+            aws_sdk_dynamodb::types::AttributeValue::L(l) => l.iter().for_each(|x| walk(x, out)),
+            aws_sdk_dynamodb::types::AttributeValue::M(m) => m.values().for_each(|x| walk(x, out)),
+            aws_sdk_dynamodb::types::AttributeValue::Ss(ss) => out.extend(ss.iter().cloned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for item in &items {
+        for (k, v) in item {
+            out.push(k.clone());
+            walk(v, &mut out);
+        }
+    }
+    out
 }

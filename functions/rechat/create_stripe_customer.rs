@@ -1,0 +1,19 @@
+//! `POST /payments/stripe/customers` (user API, Rechat style): `{"token": "tok_…"}` becomes a
+//! Stripe customer of the signed-in user, and its card a payment method of the user's
+//! vault customer.
+
+use cardvault::dialect::rechat::{self, CreateStripeCustomerRequest, Data, StripeCustomerJson};
+use cardvault::{http, vault, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { rechat::render(create(app, &req).await) }).await
+}
+
+async fn create(app: &App, req: &Request) -> Result<(StatusCode, Data<StripeCustomerJson>), Error> {
+    let user = app.user(req).await?;
+    let token = http::json_body::<CreateStripeCustomerRequest>(req)?.parse()?;
+    let link = vault::create_stripe_customer(app, &user, token).await?;
+    Ok((StatusCode::OK, rechat::data(link.into())))
+}

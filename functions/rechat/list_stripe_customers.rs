@@ -1,0 +1,24 @@
+//! `GET /payments/stripe/customers` (user API, Rechat style): the signed-in user's own Stripe
+//! customers, oldest first, paged with `start` and `limit`; `info` has `count` and `total`.
+
+use cardvault::dialect::rechat::{self, Data, StripeCustomerJson};
+use cardvault::{vault, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { rechat::render(list(app, &req).await) }).await
+}
+
+async fn list(
+    app: &App,
+    req: &Request,
+) -> Result<(StatusCode, Data<Vec<StripeCustomerJson>>), Error> {
+    let user = app.user(req).await?;
+    let page = rechat::page(req)?;
+    let (links, total) = vault::list_stripe_customers(&app.store, &user, page).await?;
+    Ok((
+        StatusCode::OK,
+        rechat::list(links.into_iter().map(Into::into).collect(), total),
+    ))
+}

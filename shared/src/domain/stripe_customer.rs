@@ -1,0 +1,45 @@
+//! A user's Stripe customer (the user API, Rechat style).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CustomerId, PaymentMethodId, TenantId, Timestamp};
+use crate::stripe::SourceCard;
+
+/// The link between a signed-in user and a Stripe customer made from one card token. Its id
+/// is a UUID, as in the source document. The card is also a payment method of the user's
+/// vault customer ([`user_ref`]), so the other dialects see the same card.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeCustomerLink {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    /// The user (`sub`).
+    pub owner: String,
+    /// The vault customer the card was recorded under.
+    pub customer_id: CustomerId,
+    pub payment_method_id: PaymentMethodId,
+    /// `cus_…`
+    pub stripe_customer_id: String,
+    pub source: SourceCard,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: Timestamp,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// The external reference of a user API user's vault customer.
+pub fn user_ref(sub: &str) -> String {
+    format!("user:{sub}")
+}
+
+/// The external reference of a billing card API account's vault customer.
+pub fn account_ref(account: &str) -> String {
+    format!("account:{account}")
+}

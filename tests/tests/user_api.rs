@@ -1,0 +1,766 @@
+//! The user API (Rechat style): `POST` and `GET /payments/stripe/customers` with bearer JWTs,
+//! through the router against localstripe; JWKS verification and Stripe faults in-process.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use cardvault::auth::jwt::{BearerToken, JwtConfig, JwtVerifier, Principal};
+use cardvault::domain::{user_ref, TenantId};
+use cardvault::stripe::StripeToken;
+use cardvault::{vault, Error};
+use common::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const ROUTE: &str = "/payments/stripe/customers";
+
+async fn post_customer(bearer: Option<&str>, body: &str) -> (u16, Value) {
+    let mut req = http()
+        .post(url(ROUTE))
+        .header("Content-Type", "application/json")
+        .body(body.to_owned());
+    if let Some(t) = bearer {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    json(req.send().await.unwrap()).await
+}
+
+async fn create(jwt: &str, token: &str) -> (u16, Value) {
+    post_customer(Some(jwt), &json!({ "token": token }).to_string()).await
+}
+
+async fn list(jwt: &str, query: &str) -> (u16, Value) {
+    let resp = http()
+        .get(url(&format!("{ROUTE}{query}")))
+        .header("Authorization", format!("Bearer {jwt}"))
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::try_from(id.to_owned()).unwrap()
+}
+
+#[tokio::test]
+async fn create_and_list_with_localstripe_tokens() {
+    let sub = fresh_user("create");
+    let jwt = user_token("demo-a", &sub);
+    let (status, body) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], "OK");
+    let d = &body["data"];
+    assert_eq!(
+        d["id"].as_str().unwrap().len(),
+        36,
+        "a UUID, as in the document"
+    );
+    assert_eq!(d["owner"], sub.as_str());
+    assert!(d["customer_id"].as_str().unwrap().starts_with("cus_"));
+    assert_eq!(d["type"], "stripe_customer");
+    assert!(d["deleted_at"].is_null());
+    assert!(d["created_at"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(d["created_at"], d["updated_at"]);
+    let src = &d["source"];
+    assert_eq!(src["object"], "card");
+    assert_eq!(src["brand"], "Visa");
+    assert_eq!(src["last4"], "4242");
+    assert_eq!(src["exp_month"], 8);
+    assert_eq!(src["exp_year"], 2031);
+    assert_eq!(src["customer"], d["customer_id"]);
+    assert!(src["id"].as_str().unwrap().starts_with("card_"));
+    // Every field of the document's source, and nothing that could be the number or CVC.
+    let fields: Vec<&str> = src
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for f in [
+        "id",
+        "name",
+        "brand",
+        "last4",
+        "object",
+        "country",
+        "funding",
+        "customer",
+        "exp_year",
+        "metadata",
+        "cvc_check",
+        "exp_month",
+        "address_zip",
+        "fingerprint",
+        "address_city",
+        "address_line1",
+        "address_line2",
+        "address_state",
+        "dynamic_last4",
+        "address_country",
+        "address_zip_check",
+        "address_line1_check",
+        "tokenization_method",
+    ] {
+        assert!(fields.contains(&f), "source lacks {f}: {src}");
+    }
+    assert_eq!(fields.len(), 23, "{src}");
+
+    let (status, listed) = list(&jwt, "").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["code"], "OK");
+    assert_eq!(listed["info"], json!({"count": 1, "total": 1}));
+    assert_eq!(listed["data"][0], *d);
+}
+
+#[tokio::test]
+async fn paging_with_start_and_limit_keeps_count_and_total_right() {
+    let jwt = user_token("demo-a", &fresh_user("paging"));
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = create(&jwt, &stripe_token().await).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["data"]["id"].clone());
+    }
+    let (_, all) = list(&jwt, "").await;
+    assert_eq!(all["info"], json!({"count": 3, "total": 3}));
+    let order: Vec<Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect();
+    assert_eq!(order, ids, "oldest first");
+
+    let (_, page) = list(&jwt, "?start=1&limit=1").await;
+    assert_eq!(page["info"], json!({"count": 1, "total": 3}));
+    assert_eq!(page["data"][0]["id"], ids[1]);
+    let (_, tail) = list(&jwt, "?start=2&limit=20").await;
+    assert_eq!(tail["info"], json!({"count": 1, "total": 3}));
+    let (_, past) = list(&jwt, "?start=5").await;
+    assert_eq!(past["info"], json!({"count": 0, "total": 3}));
+    assert_eq!(past["data"], json!([]));
+
+    for bad in ["?limit=0", "?limit=101", "?limit=x", "?start=-1"] {
+        let (status, body) = list(&jwt, bad).await;
+        rechat_error(status, &body, 400);
+        assert_eq!(body["code"], "Validation", "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_user_sees_none_of_the_first_users_customers() {
+    let first = user_token("demo-a", &fresh_user("first"));
+    let (status, body) = create(&first, &stripe_token().await).await;
+    assert_eq!(status, 200, "{body}");
+    let second = user_token("demo-a", &fresh_user("second"));
+    let (status, listed) = list(&second, "").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["data"], json!([]));
+    assert_eq!(listed["info"], json!({"count": 0, "total": 0}));
+}
+
+#[tokio::test]
+async fn a_jwt_for_another_tenant_sees_nothing_of_this_one() {
+    // The same sub in two tenants is two users.
+    let sub = fresh_user("both");
+    let a = user_token("demo-a", &sub);
+    let (status, body) = create(&a, &stripe_token().await).await;
+    assert_eq!(status, 200, "{body}");
+    let b = user_token("demo-b", &sub);
+    let (status, listed) = list(&b, "").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["info"], json!({"count": 0, "total": 0}));
+    // demo-b reaches Stripe with its own key; its user gets a customer there.
+    let (status, body) = create(&b, &stripe_token().await).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = list(&a, "").await;
+    assert_eq!(listed["info"]["total"], 1, "{listed}");
+
+    // A tenant that does not exist is no tenant at all.
+    let ghost = user_token("no-such-tenant", &sub);
+    let (status, body) = list(&ghost, "").await;
+    rechat_error(status, &body, 401);
+}
+
+#[tokio::test]
+async fn missing_expired_badly_signed_and_misaddressed_tokens_are_401() {
+    let sub = fresh_user("bad-jwt");
+    let expired = {
+        // Expired well past the allowed clock skew.
+        let config = jwt_config();
+        let now = jsonwebtoken::get_current_timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"iss": config.issuer, "aud": config.audience, "sub": sub,
+                    "tenant": "demo-a", "iat": now - 600, "exp": now - 300}),
+            &jsonwebtoken::EncodingKey::from_secret(jwt_secret().as_bytes()),
+        )
+        .unwrap()
+    };
+    let wrong_key = {
+        let tenant = tenant("demo-a");
+        cardvault::auth::jwt::mint_hs256(
+            &jwt_config(),
+            &cardvault::secret::SecretString::from("not-the-secret".to_owned()),
+            &cardvault::auth::jwt::Mint {
+                tenant: &tenant,
+                sub: &sub,
+                account: None,
+                role: None,
+                ttl: Duration::from_secs(60),
+            },
+        )
+        .unwrap()
+    };
+    let mint_for = |config: JwtConfig| {
+        let tenant = tenant("demo-a");
+        cardvault::auth::jwt::mint_hs256(
+            &config,
+            &cardvault::secret::SecretString::from(jwt_secret()),
+            &cardvault::auth::jwt::Mint {
+                tenant: &tenant,
+                sub: &sub,
+                account: None,
+                role: None,
+                ttl: Duration::from_secs(60),
+            },
+        )
+        .unwrap()
+    };
+    let other_audience = mint_for(JwtConfig::new(jwt_config().issuer, "another-app"));
+    let other_issuer = mint_for(JwtConfig::new(
+        "https://evil.example",
+        jwt_config().audience,
+    ));
+    let tampered = {
+        // A valid token whose payload is swapped for another user's.
+        let good = user_token("demo-a", &sub);
+        let parts: Vec<&str> = good.split('.').collect();
+        let payload: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let mut payload = payload;
+        payload["sub"] = json!("someone-else");
+        let forged = URL_SAFE_NO_PAD.encode(payload.to_string());
+        format!("{}.{forged}.{}", parts[0], parts[2])
+    };
+    let alg_none = {
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let p = URL_SAFE_NO_PAD.encode(
+            json!({"iss": jwt_config().issuer, "aud": jwt_config().audience, "sub": sub,
+                   "tenant": "demo-a", "exp": jsonwebtoken::get_current_timestamp() + 60})
+            .to_string(),
+        );
+        format!("{h}.{p}.")
+    };
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("expired", Some(expired)),
+        ("badly signed", Some(wrong_key)),
+        ("tampered", Some(tampered)),
+        ("other audience", Some(other_audience)),
+        ("other issuer", Some(other_issuer)),
+        ("alg none", Some(alg_none)),
+        ("garbage", Some("not-a-jwt".into())),
+    ];
+    let body = json!({"token": "tok_unused"}).to_string();
+    for (what, token) in &cases {
+        for get in [false, true] {
+            let resp = if get {
+                let mut req = http().get(url(ROUTE));
+                if let Some(t) = token {
+                    req = req.header("Authorization", format!("Bearer {t}"));
+                }
+                req.send().await.unwrap()
+            } else {
+                let mut req = http()
+                    .post(url(ROUTE))
+                    .header("Content-Type", "application/json")
+                    .body(body.clone());
+                if let Some(t) = token {
+                    req = req.header("Authorization", format!("Bearer {t}"));
+                }
+                req.send().await.unwrap()
+            };
+            let challenge = resp
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let (status, body) = json(resp).await;
+            let message = rechat_error(status, &body, 401);
+            assert_eq!(body["code"], "Unauthorized", "{what}: {body}");
+            assert!(challenge.is_some_and(|c| c.starts_with("Bearer")), "{what}");
+            if *what == "expired" {
+                assert!(message.contains("expired"), "{message}");
+            }
+        }
+    }
+    // A Basic merchant key is not a user.
+    let resp = http()
+        .get(url(ROUTE))
+        .header("Authorization", basic(&tenant_a().private_api_key))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    rechat_error(status, &body, 401);
+}
+
+#[tokio::test]
+async fn a_bad_token_in_the_body_is_400_and_a_used_one_says_so() {
+    let jwt = user_token("demo-a", &fresh_user("tokens"));
+    let (status, body) = create(&jwt, "tok_NeverIssued123").await;
+    let message = rechat_error(status, &body, 400);
+    assert!(message.contains("No such token"), "{message}");
+    assert!(
+        !message.contains("NeverIssued"),
+        "the token is not echoed: {message}"
+    );
+    let (_, listed) = list(&jwt, "").await;
+    assert_eq!(listed["info"]["total"], 0);
+
+    // Sent again by the same user (a retry): the same customer, not a second one.
+    let token = stripe_token().await;
+    let (status, first) = create(&jwt, &token).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = create(&jwt, &token).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["data"], first["data"]);
+    let (_, listed) = list(&jwt, "").await;
+    assert_eq!(listed["info"]["total"], 1);
+
+    // By another user: used.
+    let other = user_token("demo-a", &fresh_user("thief"));
+    let (status, body) = create(&other, &token).await;
+    let message = rechat_error(status, &body, 400);
+    assert!(message.contains("already been used"), "{message}");
+    let (_, listed) = list(&other, "").await;
+    assert_eq!(listed["info"]["total"], 0);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_4xx_in_the_envelope() {
+    let jwt = user_token("demo-a", &fresh_user("bodies"));
+    for (body, want, code) in [
+        ("{\"token\":", 400, "BadRequest"),
+        ("", 400, "BadRequest"),
+        ("[]", 400, "BadRequest"),
+        ("{}", 400, "Validation"),
+        ("{\"token\":42}", 400, "Validation"),
+        ("{\"token\":\"card_123\"}", 400, "Validation"),
+        ("{\"token\":\"tok_\u{202e}x\"}", 400, "Validation"),
+    ] {
+        let (status, resp) = post_customer(Some(&jwt), body).await;
+        rechat_error(status, &resp, want);
+        assert_eq!(resp["code"], code, "{body}: {resp}");
+    }
+    let (status, resp) = post_customer(Some(&jwt), "{}").await;
+    rechat_error(status, &resp, 400);
+    assert_eq!(resp["attributes"]["token"], "token is required");
+
+    let big = json!({"token": "tok_x", "pad": "x".repeat(20_000)}).to_string();
+    let (status, resp) = post_customer(Some(&jwt), &big).await;
+    rechat_error(status, &resp, 413);
+
+    let resp = http()
+        .post(url(ROUTE))
+        .header("Authorization", format!("Bearer {jwt}"))
+        .header("Content-Type", "text/plain")
+        .body("token=tok_x")
+        .send()
+        .await
+        .unwrap();
+    let (status, resp) = json(resp).await;
+    rechat_error(status, &resp, 415);
+}
+
+#[tokio::test]
+async fn the_card_joins_the_users_vault_customer() {
+    let sub = fresh_user("vault");
+    let jwt = user_token("demo-a", &sub);
+    let (status, first) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{second}");
+
+    // One vault customer for the user, found by its external reference.
+    let app = app_with_stripe(&stack().stripe_url).await;
+    let customer = app
+        .store
+        .customer_by_external_ref(&tenant("demo-a"), &user_ref(&sub))
+        .await
+        .unwrap()
+        .expect("the user's vault customer");
+
+    // The tenant sees both cards through the merchant API, the first one the default.
+    let resp = call(
+        reqwest::Method::GET,
+        &format!("/v1/customers/{}/paymentMethods/creditCard", customer.id),
+        &tenant_a().private_api_key,
+        None,
+    )
+    .await;
+    let (status, cards) = json(resp).await;
+    assert_eq!(status, 200, "{cards}");
+    let cards = cards.as_array().unwrap();
+    assert_eq!(cards.len(), 2);
+    let by_card = |id: &Value| {
+        cards
+            .iter()
+            .find(|c| c["externalCardId"] == *id)
+            .unwrap_or_else(|| panic!("no card {id}"))
+            .clone()
+    };
+    let a = by_card(&first["data"]["source"]["id"]);
+    assert_eq!(a["externalCustomerId"], first["data"]["customer_id"]);
+    assert_eq!(a["maskedCardNumber"], "************4242");
+    assert_eq!(a["firstName"], "Jane");
+    assert_eq!(a["isDefault"], true);
+    assert_eq!(by_card(&second["data"]["source"]["id"])["isDefault"], false);
+}
+
+// ---- in-process: JWKS --------------------------------------------------------------------
+
+/// An RSA key made with the openssl CLI: (PKCS#1 DER private key, JWK n).
+fn rsa_key() -> (Vec<u8>, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "cardvault-jwks-{}-{}",
+        std::process::id(),
+        fresh_user("k")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("key.pem");
+    let der = dir.join("key.der");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (pem_s, der_s) = (pem.to_str().unwrap(), der.to_str().unwrap());
+    run(&["genrsa", "-traditional", "-out", pem_s, "2048"]);
+    run(&[
+        "rsa",
+        "-in",
+        pem_s,
+        "-traditional",
+        "-outform",
+        "DER",
+        "-out",
+        der_s,
+    ]);
+    let modulus = run(&["rsa", "-in", pem_s, "-noout", "-modulus"]);
+    let hex_n = modulus.trim().strip_prefix("Modulus=").unwrap();
+    let n = URL_SAFE_NO_PAD.encode(hex::decode(hex_n).unwrap());
+    let key = std::fs::read(&der).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    (key, n)
+}
+
+fn jwk(kid: &str, n: &str) -> Value {
+    json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": "AQAB"})
+}
+
+fn rs256(der: &[u8], kid: &str, claims: Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(der),
+    )
+    .unwrap()
+}
+
+fn claims(config: &JwtConfig, sub: &str) -> Value {
+    let now = jsonwebtoken::get_current_timestamp();
+    json!({"iss": config.issuer, "aud": config.audience, "sub": sub, "tenant": "demo-a",
+           "account": "acct-demo-a", "role": "admin", "iat": now, "exp": now + 300})
+}
+
+async fn verify(v: &JwtVerifier, token: &str) -> Result<Principal, Error> {
+    let token = BearerToken::parse(token).expect("token shape");
+    v.verify(&token, || async { Ok(None) }).await
+}
+
+async fn jwks_server(keys: Vec<Value>) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": keys })))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn verifier_for(server: &MockServer) -> (JwtConfig, JwtVerifier) {
+    let config = JwtConfig {
+        jwks_url: Some(format!("{}/.well-known/jwks.json", server.uri())),
+        ..JwtConfig::new("https://idp.example/pool", "cardvault-app")
+    };
+    (config.clone(), JwtVerifier::new(config))
+}
+
+async fn jwks_fetches(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_a_locally_served_jwks() {
+    let (der, n) = rsa_key();
+    let server = jwks_server(vec![jwk("k1", &n)]).await;
+    let (config, verifier) = verifier_for(&server);
+    let p = verify(&verifier, &rs256(&der, "k1", claims(&config, "idp-user")))
+        .await
+        .unwrap();
+    assert_eq!(p.user, "idp-user");
+    assert_eq!(p.tenant.as_str(), "demo-a");
+    assert_eq!(p.account.as_deref(), Some("acct-demo-a"));
+    assert_eq!(p.role, Some(cardvault::auth::jwt::Role::Admin));
+    // Cached: a second token costs no fetch.
+    verify(&verifier, &rs256(&der, "k1", claims(&config, "idp-user-2")))
+        .await
+        .unwrap();
+    assert_eq!(jwks_fetches(&server).await, 1);
+
+    // Wrong audience, wrong issuer, expired: 401 even with a good signature.
+    for (field, value) in [
+        ("aud", json!("another-app")),
+        ("iss", json!("https://cognito-idp.example/other-pool")),
+        ("exp", json!(jsonwebtoken::get_current_timestamp() - 3600)),
+    ] {
+        let mut c = claims(&config, "idp-user");
+        c[field] = value;
+        let r = verify(&verifier, &rs256(&der, "k1", c)).await;
+        assert!(matches!(r, Err(Error::Unauthorized(_))), "{field}: {r:?}");
+    }
+
+    // Signed by a key the JWKS does not hold, under a kid it does: bad signature.
+    let (other_der, _) = rsa_key();
+    let r = verify(&verifier, &rs256(&other_der, "k1", claims(&config, "x"))).await;
+    assert!(matches!(r, Err(Error::Unauthorized(m)) if m.contains("signature")));
+}
+
+#[tokio::test]
+async fn the_jwks_is_fetched_again_on_an_unknown_kid_at_most_so_often() {
+    let (der1, n1) = rsa_key();
+    let (der2, n2) = rsa_key();
+    let server = MockServer::start().await;
+    // The provider rotates after the first fetch: k2 appears.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [jwk("k1", &n1)]})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"keys": [jwk("k1", &n1), jwk("k2", &n2)]})),
+        )
+        .mount(&server)
+        .await;
+    let (config, verifier) = verifier_for(&server);
+    let verifier = verifier.with_jwks_refresh_min(Duration::from_millis(300));
+
+    verify(&verifier, &rs256(&der1, "k1", claims(&config, "a")))
+        .await
+        .unwrap();
+    assert_eq!(jwks_fetches(&server).await, 1);
+    // Within the interval an unknown kid does not refetch: 401.
+    let r = verify(&verifier, &rs256(&der2, "k2", claims(&config, "b"))).await;
+    assert!(
+        matches!(r, Err(Error::Unauthorized(m)) if m.contains("unknown key")),
+        "{r:?}"
+    );
+    assert_eq!(jwks_fetches(&server).await, 1);
+    // After it, the unknown kid refreshes the JWKS and the new key verifies.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let p = verify(&verifier, &rs256(&der2, "k2", claims(&config, "b")))
+        .await
+        .unwrap();
+    assert_eq!(p.user, "b");
+    assert_eq!(jwks_fetches(&server).await, 2);
+    // A kid nobody has: one more (rate-limited) fetch at most, then 401.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for _ in 0..3 {
+        let r = verify(&verifier, &rs256(&der2, "k9", claims(&config, "c"))).await;
+        assert!(matches!(r, Err(Error::Unauthorized(_))));
+    }
+    assert_eq!(jwks_fetches(&server).await, 3);
+}
+
+#[tokio::test]
+async fn an_hs256_token_signed_with_the_public_key_is_refused() {
+    // The alg-confusion attack: HS256 with the provider's public key as the HMAC secret.
+    let (_, n) = rsa_key();
+    let server = jwks_server(vec![jwk("k1", &n)]).await;
+    let (config, _) = verifier_for(&server);
+    let verifier = JwtVerifier::new(config.clone());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("k1".into());
+    for secret in [
+        n.as_bytes().to_vec(),
+        jwk("k1", &n).to_string().into_bytes(),
+    ] {
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims(&config, "mallory"),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        let token = BearerToken::parse(&forged).unwrap();
+        // Even where HS256 is accepted, only with the platform secret.
+        let r = verifier
+            .verify(&token, || async {
+                Ok(Some(cardvault::secret::SecretString::from(jwt_secret())))
+            })
+            .await;
+        assert!(matches!(r, Err(Error::Unauthorized(_))), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_502_not_401() {
+    let (der, _) = rsa_key();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let (config, verifier) = verifier_for(&server);
+    let r = verify(&verifier, &rs256(&der, "k1", claims(&config, "a"))).await;
+    assert!(matches!(r, Err(Error::Upstream(_))), "{r:?}");
+}
+
+// ---- in-process: Stripe faults -------------------------------------------------------------
+
+fn principal(sub: &str) -> Principal {
+    Principal {
+        tenant: tenant("demo-a"),
+        user: sub.to_owned(),
+        account: None,
+        role: None,
+    }
+}
+
+async fn nothing_stored(app: &cardvault::App, sub: &str) {
+    let t = tenant("demo-a");
+    assert!(app
+        .store
+        .stripe_customer_links(&t, sub)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app
+        .store
+        .customer_by_external_ref(&t, &user_ref(sub))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_stripe_outage_is_502_and_nothing_is_stored() {
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(3)
+        .mount(&stripe)
+        .await;
+    let app = app_with_stripe(&stripe.uri()).await;
+    let sub = fresh_user("outage");
+    let r = vault::create_stripe_customer(
+        &app,
+        &principal(&sub),
+        StripeToken::parse("tok_Outage1").unwrap(),
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Upstream(_))), "{r:?}");
+    nothing_stored(&app, &sub).await;
+    // Rendered in the dialect: 502 with the envelope.
+    let resp = cardvault::dialect::rechat::render_error(&r.unwrap_err());
+    assert_eq!(resp.status(), 502);
+}
+
+#[tokio::test]
+async fn each_create_sends_an_idempotency_key_derived_from_the_request() {
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&stripe)
+        .await;
+    let app = app_with_stripe(&stripe.uri()).await;
+    let sub = fresh_user("idem");
+    for _ in 0..2 {
+        let _ = vault::create_stripe_customer(
+            &app,
+            &principal(&sub),
+            StripeToken::parse("tok_Idem1").unwrap(),
+        )
+        .await;
+    }
+    let keys: Vec<String> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .expect("Idempotency-Key")
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(keys.len(), 6);
+    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    assert!(!keys[0].contains("Idem1"));
+}
+
+#[tokio::test]
+async fn a_failure_after_stripe_deletes_the_stripe_customer_again() {
+    let stripe = MockServer::start().await;
+    // A customer whose card lacks what the vault needs (no last4): storing fails.
+    Mock::given(method("POST"))
+        .and(path("/v1/customers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cus_Compensate", "object": "customer", "default_source": "card_C1",
+            "sources": {"object": "list", "data": [{"id": "card_C1", "object": "card",
+                "brand": "Visa", "exp_month": 1, "exp_year": 2030}]}})))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/customers/cus_Compensate"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "cus_Compensate", "deleted": true})),
+        )
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    let app = app_with_stripe(&stripe.uri()).await;
+    let sub = fresh_user("compensate");
+    let r = vault::create_stripe_customer(
+        &app,
+        &principal(&sub),
+        StripeToken::parse("tok_Comp1").unwrap(),
+    )
+    .await;
+    assert!(r.is_err(), "{r:?}");
+    nothing_stored(&app, &sub).await;
+}
