@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 PLATFORM_SECRET_ID = "cardvault/platform"
+VAULT_KEYS_SECRET_ID = "cardvault/vault-keys"
 # localstripe accepts any sk_test_ key; siteverify.py accepts this secret by default.
 PLATFORM_SECRET = {
     "stripeSecretKey": "sk_test_cardvault_platform",
@@ -97,6 +98,8 @@ def main():
     admin("create-table", "--template", args.template)
     platform = dict(PLATFORM_SECRET, jwtSecret=secrets.token_urlsafe(32))
     admin("put-secret", "--id", PLATFORM_SECRET_ID, "--value", json.dumps(platform))
+    # The vault's first encryption key and its fingerprint key (rotate with rotate-vault-key).
+    admin("rotate-vault-key", "--secret-id", VAULT_KEYS_SECRET_ID)
 
     tenants = []
     for t in DEMO_TENANTS:

@@ -14,8 +14,10 @@ export JWT_ISSUER="${JWT_ISSUER:-cardvault-local}"
 export JWT_AUDIENCE="${JWT_AUDIENCE:-cardvault-local}"
 
 infra/tools.sh
-# Build first, so the first request does not wait on a compile inside cargo lambda watch.
+# Build first, as cargo lambda watch will (`cargo run --bin` resolves features for the
+# functions package alone), so the first request does not wait on a compile.
 cargo build --workspace --bins
+cargo build -p cardvault-functions --bins
 
 tail_pid=
 trap '[[ -n $tail_pid ]] && kill "$tail_pid" 2>/dev/null; infra/stack.sh down' EXIT
@@ -27,6 +29,7 @@ infra/stack.sh up --serve
 .tools/venv/bin/python infra/bootstrap.py --admin target/debug/cardvault-admin \
   --table "$TABLE_NAME" >"$CARDVAULT_RUN_DIR/bootstrap.json"
 .tools/venv/bin/python infra/facts.py write "$CARDVAULT_RUN_DIR/bootstrap.json" .tools/dev.json
+.tools/venv/bin/python infra/facts.py demo .tools/dev.json
 .tools/venv/bin/python infra/facts.py banner .tools/dev.json
 
 # Logs of the functions and the router, until Ctrl-C.

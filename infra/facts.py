@@ -3,13 +3,19 @@
 
     facts.py write BOOTSTRAP_JSON OUT_JSON   merge the bootstrap's output with the stack's
                                              environment into OUT_JSON (dev.json's shape)
+    facts.py demo FACTS_JSON                 add ready demo data through the running API:
+                                             a customer of the first tenant and a card on a
+                                             localstripe customer, so every printed curl works
     facts.py banner FACTS_JSON               print the base URL, keys and a curl per endpoint
 
 The stack's environment (infra/stack.sh's stack.env) must be loaded.
 """
+import base64
 import json
 import os
 import sys
+import urllib.parse
+import urllib.request
 
 
 def write(bootstrap_path, out_path):
@@ -44,6 +50,42 @@ def write(bootstrap_path, out_path):
     os.replace(tmp, out_path)
 
 
+def _post(url, data, headers):
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.load(resp)
+
+
+def demo(facts_path):
+    with open(facts_path) as f:
+        facts = json.load(f)
+    stripe_auth = {"Authorization": "Basic " + base64.b64encode(b"sk_test_demo:").decode()}
+    token = _post(facts["stripeUrl"] + "/v1/tokens", urllib.parse.urlencode({
+        "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2030",
+        "card[cvc]": "123", "card[name]": "John Doe"}).encode(), stripe_auth)
+    stripe_customer = _post(facts["stripeUrl"] + "/v1/customers",
+                            urllib.parse.urlencode({"source": token["id"]}).encode(), stripe_auth)
+    key = facts["tenants"][0]["privateApiKey"]
+    customer = _post(facts["baseUrl"] + "/v1/customers",
+                     json.dumps({"firstName": "John", "lastName": "Doe"}).encode(),
+                     {"Authorization": "Basic " + key, "Content-Type": "application/json"})
+    facts["demo"] = {
+        "customerId": customer["id"],
+        "stripeCustomerId": stripe_customer["id"],
+        "stripeCardId": stripe_customer["sources"]["data"][0]["id"],
+        # For the user API's POST /payments/stripe/customers: a fresh card token. Sent again
+        # by the same user it answers the same customer; by another user, 400 (used).
+        "stripeToken": _post(facts["stripeUrl"] + "/v1/tokens", urllib.parse.urlencode({
+            "card[number]": "4242424242424242", "card[exp_month]": "12",
+            "card[exp_year]": "2030", "card[cvc]": "123"}).encode(), stripe_auth)["id"],
+    }
+    tmp = facts_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(facts, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, facts_path)
+
+
 def user_api(facts):
     """The user API's curls, with the ready JWT of demo-a's user."""
     jwt, base = facts.get("jwt"), facts["baseUrl"]
@@ -66,25 +108,41 @@ or target/debug/cardvault-admin mint-jwt --tenant demo-a --sub SOMEONE):
 def banner(facts_path):
     with open(facts_path) as f:
         facts = json.load(f)
-    base = facts["baseUrl"]
+    base, stripe = facts["baseUrl"], facts["stripeUrl"]
     a, b = facts["tenants"][0], facts["tenants"][1]
+    auth = f"-H 'Authorization: Basic {a['privateApiKey']}'"
+    json_auth = f"{auth} -H 'Content-Type: application/json'"
+    d = facts["demo"]
+    cid = d["customerId"]
     print(f"""
 cardvault is running at {base}
 
-  tenant {a['id']}: private key {a['privateApiKey']}
-  tenant {b['id']}: private key {b['privateApiKey']}
+  tenant {a['id']} (Stripe Connect): private key {a['privateApiKey']}
+  tenant {b['id']} (own Stripe key): private key {b['privateApiKey']}
   (public keys, origins and Stripe connections: {facts_path})
+  demo data: customer {cid} of {a['id']}; Stripe customer {d['stripeCustomerId']} with card {d['stripeCardId']}
 
-Merchant API (Fusebill style):
+Merchant API (Fusebill style), as tenant {a['id']}:
 
-  curl -s -X POST {base}/v1/customers \\
-    -H 'Authorization: Basic {a['privateApiKey']}' -H 'Content-Type: application/json' \\
+  curl -s -X POST {base}/v1/customers {json_auth} \\
     -d '{{"firstName":"Karen","lastName":"Wood","primaryEmail":"karen@example.com"}}'
+  curl -s {base}/v1/customers/{cid} {auth}
 
-  curl -s {base}/v1/customers/<id> -H 'Authorization: Basic {a['privateApiKey']}'
+  curl -s -X POST {base}/v1/paymentMethodImport/stripeConnect {json_auth} \\
+    -d '{{"customerId":{cid},"stripeCustomerId":"{d['stripeCustomerId']}","stripeCardId":"{d['stripeCardId']}"}}'
+  curl -s -X POST {base}/v1/AchCardImport/stripeConnect {json_auth} \\
+    -d '{{"customerId":{cid},"stripeCustomerId":"{d['stripeCustomerId']}","stripeCardId":"{d['stripeCardId']}"}}'
+  (POST {base}/v1/paymentMethodImport/Stripe takes the same body, with tenant {b['id']}'s key and its own customer)
 
-{user_api(facts)}
-Stripe (localstripe): {facts['stripeUrl']}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
+  curl -s '{base}/v1/customers/{cid}/paymentMethods/creditCard?pageSize=20&pageNumber=0' {auth}
+  curl -s {base}/v1/paymentMethods/PAYMENT_METHOD_ID {auth}
+  curl -s -X PUT {base}/v1/customerbillingsetting {json_auth} \\
+    -d '{{"id":{cid},"defaultPaymentMethodId":PAYMENT_METHOD_ID}}'
+  curl -s -X DELETE {base}/v1/paymentMethods/PAYMENT_METHOD_ID/creditCard {auth} -w '%{{http_code}}\\n'
+  curl -s {base}/v1/countries {auth}
+
+  (PAYMENT_METHOD_ID: the "id" the import answers.)
+{user_api(facts)}Stripe (localstripe): {stripe}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
 Ctrl-C stops everything.
 """)
 
@@ -94,5 +152,7 @@ if __name__ == "__main__":
         write(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 3 and sys.argv[1] == "banner":
         banner(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "demo":
+        demo(sys.argv[2])
     else:
         sys.exit(__doc__)

@@ -25,6 +25,10 @@ cargo fmt --all -- --check
 
 step "build"
 cargo build --workspace --all-targets
+# cargo lambda watch runs each function with `cargo run --bin`, which resolves features for
+# the functions package alone; building that way here keeps the first request from waiting
+# on a second full compile.
+cargo build -p cardvault-functions --bins
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings

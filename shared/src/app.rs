@@ -31,6 +31,7 @@ pub struct App {
     users: JwtVerifier,
     tenants: TtlCache<TenantId, Tenant>,
     stripe: OnceLock<StripeClient>,
+    http: OnceLock<reqwest::Client>,
 }
 
 /// The platform secret's JSON.
@@ -71,6 +72,7 @@ impl App {
             users: JwtVerifier::new(config.jwt.clone()),
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             stripe: OnceLock::new(),
+            http: OnceLock::new(),
             config,
         }
     }
@@ -101,6 +103,47 @@ impl App {
         Ok(principal)
     }
 
+    /// The tenant a public API key (transparent redirect) belongs to.
+    pub async fn tenant_by_public_key(&self, key: &str) -> Result<Option<Tenant>, Error> {
+        match self.store.tenant_by_public_key(key).await? {
+            Some(id) => Ok(Some(self.tenant(&id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Verifies a reCAPTCHA token with the tenant's own secret, or the platform's.
+    pub async fn verify_recaptcha(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        remote_ip: Option<&str>,
+    ) -> Result<(), Error> {
+        use crate::recaptcha::{verify, RecaptchaError};
+        let secret = match &tenant.recaptcha_secret_id {
+            Some(id) => self.secrets.get(id).await?,
+            None => self
+                .platform_secrets()
+                .await?
+                .recaptcha_secret
+                .ok_or_else(|| Error::Internal("platform reCAPTCHA secret is not set".into()))?,
+        };
+        let url = &self.config.recaptcha_verify_url;
+        match verify(
+            self.http(),
+            url,
+            &secret,
+            token,
+            remote_ip,
+            &tenant.allowed_origins,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(e @ RecaptchaError::Unavailable) => Err(Error::Unavailable(e.to_string())),
+            Err(e) => Err(Error::BadRequest(e.to_string())),
+        }
+    }
+
     /// A tenant's settings, cached for a short while in the warm container.
     pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
         if let Some(t) = self.tenants.get(id) {
@@ -121,10 +164,32 @@ impl App {
             .map_err(|e| Error::Internal(format!("platform secret is not valid JSON: {e}")))
     }
 
+    /// The HTTP client (Stripe, siteverify), built on first use and kept for the container.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new)
+    }
+
+    /// The vault's encryption and fingerprint keys. A ciphertext under a key this container
+    /// has not seen means the secret rotated: it is read again once.
+    pub async fn vault_keys(&self) -> Result<crate::crypto::VaultKeys, Error> {
+        let raw = self.secrets.get(&self.config.vault_keys_secret_id).await?;
+        crate::crypto::VaultKeys::parse(raw.expose_secret())
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The credentials for a tenant's Stripe calls, as its connection says.
+    pub async fn stripe_credentials(&self, tenant: &Tenant) -> Result<StripeAuth, Error> {
+        let mode = match &tenant.stripe {
+            Some(StripeConnection::OwnKey { .. }) => StripeMode::OwnKey,
+            _ => StripeMode::Connect,
+        };
+        self.stripe_auth(tenant, mode).await
+    }
+
     pub fn stripe(&self) -> &StripeClient {
         self.stripe.get_or_init(|| {
             StripeClient::new(
-                reqwest::Client::new(),
+                self.http().clone(),
                 &self.config.stripe_api_base,
                 RetryPolicy {
                     timeout: self.config.stripe_timeout,

@@ -9,6 +9,8 @@ pub struct Config {
     pub table_name: String,
     /// Secrets Manager id of the platform secret (JSON: Stripe keys, reCAPTCHA, JWT).
     pub platform_secret_id: String,
+    /// Secrets Manager id of the vault's encryption and fingerprint keys (`crypto`).
+    pub vault_keys_secret_id: String,
     pub stripe_api_base: String,
     pub recaptcha_verify_url: String,
     /// Per-attempt timeout for Stripe calls (`STRIPE_TIMEOUT_MS`, default 3000).
@@ -26,6 +28,7 @@ impl Config {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             platform_secret_id: optional("PLATFORM_SECRET_ID", "cardvault/platform"),
+            vault_keys_secret_id: optional("VAULT_KEYS_SECRET_ID", "cardvault/vault-keys"),
             stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com"),
             recaptcha_verify_url: optional(
                 "RECAPTCHA_VERIFY_URL",

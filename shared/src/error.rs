@@ -37,6 +37,12 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type {0:?}; send application/json")]
     UnsupportedMediaType(String),
+    /// Credentials are fine but this caller may not do this (a browser origin not allowed).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A dependency we must consult before writing (siteverify) is down; nothing was written.
+    #[error("{0}")]
+    Unavailable(String),
     /// The record changed under the request (a concurrent delete); safe to retry.
     #[error("{0}")]
     Conflict(String),

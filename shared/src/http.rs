@@ -80,6 +80,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     })
 }
 
+/// The caller's IP as API Gateway saw it.
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 /// A `{name}` path parameter, as API Gateway (and the dev router) put it in the event.
 pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.path_parameters_ref()

@@ -88,6 +88,24 @@ enum Command {
         #[arg(long)]
         secret_id: Option<String>,
     },
+    /// Transparent-redirect settings: require the AVS fields, the risk fields.
+    SetRedirectSettings {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        require_avs: bool,
+        #[arg(long)]
+        require_risk_fields: bool,
+    },
+    /// Add a new vault encryption key and make it current; old keys stay for decryption.
+    RotateVaultKey {
+        #[arg(
+            long,
+            env = "VAULT_KEYS_SECRET_ID",
+            default_value = "cardvault/vault-keys"
+        )]
+        secret_id: String,
+    },
     /// Mint an HS256 bearer JWT for the user and billing card APIs, signed with the
     /// platform secret's jwtSecret (or --secret). Claim names follow JWT_*_CLAIM.
     MintJwt {
@@ -158,6 +176,8 @@ async fn run(cli: Cli) -> Result<Value> {
                 allowed_origins: vec![],
                 stripe: None,
                 recaptcha_secret_id: None,
+                require_avs: false,
+                require_risk_fields: false,
                 currency: currency.to_ascii_lowercase(),
                 created_at: now(),
             };
@@ -224,6 +244,35 @@ async fn run(cli: Cli) -> Result<Value> {
                 Ok(())
             })
             .await
+        }
+        Command::SetRedirectSettings {
+            tenant,
+            require_avs,
+            require_risk_fields,
+        } => {
+            update(&store, &tenant, |t| {
+                t.require_avs = require_avs;
+                t.require_risk_fields = require_risk_fields;
+                Ok(())
+            })
+            .await
+        }
+        Command::RotateVaultKey { secret_id } => {
+            let client = aws_sdk_secretsmanager::Client::new(&aws);
+            let current = client.get_secret_value().secret_id(&secret_id).send().await;
+            let mut keys: Value = match current {
+                Ok(out) => serde_json::from_str(out.secret_string().unwrap_or("{}"))?,
+                Err(_) => json!({"keys": {}, "fingerprintKey": cardvault::crypto::generate_key()}),
+            };
+            if keys["fingerprintKey"].is_null() {
+                keys["fingerprintKey"] = json!(cardvault::crypto::generate_key());
+            }
+            let count = keys["keys"].as_object().map_or(0, |k| k.len());
+            let id = format!("k{}", count + 1);
+            keys["keys"][&id] = json!(cardvault::crypto::generate_key());
+            keys["current"] = json!(id);
+            put_secret(&client, &secret_id, keys.to_string()).await?;
+            Ok(json!({ "secretId": secret_id, "current": id }))
         }
         Command::MintJwt {
             tenant,

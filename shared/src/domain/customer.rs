@@ -14,6 +14,9 @@ pub struct Customer {
     /// The one source of truth for which payment method is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_payment_method_id: Option<PaymentMethodId>,
+    /// The Stripe customer that holds this customer's cards, created on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]

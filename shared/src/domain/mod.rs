@@ -1,5 +1,6 @@
 //! Domain types. Each parses once at the boundary and is valid ever after.
 
+mod card;
 mod customer;
 pub mod geo;
 mod ids;
@@ -8,6 +9,7 @@ mod stripe_customer;
 mod tenant;
 mod text;
 
+pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use payment_method::{

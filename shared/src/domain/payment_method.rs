@@ -127,6 +127,9 @@ pub struct PaymentMethod {
     /// True when the PAN is held (encrypted) by cardvault itself.
     #[serde(default)]
     pub stored_in_vault: bool,
+    /// The PAN, AES-256-GCM under a versioned vault key (transparent-redirect cards only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_pan: Option<crate::crypto::EncryptedPan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     pub status: Status,

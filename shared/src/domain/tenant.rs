@@ -20,6 +20,12 @@ pub struct Tenant {
     /// Secrets Manager id of the tenant's own reCAPTCHA secret; the platform's is used otherwise.
     #[serde(default)]
     pub recaptcha_secret_id: Option<String>,
+    /// The transparent redirect requires the AVS fields (address, city, country, postal code).
+    #[serde(default)]
+    pub require_avs: bool,
+    /// The transparent redirect requires the risk fields (`clientIp`, `riskToken`).
+    #[serde(default)]
+    pub require_risk_fields: bool,
     /// ISO 4217 code, lower case as Stripe spells it.
     #[serde(default = "default_currency")]
     pub currency: String,

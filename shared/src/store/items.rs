@@ -97,6 +97,14 @@ pub fn customer(c: &Customer) -> Result<Item, StoreError> {
     )
 }
 
+pub fn origin_pk(normalised_origin: &str) -> String {
+    format!("ORIGIN#{normalised_origin}")
+}
+
+pub fn origin_key(normalised_origin: &str, tenant: &TenantId) -> Item {
+    key(origin_pk(normalised_origin), &tenant_pk(tenant))
+}
+
 pub fn customer_pk(id: CustomerId) -> String {
     format!("CUST#{id}")
 }

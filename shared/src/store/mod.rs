@@ -6,6 +6,7 @@
 //! | private API key | `APIKEY#<sha256>`  | `APIKEY`   | `TENANT#<tid>`    | `APIKEY#<keyId>`   |
 //! | public API key  | `PUBKEY#<key>`     | `PUBKEY`   |                   |                    |
 //! | customer        | `CUST#<id>`        | `CUSTOMER` | `TENANT#<tid>`    | `CUST#<id>`        |
+//! | allowed origin  | `ORIGIN#<origin>`  | `TENANT#<tid>` |               |                    |
 //! | external ref    | `EXTREF#<tid>#<ref>` | `EXTREF` |                   |                    |
 //! | Stripe cust. link | `USER#<tid>#<sub>` | `SCUS#<µs:020>#<uuid>` |       |                    |
 //! | card token used | `STOKEN#<tid>#<sha256>` | `STOKEN` |                |                    |
@@ -110,6 +111,40 @@ impl Store {
                     .map_err(|e| StoreError::Dynamo(e.to_string()))?,
             )
             .build()];
+        // The origin index answers CORS preflights, which name no tenant.
+        let origins = |t: &Tenant| -> std::collections::BTreeSet<String> {
+            t.allowed_origins
+                .iter()
+                .map(|o| crate::cors::normalise(o))
+                .collect()
+        };
+        let (now, before) = (origins(tenant), origins(old));
+        for gone in before.difference(&now) {
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(items::origin_key(gone, &tenant.id)))
+                            .build()
+                            .map_err(|e| StoreError::Dynamo(e.to_string()))?,
+                    )
+                    .build(),
+            );
+        }
+        for added in now.difference(&before) {
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(items::origin_key(added, &tenant.id)))
+                            .build()
+                            .map_err(|e| StoreError::Dynamo(e.to_string()))?,
+                    )
+                    .build(),
+            );
+        }
         if tenant.public_api_key != old.public_api_key {
             if let Some(old_key) = &old.public_api_key {
                 writes.push(
@@ -160,6 +195,23 @@ impl Store {
             .item
             .and_then(|i| i.get("tenantId").and_then(|v| v.as_s().ok()).cloned())
             .and_then(|s| TenantId::try_from(s).ok()))
+    }
+
+    /// Whether any tenant allows this origin (one Query, at most one item read).
+    pub async fn origin_allowed(&self, origin: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(items::origin_pk(&crate::cors::normalise(origin))),
+            )
+            .limit(1)
+            .send()
+            .await?;
+        Ok(out.count() > 0)
     }
 
     // ---- private API keys ----------------------------------------------------------

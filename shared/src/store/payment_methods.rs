@@ -302,6 +302,61 @@ impl Store {
         self.transact(writes).await
     }
 
+    /// Links a customer to its Stripe customer, unless it already has one; answers the link
+    /// that holds (a concurrent first card may have set it first).
+    pub async fn link_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::customer_key(customer)))
+            .update_expression("SET stripeCustomerId = if_not_exists(stripeCustomerId, :s)")
+            .condition_expression("tenantId = :tenant")
+            .expression_attribute_values(":s", AttributeValue::S(stripe_customer.to_owned()))
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await?;
+        out.attributes
+            .and_then(|a| {
+                a.get("stripeCustomerId")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            })
+            .ok_or(StoreError::Missing("stripeCustomerId"))
+    }
+
+    /// Counts a failed charge against a payment method and keeps its message.
+    pub async fn record_payment_failure(
+        &self,
+        pm: &PaymentMethod,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let now = crate::domain::now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(build_err)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
+            .update_expression(
+                "SET failures = if_not_exists(failures, :zero) + :one, lastError = :m, modifiedAt = :now",
+            )
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":m", AttributeValue::S(message.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         match self
             .client

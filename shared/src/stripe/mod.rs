@@ -9,6 +9,7 @@
 mod customers;
 mod ids;
 mod types;
+mod vault_cards;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub use customers::{CreatedCustomer, SourceCard, StripeToken};
 pub use ids::{CustomerRef, SourceRef};
 pub use types::{BankAccount, Card, Source};
+pub use vault_cards::{CardDetails, PaymentIntent};
 
 pub const STRIPE_VERSION: &str = "2024-06-20";
 

@@ -157,6 +157,7 @@ fn from_source(
             source_id: req.source.to_string(),
         }),
         stored_in_vault: false,
+        encrypted_pan: None,
         fingerprint,
         status: Status::Active,
         failures: 0,

@@ -2,12 +2,14 @@
 
 mod import;
 mod payment_methods;
+mod redirect;
 mod stripe_customers;
 
 pub use import::{import_stripe_source, ImportRequest};
 pub use payment_methods::{
     delete_card, list_cards, payment_method, set_default, Page, PAGE_SIZE_MAX,
 };
+pub use redirect::{add_redirect_card, Added, Collection};
 pub use stripe_customers::{
     create_stripe_customer, list_stripe_customers, Offset, LINKS_LIMIT_MAX,
 };
@@ -32,6 +34,7 @@ pub async fn create_customer(
         tenant_id: tenant.clone(),
         details,
         default_payment_method_id: None,
+        stripe_customer_id: None,
         created_at: at,
         modified_at: at,
     };

@@ -306,6 +306,7 @@ fn payment_method(created: &CreatedCustomer, tenant: &TenantId) -> Result<Paymen
             source_id: card.id.clone(),
         }),
         stored_in_vault: false,
+        encrypted_pan: None,
         fingerprint: card.fingerprint.clone(),
         status: Status::Active,
         failures: 0,

@@ -193,6 +193,7 @@ pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
     let config = cardvault::config::Config {
         table_name: stack().table.clone(),
         platform_secret_id: "cardvault/platform".into(),
+        vault_keys_secret_id: "cardvault/vault-keys".into(),
         stripe_api_base: stripe_api_base.into(),
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
         stripe_timeout: std::time::Duration::from_millis(300),

@@ -44,6 +44,8 @@ pub fn render_error(e: &Error) -> Response<Body> {
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -229,6 +231,7 @@ impl From<crate::vault::PaymentMethodView> for PaymentMethodJson {
         };
         let h = &pm.holder;
         let (country, state) = geo::names(h.country_id, h.state_id);
+        let external = pm.stripe.as_ref().filter(|_| !pm.stored_in_vault);
         Self {
             instrument,
             customer_id: pm.customer_id.get(),
@@ -243,8 +246,10 @@ impl From<crate::vault::PaymentMethodView> for PaymentMethodJson {
             city: text(&h.city),
             postal_zip: text(&h.postal_zip),
             is_default: view.is_default,
-            external_customer_id: pm.stripe.as_ref().map(|s| s.customer_id.clone()),
-            external_card_id: pm.stripe.as_ref().map(|s| s.source_id.clone()),
+            // Imported cards name their external vault; cards in cardvault's own vault keep
+            // their Stripe verification copy internal (null, as the redirect's sample shows).
+            external_customer_id: external.map(|s| s.customer_id.clone()),
+            external_card_id: external.map(|s| s.source_id.clone()),
             stored_in_fusebill_vault: pm.stored_in_vault,
             email: None,
             modified_date: timestamp(pm.modified_at),
@@ -470,3 +475,5 @@ pub fn countries() -> Vec<CountryJson> {
         })
         .collect()
 }
+
+pub mod redirect;

@@ -1,0 +1,223 @@
+//! The vault's cryptography: card numbers encrypted with AES-256-GCM under a versioned key,
+//! and keyed HMAC-SHA256 fingerprints that find duplicates without decrypting anything.
+//!
+//! The keys live in one Secrets Manager secret (`VAULT_KEYS_SECRET_ID`):
+//! `{"current":"k2","keys":{"k1":"<base64 32 bytes>","k2":"…"},"fingerprintKey":"<base64 32 bytes>"}`.
+//! Every ciphertext carries its key's id, so rotating means adding a key and making it
+//! current: old cards still decrypt under their own key.
+
+use std::collections::HashMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use hmac::{Hmac, Mac};
+use rand::{rngs::OsRng, RngCore};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::domain::CardNumber;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("vault keys: {0}")]
+    Keys(String),
+    #[error("no vault key {0}")]
+    UnknownKey(String),
+    #[error("decryption failed")]
+    Decrypt,
+}
+
+/// A PAN at rest: the ciphertext, its nonce and the id of the key that sealed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptedPan {
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+type Key = SecretBox<[u8; 32]>;
+
+pub struct VaultKeys {
+    current: String,
+    keys: HashMap<String, Key>,
+    fingerprint: Key,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeysJson {
+    current: String,
+    keys: HashMap<String, SecretString>,
+    fingerprint_key: SecretString,
+}
+
+fn key(b64: &SecretString, name: &str) -> Result<Key, CryptoError> {
+    let bytes = STANDARD
+        .decode(b64.expose_secret().trim())
+        .map_err(|_| CryptoError::Keys(format!("{name} is not base64")))?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| CryptoError::Keys(format!("{name} is not 32 bytes")))?;
+    Ok(SecretBox::new(Box::new(array)))
+}
+
+impl VaultKeys {
+    pub fn parse(json: &str) -> Result<Self, CryptoError> {
+        let parsed: KeysJson =
+            serde_json::from_str(json).map_err(|e| CryptoError::Keys(e.to_string()))?;
+        let keys = parsed
+            .keys
+            .iter()
+            .map(|(id, b64)| Ok((id.clone(), key(b64, id)?)))
+            .collect::<Result<HashMap<_, _>, CryptoError>>()?;
+        if !keys.contains_key(&parsed.current) {
+            return Err(CryptoError::UnknownKey(parsed.current));
+        }
+        Ok(Self {
+            fingerprint: key(&parsed.fingerprint_key, "fingerprintKey")?,
+            current: parsed.current,
+            keys,
+        })
+    }
+
+    pub fn has_key(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// Seals the PAN under the current key. `context` (tenant and customer) is bound in as
+    /// associated data, so a ciphertext copied onto another record does not decrypt.
+    pub fn encrypt(&self, pan: &CardNumber, context: &str) -> EncryptedPan {
+        let key = &self.keys[&self.current];
+        let cipher = Aes256Gcm::new(key.expose_secret().into());
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: pan.expose().as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a short message cannot fail");
+        EncryptedPan {
+            key_id: self.current.clone(),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(sealed),
+        }
+    }
+
+    pub fn decrypt(
+        &self,
+        sealed: &EncryptedPan,
+        context: &str,
+    ) -> Result<SecretString, CryptoError> {
+        let key = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+        let nonce = STANDARD
+            .decode(&sealed.nonce)
+            .map_err(|_| CryptoError::Decrypt)?;
+        let data = STANDARD
+            .decode(&sealed.ciphertext)
+            .map_err(|_| CryptoError::Decrypt)?;
+        if nonce.len() != 12 {
+            return Err(CryptoError::Decrypt);
+        }
+        let cipher = Aes256Gcm::new(key.expose_secret().into());
+        let plain = cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &data,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Decrypt)?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// HMAC-SHA256 of the PAN within a tenant: equal for the same card, useless without
+    /// the key, and different across tenants so fingerprints cannot be correlated.
+    pub fn fingerprint(&self, tenant: &str, pan: &CardNumber) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.fingerprint.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(tenant.as_bytes());
+        mac.update(b":");
+        mac.update(pan.expose().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// A fresh random key in the secret's format (for the bootstrap and rotation).
+pub fn generate_key() -> String {
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    STANDARD.encode(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(current: &str, ids: &[&str], keys: &HashMap<&str, String>, fp: &str) -> VaultKeys {
+        let map: HashMap<&str, &String> = ids.iter().map(|id| (*id, &keys[id])).collect();
+        let json = serde_json::json!({"current": current, "keys": map, "fingerprintKey": fp});
+        VaultKeys::parse(&json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn old_cards_decrypt_after_rotation_and_context_is_bound() {
+        let keys: HashMap<&str, String> = [("k1", generate_key()), ("k2", generate_key())].into();
+        let fp = generate_key();
+        let pan = CardNumber::parse("4242424242424242").unwrap();
+        let v1 = ring("k1", &["k1"], &keys, &fp);
+        let old = v1.encrypt(&pan, "t:1");
+        assert_eq!(old.key_id, "k1");
+        assert!(!old.ciphertext.contains("4242"));
+
+        let v2 = ring("k2", &["k1", "k2"], &keys, &fp);
+        let new = v2.encrypt(&pan, "t:1");
+        assert_eq!(new.key_id, "k2");
+        assert_eq!(
+            v2.decrypt(&old, "t:1").unwrap().expose_secret(),
+            "4242424242424242"
+        );
+        assert_eq!(
+            v2.decrypt(&new, "t:1").unwrap().expose_secret(),
+            "4242424242424242"
+        );
+        assert!(matches!(
+            v1.decrypt(&new, "t:1"),
+            Err(CryptoError::UnknownKey(_))
+        ));
+        assert!(matches!(v2.decrypt(&old, "t:2"), Err(CryptoError::Decrypt)));
+        assert_ne!(old.nonce, new.nonce);
+    }
+
+    #[test]
+    fn fingerprints_match_per_tenant_only() {
+        let keys: HashMap<&str, String> = [("k1", generate_key())].into();
+        let v = ring("k1", &["k1"], &keys, &generate_key());
+        let a = CardNumber::parse("4242424242424242").unwrap();
+        let b = CardNumber::parse("4242 4242 4242 4242").unwrap();
+        assert_eq!(v.fingerprint("t", &a), v.fingerprint("t", &b));
+        assert_ne!(v.fingerprint("t", &a), v.fingerprint("u", &a));
+        assert_eq!(v.fingerprint("t", &a).len(), 64);
+    }
+
+    #[test]
+    fn bad_key_material_is_refused() {
+        let short = STANDARD.encode([0u8; 16]);
+        let json = serde_json::json!({"current": "k1", "keys": {"k1": short}, "fingerprintKey": generate_key()});
+        assert!(VaultKeys::parse(&json.to_string()).is_err());
+        let json = serde_json::json!({"current": "k9", "keys": {"k1": generate_key()}, "fingerprintKey": generate_key()});
+        assert!(VaultKeys::parse(&json.to_string()).is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! Fusebill's transparent redirect, `POST /api/paymentsv2`: the cardholder's browser posts
+//! the card as JSON, as `x-www-form-urlencoded` (the document's jQuery page) or in the query
+//! string (its sample request). Field names match in any case (`CustomerId`, `customerId`),
+//! and `PaymentCollectOptions.collectionAmount` arrives dotted in form data and as a nested
+//! object in JSON.
+
+use std::collections::HashMap;
+
+use lambda_http::{Request, RequestExt};
+use serde_json::Value;
+
+use crate::domain::{geo, CardNumber, CustomerId, Cvv, Expiry, Holder, Tenant, Text};
+use crate::error::{Error, FieldError};
+use crate::http;
+
+/// Every parameter, keyed by its lower-cased name (nested JSON objects flattened with `.`).
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, Value>);
+
+impl Params {
+    /// Query string first, then the body, whose values win.
+    pub fn from_request(req: &Request) -> Result<Self, Error> {
+        let mut params = Self::default();
+        for (k, v) in req.query_string_parameters().iter() {
+            params.insert(k, Value::String(v.to_owned()));
+        }
+        let body = http::body_bytes(req)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(params);
+        }
+        match http::media_type(req).as_deref() {
+            Some("application/x-www-form-urlencoded") => {
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                    .map_err(|_| Error::BadRequest("The form body is not valid.".into()))?;
+                for (k, v) in pairs {
+                    params.insert(&k, Value::String(v));
+                }
+            }
+            Some("application/json") | Some("text/json") | None => {
+                let value: Value = serde_json::from_slice(body).map_err(|e| {
+                    Error::BadRequest(format!("The request body is not valid JSON: {e}."))
+                })?;
+                let Value::Object(map) = value else {
+                    return Err(Error::BadRequest(
+                        "The request body must be a JSON object.".into(),
+                    ));
+                };
+                params.flatten("", map);
+            }
+            Some(other) => return Err(Error::UnsupportedMediaType(other.to_owned())),
+        }
+        Ok(params)
+    }
+
+    /// From a JSON object, as a JSON body would give them.
+    pub fn from_json(body: &Value) -> Self {
+        let mut params = Self::default();
+        if let Value::Object(map) = body.clone() {
+            params.flatten("", map);
+        }
+        params
+    }
+
+    fn insert(&mut self, name: &str, value: Value) {
+        self.0.insert(name.to_ascii_lowercase(), value);
+    }
+
+    fn flatten(&mut self, prefix: &str, map: serde_json::Map<String, Value>) {
+        for (k, v) in map {
+            let name = if prefix.is_empty() {
+                k
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Object(inner) => self.flatten(&name, inner),
+                other => self.insert(&name, other),
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()))
+    }
+
+    /// A string, from a JSON string or number (clients send either).
+    fn text(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    fn integer(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<u64> {
+        let raw = self.get(name)?;
+        let parsed = match raw {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                name,
+                format!("{name} must be a whole number"),
+            ));
+        }
+        parsed
+    }
+
+    fn boolean(&self, name: &str, errors: &mut Vec<FieldError>) -> bool {
+        match self.get(name) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    name,
+                    format!("{name} must be true or false"),
+                ));
+                false
+            }
+        }
+    }
+
+    /// The public API key and the customer: what identifies the request, read first.
+    pub fn identity(&self) -> Result<(String, CustomerId), Error> {
+        let mut errors = Vec::new();
+        let key = self.text("publicApiKey");
+        if key.is_none() {
+            errors.push(FieldError::new("publicApiKey", "publicApiKey is required"));
+        }
+        let customer = match self.integer("customerId", &mut errors) {
+            Some(n) => CustomerId::try_from(n)
+                .map_err(|e| errors.push(FieldError::new("customerId", format!("customerId {e}"))))
+                .ok(),
+            None => {
+                if !errors.iter().any(|e| e.field == "customerId") {
+                    errors.push(FieldError::new("customerId", "customerId is required"));
+                }
+                None
+            }
+        };
+        match (key, customer) {
+            (Some(k), Some(c)) if errors.is_empty() => Ok((k, c)),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+
+    pub fn recaptcha(&self) -> Option<String> {
+        self.text("recaptcha")
+    }
+
+    /// Validates the card and its holder under the tenant's settings, reporting every
+    /// failure at once. No message ever contains the card number or CVV.
+    pub fn card_entry(&self, tenant: &Tenant, today: time::Date) -> Result<CardEntry, Error> {
+        let mut errors = Vec::new();
+        let number = match CardNumber::parse(&self.text("cardNumber").unwrap_or_default()) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                errors.push(FieldError::new("cardNumber", format!("cardNumber {why}")));
+                None
+            }
+        };
+        // A JSON number has already lost any leading zero, so only a string is a CVV.
+        if matches!(self.get("cvv"), Some(Value::Number(_))) {
+            errors.push(FieldError::new(
+                "cvv",
+                "cvv must be sent as a string (a number loses leading zeros)",
+            ));
+        }
+        let cvv = Cvv::parse(
+            &self.text("cvv").unwrap_or_default(),
+            number.as_ref().map(CardNumber::brand),
+        )
+        .map_err(|why| errors.push(FieldError::new("cvv", format!("cvv {why}"))))
+        .ok();
+        let month = self.integer("expirationMonth", &mut errors);
+        let year = self.integer("expirationYear", &mut errors);
+        let expiry = match (month, year) {
+            (Some(m), Some(y)) => Expiry::parse(m, y, today)
+                .map_err(|(field, msg)| errors.push(FieldError::new(field, msg)))
+                .ok(),
+            _ => {
+                for (field, v) in [("expirationMonth", month), ("expirationYear", year)] {
+                    if v.is_none() && !errors.iter().any(|e| e.field == field) {
+                        errors.push(FieldError::new(field, format!("{field} is required")));
+                    }
+                }
+                None
+            }
+        };
+
+        let mut text = |field: &str, max: usize, required: bool| {
+            let raw = self.text(field);
+            if required && raw.is_none() {
+                errors.push(FieldError::new(field, format!("{field} is required")));
+                return None;
+            }
+            Text::parse_optional(field, raw.as_deref(), max)
+                .map_err(|e| errors.push(e))
+                .ok()
+                .flatten()
+        };
+        let avs = tenant.require_avs;
+        let first_name = text("firstName", 50, true);
+        let last_name = text("lastName", 50, true);
+        let address1 = text("address1", 50, avs);
+        let address2 = text("address2", 50, false);
+        let city = text("city", 50, avs);
+        let postal_zip = text("postalZip", 10, avs);
+        let client_ip = text("clientIp", 45, tenant.require_risk_fields);
+        let risk_token = text("riskToken", 255, tenant.require_risk_fields);
+        let email = text("email", 255, false);
+
+        let country = self.integer("countryId", &mut errors);
+        let state = self.integer("stateId", &mut errors);
+        if avs && country.is_none() && !errors.iter().any(|e| e.field == "countryId") {
+            errors.push(FieldError::new("countryId", "countryId is required"));
+        }
+        let (country_id, state_id) = match geo::validate(country, state) {
+            Ok((c, s)) => (c.map(|c| c.id), s.map(|s| s.id)),
+            Err(errs) => {
+                let fresh: Vec<_> = errs
+                    .into_iter()
+                    .filter(|e| !errors_has(&errors, &e.field))
+                    .collect();
+                errors.extend(fresh);
+                (None, None)
+            }
+        };
+
+        let make_default = self.boolean("makeDefault", &mut errors);
+        let collect = self.amount("paymentCollectOptions.collectionAmount", &mut errors);
+
+        match (number, cvv, expiry) {
+            (Some(number), Some(cvv), Some(expiry)) if errors.is_empty() => Ok(CardEntry {
+                number,
+                cvv,
+                expiry,
+                holder: Holder {
+                    first_name,
+                    last_name,
+                    address1,
+                    address2,
+                    city,
+                    postal_zip,
+                    country_id,
+                    state_id,
+                },
+                make_default,
+                collect_minor: collect,
+                client_ip,
+                risk_token,
+                email,
+            }),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+
+    /// A positive amount with at most two decimals, in minor units (`0.50` → 50).
+    fn amount(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<u64> {
+        let raw = self.text(name)?;
+        let minor = parse_minor_units(&raw);
+        if minor.is_none() {
+            errors.push(FieldError::new(
+                name,
+                format!("{name} must be a positive amount with at most two decimals"),
+            ));
+        }
+        minor
+    }
+}
+
+fn errors_has(errors: &[FieldError], field: &str) -> bool {
+    errors.iter().any(|e| e.field == field)
+}
+
+fn parse_minor_units(raw: &str) -> Option<u64> {
+    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || whole.len() > 9
+    {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac: u64 = format!("{frac:0<2}").parse().ok()?;
+    let minor = whole * 100 + frac;
+    (minor > 0).then_some(minor)
+}
+
+/// A validated card from the transparent redirect. The CVV is held only until Stripe has it.
+#[derive(Debug)]
+pub struct CardEntry {
+    pub number: CardNumber,
+    pub cvv: Cvv,
+    pub expiry: Expiry,
+    pub holder: Holder,
+    pub make_default: bool,
+    /// `paymentCollectOptions.collectionAmount`, in minor units.
+    pub collect_minor: Option<u64>,
+    pub client_ip: Option<Text>,
+    pub risk_token: Option<Text>,
+    pub email: Option<Text>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        assert_eq!(parse_minor_units("0.50"), Some(50));
+        assert_eq!(parse_minor_units("0.5"), Some(50));
+        assert_eq!(parse_minor_units("12"), Some(1200));
+        assert_eq!(parse_minor_units(".5"), Some(50));
+        for bad in ["", "0", "0.00", "-1", "1.234", "abc", "1e3", ".", "1,5"] {
+            assert_eq!(parse_minor_units(bad), None, "{bad}");
+        }
+    }
+}
+
+/// The document's sample response, plus `paymentCollection` when a collection was asked for.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedirectResponse {
+    #[serde(flatten)]
+    payment_method: super::PaymentMethodJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_collection: Option<CollectionJson>,
+}
+
+/// How the collection went: `status` is `Succeeded` or `Failed`; a failure leaves the card
+/// stored and counted in its failures.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionJson {
+    status: &'static str,
+    amount: String,
+    currency: String,
+    payment_intent_id: Option<String>,
+    message: Option<String>,
+}
+
+impl From<crate::vault::Added> for RedirectResponse {
+    fn from(added: crate::vault::Added) -> Self {
+        Self {
+            payment_method: added.view.into(),
+            payment_collection: added.collection.map(|c| CollectionJson {
+                status: if c.succeeded { "Succeeded" } else { "Failed" },
+                amount: format!("{}.{:02}", c.amount_minor / 100, c.amount_minor % 100),
+                currency: c.currency.to_ascii_uppercase(),
+                payment_intent_id: c.payment_intent_id,
+                message: c.message,
+            }),
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! The transparent redirect, `POST /api/paymentsv2`: parsing, origin and reCAPTCHA checks,
+//! card validation, the encrypted vault, Stripe verification and collection.
+
+mod common;
+
+use cardvault::secret::ExposeSecret;
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const PASS: &str = "cardvault-test-pass";
+
+/// A fresh customer of tenant A.
+async fn customer() -> u64 {
+    create_customer(&tenant_a().private_api_key, json!({"firstName": "Karen"})).await
+}
+
+fn sample(customer: u64, pan: &str) -> Value {
+    json!({
+        "customerId": customer,
+        "PublicApiKey": tenant_a().public_api_key,
+        "cardNumber": pan,
+        "firstName": "Karen",
+        "lastName": "Wood",
+        "expirationMonth": 2,
+        "expirationYear": 30,
+        "cvv": "012",
+        "makeDefault": false,
+        "recaptcha": PASS,
+        "address1": "10 Dodge St",
+        "address2": "Unit B",
+        "city": "Columbia",
+        "stateId": 1,
+        "countryId": 124,
+        "postalZip": "V9V 9V9"
+    })
+}
+
+async fn post(body: &Value) -> reqwest::Response {
+    post_from(body, Some(&tenant_a().allowed_origin)).await
+}
+
+async fn post_from(body: &Value, origin: Option<&str>) -> reqwest::Response {
+    let mut req = http().post(url("/api/paymentsv2")).json(body);
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+fn error_keys(body: &Value) -> Vec<String> {
+    body["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn json_as_in_the_document_stores_an_encrypted_card() {
+    let customer = customer().await;
+    let resp = post(&sample(customer, "4242424242424242")).await;
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        tenant_a().allowed_origin.as_str()
+    );
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    let expected = json!({
+        "maskedCardNumber": "************4242", "cardType": "Visa", "expirationMonth": 2,
+        "expirationYear": 30, "customerId": customer, "firstName": "Karen", "lastName": "Wood",
+        "address1": "10 Dodge St", "address2": "Unit B", "countryId": 124, "country": "CAN",
+        "stateId": 1, "state": "Alberta", "city": "Columbia", "postalZip": "V9V 9V9",
+        "isDefault": true, "externalCustomerId": null, "externalCardId": null,
+        "storedInFusebillVault": true, "email": null, "originalPaymentMethodId": null,
+        "uri": null
+    });
+    for (k, v) in expected.as_object().unwrap() {
+        assert_eq!(&pm[k], v, "{k}: {pm}");
+    }
+    assert!(pm["id"].as_u64().is_some());
+    assert!(pm["modifiedDate"].as_str().unwrap().ends_with('Z'));
+    assert!(pm.get("paymentCollection").is_none());
+}
+
+#[tokio::test]
+async fn form_posts_with_any_case_and_a_dotted_collection_amount() {
+    let customer = customer().await;
+    let t = tenant_a();
+    // The document's jQuery page posts exactly this shape.
+    let form = format!(
+        "CustomerId={customer}&PublicApiKey={}&CardNumber=5555555555554444&FirstName=Karen\
+         &LastName=Wood&ExpirationMonth=12&ExpirationYear=30&Cvv=123&Address1=10+Dodge+St\
+         &Address2=Unit+B&City=Columbia&CountryId=124&StateId=1&PostalZip=V9C9V9\
+         &MakeDefault=true&Recaptcha={PASS}&PaymentCollectOptions.collectionAmount=0.50",
+        t.public_api_key
+    );
+    let resp = http()
+        .post(url("/api/paymentsv2"))
+        .header("Origin", &t.allowed_origin)
+        .header(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["cardType"], "MasterCard");
+    assert_eq!(pm["isDefault"], true);
+    assert_eq!(pm["paymentCollection"]["status"], "Succeeded", "{pm}");
+    assert_eq!(pm["paymentCollection"]["amount"], "0.50");
+    assert!(pm["paymentCollection"]["paymentIntentId"]
+        .as_str()
+        .unwrap()
+        .starts_with("pi_"));
+}
+
+#[tokio::test]
+async fn query_string_parameters_as_in_the_documents_sample_request() {
+    let customer = customer().await;
+    let t = tenant_a();
+    let query = format!(
+        "?CustomerId={customer}&PublicApiKey={}&CardNumber=2223003122003222&FirstName=Karen\
+         &LastName=Wood&ExpirationMonth=12&ExpirationYear=30&Cvv=012&CountryId=840\
+         &MakeDefault=true&Recaptcha={PASS}",
+        t.public_api_key
+    );
+    let resp = http()
+        .post(url(&format!("/api/paymentsv2/{query}")))
+        .header("Origin", &t.allowed_origin)
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["cardType"], "MasterCard", "a 2-series MasterCard");
+    assert_eq!(pm["maskedCardNumber"], "************3222");
+    assert_eq!(pm["country"], "USA");
+}
+
+#[tokio::test]
+async fn every_validation_rule_names_its_field() {
+    let customer = customer().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"cardNumber": "4242424242424241"}), "cardNumber"),
+        (json!({"cardNumber": "424242424242424"}), "cardNumber"),
+        (json!({"cardNumber": "1234567812345670"}), "cardNumber"),
+        (json!({"cardNumber": "4242abcd42424242"}), "cardNumber"),
+        (json!({"expirationMonth": 13}), "expirationMonth"),
+        (json!({"expirationMonth": 0}), "expirationMonth"),
+        (json!({"expirationYear": 20}), "expirationYear"),
+        (json!({"expirationMonth": "x"}), "expirationMonth"),
+        (json!({"cvv": "12"}), "cvv"),
+        (json!({"cvv": "1234"}), "cvv"),
+        (json!({"cvv": 123}), "cvv"),
+        (
+            json!({"cardNumber": "378282246310005", "cvv": "123"}),
+            "cvv",
+        ),
+        (json!({"firstName": ""}), "firstName"),
+        (json!({"lastName": null}), "lastName"),
+        (json!({"address1": "x".repeat(51)}), "address1"),
+        (json!({"address2": "x".repeat(51)}), "address2"),
+        (json!({"city": "x".repeat(51)}), "city"),
+        (json!({"postalZip": "x".repeat(11)}), "postalZip"),
+        (json!({"countryId": null, "stateId": 1}), "stateId"),
+        (json!({"countryId": 840, "stateId": 1}), "stateId"),
+        (json!({"countryId": 999}), "countryId"),
+        (json!({"makeDefault": "maybe"}), "makeDefault"),
+        (
+            json!({"paymentCollectOptions": {"collectionAmount": -1}}),
+            "paymentCollectOptions.collectionAmount",
+        ),
+        (
+            json!({"paymentCollectOptions": {"collectionAmount": "0.001"}}),
+            "paymentCollectOptions.collectionAmount",
+        ),
+    ];
+    for (change, field) in cases {
+        let mut body = sample(customer, "4242424242424242");
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body["recaptcha"] = json!(format!("{PASS}#{}", rand_suffix()));
+        let (status, err) = json(post(&body).await).await;
+        fusebill_error(status, &err, 400);
+        assert!(
+            error_keys(&err).contains(&field.to_owned()),
+            "{change}: {err}"
+        );
+        let text = err.to_string();
+        assert!(!text.contains("4242424242424241") && !text.contains("378282246310005"));
+    }
+    assert_eq!(payment_method_count(customer).await, 0, "nothing stored");
+
+    // Several failures come back together.
+    let mut body = sample(customer, "4242424242424241");
+    body["cvv"] = json!("1");
+    body["firstName"] = json!("");
+    let (status, err) = json(post(&body).await).await;
+    fusebill_error(status, &err, 400);
+    let keys = error_keys(&err);
+    for f in ["cardNumber", "cvv", "firstName"] {
+        assert!(keys.contains(&f.to_owned()), "{err}");
+    }
+}
+
+fn rand_suffix() -> String {
+    format!("{:?}", std::time::SystemTime::now())
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// A tenant like demo-a that requires the AVS and risk fields.
+async fn strict_tenant() -> (String, String) {
+    let id = format!(
+        "strict-{}",
+        rand_suffix().chars().rev().take(10).collect::<String>()
+    );
+    admin(&["create-tenant", "--id", &id, "--name", "Strict"]);
+    let key = admin(&["issue-key", "--tenant", &id])["privateApiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public = admin(&["set-public-key", "--tenant", &id])["publicApiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin(&[
+        "set-origins",
+        "--tenant",
+        &id,
+        "--origin",
+        &tenant_a().allowed_origin,
+    ]);
+    admin(&[
+        "set-stripe",
+        "--tenant",
+        &id,
+        "--account",
+        "acct_1StrictTenant01",
+    ]);
+    admin(&[
+        "set-redirect-settings",
+        "--tenant",
+        &id,
+        "--require-avs",
+        "--require-risk-fields",
+    ]);
+    (key, public)
+}
+
+#[tokio::test]
+async fn avs_and_risk_fields_are_required_when_the_tenant_requires_them() {
+    let (key, public) = strict_tenant().await;
+    let customer = create_customer(&key, json!({})).await;
+    let body = json!({
+        "customerId": customer, "publicApiKey": public, "cardNumber": "4242424242424242",
+        "firstName": "K", "lastName": "W", "expirationMonth": 12, "expirationYear": 30,
+        "cvv": "123", "recaptcha": PASS
+    });
+    let (status, err) = json(post(&body).await).await;
+    fusebill_error(status, &err, 400);
+    let keys = error_keys(&err);
+    for f in [
+        "address1",
+        "city",
+        "postalZip",
+        "countryId",
+        "clientIp",
+        "riskToken",
+    ] {
+        assert!(keys.contains(&f.to_owned()), "{f}: {err}");
+    }
+    let mut full = body.clone();
+    for (k, v) in [
+        ("address1", json!("1 Main St")),
+        ("city", json!("Calgary")),
+        ("postalZip", json!("T2P 1J9")),
+        ("countryId", json!(124)),
+        ("stateId", json!(1)),
+        ("clientIp", json!("203.0.113.7")),
+        ("riskToken", json!("rt_123")),
+    ] {
+        full[k] = v;
+    }
+    let (status, pm) = json(post(&full).await).await;
+    assert_eq!(status, 200, "{pm}");
+}
+
+#[tokio::test]
+async fn recaptcha_is_verified_server_side() {
+    let customer = customer().await;
+    let cases = [
+        (json!(null), "required"),
+        (json!("not-a-real-token"), "not valid"),
+        (json!(format!("{PASS}@evil.example")), "does not allow"),
+    ];
+    for (token, words) in cases {
+        let mut body = sample(customer, "4242424242424242");
+        body["recaptcha"] = token;
+        let (status, err) = json(post(&body).await).await;
+        assert!(fusebill_error(status, &err, 400).contains(words), "{err}");
+    }
+    // A single-use token works once; the second time it is reused.
+    let once = format!("{PASS}#{}", rand_suffix());
+    let mut body = sample(customer, "4242424242424242");
+    body["recaptcha"] = json!(once);
+    let (status, _) = json(post(&body).await).await;
+    assert_eq!(status, 200);
+    body["cardNumber"] = json!("5555555555554444");
+    let (status, err) = json(post(&body).await).await;
+    assert!(
+        fusebill_error(status, &err, 400).contains("already used"),
+        "{err}"
+    );
+    assert_eq!(payment_method_count(customer).await, 1);
+}
+
+#[tokio::test]
+async fn siteverify_down_is_503() {
+    let mut app = app_with_stripe("http://127.0.0.1:9").await;
+    app.config.recaptcha_verify_url = "http://127.0.0.1:9/recaptcha/api/siteverify".into();
+    let tenant = app
+        .tenant_by_public_key(&tenant_a().public_api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = app
+        .verify_recaptcha(&tenant, Some(PASS), None)
+        .await
+        .unwrap_err();
+    let resp = cardvault::dialect::fusebill::render_error(&err);
+    assert_eq!(resp.status(), 503);
+}
+
+#[tokio::test]
+async fn cors_preflight_and_origins() {
+    let preflight = |origin: &'static str| async move {
+        http()
+            .request(Method::OPTIONS, url("/api/paymentsv2"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+            .await
+            .unwrap()
+    };
+    let allowed = preflight("http://localhost:3000").await;
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert!(allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    let denied = preflight("https://evil.example").await;
+    assert_eq!(denied.status(), 403);
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    // demo-b's origin is allowed for demo-b, not for demo-a's key.
+    let customer = customer().await;
+    for origin in [
+        Some(tenant_b().allowed_origin.as_str()),
+        Some("https://evil.example"),
+        None,
+    ] {
+        let resp = post_from(&sample(customer, "4242424242424242"), origin).await;
+        assert!(resp.headers().get("access-control-allow-origin").is_none());
+        let (status, err) = json(resp).await;
+        fusebill_error(status, &err, 403);
+    }
+    assert_eq!(payment_method_count(customer).await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_public_key_or_foreign_customer_is_404() {
+    let foreign = create_customer(&tenant_b().private_api_key, json!({})).await;
+    let mut body = sample(foreign, "4242424242424242");
+    let (status, err) = json(post(&body).await).await;
+    assert_eq!(
+        fusebill_error(status, &err, 404),
+        format!("Customer with id {foreign} not found.")
+    );
+    body["PublicApiKey"] = json!("pk_unknown");
+    let (status, err) = json(post(&body).await).await;
+    fusebill_error(status, &err, 404);
+}
+
+#[tokio::test]
+async fn first_card_is_default_make_default_switches_and_duplicates_answer_the_first() {
+    let customer = customer().await;
+    let (status, first) = json(post(&sample(customer, "4242424242424242")).await).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["isDefault"], true, "first card, makeDefault false");
+
+    let (_, again) = json(post(&sample(customer, "4242 4242 4242 4242")).await).await;
+    assert_eq!(again["id"], first["id"], "same card: the existing record");
+    assert_eq!(payment_method_count(customer).await, 1);
+
+    let mut second = sample(customer, "6011111111111117");
+    second["makeDefault"] = json!(true);
+    let (status, second) = json(post(&second).await).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["isDefault"], true);
+    let (_, old) = json(
+        call(
+            Method::GET,
+            &format!("/v1/paymentMethods/{}", first["id"]),
+            &tenant_a().private_api_key,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(old["isDefault"], false);
+}
+
+#[tokio::test]
+async fn a_declined_card_stores_nothing() {
+    let customer = customer().await;
+    let (status, err) = json(post(&sample(customer, "4000000000000002")).await).await;
+    let msg = fusebill_error(status, &err, 400);
+    assert!(
+        msg.starts_with("There was an error validating the payment method: "),
+        "{msg}"
+    );
+    assert!(msg.contains("declined"), "{msg}");
+    assert!(!msg.contains("4000000000000002"));
+    assert_eq!(payment_method_count(customer).await, 0);
+}
+
+#[tokio::test]
+async fn a_failed_collection_keeps_the_card_and_counts_the_failure() {
+    let customer = customer().await;
+    let mut body = sample(customer, "4000000000000341");
+    body["paymentCollectOptions"] = json!({"collectionAmount": 12.5});
+    let (status, pm) = json(post(&body).await).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["paymentCollection"]["status"], "Failed", "{pm}");
+    assert_eq!(pm["paymentCollection"]["amount"], "12.50");
+    assert!(pm["paymentCollection"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("declined"));
+    let item = payment_method_item(customer, pm["id"].as_u64().unwrap()).await;
+    assert_eq!(item["failures"], json!(1));
+    assert!(item["lastError"].as_str().unwrap().contains("declined"));
+}
+
+/// A payment method's item as stored, as JSON.
+async fn payment_method_item(customer: u64, pm: u64) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let out = client
+        .get_item()
+        .table_name(&stack().table)
+        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
+        .key("SK", AttributeValue::S(format!("PM#{pm}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    serde_dynamo::from_item(out.item.expect("item")).unwrap()
+}
+
+#[tokio::test]
+async fn old_cards_still_decrypt_after_a_new_key_becomes_current() {
+    use cardvault::crypto::{EncryptedPan, VaultKeys};
+    let customer = customer().await;
+    let (_, old) = json(post(&sample(customer, "6011000990139424")).await).await;
+    let old_item = payment_method_item(customer, old["id"].as_u64().unwrap()).await;
+    let old_key = old_item["encryptedPan"]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let rotated = admin(&["rotate-vault-key"]);
+    let new_key = rotated["current"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+
+    // A cold container reads the rotated secret and encrypts under the new key.
+    let app = app_with_stripe(&stack().stripe_url).await;
+    let tenant = app
+        .tenant_by_public_key(&tenant_a().public_api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let params = cardvault::dialect::fusebill::redirect::Params::from_json(&sample(
+        customer,
+        "3566002020360505",
+    ));
+    let entry = params
+        .card_entry(&tenant, cardvault::domain::now().date())
+        .unwrap();
+    let cid = cardvault::domain::CustomerId::try_from(customer).unwrap();
+    let added = cardvault::vault::add_redirect_card(&app, &tenant, cid, entry)
+        .await
+        .unwrap();
+    let new_item = payment_method_item(customer, added.view.payment_method.id.get()).await;
+    assert_eq!(new_item["encryptedPan"]["keyId"], new_key.as_str());
+
+    let keys = VaultKeys::parse(
+        app.secrets
+            .get("cardvault/vault-keys")
+            .await
+            .unwrap()
+            .expose_secret(),
+    )
+    .unwrap();
+    for (item, pan) in [
+        (&old_item, "6011000990139424"),
+        (&new_item, "3566002020360505"),
+    ] {
+        let sealed: EncryptedPan = serde_json::from_value(item["encryptedPan"].clone()).unwrap();
+        let context = format!("{}:{customer}:{}", tenant_a().id, item["id"]);
+        assert_eq!(
+            keys.decrypt(&sealed, &context).unwrap().expose_secret(),
+            pan
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_pan_or_cvv_in_the_table_or_the_logs() {
+    // Cards of this file's other tests, plus one here, with a CVV chosen to be findable.
+    let customer = customer().await;
+    let mut body = sample(customer, "4111111111111111");
+    body["cvv"] = json!("739");
+    let (status, pm) = json(post(&body).await).await;
+    assert_eq!(status, 200, "{pm}");
+    let pans = [
+        "4111111111111111",
+        "4242424242424242",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+        "4000000000000341",
+        "3566002020360505",
+        "6011000990139424",
+        "2223003122003222",
+    ];
+    let strings = scan_table_strings().await;
+    for pan in pans {
+        assert!(
+            !strings.iter().any(|s| s.contains(pan)),
+            "a PAN is stored in clear"
+        );
+    }
+    assert!(!strings.iter().any(|s| s == "739"), "a CVV is stored");
+    assert!(
+        !strings.iter().any(|s| s.eq_ignore_ascii_case("cvv")),
+        "a cvv attribute exists"
+    );
+
+    let run_dir = std::path::Path::new(&std::env::var("CARDVAULT_STACK").unwrap())
+        .parent()
+        .unwrap()
+        .to_owned();
+    // cardvault's own logs: the functions (under cargo lambda watch) and the router.
+    let mut logs = String::new();
+    for name in ["lambda.log", "router.log"] {
+        logs.push_str(&String::from_utf8_lossy(
+            &std::fs::read(run_dir.join(name)).unwrap(),
+        ));
+    }
+    assert!(logs.contains("paymentsv2"), "the logs saw the redirect");
+    for pan in pans {
+        assert!(!logs.contains(pan), "a PAN is in the logs");
+    }
+    assert!(
+        !logs.to_ascii_lowercase().contains("cvv"),
+        "request fields are in the logs"
+    );
+}
