@@ -33,7 +33,8 @@ DEMO_TENANTS = [
     {"id": "demo-a", "name": "Demo Shop A", "origin": "http://localhost:3000",
      "stripe": ["--account", "acct_1DemoShopA00001"]},
     {"id": "demo-b", "name": "Demo Shop B", "origin": "http://localhost:3001",
-     "stripe": ["--secret-id", "cardvault/tenant/demo-b/stripe"],
+     "stripe": ["--secret-id", "cardvault/tenant/demo-b/stripe",
+                "--publishable-key", "pk_test_cardvault_demo_b"],
      "own_key": "sk_test_cardvault_demo_b"},
 ]
 

@@ -50,6 +50,23 @@ step_java() {
   say "java $(java_major): installed"
 }
 
+# --- command-line tools the tests drive (curl for examples, openssl for test keys) ---
+step_debs() {
+  local missing=() cmd
+  for cmd in curl openssl; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+  if ((${#missing[@]} == 0)); then
+    say "curl, openssl: ok"
+    return
+  fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -q && apt-get install -y -q "${missing[@]}"; } >>"$LOG" 2>&1 \
+    || die "apt-get install ${missing[*]}"
+  say "${missing[*]}: installed"
+}
+
 # --- Python venv ---------------------------------------------------------------
 step_venv() {
   local stamp="$VENV/.cardvault-stamp" want
@@ -121,6 +138,7 @@ step_dynamodb() {
 
 log "tools.sh start"
 step_java
+step_debs
 step_venv
 step_dynamodb
 # Other scripts read this to find the emulator without repeating the path.

@@ -101,11 +101,15 @@ fn events_as_shipped_reach_the_function_and_get_a_clean_4xx() {
             Dialect::Redirect => {
                 fusebill_error(status, &body, 404);
             }
+            Dialect::Billing => {
+                embedthis_error(status, &body, 401);
+            }
         }
     }
 }
 
 enum Dialect {
+    Billing,
     Fusebill,
     Redirect,
     Rechat,
@@ -121,6 +125,7 @@ fn dialect_of(binary: &str) -> Dialect {
     let path = &manifest[at + entry.len()..];
     match path.split('/').next() {
         Some("rechat") => Dialect::Rechat,
+        Some("billing") => Dialect::Billing,
         Some("fusebill") => Dialect::Fusebill,
         Some("redirect") => Dialect::Redirect,
         other => panic!("{binary}: no known dialect for {other:?}"),

@@ -87,6 +87,9 @@ enum Command {
         account: Option<String>,
         #[arg(long)]
         secret_id: Option<String>,
+        /// The tenant's own publishable key (pk_…), shown by /card/getStripe.
+        #[arg(long, requires = "secret_id")]
+        publishable_key: Option<String>,
     },
     /// Transparent-redirect settings: require the AVS fields, the risk fields.
     SetRedirectSettings {
@@ -176,6 +179,7 @@ async fn run(cli: Cli) -> Result<Value> {
                 allowed_origins: vec![],
                 stripe: None,
                 recaptcha_secret_id: None,
+                stripe_publishable_key: None,
                 require_avs: false,
                 require_risk_fields: false,
                 currency: currency.to_ascii_lowercase(),
@@ -233,6 +237,7 @@ async fn run(cli: Cli) -> Result<Value> {
             tenant,
             account,
             secret_id,
+            publishable_key,
         } => {
             let connection = match (account, secret_id) {
                 (Some(acct), _) => StripeConnection::parse_account_id(&acct)?,
@@ -241,6 +246,7 @@ async fn run(cli: Cli) -> Result<Value> {
             };
             update(&store, &tenant, |t| {
                 t.stripe = Some(connection);
+                t.stripe_publishable_key = publishable_key;
                 Ok(())
             })
             .await

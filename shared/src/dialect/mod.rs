@@ -1,6 +1,7 @@
 //! One wire-format module per API dialect. Each keeps its source document's field names,
 //! status codes and envelopes, and maps [`crate::Error`] to responses in one function.
 
+pub mod embedthis;
 pub mod fusebill;
 pub mod rechat;
 

@@ -14,6 +14,10 @@ pub struct Customer {
     /// The one source of truth for which payment method is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_payment_method_id: Option<PaymentMethodId>,
+    /// Who this customer is elsewhere: `account:<id>` (billing card API), `user:<sub>`
+    /// (user API). Unique within the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
     /// The Stripe customer that holds this customer's cards, created on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<String>,

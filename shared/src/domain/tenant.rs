@@ -20,6 +20,9 @@ pub struct Tenant {
     /// Secrets Manager id of the tenant's own reCAPTCHA secret; the platform's is used otherwise.
     #[serde(default)]
     pub recaptcha_secret_id: Option<String>,
+    /// The publishable key of a tenant with its own Stripe account (for `/card/getStripe`).
+    #[serde(default)]
+    pub stripe_publishable_key: Option<String>,
     /// The transparent redirect requires the AVS fields (address, city, country, postal code).
     #[serde(default)]
     pub require_avs: bool,

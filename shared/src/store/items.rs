@@ -116,19 +116,26 @@ pub fn payment_method_key(customer: CustomerId, id: PaymentMethodId) -> Item {
     key(customer_pk(customer), &format!("{PM_PREFIX}{id}"))
 }
 
-/// GSI1 finds a payment method by id alone; GSI2 lists a tenant's, oldest first.
+pub fn tenant_payment_methods_pk(tenant: &TenantId) -> String {
+    format!("{}#PM", tenant_pk(tenant))
+}
+
+/// A payment method's place in its tenant's list: creation time (fixed-width UTC, so it
+/// sorts as text), then id.
+pub fn tenant_payment_method_sk(pm: &PaymentMethod) -> String {
+    let t = pm.created_at.to_offset(time::UtcOffset::UTC);
+    format!("{:020}#{}", t.unix_timestamp_nanos(), pm.id)
+}
+
+/// GSI1 finds a payment method by id alone; GSI2 lists a tenant's in creation order.
 pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
-    let created = pm
-        .created_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
     with_indexes(
         pm,
         payment_method_key(pm.customer_id, pm.id),
         Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
         Some((
-            format!("{}#PM", tenant_pk(&pm.tenant_id)),
-            format!("{created}#{}", pm.id),
+            tenant_payment_methods_pk(&pm.tenant_id),
+            tenant_payment_method_sk(pm),
         )),
     )
 }

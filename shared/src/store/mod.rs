@@ -25,6 +25,7 @@ mod items;
 mod links;
 mod payment_methods;
 
+pub use items::tenant_payment_method_sk;
 pub use links::{LinkWrite, TokenUse};
 pub use payment_methods::{Created, DefaultRule};
 

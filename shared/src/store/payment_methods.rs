@@ -302,6 +302,110 @@ impl Store {
         self.transact(writes).await
     }
 
+    /// One page of a tenant's payment methods through GSI2: newest first (`newest_first`)
+    /// or oldest first, strictly after `after` (a sort key from a previous page). Answers
+    /// the page and whether more lie beyond it.
+    pub async fn tenant_payment_methods(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        after: Option<&str>,
+        newest_first: bool,
+    ) -> Result<(Vec<PaymentMethod>, bool), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .scan_index_forward(!newest_first)
+            .limit(limit as i32 + 1)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(items::tenant_payment_methods_pk(tenant)),
+            );
+        query = match after {
+            Some(sk) => query
+                .key_condition_expression(if newest_first {
+                    "GSI2PK = :pk AND GSI2SK < :after"
+                } else {
+                    "GSI2PK = :pk AND GSI2SK > :after"
+                })
+                .expression_attribute_values(":after", AttributeValue::S(sk.to_owned())),
+            None => query.key_condition_expression("GSI2PK = :pk"),
+        };
+        let out = query.send().await?;
+        let mut page = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(items::from_item::<PaymentMethod>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
+    /// Customers by id, in one BatchGetItem; other tenants' are left out.
+    pub async fn customers(
+        &self,
+        tenant: &TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError> {
+        let mut unique: Vec<CustomerId> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = KeysAndAttributes::builder();
+        for id in unique {
+            keys = keys.keys(items::customer_key(id));
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys.build().map_err(build_err)?)
+            .send()
+            .await?;
+        out.responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default()
+            .into_iter()
+            .map(items::from_item::<Customer>)
+            .filter(|c| c.as_ref().map_or(true, |c| &c.tenant_id == tenant))
+            .collect()
+    }
+
+    /// Clears a customer's default if it is still `pm`.
+    pub async fn clear_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::customer_key(customer)))
+            .update_expression("REMOVE defaultPaymentMethodId")
+            .condition_expression("tenantId = :tenant AND defaultPaymentMethodId = :pm")
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
+            .expression_attribute_values(":pm", AttributeValue::N(pm.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Links a customer to its Stripe customer, unless it already has one; answers the link
     /// that holds (a concurrent first card may have set it first).
     pub async fn link_stripe_customer(

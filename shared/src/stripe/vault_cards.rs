@@ -110,6 +110,26 @@ impl StripeClient {
         .await
     }
 
+    /// Makes a card the Stripe customer's default source.
+    pub async fn set_default_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError> {
+        let path = format!("/v1/customers/{customer}");
+        let _: serde_json::Value = self
+            .send(
+                auth,
+                Method::POST,
+                &path,
+                &[("default_source", source)],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Removes a card from its Stripe customer (compensation after a failed write).
     pub async fn detach_source(
         &self,

@@ -1,5 +1,6 @@
 //! The vault's operations, over the store. Functions call these; dialects render them.
 
+pub mod billing;
 mod import;
 mod payment_methods;
 mod redirect;
@@ -34,6 +35,7 @@ pub async fn create_customer(
         tenant_id: tenant.clone(),
         details,
         default_payment_method_id: None,
+        external_ref: None,
         stripe_customer_id: None,
         created_at: at,
         modified_at: at,
@@ -54,6 +56,66 @@ pub async fn customer(store: &Store, tenant: &TenantId, id: CustomerId) -> Resul
         .get_customer(tenant, id)
         .await?
         .ok_or_else(|| Error::not_found("Customer", id))
+}
+
+/// The customer holding an external reference (`account:<id>`, `user:<sub>`), made now if
+/// there is none. Two first requests racing make one customer: the loser reads the winner's.
+pub async fn customer_for_ref(
+    store: &Store,
+    tenant: &TenantId,
+    ext_ref: &str,
+) -> Result<Customer, Error> {
+    for _ in 0..ID_ATTEMPTS {
+        if let Some(c) = store.customer_by_external_ref(tenant, ext_ref).await? {
+            return Ok(c);
+        }
+        let at = now();
+        let customer = Customer {
+            id: CustomerId::random(),
+            tenant_id: tenant.clone(),
+            details: NewCustomer::default(),
+            default_payment_method_id: None,
+            external_ref: Some(ext_ref.to_owned()),
+            stripe_customer_id: None,
+            created_at: at,
+            modified_at: at,
+        };
+        match store.create_customer_with_ref(&customer, ext_ref).await {
+            Ok(()) => return Ok(customer),
+            Err(StoreError::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal(format!(
+        "could not create the customer for {ext_ref}"
+    )))
+}
+
+/// The Stripe customer holding a vault customer's cards, created on first use with an
+/// idempotency key derived from the vault customer (concurrent first cards share one).
+pub async fn stripe_customer_of(
+    app: &crate::App,
+    auth: &crate::stripe::StripeAuth,
+    customer: &Customer,
+) -> Result<String, Error> {
+    if let Some(id) = &customer.stripe_customer_id {
+        return Ok(id.clone());
+    }
+    let created = app
+        .stripe()
+        .create_vault_customer(
+            auth,
+            &format!("cardvault-customer-{}-{}", customer.tenant_id, customer.id),
+            &customer.id.to_string(),
+        )
+        .await
+        .map_err(|_| {
+            Error::Upstream("Stripe is unavailable; nothing was stored. Try again.".into())
+        })?;
+    Ok(app
+        .store
+        .link_stripe_customer(&customer.tenant_id, customer.id, &created)
+        .await?)
 }
 
 /// A payment method with what the customer record says about it.

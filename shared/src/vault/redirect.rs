@@ -54,23 +54,7 @@ pub async fn add_redirect_card(
     }
 
     let auth = app.stripe_credentials(tenant).await?;
-    let stripe_customer = match &customer.stripe_customer_id {
-        Some(id) => id.clone(),
-        None => {
-            let created = app
-                .stripe()
-                .create_vault_customer(
-                    &auth,
-                    &format!("cardvault-customer-{}-{}", tenant.id, customer.id),
-                    &customer.id.to_string(),
-                )
-                .await
-                .map_err(stripe_unavailable)?;
-            app.store
-                .link_stripe_customer(&tenant.id, customer.id, &created)
-                .await?
-        }
-    };
+    let stripe_customer = super::stripe_customer_of(app, &auth, &customer).await?;
 
     let id = PaymentMethodId::random();
     let name = [&entry.holder.first_name, &entry.holder.last_name]

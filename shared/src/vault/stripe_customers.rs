@@ -11,7 +11,7 @@ use crate::domain::{
     PaymentMethod, PaymentMethodId, Status, StripeCustomerLink, StripeRef, TenantId, Text,
 };
 use crate::error::Error;
-use crate::store::{LinkWrite, Store, StoreError};
+use crate::store::{LinkWrite, Store};
 use crate::stripe::{CreatedCustomer, StripeAuth, StripeError, StripeToken};
 
 pub const LINKS_LIMIT_MAX: usize = 100;
@@ -204,42 +204,9 @@ async fn store_link(
     ))
 }
 
-/// The user's one vault customer, found by its external reference `user:<sub>` or made
-/// now. Two first requests racing make one customer: the loser reads the winner's.
+/// The user's one vault customer, under its external reference `user:<sub>`.
 async fn user_customer(store: &Store, user: &Principal) -> Result<Customer, Error> {
-    let ext_ref = user_ref(&user.user);
-    for _ in 0..4 {
-        if let Some(c) = store
-            .customer_by_external_ref(&user.tenant, &ext_ref)
-            .await?
-        {
-            return Ok(c);
-        }
-        let customer = new_customer(&user.tenant)?;
-        match store.create_customer_with_ref(&customer, &ext_ref).await {
-            Ok(()) => return Ok(customer),
-            Err(StoreError::AlreadyExists) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Internal(
-        "could not create the user's customer".into(),
-    ))
-}
-
-/// A customer with no details yet. Built from its stored form, so every optional field
-/// takes its default.
-fn new_customer(tenant: &TenantId) -> Result<Customer, Error> {
-    let at = now()
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    serde_json::from_value(serde_json::json!({
-        "id": CustomerId::random(),
-        "tenantId": tenant,
-        "createdAt": at,
-        "modifiedAt": at,
-    }))
-    .map_err(|e| Error::Internal(format!("new customer: {e}")))
+    super::customer_for_ref(store, &user.tenant, &user_ref(&user.user)).await
 }
 
 fn stripe_error(e: StripeError) -> Error {

@@ -353,3 +353,11 @@ pub async fn scan_table_strings() -> Vec<String> {
     }
     out
 }
+
+/// Asserts the billing card API's error envelope with this status, and returns its message.
+pub fn embedthis_error(status: u16, body: &Value, want: u16) -> String {
+    assert_eq!(status, want, "{body}");
+    let code = body["error"].as_str().expect("error code");
+    assert!(!code.is_empty(), "{body}");
+    body["message"].as_str().expect("message").to_owned()
+}

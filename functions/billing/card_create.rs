@@ -1,0 +1,20 @@
+//! `POST /card/create` (owner): attaches a Stripe token's card to the owner's account and
+//! keeps the last four digits of its number.
+
+use cardvault::dialect::embedthis::{self, CardJson, CreateRequest};
+use cardvault::vault::billing;
+use cardvault::{http, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { embedthis::render(create(app, &req).await) }).await
+}
+
+async fn create(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
+    let user = app.user(req).await?;
+    let account = embedthis::owner_account(&user)?;
+    let new = http::json_body::<CreateRequest>(req)?.parse()?;
+    let card = billing::create_card(app, &user.tenant, account, new).await?;
+    Ok((StatusCode::OK, card.into()))
+}

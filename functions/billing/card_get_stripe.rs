@@ -1,0 +1,19 @@
+//! `POST /card/getStripe` (admin): the Stripe settings a UI needs to tokenize cards (the
+//! publishable key and the connected account), never a secret key.
+
+use cardvault::dialect::embedthis::{self, StripeConfigJson};
+use cardvault::vault::billing;
+use cardvault::{App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { embedthis::render(config(app, &req).await) }).await
+}
+
+async fn config(app: &App, req: &Request) -> Result<(StatusCode, StripeConfigJson), Error> {
+    let user = app.user(req).await?;
+    embedthis::require_admin(&user)?;
+    let config = billing::stripe_config(app, &user.tenant).await?;
+    Ok((StatusCode::OK, config.into()))
+}

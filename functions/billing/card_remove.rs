@@ -1,0 +1,20 @@
+//! `POST /card/remove` (owner) with `{id}`: detaches the card from Stripe and removes it;
+//! if it was current, the newest other card becomes current.
+
+use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
+use cardvault::vault::billing;
+use cardvault::{http, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { embedthis::render(remove(app, &req).await) }).await
+}
+
+async fn remove(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
+    let user = app.user(req).await?;
+    let account = embedthis::owner_account(&user)?;
+    let id = http::json_body::<IdRequest>(req)?.id()?;
+    let card = billing::remove_card(app, &user.tenant, account, id).await?;
+    Ok((StatusCode::OK, card.into()))
+}

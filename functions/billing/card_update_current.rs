@@ -1,0 +1,21 @@
+//! `POST /card/updateCurrent` (owner) with `{id, current}`: one current card per account,
+//! set in one transaction; Stripe's default source follows.
+
+use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
+use cardvault::vault::billing;
+use cardvault::{http, App, Error};
+use lambda_http::{http::StatusCode, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve(|app, req| async move { embedthis::render(update(app, &req).await) }).await
+}
+
+async fn update(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
+    let user = app.user(req).await?;
+    let account = embedthis::owner_account(&user)?;
+    let body = http::json_body::<IdRequest>(req)?;
+    let card =
+        billing::update_current(app, &user.tenant, account, body.id()?, body.current()).await?;
+    Ok((StatusCode::OK, card.into()))
+}

@@ -1,0 +1,371 @@
+//! The billing card API (EmbedThis Builder style): `POST /card/*`, bearer JWT with a role.
+//!
+//! Success bodies are the document's shapes: a card, or for `/card/find` a paged
+//! `{data, next, prev}`. Errors, which the document does not show, are
+//! `{"error": "<Code>", "message": "<text>"}` with the HTTP status:
+//! `BadRequest`/`Validation` 400 (`fields` names each bad field), `Unauthorized` 401,
+//! `Forbidden` 403 (a role that may not call the endpoint), `NotFound` 404 (absent, or
+//! another account's or tenant's), `Conflict` 409, `PayloadTooLarge` 413,
+//! `UnsupportedMediaType` 415, `BadGateway` 502, `Unavailable` 503, `InternalError` 500.
+
+use std::collections::BTreeMap;
+
+use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::jwt::{Principal, Role};
+use crate::domain::{PaymentMethodId, Text};
+use crate::error::{Error, FieldError};
+use crate::stripe::StripeToken;
+use crate::vault::billing::{BillingCard, NewBillingCard, PageFrom, StripeConfig};
+
+pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
+    match result {
+        Ok((status, body)) => super::json(status, &body),
+        Err(e) => render_error(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    fields: BTreeMap<&'a str, &'a str>,
+}
+
+pub fn render_error(e: &Error) -> Response<Body> {
+    super::log_internal(e);
+    let (status, code) = match e {
+        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+        Error::Invalid(_) => (StatusCode::BAD_REQUEST, "Validation"),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+        Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+        Error::UnsupportedMediaType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
+        }
+        Error::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+        Error::Upstream(_) => (StatusCode::BAD_GATEWAY, "BadGateway"),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    };
+    let joined;
+    let (message, fields) = match e {
+        Error::Invalid(list) => {
+            joined = list
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                joined.as_str(),
+                list.iter()
+                    .map(|f| (f.field.as_str(), f.message.as_str()))
+                    .collect(),
+            )
+        }
+        Error::Internal(_) => ("An internal error occurred.", BTreeMap::new()),
+        _ => {
+            joined = e.to_string();
+            (joined.as_str(), BTreeMap::new())
+        }
+    };
+    super::json(
+        status,
+        &ErrorJson {
+            error: code,
+            message,
+            fields,
+        },
+    )
+}
+
+// ---- roles ------------------------------------------------------------------------------
+
+/// The owner's account: only an `owner` with an `account` claim may change cards.
+pub fn owner_account(p: &Principal) -> Result<&str, Error> {
+    match (p.role, p.account.as_deref()) {
+        (Some(Role::Owner), Some(account)) => Ok(account),
+        (Some(Role::Owner), None) => Err(Error::Forbidden("The token names no account.".into())),
+        _ => Err(Error::Forbidden(
+            "This endpoint is for the account's owner.".into(),
+        )),
+    }
+}
+
+/// Only an `admin` may look across the tenant.
+pub fn require_admin(p: &Principal) -> Result<(), Error> {
+    match p.role {
+        Some(Role::Admin) => Ok(()),
+        _ => Err(Error::Forbidden(
+            "This endpoint is for administrators.".into(),
+        )),
+    }
+}
+
+// ---- requests ---------------------------------------------------------------------------
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `{current?, name, number, month, year, stripeToken}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRequest {
+    #[serde(default)]
+    current: Option<bool>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    number: Option<Value>,
+    #[serde(default)]
+    month: Option<Value>,
+    #[serde(default)]
+    year: Option<Value>,
+    #[serde(default)]
+    stripe_token: Option<String>,
+}
+
+impl CreateRequest {
+    pub fn parse(&self) -> Result<NewBillingCard, Error> {
+        let mut errors = Vec::new();
+        let name = match Text::parse_optional("name", self.name.as_deref(), 50) {
+            Ok(Some(n)) => Some(n),
+            Ok(None) => {
+                errors.push(FieldError::new("name", "name is required"));
+                None
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        // Only the last four digits are kept; the rest is never stored.
+        let last4 = match self.number.as_ref().and_then(text_of) {
+            Some(n) => {
+                let digits: String = n.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+                if (4..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    Some(digits[digits.len() - 4..].to_owned())
+                } else {
+                    errors.push(FieldError::new("number", "number must be 4 to 19 digits"));
+                    None
+                }
+            }
+            None => {
+                errors.push(FieldError::new("number", "number is required"));
+                None
+            }
+        };
+        let month = match self
+            .month
+            .as_ref()
+            .and_then(text_of)
+            .map(|m| m.parse::<u8>())
+        {
+            Some(Ok(m)) if (1..=12).contains(&m) => Some(m),
+            Some(_) => {
+                errors.push(FieldError::new("month", "month must be from 1 to 12"));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("month", "month is required"));
+                None
+            }
+        };
+        let year = match self
+            .year
+            .as_ref()
+            .and_then(text_of)
+            .map(|y| y.parse::<u16>())
+        {
+            Some(Ok(y)) if y < 100 => Some(2000 + y),
+            Some(Ok(y)) if (2000..=2099).contains(&y) => Some(y),
+            Some(_) => {
+                errors.push(FieldError::new("year", "year must be YY or YYYY"));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("year", "year is required"));
+                None
+            }
+        };
+        let token = match self.stripe_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => StripeToken::parse(t).or_else(|| {
+                errors.push(FieldError::new(
+                    "stripeToken",
+                    "stripeToken must be a Stripe token (tok_…)",
+                ));
+                None
+            }),
+            _ => {
+                errors.push(FieldError::new("stripeToken", "stripeToken is required"));
+                None
+            }
+        };
+        if let (Some(m), Some(y)) = (month, year) {
+            let today = crate::domain::now().date();
+            if (i32::from(y), m) < (today.year(), u8::from(today.month())) {
+                errors.push(FieldError::new("year", "the card has expired"));
+            }
+        }
+        match (name, last4, month, year, token) {
+            (Some(name), Some(last4), Some(month), Some(year), Some(token))
+                if errors.is_empty() =>
+            {
+                Ok(NewBillingCard {
+                    name,
+                    last4,
+                    month,
+                    year,
+                    token,
+                    current: self.current.unwrap_or(false),
+                })
+            }
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+}
+
+/// `{id}` (get, remove) and `{id, current}` (updateCurrent). `id` is a string, as the
+/// document types it; a JSON number is accepted too.
+#[derive(Debug, Deserialize)]
+pub struct IdRequest {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    current: Option<bool>,
+}
+
+impl IdRequest {
+    pub fn id(&self) -> Result<PaymentMethodId, Error> {
+        let raw = self
+            .id
+            .as_ref()
+            .and_then(text_of)
+            .ok_or_else(|| Error::field("id", "id is required"))?;
+        PaymentMethodId::parse(&raw).ok_or_else(|| Error::not_found("Card", raw))
+    }
+
+    /// `current` defaults to true: the point of the call is to make a card current.
+    pub fn current(&self) -> bool {
+        self.current.unwrap_or(true)
+    }
+}
+
+/// `/card/find`'s query-string options. `limit`, `next` and `prev` are implemented; the
+/// document's `filter`, `where`, `index`, `hidden` and `log` are refused by name.
+pub fn find_options(req: &Request) -> Result<(usize, PageFrom), Error> {
+    let params = req.query_string_parameters();
+    let mut limit = 20;
+    let mut from = PageFrom::Start;
+    for (name, value) in params.iter() {
+        match name {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => limit = n,
+                _ => return Err(Error::field("limit", "limit must be from 1 to 100")),
+            },
+            "next" => from = PageFrom::Next(value.to_owned()),
+            "prev" => from = PageFrom::Prev(value.to_owned()),
+            "filter" | "where" | "index" | "hidden" | "log" => {
+                return Err(Error::BadRequest(format!("Unsupported option: {name}")))
+            }
+            _ => {}
+        }
+    }
+    if params.first("next").is_some() && params.first("prev").is_some() {
+        return Err(Error::BadRequest("Give next or prev, not both.".into()));
+    }
+    Ok((limit, from))
+}
+
+// ---- responses --------------------------------------------------------------------------
+
+/// The document's card: `accountId, current, error, failures, id, name, number, month,
+/// submitted, year`, with `number` the last four digits only.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardJson {
+    account_id: Option<String>,
+    current: bool,
+    error: Option<String>,
+    failures: u32,
+    id: String,
+    name: Option<String>,
+    number: String,
+    month: String,
+    submitted: String,
+    year: String,
+}
+
+impl From<BillingCard> for CardJson {
+    fn from(b: BillingCard) -> Self {
+        let (month, year) = match &b.card.instrument {
+            crate::domain::Instrument::Card {
+                exp_month,
+                exp_year,
+                ..
+            } => (exp_month.to_string(), exp_year.to_string()),
+            crate::domain::Instrument::Ach { .. } => (String::new(), String::new()),
+        };
+        let holder_name = || {
+            let h = &b.card.holder;
+            let parts: Vec<&str> = [&h.first_name, &h.last_name]
+                .iter()
+                .filter_map(|t| t.as_ref().map(|t| t.as_str()))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        };
+        Self {
+            account_id: b.account.clone(),
+            current: b.current,
+            error: b.card.last_error.clone(),
+            failures: b.card.failures,
+            id: b.card.id.to_string(),
+            name: b.card.nickname.clone().or_else(holder_name),
+            number: b.card.last4.clone(),
+            month,
+            submitted: super::fusebill::timestamp(b.card.created_at),
+            year,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageJson {
+    data: Vec<CardJson>,
+    next: Option<String>,
+    prev: Option<String>,
+}
+
+pub fn page(cards: Vec<BillingCard>, next: Option<String>, prev: Option<String>) -> PageJson {
+    PageJson {
+        data: cards.into_iter().map(Into::into).collect(),
+        next,
+        prev,
+    }
+}
+
+/// `/card/getStripe`: what a UI needs to tokenize cards. Never a secret key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeConfigJson {
+    publishable_key: Option<String>,
+    account_id: Option<String>,
+}
+
+impl From<StripeConfig> for StripeConfigJson {
+    fn from(c: StripeConfig) -> Self {
+        Self {
+            publishable_key: c.publishable_key,
+            account_id: c.account_id,
+        }
+    }
+}
