@@ -79,11 +79,59 @@ def demo(facts_path):
             "card[number]": "4242424242424242", "card[exp_month]": "12",
             "card[exp_year]": "2030", "card[cvc]": "123"}).encode(), stripe_auth)["id"],
     }
+    # For the billing card API's POST /card/create: another fresh card token.
+    facts["demo"]["billingStripeToken"] = _post(
+        facts["stripeUrl"] + "/v1/tokens", urllib.parse.urlencode({
+            "card[number]": "4242424242424242", "card[exp_month]": "12",
+            "card[exp_year]": "2030", "card[cvc]": "123"}).encode(), stripe_auth)["id"]
     tmp = facts_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(facts, f, indent=2)
         f.write("\n")
     os.replace(tmp, facts_path)
+
+
+def redirect_api(facts):
+    """The transparent redirect's curls: what the document's jQuery page posts."""
+    base, a = facts["baseUrl"], facts["tenants"][0]
+    cid, origin = facts["demo"]["customerId"], a["allowedOrigin"]
+    form = (f"CustomerId={cid}&PublicApiKey={a['publicApiKey']}&CardNumber=4242424242424242"
+            "&FirstName=Karen&LastName=Wood&ExpirationMonth=12&ExpirationYear=30&Cvv=123"
+            "&Address1=10+Dodge+St&City=Columbia&CountryId=124&StateId=1&PostalZip=V9C9V9"
+            f"&MakeDefault=true&Recaptcha={facts['recaptcha']['passToken']}"
+            "&PaymentCollectOptions.collectionAmount=0.50")
+    return f"""
+Transparent redirect (Fusebill Add Credit Card), as the browser on {origin} posts it:
+
+  curl -s -X OPTIONS {base}/api/paymentsv2 -H 'Origin: {origin}' \\
+    -H 'Access-Control-Request-Method: POST' -o /dev/null -w '%{{http_code}}\\n'
+  curl -s -X POST {base}/api/paymentsv2 -H 'Origin: {origin}' \\
+    -H 'Content-Type: application/x-www-form-urlencoded' -d '{form}'
+"""
+
+
+def billing_api(facts):
+    """The billing card API's curls, with the ready owner and admin JWTs of demo-a."""
+    jwt, base = facts.get("jwt"), facts["baseUrl"]
+    if not jwt:
+        return ""
+    owner, admin = jwt["tokens"]["owner"], jwt["tokens"]["admin"]
+    as_owner = f"-H 'Authorization: Bearer {owner['token']}' -H 'Content-Type: application/json'"
+    as_admin = f"-H 'Authorization: Bearer {admin['token']}' -H 'Content-Type: application/json'"
+    token = facts.get("demo", {}).get("billingStripeToken", "tok_FROM_STRIPE_JS")
+    return f"""
+Billing card API (EmbedThis style): owner of account {owner['account']} and an admin of {owner['tenant']}:
+
+  curl -s -X POST {base}/card/create {as_owner} \\
+    -d '{{"current":true,"name":"Company Visa","number":"4242","month":"12","year":"2030","stripeToken":"{token}"}}'
+  curl -s -X POST '{base}/card/find?limit=20' {as_admin}
+  curl -s -X POST {base}/card/get {as_admin} -d '{{"id":"CARD_ID"}}'
+  curl -s -X POST {base}/card/updateCurrent {as_owner} -d '{{"id":"CARD_ID","current":true}}'
+  curl -s -X POST {base}/card/getStripe {as_admin}
+  curl -s -X POST {base}/card/remove {as_owner} -d '{{"id":"CARD_ID"}}'
+
+  (CARD_ID: the "id" /card/create answers.)
+"""
 
 
 def user_api(facts):
@@ -142,7 +190,8 @@ Merchant API (Fusebill style), as tenant {a['id']}:
   curl -s {base}/v1/countries {auth}
 
   (PAYMENT_METHOD_ID: the "id" the import answers.)
-{user_api(facts)}Stripe (localstripe): {stripe}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
+{redirect_api(facts)}{user_api(facts)}{billing_api(facts)}
+Stripe (localstripe): {stripe}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
 Ctrl-C stops everything.
 """)
 

@@ -55,15 +55,17 @@ fn every_printed_curl_example_works() {
     facts("demo", &dev_json);
     let banner = facts("banner", &dev_json);
     let cmds = commands(&banner);
-    assert!(cmds.len() >= 9, "{banner}");
+    assert!(cmds.len() >= 19, "{banner}");
 
     let mut payment_method = None::<String>;
-    for cmd in cmds {
-        let cmd = match &payment_method {
-            Some(id) => cmd.replace("PAYMENT_METHOD_ID", id),
-            None => cmd,
-        };
-        assert!(!cmd.contains("PAYMENT_METHOD_ID"), "no id yet for: {cmd}");
+    let mut card = None::<String>;
+    for mut cmd in cmds {
+        for (placeholder, id) in [("PAYMENT_METHOD_ID", &payment_method), ("CARD_ID", &card)] {
+            if let Some(id) = id {
+                cmd = cmd.replace(placeholder, id);
+            }
+            assert!(!cmd.contains(placeholder), "no id yet for: {cmd}");
+        }
         let out = Command::new("bash").args(["-c", &cmd]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         assert!(
@@ -71,15 +73,21 @@ fn every_printed_curl_example_works() {
             "{cmd}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if cmd.contains("-X DELETE") {
-            assert_eq!(stdout, "204", "{cmd}");
+        if cmd.contains("%{http_code}") {
+            assert_eq!(stdout.lines().last(), Some("204"), "{cmd}");
             continue;
         }
         let body: Value =
             serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{cmd}: {stdout}"));
+        // No dialect's error envelope: Fusebill's Errors, Rechat's code, EmbedThis's error.
         assert!(body.get("Errors").is_none(), "{cmd}: {body}");
+        assert!(body.get("code").is_none_or(|c| c == "OK"), "{cmd}: {body}");
+        assert!(!body["error"].is_string(), "{cmd}: {body}");
         if cmd.contains("paymentMethodImport/stripeConnect") {
             payment_method = Some(body["id"].as_u64().unwrap().to_string());
+        }
+        if cmd.contains("/card/create") {
+            card = Some(body["id"].as_str().unwrap().to_owned());
         }
     }
     let _ = std::fs::remove_dir_all(dir);
