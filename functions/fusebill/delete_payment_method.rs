@@ -20,5 +20,5 @@ async fn delete(app: &App, req: &Request) -> Result<(), Error> {
     let tenant = app.merchant(req).await?;
     let raw = http::path_param(req, "id").unwrap_or_default();
     let id = PaymentMethodId::parse(raw).ok_or_else(|| Error::not_found("Payment method", raw))?;
-    vault::delete_card(&app.store, &tenant, id).await
+    vault::delete_card(app, &tenant, id).await
 }

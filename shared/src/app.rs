@@ -106,7 +106,8 @@ impl App {
     /// The tenant a public API key (transparent redirect) belongs to.
     pub async fn tenant_by_public_key(&self, key: &str) -> Result<Option<Tenant>, Error> {
         match self.store.tenant_by_public_key(key).await? {
-            Some(id) => Ok(Some(self.tenant(&id).await?)),
+            // A key whose tenant is gone names no one: the same 404 as an unknown key.
+            Some(id) => self.find_tenant(&id).await,
             None => Ok(None),
         }
     }
@@ -146,15 +147,19 @@ impl App {
 
     /// A tenant's settings, cached for a short while in the warm container.
     pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
-        if let Some(t) = self.tenants.get(id) {
-            return Ok(t);
-        }
-        let tenant = self
-            .store
-            .get_tenant(id)
+        self.find_tenant(id)
             .await?
-            .ok_or_else(|| Error::Internal(format!("tenant {id} vanished")))?;
-        self.tenants.insert(id.clone(), tenant.clone());
+            .ok_or_else(|| Error::Internal(format!("tenant {id} vanished")))
+    }
+
+    async fn find_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        if let Some(t) = self.tenants.get(id) {
+            return Ok(Some(t));
+        }
+        let tenant = self.store.get_tenant(id).await?;
+        if let Some(t) = &tenant {
+            self.tenants.insert(id.clone(), t.clone());
+        }
         Ok(tenant)
     }
 
@@ -169,8 +174,8 @@ impl App {
         self.http.get_or_init(reqwest::Client::new)
     }
 
-    /// The vault's encryption and fingerprint keys. A ciphertext under a key this container
-    /// has not seen means the secret rotated: it is read again once.
+    /// The vault's encryption and fingerprint keys (re-read as the secrets cache expires,
+    /// so a new current key reaches warm containers within `SECRET_CACHE_TTL`).
     pub async fn vault_keys(&self) -> Result<crate::crypto::VaultKeys, Error> {
         let raw = self.secrets.get(&self.config.vault_keys_secret_id).await?;
         crate::crypto::VaultKeys::parse(raw.expose_secret())

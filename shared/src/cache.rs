@@ -25,6 +25,12 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
+    pub fn remove(&self, key: &K) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+        }
+    }
+
     pub fn insert(&self, key: K, value: V) {
         self.insert_at(key, value, Instant::now());
     }

@@ -1,11 +1,16 @@
-//! Secrets Manager, read on first use and cached for the life of the container.
-//! Nothing is fetched during init: a cold start that never needs Stripe never pays for it.
+//! Secrets Manager, read on first use and cached for a few minutes. Nothing is fetched
+//! during init: a cold start that never needs Stripe never pays for it. The cache expires so
+//! that a rotation (a new vault key, a tenant's new Stripe key) reaches warm containers too.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use secrecy::SecretString;
-use tokio::sync::Mutex;
+
+use crate::cache::TtlCache;
+
+/// How long a warm container keeps a secret before reading it again.
+pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -20,23 +25,21 @@ pub enum SecretsError {
 
 pub struct Secrets {
     client: Client,
-    cache: Mutex<HashMap<String, SecretString>>,
+    cache: TtlCache<String, SecretString>,
 }
 
 impl Secrets {
     pub fn new(client: Client) -> Self {
         Self {
             client,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(SECRET_CACHE_TTL),
         }
     }
 
-    /// The secret's string value. The lock is held across the fetch so that concurrent
-    /// first uses make one call, not several.
+    /// The secret's string value.
     pub async fn get(&self, id: &str) -> Result<SecretString, SecretsError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(hit) = cache.get(id) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.cache.get(&id.to_owned()) {
+            return Ok(hit);
         }
         let out = self
             .client
@@ -55,12 +58,12 @@ impl Secrets {
                 .ok_or_else(|| SecretsError::NotAString(id.to_owned()))?
                 .to_owned(),
         );
-        cache.insert(id.to_owned(), value.clone());
+        self.cache.insert(id.to_owned(), value.clone());
         Ok(value)
     }
 
     /// Drops a cached value, for a secret known to have rotated.
     pub async fn forget(&self, id: &str) {
-        self.cache.lock().await.remove(id);
+        self.cache.remove(&id.to_owned());
     }
 }

@@ -583,3 +583,47 @@ async fn no_pan_or_cvv_in_the_table_or_the_logs() {
         "request fields are in the logs"
     );
 }
+
+#[tokio::test]
+async fn the_same_card_with_a_collection_is_charged_on_the_card_on_file() {
+    let customer = customer().await;
+    let (_, first) = json(post(&sample(customer, "5555555555554444")).await).await;
+    let mut again = sample(customer, "5555555555554444");
+    again["paymentCollectOptions"] = json!({"collectionAmount": "3.00"});
+    let (status, pm) = json(post(&again).await).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["id"], first["id"], "no second card");
+    assert_eq!(pm["paymentCollection"]["status"], "Succeeded", "{pm}");
+    assert_eq!(payment_method_count(customer).await, 1);
+}
+
+#[tokio::test]
+async fn deleting_a_vault_card_detaches_it_at_stripe() {
+    let customer = customer().await;
+    let (_, pm) = json(post(&sample(customer, "6011111111111117")).await).await;
+    let id = pm["id"].as_u64().unwrap();
+    let item = payment_method_item(customer, id).await;
+    let (cus, card) = (
+        item["stripe"]["customerId"].as_str().unwrap().to_owned(),
+        item["stripe"]["sourceId"].as_str().unwrap().to_owned(),
+    );
+    let key = &tenant_a().private_api_key;
+    let resp = call(
+        Method::DELETE,
+        &format!("/v1/paymentMethods/{id}/creditCard"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let at_stripe = http()
+        .get(format!(
+            "{}/v1/customers/{cus}/sources/{card}",
+            stack().stripe_url
+        ))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_stripe.status(), 404, "the card is gone from Stripe");
+}

@@ -6,7 +6,7 @@
 //! `BadRequest`/`Validation` 400 (`fields` names each bad field), `Unauthorized` 401,
 //! `Forbidden` 403 (a role that may not call the endpoint), `NotFound` 404 (absent, or
 //! another account's or tenant's), `Conflict` 409, `PayloadTooLarge` 413,
-//! `UnsupportedMediaType` 415, `BadGateway` 502, `Unavailable` 503, `InternalError` 500.
+//! `UnsupportedMediaType` 415, `BadGateway` 502, `ServiceUnavailable` 503, `InternalError` 500.
 
 use std::collections::BTreeMap;
 
@@ -37,21 +37,7 @@ struct ErrorJson<'a> {
 
 pub fn render_error(e: &Error) -> Response<Body> {
     super::log_internal(e);
-    let (status, code) = match e {
-        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
-        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
-        Error::Invalid(_) => (StatusCode::BAD_REQUEST, "Validation"),
-        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-        Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
-        Error::UnsupportedMediaType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
-        }
-        Error::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
-        Error::Upstream(_) => (StatusCode::BAD_GATEWAY, "BadGateway"),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-    };
+    let (status, code) = (super::status_of(e), super::code_of(e));
     let joined;
     let (message, fields) = match e {
         Error::Invalid(list) => {
@@ -116,8 +102,9 @@ fn text_of(v: &Value) -> Option<String> {
     }
 }
 
-/// `{current?, name, number, month, year, stripeToken}`.
-#[derive(Debug, Deserialize)]
+/// `{current?, name, number, month, year, stripeToken}`. No `Debug`: `number` may be a
+/// full card number until it is cut to its last four.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRequest {
     #[serde(default)]

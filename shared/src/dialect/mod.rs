@@ -30,6 +30,41 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     }
 }
 
+/// The HTTP status of each kind of error: the same in every dialect, whose envelopes differ.
+pub fn status_of(e: &crate::Error) -> StatusCode {
+    use crate::Error;
+    match e {
+        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Invalid(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A short code for envelopes that carry one (the user and billing card APIs).
+pub fn code_of(e: &crate::Error) -> &'static str {
+    use crate::Error;
+    match e {
+        Error::Unauthorized(_) => "Unauthorized",
+        Error::Forbidden(_) => "Forbidden",
+        Error::NotFound { .. } => "NotFound",
+        Error::Invalid(_) => "Validation",
+        Error::BadRequest(_) => "BadRequest",
+        Error::Conflict(_) => "Conflict",
+        Error::PayloadTooLarge { .. } => "PayloadTooLarge",
+        Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
+        Error::Internal(_) => "InternalError",
+        Error::Upstream(_) => "BadGateway",
+        Error::Unavailable(_) => "ServiceUnavailable",
+    }
+}
+
 /// Logs an internal error's detail, which never goes on the wire.
 pub fn log_internal(e: &crate::Error) {
     if let crate::Error::Internal(detail) = e {

@@ -88,30 +88,11 @@ struct ErrorEnvelope {
 
 pub fn render_error(e: &Error) -> Response<Body> {
     super::log_internal(e);
-    let (status, code) = match e {
-        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "ResourceNotFound"),
-        Error::Invalid(_) => (StatusCode::BAD_REQUEST, "Validation"),
-        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-        Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
-        Error::UnsupportedMediaType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
-        }
-        Error::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
-        Error::Upstream(_) => (StatusCode::BAD_GATEWAY, "BadGateway"),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-        // Kinds the user API never produces itself (403, 503, …): the status every other
-        // dialect gives them, and its reason phrase as the code (`ServiceUnavailable`).
-        #[allow(unreachable_patterns)]
-        other => {
-            let status = super::fusebill::render_error(other).status();
-            let code = match status.as_u16() {
-                403 => "Forbidden",
-                503 => "ServiceUnavailable",
-                _ => "Error",
-            };
-            (status, code)
-        }
+    let status = super::status_of(e);
+    // The user API's own name for a missing resource; the shared codes otherwise.
+    let code = match e {
+        Error::NotFound { .. } => "ResourceNotFound",
+        other => super::code_of(other),
     };
     let (message, attributes) = match e {
         Error::Invalid(fields) => (

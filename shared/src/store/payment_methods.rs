@@ -193,6 +193,23 @@ impl Store {
             .map(|c| (c, methods)))
     }
 
+    /// A payment method of a known customer: one consistent GetItem.
+    pub async fn payment_method_of(
+        &self,
+        customer: CustomerId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::payment_method_key(customer, id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(items::from_item).transpose()
+    }
+
     /// A payment method by id alone (GSI1), within the tenant.
     pub async fn payment_method(
         &self,
@@ -275,6 +292,26 @@ impl Store {
                         Delete::builder()
                             .table_name(&self.table)
                             .set_key(Some(items::dedupe_key(pm.customer_id, d)))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
+        }
+        // The customer's default decides what this delete may do, so the transaction holds
+        // only if it is still what the caller read: a default set to this card meanwhile
+        // must not be left pointing at nothing.
+        if !was_default {
+            writes.push(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(items::customer_key(pm.customer_id)))
+                            .condition_expression(
+                                "attribute_not_exists(defaultPaymentMethodId) OR defaultPaymentMethodId <> :pm",
+                            )
+                            .expression_attribute_values(":pm", AttributeValue::N(pm.id.to_string()))
                             .build()
                             .map_err(build_err)?,
                     )

@@ -195,6 +195,29 @@ impl StripeClient {
     }
 }
 
+impl From<&SourceCard> for super::Card {
+    fn from(c: &SourceCard) -> Self {
+        Self {
+            id: c.id.clone(),
+            customer: c.customer.clone(),
+            brand: c.brand.clone(),
+            last4: c.last4.clone(),
+            exp_month: c.exp_month,
+            exp_year: c.exp_year,
+            name: c.name.clone(),
+            address_line1: c.address_line1.clone(),
+            address_line2: c.address_line2.clone(),
+            address_city: c.address_city.clone(),
+            address_state: c.address_state.clone(),
+            address_zip: c.address_zip.clone(),
+            address_country: c.address_country.clone(),
+            country: c.country.clone(),
+            funding: c.funding.clone(),
+            fingerprint: c.fingerprint.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

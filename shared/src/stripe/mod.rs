@@ -184,7 +184,15 @@ impl StripeClient {
                 return serde_json::from_slice(&body)
                     .map_err(|e| StripeError::Decode(e.to_string()));
             }
-            return Err(api_error(status, &body));
+            let error = api_error(status, &body);
+            // Stripe is still working on an earlier attempt with this key (ours timed out):
+            // waiting and asking again gets that attempt's answer, not a second object.
+            if matches!(&error, StripeError::Api { status: 409, kind, .. } if kind == "idempotency_error")
+            {
+                last = "an earlier attempt is still in progress".into();
+                continue;
+            }
+            return Err(error);
         }
         Err(StripeError::Unavailable(last))
     }

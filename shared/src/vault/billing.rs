@@ -8,16 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::customer_for_ref;
 use crate::app::App;
 use crate::domain::{
-    now, stripe_dedupe_key, CardBrand, Customer, Instrument, PaymentMethod, PaymentMethodId,
-    Status, StripeRef, TenantId, Text,
+    account_ref, now, stripe_dedupe_key, CardBrand, Customer, Instrument, PaymentMethod,
+    PaymentMethodId, Status, StripeRef, TenantId, Text,
 };
 use crate::error::Error;
 use crate::store::{tenant_payment_method_sk, Created, DefaultRule, StoreError};
 use crate::stripe::{StripeError, StripeToken};
-
-pub fn account_ref(account: &str) -> String {
-    format!("account:{account}")
-}
 
 /// A card with what its customer says about it.
 #[derive(Debug)]
@@ -131,11 +127,15 @@ pub async fn create_card(
         .await
     {
         Ok(Created::New) => {}
-        Ok(Created::Duplicate(_)) | Err(_) => {
+        Ok(Created::Duplicate(_)) => {
             undo().await;
             return Err(Error::Conflict(
                 "The card could not be stored; nothing was kept. Try again.".into(),
             ));
+        }
+        Err(e) => {
+            undo().await;
+            return Err(e.into());
         }
     }
     let current = new.current || customer.default_payment_method_id.is_none();
@@ -322,6 +322,7 @@ fn decode_cursor(
     keys: &crate::crypto::VaultKeys,
     raw: &str,
     tenant: &TenantId,
+    direction: &str,
 ) -> Result<Cursor, Error> {
     let invalid = || Error::BadRequest("The cursor is not valid; start again without one.".into());
     let (body, mac) = raw.split_once('.').ok_or_else(invalid)?;
@@ -330,7 +331,8 @@ fn decode_cursor(
         return Err(invalid());
     }
     let cursor: Cursor = serde_json::from_slice(&body).map_err(|_| invalid())?;
-    if cursor.t != tenant.as_str() {
+    // Another tenant's cursor, or a `prev` cursor given as `next`, is not this page's.
+    if cursor.t != tenant.as_str() || cursor.d != direction {
         return Err(invalid());
     }
     Ok(cursor)
@@ -353,8 +355,8 @@ pub async fn find_cards(
     let keys = app.vault_keys().await?;
     let (after, newest_first) = match &from {
         PageFrom::Start => (None, true),
-        PageFrom::Next(raw) => (Some(decode_cursor(&keys, raw, tenant)?.k), true),
-        PageFrom::Prev(raw) => (Some(decode_cursor(&keys, raw, tenant)?.k), false),
+        PageFrom::Next(raw) => (Some(decode_cursor(&keys, raw, tenant, "n")?.k), true),
+        PageFrom::Prev(raw) => (Some(decode_cursor(&keys, raw, tenant, "p")?.k), false),
     };
     let (mut cards, more) = app
         .store

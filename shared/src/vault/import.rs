@@ -8,7 +8,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::store::{Created, DefaultRule, StoreError};
-use crate::stripe::{CustomerRef, Source, SourceRef, StripeError};
+use crate::stripe::{Card, CustomerRef, Source, SourceRef, StripeError};
 
 pub struct ImportRequest {
     pub customer_id: CustomerId,
@@ -96,6 +96,34 @@ fn split_name(name: Option<&str>) -> (Option<Text>, Option<Text>) {
     )
 }
 
+/// A Stripe card as the vault keeps it: the card's fields, and its holder's names and
+/// address (Stripe's country and state matched to `countryId`/`stateId`). `Err` names what
+/// Stripe left out.
+pub(super) fn card_parts(card: &Card) -> Result<(Instrument, Holder), &'static str> {
+    let (first_name, last_name) = split_name(card.name.as_deref());
+    let (country_id, state_id) = crate::domain::geo::from_stripe_address(
+        card.address_country.as_deref(),
+        card.address_state.as_deref(),
+    );
+    let holder = Holder {
+        first_name,
+        last_name,
+        address1: Text::from_external(card.address_line1.as_deref(), ADDRESS_MAX),
+        address2: Text::from_external(card.address_line2.as_deref(), ADDRESS_MAX),
+        city: Text::from_external(card.address_city.as_deref(), ADDRESS_MAX),
+        postal_zip: Text::from_external(card.address_zip.as_deref(), POSTAL_MAX),
+        country_id,
+        state_id,
+    };
+    let instrument = Instrument::Card {
+        brand: CardBrand::from_stripe(card.brand.as_deref().unwrap_or("")),
+        first6: None,
+        exp_month: card.exp_month.ok_or("expiry month")?,
+        exp_year: card.exp_year.ok_or("expiry year")?,
+    };
+    Ok((instrument, holder))
+}
+
 fn from_source(
     source: Source,
     req: &ImportRequest,
@@ -104,27 +132,7 @@ fn from_source(
     let bad = |what: &str| Error::Upstream(format!("Stripe's source has no {what}"));
     let (instrument, last4, holder, fingerprint) = match source {
         Source::Card(card) => {
-            let (first_name, last_name) = split_name(card.name.as_deref());
-            let (country_id, state_id) = crate::domain::geo::from_stripe_address(
-                card.address_country.as_deref(),
-                card.address_state.as_deref(),
-            );
-            let holder = Holder {
-                first_name,
-                last_name,
-                address1: Text::from_external(card.address_line1.as_deref(), ADDRESS_MAX),
-                address2: Text::from_external(card.address_line2.as_deref(), ADDRESS_MAX),
-                city: Text::from_external(card.address_city.as_deref(), ADDRESS_MAX),
-                postal_zip: Text::from_external(card.address_zip.as_deref(), POSTAL_MAX),
-                country_id,
-                state_id,
-            };
-            let instrument = Instrument::Card {
-                brand: CardBrand::from_stripe(card.brand.as_deref().unwrap_or("")),
-                first6: None,
-                exp_month: card.exp_month.ok_or_else(|| bad("expiry month"))?,
-                exp_year: card.exp_year.ok_or_else(|| bad("expiry year"))?,
-            };
+            let (instrument, holder) = card_parts(&card).map_err(bad)?;
             (instrument, card.last4, holder, card.fingerprint)
         }
         Source::BankAccount(ba) => {

@@ -131,9 +131,12 @@ async fn existing_view(
     customer: &Customer,
     id: PaymentMethodId,
 ) -> Result<PaymentMethodView, Error> {
+    // A consistent read in the customer's partition: the marker was just read consistently,
+    // and GSI1 may not have the item yet.
     let payment_method = store
-        .payment_method(tenant, id)
+        .payment_method_of(customer.id, id)
         .await?
+        .filter(|pm| &pm.tenant_id == tenant)
         .ok_or_else(|| Error::Internal(format!("dedupe marker points at missing {id}")))?;
     Ok(PaymentMethodView {
         is_default: customer.default_payment_method_id == Some(id),

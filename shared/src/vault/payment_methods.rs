@@ -81,12 +81,15 @@ pub async fn payment_method(
 /// other payment methods; the only one can, and the default is cleared with it.
 ///
 /// A Stripe-imported card is not detached from Stripe: the Stripe customer is the
-/// merchant's, and removing the card from cardvault's vault must not change it.
+/// merchant's, and removing the card from cardvault's vault must not change it. A card
+/// entered through the transparent redirect sits on cardvault's own Stripe customer, and is
+/// detached there once its record is gone.
 pub async fn delete_card(
-    store: &Store,
+    app: &crate::App,
     tenant: &TenantId,
     id: PaymentMethodId,
 ) -> Result<(), Error> {
+    let store = &app.store;
     let pm = store
         .payment_method(tenant, id)
         .await?
@@ -106,7 +109,19 @@ pub async fn delete_card(
         .delete_payment_method(&pm, &pm.dedupe_keys(), is_default, None)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if let (true, Some(s)) = (pm.stored_in_vault, &pm.stripe) {
+                let settings = app.tenant(tenant).await?;
+                let auth = app.stripe_credentials(&settings).await?;
+                let detached = app
+                    .stripe()
+                    .detach_source(&auth, &s.customer_id, &s.source_id);
+                if let Err(e) = detached.await {
+                    tracing::error!(error = %e, "a deleted card is still attached at Stripe");
+                }
+            }
+            Ok(())
+        }
         Err(StoreError::Conflict) => Err(Error::Conflict(
             "The payment method or its customer changed during the request; try again.".into(),
         )),

@@ -22,7 +22,9 @@ pub struct Added {
 /// The outcome of `paymentCollectOptions.collectionAmount`.
 #[derive(Debug)]
 pub struct Collection {
-    pub succeeded: bool,
+    /// `Some(true)` collected, `Some(false)` declined or failed, `None` unknown (Stripe did
+    /// not answer; the idempotency key makes a later retry safe).
+    pub succeeded: Option<bool>,
     pub amount_minor: u64,
     pub currency: String,
     pub payment_intent_id: Option<String>,
@@ -46,10 +48,20 @@ pub async fn add_redirect_card(
         .await?;
     let customer = customer.ok_or_else(|| Error::not_found("Customer", customer_id))?;
     if let Some(id) = existing {
+        // The card is on file already; a collection asked for still happens, on that card.
+        let mut view = existing_view(&app.store, &tenant.id, &customer, id).await?;
+        let collection = match (entry.collect_minor, view.payment_method.stripe.clone()) {
+            (Some(amount), Some(s)) => {
+                let auth = app.stripe_credentials(tenant).await?;
+                let pm = &mut view.payment_method;
+                Some(collect(app, &auth, tenant, pm, &s.customer_id, amount).await?)
+            }
+            _ => None,
+        };
         return Ok(Added {
-            view: existing_view(&app.store, &tenant.id, &customer, id).await?,
+            view,
             created: false,
-            collection: None,
+            collection,
         });
     }
 
@@ -200,19 +212,25 @@ async fn collect(
             &format!("cardvault-collect-{}", pm.id),
         )
         .await;
-    let (intent, failure) = match result {
-        Ok(pi) if pi.status == "succeeded" => (Some(pi.id), None),
-        Ok(pi) => (Some(pi.id), Some(format!("The payment is {}.", pi.status))),
-        Err(StripeError::Api { message, .. }) => (None, Some(message)),
-        Err(e) => (None, Some(e.to_string())),
+    let (intent, outcome, message) = match result {
+        Ok(pi) if pi.status == "succeeded" => (Some(pi.id), Some(true), None),
+        Ok(pi) => (
+            Some(pi.id),
+            Some(false),
+            Some(format!("The payment is {}.", pi.status)),
+        ),
+        Err(StripeError::Api { message, .. }) => (None, Some(false), Some(message)),
+        // No answer: the charge may or may not have happened, so it is not a failure.
+        Err(e) => (None, None, Some(e.to_string())),
     };
-    if let Some(message) = &failure {
+    if let (Some(false), Some(message)) = (outcome, &message) {
         app.store.record_payment_failure(pm, message).await?;
         pm.failures += 1;
         pm.last_error = Some(message.clone());
     }
+    let failure = message;
     Ok(Collection {
-        succeeded: failure.is_none(),
+        succeeded: outcome,
         amount_minor: amount,
         currency: tenant.currency.clone(),
         payment_intent_id: intent,

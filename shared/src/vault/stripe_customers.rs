@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::app::{App, StripeMode};
 use crate::auth::jwt::Principal;
 use crate::domain::{
-    now, stripe_dedupe_key, user_ref, CardBrand, Customer, CustomerId, Holder, Instrument,
-    PaymentMethod, PaymentMethodId, Status, StripeCustomerLink, StripeRef, TenantId, Text,
+    now, stripe_dedupe_key, user_ref, Customer, CustomerId, PaymentMethod, PaymentMethodId, Status,
+    StripeCustomerLink, StripeRef, TenantId,
 };
 use crate::error::Error;
 use crate::store::{LinkWrite, Store};
@@ -76,7 +76,15 @@ pub async fn create_stripe_customer(
         .await
         .map_err(stripe_error)?;
 
-    match store_link(&app.store, user, &created, &token_hash).await {
+    // A card Stripe described badly is a permanent failure: the customer goes again.
+    let pm = match payment_method(&created, &user.tenant) {
+        Ok(pm) => pm,
+        Err(e) => {
+            compensate(app, &auth, &created.id).await;
+            return Err(e);
+        }
+    };
+    match store_link(&app.store, user, &created, pm, &token_hash).await {
         Ok(Stored::New(link)) => Ok(link),
         // A concurrent retry of this very request stored it first, with the same Stripe
         // customer (same idempotency key): nothing to undo.
@@ -85,10 +93,10 @@ pub async fn create_stripe_customer(
             compensate(app, &auth, &created.id).await;
             Err(token_used())
         }
-        Err(e) => {
-            compensate(app, &auth, &created.id).await;
-            Err(e)
-        }
+        // A store failure is transient: the Stripe customer stays, and the client's retry,
+        // with the same idempotency key, gets the same customer back and stores it. Deleting
+        // it here would make that retry link a deleted customer.
+        Err(e) => Err(e),
     }
 }
 
@@ -158,11 +166,9 @@ async fn store_link(
     store: &Store,
     user: &Principal,
     created: &CreatedCustomer,
+    mut pm: PaymentMethod,
     token_hash: &str,
 ) -> Result<Stored, Error> {
-    // Checked before the vault customer is looked up or made: a card Stripe described
-    // badly leaves nothing behind.
-    let mut pm = payment_method(created, &user.tenant)?;
     for _ in 0..2 {
         let customer = user_customer(store, user).await?;
         pm.customer_id = customer.id;
@@ -227,20 +233,12 @@ fn stripe_error(e: StripeError) -> Error {
     }
 }
 
-const NAME_MAX: usize = 50;
-const ADDRESS_MAX: usize = 50;
-const POSTAL_MAX: usize = 10;
-
 /// The Stripe card as a vault payment method; its customer is set once known.
 fn payment_method(created: &CreatedCustomer, tenant: &TenantId) -> Result<PaymentMethod, Error> {
     let card = &created.source;
     let bad = |what: &str| Error::Internal(format!("Stripe's new card has no {what}"));
-    let name = card.name.as_deref().unwrap_or("").trim();
-    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
-    let (country_id, state_id) = crate::domain::geo::from_stripe_address(
-        card.address_country.as_deref(),
-        card.address_state.as_deref(),
-    );
+    let (instrument, holder) =
+        super::import::card_parts(&crate::stripe::Card::from(card)).map_err(bad)?;
     let last4 = card
         .last4
         .clone()
@@ -251,23 +249,9 @@ fn payment_method(created: &CreatedCustomer, tenant: &TenantId) -> Result<Paymen
         id: PaymentMethodId::random(),
         customer_id: CustomerId::try_from(1).expect("1 is a valid id"),
         tenant_id: tenant.clone(),
-        instrument: Instrument::Card {
-            brand: CardBrand::from_stripe(card.brand.as_deref().unwrap_or("")),
-            first6: None,
-            exp_month: card.exp_month.ok_or_else(|| bad("expiry month"))?,
-            exp_year: card.exp_year.ok_or_else(|| bad("expiry year"))?,
-        },
+        instrument,
         last4,
-        holder: Holder {
-            first_name: Text::from_external(Some(first), NAME_MAX),
-            last_name: Text::from_external(Some(last), NAME_MAX),
-            address1: Text::from_external(card.address_line1.as_deref(), ADDRESS_MAX),
-            address2: Text::from_external(card.address_line2.as_deref(), ADDRESS_MAX),
-            city: Text::from_external(card.address_city.as_deref(), ADDRESS_MAX),
-            postal_zip: Text::from_external(card.address_zip.as_deref(), POSTAL_MAX),
-            country_id,
-            state_id,
-        },
+        holder,
         stripe: Some(StripeRef {
             customer_id: created.id.clone(),
             source_id: card.id.clone(),

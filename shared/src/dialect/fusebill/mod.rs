@@ -37,18 +37,7 @@ const API_ERROR: &str = "Api Error";
 
 pub fn render_error(e: &Error) -> Response<Body> {
     super::log_internal(e);
-    let status = match e {
-        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::Invalid(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = super::status_of(e);
     let errors = match e {
         Error::Invalid(fields) => fields
             .iter()

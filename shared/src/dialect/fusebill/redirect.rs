@@ -14,7 +14,8 @@ use crate::error::{Error, FieldError};
 use crate::http;
 
 /// Every parameter, keyed by its lower-cased name (nested JSON objects flattened with `.`).
-#[derive(Debug, Default)]
+/// No `Debug`: it holds the raw card number and CVV.
+#[derive(Default)]
 pub struct Params(HashMap<String, Value>);
 
 impl Params {
@@ -286,7 +287,8 @@ fn parse_minor_units(raw: &str) -> Option<u64> {
         || !whole.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
         || frac.len() > 2
-        || whole.len() > 9
+        // Stripe's ceiling is 99,999,999 minor units: six digits of whole units.
+        || whole.len() > 6
     {
         return None;
     }
@@ -341,8 +343,8 @@ pub struct RedirectResponse {
     payment_collection: Option<CollectionJson>,
 }
 
-/// How the collection went: `status` is `Succeeded` or `Failed`; a failure leaves the card
-/// stored and counted in its failures.
+/// How the collection went: `status` is `Succeeded`, `Failed` (the card stays stored, and
+/// the failure is counted against it) or `Unknown` (Stripe did not answer in time).
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionJson {
@@ -358,7 +360,11 @@ impl From<crate::vault::Added> for RedirectResponse {
         Self {
             payment_method: added.view.into(),
             payment_collection: added.collection.map(|c| CollectionJson {
-                status: if c.succeeded { "Succeeded" } else { "Failed" },
+                status: match c.succeeded {
+                    Some(true) => "Succeeded",
+                    Some(false) => "Failed",
+                    None => "Unknown",
+                },
                 amount: format!("{}.{:02}", c.amount_minor / 100, c.amount_minor % 100),
                 currency: c.currency.to_ascii_uppercase(),
                 payment_intent_id: c.payment_intent_id,
