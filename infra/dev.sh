@@ -2,6 +2,7 @@
 # make dev: the AWS stand-ins, every function under `cargo lambda watch`, and the router,
 # on 127.0.0.1 until Ctrl-C. Facts for scripts go to .tools/dev.json.
 set -euo pipefail
+trap '' PIPE
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,7 +22,7 @@ cargo build -p cardvault-functions --bins
 
 tail_pid=
 trap '[[ -n $tail_pid ]] && kill "$tail_pid" 2>/dev/null; infra/stack.sh down' EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 infra/stack.sh up --serve
 # shellcheck source=/dev/null
 . "$CARDVAULT_RUN_DIR/stack.env"

@@ -15,6 +15,8 @@
 # RUN_DIR is .tools/run, or $CARDVAULT_RUN_DIR so a dev and a test stack can run
 # side by side. Then: `. "$RUN_DIR/stack.env"` to point the SDK and the clients at it.
 set -euo pipefail
+# A closed terminal or pipe must not kill `down` halfway: writes fail, the script goes on.
+trap '' PIPE
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -26,7 +28,7 @@ HEALTH_TIMEOUT_S=60
 PASS_TOKEN="cardvault-test-pass"
 declare -A PORTS T0S # per service: chosen port, start time (ms)
 
-say() { printf 'stack: %s\n' "$*"; }
+say() { printf 'stack: %s\n' "$*" || true; }
 now_ms() { date +%s%3N; }
 
 free_port() {

@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::secret::KeyHash;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 

@@ -1,24 +1,16 @@
 //! External references (a user's or an account's vault customer) and the user API's Stripe
 //! customer links. Key layout: the table in `store/mod.rs`.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::items::{self, key};
+use super::items::{self, key, s};
+use super::tx::{build_err, cancelled_by_conditions, put_new};
 use super::{Item, Store, StoreError};
 use crate::domain::{Customer, CustomerId, PaymentMethod, StripeCustomerLink, TenantId};
 
 const EXTREF_SK: &str = "EXTREF";
 const TOKEN_SK: &str = "STOKEN";
 const LINK_PREFIX: &str = "SCUS#";
-
-fn build_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Dynamo(e.to_string())
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
 
 /// `EXTREF#<tid>#<ref>`: at most one customer per external reference and tenant.
 fn extref_key(tenant: &TenantId, ext_ref: &str) -> Item {
@@ -252,34 +244,5 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()
             .await?;
         rows.into_iter().map(items::from_item).collect()
-    }
-}
-
-fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(build_err)?,
-        )
-        .build())
-}
-
-/// The positions of a cancelled transaction's writes whose condition failed.
-fn cancelled_by_conditions<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
-) -> Vec<usize> {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect(),
-        _ => Vec::new(),
     }
 }

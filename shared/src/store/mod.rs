@@ -24,6 +24,7 @@
 mod items;
 mod links;
 mod payment_methods;
+mod tx;
 
 pub use items::tenant_payment_method_sk;
 pub use links::{LinkWrite, TokenUse};

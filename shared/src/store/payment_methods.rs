@@ -1,12 +1,12 @@
 //! Payment methods: they live in their customer's partition, so one Query reads a customer
 //! with all of its payment methods.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, TransactWriteItem, Update,
 };
 
 use super::items::{self, PM_PREFIX};
+use super::tx::{build_err, cancelled_by_conditions, put_new};
 use super::{Item, Store, StoreError};
 use crate::domain::{Customer, CustomerId, PaymentMethod, PaymentMethodId, TenantId};
 
@@ -27,10 +27,6 @@ pub enum DefaultRule {
     Always,
 }
 
-fn build_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Dynamo(e.to_string())
-}
-
 impl Store {
     /// One round trip: the customer (for scope and its default) and, if given, the
     /// payment method a dedupe key points at.
@@ -40,26 +36,13 @@ impl Store {
         customer: CustomerId,
         dedupe: Option<&str>,
     ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError> {
-        let mut keys = KeysAndAttributes::builder().keys(items::customer_key(customer));
+        let mut keys = vec![items::customer_key(customer)];
         if let Some(d) = dedupe {
-            keys = keys.keys(items::dedupe_key(customer, d));
+            keys.push(items::dedupe_key(customer, d));
         }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(
-                &self.table,
-                keys.consistent_read(true).build().map_err(build_err)?,
-            )
-            .send()
-            .await?;
         let mut found = None;
         let mut existing = None;
-        for item in out
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default()
-        {
+        for item in self.batch_get(keys, true).await? {
             match item
                 .get("SK")
                 .and_then(|v| v.as_s().ok())
@@ -118,22 +101,9 @@ impl Store {
         match result {
             Ok(_) => Ok(Created::New),
             Err(e) => {
-                // Cancellation reasons are in request order: the item, its dedupe keys, the customer.
-                let reasons = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        TransactWriteItemsError::TransactionCanceledException(c) => {
-                            Some(c.cancellation_reasons().to_vec())
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                let failed = |i: usize| {
-                    reasons
-                        .get(i)
-                        .and_then(|r| r.code())
-                        .is_some_and(|c| c == "ConditionalCheckFailed")
-                };
+                // In request order: the item, its dedupe keys, the customer.
+                let failed_items = cancelled_by_conditions(&e);
+                let failed = |i: usize| failed_items.contains(&i);
                 if failed(dedupe.len() + 1) {
                     return Err(StoreError::Missing("customer"));
                 }
@@ -394,19 +364,9 @@ impl Store {
         if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys = KeysAndAttributes::builder();
-        for id in unique {
-            keys = keys.keys(items::customer_key(id));
-        }
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys.build().map_err(build_err)?)
-            .send()
-            .await?;
-        out.responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default()
+        let keys = unique.into_iter().map(items::customer_key).collect();
+        self.batch_get(keys, false)
+            .await?
             .into_iter()
             .map(items::from_item::<Customer>)
             .filter(|c| c.as_ref().map_or(true, |c| &c.tenant_id == tenant))
@@ -440,6 +400,48 @@ impl Store {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every item of `keys` that exists (at most 100 keys), retrying the keys DynamoDB
+    /// leaves unprocessed under load, so that "absent" never means "throttled".
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(build_err)?,
+        );
+        for attempt in 0..5u32 {
+            let Some(request) = pending.take() else {
+                return Ok(found);
+            };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        match pending {
+            None => Ok(found),
+            Some(_) => Err(StoreError::Dynamo(
+                "BatchGetItem left keys unprocessed".into(),
+            )),
         }
     }
 
@@ -516,19 +518,6 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(build_err)?,
-        )
-        .build())
 }
 
 fn pm_id_attr(item: &Item) -> Option<PaymentMethodId> {

@@ -74,14 +74,7 @@ pub async fn create_card(
         )
         .await
         .map_err(token_error)?;
-    let undo = || async {
-        if let Err(e) = stripe
-            .detach_source(&auth, &stripe_customer, &attached.id)
-            .await
-        {
-            tracing::error!(error = %e, "could not detach an unrecorded card from Stripe");
-        }
-    };
+    let undo = || super::detach_unrecorded(app, &auth, &stripe_customer, &attached.id);
     if attached.last4.as_deref().is_some_and(|l| l != new.last4) {
         undo().await;
         return Err(Error::field(

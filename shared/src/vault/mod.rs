@@ -118,6 +118,23 @@ pub async fn stripe_customer_of(
         .await?)
 }
 
+/// Compensation after a failed write: a card attached at Stripe must not stay there with no
+/// record of it. Best effort; a failure is logged with the ids needed to finish by hand.
+pub async fn detach_unrecorded(
+    app: &crate::App,
+    auth: &crate::stripe::StripeAuth,
+    stripe_customer: &str,
+    card: &str,
+) {
+    if let Err(e) = app
+        .stripe()
+        .detach_source(auth, stripe_customer, card)
+        .await
+    {
+        tracing::error!(error = %e, stripe_customer, card, "an unrecorded card is still attached at Stripe");
+    }
+}
+
 /// A payment method with what the customer record says about it.
 #[derive(Clone, Debug)]
 pub struct PaymentMethodView {

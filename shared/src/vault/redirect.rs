@@ -148,15 +148,7 @@ pub async fn add_redirect_card(
         .store
         .create_payment_method(&pm, &pm.dedupe_keys(), rule)
         .await;
-    let undo = || async {
-        // Best effort: the card must not stay on the Stripe customer with no record of it.
-        if let Err(e) = stripe
-            .detach_source(&auth, &stripe_customer, &card.id)
-            .await
-        {
-            tracing::error!(error = %e, "could not detach an unrecorded card from Stripe");
-        }
-    };
+    let undo = || super::detach_unrecorded(app, &auth, &stripe_customer, &card.id);
     match stored {
         Ok(Created::New) => {}
         Ok(Created::Duplicate(existing)) => {
