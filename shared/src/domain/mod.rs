@@ -13,7 +13,7 @@ pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use payment_method::{
-    stripe_dedupe_key, CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef,
+    stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef,
 };
 pub use stripe_customer::{account_ref, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};

@@ -145,7 +145,42 @@ pub struct PaymentMethod {
     pub modified_at: Timestamp,
 }
 
+/// The parts of a new payment method whose card is held at Stripe.
+pub struct AtStripe {
+    pub customer_id: CustomerId,
+    pub tenant_id: TenantId,
+    pub instrument: Instrument,
+    pub last4: String,
+    pub holder: Holder,
+    pub stripe: StripeRef,
+    pub fingerprint: Option<String>,
+}
+
 impl PaymentMethod {
+    /// A new, active payment method whose card Stripe holds (imported, or attached from a
+    /// token): nothing in cardvault's own vault, no failures yet.
+    pub fn at_stripe(parts: AtStripe) -> Self {
+        let at = super::now();
+        Self {
+            id: PaymentMethodId::random(),
+            customer_id: parts.customer_id,
+            tenant_id: parts.tenant_id,
+            instrument: parts.instrument,
+            last4: parts.last4,
+            holder: parts.holder,
+            stripe: Some(parts.stripe),
+            stored_in_vault: false,
+            encrypted_pan: None,
+            fingerprint: parts.fingerprint,
+            status: Status::Active,
+            failures: 0,
+            last_error: None,
+            nickname: None,
+            created_at: at,
+            modified_at: at,
+        }
+    }
+
     /// `************4242`: twelve stars and the last four, as Fusebill masks numbers.
     pub fn masked_number(&self) -> String {
         format!("************{}", self.last4)

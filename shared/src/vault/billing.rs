@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::customer_for_ref;
 use crate::app::App;
 use crate::domain::{
-    account_ref, now, stripe_dedupe_key, CardBrand, Customer, Instrument, PaymentMethod,
-    PaymentMethodId, Status, StripeRef, TenantId, Text,
+    account_ref, stripe_dedupe_key, AtStripe, CardBrand, Customer, Instrument, PaymentMethod,
+    PaymentMethodId, StripeRef, TenantId, Text,
 };
 use crate::error::Error;
 use crate::store::{tenant_payment_method_sk, Created, DefaultRule, StoreError};
@@ -82,9 +82,7 @@ pub async fn create_card(
             "number does not match the card of stripeToken",
         ));
     }
-    let at = now();
-    let card = PaymentMethod {
-        id,
+    let mut card = PaymentMethod::at_stripe(AtStripe {
         customer_id: customer.id,
         tenant_id: tenant.clone(),
         instrument: Instrument::Card {
@@ -95,20 +93,15 @@ pub async fn create_card(
         },
         last4: new.last4,
         holder: Default::default(),
-        stripe: Some(StripeRef {
+        stripe: StripeRef {
             customer_id: stripe_customer.clone(),
             source_id: attached.id.clone(),
-        }),
-        stored_in_vault: false,
-        encrypted_pan: None,
+        },
         fingerprint: attached.fingerprint.clone(),
-        status: Status::Active,
-        failures: 0,
-        last_error: None,
-        nickname: Some(new.name.as_str().to_owned()),
-        created_at: at,
-        modified_at: at,
-    };
+    });
+    // The id the Stripe attach's idempotency key was made from.
+    card.id = id;
+    card.nickname = Some(new.name.as_str().to_owned());
     let rule = if new.current {
         DefaultRule::Always
     } else {

@@ -3,8 +3,8 @@
 use super::{existing_view, PaymentMethodView};
 use crate::app::{App, StripeMode};
 use crate::domain::{
-    now, stripe_dedupe_key, CardBrand, CustomerId, Holder, Instrument, PaymentMethod,
-    PaymentMethodId, Status, StripeRef, TenantId, Text,
+    stripe_dedupe_key, AtStripe, CardBrand, CustomerId, Holder, Instrument, PaymentMethod,
+    StripeRef, TenantId, Text,
 };
 use crate::error::Error;
 use crate::store::{Created, DefaultRule, StoreError};
@@ -152,28 +152,18 @@ fn from_source(
     let last4 = last4
         .filter(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| bad("last 4 digits"))?;
-    let at = now();
-    Ok(PaymentMethod {
-        id: PaymentMethodId::random(),
+    Ok(PaymentMethod::at_stripe(AtStripe {
         customer_id: req.customer_id,
         tenant_id: tenant.clone(),
         instrument,
         last4,
         holder,
-        stripe: Some(StripeRef {
+        stripe: StripeRef {
             customer_id: req.stripe_customer.to_string(),
             source_id: req.source.to_string(),
-        }),
-        stored_in_vault: false,
-        encrypted_pan: None,
+        },
         fingerprint,
-        status: Status::Active,
-        failures: 0,
-        last_error: None,
-        nickname: None,
-        created_at: at,
-        modified_at: at,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::app::{App, StripeMode};
 use crate::auth::jwt::Principal;
 use crate::domain::{
-    now, stripe_dedupe_key, user_ref, Customer, CustomerId, PaymentMethod, PaymentMethodId, Status,
+    now, stripe_dedupe_key, user_ref, AtStripe, Customer, CustomerId, PaymentMethod,
     StripeCustomerLink, StripeRef, TenantId,
 };
 use crate::error::Error;
@@ -244,28 +244,19 @@ fn payment_method(created: &CreatedCustomer, tenant: &TenantId) -> Result<Paymen
         .clone()
         .filter(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| bad("last 4 digits"))?;
-    let at = now();
-    Ok(PaymentMethod {
-        id: PaymentMethodId::random(),
+    Ok(PaymentMethod::at_stripe(AtStripe {
+        // Set once the user's vault customer is known.
         customer_id: CustomerId::try_from(1).expect("1 is a valid id"),
         tenant_id: tenant.clone(),
         instrument,
         last4,
         holder,
-        stripe: Some(StripeRef {
+        stripe: StripeRef {
             customer_id: created.id.clone(),
             source_id: card.id.clone(),
-        }),
-        stored_in_vault: false,
-        encrypted_pan: None,
+        },
         fingerprint: card.fingerprint.clone(),
-        status: Status::Active,
-        failures: 0,
-        last_error: None,
-        nickname: None,
-        created_at: at,
-        modified_at: at,
-    })
+    }))
 }
 
 #[cfg(test)]
