@@ -43,6 +43,14 @@ fn with_indexes<T: Serialize>(
     Ok(item)
 }
 
+/// A numeric id kept in a plain attribute (a uniqueness marker's target).
+pub fn id_attr<T: TryFrom<u64>>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u64>().ok())
+        .and_then(|n| T::try_from(n).ok())
+}
+
 /// Drops the key attributes and decodes the rest.
 pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
     for k in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {

@@ -60,21 +60,10 @@ impl Store {
         tenant: &TenantId,
         ext_ref: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(extref_key(tenant, ext_ref)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let id = out
-            .item
-            .as_ref()
-            .and_then(|i| i.get("customerId"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-            .and_then(|n| CustomerId::try_from(n).ok());
+        let id = self
+            .get_item(extref_key(tenant, ext_ref), true)
+            .await?
+            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId"));
         match id {
             Some(id) => self.get_customer(tenant, id).await,
             None => Ok(None),
@@ -118,15 +107,8 @@ impl Store {
         tenant: &TenantId,
         token_hash: &str,
     ) -> Result<Option<TokenUse>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(token_key(tenant, token_hash)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.item.and_then(|i| {
+        let item = self.get_item(token_key(tenant, token_hash), true).await?;
+        Ok(item.and_then(|i| {
             let get = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
             Some(TokenUse {
                 owner: get("owner")?,

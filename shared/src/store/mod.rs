@@ -186,15 +186,8 @@ impl Store {
 
     /// The tenant a public API key belongs to.
     pub async fn tenant_by_public_key(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::public_key_key(key)))
-            .send()
-            .await?;
-        Ok(out
-            .item
+        let item = self.get_item(items::public_key_key(key), false).await?;
+        Ok(item
             .and_then(|i| i.get("tenantId").and_then(|v| v.as_s().ok()).cloned())
             .and_then(|s| TenantId::try_from(s).ok()))
     }
@@ -298,15 +291,25 @@ impl Store {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, key: Item) -> Result<Option<T>, StoreError> {
+    /// The one GetItem: the raw item, if it exists.
+    async fn get_item(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
+            .consistent_read(consistent)
             .send()
             .await?;
-        out.item.map(items::from_item).transpose()
+        Ok(out.item)
+    }
+
+    /// A record, decoded; eventually consistent.
+    async fn get<T: DeserializeOwned>(&self, key: Item) -> Result<Option<T>, StoreError> {
+        self.get_item(key, false)
+            .await?
+            .map(items::from_item)
+            .transpose()
     }
 
     async fn query_gsi1<T: DeserializeOwned>(

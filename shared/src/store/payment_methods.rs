@@ -49,7 +49,7 @@ impl Store {
                 .map(String::as_str)
             {
                 Some("CUSTOMER") => found = Some(items::from_item::<Customer>(item)?),
-                Some(_) => existing = pm_id_attr(&item),
+                Some(_) => existing = items::id_attr(&item, "paymentMethodId"),
                 None => {}
             }
         }
@@ -169,15 +169,10 @@ impl Store {
         customer: CustomerId,
         id: PaymentMethodId,
     ) -> Result<Option<PaymentMethod>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::payment_method_key(customer, id)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.map(items::from_item).transpose()
+        self.get_item(items::payment_method_key(customer, id), true)
+            .await?
+            .map(items::from_item)
+            .transpose()
     }
 
     /// A payment method by id alone (GSI1), within the tenant.
@@ -518,11 +513,4 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn pm_id_attr(item: &Item) -> Option<PaymentMethodId> {
-    item.get("paymentMethodId")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<u64>().ok())
-        .and_then(|n| PaymentMethodId::try_from(n).ok())
 }

@@ -38,15 +38,7 @@ impl Params {
                 }
             }
             Some("application/json") | Some("text/json") | None => {
-                let value: Value = serde_json::from_slice(body).map_err(|e| {
-                    Error::BadRequest(format!("The request body is not valid JSON: {e}."))
-                })?;
-                let Value::Object(map) = value else {
-                    return Err(Error::BadRequest(
-                        "The request body must be a JSON object.".into(),
-                    ));
-                };
-                params.flatten("", map);
+                params.flatten("", http::parse_json(body)?);
             }
             Some(other) => return Err(Error::UnsupportedMediaType(other.to_owned())),
         }
