@@ -2,7 +2,6 @@
 //! keeps the last four digits of its number.
 
 use cardvault::dialect::embedthis::{self, CardJson, CreateRequest};
-use cardvault::vault::billing;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,8 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = embedthis::owner_account(&user)?;
-    let new = http::json_body::<CreateRequest>(req)?.parse()?;
-    let card = billing::create_card(app, &user.tenant, account, new).await?;
+    let account = user.owner_account()?;
+    let new = http::json_body::<CreateRequest>(req)?.parse(app.vault.today())?;
+    let card = app.vault.attach_token_card(&user.tenant, account, new).await?;
     Ok((StatusCode::OK, card.into()))
 }

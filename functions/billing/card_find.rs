@@ -2,7 +2,6 @@
 //! signed `next`/`prev` cursors in the query string.
 
 use cardvault::dialect::embedthis::{self, PageJson};
-use cardvault::vault::billing;
 use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,8 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {
     let user = app.user(req).await?;
-    embedthis::require_admin(&user)?;
+    user.require_admin()?;
     let (limit, from) = embedthis::find_options(req)?;
-    let (cards, next, prev) = billing::find_cards(app, &user.tenant, limit, from).await?;
-    Ok((StatusCode::OK, embedthis::page(cards, next, prev)))
+    let page = app.vault.find_cards(&user.tenant, limit, from).await?;
+    Ok((StatusCode::OK, page.into()))
 }

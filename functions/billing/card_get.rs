@@ -1,7 +1,6 @@
 //! `POST /card/get` (admin) with `{id}`: one card of the tenant.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
-use cardvault::vault::billing;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -12,8 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn get(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    embedthis::require_admin(&user)?;
+    user.require_admin()?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
-    let card = billing::get_card(app, &user.tenant, id).await?;
+    let card = app.vault.card(&user.tenant, id).await?;
     Ok((StatusCode::OK, card.into()))
 }

@@ -2,7 +2,6 @@
 //! publishable key and the connected account), never a secret key.
 
 use cardvault::dialect::embedthis::{self, StripeConfigJson};
-use cardvault::vault::billing;
 use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn config(app: &App, req: &Request) -> Result<(StatusCode, StripeConfigJson), Error> {
     let user = app.user(req).await?;
-    embedthis::require_admin(&user)?;
-    let config = billing::stripe_config(app, &user.tenant).await?;
+    user.require_admin()?;
+    let config = app.vault.stripe_config(&user.tenant).await?;
     Ok((StatusCode::OK, config.into()))
 }

@@ -2,7 +2,6 @@
 //! if it was current, the newest other card becomes current.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
-use cardvault::vault::billing;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,8 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn remove(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = embedthis::owner_account(&user)?;
+    let account = user.owner_account()?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
-    let card = billing::remove_card(app, &user.tenant, account, id).await?;
+    let card = app.vault.remove_account_card(&user.tenant, account, id).await?;
     Ok((StatusCode::OK, card.into()))
 }

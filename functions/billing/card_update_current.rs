@@ -2,7 +2,6 @@
 //! set in one transaction; Stripe's default source follows.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
-use cardvault::vault::billing;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,9 +12,11 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn update(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = embedthis::owner_account(&user)?;
+    let account = user.owner_account()?;
     let body = http::json_body::<IdRequest>(req)?;
     let card =
-        billing::update_current(app, &user.tenant, account, body.id()?, body.current()).await?;
+        app.vault
+        .set_current(&user.tenant, account, body.id()?, body.current())
+        .await?;
     Ok((StatusCode::OK, card.into()))
 }

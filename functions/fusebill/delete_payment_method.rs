@@ -2,7 +2,7 @@
 
 use cardvault::dialect::fusebill;
 use cardvault::domain::PaymentMethodId;
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::Request;
 
 #[tokio::main]
@@ -20,5 +20,5 @@ async fn delete(app: &App, req: &Request) -> Result<(), Error> {
     let tenant = app.merchant(req).await?;
     let raw = http::path_param(req, "id").unwrap_or_default();
     let id = PaymentMethodId::parse(raw).ok_or_else(|| Error::not_found("Payment method", raw))?;
-    vault::delete_card(app, &tenant, id).await
+    app.vault.delete_card(&tenant, id).await
 }

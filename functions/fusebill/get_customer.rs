@@ -2,7 +2,7 @@
 
 use cardvault::dialect::fusebill::{self, CustomerJson};
 use cardvault::domain::CustomerId;
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -15,6 +15,6 @@ async fn get(app: &App, req: &Request) -> Result<(StatusCode, CustomerJson), Err
     let raw = http::path_param(req, "id").unwrap_or_default();
     // A malformed id can name no customer: the same 404 as an absent one.
     let id = CustomerId::parse(raw).ok_or_else(|| Error::not_found("Customer", raw))?;
-    let customer = vault::customer(&app.store, &tenant, id).await?;
+    let customer = app.vault.customer(&tenant, id).await?;
     Ok((StatusCode::OK, customer.into()))
 }

@@ -2,7 +2,7 @@
 
 use cardvault::dialect::fusebill::{self, PaymentMethodJson};
 use cardvault::domain::PaymentMethodId;
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -14,6 +14,6 @@ async fn get(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson)
     let tenant = app.merchant(req).await?;
     let raw = http::path_param(req, "id").unwrap_or_default();
     let id = PaymentMethodId::parse(raw).ok_or_else(|| Error::not_found("Payment method", raw))?;
-    let view = vault::payment_method(&app.store, &tenant, id).await?;
+    let view = app.vault.payment_method(&tenant, id).await?;
     Ok((StatusCode::OK, view.into()))
 }

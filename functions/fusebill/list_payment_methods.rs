@@ -3,7 +3,7 @@
 
 use cardvault::dialect::fusebill::{self, PaymentMethodJson};
 use cardvault::domain::CustomerId;
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -26,6 +26,6 @@ async fn list(app: &App, req: &Request) -> Result<(Vec<PaymentMethodJson>, usize
     let raw = http::path_param(req, "id").unwrap_or_default();
     let customer = CustomerId::parse(raw).ok_or_else(|| Error::not_found("Customer", raw))?;
     let page = fusebill::page(req)?;
-    let (cards, total) = vault::list_cards(&app.store, &tenant, customer, page).await?;
+    let (cards, total) = app.vault.list_cards(&tenant, customer, page).await?;
     Ok((cards.into_iter().map(Into::into).collect(), total))
 }

@@ -2,7 +2,7 @@
 //! customer's default payment method, in one transaction.
 
 use cardvault::dialect::fusebill::{self, BillingSettingJson, BillingSettingRequest};
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn update(app: &App, req: &Request) -> Result<(StatusCode, BillingSettingJson), Error> {
     let tenant = app.merchant(req).await?;
     let (customer, pm) = http::json_body::<BillingSettingRequest>(req)?.parse()?;
-    vault::set_default(&app.store, &tenant, customer, pm).await?;
+    app.vault.make_default(&tenant, customer, pm).await?;
     Ok((
         StatusCode::OK,
         BillingSettingJson {

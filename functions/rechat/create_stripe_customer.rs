@@ -3,7 +3,7 @@
 //! vault customer.
 
 use cardvault::dialect::rechat::{self, CreateStripeCustomerRequest, Data, StripeCustomerJson};
-use cardvault::{http, vault, App, Error};
+use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -14,6 +14,6 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, Data<StripeCustomerJson>), Error> {
     let user = app.user(req).await?;
     let token = http::json_body::<CreateStripeCustomerRequest>(req)?.parse()?;
-    let link = vault::create_stripe_customer(app, &user, token).await?;
+    let link = app.vault.create_stripe_customer(&user, token).await?;
     Ok((StatusCode::OK, rechat::data(link.into())))
 }

@@ -2,7 +2,7 @@
 //! customers, oldest first, paged with `start` and `limit`; `info` has `count` and `total`.
 
 use cardvault::dialect::rechat::{self, Data, StripeCustomerJson};
-use cardvault::{vault, App, Error};
+use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -16,7 +16,7 @@ async fn list(
 ) -> Result<(StatusCode, Data<Vec<StripeCustomerJson>>), Error> {
     let user = app.user(req).await?;
     let page = rechat::page(req)?;
-    let (links, total) = vault::list_stripe_customers(&app.store, &user, page).await?;
+    let (links, total) = app.vault.list_stripe_customers(&user, page).await?;
     Ok((
         StatusCode::OK,
         rechat::list(links.into_iter().map(Into::into).collect(), total),

@@ -6,7 +6,7 @@ use cardvault::dialect::fusebill::{
     self,
     redirect::{Params, RedirectResponse},
 };
-use cardvault::{cors, http, vault, App, Error};
+use cardvault::{cors, http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -27,14 +27,16 @@ async fn add(
     let params = Params::from_request(req)?;
     let (public_key, customer) = params.identity()?;
     let tenant = app
+        .vault
         .tenant_by_public_key(&public_key)
         .await?
         .ok_or_else(|| Error::not_found("Customer", customer))?;
     *allowed_origin = Some(cors::check(req, &tenant)?);
     let ip = http::source_ip(req);
-    app.verify_recaptcha(&tenant, params.recaptcha().as_deref(), ip.as_deref())
+    app.vault
+        .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())
         .await?;
-    let entry = params.card_entry(&tenant, cardvault::domain::now().date())?;
-    let added = vault::add_redirect_card(app, &tenant, customer, entry).await?;
+    let entry = params.card_entry(&tenant, app.vault.today())?;
+    let added = app.vault.add_entered_card(&tenant, customer, entry).await?;
     Ok((StatusCode::OK, added.into()))
 }

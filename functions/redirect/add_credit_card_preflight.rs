@@ -1,6 +1,7 @@
 //! `OPTIONS /api/paymentsv2`: the CORS preflight. Allowed when some tenant allows the
 //! origin; the POST itself then checks the origin against its own tenant.
 
+use cardvault::domain::Origin;
 use cardvault::{cors, dialect::fusebill};
 use lambda_http::Request;
 
@@ -9,7 +10,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     cardvault::serve(|app, req: Request| async move {
         let origin = cors::origin(&req);
         match origin {
-            Some(o) => match app.store.origin_allowed(o).await {
+            Some(o) => match app.vault.origin_allowed(&Origin::new(o)).await {
                 Ok(true) => cors::preflight(Some(o)),
                 Ok(false) => cors::preflight(None),
                 Err(e) => fusebill::render_error(&e.into()),

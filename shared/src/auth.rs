@@ -8,20 +8,11 @@
 
 pub mod jwt;
 
-use std::time::Duration;
-
 use base64::{engine::general_purpose::STANDARD, Engine};
 use lambda_http::{http::header::AUTHORIZATION, Request};
 
-use crate::cache::TtlCache;
-use crate::domain::TenantId;
+use crate::domain::ApiKey;
 use crate::error::Error;
-use crate::secret::{ApiKey, KeyHash};
-use crate::store::Store;
-
-/// How long a warm container trusts a key it has already checked. A revoked key is
-/// refused at once by a container that has not seen it, and by every container after this.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The key in a Basic `Authorization` header, raw or base64 `key:` / `:key`.
 pub fn basic_api_key(header: &str) -> Option<ApiKey> {
@@ -43,50 +34,19 @@ pub fn basic_api_key(header: &str) -> Option<ApiKey> {
     ApiKey::parse(key)
 }
 
-/// Resolves private API keys to tenants, with a small per-container cache.
-pub struct MerchantAuth {
-    cache: TtlCache<KeyHash, TenantId>,
-}
-
-impl Default for MerchantAuth {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MerchantAuth {
-    pub fn new() -> Self {
-        Self {
-            cache: TtlCache::new(KEY_CACHE_TTL),
-        }
-    }
-
-    pub async fn authenticate(&self, store: &Store, req: &Request) -> Result<TenantId, Error> {
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(Error::Unauthorized(
-                "Missing Authorization header; send Authorization: Basic <API key>.",
-            ))?;
-        let key = basic_api_key(header).ok_or(Error::Unauthorized(
-            "Malformed Authorization header; send Authorization: Basic <API key>.",
+/// The private API key of a merchant API request. Whether it is worth anything is the
+/// vault's question (`vault::callers`).
+pub fn merchant_key(req: &Request) -> Result<ApiKey, Error> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Error::Unauthorized(
+            "Missing Authorization header; send Authorization: Basic <API key>.",
         ))?;
-        let hash = key.hash();
-        if let Some(tenant) = self.cache.get(&hash) {
-            return Ok(tenant);
-        }
-        let record = store.api_key_by_hash(&hash).await?;
-        // The lookup was by hash already; the constant-time check guards against a store
-        // that ever matched loosely (case folding, prefix scans).
-        match record {
-            Some(r) if r.hash.ct_eq(&hash) && r.is_active() => {
-                self.cache.insert(hash, r.tenant_id.clone());
-                Ok(r.tenant_id)
-            }
-            _ => Err(Error::Unauthorized("Invalid or revoked API key.")),
-        }
-    }
+    basic_api_key(header).ok_or(Error::Unauthorized(
+        "Malformed Authorization header; send Authorization: Basic <API key>.",
+    ))
 }
 
 #[cfg(test)]

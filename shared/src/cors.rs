@@ -7,7 +7,7 @@ use lambda_http::{
     Body, Request, Response,
 };
 
-use crate::domain::Tenant;
+use crate::domain::{Origin, Tenant};
 use crate::error::Error;
 
 pub fn origin(req: &Request) -> Option<&str> {
@@ -18,11 +18,6 @@ pub fn origin(req: &Request) -> Option<&str> {
         .filter(|o| !o.is_empty())
 }
 
-/// Origins compare as ASCII, case-insensitively, with no trailing slash.
-pub fn normalise(origin: &str) -> String {
-    origin.trim().trim_end_matches('/').to_ascii_lowercase()
-}
-
 /// The request's origin if the tenant allows it; otherwise 403, and no CORS headers.
 pub fn check(req: &Request, tenant: &Tenant) -> Result<String, Error> {
     let origin = origin(req).ok_or_else(|| {
@@ -31,12 +26,7 @@ pub fn check(req: &Request, tenant: &Tenant) -> Result<String, Error> {
                 .into(),
         )
     })?;
-    let wanted = normalise(origin);
-    if tenant
-        .allowed_origins
-        .iter()
-        .any(|o| normalise(o) == wanted)
-    {
+    if Origin::new(origin).is_in(&tenant.allowed_origins) {
         Ok(origin.to_owned())
     } else {
         Err(Error::Forbidden(

@@ -14,10 +14,13 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use serde::{Deserialize, Serialize};
+use async_trait::async_trait;
+use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::domain::CardNumber;
+pub use crate::domain::EncryptedPan;
+use crate::domain::{CardNumber, PanContext, TenantId};
+use crate::ports::{KeyError, KeyService, SecretSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -27,15 +30,6 @@ pub enum CryptoError {
     UnknownKey(String),
     #[error("decryption failed")]
     Decrypt,
-}
-
-/// A PAN at rest: the ciphertext, its nonce and the id of the key that sealed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EncryptedPan {
-    pub key_id: String,
-    pub nonce: String,
-    pub ciphertext: String,
 }
 
 type Key = SecretBox<[u8; 32]>;
@@ -81,10 +75,6 @@ impl VaultKeys {
             current: parsed.current,
             keys,
         })
-    }
-
-    pub fn has_key(&self, id: &str) -> bool {
-        self.keys.contains_key(id)
     }
 
     /// Seals the PAN under the current key. `context` (tenant and customer) is bound in as
@@ -173,6 +163,54 @@ impl VaultKeys {
         use subtle::ConstantTimeEq;
         let want = self.sign(purpose, data);
         want.len() == mac_hex.len() && bool::from(want.as_bytes().ct_eq(mac_hex.as_bytes()))
+    }
+}
+
+/// The [`KeyService`] port over [`VaultKeys`] kept in a secret: read through the secret
+/// source's cache, so a new current key reaches warm containers as the cache expires.
+pub struct SecretKeys<S> {
+    secrets: S,
+    secret_id: String,
+}
+
+impl<S: SecretSource> SecretKeys<S> {
+    pub fn new(secrets: S, secret_id: impl Into<String>) -> Self {
+        Self {
+            secrets,
+            secret_id: secret_id.into(),
+        }
+    }
+
+    async fn keys(&self) -> Result<VaultKeys, KeyError> {
+        let raw = self
+            .secrets
+            .secret(&self.secret_id)
+            .await
+            .map_err(|e| KeyError::Unavailable(e.into()))?;
+        VaultKeys::parse(raw.expose_secret()).map_err(|e| KeyError::Keys(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl<S: SecretSource> KeyService for SecretKeys<S> {
+    async fn fingerprint(&self, tenant: &TenantId, pan: &CardNumber) -> Result<String, KeyError> {
+        Ok(self.keys().await?.fingerprint(tenant.as_str(), pan))
+    }
+
+    async fn seal_pan(
+        &self,
+        pan: &CardNumber,
+        context: &PanContext,
+    ) -> Result<EncryptedPan, KeyError> {
+        Ok(self.keys().await?.encrypt(pan, context.as_str()))
+    }
+
+    async fn sign(&self, purpose: &str, data: &[u8]) -> Result<String, KeyError> {
+        Ok(self.keys().await?.sign(purpose, data))
+    }
+
+    async fn verify(&self, purpose: &str, data: &[u8], mac: &str) -> Result<bool, KeyError> {
+        Ok(self.keys().await?.verify(purpose, data, mac))
     }
 }
 

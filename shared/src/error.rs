@@ -1,7 +1,9 @@
 //! The domain's one error type. Each dialect maps it to its own status codes and envelope
-//! in exactly one place (`dialect::*::render_error`).
+//! in exactly one place (`dialect::*::render_error`). The port errors convert into it in
+//! `crate::ports`, keeping their source.
 
-use crate::{secrets::SecretsError, store::StoreError};
+/// Any error kept as a cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A problem with one input field. `message` names the field so it reads well alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,17 +43,30 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
     /// A dependency we must consult before writing (siteverify) is down; nothing was written.
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The record changed under the request (a concurrent delete); safe to retry.
     #[error("{0}")]
     Conflict(String),
-    /// A dependency (Stripe, siteverify) failed; nothing was written.
-    #[error("{0}")]
-    Upstream(String),
-    /// Ours. The message is logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A dependency (Stripe, siteverify) failed; nothing was written. The message is the
+    /// caller's; the source is logged.
+    #[error("{message}")]
+    Upstream {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Ours. The context and source are logged, never sent.
+    #[error("internal error: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 impl Error {
@@ -67,14 +82,40 @@ impl Error {
     }
 }
 
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+impl Error {
+    /// Ours, caused by `source`.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
     }
-}
 
-impl From<SecretsError> for Error {
-    fn from(e: SecretsError) -> Self {
-        Self::Internal(e.to_string())
+    /// Ours, with no cause to keep: a state that should not happen.
+    pub fn bug(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A dependency failed: `message` for the caller, `source` for the log.
+    pub fn upstream(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Upstream {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The whole chain of causes, for the log: `context: cause: cause`.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
     }
 }

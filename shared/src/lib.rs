@@ -1,29 +1,47 @@
-//! cardvault's domain crate.
+//! cardvault's domain crate, in layers that only point down:
 //!
-//! Every Lambda in `functions/` is a thin shell over this crate: it builds an [`app::App`]
-//! once per cold start, parses the request into domain types, calls the domain and renders
-//! the result in its dialect (see [`dialect`]).
+//! ```text
+//! functions/*  →  dialect  →  vault  →  ports  ←  adapters (store, stripe, secrets,
+//!                (wire)      (rules)   (traits)    crypto, recaptcha, memory)
+//!                          domain, error: the types every layer speaks
+//! ```
+//!
+//! Every Lambda in `functions/` is a thin shell: it builds an [`app::App`] once per cold
+//! start (the wiring of the production adapters into a [`vault::Vault`]), parses the
+//! request into domain types, calls the vault and renders the result in its dialect.
+//! `tests/layers.rs` in this crate checks that no module imports from a layer above it.
 
-pub mod app;
-pub mod auth;
-pub mod cache;
-pub mod config;
-pub mod cors;
-pub mod crypto;
-pub mod dialect;
+// The bottom: types every layer speaks.
 pub mod domain;
 pub mod error;
-pub mod http;
+pub use domain::secret;
+
+// What the rules need from the outside world, and the rules themselves.
+pub mod ports;
+pub mod vault;
+
+// Adapters of the ports.
+pub mod cache;
+pub mod crypto;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod recaptcha;
-pub mod secret;
 pub mod secrets;
 pub mod store;
 pub mod stripe;
-pub mod telemetry;
-pub mod vault;
 
+// The HTTP edge: callers' credentials, request plumbing, the wire formats.
+pub mod auth;
+pub mod cors;
+pub mod dialect;
+pub mod http;
+
+// Wiring.
+pub mod app;
+pub mod config;
 mod lambda;
-pub use lambda::serve;
+pub mod telemetry;
 
 pub use app::App;
 pub use error::{Error, FieldError};
+pub use lambda::serve;

@@ -2,42 +2,45 @@
 //! during init: a cold start that never needs Stripe never pays for it. The cache expires so
 //! that a rotation (a new vault key, a tenant's new Stripe key) reaches warm containers too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use secrecy::SecretString;
 
 use crate::cache::TtlCache;
+pub use crate::ports::SecretsError;
+use crate::ports::SecretSource;
 
 /// How long a warm container keeps a secret before reading it again.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    #[error("secret {id} could not be read: {source}")]
-    Fetch {
-        id: String,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("secret {0} has no string value")]
-    NotAString(String),
-}
-
+/// Secrets Manager, with one cache per container shared by every clone.
+#[derive(Clone)]
 pub struct Secrets {
     client: Client,
-    cache: TtlCache<String, SecretString>,
+    cache: Arc<TtlCache<String, SecretString>>,
 }
 
 impl Secrets {
     pub fn new(client: Client) -> Self {
         Self {
             client,
-            cache: TtlCache::new(SECRET_CACHE_TTL),
+            cache: Arc::new(TtlCache::new(SECRET_CACHE_TTL)),
         }
     }
 
+    /// Drops a cached value, for a secret known to have rotated.
+    pub async fn forget(&self, id: &str) {
+        self.cache.remove(&id.to_owned());
+    }
+}
+
+#[async_trait]
+impl SecretSource for Secrets {
     /// The secret's string value.
-    pub async fn get(&self, id: &str) -> Result<SecretString, SecretsError> {
+    async fn secret(&self, id: &str) -> Result<SecretString, SecretsError> {
         if let Some(hit) = self.cache.get(&id.to_owned()) {
             return Ok(hit);
         }
@@ -60,10 +63,5 @@ impl Secrets {
         );
         self.cache.insert(id.to_owned(), value.clone());
         Ok(value)
-    }
-
-    /// Drops a cached value, for a secret known to have rotated.
-    pub async fn forget(&self, id: &str) {
-        self.cache.remove(&id.to_owned());
     }
 }

@@ -4,9 +4,14 @@
 mod table;
 
 use aws_config::BehaviorVersion;
-use cardvault::domain::{now, ApiKeyRecord, StripeConnection, Tenant, TenantId};
+use cardvault::domain::{ApiKeyRecord, StripeConnection, Tenant, TenantId};
+use cardvault::ports::TenantStore;
 use cardvault::secret::{random_token, ApiKey};
 use cardvault::store::Store;
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 

@@ -159,42 +159,7 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-/// What a caller may do in the billing card API. The user API needs no role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Owner,
-    Admin,
-    User,
-}
-
-impl Role {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "owner" => Some(Self::Owner),
-            "admin" => Some(Self::Admin),
-            "user" => Some(Self::User),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::User => "user",
-        }
-    }
-}
-
-/// The verified caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    pub tenant: TenantId,
-    /// `sub`: the user, unique within the tenant.
-    pub user: String,
-    pub account: Option<String>,
-    pub role: Option<Role>,
-}
+pub use crate::domain::{Principal, Role};
 
 /// Reads the scoping claims of a token whose signature and registered claims were checked.
 pub fn principal_from_claims(
@@ -420,10 +385,9 @@ impl JwtVerifier {
 
     /// RSA signing keys with a `kid`; keys for other uses or algorithms are left out.
     async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, Error> {
-        let unavailable = || {
-            Error::Upstream(
-                "The identity provider's signing keys could not be read; try again.".into(),
-            )
+        let unavailable = || Error::Upstream {
+            message: "The identity provider's signing keys could not be read; try again.".into(),
+            source: None,
         };
         let http = self.http.get_or_init(reqwest::Client::new);
         let resp = http

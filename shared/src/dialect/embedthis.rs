@@ -14,11 +14,10 @@ use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::jwt::{Principal, Role};
 use crate::domain::{PaymentMethodId, Text};
 use crate::error::{Error, FieldError};
-use crate::stripe::StripeToken;
-use crate::vault::billing::{BillingCard, NewBillingCard, PageFrom, StripeConfig};
+use crate::domain::StripeToken;
+use crate::vault::{CardPage, CardView, NewTokenCard, PageFrom, StripeConfig};
 
 pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
     match result {
@@ -53,7 +52,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
                     .collect(),
             )
         }
-        Error::Internal(_) => ("An internal error occurred.", BTreeMap::new()),
+        Error::Internal { .. } => ("An internal error occurred.", BTreeMap::new()),
         _ => {
             joined = e.to_string();
             (joined.as_str(), BTreeMap::new())
@@ -67,29 +66,6 @@ pub fn render_error(e: &Error) -> Response<Body> {
             fields,
         },
     )
-}
-
-// ---- roles ------------------------------------------------------------------------------
-
-/// The owner's account: only an `owner` with an `account` claim may change cards.
-pub fn owner_account(p: &Principal) -> Result<&str, Error> {
-    match (p.role, p.account.as_deref()) {
-        (Some(Role::Owner), Some(account)) => Ok(account),
-        (Some(Role::Owner), None) => Err(Error::Forbidden("The token names no account.".into())),
-        _ => Err(Error::Forbidden(
-            "This endpoint is for the account's owner.".into(),
-        )),
-    }
-}
-
-/// Only an `admin` may look across the tenant.
-pub fn require_admin(p: &Principal) -> Result<(), Error> {
-    match p.role {
-        Some(Role::Admin) => Ok(()),
-        _ => Err(Error::Forbidden(
-            "This endpoint is for administrators.".into(),
-        )),
-    }
 }
 
 // ---- requests ---------------------------------------------------------------------------
@@ -122,9 +98,9 @@ pub struct CreateRequest {
 }
 
 impl CreateRequest {
-    pub fn parse(&self) -> Result<NewBillingCard, Error> {
+    pub fn parse(&self, today: time::Date) -> Result<NewTokenCard, Error> {
         let mut errors = Vec::new();
-        let name = match Text::parse_optional("name", self.name.as_deref(), 50) {
+        let name = match Text::parse_optional("name", self.name.as_deref(), crate::domain::limits::NAME_MAX) {
             Ok(Some(n)) => Some(n),
             Ok(None) => {
                 errors.push(FieldError::new("name", "name is required"));
@@ -198,7 +174,6 @@ impl CreateRequest {
             }
         };
         if let (Some(m), Some(y)) = (month, year) {
-            let today = crate::domain::now().date();
             if (i32::from(y), m) < (today.year(), u8::from(today.month())) {
                 errors.push(FieldError::new("year", "the card has expired"));
             }
@@ -207,7 +182,7 @@ impl CreateRequest {
             (Some(name), Some(last4), Some(month), Some(year), Some(token))
                 if errors.is_empty() =>
             {
-                Ok(NewBillingCard {
+                Ok(NewTokenCard {
                     name,
                     last4,
                     month,
@@ -292,9 +267,9 @@ pub struct CardJson {
     year: String,
 }
 
-impl From<BillingCard> for CardJson {
-    fn from(b: BillingCard) -> Self {
-        let (month, year) = match &b.card.instrument {
+impl From<CardView> for CardJson {
+    fn from(b: CardView) -> Self {
+        let (month, year) = match &b.payment_method.instrument {
             crate::domain::Instrument::Card {
                 exp_month,
                 exp_year,
@@ -303,7 +278,7 @@ impl From<BillingCard> for CardJson {
             crate::domain::Instrument::Ach { .. } => (String::new(), String::new()),
         };
         let holder_name = || {
-            let h = &b.card.holder;
+            let h = &b.payment_method.holder;
             let parts: Vec<&str> = [&h.first_name, &h.last_name]
                 .iter()
                 .filter_map(|t| t.as_ref().map(|t| t.as_str()))
@@ -312,14 +287,14 @@ impl From<BillingCard> for CardJson {
         };
         Self {
             account_id: b.account.clone(),
-            current: b.current,
-            error: b.card.last_error.clone(),
-            failures: b.card.failures,
-            id: b.card.id.to_string(),
-            name: b.card.nickname.clone().or_else(holder_name),
-            number: b.card.last4.clone(),
+            current: b.is_default,
+            error: b.payment_method.last_error.clone(),
+            failures: b.payment_method.failures,
+            id: b.payment_method.id.to_string(),
+            name: b.payment_method.nickname.clone().or_else(holder_name),
+            number: b.payment_method.last4.clone(),
             month,
-            submitted: super::fusebill::timestamp(b.card.created_at),
+            submitted: super::fusebill::timestamp(b.payment_method.created_at),
             year,
         }
     }
@@ -332,11 +307,13 @@ pub struct PageJson {
     prev: Option<String>,
 }
 
-pub fn page(cards: Vec<BillingCard>, next: Option<String>, prev: Option<String>) -> PageJson {
-    PageJson {
-        data: cards.into_iter().map(Into::into).collect(),
-        next,
-        prev,
+impl From<CardPage> for PageJson {
+    fn from(p: CardPage) -> Self {
+        PageJson {
+            data: p.cards.into_iter().map(Into::into).collect(),
+            next: p.next,
+            prev: p.prev,
+        }
     }
 }
 

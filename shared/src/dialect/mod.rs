@@ -41,9 +41,9 @@ pub fn status_of(e: &crate::Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -59,16 +59,23 @@ pub fn code_of(e: &crate::Error) -> &'static str {
         Error::Conflict(_) => "Conflict",
         Error::PayloadTooLarge { .. } => "PayloadTooLarge",
         Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
-        Error::Internal(_) => "InternalError",
-        Error::Upstream(_) => "BadGateway",
-        Error::Unavailable(_) => "ServiceUnavailable",
+        Error::Internal { .. } => "InternalError",
+        Error::Upstream { .. } => "BadGateway",
+        Error::Unavailable { .. } => "ServiceUnavailable",
     }
 }
 
-/// Logs an internal error's detail, which never goes on the wire.
+/// Logs the causes of our own and our dependencies' errors, which never go on the wire.
 pub fn log_internal(e: &crate::Error) {
-    if let crate::Error::Internal(detail) = e {
-        tracing::error!(error = %detail, "internal error");
+    match e {
+        crate::Error::Internal { .. } => tracing::error!(error = %e.chain(), "internal error"),
+        crate::Error::Upstream {
+            source: Some(_), ..
+        }
+        | crate::Error::Unavailable {
+            source: Some(_), ..
+        } => tracing::warn!(error = %e.chain(), "dependency failed"),
+        _ => {}
     }
 }
 

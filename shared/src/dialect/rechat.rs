@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{StripeCustomerLink, Timestamp};
 use crate::error::{Error, FieldError};
-use crate::stripe::{SourceCard, StripeToken};
-use crate::vault::{Offset, LINKS_LIMIT_MAX};
+use crate::domain::{SourceCard, StripeToken};
+use crate::vault::stripe_customers::{Offset, LINKS_LIMIT_MAX};
 
 /// `{"code":"OK","data":…}`
 #[derive(Debug, Serialize)]
@@ -108,7 +108,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
                     .collect(),
             ),
         ),
-        Error::Internal(_) => ("An internal error occurred.".into(), None),
+        Error::Internal { .. } => ("An internal error occurred.".into(), None),
         other => (other.to_string(), None),
     };
     let mut resp = super::json(
@@ -245,7 +245,7 @@ mod tests {
         let resp = render_error(&Error::field("token", "token is required"));
         assert_eq!(resp.status(), 400);
         assert_eq!(body(&resp)["attributes"]["token"], "token is required");
-        let resp = render_error(&Error::Internal("secret detail".into()));
+        let resp = render_error(&Error::bug("secret detail"));
         assert!(!body(&resp).to_string().contains("secret detail"));
     }
 

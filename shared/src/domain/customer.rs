@@ -54,7 +54,7 @@ pub struct CustomerFields<'a> {
 }
 
 impl NewCustomer {
-    pub const NAME_MAX: usize = 50;
+    pub const NAME_MAX: usize = super::limits::NAME_MAX;
     pub const LONG_MAX: usize = 255;
 
     /// Validates every field and reports all failures together, each naming its field.

@@ -17,6 +17,9 @@ macro_rules! json_safe_id {
         pub struct $name(u64);
 
         impl $name {
+            /// The smallest id: a placeholder until the real one is known.
+            pub const MIN: Self = Self(1);
+
             pub fn random() -> Self {
                 Self(OsRng.gen_range(1_000_000..=MAX_JSON_SAFE_INT))
             }

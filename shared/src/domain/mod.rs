@@ -1,27 +1,35 @@
 //! Domain types. Each parses once at the boundary and is valid ever after.
 
+mod caller;
 mod card;
 mod customer;
+mod encrypted;
 pub mod geo;
 mod ids;
+pub mod limits;
+mod origin;
 mod payment_method;
+pub mod secret;
+mod stripe;
 mod stripe_customer;
 mod tenant;
 mod text;
 
-pub use card::{CardNumber, Cvv, Expiry};
+pub use caller::{Principal, Role};
+pub use card::{CardEntry, CardNumber, Cvv, Expiry};
+pub use encrypted::{EncryptedPan, PanContext};
+pub use origin::Origin;
+pub use secret::{ApiKey, KeyHash};
+pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use payment_method::{
-    stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, PaymentMethod, Status, StripeRef,
+    stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, ListPosition, PaymentMethod,
+    Status, StripeRef,
 };
-pub use stripe_customer::{account_ref, user_ref, StripeCustomerLink};
+pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
 pub use text::Text;
 
 /// Timestamps are stored and rendered as RFC 3339 in UTC.
 pub type Timestamp = time::OffsetDateTime;
-
-pub fn now() -> Timestamp {
-    time::OffsetDateTime::now_utc()
-}

@@ -129,7 +129,7 @@ pub struct PaymentMethod {
     pub stored_in_vault: bool,
     /// The PAN, AES-256-GCM under a versioned vault key (transparent-redirect cards only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encrypted_pan: Option<crate::crypto::EncryptedPan>,
+    pub encrypted_pan: Option<super::EncryptedPan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     pub status: Status,
@@ -147,6 +147,8 @@ pub struct PaymentMethod {
 
 /// The parts of a new payment method whose card is held at Stripe.
 pub struct AtStripe {
+    pub id: PaymentMethodId,
+    pub at: Timestamp,
     pub customer_id: CustomerId,
     pub tenant_id: TenantId,
     pub instrument: Instrument,
@@ -160,9 +162,9 @@ impl PaymentMethod {
     /// A new, active payment method whose card Stripe holds (imported, or attached from a
     /// token): nothing in cardvault's own vault, no failures yet.
     pub fn at_stripe(parts: AtStripe) -> Self {
-        let at = super::now();
+        let at = parts.at;
         Self {
-            id: PaymentMethodId::random(),
+            id: parts.id,
             customer_id: parts.customer_id,
             tenant_id: parts.tenant_id,
             instrument: parts.instrument,
@@ -200,6 +202,34 @@ impl PaymentMethod {
             keys.push(format!("fp:{fp}"));
         }
         keys
+    }
+}
+
+impl PaymentMethod {
+    /// The payment method's place in its tenant's list.
+    pub fn list_position(&self) -> ListPosition {
+        ListPosition::of(self.created_at, self.id)
+    }
+}
+
+/// A place in a tenant's list of payment methods: creation time (nanoseconds, fixed width,
+/// so that it sorts as text), then id. Page cursors carry it; the store indexes by it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListPosition(String);
+
+impl ListPosition {
+    pub fn of(created_at: Timestamp, id: PaymentMethodId) -> Self {
+        let t = created_at.to_offset(time::UtcOffset::UTC);
+        Self(format!("{:020}#{id}", t.unix_timestamp_nanos()))
+    }
+
+    /// A position read back from a cursor this service signed.
+    pub fn from_signed(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

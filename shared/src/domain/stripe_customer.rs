@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{CustomerId, PaymentMethodId, TenantId, Timestamp};
-use crate::stripe::SourceCard;
+use super::SourceCard;
 
 /// The link between a signed-in user and a Stripe customer made from one card token. Its id
 /// is a UUID, as in the source document. The card is also a payment method of the user's
@@ -42,4 +42,12 @@ pub fn user_ref(sub: &str) -> String {
 /// The external reference of a billing card API account's vault customer.
 pub fn account_ref(account: &str) -> String {
     format!("account:{account}")
+}
+
+/// The billing account a customer stands for, if it is an account's.
+pub fn account_ref_of(customer: &super::Customer) -> Option<&str> {
+    customer
+        .external_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("account:"))
 }

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{TenantId, Timestamp};
-use crate::secret::KeyHash;
+use super::KeyHash;
 
 /// A merchant or app that uses the vault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

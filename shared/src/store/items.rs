@@ -5,9 +5,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::{Item, StoreError};
 use crate::domain::{
-    ApiKeyRecord, Customer, CustomerId, PaymentMethod, PaymentMethodId, Tenant, TenantId,
+    ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId, Tenant,
+    TenantId,
 };
-use crate::secret::KeyHash;
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -105,12 +105,12 @@ pub fn customer(c: &Customer) -> Result<Item, StoreError> {
     )
 }
 
-pub fn origin_pk(normalised_origin: &str) -> String {
-    format!("ORIGIN#{normalised_origin}")
+pub fn origin_pk(origin: &Origin) -> String {
+    format!("ORIGIN#{origin}")
 }
 
-pub fn origin_key(normalised_origin: &str, tenant: &TenantId) -> Item {
-    key(origin_pk(normalised_origin), &tenant_pk(tenant))
+pub fn origin_key(origin: &Origin, tenant: &TenantId) -> Item {
+    key(origin_pk(origin), &tenant_pk(tenant))
 }
 
 pub fn customer_pk(id: CustomerId) -> String {
@@ -128,12 +128,6 @@ pub fn tenant_payment_methods_pk(tenant: &TenantId) -> String {
     format!("{}#PM", tenant_pk(tenant))
 }
 
-/// A payment method's place in its tenant's list: creation time (fixed-width UTC, so it
-/// sorts as text), then id.
-pub fn tenant_payment_method_sk(pm: &PaymentMethod) -> String {
-    let t = pm.created_at.to_offset(time::UtcOffset::UTC);
-    format!("{:020}#{}", t.unix_timestamp_nanos(), pm.id)
-}
 
 /// GSI1 finds a payment method by id alone; GSI2 lists a tenant's in creation order.
 pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
@@ -143,7 +137,7 @@ pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
         Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
         Some((
             tenant_payment_methods_pk(&pm.tenant_id),
-            tenant_payment_method_sk(pm),
+            pm.list_position().as_str().to_owned(),
         )),
     )
 }

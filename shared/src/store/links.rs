@@ -1,21 +1,15 @@
-//! External references (a user's or an account's vault customer) and the user API's Stripe
-//! customer links. Key layout: the table in `store/mod.rs`.
+//! The user API's Stripe customer links and their card tokens' single use ([`LinkStore`]).
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use async_trait::async_trait;
 
 use super::items::{self, key, s};
-use super::tx::{build_err, cancelled_by_conditions, put_new};
+use super::tx;
 use super::{Item, Store, StoreError};
-use crate::domain::{Customer, CustomerId, PaymentMethod, StripeCustomerLink, TenantId};
+use crate::domain::{PaymentMethod, StripeCustomerLink, TenantId};
+use crate::ports::{DefaultRule, LinkStore, LinkWrite, TokenUse};
 
-const EXTREF_SK: &str = "EXTREF";
 const TOKEN_SK: &str = "STOKEN";
 const LINK_PREFIX: &str = "SCUS#";
-
-/// `EXTREF#<tid>#<ref>`: at most one customer per external reference and tenant.
-fn extref_key(tenant: &TenantId, ext_ref: &str) -> Item {
-    key(format!("EXTREF#{tenant}#{ext_ref}"), EXTREF_SK)
-}
 
 /// `USER#<tid>#<sub>`: a user's partition. The tenant id holds no `#`, so the key is
 /// unambiguous whatever the `sub`.
@@ -35,74 +29,10 @@ fn token_key(tenant: &TenantId, token_hash: &str) -> Item {
     key(format!("STOKEN#{tenant}#{token_hash}"), TOKEN_SK)
 }
 
-/// Who used a card token, and for which link.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenUse {
-    pub owner: String,
-    link_sk: String,
-}
-
-/// What storing a link did.
-#[derive(Debug)]
-pub enum LinkWrite {
-    Stored,
-    /// The token was used already, for this link (a concurrent retry, or another user).
-    TokenUsed(TokenUse),
-    /// The vault customer is gone (deleted meanwhile) or is another tenant's.
-    CustomerGone,
-}
-
-impl Store {
-    /// The customer holding an external reference (`user:<sub>`, `account:<id>`) in a
-    /// tenant. One GetItem on the reference, one on the customer.
-    pub async fn customer_by_external_ref(
-        &self,
-        tenant: &TenantId,
-        ext_ref: &str,
-    ) -> Result<Option<Customer>, StoreError> {
-        let id = self
-            .get_item(extref_key(tenant, ext_ref), true)
-            .await?
-            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId"));
-        match id {
-            Some(id) => self.get_customer(tenant, id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// Creates a customer with an external reference, in one transaction with the
-    /// reference's uniqueness item, so two concurrent first requests cannot make two
-    /// customers. `AlreadyExists` when the reference (or, rarely, the id) is taken: the
-    /// caller reads the reference again.
-    pub async fn create_customer_with_ref(
-        &self,
-        customer: &Customer,
-        ext_ref: &str,
-    ) -> Result<(), StoreError> {
-        let mut reference = extref_key(&customer.tenant_id, ext_ref);
-        reference.insert(
-            "customerId".into(),
-            AttributeValue::N(customer.id.to_string()),
-        );
-        let writes = vec![
-            put_new(&self.table, items::customer(customer)?)?,
-            put_new(&self.table, reference)?,
-        ];
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if !cancelled_by_conditions(&e).is_empty() => Err(StoreError::AlreadyExists),
-            Err(e) => Err(e.into()),
-        }
-    }
-
+#[async_trait]
+impl LinkStore for Store {
     /// Who used a card token in this tenant, if anyone did.
-    pub async fn token_use(
+    async fn token_use(
         &self,
         tenant: &TenantId,
         token_hash: &str,
@@ -112,13 +42,13 @@ impl Store {
             let get = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
             Some(TokenUse {
                 owner: get("owner")?,
-                link_sk: get("linkSk")?,
+                link_key: get("linkSk")?,
             })
         }))
     }
 
     /// The link a token was used for, if it still belongs to `owner`.
-    pub async fn link_for_token_use(
+    async fn link_for_token_use(
         &self,
         tenant: &TenantId,
         owner: &str,
@@ -127,13 +57,13 @@ impl Store {
         if used.owner != owner {
             return Ok(None);
         }
-        self.get(key(user_pk(tenant, owner), &used.link_sk)).await
+        self.get(key(user_pk(tenant, owner), &used.link_key)).await
     }
 
     /// Stores a user's new link in one transaction with everything it implies: the card as a
     /// payment method of the vault customer (with its Stripe dedupe marker, becoming the
     /// default if the customer has none) and the token's use. All or nothing.
-    pub async fn create_stripe_customer_link(
+    async fn create_stripe_customer_link(
         &self,
         link: &StripeCustomerLink,
         pm: &PaymentMethod,
@@ -147,48 +77,17 @@ impl Store {
         token.insert("owner".into(), s(link.owner.as_str()));
         token.insert("linkSk".into(), s(sk));
 
-        let mut writes = vec![put_new(&self.table, items::payment_method(pm)?)?];
-        for d in dedupe {
-            writes.push(put_new(
-                &self.table,
-                items::dedupe(pm.customer_id, d, pm.id),
-            )?);
-        }
-        let customer_at = writes.len();
-        writes.push(
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(items::customer_key(pm.customer_id)))
-                        .update_expression(
-                            "SET defaultPaymentMethodId = if_not_exists(defaultPaymentMethodId, :pm)",
-                        )
-                        .condition_expression("tenantId = :tenant")
-                        .expression_attribute_values(":pm", AttributeValue::N(pm.id.to_string()))
-                        .expression_attribute_values(
-                            ":tenant",
-                            s(pm.tenant_id.as_str()),
-                        )
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
-        );
-        writes.push(put_new(&self.table, link_item)?);
+        // In request order: the payment method, its dedupe keys, the customer, the link,
+        // the token's use.
+        let mut writes = self.payment_method_writes(pm, dedupe, DefaultRule::IfNone)?;
+        let customer_at = writes.len() - 1;
+        writes.push(tx::put_new(&self.table, link_item)?);
         let token_at = writes.len();
-        writes.push(put_new(&self.table, token)?);
+        writes.push(tx::put_new(&self.table, token)?);
 
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(LinkWrite::Stored),
-            Err(e) => {
-                let failed = cancelled_by_conditions(&e);
+        match self.transact(writes).await {
+            Ok(()) => Ok(LinkWrite::Stored),
+            Err(tx::TxError::Cancelled(failed)) => {
                 if failed.contains(&token_at) {
                     return match self.token_use(&link.tenant_id, token_hash).await? {
                         Some(used) => Ok(LinkWrite::TokenUsed(used)),
@@ -198,16 +97,14 @@ impl Store {
                 if failed.contains(&customer_at) {
                     return Ok(LinkWrite::CustomerGone);
                 }
-                if !failed.is_empty() {
-                    return Err(StoreError::Conflict);
-                }
-                Err(e.into())
+                Err(StoreError::Conflict)
             }
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Every link of a user, oldest first: one Query on the user's partition.
-    pub async fn stripe_customer_links(
+    async fn stripe_customer_links(
         &self,
         tenant: &TenantId,
         owner: &str,

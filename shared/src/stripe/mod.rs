@@ -1,4 +1,5 @@
-//! A small Stripe client: form-encoded requests, typed responses, typed errors.
+//! The Stripe adapter of the [`PaymentGateway`](crate::ports::PaymentGateway) port: a
+//! small client with form-encoded requests, typed responses, typed errors.
 //!
 //! - `Stripe-Version` is pinned, so a dashboard upgrade cannot change what we parse.
 //! - Each attempt has a timeout. Network errors, timeouts, 429 and 5xx are retried a
@@ -6,65 +7,19 @@
 //! - Every call that creates something takes an idempotency key, so a retry (ours, or a
 //!   client's) cannot create a second object.
 
-mod customers;
-mod ids;
-mod types;
-mod vault_cards;
+mod gateway;
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-pub use customers::{CreatedCustomer, SourceCard, StripeToken};
-pub use ids::{CustomerRef, SourceRef};
-pub use types::{BankAccount, Card, Source};
-pub use vault_cards::{CardDetails, PaymentIntent};
+// The port's vocabulary, under the adapter's name too.
+pub use crate::ports::{StripeAuth, StripeError};
 
 pub const STRIPE_VERSION: &str = "2024-06-20";
-
-/// How one call authenticates: a secret key, and for Connect the connected account.
-pub struct StripeAuth {
-    pub key: SecretString,
-    pub account: Option<String>,
-}
-
-impl std::fmt::Debug for StripeAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StripeAuth")
-            .field("key", &"[REDACTED]")
-            .field("account", &self.account)
-            .finish()
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StripeError {
-    /// Stripe answered with an error object (4xx). Not retried.
-    #[error("{message}")]
-    Api {
-        status: u16,
-        kind: String,
-        code: Option<String>,
-        param: Option<String>,
-        message: String,
-    },
-    /// Unreachable, timing out or answering 5xx, after every retry.
-    #[error("Stripe is unavailable: {0}")]
-    Unavailable(String),
-    /// A 2xx whose body we could not read.
-    #[error("unexpected Stripe response: {0}")]
-    Decode(String),
-}
-
-impl StripeError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::Api { status: 404, .. })
-            || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")
-    }
-}
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -117,18 +72,7 @@ impl StripeClient {
         }
     }
 
-    /// `GET /v1/customers/{customer}/sources/{source}`: a card (`card_…`) or bank account (`ba_…`).
-    pub async fn retrieve_source(
-        &self,
-        auth: &StripeAuth,
-        customer: &str,
-        source: &str,
-    ) -> Result<Source, StripeError> {
-        let path = format!("/v1/customers/{customer}/sources/{source}");
-        self.send(auth, Method::GET, &path, &[], None).await
-    }
-
-    async fn send<T: DeserializeOwned>(
+    pub(super) async fn send<T: DeserializeOwned>(
         &self,
         auth: &StripeAuth,
         method: Method,

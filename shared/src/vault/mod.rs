@@ -1,162 +1,100 @@
-//! The vault's operations, over the store. Functions call these; dialects render them.
+//! The vault's business rules, by what they do, over the ports alone (`crate::ports`).
+//!
+//! - [`customers`]: create, read, and the one customer behind an external reference;
+//! - [`cards`]: add (transparent redirect), import (from Stripe), attach (a Stripe token),
+//!   list, find, get, remove, and the default card;
+//! - [`stripe_customers`]: the user API's Stripe customers;
+//! - [`callers`], [`tenants`], [`credentials`], [`human`]: who is calling, for which
+//!   tenant, with which Stripe credentials, and whether a human solved the reCAPTCHA;
+//! - [`idempotency`] and [`compensation`]: the keys sent to Stripe, and undoing a Stripe
+//!   change that could not be recorded.
+//!
+//! Each dialect maps its own words onto these operations: Fusebill's "default" and
+//! EmbedThis's "current" are both [`CardView::is_default`]; Rechat's "source" is the card
+//! of a Stripe customer link.
 
-pub mod billing;
-mod import;
-mod payment_methods;
-mod redirect;
-mod stripe_customers;
+pub mod callers;
+pub mod cards;
+pub mod compensation;
+pub mod credentials;
+pub mod customers;
+pub mod human;
+pub mod idempotency;
+pub mod stripe_customers;
+pub mod tenants;
 
-pub use import::{import_stripe_source, ImportRequest};
-pub use payment_methods::{
-    delete_card, list_cards, payment_method, set_default, Page, PAGE_SIZE_MAX,
-};
-pub use redirect::{add_redirect_card, Added, Collection};
-pub use stripe_customers::{
-    create_stripe_customer, list_stripe_customers, Offset, LINKS_LIMIT_MAX,
-};
+use std::time::Duration;
 
-use crate::domain::{
-    now, Customer, CustomerId, NewCustomer, PaymentMethod, PaymentMethodId, TenantId,
-};
-use crate::error::Error;
-use crate::store::{Store, StoreError};
+use crate::cache::TtlCache;
+use crate::domain::{KeyHash, Tenant, TenantId};
+use crate::ports::{Clock, Ports};
 
-/// Random ids collide with odds of about n/2^53; a few tries make a clash unobservable.
-const ID_ATTEMPTS: usize = 4;
+pub use cards::{Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom};
+pub use credentials::{StripeConfig, StripeRoute};
+pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 
-pub async fn create_customer(
-    store: &Store,
-    tenant: &TenantId,
-    details: NewCustomer,
-) -> Result<Customer, Error> {
-    let at = now();
-    let mut customer = Customer {
-        id: CustomerId::random(),
-        tenant_id: tenant.clone(),
-        details,
-        default_payment_method_id: None,
-        external_ref: None,
-        stripe_customer_id: None,
-        created_at: at,
-        modified_at: at,
-    };
-    for _ in 0..ID_ATTEMPTS {
-        match store.create_customer(&customer).await {
-            Ok(()) => return Ok(customer),
-            Err(StoreError::AlreadyExists) => customer.id = CustomerId::random(),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Internal("could not allocate a customer id".into()))
-}
-
-/// A customer of `tenant`; another tenant's answers exactly as a missing one.
-pub async fn customer(store: &Store, tenant: &TenantId, id: CustomerId) -> Result<Customer, Error> {
-    store
-        .get_customer(tenant, id)
-        .await?
-        .ok_or_else(|| Error::not_found("Customer", id))
-}
-
-/// The customer holding an external reference (`account:<id>`, `user:<sub>`), made now if
-/// there is none. Two first requests racing make one customer: the loser reads the winner's.
-pub async fn customer_for_ref(
-    store: &Store,
-    tenant: &TenantId,
-    ext_ref: &str,
-) -> Result<Customer, Error> {
-    for _ in 0..ID_ATTEMPTS {
-        if let Some(c) = store.customer_by_external_ref(tenant, ext_ref).await? {
-            return Ok(c);
-        }
-        let at = now();
-        let customer = Customer {
-            id: CustomerId::random(),
-            tenant_id: tenant.clone(),
-            details: NewCustomer::default(),
-            default_payment_method_id: None,
-            external_ref: Some(ext_ref.to_owned()),
-            stripe_customer_id: None,
-            created_at: at,
-            modified_at: at,
-        };
-        match store.create_customer_with_ref(&customer, ext_ref).await {
-            Ok(()) => return Ok(customer),
-            Err(StoreError::AlreadyExists) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Internal(format!(
-        "could not create the customer for {ext_ref}"
-    )))
-}
-
-/// The Stripe customer holding a vault customer's cards, created on first use with an
-/// idempotency key derived from the vault customer (concurrent first cards share one).
-pub async fn stripe_customer_of(
-    app: &crate::App,
-    auth: &crate::stripe::StripeAuth,
-    customer: &Customer,
-) -> Result<String, Error> {
-    if let Some(id) = &customer.stripe_customer_id {
-        return Ok(id.clone());
-    }
-    let created = app
-        .stripe()
-        .create_vault_customer(
-            auth,
-            &format!("cardvault-customer-{}-{}", customer.tenant_id, customer.id),
-            &customer.id.to_string(),
-        )
-        .await
-        .map_err(|_| {
-            Error::Upstream("Stripe is unavailable; nothing was stored. Try again.".into())
-        })?;
-    Ok(app
-        .store
-        .link_stripe_customer(&customer.tenant_id, customer.id, &created)
-        .await?)
-}
-
-/// Compensation after a failed write: a card attached at Stripe must not stay there with no
-/// record of it. Best effort; a failure is logged with the ids needed to finish by hand.
-pub async fn detach_unrecorded(
-    app: &crate::App,
-    auth: &crate::stripe::StripeAuth,
-    stripe_customer: &str,
-    card: &str,
-) {
-    if let Err(e) = app
-        .stripe()
-        .detach_source(auth, stripe_customer, card)
-        .await
-    {
-        tracing::error!(error = %e, stripe_customer, card, "an unrecorded card is still attached at Stripe");
-    }
-}
-
-/// A payment method with what the customer record says about it.
+/// How the vault is set up: configuration, not adapters.
 #[derive(Clone, Debug)]
-pub struct PaymentMethodView {
-    pub payment_method: PaymentMethod,
-    pub is_default: bool,
+pub struct Settings {
+    /// The secret holding the platform's Stripe key, publishable key, reCAPTCHA secret and
+    /// HS256 secret (JSON).
+    pub platform_secret_id: String,
 }
 
-async fn existing_view(
-    store: &Store,
-    tenant: &TenantId,
-    customer: &Customer,
-    id: PaymentMethodId,
-) -> Result<PaymentMethodView, Error> {
-    // A consistent read in the customer's partition: the marker was just read consistently,
-    // and GSI1 may not have the item yet.
-    let payment_method = store
-        .payment_method_of(customer.id, id)
-        .await?
-        .filter(|pm| &pm.tenant_id == tenant)
-        .ok_or_else(|| Error::Internal(format!("dedupe marker points at missing {id}")))?;
-    Ok(PaymentMethodView {
-        is_default: customer.default_payment_method_id == Some(id),
-        payment_method,
-    })
+/// One of each adapter the vault is built from.
+pub struct Adapters<P: Ports> {
+    pub store: P::Store,
+    pub gateway: P::Gateway,
+    pub keys: P::Keys,
+    pub secrets: P::Secrets,
+    pub captcha: P::Captcha,
+    pub clock: P::Clock,
+    pub ids: P::Ids,
+}
+
+/// Tenant settings change rarely; a warm container re-reads them after this.
+pub const TENANT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a warm container trusts an API key it has already checked. A revoked key is
+/// refused at once by a container that has not seen it, and by every container after this.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The vault: built once per cold start from its adapters, then shared by every request.
+pub struct Vault<P: Ports> {
+    pub(crate) store: P::Store,
+    pub(crate) gateway: P::Gateway,
+    pub(crate) keys: P::Keys,
+    pub(crate) secrets: P::Secrets,
+    pub(crate) captcha: P::Captcha,
+    pub(crate) clock: P::Clock,
+    pub(crate) ids: P::Ids,
+    settings: Settings,
+    tenants: TtlCache<TenantId, Tenant>,
+    api_keys: TtlCache<KeyHash, TenantId>,
+}
+
+impl<P: Ports> Vault<P> {
+    pub fn new(adapters: Adapters<P>, settings: Settings) -> Self {
+        Self {
+            store: adapters.store,
+            gateway: adapters.gateway,
+            keys: adapters.keys,
+            secrets: adapters.secrets,
+            captcha: adapters.captcha,
+            clock: adapters.clock,
+            ids: adapters.ids,
+            settings,
+            tenants: TtlCache::new(TENANT_CACHE_TTL),
+            api_keys: TtlCache::new(KEY_CACHE_TTL),
+        }
+    }
+
+    /// The store, for tests and tools.
+    pub fn store(&self) -> &P::Store {
+        &self.store
+    }
+
+    /// Today, as the vault's clock has it (card expiries are checked against it).
+    pub fn today(&self) -> time::Date {
+        self.clock.now().date()
+    }
 }

@@ -46,7 +46,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
                 value: f.message.clone(),
             })
             .collect(),
-        Error::Internal(_) => vec![api_error("An internal error occurred.")],
+        Error::Internal { .. } => vec![api_error("An internal error occurred.")],
         other => vec![api_error(other.to_string())],
     };
     super::json(
@@ -188,8 +188,8 @@ enum InstrumentJson {
     },
 }
 
-impl From<crate::vault::PaymentMethodView> for PaymentMethodJson {
-    fn from(view: crate::vault::PaymentMethodView) -> Self {
+impl From<crate::vault::CardView> for PaymentMethodJson {
+    fn from(view: crate::vault::CardView) -> Self {
         let pm = view.payment_method;
         let instrument = match &pm.instrument {
             Instrument::Card {
@@ -267,7 +267,7 @@ impl ImportRequestJson {
     /// Every problem at once, each naming its field.
     pub fn parse(&self) -> Result<crate::vault::ImportRequest, Error> {
         use crate::domain::CustomerId;
-        use crate::stripe::{CustomerRef, SourceRef};
+        use crate::domain::{CustomerRef, SourceRef};
         let mut errors = Vec::new();
         let customer_id = match self.customer_id {
             None => {
@@ -335,12 +335,12 @@ pub fn page(req: &lambda_http::Request) -> Result<crate::vault::Page, Error> {
         let parsed = value.trim().parse::<usize>();
         if name.eq_ignore_ascii_case("pageSize") {
             match parsed {
-                Ok(n) if (1..=crate::vault::PAGE_SIZE_MAX).contains(&n) => page.size = n,
+                Ok(n) if (1..=crate::vault::cards::PAGE_SIZE_MAX).contains(&n) => page.size = n,
                 _ => errors.push(FieldError::new(
                     "pageSize",
                     format!(
                         "pageSize must be an integer from 1 to {}",
-                        crate::vault::PAGE_SIZE_MAX
+                        crate::vault::cards::PAGE_SIZE_MAX
                     ),
                 )),
             }

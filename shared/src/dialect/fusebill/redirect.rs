@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
-use crate::domain::{geo, CardNumber, CustomerId, Cvv, Expiry, Holder, Tenant, Text};
+use crate::domain::limits::{ADDRESS_MAX, NAME_MAX, POSTAL_MAX};
+use crate::domain::{geo, CardEntry, CardNumber, CustomerId, Cvv, Expiry, Holder, Tenant, Text};
 use crate::error::{Error, FieldError};
 use crate::http;
 
@@ -200,12 +201,12 @@ impl Params {
                 .flatten()
         };
         let avs = tenant.require_avs;
-        let first_name = text("firstName", 50, true);
-        let last_name = text("lastName", 50, true);
-        let address1 = text("address1", 50, avs);
-        let address2 = text("address2", 50, false);
-        let city = text("city", 50, avs);
-        let postal_zip = text("postalZip", 10, avs);
+        let first_name = text("firstName", NAME_MAX, true);
+        let last_name = text("lastName", NAME_MAX, true);
+        let address1 = text("address1", ADDRESS_MAX, avs);
+        let address2 = text("address2", ADDRESS_MAX, false);
+        let city = text("city", ADDRESS_MAX, avs);
+        let postal_zip = text("postalZip", POSTAL_MAX, avs);
         let client_ip = text("clientIp", 45, tenant.require_risk_fields);
         let risk_token = text("riskToken", 255, tenant.require_risk_fields);
         let email = text("email", 255, false);
@@ -294,20 +295,6 @@ fn parse_minor_units(raw: &str) -> Option<u64> {
     (minor > 0).then_some(minor)
 }
 
-/// A validated card from the transparent redirect. The CVV is held only until Stripe has it.
-#[derive(Debug)]
-pub struct CardEntry {
-    pub number: CardNumber,
-    pub cvv: Cvv,
-    pub expiry: Expiry,
-    pub holder: Holder,
-    pub make_default: bool,
-    /// `paymentCollectOptions.collectionAmount`, in minor units.
-    pub collect_minor: Option<u64>,
-    pub client_ip: Option<Text>,
-    pub risk_token: Option<Text>,
-    pub email: Option<Text>,
-}
 
 #[cfg(test)]
 mod tests {

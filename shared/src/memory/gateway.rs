@@ -1,0 +1,485 @@
+//! Stripe in memory: customers, tokens, attached cards, PaymentIntents, idempotency keys
+//! that replay the first answer, and Stripe's error objects. Card numbers decide outcomes
+//! as Stripe's test cards do: `4000000000000002` is declined at the attach, and
+//! `4000000000000341` attaches but declines every charge.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::domain::{SourceCard, StripeToken};
+use crate::ports::{
+    BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
+    StripeAuth, StripeError,
+};
+
+pub const DECLINED_AT_ATTACH: &str = "4000000000000002";
+pub const DECLINES_CHARGES: &str = "4000000000000341";
+
+/// A card a test seeds at Stripe (for imports and user-API tokens).
+#[derive(Clone, Debug, Default)]
+pub struct FakeCard {
+    pub brand: &'static str,
+    pub last4: &'static str,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub name: Option<&'static str>,
+    pub declines_charges: bool,
+}
+
+#[derive(Default)]
+struct Customer {
+    deleted: bool,
+    sources: Vec<Source>,
+    default_source: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    customers: HashMap<String, Customer>,
+    /// Unused tokens, and the card each becomes.
+    tokens: HashMap<String, (Card, bool)>,
+    used_tokens: Vec<String>,
+    declining: Vec<String>,
+    /// Idempotency key → the id the first request made.
+    replies: HashMap<String, String>,
+    intents: HashMap<String, PaymentIntent>,
+    calls: Vec<String>,
+    failing: HashMap<&'static str, FailWith>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum FailWith {
+    /// No answer (timeouts, 5xx after every retry).
+    Unavailable,
+    /// A 4xx error object.
+    Api(u16),
+}
+
+#[derive(Default)]
+pub struct MemoryGateway {
+    state: Mutex<State>,
+}
+
+fn not_found(what: &str, id: &str) -> StripeError {
+    StripeError::Api {
+        status: 404,
+        kind: "invalid_request_error".into(),
+        code: Some("resource_missing".into()),
+        param: Some("id".into()),
+        message: format!("No such {what}: '{id}'"),
+    }
+}
+
+fn declined(message: &str) -> StripeError {
+    StripeError::Api {
+        status: 402,
+        kind: "card_error".into(),
+        code: Some("card_declined".into()),
+        param: None,
+        message: message.into(),
+    }
+}
+
+impl State {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}_mem{}", self.next)
+    }
+
+    fn call(&mut self, op: &'static str, detail: String) -> Result<(), StripeError> {
+        self.calls.push(format!("{op} {detail}").trim_end().to_owned());
+        match self.failing.get(op) {
+            None => Ok(()),
+            Some(FailWith::Unavailable) => Err(StripeError::Unavailable("injected".into())),
+            Some(FailWith::Api(status)) => Err(StripeError::Api {
+                status: *status,
+                kind: "invalid_request_error".into(),
+                code: None,
+                param: None,
+                message: format!("injected {status}"),
+            }),
+        }
+    }
+
+    fn customer(&mut self, id: &str) -> Result<&mut Customer, StripeError> {
+        self.customers
+            .get_mut(id)
+            .filter(|c| !c.deleted)
+            .ok_or_else(|| not_found("customer", id))
+    }
+
+    fn token_card(&mut self, token: &str) -> Result<(Card, bool), StripeError> {
+        if self.used_tokens.iter().any(|t| t == token) {
+            return Err(StripeError::Api {
+                status: 400,
+                kind: "invalid_request_error".into(),
+                code: Some("token_already_used".into()),
+                param: None,
+                message: "You cannot use a Stripe token more than once.".into(),
+            });
+        }
+        let card = self
+            .tokens
+            .remove(token)
+            .ok_or_else(|| not_found("token", token))?;
+        self.used_tokens.push(token.to_owned());
+        Ok(card)
+    }
+
+    fn new_card(&mut self, fake: &FakeCard) -> Card {
+        Card {
+            id: self.id("card"),
+            brand: Some(fake.brand.into()),
+            last4: Some(fake.last4.into()),
+            exp_month: Some(fake.exp_month),
+            exp_year: Some(fake.exp_year),
+            name: fake.name.map(str::to_owned),
+            fingerprint: Some(format!("fp{}", fake.last4)),
+            ..Card::default()
+        }
+    }
+}
+
+impl MemoryGateway {
+    /// A Stripe customer holding `card` (for imports): answers (customer id, card id).
+    pub fn seed_customer_with_card(&self, card: FakeCard) -> (String, String) {
+        let mut s = self.state.lock().unwrap();
+        let cus = s.id("cus");
+        let mut c = s.new_card(&card);
+        c.customer = Some(cus.clone());
+        let id = c.id.clone();
+        s.customers.insert(
+            cus.clone(),
+            Customer {
+                sources: vec![Source::Card(c)],
+                default_source: Some(id.clone()),
+                ..Customer::default()
+            },
+        );
+        (cus, id)
+    }
+
+    /// A bank account on a new Stripe customer: answers (customer id, bank account id).
+    pub fn seed_customer_with_bank_account(&self, last4: &str) -> (String, String) {
+        let mut s = self.state.lock().unwrap();
+        let cus = s.id("cus");
+        let id = s.id("ba");
+        let ba = BankAccount {
+            id: id.clone(),
+            customer: Some(cus.clone()),
+            bank_name: Some("STRIPE TEST BANK".into()),
+            last4: Some(last4.into()),
+            routing_number: Some("110000000".into()),
+            account_holder_name: Some("Jenny Rosen".into()),
+            ..BankAccount::default()
+        };
+        s.customers.insert(
+            cus.clone(),
+            Customer {
+                sources: vec![Source::BankAccount(ba)],
+                ..Customer::default()
+            },
+        );
+        (cus, id)
+    }
+
+    /// A single-use card token, as Stripe.js would make it.
+    pub fn seed_token(&self, card: FakeCard) -> StripeToken {
+        let mut s = self.state.lock().unwrap();
+        let tok = s.id("tok");
+        let c = s.new_card(&card);
+        s.tokens.insert(tok.clone(), (c, card.declines_charges));
+        StripeToken::parse(&tok).expect("a valid token id")
+    }
+
+    /// Makes every later call of `op` (a port method's name) fail so.
+    pub fn fail(&self, op: &'static str, with: FailWith) {
+        self.state.lock().unwrap().failing.insert(op, with);
+    }
+
+    pub fn heal(&self, op: &'static str) {
+        self.state.lock().unwrap().failing.remove(op);
+    }
+
+    /// Every call so far, as `op detail`, and forgets them.
+    pub fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().calls)
+    }
+
+    /// The ids of the sources attached to a customer now.
+    pub fn sources_of(&self, customer: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.customers
+            .get(customer)
+            .map(|c| {
+                c.sources
+                    .iter()
+                    .map(|src| match src {
+                        Source::Card(c) => c.id.clone(),
+                        Source::BankAccount(b) => b.id.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn default_source_of(&self, customer: &str) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        s.customers.get(customer).and_then(|c| c.default_source.clone())
+    }
+
+    /// Customers that exist and are not deleted.
+    pub fn live_customers(&self) -> usize {
+        let s = self.state.lock().unwrap();
+        s.customers.values().filter(|c| !c.deleted).count()
+    }
+
+    pub fn intents(&self) -> usize {
+        self.state.lock().unwrap().intents.len()
+    }
+}
+
+fn source_card(card: &Card, customer: &str) -> SourceCard {
+    SourceCard {
+        id: card.id.clone(),
+        brand: card.brand.clone(),
+        last4: card.last4.clone(),
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+        name: card.name.clone(),
+        fingerprint: card.fingerprint.clone(),
+        customer: Some(customer.to_owned()),
+        object: "card".into(),
+        ..SourceCard::default()
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for MemoryGateway {
+    async fn retrieve_source(
+        &self,
+        _auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<Source, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("retrieve_source", format!("{customer} {source}"))?;
+        let c = s.customer(customer)?;
+        c.sources
+            .iter()
+            .find(|src| match src {
+                Source::Card(card) => card.id == source,
+                Source::BankAccount(b) => b.id == source,
+            })
+            .cloned()
+            .ok_or_else(|| not_found("source", source))
+    }
+
+    async fn create_vault_customer(
+        &self,
+        _auth: &StripeAuth,
+        idempotency_key: &str,
+        _vault_customer_id: &str,
+    ) -> Result<String, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("create_vault_customer", idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key) {
+            return Ok(id.clone());
+        }
+        let id = s.id("cus");
+        s.customers.insert(id.clone(), Customer::default());
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        Ok(id)
+    }
+
+    async fn create_customer_with_source(
+        &self,
+        _auth: &StripeAuth,
+        token: &StripeToken,
+        _metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<CreatedCustomer, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("create_customer_with_source", idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key).cloned() {
+            let c = s.customers.get(&id).expect("replied customers exist");
+            let Some(Source::Card(card)) = c.sources.first() else {
+                unreachable!("made with a card")
+            };
+            return Ok(CreatedCustomer {
+                source: source_card(card, &id),
+                id,
+            });
+        }
+        let (mut card, _) = s.token_card(token.reveal())?;
+        let id = s.id("cus");
+        card.customer = Some(id.clone());
+        let source = source_card(&card, &id);
+        s.customers.insert(
+            id.clone(),
+            Customer {
+                default_source: Some(card.id.clone()),
+                sources: vec![Source::Card(card)],
+                ..Customer::default()
+            },
+        );
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        Ok(CreatedCustomer { id, source })
+    }
+
+    async fn delete_customer(&self, _auth: &StripeAuth, id: &str) -> Result<(), StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("delete_customer", id.to_owned())?;
+        if let Some(c) = s.customers.get_mut(id) {
+            c.deleted = true;
+        }
+        Ok(())
+    }
+
+    async fn customer_exists(&self, _auth: &StripeAuth, id: &str) -> Result<bool, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("customer_exists", id.to_owned())?;
+        Ok(s.customers.get(id).is_some_and(|c| !c.deleted))
+    }
+
+    async fn create_card_token(
+        &self,
+        _auth: &StripeAuth,
+        card: &CardDetails<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("create_card_token", idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key) {
+            return Ok(id.clone());
+        }
+        let pan = card.number.expose();
+        let fake = FakeCard {
+            brand: card.number.brand().as_str(),
+            last4: "0000",
+            exp_month: card.expiry.month,
+            exp_year: card.expiry.year,
+            ..FakeCard::default()
+        };
+        let mut c = s.new_card(&fake);
+        c.last4 = Some(card.number.last4());
+        c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+        let tok = s.id("tok");
+        if pan == DECLINED_AT_ATTACH {
+            s.declining.push(tok.clone());
+        }
+        s.tokens.insert(tok.clone(), (c, pan == DECLINES_CHARGES));
+        s.replies.insert(idempotency_key.to_owned(), tok.clone());
+        Ok(tok)
+    }
+
+    async fn attach_source(
+        &self,
+        _auth: &StripeAuth,
+        customer: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("attach_source", idempotency_key.to_owned())?;
+        if let Some(card_id) = s.replies.get(idempotency_key).cloned() {
+            let c = s.customer(customer)?;
+            if let Some(Source::Card(card)) = c
+                .sources
+                .iter()
+                .find(|src| matches!(src, Source::Card(card) if card.id == card_id))
+            {
+                return Ok(card.clone());
+            }
+        }
+        s.customer(customer)?;
+        if s.declining.iter().any(|t| t == token) {
+            return Err(declined("Your card was declined."));
+        }
+        let (mut card, declines) = s.token_card(token)?;
+        card.customer = Some(customer.to_owned());
+        if declines {
+            s.declining.push(card.id.clone());
+        }
+        s.replies
+            .insert(idempotency_key.to_owned(), card.id.clone());
+        let c = s.customer(customer)?;
+        c.sources.push(Source::Card(card.clone()));
+        Ok(card)
+    }
+
+    async fn set_default_source(
+        &self,
+        _auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("set_default_source", format!("{customer} {source}"))?;
+        s.customer(customer)?.default_source = Some(source.to_owned());
+        Ok(())
+    }
+
+    async fn detach_source(
+        &self,
+        _auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("detach_source", format!("{customer} {source}"))?;
+        let c = s.customer(customer)?;
+        let before = c.sources.len();
+        c.sources.retain(|src| match src {
+            Source::Card(card) => card.id != source,
+            Source::BankAccount(b) => b.id != source,
+        });
+        if c.sources.len() == before {
+            return Err(not_found("source", source));
+        }
+        if c.default_source.as_deref() == Some(source) {
+            c.default_source = None;
+        }
+        Ok(())
+    }
+
+    async fn collect(
+        &self,
+        _auth: &StripeAuth,
+        _amount_minor: u64,
+        _currency: &str,
+        customer: &str,
+        card: &str,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("collect", idempotency_key.to_owned())?;
+        if let Some(pi) = s.replies.get(idempotency_key).cloned() {
+            let intent = &s.intents[&pi];
+            return Ok(PaymentIntent {
+                id: intent.id.clone(),
+                status: intent.status.clone(),
+            });
+        }
+        s.customer(customer)?;
+        if s.declining.iter().any(|c| c == card) {
+            return Err(declined("Your card has insufficient funds."));
+        }
+        let id = s.id("pi");
+        s.intents.insert(
+            id.clone(),
+            PaymentIntent {
+                id: id.clone(),
+                status: "succeeded".into(),
+            },
+        );
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        Ok(PaymentIntent {
+            id,
+            status: "succeeded".into(),
+        })
+    }
+}

@@ -1,0 +1,484 @@
+//! The store in memory: one lock held across each operation makes every write as atomic
+//! as DynamoDB's transactions, and each condition is the one the DynamoDB adapter sends.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    ApiKeyRecord, Customer, CustomerId, KeyHash, ListPosition, Origin, PaymentMethod,
+    PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+};
+use crate::ports::{
+    Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore, StoreError,
+    TenantPage, TenantStore, TokenUse,
+};
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<TenantId, Tenant>,
+    public_keys: HashMap<String, TenantId>,
+    origins: BTreeSet<Origin>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+    customers: HashMap<CustomerId, Customer>,
+    ext_refs: HashMap<(TenantId, String), CustomerId>,
+    payment_methods: BTreeMap<(CustomerId, PaymentMethodId), PaymentMethod>,
+    dedupe: HashMap<(CustomerId, String), PaymentMethodId>,
+    tokens: HashMap<(TenantId, String), TokenUse>,
+    /// (tenant, owner) → link key → link; keys sort by creation.
+    links: HashMap<(TenantId, String), BTreeMap<String, StripeCustomerLink>>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    failing: Mutex<HashSet<&'static str>>,
+    /// Every operation called, in order: the round trips a rule makes.
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl MemoryStore {
+    /// Seeds a tenant, with its public key and origins.
+    pub fn insert_tenant(&self, tenant: Tenant) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(k) = &tenant.public_api_key {
+            s.public_keys.insert(k.clone(), tenant.id.clone());
+        }
+        for o in &tenant.allowed_origins {
+            s.origins.insert(Origin::new(o));
+        }
+        s.tenants.insert(tenant.id.clone(), tenant);
+    }
+
+    pub fn insert_api_key(&self, record: ApiKeyRecord) {
+        let mut s = self.state.lock().unwrap();
+        s.api_keys.insert(record.hash.as_str().to_owned(), record);
+    }
+
+    /// Removes a customer (as if deleted meanwhile), leaving its cards and references.
+    pub fn remove_customer(&self, id: CustomerId) {
+        self.state.lock().unwrap().customers.remove(&id);
+    }
+
+    /// Every payment method stored, in key order.
+    pub fn payment_methods(&self) -> Vec<PaymentMethod> {
+        let s = self.state.lock().unwrap();
+        s.payment_methods.values().cloned().collect()
+    }
+
+    pub fn customer_count(&self) -> usize {
+        self.state.lock().unwrap().customers.len()
+    }
+
+    pub fn link_count(&self) -> usize {
+        let s = self.state.lock().unwrap();
+        s.links.values().map(BTreeMap::len).sum()
+    }
+
+    /// Makes every later call of `op` (a port method's name) fail as the backend would.
+    pub fn fail(&self, op: &'static str) {
+        self.failing.lock().unwrap().insert(op);
+    }
+
+    pub fn heal(&self, op: &'static str) {
+        self.failing.lock().unwrap().remove(op);
+    }
+
+    /// The operations called so far, and forgets them.
+    pub fn take_calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn enter(&self, op: &'static str) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.calls.lock().unwrap().push(op);
+        if self.failing.lock().unwrap().contains(op) {
+            return Err(StoreError::backend(format!("injected failure of {op}")));
+        }
+        Ok(self.state.lock().unwrap())
+    }
+}
+
+fn customer_of<'a>(s: &'a State, tenant: &TenantId, id: CustomerId) -> Option<&'a Customer> {
+    s.customers.get(&id).filter(|c| &c.tenant_id == tenant)
+}
+
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        Ok(self.enter("get_tenant")?.tenants.get(id).cloned())
+    }
+
+    async fn tenant_by_public_key(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
+        Ok(self.enter("tenant_by_public_key")?.public_keys.get(key).cloned())
+    }
+
+    async fn origin_allowed(&self, origin: &Origin) -> Result<bool, StoreError> {
+        Ok(self.enter("origin_allowed")?.origins.contains(origin))
+    }
+
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.enter("api_key_by_hash")?.api_keys.get(hash.as_str()).cloned())
+    }
+}
+
+#[async_trait]
+impl CustomerStore for MemoryStore {
+    async fn create_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        let mut s = self.enter("create_customer")?;
+        if s.customers.contains_key(&customer.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.customers.insert(customer.id, customer.clone());
+        Ok(())
+    }
+
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        let s = self.enter("get_customer")?;
+        Ok(customer_of(&s, tenant, id).cloned())
+    }
+
+    async fn customers(
+        &self,
+        tenant: &TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError> {
+        let s = self.enter("customers")?;
+        let unique: BTreeSet<_> = ids.iter().copied().collect();
+        Ok(unique
+            .into_iter()
+            .filter_map(|id| customer_of(&s, tenant, id).cloned())
+            .collect())
+    }
+
+    async fn customer_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let s = self.enter("customer_by_external_ref")?;
+        Ok(s.ext_refs
+            .get(&(tenant.clone(), ext_ref.to_owned()))
+            .and_then(|id| customer_of(&s, tenant, *id))
+            .cloned())
+    }
+
+    async fn create_customer_with_ref(
+        &self,
+        customer: &Customer,
+        ext_ref: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("create_customer_with_ref")?;
+        let key = (customer.tenant_id.clone(), ext_ref.to_owned());
+        if s.customers.contains_key(&customer.id) || s.ext_refs.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.customers.insert(customer.id, customer.clone());
+        s.ext_refs.insert(key, customer.id);
+        Ok(())
+    }
+
+    async fn link_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError> {
+        let mut s = self.enter("link_stripe_customer")?;
+        let c = s
+            .customers
+            .get_mut(&customer)
+            .filter(|c| &c.tenant_id == tenant)
+            .ok_or(StoreError::Conflict)?;
+        Ok(c
+            .stripe_customer_id
+            .get_or_insert_with(|| stripe_customer.to_owned())
+            .clone())
+    }
+}
+
+/// The writes of a new payment method, all or nothing: the item and its markers must be
+/// new, and the customer must be the tenant's.
+fn insert_payment_method(
+    s: &mut State,
+    pm: &PaymentMethod,
+    dedupe: &[String],
+    rule: DefaultRule,
+) -> Result<Created, StoreError> {
+    if customer_of(s, &pm.tenant_id, pm.customer_id).is_none() {
+        return Err(StoreError::Missing("customer"));
+    }
+    for d in dedupe {
+        if let Some(existing) = s.dedupe.get(&(pm.customer_id, d.clone())) {
+            return Ok(Created::Duplicate(*existing));
+        }
+    }
+    if s.payment_methods.contains_key(&(pm.customer_id, pm.id)) {
+        return Err(StoreError::AlreadyExists);
+    }
+    s.payment_methods
+        .insert((pm.customer_id, pm.id), pm.clone());
+    for d in dedupe {
+        s.dedupe.insert((pm.customer_id, d.clone()), pm.id);
+    }
+    let c = s.customers.get_mut(&pm.customer_id).expect("checked above");
+    match rule {
+        DefaultRule::Always => c.default_payment_method_id = Some(pm.id),
+        DefaultRule::IfNone => {
+            c.default_payment_method_id.get_or_insert(pm.id);
+        }
+    }
+    Ok(Created::New)
+}
+
+#[async_trait]
+impl PaymentMethodStore for MemoryStore {
+    async fn customer_and_dedupe(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        dedupe: Option<&str>,
+    ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError> {
+        let s = self.enter("customer_and_dedupe")?;
+        let existing = dedupe.and_then(|d| s.dedupe.get(&(customer, d.to_owned())).copied());
+        Ok((customer_of(&s, tenant, customer).cloned(), existing))
+    }
+
+    async fn create_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        rule: DefaultRule,
+    ) -> Result<Created, StoreError> {
+        let mut s = self.enter("create_payment_method")?;
+        insert_payment_method(&mut s, pm, dedupe, rule)
+    }
+
+    async fn customer_with_payment_methods(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<(Customer, Vec<PaymentMethod>)>, StoreError> {
+        let s = self.enter("customer_with_payment_methods")?;
+        Ok(customer_of(&s, tenant, customer).map(|c| {
+            let methods = s
+                .payment_methods
+                .range((customer, PaymentMethodId::MIN)..)
+                .take_while(|((cid, _), _)| *cid == customer)
+                .map(|(_, pm)| pm.clone())
+                .collect();
+            (c.clone(), methods)
+        }))
+    }
+
+    async fn payment_method_of(
+        &self,
+        customer: CustomerId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError> {
+        let s = self.enter("payment_method_of")?;
+        Ok(s.payment_methods.get(&(customer, id)).cloned())
+    }
+
+    async fn payment_method(
+        &self,
+        tenant: &TenantId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError> {
+        let s = self.enter("payment_method")?;
+        Ok(s
+            .payment_methods
+            .values()
+            .find(|pm| pm.id == id && &pm.tenant_id == tenant)
+            .cloned())
+    }
+
+    async fn set_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("set_default_payment_method")?;
+        if !s.payment_methods.contains_key(&(customer, pm)) {
+            return Err(StoreError::Conflict);
+        }
+        match s.customers.get_mut(&customer).filter(|c| &c.tenant_id == tenant) {
+            Some(c) => {
+                c.default_payment_method_id = Some(pm);
+                Ok(())
+            }
+            None => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn clear_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("clear_default_payment_method")?;
+        if let Some(c) = s.customers.get_mut(&customer).filter(|c| &c.tenant_id == tenant) {
+            if c.default_payment_method_id == Some(pm) {
+                c.default_payment_method_id = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        was_default: bool,
+        next_default: Option<PaymentMethodId>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("delete_payment_method")?;
+        let key = (pm.customer_id, pm.id);
+        let is_default = s
+            .customers
+            .get(&pm.customer_id)
+            .is_some_and(|c| c.default_payment_method_id == Some(pm.id));
+        if !s.payment_methods.contains_key(&key) || is_default != was_default {
+            return Err(StoreError::Conflict);
+        }
+        s.payment_methods.remove(&key);
+        for d in dedupe {
+            s.dedupe.remove(&(pm.customer_id, d.clone()));
+        }
+        if was_default {
+            if let Some(c) = s.customers.get_mut(&pm.customer_id) {
+                c.default_payment_method_id = next_default;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tenant_payment_methods(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        after: Option<&ListPosition>,
+        newest_first: bool,
+    ) -> Result<TenantPage, StoreError> {
+        let s = self.enter("tenant_payment_methods")?;
+        let mut all: Vec<_> = s
+            .payment_methods
+            .values()
+            .filter(|pm| &pm.tenant_id == tenant)
+            .filter(|pm| match after {
+                Some(a) if newest_first => pm.list_position() < *a,
+                Some(a) => pm.list_position() > *a,
+                None => true,
+            })
+            .cloned()
+            .collect();
+        all.sort_by_key(PaymentMethod::list_position);
+        if newest_first {
+            all.reverse();
+        }
+        let more = all.len() > limit;
+        all.truncate(limit);
+        Ok(TenantPage { items: all, more })
+    }
+
+    async fn record_payment_failure(
+        &self,
+        pm: &PaymentMethod,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("record_payment_failure")?;
+        let stored = s
+            .payment_methods
+            .get_mut(&(pm.customer_id, pm.id))
+            .ok_or(StoreError::Conflict)?;
+        stored.failures += 1;
+        stored.last_error = Some(message.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LinkStore for MemoryStore {
+    async fn token_use(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<Option<TokenUse>, StoreError> {
+        let s = self.enter("token_use")?;
+        Ok(s.tokens
+            .get(&(tenant.clone(), token_hash.to_owned()))
+            .cloned())
+    }
+
+    async fn link_for_token_use(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        used: &TokenUse,
+    ) -> Result<Option<StripeCustomerLink>, StoreError> {
+        let s = self.enter("link_for_token_use")?;
+        if used.owner != owner {
+            return Ok(None);
+        }
+        Ok(s.links
+            .get(&(tenant.clone(), owner.to_owned()))
+            .and_then(|l| l.get(&used.link_key))
+            .cloned())
+    }
+
+    async fn create_stripe_customer_link(
+        &self,
+        link: &StripeCustomerLink,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        token_hash: &str,
+    ) -> Result<LinkWrite, StoreError> {
+        let mut s = self.enter("create_stripe_customer_link")?;
+        let token_key = (link.tenant_id.clone(), token_hash.to_owned());
+        if let Some(used) = s.tokens.get(&token_key) {
+            return Ok(LinkWrite::TokenUsed(used.clone()));
+        }
+        if customer_of(&s, &pm.tenant_id, pm.customer_id).is_none() {
+            return Ok(LinkWrite::CustomerGone);
+        }
+        match insert_payment_method(&mut s, pm, dedupe, DefaultRule::IfNone)? {
+            Created::New => {}
+            Created::Duplicate(_) => return Err(StoreError::Conflict),
+        }
+        let link_key = format!(
+            "{:020}#{}",
+            link.created_at.unix_timestamp_nanos() / 1_000,
+            link.id
+        );
+        s.tokens.insert(
+            token_key,
+            TokenUse {
+                owner: link.owner.clone(),
+                link_key: link_key.clone(),
+            },
+        );
+        s.links
+            .entry((link.tenant_id.clone(), link.owner.clone()))
+            .or_default()
+            .insert(link_key, link.clone());
+        Ok(LinkWrite::Stored)
+    }
+
+    async fn stripe_customer_links(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+    ) -> Result<Vec<StripeCustomerLink>, StoreError> {
+        let s = self.enter("stripe_customer_links")?;
+        Ok(s.links
+            .get(&(tenant.clone(), owner.to_owned()))
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}

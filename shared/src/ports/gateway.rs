@@ -1,0 +1,241 @@
+//! The payment gateway: Stripe, as the vault uses it. `crate::stripe` implements it over
+//! HTTP, and `crate::memory` in memory for unit tests. Every call that creates something
+//! takes an idempotency key (see `crate::vault::idempotency`).
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::{CardNumber, Cvv, Expiry, SourceCard, StripeToken};
+
+/// How one call authenticates: a secret key, and for Connect the connected account.
+pub struct StripeAuth {
+    pub key: SecretString,
+    pub account: Option<String>,
+}
+
+impl std::fmt::Debug for StripeAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeAuth")
+            .field("key", &"[REDACTED]")
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe answered with an error object (4xx). Not retried.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        kind: String,
+        code: Option<String>,
+        param: Option<String>,
+        message: String,
+    },
+    /// Unreachable, timing out or answering 5xx, after every retry.
+    #[error("Stripe is unavailable: {0}")]
+    Unavailable(String),
+    /// A 2xx whose body we could not read.
+    #[error("unexpected Stripe response: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+            || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")
+    }
+
+    /// Which object a "not found" names, from Stripe's `param` (`customer`, `source`, `id`).
+    pub fn missing_param(&self) -> Option<&str> {
+        match self {
+            Self::Api { param, .. } if self.is_not_found() => param.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A card as the cardholder entered it, for `POST /v1/tokens`.
+pub struct CardDetails<'a> {
+    pub number: &'a CardNumber,
+    pub cvv: &'a Cvv,
+    pub expiry: Expiry,
+    pub name: &'a str,
+    pub address_line1: Option<&'a str>,
+    pub address_line2: Option<&'a str>,
+    pub address_city: Option<&'a str>,
+    pub address_zip: Option<&'a str>,
+    pub address_country: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub status: String,
+}
+
+/// A new customer and the card its token became.
+#[derive(Clone, Debug)]
+pub struct CreatedCustomer {
+    pub id: String,
+    pub source: SourceCard,
+}
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync {
+    /// A customer's source: a card (`card_…`) or a bank account (`ba_…`).
+    async fn retrieve_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<Source, StripeError>;
+    /// A Stripe customer holding a vault customer's cards.
+    async fn create_vault_customer(
+        &self,
+        auth: &StripeAuth,
+        idempotency_key: &str,
+        vault_customer_id: &str,
+    ) -> Result<String, StripeError>;
+    /// One call makes a customer and attaches the token's card.
+    async fn create_customer_with_source(
+        &self,
+        auth: &StripeAuth,
+        token: &StripeToken,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<CreatedCustomer, StripeError>;
+    /// An already-deleted customer counts as deleted.
+    async fn delete_customer(&self, auth: &StripeAuth, id: &str) -> Result<(), StripeError>;
+    /// Whether the customer exists (and is not deleted).
+    async fn customer_exists(&self, auth: &StripeAuth, id: &str) -> Result<bool, StripeError>;
+    /// The only place a PAN and CVV leave cardvault: a token id back.
+    async fn create_card_token(
+        &self,
+        auth: &StripeAuth,
+        card: &CardDetails<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError>;
+    /// Attaches a token's card to a customer; Stripe validates (and may decline) it here.
+    async fn attach_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError>;
+    async fn set_default_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError>;
+    async fn detach_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError>;
+    /// Collects `amount_minor` from a customer's card, confirmed at once.
+    async fn collect(
+        &self,
+        auth: &StripeAuth,
+        amount_minor: u64,
+        currency: &str,
+        customer: &str,
+        card: &str,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeError>;
+}
+
+// The parts of Stripe's objects the vault reads. Unknown fields are ignored.
+
+/// A customer's source: a card or a bank account, told apart by `object`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "object", rename_all = "snake_case")]
+pub enum Source {
+    Card(Card),
+    BankAccount(BankAccount),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Card {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub last4: Option<String>,
+    #[serde(default)]
+    pub exp_month: Option<u8>,
+    #[serde(default)]
+    pub exp_year: Option<u16>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub address_line1: Option<String>,
+    #[serde(default)]
+    pub address_line2: Option<String>,
+    #[serde(default)]
+    pub address_city: Option<String>,
+    #[serde(default)]
+    pub address_state: Option<String>,
+    #[serde(default)]
+    pub address_zip: Option<String>,
+    #[serde(default)]
+    pub address_country: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub funding: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BankAccount {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub bank_name: Option<String>,
+    #[serde(default)]
+    pub last4: Option<String>,
+    #[serde(default)]
+    pub routing_number: Option<String>,
+    #[serde(default)]
+    pub account_holder_name: Option<String>,
+    #[serde(default)]
+    pub account_holder_type: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+impl From<&SourceCard> for Card {
+    fn from(c: &SourceCard) -> Self {
+        Self {
+            id: c.id.clone(),
+            customer: c.customer.clone(),
+            brand: c.brand.clone(),
+            last4: c.last4.clone(),
+            exp_month: c.exp_month,
+            exp_year: c.exp_year,
+            name: c.name.clone(),
+            address_line1: c.address_line1.clone(),
+            address_line2: c.address_line2.clone(),
+            address_city: c.address_city.clone(),
+            address_state: c.address_state.clone(),
+            address_zip: c.address_zip.clone(),
+            address_country: c.address_country.clone(),
+            country: c.country.clone(),
+            funding: c.funding.clone(),
+            fingerprint: c.fingerprint.clone(),
+        }
+    }
+}
+

@@ -1,0 +1,67 @@
+//! Ports: what the vault needs from the outside world, as traits. Business rules
+//! (`crate::vault`) depend on these alone; adapters implement them:
+//!
+//! | port | production adapter | unit-test adapter |
+//! |---|---|---|
+//! | [`CardStore`] | `store::Store` (DynamoDB) | `memory::MemoryStore` |
+//! | [`PaymentGateway`] | `stripe::StripeClient` (HTTPS) | `memory::MemoryGateway` |
+//! | [`KeyService`] | `crypto::SecretKeys` (keys in a secret) | `crypto::SecretKeys` over `memory::MemorySecrets` |
+//! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
+//! | [`Captcha`] | `recaptcha::SiteVerify` (HTTPS) | `memory::MemoryCaptcha` |
+//! | [`Clock`], [`Ids`] | [`SystemClock`], [`RandomIds`] | `memory::FixedClock`, `memory::SeqIds` |
+
+mod captcha;
+mod clock;
+mod gateway;
+mod keys;
+mod secrets;
+mod store;
+
+pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
+pub use clock::{Clock, Ids, RandomIds, SystemClock};
+pub use gateway::{
+    BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
+    StripeAuth, StripeError,
+};
+pub use keys::{KeyError, KeyService};
+pub use secrets::{SecretSource, SecretsError};
+pub use store::{
+    CardStore, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore,
+    StoreError, TenantPage, TenantStore, TokenUse,
+};
+
+/// The adapters one vault is built from: one type per port.
+pub trait Ports: Send + Sync + 'static {
+    type Store: CardStore;
+    type Gateway: PaymentGateway;
+    type Keys: KeyService;
+    type Secrets: SecretSource;
+    type Captcha: Captcha;
+    type Clock: Clock;
+    type Ids: Ids;
+}
+
+/// The port errors become the domain's [`Error`](crate::Error) here, keeping their source:
+/// each is ours (a 5xx), never the caller's, unless a rule decided otherwise first.
+mod into_error {
+    use super::*;
+    use crate::error::Error;
+
+    impl From<StoreError> for Error {
+        fn from(e: StoreError) -> Self {
+            Error::internal("store", e)
+        }
+    }
+
+    impl From<SecretsError> for Error {
+        fn from(e: SecretsError) -> Self {
+            Error::internal("secrets", e)
+        }
+    }
+
+    impl From<KeyError> for Error {
+        fn from(e: KeyError) -> Self {
+            Error::internal("vault keys", e)
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The card and customer store: tenants, customers, payment methods, external references
+//! and the user API's Stripe customer links. DynamoDB implements it (`crate::store`), and
+//! so does `crate::memory` for unit tests. Each method is one round trip in DynamoDB.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    ApiKeyRecord, Customer, CustomerId, KeyHash, ListPosition, Origin, PaymentMethod,
+    PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store itself failed (unreachable, throttled, a malformed request of ours).
+    #[error("store: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored item could not be read back as its record.
+    #[error("item encoding")]
+    Encoding(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A create hit an existing key.
+    #[error("item already exists")]
+    AlreadyExists,
+    #[error("{0} not found")]
+    Missing(&'static str),
+    /// A transaction's condition failed: the state changed under us.
+    #[error("conflicting concurrent change")]
+    Conflict,
+}
+
+impl StoreError {
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(e.into())
+    }
+}
+
+/// What creating a payment method did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// A payment method with one of the dedupe keys exists already: this one.
+    Duplicate(PaymentMethodId),
+}
+
+/// The default-card rule applied at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultRule {
+    /// Becomes the default only if the customer has none (the first card).
+    IfNone,
+    /// Becomes the default.
+    Always,
+}
+
+/// Who used a card token, and for which link. `link_key` is the store's own handle for the
+/// link: opaque to the vault, which only hands it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUse {
+    pub owner: String,
+    pub link_key: String,
+}
+
+/// What storing a link did.
+#[derive(Debug)]
+pub enum LinkWrite {
+    Stored,
+    /// The token was used already, for this link (a concurrent retry, or another user).
+    TokenUsed(TokenUse),
+    /// The vault customer is gone (deleted meanwhile) or is another tenant's.
+    CustomerGone,
+}
+
+/// One page of a tenant's payment methods, and whether more lie beyond it.
+pub struct TenantPage {
+    pub items: Vec<PaymentMethod>,
+    pub more: bool,
+}
+
+/// Tenants and their credentials, as the request path reads them (the admin CLI writes them
+/// through the DynamoDB adapter directly).
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant a public API key belongs to.
+    async fn tenant_by_public_key(&self, key: &str) -> Result<Option<TenantId>, StoreError>;
+    /// Whether any tenant allows this origin (the CORS preflight names no tenant).
+    async fn origin_allowed(&self, origin: &Origin) -> Result<bool, StoreError>;
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+}
+
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// `AlreadyExists` if the id is taken.
+    async fn create_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    /// `None` when absent or another tenant's: the two are indistinguishable.
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// Customers by id; other tenants' are left out.
+    async fn customers(
+        &self,
+        tenant: &TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError>;
+    /// The customer holding an external reference (`user:<sub>`, `account:<id>`).
+    async fn customer_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// Creates a customer and its external reference together. `AlreadyExists` when the
+    /// reference (or, rarely, the id) is taken.
+    async fn create_customer_with_ref(
+        &self,
+        customer: &Customer,
+        ext_ref: &str,
+    ) -> Result<(), StoreError>;
+    /// Links a customer to its Stripe customer unless it has one; answers the link that
+    /// holds (a concurrent first card may have set it first).
+    async fn link_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError>;
+}
+
+#[async_trait]
+pub trait PaymentMethodStore: Send + Sync {
+    /// The customer (for scope and its default) and the payment method a dedupe key points
+    /// at, read together and consistently.
+    async fn customer_and_dedupe(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        dedupe: Option<&str>,
+    ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError>;
+    /// Stores a payment method with its dedupe markers and applies the default rule, all or
+    /// nothing. `Missing("customer")` if the customer is gone or another tenant's.
+    async fn create_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        rule: DefaultRule,
+    ) -> Result<Created, StoreError>;
+    /// A customer and all its payment methods; `None` when absent or another tenant's.
+    async fn customer_with_payment_methods(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<(Customer, Vec<PaymentMethod>)>, StoreError>;
+    /// A payment method of a known customer, read consistently.
+    async fn payment_method_of(
+        &self,
+        customer: CustomerId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError>;
+    /// A payment method by id alone, within the tenant.
+    async fn payment_method(
+        &self,
+        tenant: &TenantId,
+        id: PaymentMethodId,
+    ) -> Result<Option<PaymentMethod>, StoreError>;
+    /// Makes `pm` the default, on condition that it still exists (`Conflict` otherwise).
+    async fn set_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError>;
+    /// Clears the customer's default if it is still `pm`; otherwise does nothing.
+    async fn clear_default_payment_method(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        pm: PaymentMethodId,
+    ) -> Result<(), StoreError>;
+    /// Deletes a payment method and its dedupe markers. When it was the default, the
+    /// default moves to `next_default` (or is cleared); the whole holds only if the default
+    /// is still what the caller read (`Conflict` otherwise).
+    async fn delete_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        was_default: bool,
+        next_default: Option<PaymentMethodId>,
+    ) -> Result<(), StoreError>;
+    /// A page of the tenant's payment methods, newest first (or oldest first), strictly
+    /// beyond `after`.
+    async fn tenant_payment_methods(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        after: Option<&ListPosition>,
+        newest_first: bool,
+    ) -> Result<TenantPage, StoreError>;
+    /// Counts a failed charge against a payment method and keeps its message.
+    async fn record_payment_failure(
+        &self,
+        pm: &PaymentMethod,
+        message: &str,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Who used a card token (by its hash) in this tenant, if anyone did.
+    async fn token_use(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+    ) -> Result<Option<TokenUse>, StoreError>;
+    /// The link a token was used for, if it belongs to `owner`.
+    async fn link_for_token_use(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        used: &TokenUse,
+    ) -> Result<Option<StripeCustomerLink>, StoreError>;
+    /// Stores a link with its payment method (and dedupe markers, and the default rule
+    /// `IfNone`) and the token's use, all or nothing.
+    async fn create_stripe_customer_link(
+        &self,
+        link: &StripeCustomerLink,
+        pm: &PaymentMethod,
+        dedupe: &[String],
+        token_hash: &str,
+    ) -> Result<LinkWrite, StoreError>;
+    /// A user's links, oldest first.
+    async fn stripe_customer_links(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+    ) -> Result<Vec<StripeCustomerLink>, StoreError>;
+}
+
+/// Everything the vault stores.
+pub trait CardStore: TenantStore + CustomerStore + PaymentMethodStore + LinkStore {}
+
+impl<T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore> CardStore for T {}

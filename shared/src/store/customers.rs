@@ -1,0 +1,129 @@
+//! Customers and their external references ([`CustomerStore`]).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::items::{self, key};
+use super::tx;
+use super::{Store, StoreError};
+use crate::domain::{Customer, CustomerId, TenantId};
+use crate::ports::CustomerStore;
+
+const EXTREF_SK: &str = "EXTREF";
+
+/// `EXTREF#<tid>#<ref>`: at most one customer per external reference and tenant.
+fn extref_key(tenant: &TenantId, ext_ref: &str) -> super::Item {
+    key(format!("EXTREF#{tenant}#{ext_ref}"), EXTREF_SK)
+}
+
+#[async_trait]
+impl CustomerStore for Store {
+    async fn create_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.put_new(items::customer(customer)?).await
+    }
+
+    /// The customer, if it exists and belongs to `tenant`; `None` otherwise, so that
+    /// another tenant's customer is indistinguishable from a missing one.
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        let customer: Option<Customer> = self.get(items::customer_key(id)).await?;
+        Ok(customer.filter(|c| &c.tenant_id == tenant))
+    }
+
+    /// Customers by id, in one BatchGetItem; other tenants' are left out.
+    async fn customers(
+        &self,
+        tenant: &TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Customer>, StoreError> {
+        let mut unique: Vec<CustomerId> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = unique.into_iter().map(items::customer_key).collect();
+        self.batch_get(keys, false)
+            .await?
+            .into_iter()
+            .map(items::from_item::<Customer>)
+            .filter(|c| c.as_ref().map_or(true, |c| &c.tenant_id == tenant))
+            .collect()
+    }
+
+    /// The customer holding an external reference (`user:<sub>`, `account:<id>`) in a
+    /// tenant. One GetItem on the reference, one on the customer.
+    async fn customer_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let id = self
+            .get_item(extref_key(tenant, ext_ref), true)
+            .await?
+            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId"));
+        match id {
+            Some(id) => self.get_customer(tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a customer with an external reference, in one transaction with the
+    /// reference's uniqueness item, so two concurrent first requests cannot make two
+    /// customers. `AlreadyExists` when the reference (or, rarely, the id) is taken: the
+    /// caller reads the reference again.
+    async fn create_customer_with_ref(
+        &self,
+        customer: &Customer,
+        ext_ref: &str,
+    ) -> Result<(), StoreError> {
+        let mut reference = extref_key(&customer.tenant_id, ext_ref);
+        reference.insert(
+            "customerId".into(),
+            AttributeValue::N(customer.id.to_string()),
+        );
+        let writes = vec![
+            tx::put_new(&self.table, items::customer(customer)?)?,
+            tx::put_new(&self.table, reference)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(tx::TxError::Cancelled(failed)) if !failed.is_empty() => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Links a customer to its Stripe customer, unless it already has one; answers the link
+    /// that holds (a concurrent first card may have set it first).
+    async fn link_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::customer_key(customer)))
+            .update_expression("SET stripeCustomerId = if_not_exists(stripeCustomerId, :s)")
+            .condition_expression("tenantId = :tenant")
+            .expression_attribute_values(":s", AttributeValue::S(stripe_customer.to_owned()))
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await?;
+        out.attributes
+            .and_then(|a| {
+                a.get("stripeCustomerId")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            })
+            .ok_or(StoreError::Missing("stripeCustomerId"))
+    }
+}

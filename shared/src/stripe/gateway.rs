@@ -1,0 +1,279 @@
+//! The [`PaymentGateway`] port over Stripe's HTTP API.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::StripeClient;
+use crate::domain::{SourceCard, StripeToken};
+use crate::ports::{
+    Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source, StripeAuth,
+    StripeError,
+};
+
+#[derive(Debug, Deserialize)]
+struct Object {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct CustomerObject {
+    id: String,
+    #[serde(default)]
+    default_source: Option<String>,
+    #[serde(default)]
+    sources: Option<SourceList>,
+}
+
+#[derive(Deserialize)]
+struct SourceList {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Deleted {
+    #[serde(default)]
+    deleted: bool,
+}
+
+#[async_trait]
+impl PaymentGateway for StripeClient {
+    /// `GET /v1/customers/{customer}/sources/{source}`: a card (`card_…`) or bank account (`ba_…`).
+    async fn retrieve_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<Source, StripeError> {
+        let path = format!("/v1/customers/{customer}/sources/{source}");
+        self.send(auth, Method::GET, &path, &[], None).await
+    }
+
+    /// A Stripe customer for a vault customer. The idempotency key is derived from the vault
+    /// customer, so concurrent first cards end up with one Stripe customer.
+    async fn create_vault_customer(
+        &self,
+        auth: &StripeAuth,
+        idempotency_key: &str,
+        vault_customer_id: &str,
+    ) -> Result<String, StripeError> {
+        let form = [("metadata[cardvault_customer_id]", vault_customer_id)];
+        let created: Object = self
+            .send(
+                auth,
+                Method::POST,
+                "/v1/customers",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    /// `POST /v1/customers` with `source=tok_…`: one call creates the customer and attaches
+    /// the card. `sources` is expanded (API versions since 2020-08-27 leave it out), so the
+    /// card comes back in the same answer. `idempotency_key` makes a retry, ours or the
+    /// caller's, return the first customer instead of creating a second.
+    async fn create_customer_with_source(
+        &self,
+        auth: &StripeAuth,
+        token: &StripeToken,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<CreatedCustomer, StripeError> {
+        let keys: Vec<String> = metadata
+            .iter()
+            .map(|(k, _)| format!("metadata[{k}]"))
+            .collect();
+        let mut form = vec![("source", token.reveal()), ("expand[]", "sources")];
+        form.extend(
+            keys.iter()
+                .map(String::as_str)
+                .zip(metadata.iter().map(|(_, v)| *v)),
+        );
+        let customer: CustomerObject = self
+            .send(
+                auth,
+                Method::POST,
+                "/v1/customers",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        let decode =
+            |what: &str| StripeError::Decode(format!("new customer {}: {what}", customer.id));
+        let cards: Vec<SourceCard> = customer
+            .sources
+            .map(|s| s.data)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v["object"] == "card")
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
+        let wanted = customer.default_source.as_deref();
+        let source = match cards
+            .iter()
+            .find(|c| Some(c.id.as_str()) == wanted)
+            .or(cards.first())
+        {
+            Some(card) => card.clone(),
+            // Not expanded after all: read the default source.
+            None => {
+                let id = wanted.ok_or_else(|| decode("no source"))?;
+                let path = format!("/v1/customers/{}/sources/{id}", customer.id);
+                self.send(auth, Method::GET, &path, &[], None).await?
+            }
+        };
+        Ok(CreatedCustomer {
+            id: customer.id,
+            source,
+        })
+    }
+
+    /// `DELETE /v1/customers/{id}`: undoes [`Self::create_customer_with_source`] when what
+    /// follows it fails. An already-deleted customer counts as deleted.
+    async fn delete_customer(&self, auth: &StripeAuth, id: &str) -> Result<(), StripeError> {
+        let path = format!("/v1/customers/{id}");
+        match self
+            .send::<Deleted>(auth, Method::DELETE, &path, &[], None)
+            .await
+        {
+            Ok(d) if d.deleted => Ok(()),
+            Ok(_) => Err(StripeError::Decode(format!("{id} was not deleted"))),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v1/customers/{id}`: a deleted customer does not exist.
+    async fn customer_exists(&self, auth: &StripeAuth, id: &str) -> Result<bool, StripeError> {
+        let path = format!("/v1/customers/{id}");
+        match self
+            .send::<Deleted>(auth, Method::GET, &path, &[], None)
+            .await
+        {
+            Ok(c) => Ok(!c.deleted),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/tokens`: the only place a PAN and CVV leave cardvault.
+    async fn create_card_token(
+        &self,
+        auth: &StripeAuth,
+        card: &CardDetails<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let (month, year) = (card.expiry.month.to_string(), card.expiry.year.to_string());
+        let mut form = vec![
+            ("card[number]", card.number.expose()),
+            ("card[cvc]", card.cvv.expose()),
+            ("card[exp_month]", month.as_str()),
+            ("card[exp_year]", year.as_str()),
+            ("card[name]", card.name),
+        ];
+        for (k, v) in [
+            ("card[address_line1]", card.address_line1),
+            ("card[address_line2]", card.address_line2),
+            ("card[address_city]", card.address_city),
+            ("card[address_zip]", card.address_zip),
+            ("card[address_country]", card.address_country),
+        ] {
+            if let Some(v) = v {
+                form.push((k, v));
+            }
+        }
+        let token: Object = self
+            .send(
+                auth,
+                Method::POST,
+                "/v1/tokens",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(token.id)
+    }
+
+    /// Attaches a token's card to a customer; Stripe validates (and may decline) it here.
+    async fn attach_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        let path = format!("/v1/customers/{customer}/sources");
+        self.send(
+            auth,
+            Method::POST,
+            &path,
+            &[("source", token)],
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Makes a card the Stripe customer's default source.
+    async fn set_default_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError> {
+        let path = format!("/v1/customers/{customer}");
+        let _: serde_json::Value = self
+            .send(
+                auth,
+                Method::POST,
+                &path,
+                &[("default_source", source)],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a card from its Stripe customer (compensation after a failed write).
+    async fn detach_source(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        source: &str,
+    ) -> Result<(), StripeError> {
+        let path = format!("/v1/customers/{customer}/sources/{source}");
+        let _: serde_json::Value = self.send(auth, Method::DELETE, &path, &[], None).await?;
+        Ok(())
+    }
+
+    /// Collects `amount` (minor units) from a customer's card, confirmed at once.
+    async fn collect(
+        &self,
+        auth: &StripeAuth,
+        amount_minor: u64,
+        currency: &str,
+        customer: &str,
+        card: &str,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeError> {
+        let amount = amount_minor.to_string();
+        let form = [
+            ("amount", amount.as_str()),
+            ("currency", currency),
+            ("customer", customer),
+            ("payment_method", card),
+            ("confirm", "true"),
+            ("off_session", "true"),
+        ];
+        self.send(
+            auth,
+            Method::POST,
+            "/v1/payment_intents",
+            &form,
+            Some(idempotency_key),
+        )
+        .await
+    }
+}

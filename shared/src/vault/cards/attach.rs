@@ -1,0 +1,123 @@
+//! A card from a Stripe token, attached to an account's Stripe customer (the billing card
+//! API's `/card/create`). Only the last four digits are kept, as its document says.
+
+use super::{CardView, Vault};
+use crate::domain::{
+    account_ref, stripe_dedupe_key, AtStripe, CardBrand, Instrument, PaymentMethod, StripeRef,
+    StripeToken, TenantId, Text,
+};
+use crate::error::Error;
+use crate::ports::{
+    Clock, Created, DefaultRule, Ids, PaymentGateway, PaymentMethodStore, Ports, StripeError,
+};
+use crate::vault::compensation::Undo;
+use crate::vault::credentials::StripeRoute;
+use crate::vault::idempotency::IdempotencyKey;
+
+/// What `/card/create` takes, checked.
+pub struct NewTokenCard {
+    pub name: Text,
+    pub last4: String,
+    pub month: u8,
+    pub year: u16,
+    pub token: StripeToken,
+    /// Make it the account's current card (otherwise only if it has none).
+    pub current: bool,
+}
+
+impl<P: Ports> Vault<P> {
+    /// Attaches the token's card to the account's Stripe customer and stores the card. The
+    /// number's last four must match the token's, when Stripe reports them.
+    pub async fn attach_token_card(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        new: NewTokenCard,
+    ) -> Result<CardView, Error> {
+        let customer = self.customer_for_ref(tenant, &account_ref(account)).await?;
+        let tenant_settings = self.tenant(tenant).await?;
+        let auth = self.stripe_auth(&tenant_settings, StripeRoute::Any).await?;
+        let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
+        let id = self.ids.payment_method_id();
+        let attached = self
+            .gateway
+            .attach_source(
+                &auth,
+                &stripe_customer,
+                new.token.reveal(),
+                IdempotencyKey::attach(id).as_str(),
+            )
+            .await
+            .map_err(token_error)?;
+        let undo = Undo::Detach {
+            customer: stripe_customer.clone(),
+            card: attached.id.clone(),
+        };
+        if attached.last4.as_deref().is_some_and(|l| l != new.last4) {
+            self.compensate(&auth, undo).await;
+            return Err(Error::field(
+                "number",
+                "number does not match the card of stripeToken",
+            ));
+        }
+        let mut card = PaymentMethod::at_stripe(AtStripe {
+            // The id the attach's idempotency key was made from.
+            id,
+            at: self.clock.now(),
+            customer_id: customer.id,
+            tenant_id: tenant.clone(),
+            instrument: Instrument::Card {
+                brand: CardBrand::from_stripe(attached.brand.as_deref().unwrap_or("")),
+                first6: None,
+                exp_month: new.month,
+                exp_year: new.year,
+            },
+            last4: new.last4,
+            holder: Default::default(),
+            stripe: StripeRef {
+                customer_id: stripe_customer.clone(),
+                source_id: attached.id.clone(),
+            },
+            fingerprint: attached.fingerprint.clone(),
+        });
+        card.nickname = Some(new.name.as_str().to_owned());
+        let rule = if new.current {
+            DefaultRule::Always
+        } else {
+            DefaultRule::IfNone
+        };
+        match self
+            .store
+            .create_payment_method(&card, &[stripe_dedupe_key(&attached.id)], rule)
+            .await
+        {
+            Ok(Created::New) => {}
+            Ok(Created::Duplicate(_)) => {
+                self.compensate(&auth, undo).await;
+                return Err(Error::Conflict(
+                    "The card could not be stored; nothing was kept. Try again.".into(),
+                ));
+            }
+            Err(e) => {
+                self.compensate(&auth, undo).await;
+                return Err(e.into());
+            }
+        }
+        let mut customer = customer;
+        if new.current || customer.default_payment_method_id.is_none() {
+            customer.default_payment_method_id = Some(id);
+            self.follow_on_stripe(&auth, &stripe_customer, &attached.id)
+                .await;
+        }
+        Ok(CardView::of(card, &customer))
+    }
+}
+
+fn token_error(e: StripeError) -> Error {
+    match e {
+        StripeError::Api { message, .. } => {
+            Error::field("stripeToken", format!("stripeToken: {message}"))
+        }
+        e => Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e),
+    }
+}

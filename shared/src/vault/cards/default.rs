@@ -1,0 +1,82 @@
+//! The default card: Fusebill's `isDefault`, EmbedThis's `current`. It is one attribute of
+//! the customer, changed in one transaction that checks the card still exists, so however
+//! many changes run at once the customer ends with exactly one default.
+
+use super::{card_not_found, payment_method_not_found, CardView, Vault};
+use crate::domain::{CustomerId, PaymentMethodId, TenantId};
+use crate::error::Error;
+use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeAuth};
+use crate::vault::credentials::StripeRoute;
+
+impl<P: Ports> Vault<P> {
+    /// The merchant API's default: the payment method must be the customer's.
+    pub async fn make_default(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        id: PaymentMethodId,
+    ) -> Result<(), Error> {
+        let pm = self
+            .store
+            .payment_method(tenant, id)
+            .await?
+            .filter(|pm| pm.customer_id == customer)
+            .ok_or_else(|| payment_method_not_found(id))?;
+        match self
+            .store
+            .set_default_payment_method(tenant, customer, pm.id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(payment_method_not_found(id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The billing card API's current card: `current: true` makes it the account's one
+    /// current card, and Stripe's default source follows; `false` leaves the account with
+    /// none if it was current.
+    pub async fn set_current(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        id: PaymentMethodId,
+        current: bool,
+    ) -> Result<CardView, Error> {
+        let (card, mut customer) = self.account_card(tenant, account, id).await?;
+        if current {
+            match self
+                .store
+                .set_default_payment_method(tenant, customer.id, id)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => return Err(card_not_found(id)),
+                Err(e) => return Err(e.into()),
+            }
+            customer.default_payment_method_id = Some(id);
+            if let Some(s) = &card.stripe {
+                let settings = self.tenant(tenant).await?;
+                let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
+                self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
+                    .await;
+            }
+        } else {
+            self.store
+                .clear_default_payment_method(tenant, customer.id, id)
+                .await?;
+            if customer.default_payment_method_id == Some(id) {
+                customer.default_payment_method_id = None;
+            }
+        }
+        Ok(CardView::of(card, &customer))
+    }
+
+    /// Stripe's default source follows the current card. Best effort: the vault's record
+    /// is the source of truth, and a failure here is logged, not fatal.
+    pub(super) async fn follow_on_stripe(&self, auth: &StripeAuth, customer: &str, card: &str) {
+        if let Err(e) = self.gateway.set_default_source(auth, customer, card).await {
+            tracing::warn!(error = %e, "Stripe default source not updated");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Reading many cards: a customer's, paged by number (merchant API), and a tenant's, paged
+//! by signed cursors (billing card API).
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::{CardView, Vault};
+use crate::domain::{CustomerId, ListPosition, PaymentMethod, TenantId};
+use crate::error::Error;
+use crate::ports::{CustomerStore, KeyService, PaymentMethodStore, Ports};
+
+pub const PAGE_SIZE_MAX: usize = 100;
+
+/// Fusebill-style paging: `pageNumber` counts from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub number: usize,
+    pub size: usize,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            number: 0,
+            size: 20,
+        }
+    }
+}
+
+/// Where a tenant-wide page starts.
+pub enum PageFrom {
+    Start,
+    /// A `next` cursor: older cards.
+    Next(String),
+    /// A `prev` cursor: newer cards.
+    Prev(String),
+}
+
+/// One page of a tenant's cards, newest first, with cursors to the pages around it.
+pub struct CardPage {
+    pub cards: Vec<CardView>,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// An opaque page cursor: where to continue, for which tenant, in which direction, signed
+/// so that no one can forge one (to read another tenant, or to jump anywhere).
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    t: String,
+    k: String,
+    /// "n": next (older), "p": previous (newer).
+    d: String,
+}
+
+const CURSOR_PURPOSE: &str = "card-find-cursor";
+
+fn invalid_cursor() -> Error {
+    Error::BadRequest("The cursor is not valid; start again without one.".into())
+}
+
+impl<P: Ports> Vault<P> {
+    /// A customer's cards, newest first, one page of them, and how many there are in all.
+    /// One Query reads the customer with every payment method it has.
+    pub async fn list_cards(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        page: Page,
+    ) -> Result<(Vec<CardView>, usize), Error> {
+        let (customer, mut methods) = self
+            .store
+            .customer_with_payment_methods(tenant, customer)
+            .await?
+            .ok_or_else(|| Error::not_found("Customer", customer))?;
+        methods.retain(PaymentMethod::is_card);
+        methods.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+        let total = methods.len();
+        let views = methods
+            .into_iter()
+            .skip(page.number.saturating_mul(page.size))
+            .take(page.size)
+            .map(|pm| CardView::of(pm, &customer))
+            .collect();
+        Ok((views, total))
+    }
+
+    /// One page of the tenant's cards, newest first. Round trips: one index Query and one
+    /// BatchGetItem for the cards' customers.
+    pub async fn find_cards(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        from: PageFrom,
+    ) -> Result<CardPage, Error> {
+        let (after, newest_first) = match &from {
+            PageFrom::Start => (None, true),
+            PageFrom::Next(raw) => (Some(self.decode_cursor(raw, tenant, "n").await?), true),
+            PageFrom::Prev(raw) => (Some(self.decode_cursor(raw, tenant, "p").await?), false),
+        };
+        let page = self
+            .store
+            .tenant_payment_methods(tenant, limit, after.as_ref(), newest_first)
+            .await?;
+        let (mut cards, more) = (page.items, page.more);
+        if !newest_first {
+            cards.reverse();
+        }
+        // Going forward, "more" means older cards exist; going back, newer ones.
+        let (has_older, has_newer) = match from {
+            PageFrom::Start => (more, false),
+            PageFrom::Next(_) => (more, true),
+            PageFrom::Prev(_) => (true, more),
+        };
+        let next = match cards.last().filter(|_| has_older) {
+            Some(c) => Some(self.encode_cursor(tenant, c, "n").await?),
+            None => None,
+        };
+        let prev = match cards.first().filter(|_| has_newer) {
+            Some(c) => Some(self.encode_cursor(tenant, c, "p").await?),
+            None => None,
+        };
+        let ids: Vec<_> = cards.iter().map(|c| c.customer_id).collect();
+        let customers = self.store.customers(tenant, &ids).await?;
+        let cards = cards
+            .into_iter()
+            .filter(PaymentMethod::is_card)
+            .filter_map(|c| {
+                let customer = customers.iter().find(|x| x.id == c.customer_id)?;
+                Some(CardView::of(c, customer))
+            })
+            .collect();
+        Ok(CardPage { cards, next, prev })
+    }
+
+    async fn encode_cursor(
+        &self,
+        tenant: &TenantId,
+        at: &PaymentMethod,
+        direction: &str,
+    ) -> Result<String, Error> {
+        let cursor = Cursor {
+            t: tenant.to_string(),
+            k: at.list_position().as_str().to_owned(),
+            d: direction.into(),
+        };
+        let body = serde_json::to_vec(&cursor).map_err(|e| Error::internal("cursor", e))?;
+        let mac = self.keys.sign(CURSOR_PURPOSE, &body).await?;
+        Ok(format!("{}.{mac}", URL_SAFE_NO_PAD.encode(&body)))
+    }
+
+    async fn decode_cursor(
+        &self,
+        raw: &str,
+        tenant: &TenantId,
+        direction: &str,
+    ) -> Result<ListPosition, Error> {
+        let (body, mac) = raw.split_once('.').ok_or_else(invalid_cursor)?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid_cursor())?;
+        if !self.keys.verify(CURSOR_PURPOSE, &body, mac).await? {
+            return Err(invalid_cursor());
+        }
+        let cursor: Cursor = serde_json::from_slice(&body).map_err(|_| invalid_cursor())?;
+        // Another tenant's cursor, or a `prev` cursor given as `next`, is not this page's.
+        if cursor.t != tenant.as_str() || cursor.d != direction {
+            return Err(invalid_cursor());
+        }
+        Ok(ListPosition::from_signed(cursor.k))
+    }
+}

@@ -1,0 +1,128 @@
+//! Removing a card, by each API's rule.
+//!
+//! - Merchant API: the default cannot be deleted while the customer has other payment
+//!   methods; the only one can, and the default is cleared with it.
+//! - Billing card API: the current card can be removed; the newest other card becomes
+//!   current, or none.
+//!
+//! A card cardvault itself attached at Stripe (entered through the transparent redirect)
+//! sits on cardvault's own Stripe customer, and is detached there. A merchant-imported card
+//! is the merchant's and is left at Stripe.
+
+use super::{card_not_found, payment_method_not_found, CardView, Vault};
+use crate::domain::{PaymentMethod, PaymentMethodId, TenantId};
+use crate::error::Error;
+use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError};
+use crate::vault::credentials::StripeRoute;
+
+fn changed_meanwhile() -> Error {
+    Error::Conflict("The payment method or its customer changed during the request; try again.".into())
+}
+
+impl<P: Ports> Vault<P> {
+    /// The merchant API's delete.
+    pub async fn delete_card(&self, tenant: &TenantId, id: PaymentMethodId) -> Result<(), Error> {
+        let pm = self
+            .store
+            .payment_method(tenant, id)
+            .await?
+            .filter(PaymentMethod::is_card)
+            .ok_or_else(|| payment_method_not_found(id))?;
+        let (customer, methods) = self
+            .store
+            .customer_with_payment_methods(tenant, pm.customer_id)
+            .await?
+            .ok_or_else(|| payment_method_not_found(id))?;
+        let is_default = customer.default_payment_method_id == Some(id);
+        if is_default && methods.len() > 1 {
+            return Err(Error::BadRequest(
+                "Cannot delete a default payment method".into(),
+            ));
+        }
+        match self
+            .store
+            .delete_payment_method(&pm, &pm.dedupe_keys(), is_default, None)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(changed_meanwhile()),
+            Err(e) => return Err(e.into()),
+        }
+        if let (true, Some(s)) = (pm.stored_in_vault, &pm.stripe) {
+            let settings = self.tenant(tenant).await?;
+            let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
+            if let Err(e) = self
+                .gateway
+                .detach_source(&auth, &s.customer_id, &s.source_id)
+                .await
+            {
+                tracing::error!(error = %e, "a deleted card is still attached at Stripe");
+            }
+        }
+        Ok(())
+    }
+
+    /// The billing card API's remove: detaches the card from Stripe, then removes it. If it
+    /// was current, the newest other card becomes current, or none.
+    pub async fn remove_account_card(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        id: PaymentMethodId,
+    ) -> Result<CardView, Error> {
+        let (card, customer) = self.account_card(tenant, account, id).await?;
+        let (_, others) = self
+            .store
+            .customer_with_payment_methods(tenant, customer.id)
+            .await?
+            .ok_or_else(|| card_not_found(id))?;
+        let was_current = customer.default_payment_method_id == Some(id);
+        let next = was_current
+            .then(|| {
+                others
+                    .iter()
+                    .filter(|p| p.id != id && p.is_card())
+                    .max_by_key(|p| (p.created_at, p.id))
+            })
+            .flatten();
+        let settings = self.tenant(tenant).await?;
+        let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
+        if let Some(s) = &card.stripe {
+            match self
+                .gateway
+                .detach_source(&auth, &s.customer_id, &s.source_id)
+                .await
+            {
+                Ok(()) => {}
+                // Already gone at Stripe: removing our record is what is left to do.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    return Err(Error::upstream(
+                        "Stripe is unavailable; the card was not removed. Try again.",
+                        e,
+                    ))
+                }
+            }
+        }
+        match self
+            .store
+            .delete_payment_method(&card, &card.dedupe_keys(), was_current, next.map(|n| n.id))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(Error::Conflict(
+                    "The account's cards changed during the request; try again.".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(s) = next.and_then(|n| n.stripe.as_ref()) {
+            self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
+                .await;
+        }
+        let mut view = CardView::of(card, &customer);
+        view.is_default = false;
+        Ok(view)
+    }
+}

@@ -1,0 +1,104 @@
+//! Customers: created by merchants, or made on first use for a user or an account (their
+//! external reference), and linked to a Stripe customer when their first card needs one.
+
+use super::idempotency::IdempotencyKey;
+use super::Vault;
+use crate::domain::{Customer, CustomerId, NewCustomer, TenantId};
+use crate::error::Error;
+use crate::ports::{Clock, CustomerStore, Ids, PaymentGateway, Ports, StoreError, StripeAuth};
+
+/// Random ids collide with odds of about n/2^53; a few tries make a clash unobservable.
+pub const ID_ATTEMPTS: usize = 4;
+
+impl<P: Ports> Vault<P> {
+    fn new_customer(
+        &self,
+        tenant: &TenantId,
+        details: NewCustomer,
+        external_ref: Option<&str>,
+    ) -> Customer {
+        let at = self.clock.now();
+        Customer {
+            id: self.ids.customer_id(),
+            tenant_id: tenant.clone(),
+            details,
+            default_payment_method_id: None,
+            external_ref: external_ref.map(str::to_owned),
+            stripe_customer_id: None,
+            created_at: at,
+            modified_at: at,
+        }
+    }
+
+    pub async fn create_customer(
+        &self,
+        tenant: &TenantId,
+        details: NewCustomer,
+    ) -> Result<Customer, Error> {
+        let mut customer = self.new_customer(tenant, details, None);
+        for _ in 0..ID_ATTEMPTS {
+            match self.store.create_customer(&customer).await {
+                Ok(()) => return Ok(customer),
+                Err(StoreError::AlreadyExists) => customer.id = self.ids.customer_id(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::bug("could not allocate a customer id"))
+    }
+
+    /// A customer of `tenant`; another tenant's answers exactly as a missing one.
+    pub async fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, Error> {
+        self.store
+            .get_customer(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("Customer", id))
+    }
+
+    /// The customer holding an external reference (`account:<id>`, `user:<sub>`), made now
+    /// if there is none. Two first requests racing make one customer: the loser reads the
+    /// winner's.
+    pub async fn customer_for_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Customer, Error> {
+        for _ in 0..ID_ATTEMPTS {
+            if let Some(c) = self.store.customer_by_external_ref(tenant, ext_ref).await? {
+                return Ok(c);
+            }
+            let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
+            match self.store.create_customer_with_ref(&customer, ext_ref).await {
+                Ok(()) => return Ok(customer),
+                Err(StoreError::AlreadyExists) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::bug(format!(
+            "could not create the customer for {ext_ref}"
+        )))
+    }
+
+    /// The Stripe customer holding a vault customer's cards, created on first use. The
+    /// idempotency key is the vault customer's, so concurrent first cards share one.
+    pub async fn stripe_customer_of(
+        &self,
+        auth: &StripeAuth,
+        customer: &Customer,
+    ) -> Result<String, Error> {
+        if let Some(id) = &customer.stripe_customer_id {
+            return Ok(id.clone());
+        }
+        let key = IdempotencyKey::vault_customer(&customer.tenant_id, customer.id);
+        let created = self
+            .gateway
+            .create_vault_customer(auth, key.as_str(), &customer.id.to_string())
+            .await
+            .map_err(|e| {
+                Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e)
+            })?;
+        Ok(self
+            .store
+            .link_stripe_customer(&customer.tenant_id, customer.id, &created)
+            .await?)
+    }
+}

@@ -1,0 +1,94 @@
+//! Every idempotency key cardvault sends to Stripe, made in one place. A key is derived
+//! from what the request is about, so that a retry of the same work (ours, or a client's)
+//! gets Stripe's first answer back instead of a second object. Keys name cardvault's own
+//! ids only, or a hash: never a token or a card number.
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::{CustomerId, PaymentMethodId, StripeToken, TenantId};
+
+const PREFIX: &str = "cardvault";
+
+/// A key for Stripe's `Idempotency-Key` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The Stripe customer of a vault customer: concurrent first cards share one.
+    pub fn vault_customer(tenant: &TenantId, customer: CustomerId) -> Self {
+        Self(format!("{PREFIX}-customer-{tenant}-{customer}"))
+    }
+
+    /// The token made from an entered card, for the card about to be recorded.
+    pub fn card_token(card: PaymentMethodId) -> Self {
+        Self(format!("{PREFIX}-token-{card}"))
+    }
+
+    /// Attaching a card to its Stripe customer, for the card about to be recorded.
+    pub fn attach(card: PaymentMethodId) -> Self {
+        Self(format!("{PREFIX}-attach-{card}"))
+    }
+
+    /// A collection on a card.
+    pub fn collect(card: PaymentMethodId) -> Self {
+        Self(format!("{PREFIX}-collect-{card}"))
+    }
+
+    /// A user's Stripe customer made from a token: the SHA-256 of tenant, user and token,
+    /// so the same request always maps to the same key and the key reveals none of them.
+    pub fn stripe_customer(tenant: &TenantId, user: &str, token: &StripeToken) -> Self {
+        let mut h = Sha256::new();
+        for part in [tenant.as_str(), user, token.reveal()] {
+            h.update(part.as_bytes());
+            // The separator keeps ("a", "bc") and ("ab", "c") apart.
+            h.update([0u8]);
+        }
+        Self(format!("cv-scus-{}", hex::encode(h.finalize())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::try_from(id.to_string()).unwrap()
+    }
+
+    #[test]
+    fn stripe_customer_keys_are_stable_and_separate_users() {
+        let t = tenant("demo-a");
+        let tok = StripeToken::parse("tok_abc").unwrap();
+        let k = IdempotencyKey::stripe_customer(&t, "u1", &tok);
+        assert_eq!(k, IdempotencyKey::stripe_customer(&t, "u1", &tok));
+        assert_ne!(k, IdempotencyKey::stripe_customer(&t, "u2", &tok));
+        assert!(!k.as_str().contains("abc") && k.as_str().starts_with("cv-scus-"));
+        assert!(k.as_str().len() < 255);
+        assert_ne!(
+            IdempotencyKey::stripe_customer(&t, "bu1", &tok),
+            IdempotencyKey::stripe_customer(&tenant("demo-ab"), "u1", &tok)
+        );
+    }
+
+    #[test]
+    fn card_keys_differ_by_step_and_card() {
+        let a = PaymentMethodId::try_from(1).unwrap();
+        let b = PaymentMethodId::try_from(2).unwrap();
+        let keys = [
+            IdempotencyKey::card_token(a),
+            IdempotencyKey::attach(a),
+            IdempotencyKey::collect(a),
+            IdempotencyKey::attach(b),
+        ];
+        for (i, x) in keys.iter().enumerate() {
+            for y in &keys[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+        assert_eq!(IdempotencyKey::attach(a).as_str(), "cardvault-attach-1");
+    }
+}

@@ -1,0 +1,40 @@
+//! Tenants as requests see them: cached for a short while in the warm container.
+
+use super::Vault;
+use crate::domain::{Origin, Tenant, TenantId};
+use crate::error::Error;
+use crate::ports::{Ports, TenantStore};
+
+impl<P: Ports> Vault<P> {
+    /// A tenant that must exist (the caller was authenticated for it).
+    pub async fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.find_tenant(id)
+            .await?
+            .ok_or_else(|| Error::bug(format!("tenant {id} vanished")))
+    }
+
+    pub async fn find_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        if let Some(t) = self.tenants.get(id) {
+            return Ok(Some(t));
+        }
+        let tenant = self.store.get_tenant(id).await?;
+        if let Some(t) = &tenant {
+            self.tenants.insert(id.clone(), t.clone());
+        }
+        Ok(tenant)
+    }
+
+    /// The tenant a public API key (transparent redirect) belongs to. A key whose tenant is
+    /// gone names no one: the same answer as an unknown key.
+    pub async fn tenant_by_public_key(&self, key: &str) -> Result<Option<Tenant>, Error> {
+        match self.store.tenant_by_public_key(key).await? {
+            Some(id) => self.find_tenant(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether any tenant allows this browser origin (the CORS preflight names no tenant).
+    pub async fn origin_allowed(&self, origin: &Origin) -> Result<bool, Error> {
+        Ok(self.store.origin_allowed(origin).await?)
+    }
+}
