@@ -1,0 +1,179 @@
+//! The layers only point down: functions → dialect → vault → ports ← adapters, with the
+//! domain types at the bottom. Each module of `shared/src` may name (`crate::…`) only the
+//! modules listed for it here, so an import that points up, or a cycle, fails this test.
+//! Test code (`#[cfg(test)]` modules, `tests/` folders) is exempt: it may wire anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Each top-level module, and what it may use. Anything not listed is a new module: add it.
+const ALLOWED: &[(&str, &[&str])] = &[
+    // The bottom: the types every layer speaks.
+    ("error", &[]),
+    ("domain", &["error"]),
+    ("cache", &[]),
+    // What the rules need, and the rules.
+    ("ports", &["domain", "error"]),
+    ("vault", &["domain", "error", "ports", "cache"]),
+    // Adapters implement ports; they never reach into the rules.
+    ("store", &["domain", "error", "ports"]),
+    ("stripe", &["domain", "error", "ports"]),
+    ("secrets", &["ports", "cache"]),
+    ("crypto", &["domain", "ports"]),
+    ("recaptcha", &["ports"]),
+    // The in-memory adapters, and a vault built from them, for unit tests.
+    ("memory", &["domain", "ports", "crypto", "vault"]),
+    // The HTTP edge.
+    ("auth", &["domain", "error"]),
+    ("http", &["error"]),
+    ("cors", &["domain", "error"]),
+    ("dialect", &["domain", "error", "vault", "http", "cors"]),
+    // Wiring.
+    ("config", &["auth"]),
+    ("app", &[
+        "auth", "config", "crypto", "domain", "error", "ports", "recaptcha", "secrets", "store",
+        "stripe", "vault",
+    ]),
+    ("telemetry", &[]),
+    ("lambda", &["app", "telemetry"]),
+    ("lib", &[
+        "app", "auth", "cache", "config", "cors", "crypto", "dialect", "domain", "error", "http",
+        "lambda", "memory", "ports", "recaptcha", "secrets", "store", "stripe", "telemetry",
+        "vault",
+    ]),
+];
+
+/// What the endpoint binaries may use of the crate: never an adapter or a port directly.
+const FUNCTIONS_FORBIDDEN: &[&str] = &["store", "stripe", "secrets", "crypto", "recaptcha", "ports", "memory"];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "tests") {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name != "tests.rs" && !name.ends_with("_tests.rs") {
+                out.push(path);
+            }
+        }
+    }
+}
+
+/// The code of a source: no comments, and nothing from its first `#[cfg(test)]` on (the
+/// `mod tests` that closes a file).
+fn code_of(src: &str) -> String {
+    let code = match src.find("#[cfg(test)]") {
+        Some(i) => &src[..i],
+        None => src,
+    };
+    code.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ident(s: &str) -> String {
+    s.trim()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules a source names as `crate::x` or in `use crate::{x, …}` groups.
+fn crate_refs(src: &str) -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The first name of each item at the group's own depth.
+            let (mut depth, mut start) = (0, true);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    _ if start && !c.is_whitespace() => {
+                        start = false;
+                        let name = ident(&group[i..]);
+                        if !name.is_empty() {
+                            refs.insert(name);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            refs.insert(ident(rest));
+        }
+    }
+    refs
+}
+
+fn module_of(src_root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src_root).unwrap();
+    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+#[test]
+fn modules_only_import_from_the_layers_below_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut violations = Vec::new();
+    for file in &files {
+        let module = module_of(&root, file);
+        let Some(may) = allowed.get(module.as_str()) else {
+            violations.push(format!("{}: module {module} has no entry in ALLOWED", file.display()));
+            continue;
+        };
+        let src = std::fs::read_to_string(file).unwrap();
+        for used in crate_refs(&code_of(&src)) {
+            // `crate::Error` and the like are re-exports at the root; `self` is local.
+            let used = match used.as_str() {
+                "Error" | "FieldError" => "error".to_owned(),
+                "App" => "app".to_owned(),
+                _ => used,
+            };
+            if used != module && !may.contains(&used.as_str()) {
+                violations.push(format!("{}: {module} uses {used}", file.display()));
+            }
+        }
+    }
+    assert!(files.len() > 40, "found only {} files", files.len());
+    assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+}
+
+#[test]
+fn functions_reach_the_vault_through_dialects_and_app_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut violations = Vec::new();
+    for file in &files {
+        let src = std::fs::read_to_string(file).unwrap();
+        for forbidden in FUNCTIONS_FORBIDDEN {
+            if src.contains(&format!("cardvault::{forbidden}")) {
+                violations.push(format!("{}: uses cardvault::{forbidden}", file.display()));
+            }
+        }
+    }
+    assert!(files.len() >= 19, "found only {} files", files.len());
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn the_reference_scanner_sees_groups_and_paths() {
+    let refs = crate_refs("use crate::{domain::X, ports::{A, B}};\nlet x = crate::vault::f();");
+    assert_eq!(
+        refs.into_iter().collect::<Vec<_>>(),
+        ["domain", "ports", "vault"]
+    );
+}
