@@ -1,9 +1,7 @@
 //! The billing card API (EmbedThis style): each endpoint, the role matrix, cursor paging,
 //! the one-current-card rule, removal, failures, and that no full number is stored.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use serde_json::{json, Value};
 
 fn token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {

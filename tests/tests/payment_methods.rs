@@ -1,9 +1,7 @@
 //! A customer's payment methods (Fusebill style): list and paging, get, delete rules,
 //! the default, country ids, and tenant scope on every route.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,10 +1,8 @@
 //! The transparent redirect, `POST /api/paymentsv2`: parsing, origin and reCAPTCHA checks,
 //! card validation, the encrypted vault, Stripe verification and collection.
 
-mod common;
-
 use cardvault::secret::ExposeSecret;
-use common::*;
+use cardvault_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,10 +1,8 @@
 //! Secrets are read from Secrets Manager (moto) on first use, then served from the cache.
 
-mod common;
-
 use cardvault::secret::ExposeSecret;
 use cardvault::secrets::Secrets;
-use common::admin;
+use cardvault_tests::*;
 
 #[tokio::test]
 async fn fetched_once_then_cached_until_forgotten() {

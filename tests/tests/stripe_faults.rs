@@ -2,8 +2,6 @@
 //! The vault runs in-process here, on the real test table, with Stripe's base URL
 //! pointed at the mock.
 
-mod common;
-
 use std::time::Duration;
 
 use cardvault::app::StripeMode;
@@ -11,7 +9,7 @@ use cardvault::domain::{CustomerId, TenantId};
 use cardvault::stripe::{CustomerRef, SourceRef, STRIPE_VERSION};
 use cardvault::vault::{self, ImportRequest};
 use cardvault::Error;
-use common::*;
+use cardvault_tests::*;
 use serde_json::json;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,8 +1,6 @@
 //! The user API (Rechat style): `POST` and `GET /payments/stripe/customers` with bearer JWTs,
 //! through the router against localstripe; JWKS verification and Stripe faults in-process.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use cardvault::auth::jwt::{BearerToken, JwtConfig, JwtVerifier, Principal};
 use cardvault::domain::{user_ref, TenantId};
 use cardvault::stripe::StripeToken;
 use cardvault::{vault, Error};
-use common::*;
+use cardvault_tests::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
