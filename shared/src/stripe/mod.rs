@@ -216,3 +216,6 @@ fn api_error(status: StatusCode, body: &[u8]) -> StripeError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
