@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test lint fmt release size clean-tools
+.PHONY: dev test unit lint fmt release size clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 dev:
@@ -8,6 +8,10 @@ dev:
 ## Every test: unit, integration against the local stack, lints, template validation.
 test:
 	@infra/test.sh
+
+## The tests that need no local stack (every crate but cardvault-tests); make test runs them too.
+unit:
+	cargo test --workspace --exclude cardvault-tests
 
 ## Formatting and clippy, as make test runs them.
 lint:

@@ -14,6 +14,9 @@ async fn create(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Erro
     let user = app.user(req).await?;
     let account = user.owner_account()?;
     let new = http::json_body::<CreateRequest>(req)?.parse(app.vault.today())?;
-    let card = app.vault.attach_token_card(&user.tenant, account, new).await?;
+    let card = app
+        .vault
+        .attach_token_card(&user.tenant, account, new)
+        .await?;
     Ok((StatusCode::OK, card.into()))
 }

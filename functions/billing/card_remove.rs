@@ -14,6 +14,9 @@ async fn remove(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Erro
     let user = app.user(req).await?;
     let account = user.owner_account()?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
-    let card = app.vault.remove_account_card(&user.tenant, account, id).await?;
+    let card = app
+        .vault
+        .remove_account_card(&user.tenant, account, id)
+        .await?;
     Ok((StatusCode::OK, card.into()))
 }

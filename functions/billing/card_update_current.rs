@@ -14,8 +14,8 @@ async fn update(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Erro
     let user = app.user(req).await?;
     let account = user.owner_account()?;
     let body = http::json_body::<IdRequest>(req)?;
-    let card =
-        app.vault
+    let card = app
+        .vault
         .set_current(&user.tenant, account, body.id()?, body.current())
         .await?;
     Ok((StatusCode::OK, card.into()))

@@ -1,8 +1,8 @@
 //! `POST /v1/paymentMethodImport/stripeConnect` (alias `POST /v1/AchCardImport/stripeConnect`):
 //! imports a card or bank account from a Stripe customer of the tenant's connected account.
 
-use cardvault::vault::StripeRoute;
 use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
+use cardvault::vault::StripeRoute;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -14,6 +14,9 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn import(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson), Error> {
     let tenant = app.merchant(req).await?;
     let request = http::json_body::<ImportRequestJson>(req)?.parse()?;
-    let imported = app.vault.import_card(&tenant, StripeRoute::Connect, request).await?;
+    let imported = app
+        .vault
+        .import_card(&tenant, StripeRoute::Connect, request)
+        .await?;
     Ok((StatusCode::OK, imported.into()))
 }

@@ -4,6 +4,12 @@
 use std::env;
 use std::time::Duration;
 
+/// The platform secret's id when `PLATFORM_SECRET_ID` is not set (bootstrap.py and the
+/// template use the same name).
+pub const DEFAULT_PLATFORM_SECRET_ID: &str = "cardvault/platform";
+/// The vault keys' secret id when `VAULT_KEYS_SECRET_ID` is not set.
+pub const DEFAULT_VAULT_KEYS_SECRET_ID: &str = "cardvault/vault-keys";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
@@ -27,8 +33,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
-            platform_secret_id: optional("PLATFORM_SECRET_ID", "cardvault/platform"),
-            vault_keys_secret_id: optional("VAULT_KEYS_SECRET_ID", "cardvault/vault-keys"),
+            platform_secret_id: optional("PLATFORM_SECRET_ID", DEFAULT_PLATFORM_SECRET_ID),
+            vault_keys_secret_id: optional("VAULT_KEYS_SECRET_ID", DEFAULT_VAULT_KEYS_SECRET_ID),
             stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com"),
             recaptcha_verify_url: optional(
                 "RECAPTCHA_VERIFY_URL",

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use async_trait::async_trait;
 use serde::Deserialize;
 use sha2::Sha256;
 

@@ -88,10 +88,13 @@ mod tests {
             })))
             .mount(&server)
             .await;
-        let v = SiteVerify::new(reqwest::Client::new(), format!("{}/siteverify", server.uri()))
-            .siteverify(&SecretString::from("s3cret"), "tok", Some("203.0.113.9"))
-            .await
-            .unwrap();
+        let v = SiteVerify::new(
+            reqwest::Client::new(),
+            format!("{}/siteverify", server.uri()),
+        )
+        .siteverify(&SecretString::from("s3cret"), "tok", Some("203.0.113.9"))
+        .await
+        .unwrap();
         assert_eq!(
             v,
             Verdict {

@@ -10,8 +10,8 @@ use aws_sdk_secretsmanager::Client;
 use secrecy::SecretString;
 
 use crate::cache::TtlCache;
-pub use crate::ports::SecretsError;
 use crate::ports::SecretSource;
+pub use crate::ports::SecretsError;
 
 /// How long a warm container keeps a secret before reading it again.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);

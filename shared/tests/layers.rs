@@ -30,21 +30,60 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dialect", &["domain", "error", "vault", "http", "cors"]),
     // Wiring.
     ("config", &["auth"]),
-    ("app", &[
-        "auth", "config", "crypto", "domain", "error", "ports", "recaptcha", "secrets", "store",
-        "stripe", "vault",
-    ]),
+    (
+        "app",
+        &[
+            "auth",
+            "config",
+            "crypto",
+            "domain",
+            "error",
+            "ports",
+            "recaptcha",
+            "secrets",
+            "store",
+            "stripe",
+            "vault",
+        ],
+    ),
     ("telemetry", &[]),
     ("lambda", &["app", "telemetry"]),
-    ("lib", &[
-        "app", "auth", "cache", "config", "cors", "crypto", "dialect", "domain", "error", "http",
-        "lambda", "memory", "ports", "recaptcha", "secrets", "store", "stripe", "telemetry",
-        "vault",
-    ]),
+    (
+        "lib",
+        &[
+            "app",
+            "auth",
+            "cache",
+            "config",
+            "cors",
+            "crypto",
+            "dialect",
+            "domain",
+            "error",
+            "http",
+            "lambda",
+            "memory",
+            "ports",
+            "recaptcha",
+            "secrets",
+            "store",
+            "stripe",
+            "telemetry",
+            "vault",
+        ],
+    ),
 ];
 
 /// What the endpoint binaries may use of the crate: never an adapter or a port directly.
-const FUNCTIONS_FORBIDDEN: &[&str] = &["store", "stripe", "secrets", "crypto", "recaptcha", "ports", "memory"];
+const FUNCTIONS_FORBIDDEN: &[&str] = &[
+    "store",
+    "stripe",
+    "secrets",
+    "crypto",
+    "recaptcha",
+    "ports",
+    "memory",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -117,7 +156,12 @@ fn crate_refs(src: &str) -> BTreeSet<String> {
 
 fn module_of(src_root: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src_root).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_owned()
 }
 
@@ -131,7 +175,10 @@ fn modules_only_import_from_the_layers_below_them() {
     for file in &files {
         let module = module_of(&root, file);
         let Some(may) = allowed.get(module.as_str()) else {
-            violations.push(format!("{}: module {module} has no entry in ALLOWED", file.display()));
+            violations.push(format!(
+                "{}: module {module} has no entry in ALLOWED",
+                file.display()
+            ));
             continue;
         };
         let src = std::fs::read_to_string(file).unwrap();
@@ -148,7 +195,11 @@ fn modules_only_import_from_the_layers_below_them() {
         }
     }
     assert!(files.len() > 40, "found only {} files", files.len());
-    assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]

@@ -1,1 +1,21 @@
-//! Integration tests live in `tests/`; see `tests/common/mod.rs`.
+//! Shared by the integration tests: the running stack's facts, an HTTP client, the admin CLI.
+//!
+//! `make test` starts DynamoDB Local, moto, localstripe, the siteverify stand-in,
+//! `cargo lambda watch` and the router, then runs these tests with `CARDVAULT_STACK`
+//! naming a JSON file of the stack's facts. Without it, the tests fail: they never skip.
+//!
+//! Each test file in `tests/` takes everything with `use cardvault_tests::*;`.
+
+mod app;
+mod http;
+mod jwt;
+mod stack;
+mod stripe;
+mod table;
+
+pub use app::*;
+pub use http::*;
+pub use jwt::*;
+pub use stack::*;
+pub use stripe::*;
+pub use table::*;

@@ -1,9 +1,7 @@
 //! The billing card API (EmbedThis style): each endpoint, the role matrix, cursor paging,
 //! the one-current-card rule, removal, failures, and that no full number is stored.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use serde_json::{json, Value};
 
 fn token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {
@@ -335,13 +333,10 @@ async fn failures_and_error_are_kept_per_card() {
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = cardvault::domain::TenantId::try_from(t.to_owned()).unwrap();
     let id = cardvault::domain::PaymentMethodId::parse(made["id"].as_str().unwrap()).unwrap();
-    let pm = app
-        .store
-        .payment_method(&tenant, id)
-        .await
-        .unwrap()
-        .unwrap();
-    app.store
+    use cardvault::ports::PaymentMethodStore;
+    let store = app.vault.store();
+    let pm = store.payment_method(&tenant, id).await.unwrap().unwrap();
+    store
         .record_payment_failure(&pm, "Your card was declined.")
         .await
         .unwrap();

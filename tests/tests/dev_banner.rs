@@ -1,8 +1,6 @@
 //! The curl examples `make dev` prints work as printed: the banner is generated against the
 //! test stack, and every command in it is run through bash.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 

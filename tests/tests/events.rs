@@ -1,12 +1,10 @@
 //! Every function has an API Gateway event in `events/` (the same files `sam local invoke -e`
 //! takes), and each one, sent through `cargo lambda invoke`, gets a proper answer.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use cardvault_tests::*;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {

@@ -1,8 +1,6 @@
 //! Merchant API customers, end to end: router → cargo lambda watch → function → DynamoDB Local.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use serde_json::{json, Value};
 
 #[tokio::test]

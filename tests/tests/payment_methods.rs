@@ -1,9 +1,7 @@
 //! A customer's payment methods (Fusebill style): list and paging, get, delete rules,
 //! the default, country ids, and tenant scope on every route.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -207,14 +205,14 @@ async fn twenty_concurrent_default_changes_in_process_leave_exactly_one_default(
     for i in 0..20 {
         let (app, tenant) = (app.clone(), tenant.clone());
         let pm = PaymentMethodId::try_from(pms[i % pms.len()]).unwrap();
-        tasks.spawn(
-            async move { cardvault::vault::set_default(&app.store, &tenant, cid, pm).await },
-        );
+        tasks.spawn(async move { app.vault.make_default(&tenant, cid, pm).await });
     }
     while let Some(result) = tasks.join_next().await {
         result.unwrap().expect("set default");
     }
-    let (views, _) = cardvault::vault::list_cards(&app.store, &tenant, cid, Default::default())
+    let (views, _) = app
+        .vault
+        .list_cards(&tenant, cid, Default::default())
         .await
         .unwrap();
     assert_eq!(views.iter().filter(|v| v.is_default).count(), 1);

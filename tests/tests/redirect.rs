@@ -1,10 +1,8 @@
 //! The transparent redirect, `POST /api/paymentsv2`: parsing, origin and reCAPTCHA checks,
 //! card validation, the encrypted vault, Stripe verification and collection.
 
-mod common;
-
 use cardvault::secret::ExposeSecret;
-use common::*;
+use cardvault_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -324,15 +322,17 @@ async fn recaptcha_is_verified_server_side() {
 
 #[tokio::test]
 async fn siteverify_down_is_503() {
-    let mut app = app_with_stripe("http://127.0.0.1:9").await;
-    app.config.recaptcha_verify_url = "http://127.0.0.1:9/recaptcha/api/siteverify".into();
+    // app_with_stripe points siteverify at a closed port.
+    let app = app_with_stripe("http://127.0.0.1:9").await;
     let tenant = app
+        .vault
         .tenant_by_public_key(&tenant_a().public_api_key)
         .await
         .unwrap()
         .unwrap();
     let err = app
-        .verify_recaptcha(&tenant, Some(PASS), None)
+        .vault
+        .verify_human(&tenant, Some(PASS), None)
         .await
         .unwrap_err();
     let resp = cardvault::dialect::fusebill::render_error(&err);
@@ -492,6 +492,7 @@ async fn old_cards_still_decrypt_after_a_new_key_becomes_current() {
     // A cold container reads the rotated secret and encrypts under the new key.
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = app
+        .vault
         .tenant_by_public_key(&tenant_a().public_api_key)
         .await
         .unwrap()
@@ -500,19 +501,22 @@ async fn old_cards_still_decrypt_after_a_new_key_becomes_current() {
         customer,
         "3566002020360505",
     ));
-    let entry = params
-        .card_entry(&tenant, cardvault::domain::now().date())
-        .unwrap();
+    let entry = params.card_entry(&tenant, app.vault.today()).unwrap();
     let cid = cardvault::domain::CustomerId::try_from(customer).unwrap();
-    let added = cardvault::vault::add_redirect_card(&app, &tenant, cid, entry)
+    let added = app
+        .vault
+        .add_entered_card(&tenant, cid, entry)
         .await
         .unwrap();
     let new_item = payment_method_item(customer, added.view.payment_method.id.get()).await;
     assert_eq!(new_item["encryptedPan"]["keyId"], new_key.as_str());
 
+    use cardvault::ports::SecretSource;
+    let secrets =
+        cardvault::secrets::Secrets::new(aws_sdk_secretsmanager::Client::new(&aws().await));
     let keys = VaultKeys::parse(
-        app.secrets
-            .get("cardvault/vault-keys")
+        secrets
+            .secret(cardvault::config::DEFAULT_VAULT_KEYS_SECRET_ID)
             .await
             .unwrap()
             .expose_secret(),

@@ -1,10 +1,9 @@
 //! Secrets are read from Secrets Manager (moto) on first use, then served from the cache.
 
-mod common;
-
+use cardvault::ports::SecretSource;
 use cardvault::secret::ExposeSecret;
 use cardvault::secrets::Secrets;
-use common::admin;
+use cardvault_tests::*;
 
 #[tokio::test]
 async fn fetched_once_then_cached_until_forgotten() {
@@ -13,17 +12,17 @@ async fn fetched_once_then_cached_until_forgotten() {
     let id = format!("cardvault/test/cache-{}", std::process::id());
 
     admin(&["put-secret", "--id", &id, "--value", "first"]);
-    assert_eq!(secrets.get(&id).await.unwrap().expose_secret(), "first");
+    assert_eq!(secrets.secret(&id).await.unwrap().expose_secret(), "first");
 
     admin(&["put-secret", "--id", &id, "--value", "second"]);
     assert_eq!(
-        secrets.get(&id).await.unwrap().expose_secret(),
+        secrets.secret(&id).await.unwrap().expose_secret(),
         "first",
         "a warm container does not re-fetch"
     );
 
     secrets.forget(&id).await;
-    assert_eq!(secrets.get(&id).await.unwrap().expose_secret(), "second");
+    assert_eq!(secrets.secret(&id).await.unwrap().expose_secret(), "second");
 }
 
 #[tokio::test]
@@ -31,7 +30,7 @@ async fn a_missing_secret_is_an_error_not_a_panic() {
     let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(&cfg));
     let err = secrets
-        .get("cardvault/test/does-not-exist")
+        .secret("cardvault/test/does-not-exist")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("does-not-exist"));

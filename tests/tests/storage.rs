@@ -1,9 +1,7 @@
 //! What lands in DynamoDB: no private API key in plain text, ever.
 
-mod common;
-
 use cardvault::secret::ApiKey;
-use common::*;
+use cardvault_tests::*;
 
 #[tokio::test]
 async fn private_keys_are_stored_only_as_sha256_hashes() {

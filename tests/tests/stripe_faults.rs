@@ -2,16 +2,15 @@
 //! The vault runs in-process here, on the real test table, with Stripe's base URL
 //! pointed at the mock.
 
-mod common;
-
 use std::time::Duration;
 
-use cardvault::app::StripeMode;
 use cardvault::domain::{CustomerId, TenantId};
-use cardvault::stripe::{CustomerRef, SourceRef, STRIPE_VERSION};
-use cardvault::vault::{self, ImportRequest};
+use cardvault::domain::{CustomerRef, SourceRef};
+use cardvault::stripe::STRIPE_VERSION;
+use cardvault::vault::ImportRequest;
+use cardvault::vault::StripeRoute;
 use cardvault::Error;
-use common::*;
+use cardvault_tests::*;
 use serde_json::json;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -41,8 +40,11 @@ async fn a_stripe_500_is_retried_a_bounded_number_of_times_then_502_and_nothing_
         .await;
     let app = app_with_stripe(&stripe.uri()).await;
     let (customer, req) = request("card_Fault500").await;
-    let result = vault::import_stripe_source(&app, &tenant(), StripeMode::Connect, req).await;
-    assert!(matches!(result, Err(Error::Upstream(_))), "{result:?}");
+    let result = app
+        .vault
+        .import_card(&tenant(), StripeRoute::Connect, req)
+        .await;
+    assert!(matches!(result, Err(Error::Upstream { .. })), "{result:?}");
     assert_eq!(payment_method_count(customer).await, 0);
 }
 
@@ -56,8 +58,11 @@ async fn a_stripe_timeout_is_502_and_nothing_written() {
         .await;
     let app = app_with_stripe(&stripe.uri()).await;
     let (customer, req) = request("card_FaultSlow").await;
-    let result = vault::import_stripe_source(&app, &tenant(), StripeMode::Connect, req).await;
-    assert!(matches!(result, Err(Error::Upstream(_))), "{result:?}");
+    let result = app
+        .vault
+        .import_card(&tenant(), StripeRoute::Connect, req)
+        .await;
+    assert!(matches!(result, Err(Error::Upstream { .. })), "{result:?}");
     assert_eq!(payment_method_count(customer).await, 0);
 }
 
@@ -73,7 +78,11 @@ async fn a_stripe_4xx_is_not_retried() {
         .await;
     let app = app_with_stripe(&stripe.uri()).await;
     let (customer, req) = request("card_Gone").await;
-    match vault::import_stripe_source(&app, &tenant(), StripeMode::Connect, req).await {
+    match app
+        .vault
+        .import_card(&tenant(), StripeRoute::Connect, req)
+        .await
+    {
         Err(Error::BadRequest(m)) => assert_eq!(m, "No such source: card_Gone"),
         other => panic!("{other:?}"),
     }
@@ -96,7 +105,9 @@ async fn connect_calls_carry_the_account_and_a_pinned_version() {
         .await;
     let app = app_with_stripe(&stripe.uri()).await;
     let (customer, req) = request("card_Hdr").await;
-    let view = vault::import_stripe_source(&app, &tenant(), StripeMode::Connect, req)
+    let view = app
+        .vault
+        .import_card(&tenant(), StripeRoute::Connect, req)
         .await
         .expect("import");
     assert_eq!(view.payment_method.last4, "0005");
@@ -115,7 +126,9 @@ async fn a_bank_account_imports_as_ach() {
         .await;
     let app = app_with_stripe(&stripe.uri()).await;
     let (_, req) = request("ba_Ach1").await;
-    let view = vault::import_stripe_source(&app, &tenant(), StripeMode::Connect, req)
+    let view = app
+        .vault
+        .import_card(&tenant(), StripeRoute::Connect, req)
         .await
         .expect("import");
     let rendered =

@@ -1,8 +1,6 @@
 //! Stripe card import (Fusebill `paymentMethodImport`), against localstripe.
 
-mod common;
-
-use common::*;
+use cardvault_tests::*;
 use serde_json::json;
 
 const CONNECT: &str = "/v1/paymentMethodImport/stripeConnect";

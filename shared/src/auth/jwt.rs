@@ -640,3 +640,6 @@ mod tests {
         assert!(unauthorized(r).contains("HS256"));
     }
 }
+#[cfg(test)]
+#[path = "jwt_tests.rs"]
+mod jwks_tests;

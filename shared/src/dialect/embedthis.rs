@@ -14,9 +14,9 @@ use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::StripeToken;
 use crate::domain::{PaymentMethodId, Text};
 use crate::error::{Error, FieldError};
-use crate::domain::StripeToken;
 use crate::vault::{CardPage, CardView, NewTokenCard, PageFrom, StripeConfig};
 
 pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
@@ -100,7 +100,11 @@ pub struct CreateRequest {
 impl CreateRequest {
     pub fn parse(&self, today: time::Date) -> Result<NewTokenCard, Error> {
         let mut errors = Vec::new();
-        let name = match Text::parse_optional("name", self.name.as_deref(), crate::domain::limits::NAME_MAX) {
+        let name = match Text::parse_optional(
+            "name",
+            self.name.as_deref(),
+            crate::domain::limits::NAME_MAX,
+        ) {
             Ok(Some(n)) => Some(n),
             Ok(None) => {
                 errors.push(FieldError::new("name", "name is required"));

@@ -29,9 +29,9 @@ use lambda_http::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{SourceCard, StripeToken};
 use crate::domain::{StripeCustomerLink, Timestamp};
 use crate::error::{Error, FieldError};
-use crate::domain::{SourceCard, StripeToken};
 use crate::vault::stripe_customers::{Offset, LINKS_LIMIT_MAX};
 
 /// `{"code":"OK","data":…}`

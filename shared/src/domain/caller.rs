@@ -47,7 +47,9 @@ impl Principal {
     pub fn owner_account(&self) -> Result<&str, Error> {
         match (self.role, self.account.as_deref()) {
             (Some(Role::Owner), Some(account)) => Ok(account),
-            (Some(Role::Owner), None) => Err(Error::Forbidden("The token names no account.".into())),
+            (Some(Role::Owner), None) => {
+                Err(Error::Forbidden("The token names no account.".into()))
+            }
             _ => Err(Error::Forbidden(
                 "This endpoint is for the account's owner.".into(),
             )),
@@ -81,7 +83,9 @@ mod tests {
     #[test]
     fn only_an_owner_with_an_account_changes_cards() {
         assert_eq!(
-            caller(Some(Role::Owner), Some("acc1")).owner_account().unwrap(),
+            caller(Some(Role::Owner), Some("acc1"))
+                .owner_account()
+                .unwrap(),
             "acc1"
         );
         for c in [
@@ -90,7 +94,10 @@ mod tests {
             caller(Some(Role::User), Some("acc1")),
             caller(None, Some("acc1")),
         ] {
-            assert!(matches!(c.owner_account(), Err(Error::Forbidden(_))), "{c:?}");
+            assert!(
+                matches!(c.owner_account(), Err(Error::Forbidden(_))),
+                "{c:?}"
+            );
         }
     }
 

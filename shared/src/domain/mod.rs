@@ -17,16 +17,16 @@ mod text;
 
 pub use caller::{Principal, Role};
 pub use card::{CardEntry, CardNumber, Cvv, Expiry};
-pub use encrypted::{EncryptedPan, PanContext};
-pub use origin::Origin;
-pub use secret::{ApiKey, KeyHash};
-pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};
 pub use customer::{Customer, CustomerFields, NewCustomer};
+pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
+pub use origin::Origin;
 pub use payment_method::{
     stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, ListPosition, PaymentMethod,
     Status, StripeRef,
 };
+pub use secret::{ApiKey, KeyHash};
+pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
 pub use text::Text;

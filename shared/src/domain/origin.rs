@@ -44,14 +44,20 @@ mod tests {
 
     #[test]
     fn origins_compare_without_case_or_trailing_slash() {
-        assert_eq!(Origin::new(" https://Shop.Example/ "), Origin::new("https://shop.example"));
+        assert_eq!(
+            Origin::new(" https://Shop.Example/ "),
+            Origin::new("https://shop.example")
+        );
         assert!(Origin::new("https://SHOP.example").is_in(&["https://shop.example/".into()]));
         assert!(!Origin::new("https://shop.example.evil").is_in(&["https://shop.example".into()]));
     }
 
     #[test]
     fn hosts_drop_scheme_port_and_path() {
-        assert_eq!(Origin::new("https://shop.example:8443").host(), "shop.example");
+        assert_eq!(
+            Origin::new("https://shop.example:8443").host(),
+            "shop.example"
+        );
         assert_eq!(Origin::new("http://localhost:3000/x").host(), "localhost");
         assert_eq!(Origin::new("shop.example").host(), "shop.example");
     }

@@ -7,7 +7,6 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-
 /// Parses `raw` as a Stripe id with one of `prefixes`: the prefix, then 1–250 of
 /// `[A-Za-z0-9_]`.
 fn parse_id(raw: &str, prefixes: &[&str]) -> Option<String> {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CustomerId, PaymentMethodId, TenantId, Timestamp};
 use super::SourceCard;
+use super::{CustomerId, PaymentMethodId, TenantId, Timestamp};
 
 /// The link between a signed-in user and a Stripe customer made from one card token. Its id
 /// is a UUID, as in the source document. The card is also a payment method of the user's

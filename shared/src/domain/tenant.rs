@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::{TenantId, Timestamp};
 use super::KeyHash;
+use super::{TenantId, Timestamp};
 
 /// A merchant or app that uses the vault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -90,7 +90,8 @@ impl State {
     }
 
     fn call(&mut self, op: &'static str, detail: String) -> Result<(), StripeError> {
-        self.calls.push(format!("{op} {detail}").trim_end().to_owned());
+        self.calls
+            .push(format!("{op} {detail}").trim_end().to_owned());
         match self.failing.get(op) {
             None => Ok(()),
             Some(FailWith::Unavailable) => Err(StripeError::Unavailable("injected".into())),
@@ -228,7 +229,9 @@ impl MemoryGateway {
 
     pub fn default_source_of(&self, customer: &str) -> Option<String> {
         let s = self.state.lock().unwrap();
-        s.customers.get(customer).and_then(|c| c.default_source.clone())
+        s.customers
+            .get(customer)
+            .and_then(|c| c.default_source.clone())
     }
 
     /// Customers that exist and are not deleted.

@@ -188,7 +188,10 @@ impl SeqIds {
     /// The next `times` ids repeat the last one handed out.
     pub fn repeat_next(&self, times: usize) {
         let last = 1_000_000 + self.next.load(Ordering::SeqCst);
-        self.repeats.lock().unwrap().extend(std::iter::repeat_n(last, times));
+        self.repeats
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(last, times));
     }
 }
 

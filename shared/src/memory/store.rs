@@ -110,7 +110,11 @@ impl TenantStore for MemoryStore {
     }
 
     async fn tenant_by_public_key(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
-        Ok(self.enter("tenant_by_public_key")?.public_keys.get(key).cloned())
+        Ok(self
+            .enter("tenant_by_public_key")?
+            .public_keys
+            .get(key)
+            .cloned())
     }
 
     async fn origin_allowed(&self, origin: &Origin) -> Result<bool, StoreError> {
@@ -118,7 +122,11 @@ impl TenantStore for MemoryStore {
     }
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        Ok(self.enter("api_key_by_hash")?.api_keys.get(hash.as_str()).cloned())
+        Ok(self
+            .enter("api_key_by_hash")?
+            .api_keys
+            .get(hash.as_str())
+            .cloned())
     }
 }
 
@@ -194,8 +202,7 @@ impl CustomerStore for MemoryStore {
             .get_mut(&customer)
             .filter(|c| &c.tenant_id == tenant)
             .ok_or(StoreError::Conflict)?;
-        Ok(c
-            .stripe_customer_id
+        Ok(c.stripe_customer_id
             .get_or_insert_with(|| stripe_customer.to_owned())
             .clone())
     }
@@ -290,8 +297,7 @@ impl PaymentMethodStore for MemoryStore {
         id: PaymentMethodId,
     ) -> Result<Option<PaymentMethod>, StoreError> {
         let s = self.enter("payment_method")?;
-        Ok(s
-            .payment_methods
+        Ok(s.payment_methods
             .values()
             .find(|pm| pm.id == id && &pm.tenant_id == tenant)
             .cloned())
@@ -307,7 +313,11 @@ impl PaymentMethodStore for MemoryStore {
         if !s.payment_methods.contains_key(&(customer, pm)) {
             return Err(StoreError::Conflict);
         }
-        match s.customers.get_mut(&customer).filter(|c| &c.tenant_id == tenant) {
+        match s
+            .customers
+            .get_mut(&customer)
+            .filter(|c| &c.tenant_id == tenant)
+        {
             Some(c) => {
                 c.default_payment_method_id = Some(pm);
                 Ok(())
@@ -323,7 +333,11 @@ impl PaymentMethodStore for MemoryStore {
         pm: PaymentMethodId,
     ) -> Result<(), StoreError> {
         let mut s = self.enter("clear_default_payment_method")?;
-        if let Some(c) = s.customers.get_mut(&customer).filter(|c| &c.tenant_id == tenant) {
+        if let Some(c) = s
+            .customers
+            .get_mut(&customer)
+            .filter(|c| &c.tenant_id == tenant)
+        {
             if c.default_payment_method_id == Some(pm) {
                 c.default_payment_method_id = None;
             }

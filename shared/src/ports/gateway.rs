@@ -238,4 +238,3 @@ impl From<&SourceCard> for Card {
         }
     }
 }
-

@@ -128,7 +128,6 @@ pub fn tenant_payment_methods_pk(tenant: &TenantId) -> String {
     format!("{}#PM", tenant_pk(tenant))
 }
 
-
 /// GSI1 finds a payment method by id alone; GSI2 lists a tenant's in creation order.
 pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
     with_indexes(

@@ -220,7 +220,11 @@ impl PaymentMethodStore for Store {
             Some("attribute_exists(PK)"),
         )?];
         for d in dedupe {
-            writes.push(tx::delete_if(table, items::dedupe_key(pm.customer_id, d), None)?);
+            writes.push(tx::delete_if(
+                table,
+                items::dedupe_key(pm.customer_id, d),
+                None,
+            )?);
         }
         // The customer's default decides what this delete may do, so the transaction holds
         // only if it is still what the caller read: a default set to this card meanwhile

@@ -31,10 +31,7 @@ impl TenantStore for Store {
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(items::origin_pk(origin)),
-            )
+            .expression_attribute_values(":pk", AttributeValue::S(items::origin_pk(origin)))
             .limit(1)
             .send()
             .await?;
@@ -42,10 +39,7 @@ impl TenantStore for Store {
     }
 
     /// One GetItem on the key's hash.
-    async fn api_key_by_hash(
-        &self,
-        hash: &KeyHash,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.get(items::api_key_key(hash)).await
     }
 }
@@ -71,10 +65,18 @@ impl Store {
         };
         let (now, before) = (origins(tenant), origins(old));
         for gone in before.difference(&now) {
-            writes.push(tx::delete_if(table, items::origin_key(gone, &tenant.id), None)?);
+            writes.push(tx::delete_if(
+                table,
+                items::origin_key(gone, &tenant.id),
+                None,
+            )?);
         }
         for added in now.difference(&before) {
-            writes.push(tx::put_if(table, items::origin_key(added, &tenant.id), None)?);
+            writes.push(tx::put_if(
+                table,
+                items::origin_key(added, &tenant.id),
+                None,
+            )?);
         }
         if tenant.public_api_key != old.public_api_key {
             if let Some(old_key) = &old.public_api_key {

@@ -160,3 +160,6 @@ fn api_error(status: StatusCode, body: &[u8]) -> StripeError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

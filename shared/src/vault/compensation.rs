@@ -20,9 +20,7 @@ impl<P: Ports> Vault<P> {
             Undo::Detach { customer, card } => {
                 self.gateway.detach_source(auth, customer, card).await
             }
-            Undo::DeleteCustomer { customer } => {
-                self.gateway.delete_customer(auth, customer).await
-            }
+            Undo::DeleteCustomer { customer } => self.gateway.delete_customer(auth, customer).await,
         };
         if let Err(e) = result {
             tracing::error!(error = %e, ?undo, "an unrecorded Stripe change could not be undone; undo it by hand");

@@ -74,7 +74,10 @@ impl<P: Ports> Vault<P> {
             (None, _) => Err(Error::BadRequest(
                 "This account has no Stripe connection configured.".into(),
             )),
-            (Some(StripeConnection::Connect { account_id }), StripeRoute::Connect | StripeRoute::Any) => {
+            (
+                Some(StripeConnection::Connect { account_id }),
+                StripeRoute::Connect | StripeRoute::Any,
+            ) => {
                 let key = self
                     .platform_secrets()
                     .await?
@@ -86,12 +89,13 @@ impl<P: Ports> Vault<P> {
                     account: Some(account_id.clone()),
                 })
             }
-            (Some(StripeConnection::OwnKey { secret_id }), StripeRoute::OwnKey | StripeRoute::Any) => {
-                Ok(StripeAuth {
-                    key: self.secrets.secret(secret_id).await?,
-                    account: None,
-                })
-            }
+            (
+                Some(StripeConnection::OwnKey { secret_id }),
+                StripeRoute::OwnKey | StripeRoute::Any,
+            ) => Ok(StripeAuth {
+                key: self.secrets.secret(secret_id).await?,
+                account: None,
+            }),
             (Some(_), route) => Err(wrong_kind(route)),
         }
     }

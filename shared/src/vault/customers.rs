@@ -67,7 +67,11 @@ impl<P: Ports> Vault<P> {
                 return Ok(c);
             }
             let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
-            match self.store.create_customer_with_ref(&customer, ext_ref).await {
+            match self
+                .store
+                .create_customer_with_ref(&customer, ext_ref)
+                .await
+            {
                 Ok(()) => return Ok(customer),
                 Err(StoreError::AlreadyExists) => continue,
                 Err(e) => return Err(e.into()),

@@ -39,15 +39,16 @@ impl<P: Ports> Vault<P> {
             .captcha
             .siteverify(&secret, token, remote_ip)
             .await
-            .map_err(|e| {
-                Error::Unavailable {
-                    message: "reCAPTCHA verification is unavailable; nothing was stored. Try again."
-                        .into(),
-                    source: Some(e.into()),
-                }
+            .map_err(|e| Error::Unavailable {
+                message: "reCAPTCHA verification is unavailable; nothing was stored. Try again."
+                    .into(),
+                source: Some(e.into()),
             })?;
         if !verdict.success {
-            let reused = verdict.error_codes.iter().any(|c| c == "timeout-or-duplicate");
+            let reused = verdict
+                .error_codes
+                .iter()
+                .any(|c| c == "timeout-or-duplicate");
             return Err(refused(if reused {
                 HumanCheck::ExpiredOrReused
             } else {

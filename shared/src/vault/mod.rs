@@ -29,7 +29,9 @@ use crate::cache::TtlCache;
 use crate::domain::{KeyHash, Tenant, TenantId};
 use crate::ports::{Clock, Ports};
 
-pub use cards::{Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom};
+pub use cards::{
+    Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom,
+};
 pub use credentials::{StripeConfig, StripeRoute};
 pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 

@@ -295,7 +295,6 @@ fn parse_minor_units(raw: &str) -> Option<u64> {
     (minor > 0).then_some(minor)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

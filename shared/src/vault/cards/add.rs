@@ -8,8 +8,8 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::ports::{
-    CardDetails, Clock, Created, DefaultRule, Ids, KeyService, PaymentGateway,
-    PaymentMethodStore, Ports, StripeAuth, StripeError,
+    CardDetails, Clock, Created, DefaultRule, Ids, KeyService, PaymentGateway, PaymentMethodStore,
+    Ports, StripeAuth, StripeError,
 };
 use crate::vault::compensation::Undo;
 use crate::vault::credentials::StripeRoute;
@@ -58,7 +58,10 @@ impl<P: Ports> Vault<P> {
                 (Some(amount), Some(s)) => {
                     let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
                     let pm = &mut view.payment_method;
-                    Some(self.collect(&auth, tenant, pm, &s.customer_id, amount).await?)
+                    Some(
+                        self.collect(&auth, tenant, pm, &s.customer_id, amount)
+                            .await?,
+                    )
                 }
                 _ => None,
             };
@@ -72,7 +75,9 @@ impl<P: Ports> Vault<P> {
         let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
         let id = self.ids.payment_method_id();
-        let card = self.verify_at_stripe(&auth, &stripe_customer, &entry, id).await?;
+        let card = self
+            .verify_at_stripe(&auth, &stripe_customer, &entry, id)
+            .await?;
 
         let at = self.clock.now();
         let sealed = self
@@ -143,9 +148,10 @@ impl<P: Ports> Vault<P> {
         }
 
         let collection = match entry.collect_minor {
-            Some(amount) => {
-                Some(self.collect(&auth, tenant, &mut pm, &stripe_customer, amount).await?)
-            }
+            Some(amount) => Some(
+                self.collect(&auth, tenant, &mut pm, &stripe_customer, amount)
+                    .await?,
+            ),
             None => None,
         };
         let mut customer = customer;
@@ -195,7 +201,12 @@ impl<P: Ports> Vault<P> {
             .map_err(validation_error)?;
         let card = self
             .gateway
-            .attach_source(auth, stripe_customer, &token, IdempotencyKey::attach(id).as_str())
+            .attach_source(
+                auth,
+                stripe_customer,
+                &token,
+                IdempotencyKey::attach(id).as_str(),
+            )
             .await
             .map_err(validation_error)?;
         Ok(card.id)

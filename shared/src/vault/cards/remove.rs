@@ -16,7 +16,9 @@ use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError};
 use crate::vault::credentials::StripeRoute;
 
 fn changed_meanwhile() -> Error {
-    Error::Conflict("The payment method or its customer changed during the request; try again.".into())
+    Error::Conflict(
+        "The payment method or its customer changed during the request; try again.".into(),
+    )
 }
 
 impl<P: Ports> Vault<P> {

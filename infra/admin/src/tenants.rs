@@ -1,0 +1,134 @@
+//! Tenants and their settings: create, show, and each `set-*` command.
+
+use cardvault::domain::{StripeConnection, Tenant, TenantId};
+use cardvault::ports::TenantStore;
+use cardvault::secret::random_token;
+use cardvault::store::Store;
+use serde_json::{json, Value};
+
+use crate::Result;
+
+pub async fn create(store: &Store, id: String, name: String, currency: String) -> Result<Value> {
+    let tenant = Tenant {
+        id: TenantId::try_from(id)?,
+        name,
+        public_api_key: None,
+        allowed_origins: vec![],
+        stripe: None,
+        recaptcha_secret_id: None,
+        stripe_publishable_key: None,
+        require_avs: false,
+        require_risk_fields: false,
+        currency: currency.to_ascii_lowercase(),
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    store.create_tenant(&tenant).await?;
+    Ok(serde_json::to_value(&tenant)?)
+}
+
+/// The tenant and its keys' ids, dates and state (never a hash).
+pub async fn show(store: &Store, tenant: &str) -> Result<Value> {
+    let t = load(store, tenant).await?;
+    let keys = store.list_api_keys(&t.id).await?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"keyId": k.key_id, "createdAt": k.created_at.to_string(), "revoked": !k.is_active()}))
+        .collect();
+    Ok(json!({ "tenant": t, "apiKeys": keys }))
+}
+
+/// `key`, or a new random `pk_…` key.
+pub async fn set_public_key(store: &Store, tenant: &str, key: Option<String>) -> Result<Value> {
+    let key = key.unwrap_or_else(|| random_token("pk_", 24));
+    update(store, tenant, |t| {
+        t.public_api_key = Some(key);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn set_origins(store: &Store, tenant: &str, origins: Vec<String>) -> Result<Value> {
+    for o in &origins {
+        check_origin(o)?;
+    }
+    update(store, tenant, |t| {
+        t.allowed_origins = origins;
+        Ok(())
+    })
+    .await
+}
+
+/// A connected account, or a secret holding the tenant's own key.
+pub async fn set_stripe(
+    store: &Store,
+    tenant: &str,
+    account: Option<String>,
+    secret_id: Option<String>,
+    publishable_key: Option<String>,
+) -> Result<Value> {
+    let connection = match (account, secret_id) {
+        (Some(acct), _) => StripeConnection::parse_account_id(&acct)?,
+        (None, Some(secret_id)) => StripeConnection::OwnKey { secret_id },
+        (None, None) => return Err("give --account or --secret-id".into()),
+    };
+    update(store, tenant, |t| {
+        t.stripe = Some(connection);
+        t.stripe_publishable_key = publishable_key;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn set_redirect_settings(
+    store: &Store,
+    tenant: &str,
+    require_avs: bool,
+    require_risk_fields: bool,
+) -> Result<Value> {
+    update(store, tenant, |t| {
+        t.require_avs = require_avs;
+        t.require_risk_fields = require_risk_fields;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String) -> Result<Value> {
+    update(store, tenant, |t| {
+        t.recaptcha_secret_id = Some(secret_id);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn load(store: &Store, id: &str) -> Result<Tenant> {
+    let id = TenantId::try_from(id.to_owned())?;
+    store
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| format!("no tenant {id}").into())
+}
+
+async fn update(
+    store: &Store,
+    id: &str,
+    change: impl FnOnce(&mut Tenant) -> Result<()>,
+) -> Result<Value> {
+    let old = load(store, id).await?;
+    let mut tenant = old.clone();
+    change(&mut tenant)?;
+    store.save_tenant(&tenant, &old).await?;
+    Ok(serde_json::to_value(&tenant)?)
+}
+
+/// An origin is scheme://host[:port], nothing more: it is compared verbatim with `Origin`.
+fn check_origin(o: &str) -> Result<()> {
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or_else(|| format!("origin {o:?} must start with https:// or http://"))?;
+    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("origin {o:?} must be scheme://host[:port] with no path").into());
+    }
+    Ok(())
+}

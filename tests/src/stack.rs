@@ -1,0 +1,64 @@
+//! The running stack's facts (`CARDVAULT_STACK`) and the admin CLI on its table.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stack {
+    pub base_url: String,
+    pub stripe_url: String,
+    pub lambda_invoke_port: u16,
+    pub table: String,
+    pub tenants: Vec<DemoTenant>,
+    /// bootstrap.py's JWT facts: algorithm, secret, issuer, audience, claims, tokens.
+    #[serde(default)]
+    pub jwt: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoTenant {
+    pub id: String,
+    pub private_api_key: String,
+    pub public_api_key: String,
+    pub allowed_origin: String,
+    pub stripe: Value,
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let path = std::env::var("CARDVAULT_STACK")
+            .expect("CARDVAULT_STACK is not set: run the integration tests with `make test`");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    })
+}
+
+pub fn tenant_a() -> &'static DemoTenant {
+    &stack().tenants[0]
+}
+
+pub fn tenant_b() -> &'static DemoTenant {
+    &stack().tenants[1]
+}
+
+/// Runs the admin CLI against the test stack and returns its JSON output.
+pub fn admin(args: &[&str]) -> Value {
+    let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
+    let out = Command::new(bin)
+        .args(["--table", &stack().table])
+        .args(args)
+        .output()
+        .expect("run cardvault-admin (built by make test)");
+    assert!(
+        out.status.success(),
+        "cardvault-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+}

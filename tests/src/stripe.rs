@@ -1,0 +1,67 @@
+//! Cards and tokens made directly at localstripe, as a client of Stripe would make them.
+
+use serde_json::Value;
+
+use crate::{http, stack};
+
+/// A card on a new localstripe customer: (cus_…, card_…). `key` is the Stripe key the
+/// tenant's connection uses; localstripe accepts any test key.
+pub async fn stripe_card(name: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let stripe = &stack().stripe_url;
+    let mut form = vec![
+        ("card[number]", "4242424242424242"),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2030"),
+        ("card[cvc]", "123"),
+        ("card[name]", name),
+    ];
+    form.extend_from_slice(extra);
+    let token: Value = http()
+        .post(format!("{stripe}/v1/tokens"))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = token["id"].as_str().expect("token id").to_owned();
+    let customer: Value = http()
+        .post(format!("{stripe}/v1/customers"))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&[("source", tok.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cus = customer["id"].as_str().expect("customer id").to_owned();
+    let card = customer["sources"]["data"][0]["id"]
+        .as_str()
+        .expect("card id")
+        .to_owned();
+    (cus, card)
+}
+
+/// A new localstripe card token (`tok_…`), as Stripe.js would make one.
+pub async fn stripe_token() -> String {
+    let token: Value = http()
+        .post(format!("{}/v1/tokens", stack().stripe_url))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&[
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "8"),
+            ("card[exp_year]", "2031"),
+            ("card[cvc]", "123"),
+            ("card[name]", "Jane Roe"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["id"].as_str().expect("token id").to_owned()
+}

@@ -1,0 +1,56 @@
+//! The test stack's DynamoDB table, read directly.
+
+use crate::stack;
+
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// How many payment methods a customer has, read straight from the table.
+pub async fn payment_method_count(customer: u64) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let out = client
+        .query()
+        .table_name(&stack().table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :pm)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("CUST#{customer}")))
+        .expression_attribute_values(":pm", AttributeValue::S("PM#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query");
+    out.items().len()
+}
+
+/// Every string in the table: attribute names and values, nested ones included.
+pub async fn scan_table_strings() -> Vec<String> {
+    let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    let items = client
+        .scan()
+        .table_name(&stack().table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan");
+    fn walk(v: &aws_sdk_dynamodb::types::AttributeValue, out: &mut Vec<String>) {
+        match v {
+            aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push(s.clone()),
+            aws_sdk_dynamodb::types::AttributeValue::L(l) => l.iter().for_each(|x| walk(x, out)),
+            aws_sdk_dynamodb::types::AttributeValue::M(m) => m.values().for_each(|x| walk(x, out)),
+            aws_sdk_dynamodb::types::AttributeValue::Ss(ss) => out.extend(ss.iter().cloned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for item in &items {
+        for (k, v) in item {
+            out.push(k.clone());
+            walk(v, &mut out);
+        }
+    }
+    out
+}
