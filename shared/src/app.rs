@@ -1,6 +1,6 @@
 //! Wiring: what a function builds once per cold start. Building makes no network call: the
-//! AWS SDK resolves credentials lazily, secrets are read on first use, and the HTTP client
-//! is built here once (its TLS roots are loaded once per container).
+//! AWS SDK resolves credentials lazily, secrets are read on first use, and the one HTTP
+//! client is built on first use (its TLS roots load once, and only if a call goes out).
 
 use aws_config::BehaviorVersion;
 use lambda_http::Request;
@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::SecretKeys;
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
+use crate::net::HttpClient;
 use crate::ports::{Ports, RandomIds, SystemClock};
 use crate::recaptcha::SiteVerify;
 use crate::secrets::Secrets;
@@ -44,7 +45,7 @@ impl App {
     }
 
     pub fn new(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        let http = reqwest::Client::new();
+        let http = HttpClient::default();
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws));
         let adapters = Adapters::<Aws> {
             store: Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod crypto;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod net;
 pub mod recaptcha;
 pub mod secrets;
 pub mod store;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::net::HttpClient;
 use crate::ports::{Captcha, CaptchaUnavailable, Verdict};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,14 +23,14 @@ struct SiteVerifyAnswer {
 
 /// siteverify, asked with the client built once per container.
 pub struct SiteVerify {
-    http: reqwest::Client,
+    http: HttpClient,
     url: String,
 }
 
 impl SiteVerify {
-    pub fn new(http: reqwest::Client, url: impl Into<String>) -> Self {
+    pub fn new(http: impl Into<HttpClient>, url: impl Into<String>) -> Self {
         Self {
-            http,
+            http: http.into(),
             url: url.into(),
         }
     }
@@ -50,6 +51,7 @@ impl Captcha for SiteVerify {
         }
         let resp = self
             .http
+            .get()
             .post(&self.url)
             .timeout(TIMEOUT)
             .form(&form)

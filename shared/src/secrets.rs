@@ -52,9 +52,7 @@ impl SecretSource for Secrets {
             .await
             .map_err(|e| SecretsError::Fetch {
                 id: id.to_owned(),
-                source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                    .to_string()
-                    .into(),
+                source: Box::new(e),
             })?;
         let value = SecretString::from(
             out.secret_string()

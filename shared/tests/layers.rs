@@ -12,15 +12,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("domain", &["error"]),
     ("cache", &[]),
+    ("net", &[]),
     // What the rules need, and the rules.
     ("ports", &["domain", "error"]),
     ("vault", &["domain", "error", "ports", "cache"]),
     // Adapters implement ports; they never reach into the rules.
     ("store", &["domain", "error", "ports"]),
-    ("stripe", &["domain", "error", "ports"]),
+    ("stripe", &["domain", "error", "net", "ports"]),
     ("secrets", &["ports", "cache"]),
     ("crypto", &["domain", "ports"]),
-    ("recaptcha", &["ports"]),
+    ("recaptcha", &["net", "ports"]),
     // The in-memory adapters, and a vault built from them, for unit tests.
     ("memory", &["domain", "ports", "crypto", "vault"]),
     // The HTTP edge.

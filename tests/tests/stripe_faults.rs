@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use cardvault::domain::ImportRequest;
 use cardvault::domain::{CustomerId, TenantId};
 use cardvault::domain::{CustomerRef, SourceRef};
 use cardvault::stripe::STRIPE_VERSION;
-use cardvault::vault::ImportRequest;
 use cardvault::vault::StripeRoute;
 use cardvault::Error;
 use cardvault_tests::*;

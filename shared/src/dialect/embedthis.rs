@@ -14,10 +14,12 @@ use lambda_http::{http::StatusCode, Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::limits::NAME_MAX;
+use crate::domain::NewTokenCard;
 use crate::domain::StripeToken;
 use crate::domain::{PaymentMethodId, Text};
 use crate::error::{Error, FieldError};
-use crate::vault::{CardPage, CardView, NewTokenCard, PageFrom, StripeConfig};
+use crate::vault::{CardPage, CardView, PageFrom, StripeConfig};
 
 pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
     match result {
@@ -98,85 +100,14 @@ pub struct CreateRequest {
 }
 
 impl CreateRequest {
+    /// Every bad field is reported at once.
     pub fn parse(&self, today: time::Date) -> Result<NewTokenCard, Error> {
         let mut errors = Vec::new();
-        let name = match Text::parse_optional(
-            "name",
-            self.name.as_deref(),
-            crate::domain::limits::NAME_MAX,
-        ) {
-            Ok(Some(n)) => Some(n),
-            Ok(None) => {
-                errors.push(FieldError::new("name", "name is required"));
-                None
-            }
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
-        // Only the last four digits are kept; the rest is never stored.
-        let last4 = match self.number.as_ref().and_then(text_of) {
-            Some(n) => {
-                let digits: String = n.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-                if (4..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-                    Some(digits[digits.len() - 4..].to_owned())
-                } else {
-                    errors.push(FieldError::new("number", "number must be 4 to 19 digits"));
-                    None
-                }
-            }
-            None => {
-                errors.push(FieldError::new("number", "number is required"));
-                None
-            }
-        };
-        let month = match self
-            .month
-            .as_ref()
-            .and_then(text_of)
-            .map(|m| m.parse::<u8>())
-        {
-            Some(Ok(m)) if (1..=12).contains(&m) => Some(m),
-            Some(_) => {
-                errors.push(FieldError::new("month", "month must be from 1 to 12"));
-                None
-            }
-            None => {
-                errors.push(FieldError::new("month", "month is required"));
-                None
-            }
-        };
-        let year = match self
-            .year
-            .as_ref()
-            .and_then(text_of)
-            .map(|y| y.parse::<u16>())
-        {
-            Some(Ok(y)) if y < 100 => Some(2000 + y),
-            Some(Ok(y)) if (2000..=2099).contains(&y) => Some(y),
-            Some(_) => {
-                errors.push(FieldError::new("year", "year must be YY or YYYY"));
-                None
-            }
-            None => {
-                errors.push(FieldError::new("year", "year is required"));
-                None
-            }
-        };
-        let token = match self.stripe_token.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => StripeToken::parse(t).or_else(|| {
-                errors.push(FieldError::new(
-                    "stripeToken",
-                    "stripeToken must be a Stripe token (tok_…)",
-                ));
-                None
-            }),
-            _ => {
-                errors.push(FieldError::new("stripeToken", "stripeToken is required"));
-                None
-            }
-        };
+        let name = keep(&mut errors, self.name());
+        let last4 = keep(&mut errors, self.last4());
+        let month = keep(&mut errors, self.month());
+        let year = keep(&mut errors, self.year());
+        let token = keep(&mut errors, self.token());
         if let (Some(m), Some(y)) = (month, year) {
             if (i32::from(y), m) < (today.year(), u8::from(today.month())) {
                 errors.push(FieldError::new("year", "the card has expired"));
@@ -198,6 +129,58 @@ impl CreateRequest {
             _ => Err(Error::Invalid(errors)),
         }
     }
+
+    fn name(&self) -> Result<Text, FieldError> {
+        Text::parse_optional("name", self.name.as_deref(), NAME_MAX)?
+            .ok_or_else(|| FieldError::new("name", "name is required"))
+    }
+
+    /// Only the last four digits are kept; the rest is never stored.
+    fn last4(&self) -> Result<String, FieldError> {
+        let n = required(self.number.as_ref(), "number")?;
+        let digits: String = n.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if (4..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(digits[digits.len() - 4..].to_owned())
+        } else {
+            Err(FieldError::new("number", "number must be 4 to 19 digits"))
+        }
+    }
+
+    fn month(&self) -> Result<u8, FieldError> {
+        match required(self.month.as_ref(), "month")?.parse::<u8>() {
+            Ok(m) if (1..=12).contains(&m) => Ok(m),
+            _ => Err(FieldError::new("month", "month must be from 1 to 12")),
+        }
+    }
+
+    fn year(&self) -> Result<u16, FieldError> {
+        match required(self.year.as_ref(), "year")?.parse::<u16>() {
+            Ok(y) if y < 100 => Ok(2000 + y),
+            Ok(y) if (2000..=2099).contains(&y) => Ok(y),
+            _ => Err(FieldError::new("year", "year must be YY or YYYY")),
+        }
+    }
+
+    fn token(&self) -> Result<StripeToken, FieldError> {
+        match self.stripe_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => StripeToken::parse(t).ok_or_else(|| {
+                FieldError::new("stripeToken", "stripeToken must be a Stripe token (tok_…)")
+            }),
+            _ => Err(FieldError::new("stripeToken", "stripeToken is required")),
+        }
+    }
+}
+
+/// A field's text (a JSON string or number), or "`<field>` is required".
+fn required(value: Option<&Value>, field: &str) -> Result<String, FieldError> {
+    value
+        .and_then(text_of)
+        .ok_or_else(|| FieldError::new(field, format!("{field} is required")))
+}
+
+/// The value, or its error added to the others.
+fn keep<T>(errors: &mut Vec<FieldError>, r: Result<T, FieldError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
 }
 
 /// `{id}` (get, remove) and `{id, current}` (updateCurrent). `id` is a string, as the

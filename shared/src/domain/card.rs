@@ -6,7 +6,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{CardBrand, Holder, Text};
+use super::CardBrand;
 
 /// A full card number (PAN) that passed Luhn and its brand's length rules.
 #[derive(Clone)]
@@ -205,21 +205,6 @@ impl Expiry {
             year: year as u16,
         })
     }
-}
-
-/// A validated card from the transparent redirect. The CVV is held only until Stripe has it.
-#[derive(Debug)]
-pub struct CardEntry {
-    pub number: CardNumber,
-    pub cvv: Cvv,
-    pub expiry: Expiry,
-    pub holder: Holder,
-    pub make_default: bool,
-    /// `paymentCollectOptions.collectionAmount`, in minor units.
-    pub collect_minor: Option<u64>,
-    pub client_ip: Option<Text>,
-    pub risk_token: Option<Text>,
-    pub email: Option<Text>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod encrypted;
 pub mod geo;
 mod ids;
 pub mod limits;
+mod new_card;
 mod origin;
 mod payment_method;
 pub mod secret;
@@ -16,10 +17,11 @@ mod tenant;
 mod text;
 
 pub use caller::{Principal, Role};
-pub use card::{CardEntry, CardNumber, Cvv, Expiry};
+pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
+pub use new_card::{CardEntry, ImportRequest, NewTokenCard};
 pub use origin::Origin;
 pub use payment_method::{
     stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, ListPosition, PaymentMethod,

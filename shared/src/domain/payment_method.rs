@@ -160,7 +160,8 @@ pub struct AtStripe {
 
 impl PaymentMethod {
     /// A new, active payment method whose card Stripe holds (imported, or attached from a
-    /// token): nothing in cardvault's own vault, no failures yet.
+    /// token): nothing in cardvault's own vault (until a caller seals the PAN there), no
+    /// failures yet.
     pub fn at_stripe(parts: AtStripe) -> Self {
         let at = parts.at;
         Self {

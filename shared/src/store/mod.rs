@@ -10,7 +10,7 @@ mod tenants;
 mod tx;
 
 use aws_sdk_dynamodb::{
-    error::{DisplayErrorContext, SdkError},
+    error::{ProvideErrorMetadata, SdkError},
     types::{AttributeValue, KeysAndAttributes},
     Client,
 };
@@ -19,14 +19,15 @@ use serde::de::DeserializeOwned;
 pub use crate::ports::StoreError;
 use tx::build_err;
 
-/// The SDK's error, with its whole context, as the store's backend error.
+/// The SDK's error, kept whole as the store's backend error (its sources carry the
+/// service's code and message).
 impl<E, R> From<SdkError<E, R>> for StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn from(e: SdkError<E, R>) -> Self {
-        StoreError::backend(DisplayErrorContext(e).to_string())
+        StoreError::backend(e)
     }
 }
 
@@ -37,6 +38,11 @@ impl From<serde_dynamo::Error> for StoreError {
 }
 
 pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// A single-item write whose condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -65,12 +71,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
+            Err(e) if condition_failed(&e) => Err(StoreError::AlreadyExists),
             Err(e) => Err(e.into()),
         }
     }

@@ -16,6 +16,8 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::net::HttpClient;
+
 // The port's vocabulary, under the adapter's name too.
 pub use crate::ports::{StripeAuth, StripeError};
 
@@ -58,15 +60,15 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct StripeClient {
-    http: reqwest::Client,
+    http: HttpClient,
     base: String,
     retry: RetryPolicy,
 }
 
 impl StripeClient {
-    pub fn new(http: reqwest::Client, base: impl Into<String>, retry: RetryPolicy) -> Self {
+    pub fn new(http: impl Into<HttpClient>, base: impl Into<String>, retry: RetryPolicy) -> Self {
         Self {
-            http,
+            http: http.into(),
             base: base.into().trim_end_matches('/').to_owned(),
             retry,
         }
@@ -88,6 +90,7 @@ impl StripeClient {
             }
             let mut req = self
                 .http
+                .get()
                 .request(method.clone(), &url)
                 .timeout(self.retry.timeout)
                 .bearer_auth(auth.key.expose_secret())

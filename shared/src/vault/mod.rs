@@ -22,6 +22,8 @@ pub mod human;
 pub mod idempotency;
 pub mod stripe_customers;
 pub mod tenants;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

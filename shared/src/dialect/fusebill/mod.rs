@@ -265,7 +265,7 @@ pub struct ImportRequestJson {
 
 impl ImportRequestJson {
     /// Every problem at once, each naming its field.
-    pub fn parse(&self) -> Result<crate::vault::ImportRequest, Error> {
+    pub fn parse(&self) -> Result<crate::domain::ImportRequest, Error> {
         use crate::domain::CustomerId;
         use crate::domain::{CustomerRef, SourceRef};
         let mut errors = Vec::new();
@@ -299,7 +299,7 @@ impl ImportRequestJson {
         });
         match (customer_id, stripe_customer, source) {
             (Some(customer_id), Some(stripe_customer), Some(source)) if errors.is_empty() => {
-                Ok(crate::vault::ImportRequest {
+                Ok(crate::domain::ImportRequest {
                     customer_id,
                     stripe_customer,
                     source,

@@ -153,6 +153,36 @@ impl Params {
     /// failure at once. No message ever contains the card number or CVV.
     pub fn card_entry(&self, tenant: &Tenant, today: time::Date) -> Result<CardEntry, Error> {
         let mut errors = Vec::new();
+        let (number, cvv, expiry) = self.card(today, &mut errors);
+        let holder = self.holder(tenant.require_avs, &mut errors);
+        let risk = tenant.require_risk_fields;
+        let client_ip = self.text_field("clientIp", 45, risk, &mut errors);
+        let risk_token = self.text_field("riskToken", 255, risk, &mut errors);
+        let email = self.text_field("email", 255, false, &mut errors);
+        let make_default = self.boolean("makeDefault", &mut errors);
+        let collect = self.amount("paymentCollectOptions.collectionAmount", &mut errors);
+        match (number, cvv, expiry) {
+            (Some(number), Some(cvv), Some(expiry)) if errors.is_empty() => Ok(CardEntry {
+                number,
+                cvv,
+                expiry,
+                holder,
+                make_default,
+                collect_minor: collect,
+                client_ip,
+                risk_token,
+                email,
+            }),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+
+    /// The number, CVV and expiry.
+    fn card(
+        &self,
+        today: time::Date,
+        errors: &mut Vec<FieldError>,
+    ) -> (Option<CardNumber>, Option<Cvv>, Option<Expiry>) {
         let number = match CardNumber::parse(&self.text("cardNumber").unwrap_or_default()) {
             Ok(n) => Some(n),
             Err(why) => {
@@ -173,47 +203,35 @@ impl Params {
         )
         .map_err(|why| errors.push(FieldError::new("cvv", format!("cvv {why}"))))
         .ok();
-        let month = self.integer("expirationMonth", &mut errors);
-        let year = self.integer("expirationYear", &mut errors);
+        let month = self.integer("expirationMonth", errors);
+        let year = self.integer("expirationYear", errors);
         let expiry = match (month, year) {
             (Some(m), Some(y)) => Expiry::parse(m, y, today)
                 .map_err(|(field, msg)| errors.push(FieldError::new(field, msg)))
                 .ok(),
             _ => {
                 for (field, v) in [("expirationMonth", month), ("expirationYear", year)] {
-                    if v.is_none() && !errors.iter().any(|e| e.field == field) {
+                    if v.is_none() && !errors_has(errors, field) {
                         errors.push(FieldError::new(field, format!("{field} is required")));
                     }
                 }
                 None
             }
         };
+        (number, cvv, expiry)
+    }
 
-        let mut text = |field: &str, max: usize, required: bool| {
-            let raw = self.text(field);
-            if required && raw.is_none() {
-                errors.push(FieldError::new(field, format!("{field} is required")));
-                return None;
-            }
-            Text::parse_optional(field, raw.as_deref(), max)
-                .map_err(|e| errors.push(e))
-                .ok()
-                .flatten()
-        };
-        let avs = tenant.require_avs;
-        let first_name = text("firstName", NAME_MAX, true);
-        let last_name = text("lastName", NAME_MAX, true);
-        let address1 = text("address1", ADDRESS_MAX, avs);
-        let address2 = text("address2", ADDRESS_MAX, false);
-        let city = text("city", ADDRESS_MAX, avs);
-        let postal_zip = text("postalZip", POSTAL_MAX, avs);
-        let client_ip = text("clientIp", 45, tenant.require_risk_fields);
-        let risk_token = text("riskToken", 255, tenant.require_risk_fields);
-        let email = text("email", 255, false);
-
-        let country = self.integer("countryId", &mut errors);
-        let state = self.integer("stateId", &mut errors);
-        if avs && country.is_none() && !errors.iter().any(|e| e.field == "countryId") {
+    /// The holder's names and address; with `avs`, the address fields are required.
+    fn holder(&self, avs: bool, errors: &mut Vec<FieldError>) -> Holder {
+        let first_name = self.text_field("firstName", NAME_MAX, true, errors);
+        let last_name = self.text_field("lastName", NAME_MAX, true, errors);
+        let address1 = self.text_field("address1", ADDRESS_MAX, avs, errors);
+        let address2 = self.text_field("address2", ADDRESS_MAX, false, errors);
+        let city = self.text_field("city", ADDRESS_MAX, avs, errors);
+        let postal_zip = self.text_field("postalZip", POSTAL_MAX, avs, errors);
+        let country = self.integer("countryId", errors);
+        let state = self.integer("stateId", errors);
+        if avs && country.is_none() && !errors_has(errors, "countryId") {
             errors.push(FieldError::new("countryId", "countryId is required"));
         }
         let (country_id, state_id) = match geo::validate(country, state) {
@@ -221,39 +239,41 @@ impl Params {
             Err(errs) => {
                 let fresh: Vec<_> = errs
                     .into_iter()
-                    .filter(|e| !errors_has(&errors, &e.field))
+                    .filter(|e| !errors_has(errors, &e.field))
                     .collect();
                 errors.extend(fresh);
                 (None, None)
             }
         };
-
-        let make_default = self.boolean("makeDefault", &mut errors);
-        let collect = self.amount("paymentCollectOptions.collectionAmount", &mut errors);
-
-        match (number, cvv, expiry) {
-            (Some(number), Some(cvv), Some(expiry)) if errors.is_empty() => Ok(CardEntry {
-                number,
-                cvv,
-                expiry,
-                holder: Holder {
-                    first_name,
-                    last_name,
-                    address1,
-                    address2,
-                    city,
-                    postal_zip,
-                    country_id,
-                    state_id,
-                },
-                make_default,
-                collect_minor: collect,
-                client_ip,
-                risk_token,
-                email,
-            }),
-            _ => Err(Error::Invalid(errors)),
+        Holder {
+            first_name,
+            last_name,
+            address1,
+            address2,
+            city,
+            postal_zip,
+            country_id,
+            state_id,
         }
+    }
+
+    /// A text field of at most `max` bytes; a missing required one is an error.
+    fn text_field(
+        &self,
+        field: &str,
+        max: usize,
+        required: bool,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Text> {
+        let raw = self.text(field);
+        if required && raw.is_none() {
+            errors.push(FieldError::new(field, format!("{field} is required")));
+            return None;
+        }
+        Text::parse_optional(field, raw.as_deref(), max)
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten()
     }
 
     /// A positive amount with at most two decimals, in minor units (`0.50` → 50).

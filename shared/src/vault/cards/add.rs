@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    geo, CardEntry, CustomerId, Instrument, PanContext, PaymentMethod, PaymentMethodId, Status,
-    StripeRef, Tenant, Text,
+    geo, AtStripe, CardEntry, Customer, CustomerId, EncryptedPan, Instrument, PanContext,
+    PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -52,24 +52,8 @@ impl<P: Ports> Vault<P> {
             .await?;
         let customer = customer.ok_or_else(|| Error::not_found("Customer", customer_id))?;
         if let Some(id) = existing {
-            // The card is on file already; a collection asked for still happens, on that card.
-            let mut view = self.existing_view(&tenant.id, &customer, id).await?;
-            let collection = match (entry.collect_minor, view.payment_method.stripe.clone()) {
-                (Some(amount), Some(s)) => {
-                    let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
-                    let pm = &mut view.payment_method;
-                    Some(
-                        self.collect(&auth, tenant, pm, &s.customer_id, amount)
-                            .await?,
-                    )
-                }
-                _ => None,
-            };
-            return Ok(Added {
-                view,
-                created: false,
-                collection,
-            });
+            let view = self.existing_view(&tenant.id, &customer, id).await?;
+            return self.on_file(tenant, view, entry.collect_minor).await;
         }
 
         let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
@@ -95,33 +79,13 @@ impl<P: Ports> Vault<P> {
                 return Err(e.into());
             }
         };
-        let mut pm = PaymentMethod {
-            id,
-            customer_id: customer.id,
-            tenant_id: tenant.id.clone(),
-            instrument: Instrument::Card {
-                brand: entry.number.brand(),
-                first6: Some(entry.number.first6()),
-                exp_month: entry.expiry.month,
-                exp_year: entry.expiry.year,
-            },
-            last4: entry.number.last4(),
-            holder: entry.holder,
-            stripe: Some(StripeRef {
-                customer_id: stripe_customer.clone(),
-                source_id: card,
-            }),
-            stored_in_vault: true,
-            encrypted_pan: Some(sealed),
-            fingerprint: Some(fingerprint),
-            status: Status::Active,
-            failures: 0,
-            last_error: None,
-            nickname: None,
-            created_at: at,
-            modified_at: at,
+        let stripe = StripeRef {
+            customer_id: stripe_customer.clone(),
+            source_id: card,
         };
-        let rule = if entry.make_default {
+        let (make_default, collect_minor) = (entry.make_default, entry.collect_minor);
+        let mut pm = vault_card(id, &customer, entry, stripe, sealed, fingerprint, at);
+        let rule = if make_default {
             DefaultRule::Always
         } else {
             DefaultRule::IfNone
@@ -147,7 +111,7 @@ impl<P: Ports> Vault<P> {
             }
         }
 
-        let collection = match entry.collect_minor {
+        let collection = match collect_minor {
             Some(amount) => Some(
                 self.collect(&auth, tenant, &mut pm, &stripe_customer, amount)
                     .await?,
@@ -155,12 +119,38 @@ impl<P: Ports> Vault<P> {
             None => None,
         };
         let mut customer = customer;
-        if entry.make_default || customer.default_payment_method_id.is_none() {
+        if make_default || customer.default_payment_method_id.is_none() {
             customer.default_payment_method_id = Some(pm.id);
         }
         Ok(Added {
             view: CardView::of(pm, &customer),
             created: true,
+            collection,
+        })
+    }
+
+    /// The card is on file already: nothing is added, and a collection asked for still
+    /// happens, on that card.
+    async fn on_file(
+        &self,
+        tenant: &Tenant,
+        mut view: CardView,
+        collect_minor: Option<u64>,
+    ) -> Result<Added, Error> {
+        let collection = match (collect_minor, view.payment_method.stripe.clone()) {
+            (Some(amount), Some(s)) => {
+                let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
+                let pm = &mut view.payment_method;
+                Some(
+                    self.collect(&auth, tenant, pm, &s.customer_id, amount)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Added {
+            view,
+            created: false,
             collection,
         })
     }
@@ -261,6 +251,37 @@ impl<P: Ports> Vault<P> {
             message,
         })
     }
+}
+
+/// The record of a card whose PAN the vault holds, sealed.
+fn vault_card(
+    id: PaymentMethodId,
+    customer: &Customer,
+    entry: CardEntry,
+    stripe: StripeRef,
+    sealed: EncryptedPan,
+    fingerprint: String,
+    at: Timestamp,
+) -> PaymentMethod {
+    let mut pm = PaymentMethod::at_stripe(AtStripe {
+        id,
+        at,
+        customer_id: customer.id,
+        tenant_id: customer.tenant_id.clone(),
+        instrument: Instrument::Card {
+            brand: entry.number.brand(),
+            first6: Some(entry.number.first6()),
+            exp_month: entry.expiry.month,
+            exp_year: entry.expiry.year,
+        },
+        last4: entry.number.last4(),
+        holder: entry.holder,
+        stripe,
+        fingerprint: Some(fingerprint),
+    });
+    pm.stored_in_vault = true;
+    pm.encrypted_pan = Some(sealed);
+    pm
 }
 
 fn validation_error(e: StripeError) -> Error {

@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    account_ref, stripe_dedupe_key, AtStripe, CardBrand, Instrument, PaymentMethod, StripeRef,
-    StripeToken, TenantId, Text,
+    account_ref, stripe_dedupe_key, AtStripe, CardBrand, Instrument, NewTokenCard, PaymentMethod,
+    StripeRef, TenantId,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -13,17 +13,6 @@ use crate::ports::{
 use crate::vault::compensation::Undo;
 use crate::vault::credentials::StripeRoute;
 use crate::vault::idempotency::IdempotencyKey;
-
-/// What `/card/create` takes, checked.
-pub struct NewTokenCard {
-    pub name: Text,
-    pub last4: String,
-    pub month: u8,
-    pub year: u16,
-    pub token: StripeToken,
-    /// Make it the account's current card (otherwise only if it has none).
-    pub current: bool,
-}
 
 impl<P: Ports> Vault<P> {
     /// Attaches the token's card to the account's Stripe customer and stores the card. The

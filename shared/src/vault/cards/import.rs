@@ -3,8 +3,8 @@
 
 use super::{card_parts, checked_last4, split_name, CardView, Vault};
 use crate::domain::{
-    stripe_dedupe_key, AtStripe, CustomerId, CustomerRef, Holder, Instrument, PaymentMethod,
-    SourceRef, StripeRef, TenantId,
+    stripe_dedupe_key, AtStripe, Holder, ImportRequest, Instrument, PaymentMethod, StripeRef,
+    TenantId,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -12,12 +12,6 @@ use crate::ports::{
     StoreError, StripeAuth, StripeError,
 };
 use crate::vault::credentials::StripeRoute;
-
-pub struct ImportRequest {
-    pub customer_id: CustomerId,
-    pub stripe_customer: CustomerRef,
-    pub source: SourceRef,
-}
 
 impl<P: Ports> Vault<P> {
     /// Retrieves the source from the Stripe customer and stores it for the customer. The
@@ -51,7 +45,7 @@ impl<P: Ports> Vault<P> {
             Ok(s) => s,
             Err(e) => return Err(self.source_error(&auth, e, &req).await),
         };
-        let payment_method = self.from_source(source, &req, tenant_id)?;
+        let payment_method = self.imported(source, &req, tenant_id)?;
 
         // The first payment method becomes the default (if_not_exists in the transaction).
         let mut customer = customer;
@@ -98,7 +92,8 @@ impl<P: Ports> Vault<P> {
         }
     }
 
-    fn from_source(
+    /// The payment method a Stripe source becomes.
+    fn imported(
         &self,
         source: Source,
         req: &ImportRequest,

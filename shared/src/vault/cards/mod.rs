@@ -12,8 +12,8 @@ mod list;
 mod remove;
 
 pub use add::{Added, Collection};
-pub use attach::NewTokenCard;
-pub use import::ImportRequest;
+// The inputs, owned by the domain, under the operations' names too.
+pub use crate::domain::{ImportRequest, NewTokenCard};
 pub use list::{CardPage, Page, PageFrom, PAGE_SIZE_MAX};
 
 use super::Vault;

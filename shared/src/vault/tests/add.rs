@@ -1,0 +1,379 @@
+//! A card entered through the transparent redirect: verified at Stripe, sealed in the
+//! vault, optionally charged once.
+
+use super::*;
+use crate::crypto::VaultKeys;
+use crate::domain::{CardBrand, Instrument, PanContext};
+use crate::memory::{FailWith, DECLINED_AT_ATTACH, DECLINES_CHARGES, VAULT_KEYS_SECRET_ID};
+use crate::ports::SecretSource;
+use crate::vault::Added;
+use secrecy::ExposeSecret;
+
+async fn add(v: &Vault<Memory>, c: &Customer, entry: CardEntry) -> Result<Added, Error> {
+    v.add_entered_card(&connect_tenant(), c.id, entry).await
+}
+
+#[tokio::test]
+async fn a_new_card_is_stored_with_its_pan_sealed() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let added = ok(add(&v, &c, card(VISA).holder("Karen", "Wood").build()).await);
+    assert!(added.created);
+    assert!(added.collection.is_none());
+    assert!(added.view.is_default, "the first card is the default");
+
+    let [pm] = stored_of(&v, c.id).try_into().expect("one card stored");
+    assert_eq!(pm, added.view.payment_method);
+    assert_eq!(
+        pm.instrument,
+        Instrument::Card {
+            brand: CardBrand::Visa,
+            first6: Some("424242".into()),
+            exp_month: 12,
+            exp_year: 2030,
+        }
+    );
+    assert_eq!(pm.last4, "4242");
+    assert_eq!(
+        pm.holder.first_name.as_ref().map(Text::as_str),
+        Some("Karen")
+    );
+    assert!(pm.stored_in_vault);
+    let fingerprint = pm.fingerprint.clone().expect("a fingerprint");
+    assert_eq!(fingerprint.len(), 64);
+    assert!(!fingerprint.contains("4242"));
+
+    // The PAN is sealed: nowhere in the record in the clear, and it opens only with the
+    // vault key and the record's own context.
+    let sealed = pm.encrypted_pan.clone().expect("the PAN is sealed");
+    assert_eq!(sealed.key_id, "k1");
+    assert!(!sealed.ciphertext.contains(VISA) && !sealed.ciphertext.contains("424242"));
+    let record = serde_json::to_string(&pm).unwrap();
+    assert!(!record.contains(VISA), "{record}");
+    let raw = v.secrets.secret(VAULT_KEYS_SECRET_ID).await.unwrap();
+    let keys = VaultKeys::parse(raw.expose_secret()).unwrap();
+    let context = PanContext::new(&tid(CONNECT), c.id, pm.id);
+    let opened = keys.decrypt(&sealed, context.as_str()).unwrap();
+    assert_eq!(opened.expose_secret(), VISA);
+    let elsewhere = PanContext::new(&tid(OWN), c.id, pm.id);
+    assert!(keys.decrypt(&sealed, elsewhere.as_str()).is_err());
+
+    // Stripe holds the card, on the customer's own Stripe customer.
+    let stripe = pm.stripe.clone().expect("a Stripe reference");
+    let linked = reread(&v, &c).await;
+    assert_eq!(
+        linked.stripe_customer_id.as_ref(),
+        Some(&stripe.customer_id)
+    );
+    assert_eq!(linked.default_payment_method_id, Some(pm.id));
+    assert_eq!(
+        v.gateway.sources_of(&stripe.customer_id),
+        [stripe.source_id]
+    );
+}
+
+#[tokio::test]
+async fn a_new_card_makes_the_documented_round_trips() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let first = ok(add(&v, &c, card(VISA).build()).await);
+    let id = first.view.payment_method.id;
+    assert_eq!(
+        v.store.take_calls(),
+        [
+            "customer_and_dedupe",
+            "link_stripe_customer",
+            "create_payment_method"
+        ]
+    );
+    assert_eq!(
+        v.gateway.take_calls(),
+        [
+            format!(
+                "create_vault_customer cardvault-customer-{CONNECT}-{}",
+                c.id
+            ),
+            format!("create_card_token cardvault-token-{id}"),
+            format!("attach_source cardvault-attach-{id}"),
+        ]
+    );
+
+    // The Stripe customer exists now: one read, one write, and two Stripe calls.
+    ok(add(&v, &c, card(MASTERCARD).build()).await);
+    assert_eq!(
+        v.store.take_calls(),
+        ["customer_and_dedupe", "create_payment_method"]
+    );
+    assert_eq!(stripe_ops(&v), ["create_card_token", "attach_source"]);
+    assert_eq!(v.gateway.live_customers(), 1);
+}
+
+#[tokio::test]
+async fn the_first_card_is_the_default_and_make_default_moves_it() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let a = ok(add(&v, &c, card(VISA).build()).await).view;
+    let b = ok(add(&v, &c, card(MASTERCARD).build()).await).view;
+    assert!(a.is_default);
+    assert!(!b.is_default, "a second card does not take the default");
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(a.payment_method.id)
+    );
+
+    let x = ok(add(&v, &c, card(AMEX).make_default().build()).await).view;
+    assert!(x.is_default);
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(x.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn the_same_card_again_answers_the_record_on_file() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let first = ok(add(&v, &c, card(VISA).build()).await);
+    v.gateway.take_calls();
+    v.store.take_calls();
+
+    // The same number as people type it.
+    let again = ok(add(&v, &c, card("4242 4242-4242 4242").build()).await);
+    assert!(!again.created);
+    assert_eq!(again.view.payment_method, first.view.payment_method);
+    assert!(v.gateway.take_calls().is_empty(), "no second Stripe attach");
+    assert_eq!(
+        v.store.take_calls(),
+        ["customer_and_dedupe", "payment_method_of"]
+    );
+    assert_eq!(stored_of(&v, c.id).len(), 1);
+
+    // Another customer of the tenant may hold the same card.
+    let d = customer(&v, CONNECT).await;
+    assert!(ok(add(&v, &d, card(VISA).build()).await).created);
+}
+
+#[tokio::test]
+async fn a_duplicate_adds_nothing_not_even_the_default() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let a = ok(add(&v, &c, card(VISA).build()).await).view;
+    let b = ok(add(&v, &c, card(MASTERCARD).make_default().build()).await).view;
+
+    let again = ok(add(&v, &c, card(VISA).make_default().build()).await);
+    assert!(!again.created);
+    assert_eq!(again.view.payment_method.id, a.payment_method.id);
+    assert!(!again.view.is_default);
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(b.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn a_decline_at_the_attach_is_bad_request_and_stores_nothing() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let e = err(add(&v, &c, card(DECLINED_AT_ATTACH).build()).await);
+    assert_eq!(
+        bad_request(e),
+        "There was an error validating the payment method: Your card was declined."
+    );
+    assert!(v.store.payment_methods().is_empty());
+    assert!(!v.store.take_calls().contains(&"create_payment_method"));
+}
+
+#[tokio::test]
+async fn a_store_failure_after_the_attach_detaches_the_card_again() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.store.fail("create_payment_method");
+
+    assert_internal(err(add(&v, &c, card(VISA).build()).await));
+    assert!(v.store.payment_methods().is_empty());
+    let calls = v.gateway.take_calls();
+    let ops: Vec<_> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        ops,
+        [
+            "create_vault_customer",
+            "create_card_token",
+            "attach_source",
+            "detach_source"
+        ]
+    );
+    let stripe_customer = reread(&v, &c).await.stripe_customer_id.unwrap();
+    assert!(calls[3].starts_with(&format!("detach_source {stripe_customer} card_")));
+    assert!(v.gateway.sources_of(&stripe_customer).is_empty());
+
+    // Once the store is back, the same card goes in.
+    v.store.heal("create_payment_method");
+    assert!(ok(add(&v, &c, card(VISA).build()).await).created);
+    assert_eq!(v.gateway.sources_of(&stripe_customer).len(), 1);
+}
+
+#[tokio::test]
+async fn stripe_unavailable_is_upstream_and_stores_nothing() {
+    for (op, message) in [
+        (
+            "create_vault_customer",
+            "Stripe is unavailable; nothing was stored. Try again.",
+        ),
+        (
+            "create_card_token",
+            "Stripe is unavailable; the card was not stored. Try again.",
+        ),
+        (
+            "attach_source",
+            "Stripe is unavailable; the card was not stored. Try again.",
+        ),
+    ] {
+        let v = vault();
+        let c = customer(&v, CONNECT).await;
+        v.gateway.fail(op, FailWith::Unavailable);
+        let e = err(add(&v, &c, card(VISA).build()).await);
+        assert_eq!(upstream(e), message, "{op}");
+        assert!(v.store.payment_methods().is_empty(), "{op}");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_without_stripe_is_bad_request_and_stores_nothing() {
+    let v = vault();
+    let t = unconnected_tenant("no-stripe");
+    v.store.insert_tenant(t.clone());
+    let c = customer(&v, "no-stripe").await;
+
+    let e = err(v.add_entered_card(&t, c.id, card(VISA).build()).await);
+    assert_eq!(
+        bad_request(e),
+        "This account has no Stripe connection configured."
+    );
+    assert!(v.gateway.take_calls().is_empty());
+    assert!(v.store.payment_methods().is_empty());
+}
+
+#[tokio::test]
+async fn a_collection_is_charged_on_the_new_card() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let added = ok(add(&v, &c, card(VISA).collect(550).build()).await);
+    let id = added.view.payment_method.id;
+    let collection = added.collection.expect("a collection");
+    assert_eq!(collection.succeeded, Some(true));
+    assert_eq!(collection.amount_minor, 550);
+    assert_eq!(collection.currency, "usd");
+    assert!(collection.payment_intent_id.unwrap().starts_with("pi_"));
+    assert_eq!(collection.message, None);
+    assert_eq!(v.gateway.intents(), 1);
+    assert_eq!(
+        v.gateway.take_calls().last().unwrap(),
+        &format!("collect cardvault-collect-{id}")
+    );
+    assert_eq!(added.view.payment_method.failures, 0);
+}
+
+#[tokio::test]
+async fn a_declined_collection_keeps_the_card_and_counts_the_failure() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+
+    let added = ok(add(&v, &c, card(DECLINES_CHARGES).collect(550).build()).await);
+    assert!(added.created);
+    let collection = added.collection.expect("a collection");
+    assert_eq!(collection.succeeded, Some(false));
+    assert_eq!(collection.payment_intent_id, None);
+    let message = "Your card has insufficient funds.";
+    assert_eq!(collection.message.as_deref(), Some(message));
+    assert_eq!(added.view.payment_method.failures, 1);
+    assert_eq!(
+        added.view.payment_method.last_error.as_deref(),
+        Some(message)
+    );
+
+    let [pm] = stored_of(&v, c.id).try_into().expect("the card is kept");
+    assert_eq!(pm.failures, 1);
+    assert_eq!(pm.last_error.as_deref(), Some(message));
+    assert_eq!(v.gateway.intents(), 0);
+}
+
+#[tokio::test]
+async fn an_unanswered_collection_is_unknown_and_no_failure() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.gateway.fail("collect", FailWith::Unavailable);
+
+    let added = ok(add(&v, &c, card(VISA).collect(550).build()).await);
+    assert!(added.created);
+    let collection = added.collection.expect("a collection");
+    assert_eq!(collection.succeeded, None);
+    assert!(collection.message.is_some());
+    let [pm] = stored_of(&v, c.id).try_into().expect("the card is kept");
+    assert_eq!(pm.failures, 0);
+    assert_eq!(pm.last_error, None);
+    assert!(!v.store.take_calls().contains(&"record_payment_failure"));
+}
+
+#[tokio::test]
+async fn a_collection_with_a_card_on_file_is_charged_on_that_card() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let first = ok(add(&v, &c, card(VISA).build()).await);
+    v.gateway.take_calls();
+
+    let again = ok(add(&v, &c, card(VISA).collect(700).build()).await);
+    assert!(!again.created);
+    assert_eq!(again.view.payment_method.id, first.view.payment_method.id);
+    assert_eq!(again.collection.unwrap().succeeded, Some(true));
+    assert_eq!(stripe_ops(&v), ["collect"]);
+    assert_eq!(v.gateway.intents(), 1);
+}
+
+/// README: "A `collectionAmount` sent with [a duplicate] is still collected, on the card on
+/// file." The collection's idempotency key is `cardvault-collect-<payment method id>`, one
+/// per card, so a second collection on a card that was already charged once replays the
+/// first PaymentIntent: it answers `Succeeded` with the first intent's id, and nothing is
+/// charged. (Against real Stripe, a different amount under the same key is a 400
+/// `idempotency_error`, answered as a failed collection and counted against the card.)
+#[tokio::test]
+#[ignore = "bug: a second collection on a card on file reuses cardvault-collect-<card id> and replays the first PaymentIntent; nothing is charged"]
+async fn a_second_collection_on_a_card_on_file_is_a_new_charge() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let first = ok(add(&v, &c, card(VISA).collect(550).build()).await);
+    let first_intent = first.collection.unwrap().payment_intent_id.unwrap();
+
+    let again = ok(add(&v, &c, card(VISA).collect(700).build()).await);
+    let second = again.collection.unwrap();
+    assert_eq!(second.succeeded, Some(true));
+    assert_ne!(second.payment_intent_id.unwrap(), first_intent);
+    assert_eq!(v.gateway.intents(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_or_foreign_customer_is_not_found_with_no_stripe_call() {
+    let v = vault();
+    let foreign = customer(&v, OWN).await;
+    let unknown = CustomerId::try_from(424_242).unwrap();
+
+    let e = err(v
+        .add_entered_card(&connect_tenant(), foreign.id, card(VISA).build())
+        .await);
+    assert_eq!(
+        not_found(e),
+        format!("Customer with id {} not found.", foreign.id)
+    );
+    let e = err(v
+        .add_entered_card(&connect_tenant(), unknown, card(VISA).build())
+        .await);
+    assert_eq!(not_found(e), "Customer with id 424242 not found.");
+
+    assert!(v.gateway.take_calls().is_empty());
+    assert_eq!(v.store.take_calls(), ["customer_and_dedupe"; 2]);
+    assert!(v.store.payment_methods().is_empty());
+}

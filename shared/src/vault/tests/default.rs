@@ -1,0 +1,180 @@
+//! The default card: the merchant API's `make_default`, the billing card API's
+//! `set_current`.
+
+use super::*;
+use crate::memory::FailWith;
+
+fn source_id(view: &CardView) -> String {
+    view.payment_method.stripe.clone().unwrap().source_id
+}
+
+async fn default_of(
+    v: &Vault<Memory>,
+    tenant: &str,
+    customer: CustomerId,
+) -> Option<crate::domain::PaymentMethodId> {
+    ok(v.customer(&tid(tenant), customer).await).default_payment_method_id
+}
+
+#[tokio::test]
+async fn make_default_moves_the_default() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    imported(&v, &c, "4242").await;
+    let second = imported(&v, &c, "4444").await.payment_method.id;
+
+    ok(v.make_default(&tid(CONNECT), c.id, second).await);
+    assert_eq!(
+        v.store.take_calls(),
+        ["payment_method", "set_default_payment_method"]
+    );
+    assert_eq!(default_of(&v, CONNECT, c.id).await, Some(second));
+    let view = ok(v.payment_method(&tid(CONNECT), second).await);
+    assert!(view.is_default);
+}
+
+#[tokio::test]
+async fn make_default_with_another_customers_payment_method_is_not_found() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let mine = imported(&v, &c, "4242").await.payment_method.id;
+    let d = customer(&v, CONNECT).await;
+    let theirs = imported(&v, &d, "4444").await.payment_method.id;
+
+    let e = err(v.make_default(&tid(CONNECT), c.id, theirs).await);
+    assert_eq!(
+        not_found(e),
+        format!("Payment method with id {theirs} not found.")
+    );
+    assert_eq!(default_of(&v, CONNECT, c.id).await, Some(mine));
+    assert_eq!(default_of(&v, CONNECT, d.id).await, Some(theirs));
+}
+
+#[tokio::test]
+async fn make_default_across_tenants_or_of_an_unknown_id_is_not_found() {
+    let v = vault();
+    let foreign = customer(&v, OWN).await;
+    let theirs = imported(&v, &foreign, "4242").await.payment_method.id;
+    let c = customer(&v, CONNECT).await;
+    let unknown = crate::domain::PaymentMethodId::try_from(5).unwrap();
+
+    // Their customer with their card, asked in this tenant; and an id no one has.
+    for (customer, id) in [(foreign.id, theirs), (c.id, theirs), (c.id, unknown)] {
+        let e = err(v.make_default(&tid(CONNECT), customer, id).await);
+        assert_eq!(
+            not_found(e),
+            format!("Payment method with id {id} not found.")
+        );
+    }
+    assert_eq!(default_of(&v, OWN, foreign.id).await, Some(theirs));
+    assert_eq!(default_of(&v, CONNECT, c.id).await, None);
+}
+
+#[tokio::test]
+async fn set_current_true_makes_it_the_one_current_card_and_stripe_follows() {
+    let v = vault();
+    let first = attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "4444", false).await;
+    let cus = second.payment_method.stripe.clone().unwrap().customer_id;
+
+    let view = ok(v
+        .set_current(&tid(CONNECT), "a1", second.payment_method.id, true)
+        .await);
+    assert!(view.is_default);
+    let c = first.payment_method.customer_id;
+    assert_eq!(
+        default_of(&v, CONNECT, c).await,
+        Some(second.payment_method.id)
+    );
+    assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&second)));
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("set_default_source {cus} {}", source_id(&second))]
+    );
+
+    // Again: still the one current card.
+    ok(
+        v.set_current(&tid(CONNECT), "a1", second.payment_method.id, true)
+            .await,
+    );
+    assert_eq!(
+        default_of(&v, CONNECT, c).await,
+        Some(second.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn set_current_false_on_the_current_card_leaves_none() {
+    let v = vault();
+    let only = attached(&v, "a1", "4242", false).await;
+    assert!(only.is_default);
+
+    let view = ok(v
+        .set_current(&tid(CONNECT), "a1", only.payment_method.id, false)
+        .await);
+    assert!(!view.is_default);
+    assert_eq!(
+        default_of(&v, CONNECT, only.payment_method.customer_id).await,
+        None
+    );
+    assert!(v.gateway.take_calls().is_empty(), "Stripe is not asked");
+}
+
+#[tokio::test]
+async fn set_current_false_on_another_card_changes_nothing() {
+    let v = vault();
+    let current = attached(&v, "a1", "4242", false).await;
+    let other = attached(&v, "a1", "4444", false).await;
+
+    let view = ok(v
+        .set_current(&tid(CONNECT), "a1", other.payment_method.id, false)
+        .await);
+    assert!(!view.is_default);
+    assert_eq!(
+        default_of(&v, CONNECT, current.payment_method.customer_id).await,
+        Some(current.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn set_current_on_another_accounts_card_is_not_found() {
+    let v = vault();
+    let mine = attached(&v, "a1", "4242", false).await;
+    let theirs = attached(&v, "a2", "4444", false).await;
+    attached(&v, "a2", "1881", false).await;
+
+    for current in [true, false] {
+        let e = err(v
+            .set_current(&tid(CONNECT), "a1", theirs.payment_method.id, current)
+            .await);
+        assert_eq!(
+            not_found(e),
+            format!("Card with id {} not found.", theirs.payment_method.id)
+        );
+    }
+    assert_eq!(
+        default_of(&v, CONNECT, mine.payment_method.customer_id).await,
+        Some(mine.payment_method.id)
+    );
+    assert_eq!(
+        default_of(&v, CONNECT, theirs.payment_method.customer_id).await,
+        Some(theirs.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn a_stripe_failure_to_follow_is_not_fatal() {
+    let v = vault();
+    attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "4444", false).await;
+    v.gateway.fail("set_default_source", FailWith::Unavailable);
+
+    let view = ok(v
+        .set_current(&tid(CONNECT), "a1", second.payment_method.id, true)
+        .await);
+    assert!(view.is_default);
+    assert_eq!(
+        default_of(&v, CONNECT, second.payment_method.customer_id).await,
+        Some(second.payment_method.id)
+    );
+}

@@ -1,0 +1,173 @@
+//! Whether a human solved the transparent redirect's reCAPTCHA.
+
+use super::*;
+use crate::ports::Verdict;
+
+const MISSING: &str = "The recaptcha token is required.";
+const FAILED: &str = "The recaptcha token is not valid.";
+const REUSED: &str = "The recaptcha token is expired or was already used.";
+const WRONG_HOST: &str = "The recaptcha was solved on a site this account does not allow.";
+
+fn solved_on(host: Option<&str>) -> Option<Verdict> {
+    Some(Verdict {
+        success: true,
+        hostname: host.map(str::to_owned),
+        error_codes: vec![],
+    })
+}
+
+fn refused(codes: &[&str]) -> Option<Verdict> {
+    Some(Verdict {
+        success: false,
+        hostname: Some("shop.example".into()),
+        error_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+    })
+}
+
+fn asked_with(v: &Vault<Memory>) -> Vec<String> {
+    std::mem::take(&mut *v.captcha.asked_with.lock().unwrap())
+}
+
+async fn verify(v: &Vault<Memory>, token: Option<&str>) -> Result<(), Error> {
+    v.verify_human(&connect_tenant(), token, Some("203.0.113.7"))
+        .await
+}
+
+#[tokio::test]
+async fn a_token_solved_on_an_allowed_host_passes() {
+    let v = vault();
+    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+    ok(verify(&v, Some("tok-ok")).await);
+    assert_eq!(asked_with(&v), [PLATFORM_RECAPTCHA]);
+
+    // Hosts compare without case, and an origin's port is not part of its host; the
+    // token is trimmed before it is sent.
+    for (token, host) in [
+        ("tok-case", "SHOP.Example"),
+        ("tok-port", "checkout.example"),
+    ] {
+        v.captcha.answer(token, solved_on(Some(host)));
+        ok(verify(&v, Some(&format!("  {token} "))).await);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_blank_token_is_refused_without_asking() {
+    let v = vault();
+    for token in [None, Some(""), Some("   ")] {
+        assert_eq!(
+            bad_request(err(verify(&v, token).await)),
+            MISSING,
+            "{token:?}"
+        );
+    }
+    assert!(asked_with(&v).is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_token_is_refused() {
+    let v = vault();
+    v.captcha
+        .answer("tok-bad", refused(&["invalid-input-response"]));
+    assert_eq!(bad_request(err(verify(&v, Some("tok-bad")).await)), FAILED);
+    v.captcha.answer("tok-none", refused(&[]));
+    assert_eq!(bad_request(err(verify(&v, Some("tok-none")).await)), FAILED);
+    // A token siteverify never issued.
+    assert_eq!(
+        bad_request(err(verify(&v, Some("tok-forged")).await)),
+        FAILED
+    );
+}
+
+#[tokio::test]
+async fn a_reused_or_expired_token_says_so() {
+    let v = vault();
+    v.captcha.answer(
+        "tok-used",
+        refused(&["invalid-input-response", "timeout-or-duplicate"]),
+    );
+    assert_eq!(bad_request(err(verify(&v, Some("tok-used")).await)), REUSED);
+}
+
+#[tokio::test]
+async fn a_token_solved_on_another_site_is_refused() {
+    let v = vault();
+    for (token, host) in [
+        ("tok-evil", Some("evil.example")),
+        ("tok-suffix", Some("shop.example.evil")),
+        ("tok-sub", Some("www.shop.example")),
+        ("tok-nohost", None),
+    ] {
+        v.captcha.answer(token, solved_on(host));
+        assert_eq!(
+            bad_request(err(verify(&v, Some(token)).await)),
+            WRONG_HOST,
+            "{host:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_without_origins_allows_no_host() {
+    let v = vault();
+    let mut t = connect_tenant();
+    t.allowed_origins.clear();
+    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+    let e = err(v.verify_human(&t, Some("tok-ok"), None).await);
+    assert_eq!(bad_request(e), WRONG_HOST);
+}
+
+#[tokio::test]
+async fn siteverify_unavailable_is_unavailable() {
+    let v = vault();
+    v.captcha.answer("tok-down", None);
+    match err(verify(&v, Some("tok-down")).await) {
+        Error::Unavailable { message, source } => {
+            assert_eq!(
+                message,
+                "reCAPTCHA verification is unavailable; nothing was stored. Try again."
+            );
+            assert!(source.is_some());
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_tenants_own_secret_is_used_when_it_has_one() {
+    let v = vault();
+    v.secrets
+        .set("tenants/shop-connect/recaptcha", "tenant-recaptcha");
+    let t = Tenant {
+        recaptcha_secret_id: Some("tenants/shop-connect/recaptcha".into()),
+        ..connect_tenant()
+    };
+    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+
+    ok(v.verify_human(&t, Some("tok-ok"), None).await);
+    assert_eq!(asked_with(&v), ["tenant-recaptcha"]);
+    ok(v.verify_human(&own_key_tenant(), Some("tok-ok"), None)
+        .await);
+    assert_eq!(asked_with(&v), [PLATFORM_RECAPTCHA]);
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_internal() {
+    let v = vault();
+    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+    let t = Tenant {
+        recaptcha_secret_id: Some("tenants/nowhere".into()),
+        ..connect_tenant()
+    };
+    assert_internal(err(v.verify_human(&t, Some("tok-ok"), None).await));
+
+    v.secrets.set(
+        crate::memory::PLATFORM_SECRET_ID,
+        &serde_json::json!({"stripeSecretKey": PLATFORM_KEY}).to_string(),
+    );
+    assert_internal(err(verify(&v, Some("tok-ok")).await));
+    assert!(
+        asked_with(&v).is_empty(),
+        "siteverify is not asked without a secret"
+    );
+}

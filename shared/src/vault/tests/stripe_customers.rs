@@ -1,0 +1,287 @@
+//! The user API's Stripe customers: a card token becomes a Stripe customer, a link, and a
+//! payment method of the user's vault customer.
+
+use super::*;
+use crate::memory::FailWith;
+use crate::ports::CustomerStore;
+use crate::vault::Offset;
+
+const TOKEN_USED: &str = "This Stripe token has already been used; create a new token.";
+
+/// The user's vault customer (`user:<sub>`), if there is one.
+async fn user_customer(v: &Vault<Memory>, user: &Principal) -> Option<Customer> {
+    let r = format!("user:{}", user.user);
+    let c = v
+        .store
+        .customer_by_external_ref(&user.tenant, &r)
+        .await
+        .unwrap();
+    v.store.take_calls();
+    c
+}
+
+#[tokio::test]
+async fn create_makes_a_link_and_a_payment_method_in_the_users_vault_customer() {
+    let v = vault();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+
+    let link = ok(v.create_stripe_customer(&user, token).await);
+    assert_eq!(
+        v.store.take_calls(),
+        [
+            "token_use",
+            "get_tenant",
+            "customer_by_external_ref",
+            "create_customer_with_ref",
+            "create_stripe_customer_link",
+        ]
+    );
+    let calls = v.gateway.take_calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].starts_with("create_customer_with_source cv-scus-"));
+
+    assert_eq!(link.owner, "u1");
+    assert_eq!(link.tenant_id, tid(CONNECT));
+    assert!(link.stripe_customer_id.starts_with("cus_"));
+    assert_eq!(link.source.last4.as_deref(), Some("4242"));
+    assert_eq!(
+        link.source.customer.as_ref(),
+        Some(&link.stripe_customer_id)
+    );
+    assert_eq!(link.deleted_at, None);
+
+    let c = user_customer(&v, &user)
+        .await
+        .expect("the user's vault customer");
+    assert_eq!(link.customer_id, c.id);
+    assert_eq!(c.default_payment_method_id, Some(link.payment_method_id));
+    let [pm] = stored_of(&v, c.id).try_into().expect("one payment method");
+    assert_eq!(pm.id, link.payment_method_id);
+    assert_eq!(pm.last4, "4242");
+    assert!(!pm.stored_in_vault);
+    let stripe = pm.stripe.clone().unwrap();
+    assert_eq!(stripe.customer_id, link.stripe_customer_id);
+    assert_eq!(stripe.source_id, link.source.id);
+    assert_eq!(
+        pm.holder.first_name.as_ref().map(Text::as_str),
+        Some("Karen")
+    );
+    assert_eq!(v.gateway.live_customers(), 1);
+    assert_eq!(v.store.link_count(), 1);
+
+    // The other dialects see the same card.
+    let view = ok(v.card(&tid(CONNECT), pm.id).await);
+    assert!(view.is_default);
+}
+
+#[tokio::test]
+async fn a_users_second_token_joins_the_same_vault_customer() {
+    let v = vault();
+    let user = principal("u1").build();
+    let first = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4242")))
+        .await);
+    let second = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4444")))
+        .await);
+    assert_eq!(first.customer_id, second.customer_id);
+    assert_ne!(first.stripe_customer_id, second.stripe_customer_id);
+    let c = user_customer(&v, &user).await.unwrap();
+    assert_eq!(c.default_payment_method_id, Some(first.payment_method_id));
+    assert_eq!(stored_of(&v, c.id).len(), 2);
+}
+
+#[tokio::test]
+async fn the_same_token_replayed_by_the_same_user_answers_the_same_link() {
+    let v = vault();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    let first = ok(v.create_stripe_customer(&user, token.clone()).await);
+    v.gateway.take_calls();
+    v.store.take_calls();
+
+    let again = ok(v.create_stripe_customer(&user, token).await);
+    assert_eq!(again, first);
+    assert!(
+        v.gateway.take_calls().is_empty(),
+        "no second Stripe customer"
+    );
+    assert_eq!(v.store.take_calls(), ["token_use", "link_for_token_use"]);
+    assert_eq!(v.gateway.live_customers(), 1);
+    assert_eq!(v.store.link_count(), 1);
+}
+
+#[tokio::test]
+async fn the_same_token_from_another_user_is_bad_request() {
+    let v = vault();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    ok(
+        v.create_stripe_customer(&principal("u1").build(), token.clone())
+            .await,
+    );
+    v.gateway.take_calls();
+
+    let other = principal("u2").build();
+    let e = err(v.create_stripe_customer(&other, token).await);
+    assert_eq!(bad_request(e), TOKEN_USED);
+    assert!(v.gateway.take_calls().is_empty());
+    assert_eq!(v.store.link_count(), 1);
+    assert!(user_customer(&v, &other).await.is_none());
+    let (links, total) = ok(v.list_stripe_customers(&other, Offset::default()).await);
+    assert!(links.is_empty());
+    assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn a_stripe_card_without_last4_deletes_the_stripe_customer_again() {
+    let v = vault();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card(""));
+
+    assert_internal(err(v.create_stripe_customer(&user, token).await));
+    assert_eq!(
+        stripe_ops(&v),
+        ["create_customer_with_source", "delete_customer"]
+    );
+    assert_eq!(v.gateway.live_customers(), 0);
+    assert_eq!(v.store.link_count(), 0);
+    assert!(v.store.payment_methods().is_empty());
+}
+
+#[tokio::test]
+async fn a_store_failure_keeps_the_stripe_customer_for_the_retry() {
+    let v = vault();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    v.store.fail("create_stripe_customer_link");
+
+    assert_internal(err(v.create_stripe_customer(&user, token.clone()).await));
+    assert_eq!(stripe_ops(&v), ["create_customer_with_source"]);
+    assert_eq!(v.gateway.live_customers(), 1, "not deleted");
+    assert_eq!(v.store.link_count(), 0);
+
+    // The client's retry gets Stripe's first customer back (same idempotency key) and
+    // links it.
+    v.store.heal("create_stripe_customer_link");
+    let link = ok(v.create_stripe_customer(&user, token).await);
+    assert_eq!(v.gateway.live_customers(), 1);
+    assert_eq!(v.store.link_count(), 1);
+    assert_eq!(
+        v.gateway.sources_of(&link.stripe_customer_id),
+        [link.source.id]
+    );
+}
+
+#[tokio::test]
+async fn stripe_errors_are_told_apart_and_store_nothing() {
+    let v = vault();
+    let user = principal("u1").build();
+
+    let unknown = StripeToken::parse("tok_unknown").unwrap();
+    let e = err(v.create_stripe_customer(&user, unknown).await);
+    assert!(bad_request(e).starts_with("No such token"));
+
+    // A token Stripe has seen used already (by another path).
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    ok(v.attach_token_card(
+        &tid(CONNECT),
+        "a1",
+        token_card(token.clone(), "4242", false),
+    )
+    .await);
+    let before = v.store.payment_methods().len();
+    let e = err(v.create_stripe_customer(&user, token).await);
+    assert_eq!(bad_request(e), TOKEN_USED);
+
+    for (with, check) in [
+        (
+            FailWith::Api(401),
+            "Stripe rejected this account's Stripe credentials.",
+        ),
+        (
+            FailWith::Unavailable,
+            "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
+        ),
+    ] {
+        v.gateway.fail("create_customer_with_source", with);
+        let token = v.gateway.seed_token(stripe_card("4242"));
+        assert_eq!(
+            upstream(err(v.create_stripe_customer(&user, token).await)),
+            check
+        );
+    }
+    v.gateway
+        .fail("create_customer_with_source", FailWith::Api(400));
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    assert_eq!(
+        bad_request(err(v.create_stripe_customer(&user, token).await)),
+        "Stripe: injected 400"
+    );
+
+    assert_eq!(v.store.link_count(), 0);
+    assert_eq!(v.store.payment_methods().len(), before);
+}
+
+#[tokio::test]
+async fn list_pages_a_users_links_oldest_first() {
+    let v = vault();
+    let user = principal("u1").build();
+    let mut made = Vec::new();
+    for last4 in ["4242", "4444", "1881"] {
+        let token = v.gateway.seed_token(stripe_card(last4));
+        made.push(ok(v.create_stripe_customer(&user, token).await));
+    }
+    // Someone else's, and the same user name in another tenant.
+    let token = v.gateway.seed_token(stripe_card("0005"));
+    ok(v.create_stripe_customer(&principal("u2").build(), token)
+        .await);
+    v.store.take_calls();
+
+    let (page, total) = ok(v
+        .list_stripe_customers(&user, Offset { start: 0, limit: 2 })
+        .await);
+    assert_eq!(page, made[0..2]);
+    assert_eq!(total, 3);
+    assert_eq!(v.store.take_calls(), ["stripe_customer_links"]);
+    let (page, total) = ok(v
+        .list_stripe_customers(&user, Offset { start: 2, limit: 2 })
+        .await);
+    assert_eq!(page, made[2..]);
+    assert_eq!(total, 3);
+    let (page, total) = ok(v
+        .list_stripe_customers(&user, Offset { start: 5, limit: 2 })
+        .await);
+    assert!(page.is_empty());
+    assert_eq!(total, 3);
+    let (page, _) = ok(v.list_stripe_customers(&user, Offset::default()).await);
+    assert_eq!(page, made);
+
+    let elsewhere = principal("u1").tenant(OWN).build();
+    let (page, total) = ok(v.list_stripe_customers(&elsewhere, Offset::default()).await);
+    assert!(page.is_empty());
+    assert_eq!(total, 0);
+}
+
+/// `store_link`: "A customer deleted meanwhile is made again, once." `MemoryStore::
+/// remove_customer` models that deletion (the customer goes, its references stay), and the
+/// store then answers `CustomerGone`; but `customer_for_ref` cannot replace a reference
+/// whose customer is gone (`customer_by_external_ref` answers none, and
+/// `create_customer_with_ref` answers `AlreadyExists` on the reference every time), so the
+/// retry ends in an internal error after `ID_ATTEMPTS`, and the Stripe customer just made
+/// is left behind. Latent: nothing in cardvault deletes customers today.
+#[tokio::test]
+#[ignore = "bug: a user's vault customer deleted meanwhile is never made again (its external reference stays), so the link fails with an internal error"]
+async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
+    let v = vault();
+    let user = principal("u1").build();
+    let first = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4242")))
+        .await);
+    v.store.remove_customer(first.customer_id);
+
+    let link = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4444")))
+        .await);
+    assert_ne!(link.customer_id, first.customer_id);
+}
