@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             Some(o) => match app.vault.origin_allowed(&Origin::new(o)).await {
                 Ok(true) => cors::preflight(Some(o)),
                 Ok(false) => cors::preflight(None),
-                Err(e) => fusebill::render_error(&e.into()),
+                Err(e) => fusebill::render_error(&e),
             },
             None => cors::preflight(None),
         }
