@@ -39,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "crypto",
             "domain",
             "error",
+            "net",
             "ports",
             "recaptcha",
             "secrets",
