@@ -70,9 +70,17 @@ async fn a_stripe_timeout_is_502_and_nothing_written() {
 async fn a_stripe_4xx_is_not_retried() {
     let stripe = MockServer::start().await;
     Mock::given(method("GET"))
+        .and(path_regex("^/v1/customers/[^/]+/sources/"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {
             "type": "invalid_request_error", "code": "resource_missing",
             "message": "No such source: 'card_Gone'", "param": "id"}})))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    // Stripe's "not found" does not say which id; the vault asks about the customer.
+    Mock::given(method("GET"))
+        .and(path_regex("^/v1/customers/[^/]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "cus_Fault"})))
         .expect(1)
         .mount(&stripe)
         .await;
