@@ -218,10 +218,7 @@ impl MemoryGateway {
             .map(|c| {
                 c.sources
                     .iter()
-                    .map(|src| match src {
-                        Source::Card(c) => c.id.clone(),
-                        Source::BankAccount(b) => b.id.clone(),
-                    })
+                    .map(|src| source_id(src).to_owned())
                     .collect()
             })
             .unwrap_or_default()
@@ -242,6 +239,13 @@ impl MemoryGateway {
 
     pub fn intents(&self) -> usize {
         self.state.lock().unwrap().intents.len()
+    }
+}
+
+fn source_id(src: &Source) -> &str {
+    match src {
+        Source::Card(c) => &c.id,
+        Source::BankAccount(b) => &b.id,
     }
 }
 
@@ -273,10 +277,7 @@ impl PaymentGateway for MemoryGateway {
         let c = s.customer(customer)?;
         c.sources
             .iter()
-            .find(|src| match src {
-                Source::Card(card) => card.id == source,
-                Source::BankAccount(b) => b.id == source,
-            })
+            .find(|src| source_id(src) == source)
             .cloned()
             .ok_or_else(|| not_found("source", source))
     }
@@ -436,10 +437,7 @@ impl PaymentGateway for MemoryGateway {
         s.call("detach_source", format!("{customer} {source}"))?;
         let c = s.customer(customer)?;
         let before = c.sources.len();
-        c.sources.retain(|src| match src {
-            Source::Card(card) => card.id != source,
-            Source::BankAccount(b) => b.id != source,
-        });
+        c.sources.retain(|src| source_id(src) != source);
         if c.sources.len() == before {
             return Err(not_found("source", source));
         }
