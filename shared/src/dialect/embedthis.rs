@@ -281,10 +281,16 @@ impl From<CardView> for CardJson {
             name: b.payment_method.nickname.clone().or_else(holder_name),
             number: b.payment_method.last4.clone(),
             month,
-            submitted: super::fusebill::timestamp(b.payment_method.created_at),
+            submitted: rfc3339(b.payment_method.created_at),
             year,
         }
     }
+}
+
+/// `submitted`: RFC 3339 in UTC, as stored.
+fn rfc3339(t: crate::domain::Timestamp) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]

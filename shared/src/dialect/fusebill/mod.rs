@@ -131,9 +131,15 @@ impl From<Customer> for CustomerJson {
     }
 }
 
-/// Fusebill's timestamps: RFC 3339 in UTC with a `Z`.
+/// Fusebill's timestamps, as its documents show them: RFC 3339 in UTC with exactly six
+/// fractional digits and a `Z` (`2020-05-22T04:50:27.211012Z`), whatever the precision of
+/// the clock.
 pub fn timestamp(t: crate::domain::Timestamp) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
+    const MICROS: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(MICROS)
         .unwrap_or_default()
 }
 
@@ -466,3 +472,22 @@ pub fn countries() -> Vec<CountryJson> {
 }
 
 pub mod redirect;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_six_fractional_digits() {
+        let at = |nanos: i128| {
+            timestamp(time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
+        };
+        assert_eq!(at(1_590_123_027_211_012_345), "2020-05-22T04:50:27.211012Z");
+        assert_eq!(at(1_590_123_027_000_000_000), "2020-05-22T04:50:27.000000Z");
+        assert_eq!(at(1_590_123_027_500_000_000), "2020-05-22T04:50:27.500000Z");
+        let elsewhere = time::OffsetDateTime::from_unix_timestamp(1_590_123_027)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap());
+        assert_eq!(timestamp(elsewhere), "2020-05-22T04:50:27.000000Z");
+    }
+}
