@@ -139,6 +139,10 @@ pub struct PaymentMethod {
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nickname: Option<String>,
+    /// The email the card was entered with (the transparent redirect's `email`), echoed
+    /// back as Fusebill does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Text>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -179,6 +183,7 @@ impl PaymentMethod {
             failures: 0,
             last_error: None,
             nickname: None,
+            email: None,
             created_at: at,
             modified_at: at,
         }

@@ -246,7 +246,7 @@ impl From<crate::vault::CardView> for PaymentMethodJson {
             external_customer_id: external.map(|s| s.customer_id.clone()),
             external_card_id: external.map(|s| s.source_id.clone()),
             stored_in_fusebill_vault: pm.stored_in_vault,
-            email: None,
+            email: pm.email.as_ref().map(|e| e.as_str().to_owned()),
             modified_date: timestamp(pm.modified_at),
             original_payment_method_id: None,
             id: pm.id.get(),

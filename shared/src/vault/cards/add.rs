@@ -281,6 +281,7 @@ fn vault_card(
     });
     pm.stored_in_vault = true;
     pm.encrypted_pan = Some(sealed);
+    pm.email = entry.email;
     pm
 }
 

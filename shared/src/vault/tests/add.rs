@@ -377,3 +377,20 @@ async fn an_unknown_or_foreign_customer_is_not_found_with_no_stripe_call() {
     assert_eq!(v.store.take_calls(), ["customer_and_dedupe"; 2]);
     assert!(v.store.payment_methods().is_empty());
 }
+
+#[tokio::test]
+async fn the_email_entered_with_the_card_is_kept() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let mut entry = card(VISA).build();
+    entry.email = Text::parse_optional("email", Some("karen@example.com"), 255).unwrap();
+    let added = ok(add(&v, &c, entry).await);
+    let email =
+        |pm: &crate::domain::PaymentMethod| pm.email.as_ref().map(|e| e.as_str().to_owned());
+    assert_eq!(
+        email(&added.view.payment_method).as_deref(),
+        Some("karen@example.com")
+    );
+    let [pm] = stored_of(&v, c.id).try_into().expect("one card stored");
+    assert_eq!(email(&pm).as_deref(), Some("karen@example.com"));
+}
