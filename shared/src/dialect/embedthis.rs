@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::limits::NAME_MAX;
-use crate::domain::NewTokenCard;
 use crate::domain::StripeToken;
+use crate::domain::{ExpiryAsSent, NewTokenCard};
 use crate::domain::{PaymentMethodId, Text};
 use crate::error::{Error, FieldError};
 use crate::vault::{CardPage, CardView, PageFrom, StripeConfig};
@@ -108,13 +108,13 @@ impl CreateRequest {
         let month = keep(&mut errors, self.month());
         let year = keep(&mut errors, self.year());
         let token = keep(&mut errors, self.token());
-        if let (Some(m), Some(y)) = (month, year) {
-            if (i32::from(y), m) < (today.year(), u8::from(today.month())) {
+        if let (Some((m, _)), Some((y, _))) = (&month, &year) {
+            if (i32::from(*y), *m) < (today.year(), u8::from(today.month())) {
                 errors.push(FieldError::new("year", "the card has expired"));
             }
         }
         match (name, last4, month, year, token) {
-            (Some(name), Some(last4), Some(month), Some(year), Some(token))
+            (Some(name), Some(last4), Some((month, m)), Some((year, y)), Some(token))
                 if errors.is_empty() =>
             {
                 Ok(NewTokenCard {
@@ -122,6 +122,7 @@ impl CreateRequest {
                     last4,
                     month,
                     year,
+                    as_sent: ExpiryAsSent { month: m, year: y },
                     token,
                     current: self.current.unwrap_or(false),
                 })
@@ -146,17 +147,21 @@ impl CreateRequest {
         }
     }
 
-    fn month(&self) -> Result<u8, FieldError> {
-        match required(self.month.as_ref(), "month")?.parse::<u8>() {
-            Ok(m) if (1..=12).contains(&m) => Ok(m),
+    /// The month, and its text as sent (`"08"`).
+    fn month(&self) -> Result<(u8, String), FieldError> {
+        let raw = required(self.month.as_ref(), "month")?;
+        match raw.parse::<u8>() {
+            Ok(m) if (1..=12).contains(&m) => Ok((m, raw)),
             _ => Err(FieldError::new("month", "month must be from 1 to 12")),
         }
     }
 
-    fn year(&self) -> Result<u16, FieldError> {
-        match required(self.year.as_ref(), "year")?.parse::<u16>() {
-            Ok(y) if y < 100 => Ok(2000 + y),
-            Ok(y) if (2000..=2099).contains(&y) => Ok(y),
+    /// The four-digit year, and its text as sent (`"30"` or `"2030"`).
+    fn year(&self) -> Result<(u16, String), FieldError> {
+        let raw = required(self.year.as_ref(), "year")?;
+        match raw.parse::<u16>() {
+            Ok(y) if y < 100 => Ok((2000 + y, raw)),
+            Ok(y) if (2000..=2099).contains(&y) => Ok((y, raw)),
             _ => Err(FieldError::new("year", "year must be YY or YYYY")),
         }
     }
@@ -256,13 +261,21 @@ pub struct CardJson {
 
 impl From<CardView> for CardJson {
     fn from(b: CardView) -> Self {
-        let (month, year) = match &b.payment_method.instrument {
-            crate::domain::Instrument::Card {
-                exp_month,
-                exp_year,
-                ..
-            } => (exp_month.to_string(), exp_year.to_string()),
-            crate::domain::Instrument::Ach { .. } => (String::new(), String::new()),
+        let (month, year) = match (
+            &b.payment_method.expiry_as_sent,
+            &b.payment_method.instrument,
+        ) {
+            // A card made here shows its expiry as its client sent it.
+            (Some(sent), _) => (sent.month.clone(), sent.year.clone()),
+            (
+                None,
+                crate::domain::Instrument::Card {
+                    exp_month,
+                    exp_year,
+                    ..
+                },
+            ) => (exp_month.to_string(), exp_year.to_string()),
+            (None, crate::domain::Instrument::Ach { .. }) => (String::new(), String::new()),
         };
         let holder_name = || {
             let h = &b.payment_method.holder;
@@ -324,5 +337,97 @@ impl From<StripeConfig> for StripeConfigJson {
             publishable_key: c.publishable_key,
             account_id: c.account_id,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        AtStripe, CardBrand, Customer, CustomerId, Instrument, PaymentMethod, StripeRef, TenantId,
+    };
+
+    fn today() -> time::Date {
+        time::macros::date!(2026 - 05 - 01)
+    }
+
+    fn create(body: serde_json::Value) -> Result<NewTokenCard, Error> {
+        serde_json::from_value::<CreateRequest>(body)
+            .unwrap()
+            .parse(today())
+    }
+
+    fn card_json(as_sent: Option<ExpiryAsSent>) -> serde_json::Value {
+        let tenant = TenantId::try_from("t1".to_owned()).unwrap();
+        let customer = Customer {
+            id: CustomerId::try_from(1_000_001).unwrap(),
+            tenant_id: tenant.clone(),
+            details: Default::default(),
+            default_payment_method_id: None,
+            external_ref: None,
+            stripe_customer_id: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            modified_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let mut pm = PaymentMethod::at_stripe(AtStripe {
+            id: PaymentMethodId::try_from(2_000_002).unwrap(),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            customer_id: customer.id,
+            tenant_id: tenant,
+            instrument: Instrument::Card {
+                brand: CardBrand::Visa,
+                first6: None,
+                exp_month: 8,
+                exp_year: 2030,
+            },
+            last4: "4242".into(),
+            holder: Default::default(),
+            stripe: StripeRef {
+                customer_id: "cus_1".into(),
+                source_id: "card_1".into(),
+            },
+            fingerprint: None,
+        });
+        pm.expiry_as_sent = as_sent;
+        serde_json::to_value(CardJson::from(CardView::of(pm, &customer))).unwrap()
+    }
+
+    #[test]
+    fn month_and_year_come_back_as_sent() {
+        let body = |month: serde_json::Value, year: serde_json::Value| {
+            serde_json::json!({"name": "Work", "number": "4242", "month": month, "year": year,
+                               "stripeToken": "tok_1"})
+        };
+        for (month, year, want) in [
+            (
+                serde_json::json!("08"),
+                serde_json::json!("30"),
+                ("08", "30"),
+            ),
+            (
+                serde_json::json!("8"),
+                serde_json::json!("2030"),
+                ("8", "2030"),
+            ),
+            (serde_json::json!(8), serde_json::json!(30), ("8", "30")),
+        ] {
+            let new = create(body(month, year)).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!((new.month, new.year), (8, 2030));
+            assert_eq!(
+                (new.as_sent.month.as_str(), new.as_sent.year.as_str()),
+                want
+            );
+            let shown = card_json(Some(new.as_sent));
+            assert_eq!(
+                (shown["month"].as_str(), shown["year"].as_str()),
+                (Some(want.0), Some(want.1))
+            );
+        }
+        // A card made through another dialect has no text: its numbers are shown.
+        let shown = card_json(None);
+        assert_eq!(
+            (shown["month"].as_str(), shown["year"].as_str()),
+            (Some("8"), Some("2030"))
+        );
     }
 }

@@ -24,8 +24,8 @@ pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use new_card::{CardEntry, ImportRequest, NewTokenCard};
 pub use origin::Origin;
 pub use payment_method::{
-    stripe_dedupe_key, AtStripe, CardBrand, Holder, Instrument, ListPosition, PaymentMethod,
-    Status, StripeRef,
+    stripe_dedupe_key, AtStripe, CardBrand, ExpiryAsSent, Holder, Instrument, ListPosition,
+    PaymentMethod, Status, StripeRef,
 };
 pub use secret::{ApiKey, KeyHash};
 pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};

@@ -1,7 +1,8 @@
 //! The ways a new card arrives, each checked at its dialect's boundary.
 
 use super::{
-    CardNumber, CustomerId, CustomerRef, Cvv, Expiry, Holder, SourceRef, StripeToken, Text,
+    CardNumber, CustomerId, CustomerRef, Cvv, Expiry, ExpiryAsSent, Holder, SourceRef, StripeToken,
+    Text,
 };
 
 /// A validated card from the transparent redirect. The CVV is held only until Stripe has it.
@@ -32,6 +33,8 @@ pub struct NewTokenCard {
     pub last4: String,
     pub month: u8,
     pub year: u16,
+    /// `month` and `year` as the client wrote them, to show back.
+    pub as_sent: ExpiryAsSent,
     pub token: StripeToken,
     /// Make it the account's current card (otherwise only if it has none).
     pub current: bool,

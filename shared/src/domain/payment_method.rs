@@ -97,6 +97,15 @@ pub struct Holder {
     pub state_id: Option<u32>,
 }
 
+/// The expiry as the client wrote it: the billing card API's `month` and `year`, strings
+/// in its document (`"08"`, `"30"`), shown back exactly as sent. The numbers in
+/// [`Instrument::Card`] are what the rules use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryAsSent {
+    pub month: String,
+    pub year: String,
+}
+
 /// Where the payment method lives at Stripe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,6 +152,8 @@ pub struct PaymentMethod {
     /// back as Fusebill does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_as_sent: Option<ExpiryAsSent>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -184,6 +195,7 @@ impl PaymentMethod {
             last_error: None,
             nickname: None,
             email: None,
+            expiry_as_sent: None,
             created_at: at,
             modified_at: at,
         }

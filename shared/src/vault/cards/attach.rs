@@ -70,6 +70,7 @@ impl<P: Ports> Vault<P> {
             fingerprint: attached.fingerprint.clone(),
         });
         card.nickname = Some(new.name.as_str().to_owned());
+        card.expiry_as_sent = Some(new.as_sent);
         let rule = if new.current {
             DefaultRule::Always
         } else {

@@ -240,6 +240,10 @@ pub(super) fn token_card(token: StripeToken, last4: &str, current: bool) -> NewT
         last4: last4.into(),
         month: 12,
         year: 2030,
+        as_sent: crate::domain::ExpiryAsSent {
+            month: "12".into(),
+            year: "30".into(),
+        },
         token,
         current,
     }
