@@ -192,7 +192,8 @@ pub fn epoch_seconds(t: Timestamp) -> f64 {
     (t.unix_timestamp_nanos() / 1_000) as f64 / 1e6
 }
 
-/// The list's paging: `start` (items to skip, from 0) and `limit` (1–100, default 20).
+/// The list's paging: `start` (items to skip, from 0) and `limit` (1 to [`LINKS_LIMIT_MAX`];
+/// without it, the whole list up to that bound).
 pub fn page(req: &lambda_http::Request) -> Result<Offset, Error> {
     let mut page = Offset::default();
     let mut errors = Vec::new();

@@ -18,9 +18,14 @@ use crate::ports::{
     TokenUse,
 };
 
-pub const LINKS_LIMIT_MAX: usize = 100;
+/// The most links one answer holds, and what a list answers when no `limit` is given: the
+/// whole list, as the user API's document shows it, up to this bound. A user keeps a
+/// handful of cards; the bound keeps one answer well inside Lambda's 6 MB response limit
+/// (a link renders to about 1 KB).
+pub const LINKS_LIMIT_MAX: usize = 1000;
 
-/// Offset paging: `start` items skipped, at most `limit` returned.
+/// Offset paging: `start` items skipped, at most `limit` returned (by default the whole
+/// list, up to [`LINKS_LIMIT_MAX`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Offset {
     pub start: usize,
@@ -31,7 +36,7 @@ impl Default for Offset {
     fn default() -> Self {
         Self {
             start: 0,
-            limit: 20,
+            limit: LINKS_LIMIT_MAX,
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::memory::FailWith;
 use crate::ports::CustomerStore;
-use crate::vault::Offset;
+use crate::vault::{Offset, LINKS_LIMIT_MAX};
 
 const TOKEN_USED: &str = "This Stripe token has already been used; create a new token.";
 
@@ -256,11 +256,25 @@ async fn list_pages_a_users_links_oldest_first() {
     assert_eq!(total, 3);
     let (page, _) = ok(v.list_stripe_customers(&user, Offset::default()).await);
     assert_eq!(page, made);
+    assert_eq!(Offset::default().limit, LINKS_LIMIT_MAX);
 
     let elsewhere = principal("u1").tenant(OWN).build();
     let (page, total) = ok(v.list_stripe_customers(&elsewhere, Offset::default()).await);
     assert!(page.is_empty());
     assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn without_a_limit_the_whole_list_is_answered() {
+    let v = vault();
+    let user = principal("u1").build();
+    for i in 0..25 {
+        let last4: &'static str = Box::leak(format!("{:04}", 1000 + i).into_boxed_str());
+        let token = v.gateway.seed_token(stripe_card(last4));
+        ok(v.create_stripe_customer(&user, token).await);
+    }
+    let (page, total) = ok(v.list_stripe_customers(&user, Offset::default()).await);
+    assert_eq!((page.len(), total), (25, 25), "not cut at a page of 20");
 }
 
 /// `store_link`: "A customer deleted meanwhile is made again, once." `MemoryStore::
