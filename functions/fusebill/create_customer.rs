@@ -1,7 +1,7 @@
 //! `POST /v1/customers`: creates a customer of the caller's tenant.
 
 use cardvault::dialect::fusebill::{self, CustomerJson, CustomerRequest};
-use cardvault::{http, App, Error};
+use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, CustomerJson), Error> {
     let tenant = app.merchant(req).await?;
-    let details = http::json_body::<CustomerRequest>(req)?.parse()?;
+    let details = fusebill::json_body::<CustomerRequest>(req)?.parse()?;
     let customer = app.vault.create_customer(&tenant, details).await?;
     Ok((StatusCode::OK, customer.into()))
 }

@@ -3,7 +3,7 @@
 
 use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
 use cardvault::vault::StripeRoute;
-use cardvault::{http, App, Error};
+use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn import(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson), Error> {
     let tenant = app.merchant(req).await?;
-    let request = http::json_body::<ImportRequestJson>(req)?.parse()?;
+    let request = fusebill::json_body::<ImportRequestJson>(req)?.parse()?;
     let imported = app
         .vault
         .import_card(&tenant, StripeRoute::Connect, request)

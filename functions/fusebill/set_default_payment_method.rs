@@ -2,7 +2,7 @@
 //! customer's default payment method, in one transaction.
 
 use cardvault::dialect::fusebill::{self, BillingSettingJson, BillingSettingRequest};
-use cardvault::{http, App, Error};
+use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn update(app: &App, req: &Request) -> Result<(StatusCode, BillingSettingJson), Error> {
     let tenant = app.merchant(req).await?;
-    let (customer, pm) = http::json_body::<BillingSettingRequest>(req)?.parse()?;
+    let (customer, pm) = fusebill::json_body::<BillingSettingRequest>(req)?.parse()?;
     app.vault.make_default(&tenant, customer, pm).await?;
     Ok((
         StatusCode::OK,

@@ -44,27 +44,51 @@ pub fn media_type(req: &Request) -> Option<String> {
 /// Parses a JSON body into `T`. A body that is not JSON, or a field of the wrong type,
 /// is a 400 whose message says which; a non-JSON content type is a 415.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
-    if let Some(media) = media_type(req) {
-        if media != "application/json" && !media.ends_with("+json") {
-            return Err(Error::UnsupportedMediaType(media));
-        }
-    }
+    require_json(req)?;
     parse_json(body_bytes(req)?)
 }
 
+/// A `Content-Type` other than JSON (`application/json`, `…+json`) is a 415; none is fine.
+pub fn require_json(req: &Request) -> Result<(), Error> {
+    match media_type(req) {
+        Some(media) if media != "application/json" && !media.ends_with("+json") => {
+            Err(Error::UnsupportedMediaType(media))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let object = json_object(bytes, |b| {
+        serde_json::from_slice(b).map_err(|e| e.to_string())
+    })?;
+    from_value(serde_json::Value::Object(object))
+}
+
+/// A body that must be a JSON object, read with `parse` (which says what is wrong, never
+/// quoting the body). Empty, unreadable or not an object: a 400 saying which.
+pub fn json_object(
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<serde_json::Value, String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest(
             "The request body is empty; expected a JSON object.".into(),
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::BadRequest(format!("The request body is not valid JSON: {e}.")))?;
-    if !value.is_object() {
-        return Err(Error::BadRequest(
+    match parse(bytes) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(_) => Err(Error::BadRequest(
             "The request body must be a JSON object.".into(),
-        ));
+        )),
+        Err(e) => Err(Error::BadRequest(format!(
+            "The request body is not valid JSON: {e}."
+        ))),
     }
+}
+
+/// A parsed body into `T`: a field of the wrong type, or a missing one, is a 400 naming it.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner().to_string();

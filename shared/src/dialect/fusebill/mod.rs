@@ -3,8 +3,11 @@
 //! Errors use Fusebill's envelope:
 //! `{"ErrorId":0,"HttpStatusCode":404,"Errors":[{"Key":"Api Error","Value":"…"}]}`.
 //! A field's validation error carries the field's name as its `Key`.
+//!
+//! Request bodies are read as Fusebill's Json.NET reads them ([`lenient`], [`json_body`]).
 
-use lambda_http::{http::StatusCode, Body, Response};
+use lambda_http::{http::StatusCode, Body, Request, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{geo, Customer, CustomerFields, Instrument, NewCustomer};
@@ -34,6 +37,14 @@ struct KeyValue {
 }
 
 const API_ERROR: &str = "Api Error";
+
+/// A Fusebill JSON body: a `Content-Type` other than JSON is a 415, more than
+/// [`crate::http::MAX_BODY_BYTES`] a 413; then strict JSON, or else Json.NET's tolerance,
+/// with property names in any case and whole numbers from strings ([`lenient::body`]).
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    crate::http::require_json(req)?;
+    lenient::body(crate::http::body_bytes(req)?)
+}
 
 pub fn render_error(e: &Error) -> Response<Body> {
     super::log_internal(e);
@@ -72,15 +83,15 @@ fn api_error(value: impl Into<String>) -> KeyValue {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     last_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     company_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     primary_email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     reference: Option<String>,
 }
 
@@ -261,11 +272,11 @@ impl From<crate::vault::CardView> for PaymentMethodJson {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequestJson {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::whole_number")]
     customer_id: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     stripe_customer_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     stripe_card_id: Option<String>,
 }
 
@@ -372,9 +383,9 @@ pub fn page(req: &lambda_http::Request) -> Result<crate::vault::Page, Error> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingSettingRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::whole_number")]
     id: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::whole_number")]
     default_payment_method_id: Option<u64>,
 }
 
@@ -471,6 +482,7 @@ pub fn countries() -> Vec<CountryJson> {
         .collect()
 }
 
+pub mod lenient;
 pub mod redirect;
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl Params {
                 }
             }
             Some("application/json") | Some("text/json") | None => {
-                params.flatten("", http::parse_json(body)?);
+                params.flatten("", super::lenient::object(body)?);
             }
             Some(other) => return Err(Error::UnsupportedMediaType(other.to_owned())),
         }
