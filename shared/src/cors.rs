@@ -1,6 +1,12 @@
 //! CORS for the transparent redirect: only a tenant's allowed origins may call it from a
 //! browser. The preflight carries no body, so no public key: it asks whether any tenant
 //! allows the origin; the real request then checks the origin against its own tenant.
+//!
+//! Every answer of the redirect, errors included, carries the CORS headers when its origin
+//! is on some tenant's list, so that the merchant's page can show what went wrong. A request
+//! with no `Origin` comes from no browser (a server, curl): CORS protects browsers only, and
+//! anyone outside one can send any `Origin`, so such a request goes on to the checks that do
+//! protect the redirect (the public key, reCAPTCHA).
 
 use lambda_http::{
     http::{header, HeaderValue, StatusCode},
@@ -18,16 +24,14 @@ pub fn origin(req: &Request) -> Option<&str> {
         .filter(|o| !o.is_empty())
 }
 
-/// The request's origin if the tenant allows it; otherwise 403, and no CORS headers.
-pub fn check(req: &Request, tenant: &Tenant) -> Result<String, Error> {
-    let origin = origin(req).ok_or_else(|| {
-        Error::Forbidden(
-            "The transparent redirect takes requests from a browser on an allowed origin only."
-                .into(),
-        )
-    })?;
+/// The request's origin if the tenant allows it, or none when the request has no `Origin`
+/// (not a browser's); an origin the tenant does not allow is a 403.
+pub fn check(req: &Request, tenant: &Tenant) -> Result<Option<String>, Error> {
+    let Some(origin) = origin(req) else {
+        return Ok(None);
+    };
     if Origin::new(origin).is_in(&tenant.allowed_origins) {
-        Ok(origin.to_owned())
+        Ok(Some(origin.to_owned()))
     } else {
         Err(Error::Forbidden(
             "This origin is not allowed to add payment methods for this account.".into(),

@@ -368,19 +368,92 @@ async fn cors_preflight_and_origins() {
         .get("access-control-allow-origin")
         .is_none());
 
-    // demo-b's origin is allowed for demo-b, not for demo-a's key.
+    // demo-b's origin is allowed for demo-b, not for demo-a's key: 403, readable by demo-b's
+    // page since the origin is on a tenant's list. An origin on no list: 403, unreadable.
     let customer = customer().await;
-    for origin in [
-        Some(tenant_b().allowed_origin.as_str()),
-        Some("https://evil.example"),
-        None,
-    ] {
-        let resp = post_from(&sample(customer, "4242424242424242"), origin).await;
-        assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let b = tenant_b().allowed_origin.as_str();
+    for (origin, cors) in [(b, Some(b)), ("https://evil.example", None)] {
+        let resp = post_from(&sample(customer, "4242424242424242"), Some(origin)).await;
+        assert_eq!(allow_origin(&resp).as_deref(), cors, "{origin}");
         let (status, err) = json(resp).await;
         fusebill_error(status, &err, 403);
     }
     assert_eq!(payment_method_count(customer).await, 0);
+}
+
+fn allow_origin(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn no_origin_is_a_call_from_a_server_and_passes_on_to_the_other_checks() {
+    let customer = customer().await;
+    let resp = post_from(&sample(customer, "4242424242424242"), None).await;
+    assert_eq!(allow_origin(&resp), None);
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(payment_method_count(customer).await, 1);
+    // The public key and reCAPTCHA still hold it.
+    let mut body = sample(customer, "5555555555554444");
+    body["recaptcha"] = json!("not-a-real-token");
+    let (status, err) = json(post_from(&body, None).await).await;
+    assert!(
+        fusebill_error(status, &err, 400).contains("not valid"),
+        "{err}"
+    );
+    body["PublicApiKey"] = json!("pk_unknown");
+    let (status, err) = json(post_from(&body, None).await).await;
+    fusebill_error(status, &err, 404);
+    assert_eq!(payment_method_count(customer).await, 1);
+}
+
+#[tokio::test]
+async fn every_answer_carries_cors_headers_for_a_listed_origin() {
+    let a = tenant_a().allowed_origin.as_str();
+    let customer = customer().await;
+    let send = |body: String, content_type: &'static str, origin: &'static str| async move {
+        http()
+            .post(url("/api/paymentsv2/"))
+            .header("Origin", origin)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let form = "application/x-www-form-urlencoded; charset=UTF-8";
+    let key = &tenant_a().public_api_key;
+    let cases: Vec<(String, &str, u16)> = vec![
+        // The document's sample page as it loads: "your customer id here".
+        (
+            "CustomerId=your customer id here&PublicApiKey=your key here&CardNumber=4111111111111111".into(),
+            form,
+            400,
+        ),
+        (format!("PublicApiKey={key}&CardNumber=4111111111111111"), form, 400),
+        (format!("CustomerId={customer}&CardNumber=4111111111111111"), form, 400),
+        (format!("CustomerId={customer}&PublicApiKey=your key here"), form, 404),
+        (format!("CustomerId={customer}&PublicApiKey={key}&x={}", "y".repeat(17_000)), form, 413),
+        ("<card/>".into(), "application/xml", 415),
+        (format!("CustomerId={customer}&PublicApiKey={key}&Recaptcha=nope"), form, 400),
+    ];
+    for (body, content_type, want) in cases {
+        let resp = send(body.clone(), content_type, a).await;
+        assert_eq!(
+            allow_origin(&resp).as_deref(),
+            Some(a),
+            "{want}: {body:.80}"
+        );
+        assert_eq!(resp.headers()["vary"], "Origin");
+        let (status, err) = json(resp).await;
+        fusebill_error(status, &err, want);
+        // The same from an origin no tenant lists: the same answer, unreadable to its page.
+        let resp = send(body.clone(), content_type, "https://evil.example").await;
+        assert_eq!(allow_origin(&resp), None, "{want}: {body:.80}");
+        assert_eq!(resp.status(), want);
+    }
 }
 
 #[tokio::test]
