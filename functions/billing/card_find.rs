@@ -1,5 +1,5 @@
 //! `POST /card/find` (admin): the tenant's cards, newest first, paged with `limit` and
-//! signed `next`/`prev` cursors in the query string.
+//! signed `next`/`prev` cursors in the query string, kept by `where` and `filter`.
 
 use cardvault::dialect::embedthis::{self, PageJson};
 use cardvault::{App, Error};
@@ -13,7 +13,10 @@ async fn main() -> Result<(), lambda_http::Error> {
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {
     let user = app.user(req).await?;
     user.require_admin()?;
-    let (limit, from) = embedthis::find_options(req)?;
-    let page = app.vault.find_cards(&user.tenant, limit, from).await?;
+    let (limit, from, filter) = embedthis::find_options(req)?;
+    let page = app
+        .vault
+        .find_cards(&user.tenant, limit, from, |card| filter.matches(card))
+        .await?;
     Ok((StatusCode::OK, page.into()))
 }

@@ -21,6 +21,9 @@ use crate::domain::{PaymentMethodId, Text};
 use crate::error::{Error, FieldError};
 use crate::vault::{CardPage, CardView, PageFrom, StripeConfig};
 
+pub mod query;
+pub use query::CardFilter;
+
 pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<Body> {
     match result {
         Ok((status, body)) => super::json(status, &body),
@@ -214,12 +217,19 @@ impl IdRequest {
     }
 }
 
-/// `/card/find`'s query-string options. `limit`, `next` and `prev` are implemented; the
-/// document's `filter`, `where`, `index`, `hidden` and `log` are refused by name.
-pub fn find_options(req: &Request) -> Result<(usize, PageFrom), Error> {
+/// `/card/find`'s query-string options, as the document lists them:
+///
+/// - `limit` (1–100, default 20), `next`, `prev`: the page;
+/// - `where` (OneTable's filter template) and `filter` (a text search over the name and
+///   number): which cards of each page are kept ([`query`]);
+/// - `log` and `hidden`: accepted, with no effect (OneTable's request log and hidden
+///   attributes have no meaning here);
+/// - `index`: refused, naming it; cards are listed through one index, newest first.
+pub fn find_options(req: &Request) -> Result<(usize, PageFrom, CardFilter), Error> {
     let params = req.query_string_parameters();
     let mut limit = 20;
     let mut from = PageFrom::Start;
+    let mut filter = CardFilter::default();
     for (name, value) in params.iter() {
         match name {
             "limit" => match value.parse::<usize>() {
@@ -228,16 +238,24 @@ pub fn find_options(req: &Request) -> Result<(usize, PageFrom), Error> {
             },
             "next" => from = PageFrom::Next(value.to_owned()),
             "prev" => from = PageFrom::Prev(value.to_owned()),
-            "filter" | "where" | "index" | "hidden" | "log" => {
-                return Err(Error::BadRequest(format!("Unsupported option: {name}")))
+            "where" => filter
+                .add_where(value)
+                .map_err(|e| Error::field("where", format!("where: {e}")))?,
+            "filter" => filter.set_text(value),
+            "index" => {
+                return Err(Error::field(
+                    "index",
+                    "index is not supported: cards are listed through one index, newest first",
+                ))
             }
+            "hidden" | "log" => {}
             _ => {}
         }
     }
     if params.first("next").is_some() && params.first("prev").is_some() {
         return Err(Error::BadRequest("Give next or prev, not both.".into()));
     }
-    Ok((limit, from))
+    Ok((limit, from, filter))
 }
 
 // ---- responses --------------------------------------------------------------------------
@@ -277,21 +295,13 @@ impl From<CardView> for CardJson {
             ) => (exp_month.to_string(), exp_year.to_string()),
             (None, crate::domain::Instrument::Ach { .. }) => (String::new(), String::new()),
         };
-        let holder_name = || {
-            let h = &b.payment_method.holder;
-            let parts: Vec<&str> = [&h.first_name, &h.last_name]
-                .iter()
-                .filter_map(|t| t.as_ref().map(|t| t.as_str()))
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        };
         Self {
+            name: card_name(&b),
             account_id: b.account.clone(),
             current: b.is_default,
             error: b.payment_method.last_error.clone(),
             failures: b.payment_method.failures,
             id: b.payment_method.id.to_string(),
-            name: b.payment_method.nickname.clone().or_else(holder_name),
             number: b.payment_method.last4.clone(),
             month,
             submitted: rfc3339(b.payment_method.created_at),
@@ -304,6 +314,19 @@ impl From<CardView> for CardJson {
 fn rfc3339(t: crate::domain::Timestamp) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A card's `name`: its nickname (`/card/create`'s `name`), or else its holder's names.
+fn card_name(b: &CardView) -> Option<String> {
+    let h = &b.payment_method.holder;
+    let parts: Vec<&str> = [&h.first_name, &h.last_name]
+        .iter()
+        .filter_map(|t| t.as_ref().map(|t| t.as_str()))
+        .collect();
+    b.payment_method
+        .nickname
+        .clone()
+        .or_else(|| (!parts.is_empty()).then(|| parts.join(" ")))
 }
 
 #[derive(Debug, Serialize)]

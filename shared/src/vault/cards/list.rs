@@ -85,13 +85,16 @@ impl<P: Ports> Vault<P> {
         Ok((views, total))
     }
 
-    /// One page of the tenant's cards, newest first. Round trips: one index Query and one
+    /// One page of the tenant's cards, newest first, of which those that `keep` holds for.
+    /// `limit` counts the cards read, before `keep`, as a DynamoDB filter does: a page may
+    /// hold fewer, and its cursors still lead on. Round trips: one index Query and one
     /// BatchGetItem for the cards' customers.
     pub async fn find_cards(
         &self,
         tenant: &TenantId,
         limit: usize,
         from: PageFrom,
+        keep: impl Fn(&CardView) -> bool + Send,
     ) -> Result<CardPage, Error> {
         let (after, newest_first) = match &from {
             PageFrom::Start => (None, true),
@@ -129,6 +132,7 @@ impl<P: Ports> Vault<P> {
                 let customer = customers.iter().find(|x| x.id == c.customer_id)?;
                 Some(CardView::of(c, customer))
             })
+            .filter(|view| keep(view))
             .collect();
         Ok(CardPage { cards, next, prev })
     }

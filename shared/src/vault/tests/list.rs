@@ -25,7 +25,7 @@ async fn find(
     limit: usize,
     from: PageFrom,
 ) -> Result<CardPage, Error> {
-    v.find_cards(&tid(tenant), limit, from).await
+    v.find_cards(&tid(tenant), limit, from, |_| true).await
 }
 
 #[tokio::test]
@@ -135,6 +135,30 @@ async fn find_cards_pages_newest_first_and_the_cursors_round_trip() {
         .collect();
     assert_eq!(owners, [a.id, b.id]);
     assert!(second.cards.iter().any(|c| c.is_default));
+}
+
+#[tokio::test]
+async fn find_cards_keeps_what_the_filter_holds_for_and_pages_as_before() {
+    let v = vault();
+    let (a, b) = (customer(&v, CONNECT).await, customer(&v, CONNECT).await);
+    let mut made = cards(&v, &a, 2).await;
+    made.extend(cards(&v, &b, 2).await);
+    let n: Vec<_> = made.iter().rev().copied().collect(); // newest first: b, b, a, a
+    let of_a = |c: &CardView| c.payment_method.customer_id == a.id;
+
+    // The limit counts the cards read: the first page of two holds none of a's, and its
+    // cursor still leads on to the next page, which holds both.
+    let first = ok(v.find_cards(&tid(CONNECT), 2, PageFrom::Start, of_a).await);
+    assert!(first.cards.is_empty());
+    let next = first.next.expect("older cards exist");
+    let second = ok(v
+        .find_cards(&tid(CONNECT), 2, PageFrom::Next(next), of_a)
+        .await);
+    assert_eq!(ids(&second.cards), n[2..]);
+    assert_eq!(
+        v.store.take_calls(),
+        ["tenant_payment_methods", "customers"].repeat(2)
+    );
 }
 
 #[tokio::test]
