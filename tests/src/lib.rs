@@ -7,6 +7,7 @@
 //! Each test file in `tests/` takes everything with `use cardvault_tests::*;`.
 
 mod app;
+pub mod billing;
 mod http;
 mod jwt;
 mod stack;

@@ -1,80 +1,9 @@
 //! The billing card API (EmbedThis style): each endpoint, the role matrix, cursor paging,
 //! the one-current-card rule, removal, failures, and that no full number is stored.
 
+use cardvault_tests::billing::{account, admin_of, card, create, fresh_tenant, owner, token};
 use cardvault_tests::*;
 use serde_json::{json, Value};
-
-fn token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {
-    use cardvault::auth::jwt::{mint_hs256, Mint, Role};
-    let tenant = cardvault::domain::TenantId::try_from(tenant.to_owned()).unwrap();
-    let sub = fresh_user("billing");
-    mint_hs256(
-        &jwt_config(),
-        &cardvault::secret::SecretString::from(jwt_secret()),
-        &Mint {
-            tenant: &tenant,
-            sub: &sub,
-            account,
-            role: role.and_then(Role::parse),
-            ttl: std::time::Duration::from_secs(600),
-        },
-    )
-    .unwrap()
-}
-
-fn owner(tenant: &str, account: &str) -> String {
-    token(tenant, Some(account), Some("owner"))
-}
-
-fn admin_of(tenant: &str) -> String {
-    token(tenant, None, Some("admin"))
-}
-
-async fn card(path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = http()
-        .post(url(path))
-        .header("Authorization", format!("Bearer {bearer}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    json(req.send().await.unwrap()).await
-}
-
-async fn create(bearer: &str, current: bool) -> Value {
-    let tok = stripe_token().await;
-    let (status, card) = card(
-        "/card/create",
-        bearer,
-        Some(
-            json!({"current": current, "name": "Team Visa", "number": "4242424242424242",
-                    "month": "12", "year": "2030", "stripeToken": tok}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 200, "{card}");
-    card
-}
-
-/// A tenant of its own (Connect, like demo-a), so pages have known contents.
-fn fresh_tenant() -> String {
-    let id = format!(
-        "bill-{}",
-        fresh_user("t").chars().rev().take(12).collect::<String>()
-    );
-    admin(&["create-tenant", "--id", &id, "--name", "Billing"]);
-    admin(&[
-        "set-stripe",
-        "--tenant",
-        &id,
-        "--account",
-        "acct_1BillingTenant1",
-    ]);
-    id
-}
-
-fn account() -> String {
-    fresh_user("acct")
-}
 
 #[tokio::test]
 async fn each_endpoint_works_for_its_role() {

@@ -1,0 +1,84 @@
+//! The billing card API's callers and calls: bearer tokens with a role, tenants and
+//! accounts of their own, and `POST /card/*`.
+
+use serde_json::{json, Value};
+
+use crate::{admin, fresh_user, http, json, jwt_config, jwt_secret, stripe_token, url};
+
+/// A bearer token for a fresh user of `tenant`, with an `account` and a `role` if given.
+pub fn token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {
+    use cardvault::auth::jwt::{mint_hs256, Mint, Role};
+    let tenant = cardvault::domain::TenantId::try_from(tenant.to_owned()).unwrap();
+    let sub = fresh_user("billing");
+    mint_hs256(
+        &jwt_config(),
+        &cardvault::secret::SecretString::from(jwt_secret()),
+        &Mint {
+            tenant: &tenant,
+            sub: &sub,
+            account,
+            role: role.and_then(Role::parse),
+            ttl: std::time::Duration::from_secs(600),
+        },
+    )
+    .unwrap()
+}
+
+/// An `owner` of `account`.
+pub fn owner(tenant: &str, account: &str) -> String {
+    token(tenant, Some(account), Some("owner"))
+}
+
+/// An `admin` of `tenant`, with no account.
+pub fn admin_of(tenant: &str) -> String {
+    token(tenant, None, Some("admin"))
+}
+
+/// `POST path` with the bearer token and an optional JSON body: (status, body).
+pub async fn card(path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = http()
+        .post(url(path))
+        .header("Authorization", format!("Bearer {bearer}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    json(req.send().await.unwrap()).await
+}
+
+/// A new card of the token's account (a fresh localstripe token ending in 4242).
+pub async fn create(bearer: &str, current: bool) -> Value {
+    let tok = stripe_token().await;
+    let (status, card) = card(
+        "/card/create",
+        bearer,
+        Some(
+            json!({"current": current, "name": "Team Visa", "number": "4242424242424242",
+                    "month": "12", "year": "2030", "stripeToken": tok}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{card}");
+    card
+}
+
+/// A tenant of its own (Connect, like demo-a), so pages have known contents.
+pub fn fresh_tenant() -> String {
+    let id = format!(
+        "bill-{}",
+        fresh_user("t").chars().rev().take(12).collect::<String>()
+    );
+    admin(&["create-tenant", "--id", &id, "--name", "Billing"]);
+    admin(&[
+        "set-stripe",
+        "--tenant",
+        &id,
+        "--account",
+        "acct_1BillingTenant1",
+    ]);
+    id
+}
+
+/// An account id no other test uses.
+pub fn account() -> String {
+    fresh_user("acct")
+}
