@@ -397,7 +397,7 @@ async fn no_origin_is_a_call_from_a_server_and_passes_on_to_the_other_checks() {
     assert_eq!(payment_method_count(customer).await, 1);
     // The public key and reCAPTCHA still hold it.
     let mut body = sample(customer, "5555555555554444");
-    body["recaptcha"] = json!("not-a-real-token");
+    body["recaptcha"] = json!(format!("not-a-real-token-{}", rand_suffix()));
     let (status, err) = json(post_from(&body, None).await).await;
     assert!(
         fusebill_error(status, &err, 400).contains("not valid"),
@@ -449,10 +449,12 @@ async fn every_answer_carries_cors_headers_for_a_listed_origin() {
         assert_eq!(resp.headers()["vary"], "Origin");
         let (status, err) = json(resp).await;
         fusebill_error(status, &err, want);
-        // The same from an origin no tenant lists: the same answer, unreadable to its page.
+        // The same from an origin no tenant lists: unreadable to its page, and refused (403)
+        // once the tenant is known.
         let resp = send(body.clone(), content_type, "https://evil.example").await;
         assert_eq!(allow_origin(&resp), None, "{want}: {body:.80}");
-        assert_eq!(resp.status(), want);
+        let past_the_key = body.contains(key.as_str()) && want == 400 && body.contains("Recaptcha");
+        assert_eq!(resp.status(), if past_the_key { 403 } else { want });
     }
 }
 
