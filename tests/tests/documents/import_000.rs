@@ -1,0 +1,274 @@
+//! Seed 000, Fusebill's "Stripe Connect credit card import": its curl, C# and Python
+//! samples, its request body, and its 404 sample, against
+//! `POST /v1/paymentMethodImport/stripeConnect`.
+
+use std::process::Command;
+
+use cardvault_tests::*;
+use serde_json::{json, Value};
+
+use super::{assert_in_document, assert_shape, fill, root};
+
+pub const SEED: &str = "000_ca2db90e66183b07.txt";
+
+pub const CURL: &str = r#"curl -X POST "https://secure.fusebill.com/v1/paymentMethodImport/stripeConnect" \
+-H "Content-Type: application/json" \
+-H "Authorization: Basic {APIKey}" \
+-d "{customerId:1,stripeCustomerId:{id},stripeCardId:{id}}""#;
+
+/// The C# sample's body (`string jsonData = "…";`) and what its `WebRequest` sets.
+pub const CSHARP_JSON: &str =
+    r#"string jsonData = "{'customerId':{id},'stripeCustomerId':{id},'stripeCardId':{id}}";"#;
+pub const CSHARP_REQUEST: &str = r#"request.ContentType = "application/json";
+//Add Api key authorization
+request.Headers.Add(HttpRequestHeader.Authorization, "Basic "+apiKey);
+//Set request method
+request.Method = "POST";"#;
+
+pub const PYTHON: &str = r#"#Import library JSON
+import json
+#Import library Requests
+import requests
+#Pass in a dictionary to the Headers parameter
+headers = {'Authorization' : 'Basic {APIKey}', 'Content-Type' : 'application/json'}
+#Pass in a dictionary to the Payload parameter
+payload ={'customerId':{id},'stripeCustomerId':{id},'stripeCardId':{id}}
+#Pass in your URI, Payload and Headers
+r = requests.post('https://secure.fusebill.com/v1/paymentMethodImport/stripeConnect', data=json.dumps(payload), headers=headers)
+print(r.content)"#;
+
+pub const BODY: &str = r#"{
+"customerId":2526546,
+"stripeCustomerId": "cus_AExsNjBZDLMNDK",
+"stripeCardId": "card_19uTyBAXix6Ggd0efp4HNNp7"
+}"#;
+
+pub const RESPONSE: &str = r#"{
+"maskedCardNumber": "************4242",
+"cardType": "Visa",
+"expirationMonth": 11,
+"expirationYear": 17,
+"customerId": 186838,
+"firstName": "John",
+"lastName": "Doe",
+"address1": "",
+"address2": "",
+"countryId": null,
+"country": "",
+"stateId": null,
+"state": "",
+"city": "",
+"postalZip": "",
+"isDefault": false,
+"externalCustomerId": "cus_AExsNjBZDLMNDK",
+"externalCardId": "card_19uTyBAXix6Ggd0efp4HNNp7",
+"storedInFusebillVault": false,
+"id": 92657,
+"uri": null
+}"#;
+
+pub const NOT_FOUND: &str = r#"{
+"ErrorId": 0,
+"HttpStatusCode": 404,
+"Errors": [
+{
+"Key": "Api Error",
+"Value": "Customer with id 1325 not found."
+}
+]
+}"#;
+
+pub const HOST: &str = "https://secure.fusebill.com";
+
+/// A customer of demo tenant A with a card on a new localstripe customer, as the
+/// samples need: (customer id, cus_…, card_…).
+pub async fn fixture() -> (u64, String, String) {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "John"})).await;
+    let (cus, card) = stripe_card("John Doe", &[]).await;
+    (customer, cus, card)
+}
+
+/// Asserts a successful import: the card, in the shape of the document's sample response.
+pub fn assert_imported(pm: &Value, customer: u64, cus: &str, card: &str) {
+    let extra = assert_shape(&serde_json::from_str(RESPONSE).unwrap(), pm);
+    assert_eq!(
+        extra,
+        ["email", "modifiedDate", "originalPaymentMethodId"],
+        "{pm}"
+    );
+    assert_eq!(pm["customerId"], customer, "{pm}");
+    assert_eq!(pm["externalCustomerId"], cus);
+    assert_eq!(pm["externalCardId"], card);
+    assert_eq!(pm["maskedCardNumber"], "************4242");
+    assert_eq!(pm["storedInFusebillVault"], false);
+}
+
+/// Runs a shell command and answers its standard output.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The curl sample, run by bash as a reader would paste it, with `url` (the sample's
+/// text, what to put there) filled in.
+pub async fn curl(sample: &str, url: (&str, &str)) {
+    let (customer, cus, card) = fixture().await;
+    let command = fill(
+        sample,
+        &[
+            url,
+            ("{APIKey}", &tenant_a().private_api_key),
+            ("customerId:1", &format!("customerId:{customer}")),
+            ("{id}", &cus),
+            ("{id}", &card),
+        ],
+    );
+    // As pasted: unquoted names and values, which Json.NET (and cardvault) read.
+    assert!(
+        command.contains(&format!("stripeCustomerId:{cus},")),
+        "{command}"
+    );
+    let pm: Value = serde_json::from_str(&run("bash", &["-c", &command])).unwrap();
+    assert_imported(&pm, customer, &cus, &card);
+}
+
+/// The Python sample, run by the tools' Python (which has requests).
+pub async fn python(sample: &str) {
+    let (customer, cus, card) = fixture().await;
+    let script = fill(
+        sample,
+        &[
+            ("{APIKey}", &tenant_a().private_api_key),
+            ("{id}", &customer.to_string()),
+            ("{id}", &format!("'{cus}'")),
+            ("{id}", &format!("'{card}'")),
+            (HOST, &stack().base_url),
+        ],
+    );
+    let python = root().join(".tools/venv/bin/python");
+    let printed = run(python.to_str().unwrap(), &["-c", &script]);
+    // print(r.content) prints the bytes' repr: b'…'.
+    let body = printed
+        .trim()
+        .strip_prefix("b'")
+        .and_then(|s| s.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("not bytes: {printed}"));
+    let pm: Value = serde_json::from_str(body).unwrap();
+    assert_imported(&pm, customer, &cus, &card);
+}
+
+/// The C# sample's request: its body string, with the ids written in as C# would hold them
+/// (single-quoted, like its names), and the two headers and method its WebRequest sets.
+pub async fn csharp(json_data: &str) {
+    let (customer, cus, card) = fixture().await;
+    let literal = json_data
+        .strip_prefix("string jsonData = \"")
+        .and_then(|s| s.strip_suffix("\";"))
+        .unwrap();
+    let body = fill(
+        literal,
+        &[
+            ("{id}", &customer.to_string()),
+            ("{id}", &format!("'{cus}'")),
+            ("{id}", &format!("'{card}'")),
+        ],
+    );
+    let resp = http()
+        .post(url("/v1/paymentMethodImport/stripeConnect"))
+        .header("Content-Type", "application/json")
+        .header(
+            "Authorization",
+            format!("Basic {}", tenant_a().private_api_key),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_imported(&pm, customer, &cus, &card);
+}
+
+#[test]
+fn the_samples_are_the_documents_own() {
+    assert_in_document(
+        SEED,
+        &[
+            CURL,
+            CSHARP_JSON,
+            CSHARP_REQUEST,
+            PYTHON,
+            BODY,
+            RESPONSE,
+            NOT_FOUND,
+        ],
+    );
+}
+
+#[tokio::test]
+async fn the_curl_sample() {
+    curl(CURL, (HOST, &stack().base_url)).await;
+}
+
+#[tokio::test]
+async fn the_python_sample() {
+    python(PYTHON).await;
+}
+
+#[tokio::test]
+async fn the_csharp_sample() {
+    csharp(CSHARP_JSON).await;
+}
+
+#[tokio::test]
+async fn the_request_body_and_response() {
+    let (customer, cus, card) = fixture().await;
+    let body = BODY
+        .replace("2526546", &customer.to_string())
+        .replace("cus_AExsNjBZDLMNDK", &cus)
+        .replace("card_19uTyBAXix6Ggd0efp4HNNp7", &card);
+    let resp = http()
+        .post(url("/v1/paymentMethodImport/stripeConnect"))
+        .header("Content-Type", "application/json")
+        .header("Authorization", basic(&tenant_a().private_api_key))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_imported(&pm, customer, &cus, &card);
+    assert_eq!(
+        pm["isDefault"], true,
+        "a customer's first card is its default"
+    );
+    // Fusebill's times: six fractional digits.
+    let modified = pm["modifiedDate"].as_str().unwrap();
+    assert_eq!(
+        modified.len(),
+        "2020-05-22T04:50:27.211012Z".len(),
+        "{modified}"
+    );
+}
+
+#[tokio::test]
+async fn the_not_found_sample() {
+    let (_, cus, card) = fixture().await;
+    let body = json!({"customerId": 1325, "stripeCustomerId": cus, "stripeCardId": card});
+    let (status, err) = post_json(
+        "/v1/paymentMethodImport/stripeConnect",
+        &tenant_a().private_api_key,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(err, serde_json::from_str::<Value>(NOT_FOUND).unwrap());
+}

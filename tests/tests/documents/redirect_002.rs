@@ -1,0 +1,358 @@
+//! Seed 002, Fusebill's "Add Credit Card" through the transparent redirect: its sample
+//! request as a query string, the same pairs as an `x-www-form-urlencoded` body, its JSON
+//! sample, its sample response and error, and its jQuery "Sample Code For Testing" page in
+//! headless Chromium (`tests/browser/`).
+//!
+//! The samples expire their cards in 2023 (`ExpirationYear=23`): replayed as written they
+//! are refused, naming `expirationYear`, as they should be; with the year moved to `30`
+//! they add the card.
+
+use std::process::Command;
+
+use cardvault_tests::*;
+use serde_json::{json, Value};
+
+use super::{assert_in_document, assert_shape, fill, root};
+
+const SEED: &str = "002_06fdc06ce619c860.txt";
+
+const QUERY: &str = "POST https://payments.subscriptionplatform.com/api/paymentsv2/?CustomerId=12345678&PublicApiKey=123-abc-456-def&CardNumber=4242424242424242&FirstName=Karen&LastName=Wood&ExpirationMonth=12&ExpirationYear=23&Cvv=123&Address1=10+Dodge+St&Address2=Unit+B&City=Columbia&CountryId=124&StateId=1&PostalZip=V9C9V9&MakeDefault=true&Recaptcha=abc123def456&PaymentCollectOptions.collectionAmount=0.50";
+
+const JSON_REQUEST: &str = r#"POST https://payments.subscriptionplatform.com/api/paymentsv2
+{
+"customerId": 12345678,
+"PublicApiKey":"123-abc-456-def",
+"cardNumber": "4242424242424242",
+"firstName": "Karen",
+"lastName": "Wood",
+"expirationMonth": 2,
+"expirationYear": 23,
+"cvv": "123",
+"makeDefault": true,
+"recaptcha": "abc123def456",
+"address1": "10 Dodge St",
+"address2": "Unit B",
+"city": "Columbia",
+"stateId": 1,
+"countryId": 124,
+"postalZip": "V9V 9V9",
+"paymentCollectOptions":{
+"collectionAmount":0.50
+}
+}"#;
+
+const RESPONSE: &str = r#"{
+"maskedCardNumber": "************4242",
+"cardType": "Visa",
+"expirationMonth": 2,
+"expirationYear": 23,
+"customerId": 2563146,
+"firstName": "Karen",
+"lastName": "Wood",
+"address1": "10 Dodge St",
+"address2": "Unit B",
+"countryId": 124,
+"country": "CAN",
+"stateId": 1,
+"state": "Alberta",
+"city": "Columbia",
+"postalZip": "V9V 9V9",
+"isDefault": true,
+"externalCustomerId": null,
+"externalCardId": null,
+"storedInFusebillVault": true,
+"email": null,
+"modifiedDate": "2020-05-22T04:50:27.211012Z",
+"originalPaymentMethodId": null,
+"id": 469910,
+"uri": null
+}"#;
+
+const ERROR: &str = r#"{
+"ErrorId": 0,
+"HttpStatusCode": 400,
+"Errors": [
+{
+"Key": "Api Error",
+"Value": "There was an error validating the payment method: Failed validation"
+}
+]
+}"#;
+
+/// The sample page, beside its driver.
+const PAGE: &str = include_str!("../../browser/fusebill-sample-page.html");
+
+const PASS: &str = "cardvault-test-pass";
+
+/// A sample with the host, the public key, the reCAPTCHA token and a new customer put in:
+/// (the filled sample, the customer).
+async fn filled(sample: &str) -> (String, u64) {
+    let customer =
+        create_customer(&tenant_a().private_api_key, json!({"firstName": "Karen"})).await;
+    let text = fill(
+        sample,
+        &[
+            (
+                "https://payments.subscriptionplatform.com",
+                &stack().base_url,
+            ),
+            ("12345678", &customer.to_string()),
+            ("123-abc-456-def", &tenant_a().public_api_key),
+            ("abc123def456", PASS),
+        ],
+    );
+    (text, customer)
+}
+
+/// Sends a sample's `POST <url>` line and body (if any) with that content type, from a
+/// browser on `origin` or (none) from a server.
+async fn send(
+    sample: &str,
+    content_type: Option<&str>,
+    origin: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let (line, body) = sample.split_once('\n').unwrap_or((sample, ""));
+    let target = line.strip_prefix("POST ").unwrap();
+    let mut req = http().post(target).body(body.to_owned());
+    if let Some(t) = content_type {
+        req = req.header("Content-Type", t);
+    }
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    let resp = req.send().await.unwrap();
+    let cors = resp
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = json(resp).await;
+    (status, cors, body)
+}
+
+/// The error keys of a Fusebill envelope.
+fn keys(err: &Value) -> Vec<&str> {
+    err["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Key"].as_str().unwrap())
+        .collect()
+}
+
+/// Asserts an added card in the shape of the document's sample response.
+fn assert_added(pm: &Value, customer: u64) {
+    let extra = assert_shape(&serde_json::from_str(RESPONSE).unwrap(), pm);
+    assert_eq!(extra, ["paymentCollection"], "{pm}");
+    assert_eq!(pm["customerId"], customer);
+    assert_eq!(pm["isDefault"], true);
+    assert_eq!(pm["storedInFusebillVault"], true);
+    assert_eq!(
+        (&pm["country"], &pm["state"]),
+        (&json!("CAN"), &json!("Alberta"))
+    );
+    assert_eq!(pm["paymentCollection"]["status"], "Succeeded", "{pm}");
+    assert_eq!(pm["paymentCollection"]["amount"], "0.50");
+    // Fusebill's times: six fractional digits, as the sample's.
+    let modified = pm["modifiedDate"].as_str().unwrap();
+    assert_eq!(
+        modified.len(),
+        "2020-05-22T04:50:27.211012Z".len(),
+        "{modified}"
+    );
+    assert!(modified.ends_with('Z'));
+}
+
+#[test]
+fn the_samples_are_the_documents_own() {
+    assert_in_document(
+        SEED,
+        &[QUERY, JSON_REQUEST, RESPONSE, ERROR, PAGE.trim_end()],
+    );
+}
+
+#[tokio::test]
+async fn the_query_string_sample_from_a_server() {
+    let (sample, customer) = filled(QUERY).await;
+    let (status, cors, err) = send(&sample, None, None).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(
+        keys(&err),
+        ["expirationYear"],
+        "the sample's card expired in 2023"
+    );
+    assert_eq!(cors, None, "no Origin, no CORS headers");
+
+    let (status, _, pm) = send(
+        &sample.replace("ExpirationYear=23", "ExpirationYear=30"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{pm}");
+    assert_added(&pm, customer);
+    assert_eq!(
+        (
+            pm["expirationMonth"].as_u64(),
+            pm["expirationYear"].as_u64()
+        ),
+        (Some(12), Some(30))
+    );
+    assert_eq!(pm["postalZip"], "V9C9V9");
+}
+
+#[tokio::test]
+async fn the_same_pairs_as_a_form_from_a_browser() {
+    let (sample, customer) = filled(QUERY).await;
+    let (url, pairs) = sample.split_once('?').unwrap();
+    let form = format!("{url}\n{pairs}");
+    let origin = tenant_a().allowed_origin.as_str();
+    let content_type = Some("application/x-www-form-urlencoded; charset=UTF-8");
+    let (status, cors, err) = send(&form, content_type, Some(origin)).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(keys(&err), ["expirationYear"]);
+    assert_eq!(cors.as_deref(), Some(origin), "the page can read the error");
+
+    let form = form.replace("ExpirationYear=23", "ExpirationYear=30");
+    let (status, cors, pm) = send(&form, content_type, Some(origin)).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(cors.as_deref(), Some(origin));
+    assert_added(&pm, customer);
+}
+
+#[tokio::test]
+async fn the_json_sample_and_its_response() {
+    let (sample, customer) = filled(JSON_REQUEST).await;
+    let origin = Some(tenant_a().allowed_origin.as_str());
+    let (status, _, err) = send(&sample, Some("application/json"), origin).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(
+        keys(&err),
+        ["expirationYear"],
+        "the sample's card expired in 2023"
+    );
+
+    let sample = sample.replace("\"expirationYear\": 23", "\"expirationYear\": 30");
+    let (status, _, pm) = send(&sample, Some("application/json"), origin).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_added(&pm, customer);
+    assert_eq!(pm["postalZip"], "V9V 9V9");
+    assert_eq!(pm["email"], Value::Null, "none was sent, as in the sample");
+
+    // An email sent with the card is echoed.
+    let (with_email, _) = filled(JSON_REQUEST).await;
+    let with_email = with_email
+        .replace("\"expirationYear\": 23", "\"expirationYear\": 30")
+        .replace(
+            "\"makeDefault\": true,",
+            "\"makeDefault\": true,\n\"email\": \"karen@example.com\",",
+        );
+    let (status, _, pm) = send(&with_email, Some("application/json"), origin).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["email"], "karen@example.com");
+}
+
+#[tokio::test]
+async fn the_error_sample() {
+    let (sample, _) = filled(JSON_REQUEST).await;
+    let declined = sample
+        .replace("\"expirationYear\": 23", "\"expirationYear\": 30")
+        .replace("4242424242424242", "4000000000000002");
+    let (status, _, err) = send(&declined, Some("application/json"), None).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(assert_shape(&serde_json::from_str(ERROR).unwrap(), &err).is_empty());
+    let value = err["Errors"][0]["Value"].as_str().unwrap();
+    assert!(
+        value.starts_with("There was an error validating the payment method: "),
+        "{value}"
+    );
+    assert_eq!(err["Errors"][0]["Key"], "Api Error");
+}
+
+/// The sample page in headless Chromium: every outcome the page shows, errors included,
+/// with the page's own default customer id.
+#[test]
+fn the_sample_page_in_chromium_shows_every_outcome() {
+    let facts = std::env::var("CARDVAULT_STACK").expect("CARDVAULT_STACK (make test)");
+    let out_dir = std::path::Path::new(&facts)
+        .parent()
+        .unwrap()
+        .join("sample-page");
+    let started = std::time::Instant::now();
+    let out = Command::new("node")
+        .arg(root().join("tests/browser/sample_page.cjs"))
+        .arg(&facts)
+        .arg(&out_dir)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "sample_page.cjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("{report:#}\n(in {:?})", started.elapsed());
+    let origin = tenant_a().allowed_origin.as_str();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let by_name = |name: &str| {
+        scenarios
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"))
+    };
+    let want: &[(&str, u16, &[&str])] = &[
+        ("as loaded", 400, &["customerId must be a whole number"]),
+        (
+            "customer id only",
+            404,
+            &["Customer with id ", " not found."],
+        ),
+        ("no customer id", 400, &["customerId is required"]),
+        (
+            "invalid card",
+            400,
+            &[
+                "<ul><li>",
+                "cardNumber",
+                "cvv",
+                "the card has expired",
+                "</ul>",
+            ],
+        ),
+        (
+            "declined",
+            400,
+            &["There was an error validating the payment method: "],
+        ),
+        (
+            "reCAPTCHA refused",
+            400,
+            &["The recaptcha token is not valid."],
+        ),
+        (
+            "body too large",
+            413,
+            &["the request body is larger than 16384 bytes"],
+        ),
+        ("added", 200, &["success"]),
+    ];
+    assert_eq!(scenarios.len(), want.len());
+    for (name, status, words) in want {
+        let s = by_name(name);
+        assert_eq!(s["status"], *status, "{name}: {s}");
+        assert_eq!(
+            s["allowOrigin"], origin,
+            "{name}: the page can read the answer"
+        );
+        let shown = s["shown"].as_str().unwrap();
+        for w in *words {
+            assert!(shown.contains(w), "{name}: {shown}");
+        }
+        assert_eq!(s["pageErrors"], json!([]), "{name}: the page threw");
+        assert!(
+            s["sent"].as_str().unwrap().starts_with("CustomerId="),
+            "{s}"
+        );
+    }
+    let shot = std::path::PathBuf::from(report["screenshot"].as_str().unwrap());
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{shot:?}");
+}
