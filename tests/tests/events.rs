@@ -13,12 +13,66 @@ fn root() -> PathBuf {
 
 /// The binary names template.yaml's functions are built from.
 fn template_binaries() -> Vec<String> {
+    let mut binaries: Vec<String> = template_routes().into_iter().map(|r| r.2).collect();
+    // A function's routes are listed together.
+    binaries.dedup();
+    binaries
+}
+
+/// Every route of template.yaml's functions: (method, path, binary), in the template's order.
+fn template_routes() -> Vec<(String, String, String)> {
     let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    template
+    let (mut routes, mut binary, mut path) = (Vec::new(), String::new(), None);
+    for line in template.lines().map(str::trim) {
+        let value = |key: &str| line.strip_prefix(key).map(|v| v.trim().to_owned());
+        if let Some(b) = value("Binary:") {
+            binary = b;
+        } else if let Some(p) = value("Path:") {
+            path = Some(p);
+        } else if let (Some(m), Some(p)) = (value("Method:"), path.take()) {
+            routes.push((m, p, binary.clone()));
+        }
+    }
+    routes
+}
+
+/// The README's "Endpoints" table: (method, path, function).
+fn readme_routes() -> Vec<(String, String, String)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Endpoints\n")
+        .nth(1)
+        .expect("README has an Endpoints section");
+    let section = section.split("\n## ").next().unwrap();
+    section
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("Binary:"))
-        .map(|b| b.trim().to_owned())
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .filter(|c| !c.is_empty())
+                .collect();
+            (cells[0].clone(), cells[1].clone(), cells[2].clone())
+        })
         .collect()
+}
+
+#[test]
+fn the_readme_lists_exactly_the_templates_endpoints() {
+    let (mut template, mut readme) = (template_routes(), readme_routes());
+    assert!(template.len() >= 22, "{template:?}");
+    template.sort();
+    readme.sort();
+    let missing: Vec<_> = template.iter().filter(|r| !readme.contains(r)).collect();
+    let extra: Vec<_> = readme.iter().filter(|r| !template.contains(r)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README's Endpoints table and template.yaml differ.\n\
+         in the template, not the README: {missing:?}\n\
+         in the README, not the template: {extra:?}"
+    );
+    assert_eq!(readme.len(), template.len(), "a route listed twice");
 }
 
 fn event(name: &str) -> Value {
