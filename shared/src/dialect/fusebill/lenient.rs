@@ -314,9 +314,10 @@ impl<'a> Reader<'a> {
             }
             let name = self.property_name()?;
             self.skip_trivia()?;
-            if self.bump() != Some(':') {
+            if self.peek() != Some(':') {
                 return Err(self.error("expected ':' after a property name"));
             }
+            self.bump();
             let value = self.value()?;
             // A name given twice keeps its last value, as Json.NET's does.
             map.insert(name, value);

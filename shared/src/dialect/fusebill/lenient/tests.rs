@@ -64,7 +64,7 @@ fn the_import_documents_samples_read_as_json_net_reads_them() {
     // The samples with their placeholders left in are not JSON for Json.NET either.
     let e = import_error("{customerId:1,stripeCustomerId:{id},stripeCardId:{id}}");
     assert!(
-        matches!(&e, Error::BadRequest(m) if m.starts_with("The request body is not valid JSON: expected ':' after a property name at line 1 column")),
+        matches!(&e, Error::BadRequest(m) if m == "The request body is not valid JSON: expected ':' after a property name at line 1 column 35."),
         "{e:?}"
     );
 }
@@ -126,7 +126,7 @@ fn errors_give_a_line_and_column() {
         SyntaxError {
             what: "expected ':' after a property name",
             line: 3,
-            column: 6
+            column: 5
         }
     );
     for (text, what) in [
