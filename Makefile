@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test unit lint fmt release size clean-tools
+.PHONY: dev test unit lint fmt release size sample-page clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 dev:
@@ -12,6 +12,11 @@ test:
 ## The tests that need no local stack (every crate but cardvault-tests); make test runs them too.
 unit:
 	cargo test --workspace --exclude cardvault-tests
+
+## Fusebill's jQuery sample page in headless Chromium, against a running `make dev`.
+sample-page:
+	@infra/tools.sh browser
+	node tests/browser/sample_page.cjs .tools/dev.json .tools/sample-page
 
 ## Formatting and clippy, as make test runs them.
 lint:
