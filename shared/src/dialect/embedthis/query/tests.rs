@@ -87,6 +87,12 @@ fn holds(q: &str, c: &Card) -> bool {
     f.matches(&view(c))
 }
 
+fn assert_holds(c: &Card, cases: &[(&str, bool)]) {
+    for (q, want) in cases {
+        assert_eq!(holds(q, c), *want, "{q}");
+    }
+}
+
 fn refused(q: &str) -> QueryError {
     let mut f = CardFilter::default();
     match f.add_where(q) {
@@ -99,39 +105,40 @@ fn refused(q: &str) -> QueryError {
 fn onetable_comparisons_over_the_wire_fields() {
     let c = &BASE;
     assert_eq!(c.account, Some("acct-1"), "the view names its account");
-    for (q, want) in [
-        ("${number} = {4242}", true),
-        ("${number} == {\"4242\"}", true),
-        ("${number} <> {4242}", false),
-        ("${number} != {1881}", true),
-        ("${id} = {2000001}", true),
-        ("${name} = {Work Visa}", true),
-        ("${name} = {\"Work Visa\"}", true),
-        ("${name} = {work visa}", false),
-        ("${accountId} = {acct-1}", true),
-        ("${current} = {true}", true),
-        ("${current} = {false}", false),
-        ("${current} <> {false}", true),
-        ("${failures} = {0}", true),
-        ("${failures} < {1}", true),
-        ("${failures} >= {1}", false),
-        ("${month} = {8}", true),
-        ("${month} <= {08}", true),
-        ("${year} > {2029}", true),
-        ("${year} = {2030.0}", true),
-        ("${error} = {null}", true),
-        ("${error} <> {null}", false),
-        ("${error} = {declined}", false),
-        ("${error} <> {declined}", true),
-        ("${error} < {z}", false),
-        ("${submitted} >= {2026-05-01}", true),
-        ("${submitted} < {2026-05-01T10:00:00.000001Z}", true),
-        ("${submitted} > {2026-05-01T11:00:00+02:00}", true),
-        ("${name} < {Xylophone}", true),
-        ("${name} > {work}", false),
-    ] {
-        assert_eq!(holds(q, c), want, "{q}");
-    }
+    assert_holds(
+        c,
+        &[
+            ("${number} = {4242}", true),
+            ("${number} == {\"4242\"}", true),
+            ("${number} <> {4242}", false),
+            ("${number} != {1881}", true),
+            ("${id} = {2000001}", true),
+            ("${name} = {Work Visa}", true),
+            ("${name} = {\"Work Visa\"}", true),
+            ("${name} = {work visa}", false),
+            ("${accountId} = {acct-1}", true),
+            ("${current} = {true}", true),
+            ("${current} = {false}", false),
+            ("${current} <> {false}", true),
+            ("${failures} = {0}", true),
+            ("${failures} < {1}", true),
+            ("${failures} >= {1}", false),
+            ("${month} = {8}", true),
+            ("${month} <= {08}", true),
+            ("${year} > {2029}", true),
+            ("${year} = {2030.0}", true),
+            ("${error} = {null}", true),
+            ("${error} <> {null}", false),
+            ("${error} = {declined}", false),
+            ("${error} <> {declined}", true),
+            ("${error} < {z}", false),
+            ("${submitted} >= {2026-05-01}", true),
+            ("${submitted} < {2026-05-01T10:00:00.000001Z}", true),
+            ("${submitted} > {2026-05-01T11:00:00+02:00}", true),
+            ("${name} < {Xylophone}", true),
+            ("${name} > {work}", false),
+        ],
+    );
 }
 
 #[test]
@@ -142,54 +149,56 @@ fn and_or_not_parentheses_and_functions() {
         current: false,
         ..BASE
     };
-    for (q, want) in [
-        ("${failures} > {1} and ${current} = {false}", true),
-        ("${failures} > {5} or ${current} = {false}", true),
-        ("${failures} > {5} OR ${current} = {true}", false),
-        (
-            "(${failures} > {5} or ${number} = {4242}) AND ${year} = {2030}",
-            true,
-        ),
-        (
-            "${failures} > {5} or ${number} = {4242} and ${year} = {1999}",
-            false,
-        ),
-        ("not ${current} = {true}", true),
-        ("NOT (${current} = {false} and ${failures} = {2})", false),
-        ("not not ${current} = {false}", true),
-        ("${failures} between {1} and {2}", true),
-        ("${failures} BETWEEN {3} AND {9}", false),
-        ("${number} in ({1881}, {4242})", true),
-        ("${number} in ({1881})", false),
-        ("begins_with(${error}, {Your card})", true),
-        ("begins(${name}, {Work})", true),
-        ("contains(${error}, {declined})", true),
-        ("contains(${error}, {Declined})", false),
-        ("not_contains(${error}, {declined})", false),
-        ("not_contains(${name}, {declined})", true),
-        ("attribute_exists(${error})", true),
-        ("attribute_not_exists(${error})", false),
-        ("attribute_exists(${accountId})", true),
-        ("begins_with(${accountId}, {acct-})", true),
-    ] {
-        assert_eq!(holds(q, c), want, "{q}");
-    }
+    assert_holds(
+        c,
+        &[
+            ("${failures} > {1} and ${current} = {false}", true),
+            ("${failures} > {5} or ${current} = {false}", true),
+            ("${failures} > {5} OR ${current} = {true}", false),
+            (
+                "(${failures} > {5} or ${number} = {4242}) AND ${year} = {2030}",
+                true,
+            ),
+            (
+                "${failures} > {5} or ${number} = {4242} and ${year} = {1999}",
+                false,
+            ),
+            ("not ${current} = {true}", true),
+            ("NOT (${current} = {false} and ${failures} = {2})", false),
+            ("not not ${current} = {false}", true),
+            ("${failures} between {1} and {2}", true),
+            ("${failures} BETWEEN {3} AND {9}", false),
+            ("${number} in ({1881}, {4242})", true),
+            ("${number} in ({1881})", false),
+            ("begins_with(${error}, {Your card})", true),
+            ("begins(${name}, {Work})", true),
+            ("contains(${error}, {declined})", true),
+            ("contains(${error}, {Declined})", false),
+            ("not_contains(${error}, {declined})", false),
+            ("not_contains(${name}, {declined})", true),
+            ("attribute_exists(${error})", true),
+            ("attribute_not_exists(${error})", false),
+            ("attribute_exists(${accountId})", true),
+            ("begins_with(${accountId}, {acct-})", true),
+        ],
+    );
     // An absent value: no ordering, no prefix, not there.
     let bare = &Card {
         account: None,
         nickname: None,
         ..BASE
     };
-    for (q, want) in [
-        ("${accountId} = {null}", true),
-        ("${accountId} > {a}", false),
-        ("begins_with(${accountId}, {a})", false),
-        ("contains(${name}, {a})", false),
-        ("attribute_not_exists(${name})", true),
-        ("${name} <> {x}", true),
-    ] {
-        assert_eq!(holds(q, bare), want, "{q}");
-    }
+    assert_holds(
+        bare,
+        &[
+            ("${accountId} = {null}", true),
+            ("${accountId} > {a}", false),
+            ("begins_with(${accountId}, {a})", false),
+            ("contains(${name}, {a})", false),
+            ("attribute_not_exists(${name})", true),
+            ("${name} <> {x}", true),
+        ],
+    );
 }
 
 #[test]
