@@ -1,5 +1,5 @@
-//! `POST /card/find` (admin): the tenant's cards, newest first, paged with `limit` and
-//! signed `next`/`prev` cursors in the query string.
+//! `POST /card/find` (admin or owner): the caller's account's cards, newest first, paged
+//! with `limit` and signed `next`/`prev` cursors in the query string.
 
 use cardvault::dialect::embedthis::{self, PageJson};
 use cardvault::{App, Error};
@@ -12,8 +12,11 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {
     let user = app.user(req).await?;
-    user.require_admin()?;
+    let account = user.admin_account()?;
     let (limit, from) = embedthis::find_options(req)?;
-    let page = app.vault.find_cards(&user.tenant, limit, from).await?;
+    let page = app
+        .vault
+        .find_cards(&user.tenant, account, limit, from)
+        .await?;
     Ok((StatusCode::OK, page.into()))
 }
