@@ -115,6 +115,15 @@ pub async fn trust_issuer(
     }
     let pair = TrustedIssuer { issuer, audience };
     update(store, tenant, |t| {
+        // Users and accounts are keyed by `sub` and `account` alone, which are unique only
+        // within one issuer: a second issuer could speak for the first one's users.
+        if trust && t.trusted_issuers.iter().any(|p| p.issuer != pair.issuer) {
+            return Err(format!(
+                "tenant {} already trusts another issuer; one issuer per tenant (several audiences may share it)",
+                t.id
+            )
+            .into());
+        }
         t.trusted_issuers.retain(|p| *p != pair);
         if trust {
             t.trusted_issuers.push(pair);

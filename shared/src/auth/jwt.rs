@@ -41,7 +41,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::{http::header::AUTHORIZATION, Request};
 use secrecy::{ExposeSecret, SecretString};
@@ -252,9 +252,14 @@ pub fn principal_from_claims(
     })
 }
 
-/// Non-empty, at most `max` bytes, no control characters: safe in keys and logs.
+/// Non-empty, at most `max` bytes, no surrounding spaces, no control characters and no
+/// invisible or direction-changing ones: safe in keys and logs, and shown as it is.
 fn plain_text(s: &str, max: usize) -> bool {
-    !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+    !s.is_empty()
+        && s.trim() == s
+        && s.len() <= max
+        && !s.chars().any(|c| c.is_control() || invisible(c))
 }
 
 /// What to put in a self-issued token. `iss` and `aud` come from the config.
@@ -565,7 +570,13 @@ impl JwtVerifier {
             message: JWKS_UNAVAILABLE.into(),
             source: Some(e),
         };
-        let http = self.http.get_or_init(reqwest::Client::new);
+        // No redirects: the https-only rule checked at start-up must hold for every hop.
+        let http = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        });
         let resp = http
             .get(url)
             .timeout(JWKS_TIMEOUT)
@@ -585,7 +596,10 @@ impl JwtVerifier {
                 && c.public_key_use
                     .as_ref()
                     .is_none_or(|u| *u == PublicKeyUse::Signature)
-                && c.key_algorithm.is_none_or(|a| a == KeyAlgorithm::RS256);
+                && c.key_algorithm.is_none_or(|a| a == KeyAlgorithm::RS256)
+                && c.key_operations
+                    .as_ref()
+                    .is_none_or(|ops| ops.contains(&KeyOperations::Verify));
             if let (true, Some(kid)) = (usable, &c.key_id) {
                 if let Ok(key) = DecodingKey::from_jwk(jwk) {
                     keys.insert(kid.clone(), key);
@@ -690,6 +704,29 @@ mod tests {
     fn base_claims() -> Value {
         json!({"iss": "cardvault", "aud": "cardvault", "sub": "u", "tenant": "demo-a",
                "exp": jsonwebtoken::get_current_timestamp() + 60})
+    }
+
+    #[test]
+    fn claim_values_with_invisible_or_surrounding_characters_are_refused() {
+        for bad in [
+            "acct\u{202E}1",
+            "acct\u{200B}1",
+            "acct\u{2028}1",
+            " acct-1",
+            "acct-1 ",
+            "a\u{FEFF}",
+            "a\nb",
+            "",
+        ] {
+            assert!(!plain_text(bad, 128), "{bad:?}");
+        }
+        for good in [
+            "acct-1",
+            "Ünïcödé account",
+            "80a227b2-29a0-11e7-b636-e4a7a08e15d4",
+        ] {
+            assert!(plain_text(good, 128), "{good:?}");
+        }
     }
 
     #[test]

@@ -690,3 +690,42 @@ async fn a_cancelled_refresh_does_not_block_later_ones() {
     verify(&verifier, &token).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn a_redirecting_jwks_is_not_followed() {
+    let (der, n) = rsa_key();
+    let elsewhere = jwks_server(vec![jwk("k1", &n)]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(302).insert_header(
+            "Location",
+            format!("{}/.well-known/jwks.json", elsewhere.uri()),
+        ))
+        .mount(&server)
+        .await;
+    let (config, v) = verifier_for(&server);
+    assert_502(verify(&v, &rs256(&der, "k1", claims(&config, "u"))).await);
+    assert_eq!(
+        jwks_fetches(&elsewhere).await,
+        0,
+        "the redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn a_key_whose_operations_exclude_verify_is_not_taken() {
+    let (der, n) = rsa_key();
+    let enc =
+        json!({"kty": "RSA", "kid": "enc", "key_ops": ["encrypt", "wrapKey"], "n": n, "e": "AQAB"});
+    let ver = json!({"kty": "RSA", "kid": "ver", "key_ops": ["verify"], "n": n, "e": "AQAB"});
+    let server = jwks_server(vec![enc, ver]).await;
+    let (config, v) = verifier_for(&server);
+    assert!(
+        unauthorized(verify(&v, &rs256(&der, "enc", claims(&config, "u"))).await)
+            .contains("unknown key")
+    );
+    assert!(verify(&v, &rs256(&der, "ver", claims(&config, "u")))
+        .await
+        .is_ok());
+}

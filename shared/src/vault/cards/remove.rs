@@ -119,7 +119,8 @@ impl<P: Ports> Vault<P> {
             }
             Err(e) => return Err(e.into()),
         }
-        if let Some(s) = next.and_then(|n| n.stripe.as_ref()) {
+        let follows = next.filter(|n| n.attached_by_vault(&customer));
+        if let Some(s) = follows.and_then(|n| n.stripe.as_ref()) {
             self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
                 .await;
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::memory::FailWith;
+use crate::ports::PaymentGateway;
 
 fn source_id(view: &CardView) -> String {
     view.payment_method.stripe.clone().unwrap().source_id
@@ -217,5 +218,44 @@ async fn a_stripe_failure_to_follow_is_not_fatal() {
     assert_eq!(
         default_of(&v, CONNECT, second.payment_method.customer_id).await,
         Some(second.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn a_merchants_imported_card_made_current_leaves_the_merchants_stripe_default_alone() {
+    let v = vault();
+    // The merchant's own Stripe customer, with two cards; the first is its default.
+    let (cus_m, card_x) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+    let tok = v.gateway.seed_token(stripe_card("4444"));
+    let card_y = ok(v
+        .gateway
+        .attach_source(&any_auth(), &cus_m, tok.reveal(), "seed")
+        .await
+        .map_err(|e| Error::bug(e.to_string())))
+    .id;
+    // The account's own card, then the merchant's second card imported onto the account.
+    attached(&v, "a1", "1111", false).await;
+    let account = ok(v
+        .customer_for_ref(&tid(CONNECT), &crate::domain::account_ref("a1"))
+        .await);
+    let y = ok(v
+        .import_card(
+            &tid(CONNECT),
+            StripeRoute::Any,
+            import_request(account.id, &cus_m, &card_y),
+        )
+        .await);
+    v.gateway.take_calls();
+    let made = ok(v
+        .set_current(&tid(CONNECT), "a1", y.payment_method.id, true)
+        .await);
+    assert!(made.is_default);
+    assert!(
+        v.gateway.take_calls().is_empty(),
+        "no call to the merchant's Stripe customer"
+    );
+    assert_eq!(
+        v.gateway.default_source_of(&cus_m).as_deref(),
+        Some(card_x.as_str())
     );
 }
