@@ -6,15 +6,21 @@ Stripe connection on localstripe.
 demo-a reaches Stripe through Connect (the platform key plus Stripe-Account);
 demo-b holds its own secret key in Secrets Manager.
 
+It also stands up a local identity provider: an RSA key whose JWKS the siteverify
+stand-in serves ($CARDVAULT_RUN_DIR/jwks.json), the issuer both demo tenants trust, and
+ready RS256 tokens; and the HS256 secret (refused by the functions while the JWKS is on,
+which one ready token shows).
+
 Prints the facts as JSON: {"table": ..., "tenants": [{id, privateApiKey, keyId,
-publicApiKey, allowedOrigin, stripe}], "jwt": {algorithm, secret, issuer, audience, claims,
-ttlSeconds, tokens}}. Uses only the admin CLI, so the item layout has
-one source of truth (the Rust store).
+publicApiKey, allowedOrigin, stripe}], "jwt": {algorithm, issuer, audience, kid,
+privateKeyDer, jwksUrl, hs256Secret, claims, ttlSeconds, tokens}}. Uses only the admin
+CLI, so the item layout has one source of truth (the Rust store).
 
 Usage: bootstrap.py --admin target/debug/cardvault-admin --table NAME
 (the stack's AWS_* variables must be in the environment)
 """
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -23,6 +29,9 @@ import sys
 
 PLATFORM_SECRET_ID = "cardvault/platform"
 VAULT_KEYS_SECRET_ID = "cardvault/vault-keys"
+HS256_SECRET_ID = "cardvault/jwt-hs256"
+JWT_KID = "cardvault-local-1"
+UNTRUSTED_ISSUER = "https://untrusted.example"
 # localstripe accepts any sk_test_ key; siteverify.py accepts this secret by default.
 PLATFORM_SECRET = {
     "stripeSecretKey": "sk_test_cardvault_platform",
@@ -39,8 +48,9 @@ DEMO_TENANTS = [
 ]
 
 
-# Ready bearer JWTs (user and billing card APIs): one user of each demo tenant, and an
-# owner and an admin of demo-a's billing account.
+# Ready bearer JWTs (user and billing card APIs): one user of each demo tenant; an owner
+# and an admin of two billing accounts of demo-a; a plain user; and two that must be
+# refused: one from an issuer demo-a does not trust, one HS256 while the JWKS is on.
 DEMO_JWTS = {
     "demo-a": {"tenant": "demo-a", "sub": "80a227b2-29a0-11e7-b636-e4a7a08e15d4"},
     "demo-b": {"tenant": "demo-b", "sub": "5d1e2f0c-6a3b-4c1d-9e8f-b0b1c2d3e4f5"},
@@ -48,28 +58,67 @@ DEMO_JWTS = {
               "role": "owner"},
     "admin": {"tenant": "demo-a", "sub": "admin-demo-a", "account": "acct-demo-a",
               "role": "admin"},
+    "owner2": {"tenant": "demo-a", "sub": "owner-demo-a-2", "account": "acct-demo-a-2",
+               "role": "owner"},
+    "admin2": {"tenant": "demo-a", "sub": "admin-demo-a-2", "account": "acct-demo-a-2",
+               "role": "admin"},
+    "user-role": {"tenant": "demo-a", "sub": "user-demo-a", "account": "acct-demo-a",
+                  "role": "user"},
+    "untrusted": {"tenant": "demo-a", "sub": "admin-demo-a", "account": "acct-demo-a",
+                  "role": "admin", "issuer": UNTRUSTED_ISSUER},
+    "hs256": {"tenant": "demo-a", "sub": "admin-demo-a", "account": "acct-demo-a",
+              "role": "admin", "hs256": True},
 }
 DEMO_JWT_TTL_SECS = 7 * 24 * 3600  # local only: outlives any `make dev` session
 
 
-def demo_jwts(admin, secret):
-    """What a script needs to mint more HS256 tokens, and the ready ones (minted by the
-    admin CLI, so the claims have one source of truth: shared/src/auth/jwt.rs)."""
+def rsa_key(run_dir):
+    """A fresh RSA key for the local identity provider: its PKCS#1 DER private key file
+    (for minting), and its JWKS written where the siteverify stand-in serves it."""
+    pem, der = os.path.join(run_dir, "jwt-rs256.pem"), os.path.join(run_dir, "jwt-rs256.der")
+    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    run("openssl", "genrsa", "-traditional", "-out", pem, "2048")
+    run("openssl", "rsa", "-in", pem, "-traditional", "-outform", "DER", "-out", der)
+    modulus = run("openssl", "rsa", "-in", pem, "-noout", "-modulus").strip().split("=", 1)[1]
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    jwks = {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": JWT_KID,
+                      "n": b64(bytes.fromhex(modulus)), "e": "AQAB"}]}
+    tmp = os.path.join(run_dir, "jwks.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(jwks, f)
+    os.replace(tmp, os.path.join(run_dir, "jwks.json"))
+    os.remove(pem)
+    return der
+
+
+def demo_jwts(admin, der, hs256_secret):
+    """What a script needs to mint more tokens, and the ready ones (minted by the admin
+    CLI, so the claims have one source of truth: shared/src/auth/jwt.rs)."""
     tokens = {}
     for name, who in DEMO_JWTS.items():
         args = ["mint-jwt", "--tenant", who["tenant"], "--sub", who["sub"],
-                "--ttl-secs", str(DEMO_JWT_TTL_SECS), "--secret", secret]
-        for opt in ("account", "role"):
+                "--ttl-secs", str(DEMO_JWT_TTL_SECS)]
+        args += ["--secret", hs256_secret] if who.get("hs256") else \
+            ["--rsa-der", der, "--kid", JWT_KID]
+        for opt in ("account", "role", "issuer"):
             if opt in who:
                 args += [f"--{opt}", who[opt]]
         minted = admin(*args)
         tokens[name] = {k: minted[k] for k in ("tenant", "sub", "account", "role", "token")}
-        issuer, audience = minted["issuer"], minted["audience"]
+        if not who.get("hs256") and "issuer" not in who:
+            issuer, audience = minted["issuer"], minted["audience"]
+    with open(der, "rb") as f:
+        private_key_der = base64.b64encode(f.read()).decode()
     return {
-        "algorithm": "HS256",
-        "secret": secret,
+        "algorithm": "RS256",
         "issuer": issuer,
         "audience": audience,
+        "kid": JWT_KID,
+        # Local only: lets tests and scripts mint tokens the stack accepts.
+        "privateKeyDer": private_key_der,
+        "jwksUrl": os.environ.get("JWT_JWKS_URL"),
+        "hs256Secret": hs256_secret,
+        "untrustedIssuer": UNTRUSTED_ISSUER,
         "claims": {
             "user": "sub",
             "tenant": os.environ.get("JWT_TENANT_CLAIM") or "tenant",
@@ -97,8 +146,9 @@ def main():
         return json.loads(out.stdout)
 
     admin("create-table", "--template", args.template)
-    platform = dict(PLATFORM_SECRET, jwtSecret=secrets.token_urlsafe(32))
-    admin("put-secret", "--id", PLATFORM_SECRET_ID, "--value", json.dumps(platform))
+    admin("put-secret", "--id", PLATFORM_SECRET_ID, "--value", json.dumps(PLATFORM_SECRET))
+    hs256_secret = secrets.token_urlsafe(36)
+    admin("put-secret", "--id", HS256_SECRET_ID, "--value", hs256_secret)
     # The vault's first encryption key and its fingerprint key (rotate with rotate-vault-key).
     admin("rotate-vault-key", "--secret-id", VAULT_KEYS_SECRET_ID)
 
@@ -111,6 +161,8 @@ def main():
         if "own_key" in t:
             admin("put-secret", "--id", t["stripe"][1], "--value", t["own_key"])
         stripe = admin("set-stripe", "--tenant", t["id"], *t["stripe"])["stripe"]
+        admin("trust-issuer", "--tenant", t["id"], "--issuer", os.environ["JWT_ISSUER"],
+              "--audience", os.environ["JWT_AUDIENCE"])
         tenants.append({
             "id": t["id"],
             "privateApiKey": key["privateApiKey"],
@@ -119,7 +171,8 @@ def main():
             "allowedOrigin": t["origin"],
             "stripe": stripe,
         })
-    jwt = demo_jwts(admin, platform["jwtSecret"])
+    der = rsa_key(os.environ.get("CARDVAULT_RUN_DIR") or ".tools/run")
+    jwt = demo_jwts(admin, der, hs256_secret)
     json.dump({"table": args.table, "platformSecretId": PLATFORM_SECRET_ID,
                "tenants": tenants, "jwt": jwt}, sys.stdout, indent=2)
     print()

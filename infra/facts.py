@@ -120,7 +120,7 @@ def billing_api(facts):
     as_admin = f"-H 'Authorization: Bearer {admin['token']}' -H 'Content-Type: application/json'"
     token = facts.get("demo", {}).get("billingStripeToken", "tok_FROM_STRIPE_JS")
     return f"""
-Billing card API (EmbedThis style): owner of account {owner['account']} and an admin of {owner['tenant']}:
+Billing card API (EmbedThis style): the owner and an admin of account {owner['account']} of {owner['tenant']}:
 
   curl -s -X POST {base}/card/create {as_owner} \\
     -d '{{"current":true,"name":"Company Visa","number":"4242","month":"12","year":"2030","stripeToken":"{token}"}}'
@@ -144,8 +144,8 @@ def user_api(facts):
     # A fresh card token from the demo data; otherwise make one with POST /v1/tokens.
     token = facts.get("demo", {}).get("stripeToken", "tok_FROM_STRIPE_JS")
     return f"""
-User API (Rechat style), as user {user['sub']} of {user['tenant']} (JWTs: "jwt" in dev.json,
-or target/debug/cardvault-admin mint-jwt --tenant demo-a --sub SOMEONE):
+User API (Rechat style), as user {user['sub']} of {user['tenant']} (JWTs: "jwt" in dev.json, or
+target/debug/cardvault-admin mint-jwt --tenant demo-a --sub SOMEONE --rsa-der .tools/run/jwt-rs256.der):
 
   curl -s -X POST {base}/payments/stripe/customers {bearer} \\
     -H 'Content-Type: application/json' -d '{{"token":"{token}"}}'

@@ -3,6 +3,8 @@
 
     POST /recaptcha/api/siteverify   secret, response[, remoteip]
                                      form-encoded body or query string, like Google
+    GET  /.well-known/jwks.json      the local identity provider's JWKS: the file given
+                                     with --jwks-file, which bootstrap.py writes (404 until)
     GET  /health                     200 {"ok":true}
 
 Tokens (the `response` field):
@@ -34,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 VERIFY_PATH = "/recaptcha/api/siteverify"
+JWKS_PATH = "/.well-known/jwks.json"
+JWKS_FILE = None  # set from --jwks-file
 MAX_BODY = 64 * 1024
 
 PASS_TOKEN = os.environ.get("SITEVERIFY_PASS_TOKEN", "cardvault-test-pass")
@@ -131,6 +135,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == VERIFY_PATH:
             # Google answers GET too; the form is read from the query string.
             self._verify(b"")
+        elif path == JWKS_PATH and JWKS_FILE:
+            try:
+                with open(JWKS_FILE) as f:
+                    self._send(200, json.load(f))
+            except (OSError, ValueError):
+                self._send(404, {"error": "no JWKS yet"})
         else:
             self._send(404, {"error": "not found"})
 
@@ -184,7 +194,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    ap.add_argument("--jwks-file", help="serve this JWKS at " + JWKS_PATH)
     args = ap.parse_args()
+    global JWKS_FILE
+    JWKS_FILE = args.jwks_file
     srv = ThreadingHTTPServer((args.host, args.port), Handler)
     srv.daemon_threads = True
     sys.stderr.write(f"siteverify listening on http://{args.host}:{args.port}{VERIFY_PATH}\n")

@@ -24,7 +24,8 @@ VENV="$TOOLS/venv"
 RUN_DIR="${CARDVAULT_RUN_DIR:-$TOOLS/run}"
 SERVICES=(dynamodb secretsmanager stripe siteverify)
 SERVING=(lambda router)
-HEALTH_TIMEOUT_S=60
+# Generous: on a loaded 2-core machine, the JVM and moto can take a minute to come up.
+HEALTH_TIMEOUT_S=${CARDVAULT_HEALTH_TIMEOUT_S:-180}
 PASS_TOKEN="cardvault-test-pass"
 declare -A PORTS T0S # per service: chosen port, start time (ms)
 
@@ -203,7 +204,8 @@ web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
 ' "${PORTS[stripe]}"
 
   T0S[siteverify]="$(now_ms)"
-  start siteverify "$VENV/bin/python" "$ROOT/infra/siteverify.py" --port "${PORTS[siteverify]}"
+  start siteverify "$VENV/bin/python" "$ROOT/infra/siteverify.py" --port "${PORTS[siteverify]}" \
+    --jwks-file "$RUN_DIR/jwks.json"
 
   wait_all_healthy "${SERVICES[@]}"
 
@@ -217,6 +219,9 @@ export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:${PORTS[secretsmanager]
 export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
 export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN
+# The local identity provider: RS256 tokens, verified against the JWKS bootstrap.py writes
+# (so HS256 tokens are refused, as in a deployment with a JWKS).
+export JWT_JWKS_URL=http://127.0.0.1:${PORTS[siteverify]}/.well-known/jwks.json
 EOF
   if [[ "${1:-}" == "--serve" ]]; then
     serve "$env_tmp"

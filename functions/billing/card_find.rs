@@ -1,5 +1,6 @@
-//! `POST /card/find` (admin): the tenant's cards, newest first, paged with `limit` and
-//! signed `next`/`prev` cursors in the query string, kept by `where` and `filter`.
+//! `POST /card/find` (admin or owner): the caller's account's cards, newest first, paged
+//! with `limit` and signed `next`/`prev` cursors in the query string, kept by `where` and
+//! `filter`.
 
 use cardvault::dialect::embedthis::{self, PageJson};
 use cardvault::{App, Error};
@@ -12,11 +13,13 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {
     let user = app.user(req).await?;
-    user.require_admin()?;
+    let account = user.admin_account()?;
     let (limit, from, filter) = embedthis::find_options(req)?;
     let page = app
         .vault
-        .find_cards(&user.tenant, limit, from, |card| filter.matches(card))
+        .find_cards(&user.tenant, account, limit, from, |card| {
+            filter.matches(card)
+        })
         .await?;
     Ok((StatusCode::OK, page.into()))
 }

@@ -1,4 +1,4 @@
-//! `POST /card/get` (admin) with `{id}`: one card of the tenant.
+//! `POST /card/get` (admin or owner) with `{id}`: one card of the caller's account.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
 use cardvault::{http, App, Error};
@@ -11,8 +11,11 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn get(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    user.require_admin()?;
+    let account = user.admin_account()?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
-    let card = app.vault.card(&user.tenant, id).await?;
+    let card = app
+        .vault
+        .account_card_view(&user.tenant, account, id)
+        .await?;
     Ok((StatusCode::OK, card.into()))
 }

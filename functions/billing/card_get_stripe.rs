@@ -1,4 +1,4 @@
-//! `POST /card/getStripe` (admin): the Stripe settings a UI needs to tokenize cards (the
+//! `POST /card/getStripe` (admin or owner): the Stripe settings a UI needs to tokenize cards (the
 //! publishable key and the connected account), never a secret key.
 
 use cardvault::dialect::embedthis::{self, StripeConfigJson};
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn config(app: &App, req: &Request) -> Result<(StatusCode, StripeConfigJson), Error> {
     let user = app.user(req).await?;
-    user.require_admin()?;
+    user.admin_account()?;
     let config = app.vault.stripe_config(&user.tenant).await?;
     Ok((StatusCode::OK, config.into()))
 }

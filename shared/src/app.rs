@@ -11,7 +11,7 @@ use crate::crypto::SecretKeys;
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
 use crate::net::HttpClient;
-use crate::ports::{Ports, RandomIds, SystemClock};
+use crate::ports::{Ports, RandomIds, SecretSource, SystemClock};
 use crate::recaptcha::SiteVerify;
 use crate::secrets::Secrets;
 use crate::store::Store;
@@ -35,6 +35,8 @@ pub struct App {
     pub config: Config,
     pub vault: Vault<Aws>,
     users: JwtVerifier,
+    /// For the HS256 secret, which no vault rule reads.
+    secrets: Secrets,
 }
 
 impl App {
@@ -58,7 +60,7 @@ impl App {
                 },
             ),
             keys: SecretKeys::new(secrets.clone(), &config.vault_keys_secret_id),
-            secrets,
+            secrets: secrets.clone(),
             captcha: SiteVerify::new(http, &config.recaptcha_verify_url),
             clock: SystemClock,
             ids: RandomIds,
@@ -69,6 +71,7 @@ impl App {
         Self {
             vault: Vault::new(adapters, settings),
             users: JwtVerifier::new(config.jwt.clone()),
+            secrets,
             config,
         }
     }
@@ -78,15 +81,20 @@ impl App {
         self.vault.merchant(&auth::merchant_key(req)?).await
     }
 
-    /// The user behind a bearer JWT (user and billing card APIs). The HS256 key, the
-    /// platform secret's `jwtSecret`, is read only for an HS256 token.
+    /// The user behind a bearer JWT (user and billing card APIs), if the tenant it names
+    /// trusts its issuer. The HS256 secret is read only for an HS256 token, and only when
+    /// no JWKS is configured.
     pub async fn user(&self, req: &Request) -> Result<Principal, Error> {
-        let principal = self
+        let token = self
             .users
             .authenticate(req, || async {
-                Ok(self.vault.platform_secrets().await?.jwt_secret)
+                Ok(Some(
+                    self.secrets
+                        .secret(&self.config.jwt_hs256_secret_id)
+                        .await?,
+                ))
             })
             .await?;
-        self.vault.user(principal).await
+        self.vault.user(token).await
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 pub const DEFAULT_PLATFORM_SECRET_ID: &str = "cardvault/platform";
 /// The vault keys' secret id when `VAULT_KEYS_SECRET_ID` is not set.
 pub const DEFAULT_VAULT_KEYS_SECRET_ID: &str = "cardvault/vault-keys";
+/// The HS256 secret's id when `JWT_HS256_SECRET_ID` is not set.
+pub const DEFAULT_JWT_HS256_SECRET_ID: &str = "cardvault/jwt-hs256";
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -23,11 +25,18 @@ pub struct Config {
     pub stripe_timeout: Duration,
     /// Bearer JWTs of the user and billing-card APIs (`JWT_*`; see `auth::jwt`).
     pub jwt: crate::auth::jwt::JwtConfig,
+    /// Secrets Manager id of the HS256 secret (a plain string of at least 32 bytes), read
+    /// only for an HS256 token and only when no JWKS is configured.
+    pub jwt_hs256_secret_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("missing environment variable {0}")]
-pub struct ConfigError(&'static str);
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -45,7 +54,8 @@ impl Config {
                     .parse()
                     .unwrap_or(3000),
             ),
-            jwt: crate::auth::jwt::JwtConfig::from_env(),
+            jwt: crate::auth::jwt::JwtConfig::from_env().map_err(ConfigError::Invalid)?,
+            jwt_hs256_secret_id: optional("JWT_HS256_SECRET_ID", DEFAULT_JWT_HS256_SECRET_ID),
         })
     }
 }
@@ -54,7 +64,7 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
     env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .ok_or(ConfigError(name))
+        .ok_or(ConfigError::Missing(name))
 }
 
 fn optional(name: &str, default: &str) -> String {

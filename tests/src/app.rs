@@ -14,6 +14,7 @@ pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
         stripe_timeout: std::time::Duration::from_millis(300),
         jwt: jwt_config(),
+        jwt_hs256_secret_id: cardvault::config::DEFAULT_JWT_HS256_SECRET_ID.into(),
     };
     cardvault::App::new(config, &aws().await)
 }

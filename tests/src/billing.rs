@@ -3,35 +3,21 @@
 
 use serde_json::{json, Value};
 
-use crate::{admin, fresh_user, http, json, jwt_config, jwt_secret, stripe_token, url};
+use crate::{admin, fresh_user, http, json, jwt_config, stripe_token, token, url};
 
 /// A bearer token for a fresh user of `tenant`, with an `account` and a `role` if given.
-pub fn token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {
-    use cardvault::auth::jwt::{mint_hs256, Mint, Role};
-    let tenant = cardvault::domain::TenantId::try_from(tenant.to_owned()).unwrap();
-    let sub = fresh_user("billing");
-    mint_hs256(
-        &jwt_config(),
-        &cardvault::secret::SecretString::from(jwt_secret()),
-        &Mint {
-            tenant: &tenant,
-            sub: &sub,
-            account,
-            role: role.and_then(Role::parse),
-            ttl: std::time::Duration::from_secs(600),
-        },
-    )
-    .unwrap()
+pub fn billing_token(tenant: &str, account: Option<&str>, role: Option<&str>) -> String {
+    token(tenant, &fresh_user("billing"), account, role)
 }
 
 /// An `owner` of `account`.
 pub fn owner(tenant: &str, account: &str) -> String {
-    token(tenant, Some(account), Some("owner"))
+    billing_token(tenant, Some(account), Some("owner"))
 }
 
-/// An `admin` of `tenant`, with no account.
-pub fn admin_of(tenant: &str) -> String {
-    token(tenant, None, Some("admin"))
+/// An admin of `account`: admins, like owners, act within their own account.
+pub fn admin_of(tenant: &str, account: &str) -> String {
+    billing_token(tenant, Some(account), Some("admin"))
 }
 
 /// `POST path` with the bearer token and an optional JSON body: (status, body).
@@ -74,6 +60,16 @@ pub fn fresh_tenant() -> String {
         &id,
         "--account",
         "acct_1BillingTenant1",
+    ]);
+    let config = jwt_config();
+    admin(&[
+        "trust-issuer",
+        "--tenant",
+        &id,
+        "--issuer",
+        &config.issuer,
+        "--audience",
+        &config.audience,
     ]);
     id
 }

@@ -1,7 +1,9 @@
 //! The billing card API (EmbedThis style): each endpoint, the role matrix, cursor paging,
 //! the one-current-card rule, removal, failures, and that no full number is stored.
 
-use cardvault_tests::billing::{account, admin_of, card, create, fresh_tenant, owner, token};
+use cardvault_tests::billing::{
+    account, admin_of, billing_token, card, create, fresh_tenant, owner,
+};
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
@@ -9,7 +11,7 @@ use serde_json::{json, Value};
 async fn each_endpoint_works_for_its_role() {
     let (t, acct) = (tenant_a().id.as_str(), account());
     let owner = owner(t, &acct);
-    let admin = admin_of(t);
+    let admin = admin_of(t, &acct);
 
     let first = create(&owner, false).await;
     for f in [
@@ -90,18 +92,24 @@ async fn the_role_matrix() {
     let mine = create(&own, true).await;
     let id = json!({"id": mine["id"]});
 
-    let other_owner = owner(t, &account());
-    let admin_a = admin_of(t);
-    let admin_b = admin_of(&tenant_b().id);
+    let other_account = account();
+    let other_owner = owner(t, &other_account);
+    let other_admin = admin_of(t, &other_account);
+    let admin_a = admin_of(t, &acct);
+    let admin_b_same_account = admin_of(&tenant_b().id, &acct);
     let owner_b_same_account = owner(&tenant_b().id, &acct);
-    let plain_user = token(t, Some(&acct), None);
-    let owner_without_account = token(t, None, Some("owner"));
+    let plain_user = billing_token(t, Some(&acct), Some("user"));
+    let no_role = billing_token(t, Some(&acct), None);
+    let owner_without_account = billing_token(t, None, Some("owner"));
+    let admin_without_account = billing_token(t, None, Some("admin"));
 
-    // Owner endpoints: an admin or a plain user is 403; another account or tenant is 404.
+    // Owner endpoints: an admin (of the same account) or a user is 403; another account's
+    // owner, or the same account name in another tenant, is 404.
     for path in ["/card/remove", "/card/updateCurrent"] {
         for (bearer, want) in [
             (&admin_a, 403),
             (&plain_user, 403),
+            (&no_role, 403),
             (&owner_without_account, 403),
             (&other_owner, 404),
             (&owner_b_same_account, 404),
@@ -114,27 +122,38 @@ async fn the_role_matrix() {
         let (status, body) = card("/card/create", bearer, Some(json!({}))).await;
         embedthis_error(status, &body, 403);
     }
-    // Admin endpoints: an owner or plain user is 403; another tenant's admin sees 404.
+    // Admin endpoints: the owner may (owner > admin); a user, or a role without an
+    // account, is 403.
     for path in ["/card/find", "/card/get", "/card/getStripe"] {
-        for bearer in [&own, &plain_user] {
+        for bearer in [&plain_user, &no_role, &admin_without_account] {
             let (status, body) = card(path, bearer, Some(id.clone())).await;
             embedthis_error(status, &body, 403);
         }
+        let (status, body) = card(path, &own, Some(id.clone())).await;
+        assert_eq!(status, 200, "{path}: {body}");
     }
-    let (status, body) = card("/card/get", &admin_b, Some(id.clone())).await;
-    let foreign = embedthis_error(status, &body, 404);
-    let (status, body) = card("/card/get", &admin_b, Some(json!({"id": "4242424242"}))).await;
+    // Another account's admin, or another tenant's, sees the card exactly as an absent one.
+    let (status, body) = card(
+        "/card/get",
+        &admin_b_same_account,
+        Some(json!({"id": "4242424242"})),
+    )
+    .await;
     let absent = embedthis_error(status, &body, 404);
-    assert_eq!(
-        foreign.replace(mine["id"].as_str().unwrap(), "N"),
-        absent.replace("4242424242", "N")
-    );
-    let (_, page) = card("/card/find?limit=100", &admin_b, None).await;
-    assert!(!page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["id"] == mine["id"]));
+    for bearer in [&other_admin, &admin_b_same_account] {
+        let (status, body) = card("/card/get", bearer, Some(id.clone())).await;
+        let foreign = embedthis_error(status, &body, 404);
+        assert_eq!(
+            foreign.replace(mine["id"].as_str().unwrap(), "N"),
+            absent.replace("4242424242", "N")
+        );
+        let (_, page) = card("/card/find?limit=100", bearer, None).await;
+        assert!(!page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == mine["id"]));
+    }
 
     // Nothing happened to the card.
     let (status, still) = card("/card/get", &admin_a, Some(id)).await;
@@ -149,8 +168,9 @@ async fn the_role_matrix() {
 #[tokio::test]
 async fn find_pages_with_signed_cursors() {
     let t = fresh_tenant();
-    let own = owner(&t, &account());
-    let admin = admin_of(&t);
+    let acct = account();
+    let own = owner(&t, &acct);
+    let admin = admin_of(&t, &acct);
     let mut made = Vec::new();
     for _ in 0..5 {
         made.push(create(&own, false).await["id"].as_str().unwrap().to_owned());
@@ -179,19 +199,16 @@ async fn find_pages_with_signed_cursors() {
     let (_, back) = card(&format!("/card/find?limit=2&prev={prev}"), &admin, None).await;
     assert_eq!(ids(&back), newest_first[2..4]);
 
-    // A tampered cursor, and another tenant's cursor, are refused.
+    // A tampered cursor, another account's, and another tenant's, are refused.
     let mut tampered = next.clone().into_bytes();
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
     let (status, body) = card(&format!("/card/find?next={tampered}"), &admin, None).await;
     embedthis_error(status, &body, 400);
-    let (status, body) = card(
-        &format!("/card/find?next={next}"),
-        &admin_of(&tenant_a().id),
-        None,
-    )
-    .await;
-    embedthis_error(status, &body, 400);
+    for stranger in [admin_of(&t, &account()), admin_of(&tenant_a().id, &acct)] {
+        let (status, body) = card(&format!("/card/find?next={next}"), &stranger, None).await;
+        embedthis_error(status, &body, 400);
+    }
 
     // The document's other options: a `where` outside the grammar and `index` are refused,
     // naming themselves; `filter`, `hidden` and `log` are taken.
@@ -211,8 +228,9 @@ async fn find_pages_with_signed_cursors() {
 #[tokio::test]
 async fn concurrent_update_current_leaves_one_current_card() {
     let t = fresh_tenant();
-    let own = owner(&t, &account());
-    let admin = admin_of(&t);
+    let acct = account();
+    let own = owner(&t, &acct);
+    let admin = admin_of(&t, &acct);
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(create(&own, false).await["id"].clone());
@@ -242,8 +260,9 @@ async fn concurrent_update_current_leaves_one_current_card() {
 #[tokio::test]
 async fn removing_cards_moves_current_then_leaves_none() {
     let t = tenant_a().id.as_str();
-    let own = owner(t, &account());
-    let admin = admin_of(t);
+    let acct = account();
+    let own = owner(t, &acct);
+    let admin = admin_of(t, &acct);
     let a = create(&own, true).await;
     let b = create(&own, false).await;
     let (status, _) = card("/card/remove", &own, Some(json!({"id": a["id"]}))).await;
@@ -259,7 +278,8 @@ async fn removing_cards_moves_current_then_leaves_none() {
 #[tokio::test]
 async fn failures_and_error_are_kept_per_card() {
     let t = tenant_a().id.as_str();
-    let own = owner(t, &account());
+    let acct = account();
+    let own = owner(t, &acct);
     let made = create(&own, false).await;
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = cardvault::domain::TenantId::try_from(t.to_owned()).unwrap();
@@ -271,7 +291,12 @@ async fn failures_and_error_are_kept_per_card() {
         .record_payment_failure(&pm, "Your card was declined.")
         .await
         .unwrap();
-    let (_, got) = card("/card/get", &admin_of(t), Some(json!({"id": made["id"]}))).await;
+    let (_, got) = card(
+        "/card/get",
+        &admin_of(t, &acct),
+        Some(json!({"id": made["id"]})),
+    )
+    .await;
     assert_eq!(got["failures"], 1);
     assert_eq!(got["error"], "Your card was declined.");
 }

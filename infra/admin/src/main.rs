@@ -111,8 +111,8 @@ enum Command {
         )]
         secret_id: String,
     },
-    /// Mint an HS256 bearer JWT for the user and billing card APIs, signed with the
-    /// platform secret's jwtSecret (or --secret). Claim names follow JWT_*_CLAIM.
+    /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
+    /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
     MintJwt {
         #[arg(long)]
         tenant: String,
@@ -131,11 +131,36 @@ enum Command {
         issuer: String,
         #[arg(long, env = "JWT_AUDIENCE", default_value = "cardvault")]
         audience: String,
-        /// The HS256 key itself, instead of the platform secret's jwtSecret.
+        /// The HS256 key itself, instead of the HS256 secret's value.
         #[arg(long, env = "CARDVAULT_JWT_SECRET", hide_env_values = true)]
         secret: Option<String>,
-        #[arg(long, env = "PLATFORM_SECRET_ID", default_value = cardvault::config::DEFAULT_PLATFORM_SECRET_ID)]
-        platform_secret_id: String,
+        #[arg(long, env = "JWT_HS256_SECRET_ID", default_value = cardvault::config::DEFAULT_JWT_HS256_SECRET_ID)]
+        hs256_secret_id: String,
+        /// Sign RS256 with this PKCS#1 DER private key file instead.
+        #[arg(long, conflicts_with = "secret")]
+        rsa_der: Option<String>,
+        /// The key id an RS256 token names (its JWKS entry).
+        #[arg(long, default_value = "cardvault-local-1")]
+        kid: String,
+    },
+    /// Trust a token issuer for a tenant: bearer tokens with this `iss`, for this `aud`,
+    /// may act for the tenant (and no others do).
+    TrustIssuer {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        audience: String,
+    },
+    /// Stop trusting a token issuer (and audience) for a tenant.
+    DistrustIssuer {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        audience: String,
     },
     /// Use the tenant's own reCAPTCHA secret (a Secrets Manager id) instead of the platform's.
     SetRecaptchaSecret {
@@ -203,7 +228,9 @@ async fn run(cli: Cli) -> Result<Value> {
             issuer,
             audience,
             secret,
-            platform_secret_id,
+            hs256_secret_id,
+            rsa_der,
+            kid,
         } => {
             let args = jwt::MintArgs {
                 tenant,
@@ -214,10 +241,22 @@ async fn run(cli: Cli) -> Result<Value> {
                 issuer,
                 audience,
                 secret,
-                platform_secret_id,
+                hs256_secret_id,
+                rsa_der,
+                kid,
             };
             jwt::mint(&aws, args).await
         }
+        Command::TrustIssuer {
+            tenant,
+            issuer,
+            audience,
+        } => tenants::trust_issuer(&store, &tenant, issuer, audience, true).await,
+        Command::DistrustIssuer {
+            tenant,
+            issuer,
+            audience,
+        } => tenants::trust_issuer(&store, &tenant, issuer, audience, false).await,
         Command::SetRecaptchaSecret { tenant, secret_id } => {
             tenants::set_recaptcha_secret(&store, &tenant, secret_id).await
         }

@@ -1,6 +1,6 @@
 //! Tenants and their settings: create, show, and each `set-*` command.
 
-use cardvault::domain::{StripeConnection, Tenant, TenantId};
+use cardvault::domain::{StripeConnection, Tenant, TenantId, TrustedIssuer};
 use cardvault::ports::TenantStore;
 use cardvault::secret::random_token;
 use cardvault::store::Store;
@@ -19,6 +19,7 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
         stripe_publishable_key: None,
         require_avs: false,
         require_risk_fields: false,
+        trusted_issuers: vec![],
         currency: currency.to_ascii_lowercase(),
         created_at: time::OffsetDateTime::now_utc(),
     };
@@ -96,6 +97,37 @@ pub async fn set_redirect_settings(
 pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String) -> Result<Value> {
     update(store, tenant, |t| {
         t.recaptcha_secret_id = Some(secret_id);
+        Ok(())
+    })
+    .await
+}
+
+/// Adds (`trust`) or removes an (issuer, audience) pair of the tenant's trusted issuers.
+pub async fn trust_issuer(
+    store: &Store,
+    tenant: &str,
+    issuer: String,
+    audience: String,
+    trust: bool,
+) -> Result<Value> {
+    if issuer.trim().is_empty() || audience.trim().is_empty() {
+        return Err("--issuer and --audience must not be empty".into());
+    }
+    let pair = TrustedIssuer { issuer, audience };
+    update(store, tenant, |t| {
+        // Users and accounts are keyed by `sub` and `account` alone, which are unique only
+        // within one issuer: a second issuer could speak for the first one's users.
+        if trust && t.trusted_issuers.iter().any(|p| p.issuer != pair.issuer) {
+            return Err(format!(
+                "tenant {} already trusts another issuer; one issuer per tenant (several audiences may share it)",
+                t.id
+            )
+            .into());
+        }
+        t.trusted_issuers.retain(|p| *p != pair);
+        if trust {
+            t.trusted_issuers.push(pair);
+        }
         Ok(())
     })
     .await

@@ -224,7 +224,7 @@ impl IdRequest {
 ///   number): which cards of each page are kept ([`query`]);
 /// - `log` and `hidden`: accepted, with no effect (OneTable's request log and hidden
 ///   attributes have no meaning here);
-/// - `index`: refused, naming it; cards are listed through one index, newest first.
+/// - `index`: refused, naming it; an account's cards are read one way, newest first.
 pub fn find_options(req: &Request) -> Result<(usize, PageFrom, CardFilter), Error> {
     let params = req.query_string_parameters();
     let mut limit = 20;
@@ -245,7 +245,7 @@ pub fn find_options(req: &Request) -> Result<(usize, PageFrom, CardFilter), Erro
             "index" => {
                 return Err(Error::field(
                     "index",
-                    "index is not supported: cards are listed through one index, newest first",
+                    "index is not supported: an account's cards are read one way, newest first",
                 ))
             }
             "hidden" | "log" => {}

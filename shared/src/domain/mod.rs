@@ -16,7 +16,7 @@ mod stripe_customer;
 mod tenant;
 mod text;
 
-pub use caller::{Principal, Role};
+pub use caller::{Principal, Role, Token};
 pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use encrypted::{EncryptedPan, PanContext};
@@ -30,7 +30,7 @@ pub use payment_method::{
 pub use secret::{ApiKey, KeyHash};
 pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
-pub use tenant::{ApiKeyRecord, StripeConnection, Tenant};
+pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
 pub use text::Text;
 
 /// Timestamps are stored and rendered as RFC 3339 in UTC.

@@ -210,6 +210,18 @@ impl PaymentMethod {
         matches!(self.instrument, Instrument::Card { .. })
     }
 
+    /// Whether cardvault itself attached the card at Stripe, to the vault customer's own
+    /// Stripe customer (cards entered through the redirect or made from a token): removing
+    /// such a card detaches it there. A merchant's imported card sits on the merchant's
+    /// Stripe customer and is left there.
+    pub fn attached_by_vault(&self, customer: &super::Customer) -> bool {
+        self.stored_in_vault
+            || matches!(
+                (&self.stripe, &customer.stripe_customer_id),
+                (Some(s), Some(own)) if &s.customer_id == own
+            )
+    }
+
     /// The keys under which a customer may hold this payment method only once.
     pub fn dedupe_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
@@ -259,6 +271,71 @@ pub fn stripe_dedupe_key(source_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Customer, NewCustomer};
+    use time::macros::datetime;
+
+    fn card(stripe_customer: Option<&str>, stored_in_vault: bool) -> PaymentMethod {
+        let mut pm = PaymentMethod::at_stripe(AtStripe {
+            id: PaymentMethodId::try_from(7).unwrap(),
+            at: datetime!(2026-01-01 0:00 UTC),
+            customer_id: CustomerId::try_from(3).unwrap(),
+            tenant_id: TenantId::try_from("t1".to_owned()).unwrap(),
+            instrument: Instrument::Card {
+                brand: CardBrand::Visa,
+                first6: None,
+                exp_month: 12,
+                exp_year: 2030,
+            },
+            last4: "4242".into(),
+            holder: Holder::default(),
+            stripe: StripeRef {
+                customer_id: stripe_customer.unwrap_or("cus_x").into(),
+                source_id: "card_1".into(),
+            },
+            fingerprint: None,
+        });
+        if stripe_customer.is_none() {
+            pm.stripe = None;
+        }
+        pm.stored_in_vault = stored_in_vault;
+        pm
+    }
+
+    fn customer(own_stripe_customer: Option<&str>) -> Customer {
+        Customer {
+            id: CustomerId::try_from(3).unwrap(),
+            tenant_id: TenantId::try_from("t1".to_owned()).unwrap(),
+            details: NewCustomer::default(),
+            default_payment_method_id: None,
+            external_ref: Some("account:a1".into()),
+            stripe_customer_id: own_stripe_customer.map(str::to_owned),
+            created_at: datetime!(2026-01-01 0:00 UTC),
+            modified_at: datetime!(2026-01-01 0:00 UTC),
+        }
+    }
+
+    #[test]
+    fn cardvault_attached_a_vault_card_or_one_on_the_customers_own_stripe_customer() {
+        // Entered through the redirect: always.
+        assert!(card(Some("cus_own"), true).attached_by_vault(&customer(None)));
+        assert!(card(None, true).attached_by_vault(&customer(Some("cus_own"))));
+        // From a token, on the vault customer's own Stripe customer.
+        assert!(card(Some("cus_own"), false).attached_by_vault(&customer(Some("cus_own"))));
+        // Imported from the merchant's Stripe customer: not cardvault's to detach.
+        for (pm, c) in [
+            (card(Some("cus_merchant"), false), customer(Some("cus_own"))),
+            (card(Some("cus_merchant"), false), customer(None)),
+            (card(None, false), customer(Some("cus_own"))),
+            (card(None, false), customer(None)),
+        ] {
+            assert!(
+                !pm.attached_by_vault(&c),
+                "{:?} {:?}",
+                pm.stripe,
+                c.stripe_customer_id
+            );
+        }
+    }
 
     #[test]
     fn stripe_brands_map_to_fusebill_names() {

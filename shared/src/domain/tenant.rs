@@ -29,11 +29,33 @@ pub struct Tenant {
     /// The transparent redirect requires the risk fields (`clientIp`, `riskToken`).
     #[serde(default)]
     pub require_risk_fields: bool,
+    /// The token issuers (with the audience each issues for) whose bearer tokens may act
+    /// for this tenant. Empty: no bearer token does.
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// ISO 4217 code, lower case as Stripe spells it.
     #[serde(default = "default_currency")]
     pub currency: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
+}
+
+/// An identity provider a tenant trusts: its `iss`, and the `aud` its tokens carry for
+/// cardvault (a Cognito user pool's issuer URL and app client id, say).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Tenant {
+    /// Whether a token from `issuer` for one of `audiences` may act for this tenant.
+    pub fn trusts(&self, issuer: &str, audiences: &[String]) -> bool {
+        self.trusted_issuers
+            .iter()
+            .any(|t| t.issuer == issuer && audiences.contains(&t.audience))
+    }
 }
 
 fn default_currency() -> String {
@@ -91,5 +113,80 @@ pub struct ApiKeyRecord {
 impl ApiKeyRecord {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(trusted: &[(&str, &str)]) -> Tenant {
+        Tenant {
+            id: TenantId::try_from("t1".to_owned()).unwrap(),
+            name: "T1".into(),
+            public_api_key: None,
+            allowed_origins: Vec::new(),
+            stripe: None,
+            recaptcha_secret_id: None,
+            stripe_publishable_key: None,
+            require_avs: false,
+            require_risk_fields: false,
+            trusted_issuers: trusted
+                .iter()
+                .map(|(issuer, audience)| TrustedIssuer {
+                    issuer: (*issuer).into(),
+                    audience: (*audience).into(),
+                })
+                .collect(),
+            currency: "usd".into(),
+            created_at: time::macros::datetime!(2025-06-01 0:00 UTC),
+        }
+    }
+
+    fn auds(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_tenant_trusts_an_issuer_only_for_its_audience() {
+        let t = tenant(&[("idp-a", "app-a"), ("idp-b", "app-b")]);
+        assert!(t.trusts("idp-a", &auds(&["app-a"])));
+        assert!(t.trusts("idp-b", &auds(&["app-b"])));
+        // One of the token's audiences is enough.
+        assert!(t.trusts("idp-a", &auds(&["other", "app-a"])));
+        for (iss, list) in [
+            ("idp-a", &["app-b"][..]),
+            ("idp-b", &["app-a"]),
+            ("idp-c", &["app-a"]),
+            ("idp-a", &[]),
+            ("IDP-A", &["app-a"]),
+            ("idp-a", &["APP-A"]),
+            ("idp-a ", &["app-a"]),
+            ("", &[""]),
+        ] {
+            assert!(!t.trusts(iss, &auds(list)), "{iss:?} {list:?}");
+        }
+    }
+
+    #[test]
+    fn a_tenant_with_no_trusted_issuer_trusts_no_token() {
+        let t = tenant(&[]);
+        assert!(!t.trusts("idp-a", &auds(&["app-a"])));
+        assert!(!t.trusts("", &auds(&[""])));
+    }
+
+    #[test]
+    fn trusted_issuers_default_to_none_and_round_trip_in_camel_case() {
+        let mut json = serde_json::to_value(tenant(&[("https://idp.example", "app")])).unwrap();
+        assert_eq!(
+            json["trustedIssuers"],
+            serde_json::json!([{"issuer": "https://idp.example", "audience": "app"}])
+        );
+        let back: Tenant = serde_json::from_value(json.clone()).unwrap();
+        assert!(back.trusts("https://idp.example", &auds(&["app"])));
+        // A tenant stored before trusted issuers existed trusts no one.
+        json.as_object_mut().unwrap().remove("trustedIssuers");
+        let old: Tenant = serde_json::from_value(json).unwrap();
+        assert!(old.trusted_issuers.is_empty());
     }
 }

@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyRecord, Customer, CustomerId, KeyHash, ListPosition, Origin, PaymentMethod,
-    PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+    ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId,
+    StripeCustomerLink, Tenant, TenantId,
 };
 use crate::ports::{
     Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore, StoreError,
-    TenantPage, TenantStore, TokenUse,
+    TenantStore, TokenUse,
 };
 
 #[derive(Default)]
@@ -371,34 +371,6 @@ impl PaymentMethodStore for MemoryStore {
             }
         }
         Ok(())
-    }
-
-    async fn tenant_payment_methods(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-        after: Option<&ListPosition>,
-        newest_first: bool,
-    ) -> Result<TenantPage, StoreError> {
-        let s = self.enter("tenant_payment_methods")?;
-        let mut all: Vec<_> = s
-            .payment_methods
-            .values()
-            .filter(|pm| &pm.tenant_id == tenant)
-            .filter(|pm| match after {
-                Some(a) if newest_first => pm.list_position() < *a,
-                Some(a) => pm.list_position() > *a,
-                None => true,
-            })
-            .cloned()
-            .collect();
-        all.sort_by_key(PaymentMethod::list_position);
-        if newest_first {
-            all.reverse();
-        }
-        let more = all.len() > limit;
-        all.truncate(limit);
-        Ok(TenantPage { items: all, more })
     }
 
     async fn record_payment_failure(

@@ -27,7 +27,7 @@ pub use keys::{KeyError, KeyService};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
     CardStore, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore,
-    StoreError, TenantPage, TenantStore, TokenUse,
+    StoreError, TenantStore, TokenUse,
 };
 
 /// The adapters one vault is built from: one type per port.

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyRecord, Customer, CustomerId, KeyHash, ListPosition, Origin, PaymentMethod,
-    PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+    ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId,
+    StripeCustomerLink, Tenant, TenantId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +66,6 @@ pub enum LinkWrite {
     TokenUsed(TokenUse),
     /// The vault customer is gone (deleted meanwhile) or is another tenant's.
     CustomerGone,
-}
-
-/// One page of a tenant's payment methods, and whether more lie beyond it.
-pub struct TenantPage {
-    pub items: Vec<PaymentMethod>,
-    pub more: bool,
 }
 
 /// Tenants and their credentials, as the request path reads them (the admin CLI writes them
@@ -185,15 +179,6 @@ pub trait PaymentMethodStore: Send + Sync {
         was_default: bool,
         next_default: Option<PaymentMethodId>,
     ) -> Result<(), StoreError>;
-    /// A page of the tenant's payment methods, newest first (or oldest first), strictly
-    /// beyond `after`.
-    async fn tenant_payment_methods(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-        after: Option<&ListPosition>,
-        newest_first: bool,
-    ) -> Result<TenantPage, StoreError>;
     /// Counts a failed charge against a payment method and keeps its message.
     async fn record_payment_failure(
         &self,

@@ -23,22 +23,11 @@ fn with_keys<T: Serialize>(
     primary: Item,
     gsi1: Option<(String, String)>,
 ) -> Result<Item, StoreError> {
-    with_indexes(record, primary, gsi1, None)
-}
-
-fn with_indexes<T: Serialize>(
-    record: &T,
-    primary: Item,
-    gsi1: Option<(String, String)>,
-    gsi2: Option<(String, String)>,
-) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(record)?;
     item.extend(primary);
-    for (index, keys) in [("GSI1", gsi1), ("GSI2", gsi2)] {
-        if let Some((pk, sk)) = keys {
-            item.insert(format!("{index}PK"), s(pk));
-            item.insert(format!("{index}SK"), s(sk));
-        }
+    if let Some((pk, sk)) = gsi1 {
+        item.insert("GSI1PK".into(), s(pk));
+        item.insert("GSI1SK".into(), s(sk));
     }
     Ok(item)
 }
@@ -53,6 +42,7 @@ pub fn id_attr<T: TryFrom<u64>>(item: &Item, name: &str) -> Option<T> {
 
 /// Drops the key attributes and decodes the rest.
 pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    // Items written while a GSI2 existed still carry its keys.
     for k in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
         item.remove(k);
     }
@@ -124,20 +114,12 @@ pub fn payment_method_key(customer: CustomerId, id: PaymentMethodId) -> Item {
     key(customer_pk(customer), &format!("{PM_PREFIX}{id}"))
 }
 
-pub fn tenant_payment_methods_pk(tenant: &TenantId) -> String {
-    format!("{}#PM", tenant_pk(tenant))
-}
-
-/// GSI1 finds a payment method by id alone; GSI2 lists a tenant's in creation order.
+/// GSI1 finds a payment method by id alone.
 pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
-    with_indexes(
+    with_keys(
         pm,
         payment_method_key(pm.customer_id, pm.id),
         Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
-        Some((
-            tenant_payment_methods_pk(&pm.tenant_id),
-            pm.list_position().as_str().to_owned(),
-        )),
     )
 }
 

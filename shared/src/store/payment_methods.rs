@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Update};
 use super::items::{self, PM_PREFIX};
 use super::tx::{self, Write};
 use super::{Store, StoreError};
-use crate::domain::{Customer, CustomerId, ListPosition, PaymentMethod, PaymentMethodId, TenantId};
-use crate::ports::{Created, DefaultRule, PaymentMethodStore, TenantPage};
+use crate::domain::{Customer, CustomerId, PaymentMethod, PaymentMethodId, TenantId};
+use crate::ports::{Created, DefaultRule, PaymentMethodStore};
 
 #[async_trait]
 impl PaymentMethodStore for Store {
@@ -251,49 +251,6 @@ impl PaymentMethodStore for Store {
             )?);
         }
         Ok(self.transact(writes).await?)
-    }
-
-    /// One page of a tenant's payment methods through GSI2: newest first (`newest_first`)
-    /// or oldest first, strictly after `after` (a sort key from a previous page). Answers
-    /// the page and whether more lie beyond it.
-    async fn tenant_payment_methods(
-        &self,
-        tenant: &TenantId,
-        limit: usize,
-        after: Option<&ListPosition>,
-        newest_first: bool,
-    ) -> Result<TenantPage, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI2")
-            .scan_index_forward(!newest_first)
-            .limit(limit as i32 + 1)
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(items::tenant_payment_methods_pk(tenant)),
-            );
-        query = match after {
-            Some(sk) => query
-                .key_condition_expression(if newest_first {
-                    "GSI2PK = :pk AND GSI2SK < :after"
-                } else {
-                    "GSI2PK = :pk AND GSI2SK > :after"
-                })
-                .expression_attribute_values(":after", AttributeValue::S(sk.as_str().to_owned())),
-            None => query.key_condition_expression("GSI2PK = :pk"),
-        };
-        let out = query.send().await?;
-        let mut page = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(items::from_item::<PaymentMethod>)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = page.len() > limit;
-        page.truncate(limit);
-        Ok(TenantPage { items: page, more })
     }
 
     /// Counts a failed charge against a payment method and keeps its message.

@@ -2,7 +2,7 @@
 //! The headers are read in `crate::auth`; what they are worth is decided here.
 
 use super::Vault;
-use crate::domain::{ApiKey, Principal, TenantId};
+use crate::domain::{ApiKey, Principal, TenantId, Token};
 use crate::error::Error;
 use crate::ports::{Ports, TenantStore};
 
@@ -24,12 +24,15 @@ impl<P: Ports> Vault<P> {
         }
     }
 
-    /// A verified token's caller, if its tenant exists: a token for a tenant that does
-    /// not is refused like a forged one.
-    pub async fn user(&self, principal: Principal) -> Result<Principal, Error> {
-        match self.find_tenant(&principal.tenant).await? {
-            Some(_) => Ok(principal),
-            None => Err(Error::Unauthorized("The token's tenant does not exist.")),
+    /// A verified token's caller, if the tenant it names trusts its issuer and audience.
+    /// A tenant that does not exist trusts no one: the same 401, so that a token cannot
+    /// probe which tenants exist.
+    pub async fn user(&self, token: Token) -> Result<Principal, Error> {
+        match self.find_tenant(&token.principal.tenant).await? {
+            Some(t) if t.trusts(&token.issuer, &token.audiences) => Ok(token.principal),
+            _ => Err(Error::Unauthorized(
+                "The token's issuer is not trusted by its tenant.",
+            )),
         }
     }
 }

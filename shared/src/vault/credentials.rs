@@ -19,8 +19,6 @@ pub struct PlatformSecrets {
     pub stripe_publishable_key: Option<String>,
     #[serde(default)]
     pub recaptcha_secret: Option<SecretString>,
-    #[serde(default)]
-    pub jwt_secret: Option<SecretString>,
 }
 
 /// Which kind of connection a request insists on. The merchant API has a route per kind;

@@ -53,7 +53,8 @@ impl<P: Ports> Vault<P> {
     /// and answers the link.
     ///
     /// - The same token sent again by the same user (a client retry) answers the first
-    ///   link; by anyone else, 400: a token is used once.
+    ///   link; by anyone else, exactly what an unknown token answers: another user's
+    ///   record is no one's business.
     /// - Stripe's idempotency key is derived from the tenant, the user and the token, so
     ///   even a retry that races the first request gets Stripe's first customer back.
     /// - Nothing is stored unless Stripe created the customer. If the card cannot be
@@ -102,7 +103,7 @@ impl<P: Ports> Vault<P> {
             Ok(Stored::Existing(link)) if link.stripe_customer_id == created.id => Ok(link),
             Ok(Stored::Existing(_)) | Ok(Stored::TokenTaken) => {
                 self.compensate(&auth, undo).await;
-                Err(token_used())
+                Err(no_such_token())
             }
             // A store failure is transient: the Stripe customer stays, and the client's
             // retry, with the same idempotency key, gets the same customer back and stores
@@ -135,7 +136,7 @@ impl<P: Ports> Vault<P> {
         self.store
             .link_for_token_use(&user.tenant, &user.user, used)
             .await?
-            .ok_or_else(token_used)
+            .ok_or_else(no_such_token)
     }
 
     /// Finds or creates the user's vault customer and writes the link, the payment method
@@ -225,6 +226,14 @@ impl<P: Ports> Vault<P> {
     }
 }
 
+/// An unknown token, and one another user already used, answer alike.
+fn no_such_token() -> Error {
+    Error::BadRequest(
+        "No such token: the Stripe token is unknown, or was made for another Stripe account."
+            .into(),
+    )
+}
+
 fn token_used() -> Error {
     Error::BadRequest("This Stripe token has already been used; create a new token.".into())
 }
@@ -235,10 +244,7 @@ fn stripe_error(e: StripeError) -> Error {
             status: 401 | 403, ..
         } => Error::upstream("Stripe rejected this account's Stripe credentials.", e),
         StripeError::Api { code: Some(c), .. } if c == "token_already_used" => token_used(),
-        e if e.is_not_found() => Error::BadRequest(
-            "No such token: the Stripe token is unknown, or was made for another Stripe account."
-                .into(),
-        ),
+        e if e.is_not_found() => no_such_token(),
         StripeError::Api { message, .. } => Error::BadRequest(format!("Stripe: {message}")),
         e @ (StripeError::Unavailable(_) | StripeError::Decode(_)) => Error::upstream(
             "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",

@@ -3,7 +3,7 @@
 //! document's card shape (its field table, with its types; `error` is null until a charge
 //! fails). The document has no literal samples: its tables are what is replayed.
 
-use cardvault_tests::billing::{account, card, fresh_tenant, owner, token};
+use cardvault_tests::billing::{account, admin_of, card, fresh_tenant, owner};
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
@@ -99,9 +99,8 @@ fn the_tables_are_the_documents_own() {
 async fn each_endpoint_with_the_documents_fields() {
     let (t, acct) = (fresh_tenant(), account());
     let own = owner(&t, &acct);
-    // An admin of the same account: it may read the account's cards whatever the reach of
-    // an admin's role.
-    let admin = token(&t, Some(&acct), Some("admin"));
+    // An admin of the same account: admins, like owners, act within their own account.
+    let admin = admin_of(&t, &acct);
 
     // create: every field of the request table, month and year as two-digit strings.
     let body = json!({"current": true, "name": "Team Visa", "number": "4242424242424242",

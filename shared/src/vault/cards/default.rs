@@ -55,7 +55,9 @@ impl<P: Ports> Vault<P> {
                 Err(e) => return Err(e.into()),
             }
             customer.default_payment_method_id = Some(id);
-            if let Some(s) = &card.stripe {
+            // Only a card cardvault attached moves Stripe's default: a merchant's imported
+            // card sits on the merchant's own Stripe customer, which is not the account's.
+            if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
                 let settings = self.tenant(tenant).await?;
                 let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
                 self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)

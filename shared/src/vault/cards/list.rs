@@ -1,11 +1,11 @@
-//! Reading many cards: a customer's, paged by number (merchant API), and a tenant's, paged
-//! by signed cursors (billing card API).
+//! Reading many cards: a customer's, paged by number (merchant API), and an account's,
+//! paged by signed cursors (billing card API).
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{Deserialize, Serialize};
 
 use super::{CardView, Vault};
-use crate::domain::{CustomerId, ListPosition, PaymentMethod, TenantId};
+use crate::domain::{account_ref, CustomerId, ListPosition, PaymentMethod, TenantId};
 use crate::error::Error;
 use crate::ports::{CustomerStore, KeyService, PaymentMethodStore, Ports};
 
@@ -36,18 +36,20 @@ pub enum PageFrom {
     Prev(String),
 }
 
-/// One page of a tenant's cards, newest first, with cursors to the pages around it.
+/// One page of an account's cards, newest first, with cursors to the pages around it.
 pub struct CardPage {
     pub cards: Vec<CardView>,
     pub next: Option<String>,
     pub prev: Option<String>,
 }
 
-/// An opaque page cursor: where to continue, for which tenant, in which direction, signed
-/// so that no one can forge one (to read another tenant, or to jump anywhere).
+/// An opaque page cursor: where to continue, for which tenant and account, in which
+/// direction, signed so that no one can forge one (to read another account, or to jump
+/// anywhere).
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     t: String,
+    a: String,
     k: String,
     /// "n": next (older), "p": previous (newer).
     d: String,
@@ -85,27 +87,63 @@ impl<P: Ports> Vault<P> {
         Ok((views, total))
     }
 
-    /// One page of the tenant's cards, newest first, of which those that `keep` holds for.
-    /// `limit` counts the cards read, before `keep`, as a DynamoDB filter does: a page may
-    /// hold fewer, and its cursors still lead on. Round trips: one index Query and one
-    /// BatchGetItem for the cards' customers.
+    /// One page of an account's cards that `keep` holds for, newest first. Round trips:
+    /// the account's customer by its reference (two GetItems), then one Query of its
+    /// partition: an account holds a handful of cards, so `keep` and the page are applied in
+    /// memory, `keep` first (a page holds `limit` kept cards while that many are left).
     pub async fn find_cards(
         &self,
         tenant: &TenantId,
+        account: &str,
         limit: usize,
         from: PageFrom,
         keep: impl Fn(&CardView) -> bool + Send,
     ) -> Result<CardPage, Error> {
         let (after, newest_first) = match &from {
             PageFrom::Start => (None, true),
-            PageFrom::Next(raw) => (Some(self.decode_cursor(raw, tenant, "n").await?), true),
-            PageFrom::Prev(raw) => (Some(self.decode_cursor(raw, tenant, "p").await?), false),
+            PageFrom::Next(raw) => (
+                Some(self.decode_cursor(raw, tenant, account, "n").await?),
+                true,
+            ),
+            PageFrom::Prev(raw) => (
+                Some(self.decode_cursor(raw, tenant, account, "p").await?),
+                false,
+            ),
         };
-        let page = self
+        let Some(customer) = self
             .store
-            .tenant_payment_methods(tenant, limit, after.as_ref(), newest_first)
-            .await?;
-        let (mut cards, more) = (page.items, page.more);
+            .customer_by_external_ref(tenant, &account_ref(account))
+            .await?
+        else {
+            return Ok(CardPage {
+                cards: Vec::new(),
+                next: None,
+                prev: None,
+            });
+        };
+        let (customer, mut cards) = self
+            .store
+            .customer_with_payment_methods(tenant, customer.id)
+            .await?
+            .unwrap_or((customer, Vec::new()));
+        cards.retain(PaymentMethod::is_card);
+        cards.sort_by_key(PaymentMethod::list_position);
+        if newest_first {
+            cards.reverse();
+        }
+        // Strictly beyond the cursor, in the direction of travel.
+        cards.retain(|c| match &after {
+            Some(a) if newest_first => c.list_position() < *a,
+            Some(a) => c.list_position() > *a,
+            None => true,
+        });
+        let mut cards: Vec<CardView> = cards
+            .into_iter()
+            .map(|c| CardView::of(c, &customer))
+            .filter(|view| keep(view))
+            .collect();
+        let more = cards.len() > limit;
+        cards.truncate(limit);
         if !newest_first {
             cards.reverse();
         }
@@ -116,35 +154,32 @@ impl<P: Ports> Vault<P> {
             PageFrom::Prev(_) => (true, more),
         };
         let next = match cards.last().filter(|_| has_older) {
-            Some(c) => Some(self.encode_cursor(tenant, c, "n").await?),
+            Some(c) => Some(
+                self.encode_cursor(tenant, account, &c.payment_method, "n")
+                    .await?,
+            ),
             None => None,
         };
         let prev = match cards.first().filter(|_| has_newer) {
-            Some(c) => Some(self.encode_cursor(tenant, c, "p").await?),
+            Some(c) => Some(
+                self.encode_cursor(tenant, account, &c.payment_method, "p")
+                    .await?,
+            ),
             None => None,
         };
-        let ids: Vec<_> = cards.iter().map(|c| c.customer_id).collect();
-        let customers = self.store.customers(tenant, &ids).await?;
-        let cards = cards
-            .into_iter()
-            .filter(PaymentMethod::is_card)
-            .filter_map(|c| {
-                let customer = customers.iter().find(|x| x.id == c.customer_id)?;
-                Some(CardView::of(c, customer))
-            })
-            .filter(|view| keep(view))
-            .collect();
         Ok(CardPage { cards, next, prev })
     }
 
     async fn encode_cursor(
         &self,
         tenant: &TenantId,
+        account: &str,
         at: &PaymentMethod,
         direction: &str,
     ) -> Result<String, Error> {
         let cursor = Cursor {
             t: tenant.to_string(),
+            a: account.to_owned(),
             k: at.list_position().as_str().to_owned(),
             d: direction.into(),
         };
@@ -157,6 +192,7 @@ impl<P: Ports> Vault<P> {
         &self,
         raw: &str,
         tenant: &TenantId,
+        account: &str,
         direction: &str,
     ) -> Result<ListPosition, Error> {
         let (body, mac) = raw.split_once('.').ok_or_else(invalid_cursor)?;
@@ -165,8 +201,9 @@ impl<P: Ports> Vault<P> {
             return Err(invalid_cursor());
         }
         let cursor: Cursor = serde_json::from_slice(&body).map_err(|_| invalid_cursor())?;
-        // Another tenant's cursor, or a `prev` cursor given as `next`, is not this page's.
-        if cursor.t != tenant.as_str() || cursor.d != direction {
+        // Another tenant's or account's cursor, or a `prev` cursor given as `next`, is not
+        // this page's.
+        if cursor.t != tenant.as_str() || cursor.a != account || cursor.d != direction {
             return Err(invalid_cursor());
         }
         Ok(ListPosition::from_signed(cursor.k))

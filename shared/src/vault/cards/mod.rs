@@ -53,20 +53,35 @@ pub(crate) fn card_not_found(id: PaymentMethodId) -> Error {
 }
 
 impl<P: Ports> Vault<P> {
-    /// One payment method of the tenant, with its customer's view of it.
+    /// One payment method of the tenant, with its customer's view of it. Round trips: the
+    /// payment method by id (an index Query), then its customer.
     pub async fn payment_method(
         &self,
         tenant: &TenantId,
         id: PaymentMethodId,
     ) -> Result<CardView, Error> {
-        self.view_of(tenant, id, |_| true, payment_method_not_found)
-            .await
+        let pm = self
+            .store
+            .payment_method(tenant, id)
+            .await?
+            .ok_or_else(|| payment_method_not_found(id))?;
+        let customer = self
+            .store
+            .get_customer(tenant, pm.customer_id)
+            .await?
+            .ok_or_else(|| payment_method_not_found(id))?;
+        Ok(CardView::of(pm, &customer))
     }
 
-    /// One card of the tenant (not a bank account).
-    pub async fn card(&self, tenant: &TenantId, id: PaymentMethodId) -> Result<CardView, Error> {
-        self.view_of(tenant, id, PaymentMethod::is_card, card_not_found)
-            .await
+    /// A card of `account` (not a bank account): any other card answers as a missing one.
+    pub async fn account_card_view(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        id: PaymentMethodId,
+    ) -> Result<CardView, Error> {
+        let (card, customer) = self.account_card(tenant, account, id).await?;
+        Ok(CardView::of(card, &customer))
     }
 
     /// A card of `account` only: any other card answers as a missing one.
@@ -89,28 +104,6 @@ impl<P: Ports> Vault<P> {
             .filter(|c| account_ref_of(c) == Some(account))
             .ok_or_else(|| card_not_found(id))?;
         Ok((card, customer))
-    }
-
-    /// Round trips: a payment method by id (an index Query), then its customer.
-    async fn view_of(
-        &self,
-        tenant: &TenantId,
-        id: PaymentMethodId,
-        wanted: fn(&PaymentMethod) -> bool,
-        not_found: fn(PaymentMethodId) -> Error,
-    ) -> Result<CardView, Error> {
-        let pm = self
-            .store
-            .payment_method(tenant, id)
-            .await?
-            .filter(wanted)
-            .ok_or_else(|| not_found(id))?;
-        let customer = self
-            .store
-            .get_customer(tenant, pm.customer_id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        Ok(CardView::of(pm, &customer))
     }
 
     /// The payment method a dedupe marker points at, read consistently in the customer's

@@ -5,9 +5,9 @@
 //! - Billing card API: the current card can be removed; the newest other card becomes
 //!   current, or none.
 //!
-//! A card cardvault itself attached at Stripe (entered through the transparent redirect)
-//! sits on cardvault's own Stripe customer, and is detached there. A merchant-imported card
-//! is the merchant's and is left at Stripe.
+//! Both detach at Stripe only a card that cardvault itself attached, to the vault
+//! customer's own Stripe customer (`PaymentMethod::attached_by_vault`); a merchant-imported
+//! card is the merchant's and is left at Stripe.
 
 use super::{card_not_found, payment_method_not_found, CardView, Vault};
 use crate::domain::{PaymentMethod, PaymentMethodId, TenantId};
@@ -50,7 +50,7 @@ impl<P: Ports> Vault<P> {
             Err(StoreError::Conflict) => return Err(changed_meanwhile()),
             Err(e) => return Err(e.into()),
         }
-        if let (true, Some(s)) = (pm.stored_in_vault, &pm.stripe) {
+        if let (true, Some(s)) = (pm.attached_by_vault(&customer), &pm.stripe) {
             let settings = self.tenant(tenant).await?;
             let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
             if let Err(e) = self
@@ -64,8 +64,8 @@ impl<P: Ports> Vault<P> {
         Ok(())
     }
 
-    /// The billing card API's remove: detaches the card from Stripe, then removes it. If it
-    /// was current, the newest other card becomes current, or none.
+    /// The billing card API's remove: detaches the card from Stripe (if cardvault attached
+    /// it), then removes it. If it was current, the newest other card becomes current.
     pub async fn remove_account_card(
         &self,
         tenant: &TenantId,
@@ -89,7 +89,7 @@ impl<P: Ports> Vault<P> {
             .flatten();
         let settings = self.tenant(tenant).await?;
         let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
-        if let Some(s) = &card.stripe {
+        if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
             match self
                 .gateway
                 .detach_source(&auth, &s.customer_id, &s.source_id)
@@ -119,7 +119,8 @@ impl<P: Ports> Vault<P> {
             }
             Err(e) => return Err(e.into()),
         }
-        if let Some(s) = next.and_then(|n| n.stripe.as_ref()) {
+        let follows = next.filter(|n| n.attached_by_vault(&customer));
+        if let Some(s) = follows.and_then(|n| n.stripe.as_ref()) {
             self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
                 .await;
         }

@@ -1,7 +1,7 @@
 //! Who is calling: a merchant's private API key, or a bearer token's principal.
 
 use super::*;
-use crate::domain::{ApiKey, ApiKeyRecord};
+use crate::domain::{ApiKey, ApiKeyRecord, TrustedIssuer};
 
 const REFUSED: &str = "Invalid or revoked API key.";
 
@@ -104,28 +104,112 @@ async fn a_store_failure_is_internal_not_unauthorized() {
     assert_internal(err(v.merchant(&key("cvk_connect")).await));
 }
 
+const UNTRUSTED: &str = "The token's issuer is not trusted by its tenant.";
+
 #[tokio::test]
-async fn a_user_of_an_existing_tenant_is_accepted() {
+async fn a_token_from_a_trusted_issuer_for_its_audience_is_accepted() {
     let v = vault();
-    let p = principal("u1").owner("a1").build();
-    assert_eq!(ok(v.user(p.clone()).await), p);
+    let p = principal("u1").owner("a1");
+    let expected = p.0.clone();
+    assert_eq!(ok(v.user(p.token()).await), expected);
     assert_eq!(v.store.take_calls(), ["get_tenant"]);
 
     // The tenant is cached now.
-    let admin = principal("u2").admin().build();
-    assert_eq!(ok(v.user(admin.clone()).await), admin);
+    let admin = principal("u2").admin();
+    let expected = admin.0.clone();
+    assert_eq!(ok(v.user(admin.token()).await), expected);
     assert!(v.store.take_calls().is_empty());
 }
 
 #[tokio::test]
-async fn a_user_of_a_missing_tenant_is_unauthorized() {
+async fn a_token_from_an_untrusted_issuer_is_unauthorized() {
     let v = vault();
-    let p = principal("u1").tenant("gone").build();
+    for issuer in ["https://evil.example", "test-issuer/", "TEST-ISSUER", ""] {
+        let t = principal("u1").owner("a1").token_from(issuer, &[AUDIENCE]);
+        assert_eq!(unauthorized(err(v.user(t).await)), UNTRUSTED, "{issuer:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_trusted_issuer_for_an_audience_the_tenant_does_not_list_is_unauthorized() {
+    let v = vault();
+    for auds in [&["another-app"][..], &["TEST-AUD"], &["test-aud "], &[]] {
+        let t = principal("u1").owner("a1").token_from(ISSUER, auds);
+        assert_eq!(unauthorized(err(v.user(t).await)), UNTRUSTED, "{auds:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_audience_list_holding_the_trusted_audience_is_accepted() {
+    let v = vault();
+    let p = principal("u1").owner("a1");
+    let expected = p.0.clone();
+    let t = p.token_from(ISSUER, &["another-app", AUDIENCE, "third"]);
+    assert_eq!(ok(v.user(t).await), expected);
+}
+
+#[tokio::test]
+async fn trust_is_per_issuer_and_audience_pair_and_per_tenant() {
+    let v = vault();
+    let mut t = connect_tenant();
+    t.trusted_issuers = vec![
+        TrustedIssuer {
+            issuer: "idp-a".into(),
+            audience: "aud-a".into(),
+        },
+        TrustedIssuer {
+            issuer: "idp-b".into(),
+            audience: "aud-b".into(),
+        },
+    ];
+    v.store.insert_tenant(t);
+    for (iss, aud) in [("idp-a", "aud-a"), ("idp-b", "aud-b")] {
+        ok(v.user(principal("u").token_from(iss, &[aud])).await);
+    }
+    // Each issuer with the other's audience is not a trusted pair.
+    for (iss, aud) in [("idp-a", "aud-b"), ("idp-b", "aud-a"), (ISSUER, AUDIENCE)] {
+        let e = err(v.user(principal("u").token_from(iss, &[aud])).await);
+        assert_eq!(unauthorized(e), UNTRUSTED, "{iss} {aud}");
+    }
+    // The other tenant's trust does not carry over: OWN still trusts only the fixture's.
+    let e = err(v
+        .user(principal("u").tenant(OWN).token_from("idp-a", &["aud-a"]))
+        .await);
+    assert_eq!(unauthorized(e), UNTRUSTED);
+    ok(v.user(principal("u").tenant(OWN).token()).await);
+}
+
+#[tokio::test]
+async fn a_tenant_that_trusts_no_issuer_accepts_no_token() {
+    let v = vault();
+    let mut t = unconnected_tenant("no-idp");
+    t.trusted_issuers.clear();
+    v.store.insert_tenant(t);
+    let e = err(v.user(principal("u1").tenant("no-idp").token()).await);
+    assert_eq!(unauthorized(e), UNTRUSTED);
+}
+
+#[tokio::test]
+async fn a_token_for_a_missing_tenant_is_refused_like_an_untrusted_one() {
+    let v = vault();
+    let p = principal("u1").tenant("gone");
+    let expected = p.0.clone();
+    // The same answer as an untrusted issuer: a token cannot probe which tenants exist.
     assert_eq!(
-        unauthorized(err(v.user(p.clone()).await)),
-        "The token's tenant does not exist."
+        unauthorized(err(v.user(p.clone().token()).await)),
+        UNTRUSTED
     );
+    let untrusted = principal("u1").token_from("https://evil.example", &[AUDIENCE]);
+    assert_eq!(unauthorized(err(v.user(untrusted).await)), UNTRUSTED);
+
     // Not cached as missing: a tenant created meanwhile is found.
     v.store.insert_tenant(unconnected_tenant("gone"));
-    assert_eq!(ok(v.user(p.clone()).await), p);
+    assert_eq!(ok(v.user(p.token()).await), expected);
+}
+
+#[tokio::test]
+async fn a_store_failure_reading_the_tenant_is_internal_not_unauthorized() {
+    let v = vault();
+    v.store.fail("get_tenant");
+    assert_internal(err(v.user(principal("u1").token()).await));
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::memory::FailWith;
+use crate::ports::PaymentGateway;
 
 fn source_id(view: &CardView) -> String {
     view.payment_method.stripe.clone().unwrap().source_id
@@ -137,21 +138,31 @@ async fn set_current_false_on_another_card_changes_nothing() {
 }
 
 #[tokio::test]
-async fn set_current_on_another_accounts_card_is_not_found() {
+async fn set_current_on_another_accounts_card_answers_exactly_like_a_missing_one() {
     let v = vault();
     let mine = attached(&v, "a1", "4242", false).await;
     let theirs = attached(&v, "a2", "4444", false).await;
     attached(&v, "a2", "1881", false).await;
+    let merchant = customer(&v, CONNECT).await;
+    let merchants = imported(&v, &merchant, "0005").await.payment_method.id;
+    // The same account name in the other tenant.
+    let token = v.gateway.seed_token(stripe_card("5556"));
+    let other_tenant = ok(v
+        .attach_token_card(&tid(OWN), "a1", token_card(token, "5556", false))
+        .await)
+    .payment_method
+    .id;
+    let absent = crate::domain::PaymentMethodId::try_from(77).unwrap();
+    v.gateway.take_calls();
 
     for current in [true, false] {
-        let e = err(v
-            .set_current(&tid(CONNECT), "a1", theirs.payment_method.id, current)
-            .await);
-        assert_eq!(
-            not_found(e),
-            format!("Card with id {} not found.", theirs.payment_method.id)
-        );
+        for id in [theirs.payment_method.id, merchants, other_tenant, absent] {
+            let e = err(v.set_current(&tid(CONNECT), "a1", id, current).await);
+            assert!(matches!(e, Error::NotFound { .. }), "{id}: {e:?}");
+            assert_eq!(e.to_string(), format!("Card with id {id} not found."));
+        }
     }
+    assert!(v.gateway.take_calls().is_empty(), "Stripe is not asked");
     assert_eq!(
         default_of(&v, CONNECT, mine.payment_method.customer_id).await,
         Some(mine.payment_method.id)
@@ -159,6 +170,37 @@ async fn set_current_on_another_accounts_card_is_not_found() {
     assert_eq!(
         default_of(&v, CONNECT, theirs.payment_method.customer_id).await,
         Some(theirs.payment_method.id)
+    );
+    assert_eq!(default_of(&v, CONNECT, merchant.id).await, Some(merchants));
+}
+
+#[tokio::test]
+async fn the_account_card_view_is_the_accounts_card_only() {
+    let v = vault();
+    let mine = attached(&v, "a1", "4242", false).await;
+    let theirs = attached(&v, "a2", "4444", false).await;
+    let merchant = customer(&v, CONNECT).await;
+    let merchants = imported(&v, &merchant, "1881").await.payment_method.id;
+    let absent = crate::domain::PaymentMethodId::try_from(77).unwrap();
+
+    let view = ok(v
+        .account_card_view(&tid(CONNECT), "a1", mine.payment_method.id)
+        .await);
+    assert_eq!(view.payment_method, mine.payment_method);
+    assert!(view.is_default);
+    assert_eq!(view.account.as_deref(), Some("a1"));
+
+    for id in [theirs.payment_method.id, merchants, absent] {
+        let e = err(v.account_card_view(&tid(CONNECT), "a1", id).await);
+        assert_eq!(not_found(e), format!("Card with id {id} not found."));
+    }
+    // The same card asked in another tenant's account of the same name.
+    let e = err(v
+        .account_card_view(&tid(OWN), "a1", mine.payment_method.id)
+        .await);
+    assert_eq!(
+        not_found(e),
+        format!("Card with id {} not found.", mine.payment_method.id)
     );
 }
 
@@ -176,5 +218,44 @@ async fn a_stripe_failure_to_follow_is_not_fatal() {
     assert_eq!(
         default_of(&v, CONNECT, second.payment_method.customer_id).await,
         Some(second.payment_method.id)
+    );
+}
+
+#[tokio::test]
+async fn a_merchants_imported_card_made_current_leaves_the_merchants_stripe_default_alone() {
+    let v = vault();
+    // The merchant's own Stripe customer, with two cards; the first is its default.
+    let (cus_m, card_x) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+    let tok = v.gateway.seed_token(stripe_card("4444"));
+    let card_y = ok(v
+        .gateway
+        .attach_source(&any_auth(), &cus_m, tok.reveal(), "seed")
+        .await
+        .map_err(|e| Error::bug(e.to_string())))
+    .id;
+    // The account's own card, then the merchant's second card imported onto the account.
+    attached(&v, "a1", "1111", false).await;
+    let account = ok(v
+        .customer_for_ref(&tid(CONNECT), &crate::domain::account_ref("a1"))
+        .await);
+    let y = ok(v
+        .import_card(
+            &tid(CONNECT),
+            StripeRoute::Any,
+            import_request(account.id, &cus_m, &card_y),
+        )
+        .await);
+    v.gateway.take_calls();
+    let made = ok(v
+        .set_current(&tid(CONNECT), "a1", y.payment_method.id, true)
+        .await);
+    assert!(made.is_default);
+    assert!(
+        v.gateway.take_calls().is_empty(),
+        "no call to the merchant's Stripe customer"
+    );
+    assert_eq!(
+        v.gateway.default_source_of(&cus_m).as_deref(),
+        Some(card_x.as_str())
     );
 }

@@ -2,7 +2,8 @@
 //! no Stripe, no network, and a fresh vault per test.
 //!
 //! The fixtures: two tenants (one connected through Stripe Connect, one with its own
-//! secret key), a [`CardEntry`] builder, a [`Principal`] builder, and helpers that seed a
+//! secret key), both trusting the token issuer [`ISSUER`] for [`AUDIENCE`], a
+//! [`CardEntry`] builder, a [`Principal`] (and [`Token`]) builder, and helpers that seed a
 //! customer or a card and read the adapters' logs.
 
 mod add;
@@ -23,7 +24,7 @@ use time::macros::datetime;
 use crate::domain::{
     CardEntry, CardNumber, Customer, CustomerId, CustomerRef, Cvv, Expiry, Holder, NewCustomer,
     PaymentMethod, Principal, Role, SourceRef, StripeConnection, StripeToken, Tenant, TenantId,
-    Text,
+    Text, Token, TrustedIssuer,
 };
 use crate::error::Error;
 use crate::memory::{self, FakeCard, Memory};
@@ -46,6 +47,10 @@ pub(super) const PLATFORM_RECAPTCHA: &str = "platform-recaptcha";
 pub(super) const ORIGIN: &str = "https://shop.example";
 pub(super) const PORT_ORIGIN: &str = "https://checkout.example:8443";
 
+/// The identity provider every fixture tenant trusts, and the audience it issues for.
+pub(super) const ISSUER: &str = "test-issuer";
+pub(super) const AUDIENCE: &str = "test-aud";
+
 pub(super) const VISA: &str = "4242424242424242";
 pub(super) const MASTERCARD: &str = "5555555555554444";
 pub(super) const AMEX: &str = "378282246310005";
@@ -65,6 +70,10 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
         stripe_publishable_key: None,
         require_avs: false,
         require_risk_fields: false,
+        trusted_issuers: vec![TrustedIssuer {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+        }],
         currency: "usd".into(),
         created_at: datetime!(2025-06-01 0:00 UTC),
     }
@@ -337,6 +346,7 @@ impl CardBuilder {
 
 /// A verified bearer-token caller of the connect tenant, with no role or account unless
 /// asked for.
+#[derive(Clone)]
 pub(super) struct PrincipalBuilder(Principal);
 
 pub(super) fn principal(user: &str) -> PrincipalBuilder {
@@ -367,5 +377,19 @@ impl PrincipalBuilder {
 
     pub(super) fn build(self) -> Principal {
         self.0
+    }
+
+    /// The principal as a verified token from [`ISSUER`] for [`AUDIENCE`].
+    pub(super) fn token(self) -> Token {
+        self.token_from(ISSUER, &[AUDIENCE])
+    }
+
+    /// The principal as a verified token from `issuer` for `audiences`.
+    pub(super) fn token_from(self, issuer: &str, audiences: &[&str]) -> Token {
+        Token {
+            principal: self.0,
+            issuer: issuer.into(),
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+        }
     }
 }

@@ -9,6 +9,15 @@ fn source(view: &CardView) -> (String, String) {
     (s.customer_id, s.source_id)
 }
 
+/// A billing account's vault customer as the store has it now (made if it has none).
+async fn reread_account(v: &Vault<Memory>, account: &str) -> Customer {
+    let c = ok(v
+        .customer_for_ref(&tid(CONNECT), &crate::domain::account_ref(account))
+        .await);
+    v.store.take_calls();
+    c
+}
+
 // The merchant API's delete.
 
 #[tokio::test]
@@ -140,24 +149,46 @@ async fn an_imported_card_is_left_at_stripe() {
     assert!(stored_of(&v, c.id).is_empty());
 }
 
-/// The module's rule: "A card cardvault itself attached at Stripe [...] sits on
-/// cardvault's own Stripe customer, and is detached there. A merchant-imported card is
-/// the merchant's and is left at Stripe." A billing-API card is attached by cardvault to
-/// cardvault's own Stripe customer too, but `delete_card` detaches only
-/// `stored_in_vault` cards, so deleted through the merchant API it stays attached (and may
-/// stay the Stripe customer's default source), with no record left to remove it by.
+/// The module's rule: both APIs detach at Stripe a card cardvault itself attached to the
+/// vault customer's own Stripe customer. A billing-API card is one (it was left attached,
+/// with no record left to remove it by, before `PaymentMethod::attached_by_vault`).
 #[tokio::test]
-#[ignore = "bug: a billing-API card deleted through the merchant API stays attached to cardvault's own Stripe customer"]
 async fn a_billing_card_deleted_through_the_merchant_api_is_detached_at_stripe() {
     let v = vault();
     let view = attached(&v, "a1", "4242", false).await;
-    let (cus, _) = source(&view);
+    let (cus, card_id) = source(&view);
 
     ok(v.delete_card(&tid(CONNECT), view.payment_method.id).await);
     assert!(v.store.payment_methods().is_empty());
     assert!(
         v.gateway.sources_of(&cus).is_empty(),
         "still attached at Stripe"
+    );
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("detach_source {cus} {card_id}")]
+    );
+}
+
+/// A merchant's card imported onto a billing account's customer sits on the merchant's
+/// Stripe customer, not the account's: the merchant delete leaves it there.
+#[tokio::test]
+async fn a_merchant_card_on_an_accounts_customer_deleted_through_the_merchant_api_is_left_at_stripe(
+) {
+    let v = vault();
+    let billing = attached(&v, "a1", "4242", false).await;
+    let account = reread_account(&v, "a1").await;
+    let merchants = imported(&v, &account, "4444").await;
+    let (cus, card_id) = source(&merchants);
+    assert_ne!(Some(&cus), account.stripe_customer_id.as_ref());
+
+    ok(v.delete_card(&tid(CONNECT), merchants.payment_method.id)
+        .await);
+    assert!(v.gateway.take_calls().is_empty());
+    assert_eq!(v.gateway.sources_of(&cus), [card_id]);
+    assert_eq!(
+        stored_of(&v, account.id),
+        std::slice::from_ref(&billing.payment_method)
     );
 }
 
@@ -259,19 +290,126 @@ async fn removing_the_last_card_leaves_none_current() {
 }
 
 #[tokio::test]
-async fn another_accounts_card_answers_not_found() {
+async fn another_accounts_card_answers_exactly_like_a_missing_one() {
     let v = vault();
     let theirs = attached(&v, "a2", "4242", false).await;
-    attached(&v, "a1", "4444", false).await;
+    let (their_cus, their_card) = source(&theirs);
+    let mine = attached(&v, "a1", "4444", false).await;
     let merchant = customer(&v, CONNECT).await;
     let merchants = imported(&v, &merchant, "1881").await;
+    let user = ok(v
+        .create_stripe_customer(
+            &principal("u1").build(),
+            v.gateway.seed_token(stripe_card("5556")),
+        )
+        .await);
+    // The same account name in the other tenant.
+    let token = v.gateway.seed_token(stripe_card("0005"));
+    let other_tenant = ok(v
+        .attach_token_card(&tid(OWN), "a1", token_card(token, "0005", false))
+        .await);
+    // A bank account on a1's own customer is not a card.
+    let account = reread_account(&v, "a1").await;
+    let (cus, ba) = v.gateway.seed_customer_with_bank_account("6789");
+    let bank = ok(v
+        .import_card(
+            &tid(CONNECT),
+            StripeRoute::Any,
+            import_request(account.id, &cus, &ba),
+        )
+        .await);
+    let absent = crate::domain::PaymentMethodId::try_from(31).unwrap();
+    let stored = v.store.payment_methods();
+    v.gateway.take_calls();
 
-    for id in [theirs.payment_method.id, merchants.payment_method.id] {
+    let missing = |id| format!("Card with id {id} not found.");
+    let e = err(v.remove_account_card(&tid(CONNECT), "a1", absent).await);
+    assert_eq!(not_found(e), missing(absent));
+    for id in [
+        theirs.payment_method.id,
+        merchants.payment_method.id,
+        user.payment_method_id,
+        other_tenant.payment_method.id,
+        bank.payment_method.id,
+    ] {
         let e = err(v.remove_account_card(&tid(CONNECT), "a1", id).await);
-        assert_eq!(not_found(e), format!("Card with id {id} not found."));
+        assert!(matches!(e, Error::NotFound { .. }), "{id}: {e:?}");
+        assert_eq!(e.to_string(), missing(id), "{id}");
     }
-    assert!(v.gateway.take_calls().is_empty());
-    assert_eq!(v.store.payment_methods().len(), 3);
+    assert!(v.gateway.take_calls().is_empty(), "Stripe is not asked");
+    assert_eq!(v.store.payment_methods(), stored, "nothing removed");
+    assert_eq!(v.gateway.sources_of(&their_cus), [their_card]);
+    // a1's own card is removed as usual.
+    ok(
+        v.remove_account_card(&tid(CONNECT), "a1", mine.payment_method.id)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn billing_remove_of_a_merchant_imported_card_leaves_it_at_stripe() {
+    let v = vault();
+    let billing = attached(&v, "a1", "4242", false).await;
+    let (own_cus, own_card) = source(&billing);
+    let account = reread_account(&v, "a1").await;
+    assert_eq!(account.stripe_customer_id.as_ref(), Some(&own_cus));
+    let merchants = imported(&v, &account, "4444").await;
+    let (cus, card_id) = source(&merchants);
+
+    let removed = ok(v
+        .remove_account_card(&tid(CONNECT), "a1", merchants.payment_method.id)
+        .await);
+    assert_eq!(removed.payment_method.id, merchants.payment_method.id);
+    assert!(v.gateway.take_calls().is_empty(), "no detach");
+    assert_eq!(v.gateway.sources_of(&cus), [card_id]);
+    assert_eq!(v.gateway.sources_of(&own_cus), [own_card]);
+    assert_eq!(
+        stored_of(&v, account.id),
+        std::slice::from_ref(&billing.payment_method)
+    );
+}
+
+#[tokio::test]
+async fn billing_remove_of_a_merchant_card_on_an_account_without_a_stripe_customer_leaves_it() {
+    let v = vault();
+    // The merchant imports onto the account's customer before it ever had a token card.
+    let account = reread_account(&v, "a1").await;
+    assert_eq!(account.stripe_customer_id, None);
+    let merchants = imported(&v, &account, "4444").await;
+    assert!(merchants.is_default);
+    let (cus, card_id) = source(&merchants);
+
+    ok(
+        v.remove_account_card(&tid(CONNECT), "a1", merchants.payment_method.id)
+            .await,
+    );
+    assert!(v.gateway.take_calls().is_empty(), "no detach");
+    assert_eq!(v.gateway.sources_of(&cus), [card_id]);
+    assert!(stored_of(&v, account.id).is_empty());
+    assert_eq!(reread(&v, &account).await.default_payment_method_id, None);
+}
+
+#[tokio::test]
+async fn removing_a_current_merchant_card_makes_the_newest_other_current_and_stripe_follows() {
+    let v = vault();
+    let account = reread_account(&v, "a1").await;
+    let merchants = imported(&v, &account, "4444").await;
+    let billing = attached(&v, "a1", "4242", false).await;
+    let (own_cus, own_card) = source(&billing);
+    assert!(merchants.is_default && !billing.is_default);
+
+    ok(
+        v.remove_account_card(&tid(CONNECT), "a1", merchants.payment_method.id)
+            .await,
+    );
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("set_default_source {own_cus} {own_card}")]
+    );
+    assert_eq!(
+        reread(&v, &account).await.default_payment_method_id,
+        Some(billing.payment_method.id)
+    );
 }
 
 #[tokio::test]

@@ -70,9 +70,11 @@ async fn create_makes_a_link_and_a_payment_method_in_the_users_vault_customer() 
     assert_eq!(v.gateway.live_customers(), 1);
     assert_eq!(v.store.link_count(), 1);
 
-    // The other dialects see the same card.
-    let view = ok(v.card(&tid(CONNECT), pm.id).await);
+    // The merchant API sees the same card (it is no billing account's: the billing card
+    // API does not).
+    let view = ok(v.payment_method(&tid(CONNECT), pm.id).await);
     assert!(view.is_default);
+    assert_eq!(view.account, None);
 }
 
 #[tokio::test]
@@ -113,7 +115,7 @@ async fn the_same_token_replayed_by_the_same_user_answers_the_same_link() {
 }
 
 #[tokio::test]
-async fn the_same_token_from_another_user_is_bad_request() {
+async fn the_same_token_from_another_user_answers_like_an_unknown_token() {
     let v = vault();
     let token = v.gateway.seed_token(stripe_card("4242"));
     ok(
@@ -122,9 +124,14 @@ async fn the_same_token_from_another_user_is_bad_request() {
     );
     v.gateway.take_calls();
 
+    // Another user's record is no one's business: exactly what an unknown token answers.
     let other = principal("u2").build();
+    let unknown = StripeToken::parse("tok_unknown").unwrap();
+    let unknown = bad_request(err(v.create_stripe_customer(&other, unknown).await));
+    assert!(unknown.starts_with("No such token"), "{unknown}");
+    v.gateway.take_calls();
     let e = err(v.create_stripe_customer(&other, token).await);
-    assert_eq!(bad_request(e), TOKEN_USED);
+    assert_eq!(bad_request(e), unknown);
     assert!(v.gateway.take_calls().is_empty());
     assert_eq!(v.store.link_count(), 1);
     assert!(user_customer(&v, &other).await.is_none());
