@@ -164,8 +164,10 @@ async fn a_card_not_on_that_stripe_customer_is_400_no_such_source() {
     assert_eq!(payment_method_count(customer).await, 0);
 }
 
+/// The curl sample with its `{id}` placeholders left in is not JSON even for Json.NET (the
+/// samples with ids filled in are replayed in `documents/import_000.rs`).
 #[tokio::test]
-async fn the_documents_curl_body_is_not_json_and_says_so() {
+async fn the_documents_curl_body_with_its_placeholders_is_not_json_and_says_so() {
     let resp = http()
         .post(url(CONNECT))
         .header("Authorization", basic(&tenant_a().private_api_key))
@@ -199,7 +201,8 @@ async fn missing_and_misprefixed_ids_name_their_fields() {
             vec!["customerId"],
         ),
         (
-            json!({"customerId": "5", "stripeCustomerId": "cus_1", "stripeCardId": "card_1"}),
+            // A string of digits is a whole number, as Json.NET reads it; this one is not.
+            json!({"customerId": "5x", "stripeCustomerId": "cus_1", "stripeCardId": "card_1"}),
             vec!["customerId"],
         ),
     ];
@@ -231,63 +234,4 @@ async fn a_tenant_without_a_stripe_connection_is_told_so() {
         let (status, err) = post_json(route, &key, &body).await;
         assert!(fusebill_error(status, &err, 400).contains("no Stripe connection"));
     }
-}
-
-#[tokio::test]
-async fn the_documents_python_example_works_as_written() {
-    let key = &tenant_a().private_api_key;
-    let customer = create_customer(key, json!({})).await;
-    let (cus, card) = stripe_card("Py Thon", &[]).await;
-    // The document's sample, with only the host, the ids and the key changed.
-    let script = format!(
-        r#"
-#Import library JSON
-import json
-#Import library Requests
-import requests
-#Pass in a dictionary to the Headers parameter
-headers = {{'Authorization' : 'Basic {key}', 'Content-Type' : 'application/json'}}
-#Pass in a dictionary to the Payload parameter
-payload ={{'customerId':{customer},'stripeCustomerId':'{cus}','stripeCardId':'{card}'}}
-#Pass in your URI, Payload and Headers
-r = requests.post('{base}/v1/paymentMethodImport/stripeConnect', data=json.dumps(payload), headers=headers)
-print(r.content)
-"#,
-        base = stack().base_url
-    );
-    let out = std::process::Command::new(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"),
-    )
-    .args(["-c", &script])
-    .output()
-    .expect("python");
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(printed.contains("************4242"), "{printed}");
-    assert!(printed.contains(&card), "{printed}");
-}
-
-#[tokio::test]
-async fn the_documents_curl_example_works_with_valid_json() {
-    let key = &tenant_a().private_api_key;
-    let customer = create_customer(key, json!({})).await;
-    let (cus, card) = stripe_card("Cu Rl", &[]).await;
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-X", "POST", &url(CONNECT)])
-        .args(["-H", "Content-Type: application/json"])
-        .args(["-H", &format!("Authorization: Basic {key}")])
-        .args([
-            "-d",
-            &format!(
-                r#"{{"customerId":{customer},"stripeCustomerId":"{cus}","stripeCardId":"{card}"}}"#
-            ),
-        ])
-        .output()
-        .expect("curl");
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(body["externalCardId"], card.as_str(), "{body}");
 }
