@@ -47,14 +47,6 @@ impl StripeError {
         matches!(self, Self::Api { status: 404, .. })
             || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")
     }
-
-    /// Which object a "not found" names, from Stripe's `param` (`customer`, `source`, `id`).
-    pub fn missing_param(&self) -> Option<&str> {
-        match self {
-            Self::Api { param, .. } if self.is_not_found() => param.as_deref(),
-            _ => None,
-        }
-    }
 }
 
 /// A card as the cardholder entered it, for `POST /v1/tokens`.

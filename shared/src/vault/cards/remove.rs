@@ -10,7 +10,7 @@
 //! card is the merchant's and is left at Stripe.
 
 use super::{card_not_found, payment_method_not_found, CardView, Vault};
-use crate::domain::{PaymentMethod, PaymentMethodId, TenantId};
+use crate::domain::{account_ref_of, PaymentMethod, PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError};
 use crate::vault::credentials::StripeRoute;
@@ -72,11 +72,19 @@ impl<P: Ports> Vault<P> {
         account: &str,
         id: PaymentMethodId,
     ) -> Result<CardView, Error> {
-        let (card, customer) = self.account_card(tenant, account, id).await?;
-        let (_, others) = self
+        // The card, then its customer with every card in one Query (the next current card
+        // is chosen among them); any other account's card answers as a missing one.
+        let card = self
             .store
-            .customer_with_payment_methods(tenant, customer.id)
+            .payment_method(tenant, id)
             .await?
+            .filter(PaymentMethod::is_card)
+            .ok_or_else(|| card_not_found(id))?;
+        let (customer, others) = self
+            .store
+            .customer_with_payment_methods(tenant, card.customer_id)
+            .await?
+            .filter(|(c, _)| account_ref_of(c) == Some(account))
             .ok_or_else(|| card_not_found(id))?;
         let was_current = customer.default_payment_method_id == Some(id);
         let next = was_current
