@@ -44,6 +44,9 @@ port_of() { cat "$RUN_DIR/$1.port" 2>/dev/null || true; }
 # Each service runs as the leader of its own session (setsid), so its pid is
 # also its process-group id and `kill -- -PID` reaches every child it forked.
 group_alive() { [[ -n "$1" ]] && kill -0 -- "-$1" 2>/dev/null; }
+# Just after `start`, the child may not have called setsid yet, so its group does not
+# exist though it runs: during start-up, the process itself counts as alive too.
+starting_alive() { [[ -n "$1" ]] && { kill -0 -- "$1" 2>/dev/null || group_alive "$1"; }; }
 
 start() {
   local name=$1
@@ -87,7 +90,7 @@ wait_all_healthy() {
       if healthy "$name" "${PORTS[$name]}"; then
         ms=$(($(now_ms) - T0S[$name]))
         say "$name up on 127.0.0.1:${PORTS[$name]} ($((ms / 1000)).$(printf '%03d' $((ms % 1000))) s)"
-      elif ! group_alive "$(pid_of "$name")"; then
+      elif ! starting_alive "$(pid_of "$name")"; then
         fail_start "$name" "exited during start-up"
       elif (($(now_ms) - T0S[$name] > HEALTH_TIMEOUT_S * 1000)); then
         fail_start "$name" "not healthy after ${HEALTH_TIMEOUT_S}s"
