@@ -14,14 +14,16 @@ use serde_json::{json, Value};
 /// One cell: the status, or `-` where the case does not apply to the endpoint.
 type Row = BTreeMap<&'static str, String>;
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 9] = [
     "other tenant",
     "other account",
     "other user",
     "role below",
     "expired",
+    "forged",
     "untrusted issuer",
     "HS256 under JWKS",
+    "malformed",
 ];
 
 /// A merchant call on a foreign record, and the same call on an absent one:
@@ -66,7 +68,41 @@ fn expired(tenant: &str, sub: &str, account: &str, role: &str) -> String {
     }))
 }
 
-/// The three token cases every bearer endpoint answers 401 to.
+/// A real owner token of `acct-demo-a` whose payload is rewritten to name another account
+/// (and the owner role), its signature kept: what a caller forging a token can make.
+fn forged() -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let real = ready_token("admin");
+    let parts: Vec<&str> = real.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["account"] = json!("acct-demo-a-2");
+    payload["role"] = json!("owner");
+    let forged = URL_SAFE_NO_PAD.encode(payload.to_string());
+    format!("{}.{forged}.{}", parts[0], parts[2])
+}
+
+/// A request whose body is raw text (a body that is not JSON, say).
+async fn send_raw(method: Method, path: &str, auth: &str, raw: &str) -> (u16, String) {
+    let resp = http()
+        .request(method, url(path))
+        .header("Authorization", auth)
+        .header("Content-Type", "application/json")
+        .body(raw.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A malformed request from an entitled caller: a clear 4xx (`want`), never a 5xx.
+async fn malformed(row: &mut Row, method: Method, path: &str, auth: &str, raw: &str, want: u16) {
+    let (status, text) = send_raw(method, path, auth, raw).await;
+    assert_eq!(status, want, "{path} malformed {raw:?}: {text}");
+    row.insert("malformed", status.to_string());
+}
+
+/// The token cases every bearer endpoint answers 401 to.
 async fn token_cases(row: &mut Row, method: Method, path: &str, body: Option<&Value>) {
     let t = tenant_a().id.as_str();
     for (case, token) in [
@@ -74,6 +110,7 @@ async fn token_cases(row: &mut Row, method: Method, path: &str, body: Option<&Va
             "expired",
             expired(t, "admin-demo-a", "acct-demo-a", "owner"),
         ),
+        ("forged", forged()),
         ("untrusted issuer", ready_token("untrusted")),
         ("HS256 under JWKS", ready_token("hs256")),
     ] {
@@ -143,6 +180,7 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         assert_eq!(status, 403, "{path} role below: {text}");
         r.insert("role below", status.to_string());
         token_cases(&mut r, Method::POST, path, Some(&body)).await;
+        malformed(&mut r, Method::POST, path, &bearer(same), r#"{"id": "#, 400).await;
         matrix.insert(format!("POST {path}"), r);
     }
     // find: another account's or tenant's list is exactly an empty account's list.
@@ -173,6 +211,8 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         assert_eq!(status, 403);
         r.insert("role below", status.to_string());
         token_cases(&mut r, Method::POST, "/card/find", None).await;
+        let find = "/card/find?limit=abc";
+        malformed(&mut r, Method::POST, find, &bearer(&admin), "", 400).await;
         matrix.insert("POST /card/find".into(), r);
     }
     // create and getStripe name no record: only roles and tokens apply.
@@ -183,6 +223,18 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         assert_eq!(status, 403, "{path}: {text}");
         r.insert("role below", status.to_string());
         token_cases(&mut r, Method::POST, path, Some(&body)).await;
+        // getStripe takes no input at all.
+        if path == "/card/create" {
+            malformed(
+                &mut r,
+                Method::POST,
+                path,
+                &bearer(&owner),
+                "{not json",
+                400,
+            )
+            .await;
+        }
         matrix.insert(format!("POST {path}"), r);
     }
     // The card is untouched by all of the above.
@@ -228,6 +280,8 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
             r.insert(case, foreign.0.to_string());
         }
         token_cases(&mut r, Method::GET, ROUTE, None).await;
+        let paged = format!("{ROUTE}?limit=abc");
+        malformed(&mut r, Method::GET, &paged, &bearer(&user), "", 400).await;
         matrix.insert(format!("GET {ROUTE}"), r);
     }
     {
@@ -255,6 +309,15 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
             Method::POST,
             ROUTE,
             Some(&json!({"token": "tok_x"})),
+        )
+        .await;
+        malformed(
+            &mut r,
+            Method::POST,
+            ROUTE,
+            &bearer(&user),
+            r#"{"token": 5}"#,
+            400,
         )
         .await;
         matrix.insert(format!("POST {ROUTE}"), r);
@@ -352,6 +415,19 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         };
         same_as_absent(&foreign, &absent, id, ABSENT);
         r.insert("other tenant", foreign.0.to_string());
+        // A malformed id names no record: the same 404 as an absent one; a body that is
+        // not JSON at all is a 400.
+        let (bad_path, raw, want) = if body.is_some() {
+            (path.clone(), "{customerId: 1,", 400)
+        } else {
+            (
+                path.replace(&customer, "not-an-id")
+                    .replace(&pm, "not-an-id"),
+                "",
+                404,
+            )
+        };
+        malformed(&mut r, method.clone(), &bad_path, &basic(key_a), raw, want).await;
         let label = path.replace(&customer, "{id}").replace(&pm, "{id}");
         matrix.insert(format!("{method} {label}"), r);
     }
@@ -375,6 +451,6 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         let cells: Vec<&str> = CASES.iter().map(|c| r[c].as_str()).collect();
         table.push_str(&format!("| `{endpoint}` | {} |\n", cells.join(" | ")));
     }
-    println!("\nBOLA matrix (status; - where the case does not apply):\n\n{table}");
+    println!("\nBOLA matrix (status; - where the case does not apply; malformed: an entitled caller's malformed request):\n\n{table}");
     assert_eq!(matrix.len(), 16, "every endpoint in the matrix");
 }
