@@ -7,7 +7,7 @@ use lambda_http::Request;
 
 use crate::auth::{self, jwt::JwtVerifier};
 use crate::config::{Config, ConfigError};
-use crate::crypto::SecretKeys;
+use crate::crypto::{kms::KmsDataKeys, VaultKeys};
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
 use crate::net::HttpClient;
@@ -18,13 +18,13 @@ use crate::store::Store;
 use crate::stripe::{RetryPolicy, StripeClient};
 use crate::vault::{Adapters, Settings, Vault};
 
-/// The production adapters: DynamoDB, Stripe over HTTPS, Secrets Manager, siteverify.
+/// The production adapters: DynamoDB, Stripe over HTTPS, Secrets Manager, KMS, siteverify.
 pub struct Aws;
 
 impl Ports for Aws {
     type Store = Store;
     type Gateway = StripeClient;
-    type Keys = SecretKeys<Secrets>;
+    type Keys = VaultKeys<Secrets, KmsDataKeys>;
     type Secrets = Secrets;
     type Captcha = SiteVerify;
     type Clock = SystemClock;
@@ -59,14 +59,21 @@ impl App {
                     ..RetryPolicy::default()
                 },
             ),
-            keys: SecretKeys::new(secrets.clone(), &config.vault_keys_secret_id),
+            keys: VaultKeys::new(
+                secrets.clone(),
+                KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.vault_kms_key_id),
+                &config.fingerprint_secret_id,
+                &config.cursor_secret_id,
+            ),
             secrets: secrets.clone(),
             captcha: SiteVerify::new(http, &config.recaptcha_verify_url),
             clock: SystemClock,
             ids: RandomIds,
         };
         let settings = Settings {
-            platform_secret_id: config.platform_secret_id.clone(),
+            stripe_platform_secret_id: config.stripe_platform_secret_id.clone(),
+            recaptcha_secret_id: config.recaptcha_secret_id.clone(),
+            stripe_publishable_key: config.stripe_publishable_key.clone(),
         };
         Self {
             vault: Vault::new(adapters, settings),

@@ -4,21 +4,31 @@
 use std::env;
 use std::time::Duration;
 
-/// The platform secret's id when `PLATFORM_SECRET_ID` is not set (bootstrap.py and the
-/// template use the same name).
-pub const DEFAULT_PLATFORM_SECRET_ID: &str = "cardvault/platform";
-/// The vault keys' secret id when `VAULT_KEYS_SECRET_ID` is not set.
-pub const DEFAULT_VAULT_KEYS_SECRET_ID: &str = "cardvault/vault-keys";
+/// Default secret ids and KMS alias, as `infra/bootstrap.py` creates them locally; the
+/// template sets each function's own.
+pub const DEFAULT_STRIPE_PLATFORM_SECRET_ID: &str = "cardvault/stripe-platform";
+pub const DEFAULT_RECAPTCHA_SECRET_ID: &str = "cardvault/recaptcha";
+pub const DEFAULT_FINGERPRINT_SECRET_ID: &str = "cardvault/fingerprint-key";
+pub const DEFAULT_CURSOR_SECRET_ID: &str = "cardvault/cursor-key";
+pub const DEFAULT_VAULT_KMS_KEY_ID: &str = "alias/cardvault-vault";
+/// The pre-KMS keys secret, read only by `cardvault-admin migrate-pans`.
+pub const DEFAULT_LEGACY_VAULT_KEYS_SECRET_ID: &str = "cardvault/vault-keys";
 /// The HS256 secret's id when `JWT_HS256_SECRET_ID` is not set.
 pub const DEFAULT_JWT_HS256_SECRET_ID: &str = "cardvault/jwt-hs256";
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
-    /// Secrets Manager id of the platform secret (JSON: Stripe keys, reCAPTCHA, JWT).
-    pub platform_secret_id: String,
-    /// Secrets Manager id of the vault's encryption and fingerprint keys (`crypto`).
-    pub vault_keys_secret_id: String,
+    /// Secret ids, one per key, so each function reads only what it uses (`crypto`,
+    /// `vault::credentials`).
+    pub stripe_platform_secret_id: String,
+    pub recaptcha_secret_id: String,
+    pub fingerprint_secret_id: String,
+    pub cursor_secret_id: String,
+    /// The vault's KMS key (id, ARN or alias) for PAN data keys.
+    pub vault_kms_key_id: String,
+    /// The platform's publishable key (`STRIPE_PUBLISHABLE_KEY`): only `pk_` keys.
+    pub stripe_publishable_key: Option<crate::domain::PublishableKey>,
     pub stripe_api_base: String,
     pub recaptcha_verify_url: String,
     /// Per-attempt timeout for Stripe calls (`STRIPE_TIMEOUT_MS`, default 3000).
@@ -42,8 +52,25 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
-            platform_secret_id: optional("PLATFORM_SECRET_ID", DEFAULT_PLATFORM_SECRET_ID),
-            vault_keys_secret_id: optional("VAULT_KEYS_SECRET_ID", DEFAULT_VAULT_KEYS_SECRET_ID),
+            stripe_platform_secret_id: optional(
+                "STRIPE_PLATFORM_SECRET_ID",
+                DEFAULT_STRIPE_PLATFORM_SECRET_ID,
+            ),
+            recaptcha_secret_id: optional("RECAPTCHA_SECRET_ID", DEFAULT_RECAPTCHA_SECRET_ID),
+            fingerprint_secret_id: optional(
+                "FINGERPRINT_KEY_SECRET_ID",
+                DEFAULT_FINGERPRINT_SECRET_ID,
+            ),
+            cursor_secret_id: optional("CURSOR_KEY_SECRET_ID", DEFAULT_CURSOR_SECRET_ID),
+            vault_kms_key_id: optional("VAULT_KMS_KEY_ID", DEFAULT_VAULT_KMS_KEY_ID),
+            stripe_publishable_key: match env::var("STRIPE_PUBLISHABLE_KEY") {
+                Ok(v) if !v.is_empty() => {
+                    Some(crate::domain::PublishableKey::parse(&v).map_err(|e| {
+                        ConfigError::Invalid(format!("STRIPE_PUBLISHABLE_KEY: {e}"))
+                    })?)
+                }
+                _ => None,
+            },
             stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com"),
             recaptcha_verify_url: optional(
                 "RECAPTCHA_VERIFY_URL",

@@ -30,7 +30,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors", &["domain", "error"]),
     ("dialect", &["domain", "error", "vault", "http", "cors"]),
     // Wiring.
-    ("config", &["auth"]),
+    ("config", &["auth", "domain"]),
     (
         "app",
         &[

@@ -6,32 +6,56 @@ use serde::{Deserialize, Serialize};
 
 use super::{CustomerId, PaymentMethodId, TenantId};
 
-/// A PAN at rest: the ciphertext, its nonce and the id of the key that sealed it.
+/// A PAN at rest (envelope encryption): the AES-256-GCM ciphertext and nonce, and the data
+/// key that sealed it, itself encrypted under the vault's KMS key (`key_id`).
+///
+/// Records written before KMS have no `encrypted_data_key`: their `key_id` names a key of
+/// the legacy keys secret, and `cardvault-admin migrate-pans` re-seals them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptedPan {
     pub key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_data_key: Option<String>,
     pub nonce: String,
     pub ciphertext: String,
 }
 
+impl EncryptedPan {
+    /// Sealed under a KMS data key (not the legacy secret-held keys).
+    pub fn is_envelope(&self) -> bool {
+        self.encrypted_data_key.is_some()
+    }
+}
+
 /// Binds a ciphertext to its record (tenant, customer, card): copied anywhere else, it
-/// does not decrypt.
+/// does not decrypt. The tenant is also the KMS encryption context of the data key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PanContext(String);
+pub struct PanContext {
+    tenant: TenantId,
+    aad: String,
+}
 
 impl PanContext {
     pub fn new(tenant: &TenantId, customer: CustomerId, card: PaymentMethodId) -> Self {
-        Self(format!("{tenant}:{customer}:{card}"))
+        Self {
+            tenant: tenant.clone(),
+            aad: format!("{tenant}:{customer}:{card}"),
+        }
     }
 
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The associated data the ciphertext is sealed with.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.aad
     }
 }
 
 impl fmt::Display for PanContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.aad)
     }
 }

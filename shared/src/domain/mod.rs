@@ -28,7 +28,7 @@ pub use payment_method::{
     PaymentMethod, Status, StripeRef,
 };
 pub use secret::{ApiKey, KeyHash};
-pub use stripe::{CustomerRef, SourceCard, SourceRef, StripeToken};
+pub use stripe::{CustomerRef, PublishableKey, SourceCard, SourceRef, StripeToken};
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
 pub use text::Text;

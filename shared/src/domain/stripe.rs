@@ -190,3 +190,48 @@ mod tests {
         assert_eq!(serde_json::to_value(&card).unwrap(), doc);
     }
 }
+
+/// A Stripe publishable key (`pk_test_…`, `pk_live_…`): public by design, so it is plain
+/// configuration, never a secret. Anything else, an `sk_` or `rk_` key above all, is
+/// refused, so a mistake in setup cannot make `/card/getStripe` hand out a secret key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishableKey(String);
+
+impl PublishableKey {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = raw.len() <= 255
+            && (raw.starts_with("pk_test_") || raw.starts_with("pk_live_"))
+            && raw.len() > "pk_test_".len()
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("a Stripe publishable key starts with pk_test_ or pk_live_".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod publishable_key_tests {
+    use super::PublishableKey;
+
+    #[test]
+    fn only_pk_keys_are_publishable() {
+        assert!(PublishableKey::parse("pk_test_cardvault_platform").is_ok());
+        assert!(PublishableKey::parse("pk_live_51Habc").is_ok());
+        for bad in [
+            "sk_test_abc",
+            "rk_live_abc",
+            "pk_test_",
+            "",
+            "pk_other_x",
+            "pk_test_a b",
+        ] {
+            assert!(PublishableKey::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

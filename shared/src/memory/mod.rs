@@ -16,10 +16,10 @@ use secrecy::SecretString;
 pub use gateway::{FailWith, FakeCard, MemoryGateway, DECLINED_AT_ATTACH, DECLINES_CHARGES};
 pub use store::MemoryStore;
 
-use crate::crypto::SecretKeys;
-use crate::domain::{CustomerId, PaymentMethodId, Timestamp};
+use crate::crypto::{DataKey, DataKeys, Key, VaultKeys};
+use crate::domain::{CustomerId, PaymentMethodId, TenantId, Timestamp};
 use crate::ports::{
-    Captcha, CaptchaUnavailable, Clock, Ids, Ports, SecretSource, SecretsError, Verdict,
+    Captcha, CaptchaUnavailable, Clock, Ids, KeyError, Ports, SecretSource, SecretsError, Verdict,
 };
 use crate::vault::{Adapters, Settings, Vault};
 
@@ -29,52 +29,118 @@ pub struct Memory;
 impl Ports for Memory {
     type Store = MemoryStore;
     type Gateway = MemoryGateway;
-    type Keys = SecretKeys<MemorySecrets>;
+    type Keys = VaultKeys<MemorySecrets, MemoryDataKeys>;
     type Secrets = MemorySecrets;
     type Captcha = MemoryCaptcha;
     type Clock = FixedClock;
     type Ids = SeqIds;
 }
 
-pub const PLATFORM_SECRET_ID: &str = "test/platform";
-pub const VAULT_KEYS_SECRET_ID: &str = "test/vault-keys";
+pub const STRIPE_PLATFORM_SECRET_ID: &str = "test/stripe-platform";
+pub const RECAPTCHA_SECRET_ID: &str = "test/recaptcha";
+pub const FINGERPRINT_SECRET_ID: &str = "test/fingerprint-key";
+pub const CURSOR_SECRET_ID: &str = "test/cursor-key";
+pub const PUBLISHABLE_KEY: &str = "pk_test_platform";
 
-/// A vault over fresh in-memory adapters, with a platform secret (Stripe key, reCAPTCHA
-/// secret) and vault keys in place.
+/// A key ring secret with one fresh version.
+pub fn ring() -> String {
+    crate::crypto::rotated_ring(None, time::OffsetDateTime::UNIX_EPOCH)
+        .expect("a new ring")
+        .to_string()
+}
+
+/// A vault over fresh in-memory adapters, with the platform's Stripe key and reCAPTCHA
+/// secret, and the fingerprint and cursor key rings, in place.
 pub fn vault() -> Vault<Memory> {
     let secrets = MemorySecrets::default();
-    secrets.set(
-        PLATFORM_SECRET_ID,
-        &serde_json::json!({
-            "stripeSecretKey": "sk_test_platform",
-            "stripePublishableKey": "pk_test_platform",
-            "recaptchaSecret": "platform-recaptcha",
-        })
-        .to_string(),
-    );
-    secrets.set(
-        VAULT_KEYS_SECRET_ID,
-        &serde_json::json!({
-            "current": "k1",
-            "keys": {"k1": crate::crypto::generate_key()},
-            "fingerprintKey": crate::crypto::generate_key(),
-        })
-        .to_string(),
-    );
+    secrets.set(STRIPE_PLATFORM_SECRET_ID, "sk_test_platform");
+    secrets.set(RECAPTCHA_SECRET_ID, "platform-recaptcha");
+    secrets.set(FINGERPRINT_SECRET_ID, &ring());
+    secrets.set(CURSOR_SECRET_ID, &ring());
     Vault::new(
         Adapters {
             store: MemoryStore::default(),
             gateway: MemoryGateway::default(),
-            keys: SecretKeys::new(secrets.clone(), VAULT_KEYS_SECRET_ID),
+            keys: VaultKeys::new(
+                secrets.clone(),
+                MemoryDataKeys::default(),
+                FINGERPRINT_SECRET_ID,
+                CURSOR_SECRET_ID,
+            ),
             secrets,
             captcha: MemoryCaptcha::default(),
             clock: FixedClock::default(),
             ids: SeqIds::default(),
         },
         Settings {
-            platform_secret_id: PLATFORM_SECRET_ID.into(),
+            stripe_platform_secret_id: STRIPE_PLATFORM_SECRET_ID.into(),
+            recaptcha_secret_id: RECAPTCHA_SECRET_ID.into(),
+            stripe_publishable_key: Some(
+                crate::domain::PublishableKey::parse(PUBLISHABLE_KEY).expect("a pk_ key"),
+            ),
         },
     )
+}
+
+/// KMS in memory: data keys wrapped under a master key with the tenant as associated data
+/// (KMS's encryption context), counting each call. [`MemoryDataKeys::writer_only`] refuses
+/// `decrypt`, as a writer's IAM does.
+#[derive(Default)]
+pub struct MemoryDataKeys {
+    master: std::sync::OnceLock<DataKey>,
+    pub generated: AtomicU64,
+    pub decrypted: AtomicU64,
+    pub writer_only: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryDataKeys {
+    fn master(&self) -> &DataKey {
+        self.master.get_or_init(|| {
+            let mut k = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+            DataKey {
+                plaintext: secrecy::SecretBox::new(Box::new(k)),
+                encrypted: Vec::new(),
+                key_id: "memory-kms-key".into(),
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl DataKeys for MemoryDataKeys {
+    async fn generate(&self, tenant: &TenantId) -> Result<DataKey, KeyError> {
+        use secrecy::ExposeSecret;
+        self.generated.fetch_add(1, Ordering::SeqCst);
+        let mut k = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+        let wrapped = crate::crypto::seal(self.master(), &hex::encode(k), tenant.as_str());
+        let encrypted = serde_json::to_vec(&wrapped).expect("serialisable");
+        let plaintext: Key = secrecy::SecretBox::new(Box::new(k));
+        debug_assert_eq!(plaintext.expose_secret().len(), 32);
+        Ok(DataKey {
+            plaintext,
+            encrypted,
+            key_id: "memory-kms-key".into(),
+        })
+    }
+
+    async fn decrypt(&self, encrypted: &[u8], tenant: &TenantId) -> Result<Key, KeyError> {
+        use secrecy::ExposeSecret;
+        if self.writer_only.load(Ordering::SeqCst) {
+            return Err(KeyError::Unavailable("AccessDenied: kms:Decrypt".into()));
+        }
+        self.decrypted.fetch_add(1, Ordering::SeqCst);
+        let wrapped = serde_json::from_slice(encrypted)
+            .map_err(|_| KeyError::Keys("not a data key".into()))?;
+        let key = crate::crypto::open(&self.master().plaintext, &wrapped, tenant.as_str())?;
+        let bytes = hex::decode(key.expose_secret())
+            .map_err(|_| KeyError::Keys("not a data key".into()))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::Keys("not a data key".into()))?;
+        Ok(secrecy::SecretBox::new(Box::new(array)))
+    }
 }
 
 /// Secrets by id; clones share them.
@@ -89,6 +155,10 @@ impl MemorySecrets {
             .lock()
             .unwrap()
             .insert(id.to_owned(), value.to_owned());
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.values.lock().unwrap().remove(id);
     }
 }
 

@@ -248,10 +248,12 @@ impl PaymentMethodStore for MemoryStore {
         &self,
         tenant: &TenantId,
         customer: CustomerId,
-        dedupe: Option<&str>,
+        dedupe: &[String],
     ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError> {
         let s = self.enter("customer_and_dedupe")?;
-        let existing = dedupe.and_then(|d| s.dedupe.get(&(customer, d.to_owned())).copied());
+        let existing = dedupe
+            .iter()
+            .find_map(|d| s.dedupe.get(&(customer, d.clone())).copied());
         Ok((customer_of(&s, tenant, customer).cloned(), existing))
     }
 

@@ -1,6 +1,8 @@
 //! The key service: what the vault asks of its keys. It never hands a key out: it seals a
-//! PAN, fingerprints one, and signs or checks data that clients hand back (page cursors).
-//! `crate::crypto` implements it with keys read from a secret.
+//! PAN (envelope encryption under the vault's KMS key), fingerprints one (an HMAC key of
+//! its own), and signs or checks data that clients hand back (page cursors, a third key).
+//! `crate::crypto` implements it; each operation reads only the key it needs, so a
+//! function's IAM can name exactly that one.
 
 use async_trait::async_trait;
 
@@ -15,12 +17,34 @@ pub enum KeyError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A card's fingerprints within a tenant: under the current fingerprint key (stored on new
+/// records), and under every key still in the ring (looked up), so a duplicate is found
+/// across a rotation of the fingerprint key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprints {
+    pub current: String,
+    /// Every version's, the current one first.
+    pub all: Vec<String>,
+}
+
+impl Fingerprints {
+    /// The dedupe markers to look for: one per key version.
+    pub fn dedupe_keys(&self) -> Vec<String> {
+        self.all.iter().map(|f| format!("fp:{f}")).collect()
+    }
+}
+
 #[async_trait]
 pub trait KeyService: Send + Sync {
-    /// A keyed fingerprint of the PAN within a tenant: equal for the same card, useless
+    /// Keyed fingerprints of the PAN within a tenant: equal for the same card, useless
     /// without the key, and different across tenants.
-    async fn fingerprint(&self, tenant: &TenantId, pan: &CardNumber) -> Result<String, KeyError>;
-    /// The PAN sealed under the current key, bound to its record by `context`.
+    async fn fingerprints(
+        &self,
+        tenant: &TenantId,
+        pan: &CardNumber,
+    ) -> Result<Fingerprints, KeyError>;
+    /// The PAN sealed under a data key of the vault's KMS key, bound to its record by
+    /// `context`.
     async fn seal_pan(
         &self,
         pan: &CardNumber,

@@ -23,7 +23,7 @@ pub use gateway::{
     BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
     StripeAuth, StripeError,
 };
-pub use keys::{KeyError, KeyService};
+pub use keys::{Fingerprints, KeyError, KeyService};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
     CardStore, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore,

@@ -121,13 +121,13 @@ pub trait CustomerStore: Send + Sync {
 
 #[async_trait]
 pub trait PaymentMethodStore: Send + Sync {
-    /// The customer (for scope and its default) and the payment method a dedupe key points
-    /// at, read together and consistently.
+    /// The customer (for scope and its default) and the payment method one of the dedupe
+    /// keys points at, read together and consistently.
     async fn customer_and_dedupe(
         &self,
         tenant: &TenantId,
         customer: CustomerId,
-        dedupe: Option<&str>,
+        dedupe: &[String],
     ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError>;
     /// Stores a payment method with its dedupe markers and applies the default rule, all or
     /// nothing. `Missing("customer")` if the customer is gone or another tenant's.

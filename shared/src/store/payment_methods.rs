@@ -12,18 +12,16 @@ use crate::ports::{Created, DefaultRule, PaymentMethodStore};
 
 #[async_trait]
 impl PaymentMethodStore for Store {
-    /// One round trip: the customer (for scope and its default) and, if given, the
-    /// payment method a dedupe key points at.
+    /// One round trip: the customer (for scope and its default) and the payment method
+    /// any of the dedupe keys points at.
     async fn customer_and_dedupe(
         &self,
         tenant: &TenantId,
         customer: CustomerId,
-        dedupe: Option<&str>,
+        dedupe: &[String],
     ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError> {
         let mut keys = vec![items::customer_key(customer)];
-        if let Some(d) = dedupe {
-            keys.push(items::dedupe_key(customer, d));
-        }
+        keys.extend(dedupe.iter().map(|d| items::dedupe_key(customer, d)));
         let mut found = None;
         let mut existing = None;
         for item in self.batch_get(keys, true).await? {
@@ -61,7 +59,7 @@ impl PaymentMethodStore for Store {
         for (i, d) in dedupe.iter().enumerate() {
             if failed.contains(&(i + 1)) {
                 let (_, existing) = self
-                    .customer_and_dedupe(&pm.tenant_id, pm.customer_id, Some(d))
+                    .customer_and_dedupe(&pm.tenant_id, pm.customer_id, std::slice::from_ref(d))
                     .await?;
                 if let Some(id) = existing {
                     return Ok(Created::Duplicate(id));

@@ -2,24 +2,11 @@
 //! may know of them.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use super::Vault;
-use crate::domain::{StripeConnection, Tenant, TenantId};
+use crate::domain::{PublishableKey, StripeConnection, Tenant, TenantId};
 use crate::error::Error;
-use crate::ports::{Ports, SecretSource, SecretsError, StripeAuth};
-
-/// The platform secret's JSON.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlatformSecrets {
-    #[serde(default)]
-    pub stripe_secret_key: Option<SecretString>,
-    #[serde(default)]
-    pub stripe_publishable_key: Option<String>,
-    #[serde(default)]
-    pub recaptcha_secret: Option<SecretString>,
-}
+use crate::ports::{Ports, SecretSource, StripeAuth};
 
 /// Which kind of connection a request insists on. The merchant API has a route per kind;
 /// the other dialects take whatever the tenant has.
@@ -49,16 +36,18 @@ fn wrong_kind(route: StripeRoute) -> Error {
 }
 
 impl<P: Ports> Vault<P> {
-    pub async fn platform_secrets(&self) -> Result<PlatformSecrets, Error> {
-        let id = &self.settings.platform_secret_id;
-        let raw = self.secrets.secret(id).await?;
-        serde_json::from_str(raw.expose_secret()).map_err(|e| {
-            SecretsError::Malformed {
-                id: id.clone(),
-                source: e.into(),
-            }
-            .into()
-        })
+    /// A platform secret (the Stripe key, the reCAPTCHA secret): a plain string, each in a
+    /// secret of its own so that a function reads only the one it uses. Empty is unset.
+    pub(crate) async fn platform_secret(
+        &self,
+        id: &str,
+        what: &str,
+    ) -> Result<SecretString, Error> {
+        let value = self.secrets.secret(id).await?;
+        if value.expose_secret().trim().is_empty() {
+            return Err(Error::bug(format!("the platform {what} is not set")));
+        }
+        Ok(value)
     }
 
     /// The credentials for a tenant's Stripe calls. A tenant with no connection, or with
@@ -77,11 +66,8 @@ impl<P: Ports> Vault<P> {
                 StripeRoute::Connect | StripeRoute::Any,
             ) => {
                 let key = self
-                    .platform_secrets()
-                    .await?
-                    .stripe_secret_key
-                    .filter(|k| !k.expose_secret().is_empty())
-                    .ok_or_else(|| Error::bug("platform Stripe key is not set"))?;
+                    .platform_secret(&self.settings.stripe_platform_secret_id, "Stripe key")
+                    .await?;
                 Ok(StripeAuth {
                     key,
                     account: Some(account_id.clone()),
@@ -103,11 +89,21 @@ impl<P: Ports> Vault<P> {
         let t = self.tenant(tenant).await?;
         Ok(match &t.stripe {
             Some(StripeConnection::Connect { account_id }) => StripeConfig {
-                publishable_key: self.platform_secrets().await?.stripe_publishable_key,
+                publishable_key: self
+                    .settings
+                    .stripe_publishable_key
+                    .as_ref()
+                    .map(|k| k.as_str().to_owned()),
                 account_id: Some(account_id.clone()),
             },
             Some(StripeConnection::OwnKey { .. }) => StripeConfig {
-                publishable_key: t.stripe_publishable_key.clone(),
+                // Checked again on the way out: a key stored before the check existed, or
+                // written around the admin CLI, is never answered unless it is a pk_ key.
+                publishable_key: t
+                    .stripe_publishable_key
+                    .as_deref()
+                    .and_then(|k| PublishableKey::parse(k).ok())
+                    .map(|k| k.as_str().to_owned()),
                 account_id: None,
             },
             None => StripeConfig {

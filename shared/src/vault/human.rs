@@ -70,11 +70,10 @@ impl<P: Ports> Vault<P> {
     async fn recaptcha_secret(&self, tenant: &Tenant) -> Result<SecretString, Error> {
         match &tenant.recaptcha_secret_id {
             Some(id) => Ok(self.secrets.secret(id).await?),
-            None => self
-                .platform_secrets()
-                .await?
-                .recaptcha_secret
-                .ok_or_else(|| Error::bug("platform reCAPTCHA secret is not set")),
+            None => {
+                self.platform_secret(&self.settings.recaptcha_secret_id, "reCAPTCHA secret")
+                    .await
+            }
         }
     }
 }

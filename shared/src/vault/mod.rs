@@ -40,9 +40,14 @@ pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 /// How the vault is set up: configuration, not adapters.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The secret holding the platform's Stripe key, publishable key, reCAPTCHA secret and
-    /// HS256 secret (JSON).
-    pub platform_secret_id: String,
+    /// The secret holding the platform's Stripe secret key (a plain string): read only by
+    /// the functions that call Stripe for a Connect tenant.
+    pub stripe_platform_secret_id: String,
+    /// The secret holding the platform's reCAPTCHA secret (a plain string): read only by
+    /// the transparent redirect.
+    pub recaptcha_secret_id: String,
+    /// The platform's publishable key: configuration, not a secret (`/card/getStripe`).
+    pub stripe_publishable_key: Option<crate::domain::PublishableKey>,
 }
 
 /// One of each adapter the vault is built from.

@@ -45,10 +45,10 @@ impl<P: Ports> Vault<P> {
         customer_id: CustomerId,
         entry: CardEntry,
     ) -> Result<Added, Error> {
-        let fingerprint = self.keys.fingerprint(&tenant.id, &entry.number).await?;
+        let fingerprints = self.keys.fingerprints(&tenant.id, &entry.number).await?;
         let (customer, existing) = self
             .store
-            .customer_and_dedupe(&tenant.id, customer_id, Some(&format!("fp:{fingerprint}")))
+            .customer_and_dedupe(&tenant.id, customer_id, &fingerprints.dedupe_keys())
             .await?;
         let customer = customer.ok_or_else(|| Error::not_found("Customer", customer_id))?;
         if let Some(id) = existing {
@@ -84,7 +84,15 @@ impl<P: Ports> Vault<P> {
             source_id: card,
         };
         let (make_default, collect_minor) = (entry.make_default, entry.collect_minor);
-        let mut pm = vault_card(id, &customer, entry, stripe, sealed, fingerprint, at);
+        let mut pm = vault_card(
+            id,
+            &customer,
+            entry,
+            stripe,
+            sealed,
+            fingerprints.current,
+            at,
+        );
         let rule = if make_default {
             DefaultRule::Always
         } else {

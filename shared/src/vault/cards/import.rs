@@ -28,7 +28,7 @@ impl<P: Ports> Vault<P> {
         let dedupe = stripe_dedupe_key(req.source.as_str());
         let (customer, existing) = self
             .store
-            .customer_and_dedupe(tenant_id, req.customer_id, Some(&dedupe))
+            .customer_and_dedupe(tenant_id, req.customer_id, std::slice::from_ref(&dedupe))
             .await?;
         let customer = customer.ok_or_else(|| Error::not_found("Customer", req.customer_id))?;
         if let Some(id) = existing {

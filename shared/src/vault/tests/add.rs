@@ -2,10 +2,8 @@
 //! vault, optionally charged once.
 
 use super::*;
-use crate::crypto::VaultKeys;
 use crate::domain::{CardBrand, Instrument, PanContext};
-use crate::memory::{FailWith, DECLINED_AT_ATTACH, DECLINES_CHARGES, VAULT_KEYS_SECRET_ID};
-use crate::ports::SecretSource;
+use crate::memory::{FailWith, DECLINED_AT_ATTACH, DECLINES_CHARGES};
 use crate::vault::Added;
 use secrecy::ExposeSecret;
 
@@ -44,20 +42,27 @@ async fn a_new_card_is_stored_with_its_pan_sealed() {
     assert_eq!(fingerprint.len(), 64);
     assert!(!fingerprint.contains("4242"));
 
-    // The PAN is sealed: nowhere in the record in the clear, and it opens only with the
-    // vault key and the record's own context.
+    // The PAN is sealed under a data key (envelope encryption): nowhere in the record in
+    // the clear, and it opens only through the key service with the record's own context.
     let sealed = pm.encrypted_pan.clone().expect("the PAN is sealed");
-    assert_eq!(sealed.key_id, "k1");
+    assert_eq!(sealed.key_id, "memory-kms-key");
+    assert!(sealed.is_envelope());
     assert!(!sealed.ciphertext.contains(VISA) && !sealed.ciphertext.contains("424242"));
     let record = serde_json::to_string(&pm).unwrap();
     assert!(!record.contains(VISA), "{record}");
-    let raw = v.secrets.secret(VAULT_KEYS_SECRET_ID).await.unwrap();
-    let keys = VaultKeys::parse(raw.expose_secret()).unwrap();
     let context = PanContext::new(&tid(CONNECT), c.id, pm.id);
-    let opened = keys.decrypt(&sealed, context.as_str()).unwrap();
+    let opened = v.keys.open_pan(&sealed, &context).await.unwrap();
     assert_eq!(opened.expose_secret(), VISA);
+    // Another tenant (the data key's KMS context) or another record (the AES associated
+    // data) does not open it.
     let elsewhere = PanContext::new(&tid(OWN), c.id, pm.id);
-    assert!(keys.decrypt(&sealed, elsewhere.as_str()).is_err());
+    assert!(v.keys.open_pan(&sealed, &elsewhere).await.is_err());
+    let other_card = PanContext::new(
+        &tid(CONNECT),
+        c.id,
+        crate::domain::PaymentMethodId::try_from(7_000_001).unwrap(),
+    );
+    assert!(v.keys.open_pan(&sealed, &other_card).await.is_err());
 
     // Stripe holds the card, on the customer's own Stripe customer.
     let stripe = pm.stripe.clone().expect("a Stripe reference");

@@ -161,10 +161,7 @@ async fn a_missing_secret_is_internal() {
     };
     assert_internal(err(v.verify_human(&t, Some("tok-ok"), None).await));
 
-    v.secrets.set(
-        crate::memory::PLATFORM_SECRET_ID,
-        &serde_json::json!({"stripeSecretKey": PLATFORM_KEY}).to_string(),
-    );
+    v.secrets.remove(crate::memory::RECAPTCHA_SECRET_ID);
     assert_internal(err(verify(&v, Some("tok-ok")).await));
     assert!(
         asked_with(&v).is_empty(),
