@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Bootstraps a fresh local stack: the table from template.yaml, the platform secrets,
+"""Bootstraps a fresh local stack: the table from template.yaml, the platform secrets, the
+vault's KMS key and key rings,
 and two demo tenants, each with a private and a public API key, an allowed origin and a
 Stripe connection on localstripe.
 
@@ -11,7 +12,7 @@ stand-in serves ($CARDVAULT_RUN_DIR/jwks.json), the issuer both demo tenants tru
 ready RS256 tokens; and the HS256 secret (refused by the functions while the JWKS is on,
 which one ready token shows).
 
-Prints the facts as JSON: {"table": ..., "tenants": [{id, privateApiKey, keyId,
+Prints the facts as JSON: {"table": ..., "secrets": {...}, "vaultKmsKey": {...}, "tenants": [{id, privateApiKey, keyId,
 publicApiKey, allowedOrigin, stripe}], "jwt": {algorithm, issuer, audience, kid,
 privateKeyDer, jwksUrl, hs256Secret, claims, ttlSeconds, tokens}}. Uses only the admin
 CLI, so the item layout has one source of truth (the Rust store).
@@ -27,17 +28,19 @@ import secrets
 import subprocess
 import sys
 
-PLATFORM_SECRET_ID = "cardvault/platform"
-VAULT_KEYS_SECRET_ID = "cardvault/vault-keys"
+# One secret per key, as template.yaml makes them, so each function reads only its own.
+STRIPE_PLATFORM_SECRET_ID = "cardvault/stripe-platform"
+RECAPTCHA_SECRET_ID = "cardvault/recaptcha"
+FINGERPRINT_KEY_SECRET_ID = "cardvault/fingerprint-key"
+CURSOR_KEY_SECRET_ID = "cardvault/cursor-key"
+VAULT_KMS_ALIAS = "alias/cardvault-vault"
 HS256_SECRET_ID = "cardvault/jwt-hs256"
 JWT_KID = "cardvault-local-1"
 UNTRUSTED_ISSUER = "https://untrusted.example"
-# localstripe accepts any sk_test_ key; siteverify.py accepts this secret by default.
-PLATFORM_SECRET = {
-    "stripeSecretKey": "sk_test_cardvault_platform",
-    "stripePublishableKey": "pk_test_cardvault_platform",
-    "recaptchaSecret": "platform-recaptcha-secret",
-}
+# localstripe accepts any sk_test_ key; siteverify.py accepts this secret by default. The
+# publishable key is configuration (STRIPE_PUBLISHABLE_KEY in stack.env), not a secret.
+STRIPE_PLATFORM_KEY = "sk_test_cardvault_platform"
+RECAPTCHA_SECRET = "platform-recaptcha-secret"
 DEMO_TENANTS = [
     {"id": "demo-a", "name": "Demo Shop A", "origin": "http://localhost:3000",
      "stripe": ["--account", "acct_1DemoShopA00001"]},
@@ -146,11 +149,15 @@ def main():
         return json.loads(out.stdout)
 
     admin("create-table", "--template", args.template)
-    admin("put-secret", "--id", PLATFORM_SECRET_ID, "--value", json.dumps(PLATFORM_SECRET))
+    admin("put-secret", "--id", STRIPE_PLATFORM_SECRET_ID, "--value", STRIPE_PLATFORM_KEY)
+    admin("put-secret", "--id", RECAPTCHA_SECRET_ID, "--value", RECAPTCHA_SECRET)
     hs256_secret = secrets.token_urlsafe(36)
     admin("put-secret", "--id", HS256_SECRET_ID, "--value", hs256_secret)
-    # The vault's first encryption key and its fingerprint key (rotate with rotate-vault-key).
-    admin("rotate-vault-key", "--secret-id", VAULT_KEYS_SECRET_ID)
+    # The vault's KMS key (on moto), and the first versions of the fingerprint and cursor
+    # key rings (rotate with rotate-fingerprint-key / rotate-cursor-key).
+    kms_key = admin("create-vault-key", "--alias", VAULT_KMS_ALIAS)
+    admin("rotate-fingerprint-key", "--secret-id", FINGERPRINT_KEY_SECRET_ID)
+    admin("rotate-cursor-key", "--secret-id", CURSOR_KEY_SECRET_ID)
 
     tenants = []
     for t in DEMO_TENANTS:
@@ -173,7 +180,12 @@ def main():
         })
     der = rsa_key(os.environ.get("CARDVAULT_RUN_DIR") or ".tools/run")
     jwt = demo_jwts(admin, der, hs256_secret)
-    json.dump({"table": args.table, "platformSecretId": PLATFORM_SECRET_ID,
+    json.dump({"table": args.table,
+               "secrets": {"stripePlatform": STRIPE_PLATFORM_SECRET_ID,
+                           "recaptcha": RECAPTCHA_SECRET_ID,
+                           "fingerprintKey": FINGERPRINT_KEY_SECRET_ID,
+                           "cursorKey": CURSOR_KEY_SECRET_ID},
+               "vaultKmsKey": kms_key,
                "tenants": tenants, "jwt": jwt}, sys.stdout, indent=2)
     print()
 

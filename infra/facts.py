@@ -26,7 +26,8 @@ def write(bootstrap_path, out_path):
         "stripeUrl": os.environ["STRIPE_API_BASE"],
         "lambdaInvokePort": int(os.environ["CARDVAULT_LAMBDA_PORT"]),
         "table": boot["table"],
-        "platformSecretId": boot["platformSecretId"],
+        "secrets": boot["secrets"],
+        "vaultKmsKey": boot["vaultKmsKey"],
         "recaptcha": {
             "passToken": os.environ["RECAPTCHA_PASS_TOKEN"],
             "verifyUrl": os.environ["RECAPTCHA_VERIFY_URL"],
@@ -35,6 +36,7 @@ def write(bootstrap_path, out_path):
             "region": os.environ["AWS_REGION"],
             "dynamodbEndpoint": os.environ["AWS_ENDPOINT_URL_DYNAMODB"],
             "secretsManagerEndpoint": os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+            "kmsEndpoint": os.environ["AWS_ENDPOINT_URL_KMS"],
         },
         "tenants": [
             {k: t[k] for k in ("id", "privateApiKey", "publicApiKey", "allowedOrigin", "stripe")}

@@ -219,6 +219,10 @@ export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:${PORTS[dynamodb]}
 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:${PORTS[secretsmanager]}
+# moto serves KMS on the same port as Secrets Manager.
+export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:${PORTS[secretsmanager]}
+# Plain configuration, not a secret (template.yaml's StripePublishableKey).
+export STRIPE_PUBLISHABLE_KEY=pk_test_cardvault_platform
 export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
 export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN

@@ -8,8 +8,12 @@ use crate::{aws, jwt_config, stack};
 pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
     let config = cardvault::config::Config {
         table_name: stack().table.clone(),
-        platform_secret_id: cardvault::config::DEFAULT_PLATFORM_SECRET_ID.into(),
-        vault_keys_secret_id: cardvault::config::DEFAULT_VAULT_KEYS_SECRET_ID.into(),
+        stripe_platform_secret_id: cardvault::config::DEFAULT_STRIPE_PLATFORM_SECRET_ID.into(),
+        recaptcha_secret_id: cardvault::config::DEFAULT_RECAPTCHA_SECRET_ID.into(),
+        fingerprint_secret_id: cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID.into(),
+        cursor_secret_id: cardvault::config::DEFAULT_CURSOR_SECRET_ID.into(),
+        vault_kms_key_id: cardvault::config::DEFAULT_VAULT_KMS_KEY_ID.into(),
+        stripe_publishable_key: None,
         stripe_api_base: stripe_api_base.into(),
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
         stripe_timeout: std::time::Duration::from_millis(300),

@@ -54,3 +54,19 @@ pub async fn scan_table_strings() -> Vec<String> {
     }
     out
 }
+
+/// A payment method's item as stored, as JSON (consistent read).
+pub async fn payment_method_item(customer: u64, pm: u64) -> serde_json::Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let out = client
+        .get_item()
+        .table_name(&stack().table)
+        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
+        .key("SK", AttributeValue::S(format!("PM#{pm}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    serde_dynamo::from_item(out.item.expect("item")).unwrap()
+}

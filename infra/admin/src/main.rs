@@ -6,6 +6,7 @@ mod keys;
 mod secrets;
 mod table;
 mod tenants;
+mod vault_keys;
 
 use aws_config::BehaviorVersion;
 use cardvault::store::Store;
@@ -102,14 +103,35 @@ enum Command {
         #[arg(long)]
         require_risk_fields: bool,
     },
-    /// Add a new vault encryption key and make it current; old keys stay for decryption.
-    RotateVaultKey {
-        #[arg(
-            long,
-            env = "VAULT_KEYS_SECRET_ID",
-            default_value = cardvault::config::DEFAULT_VAULT_KEYS_SECRET_ID
-        )]
+    /// Create the vault's KMS key (symmetric, rotated yearly by KMS) under an alias, or
+    /// show the existing one. A deployment gets it from template.yaml instead.
+    CreateVaultKey {
+        #[arg(long, env = "VAULT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_VAULT_KMS_KEY_ID)]
+        alias: String,
+    },
+    /// Add a fingerprint key version and make it current. Older versions stay, so cards
+    /// stored before are still found as duplicates.
+    RotateFingerprintKey {
+        #[arg(long, env = "FINGERPRINT_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID)]
         secret_id: String,
+    },
+    /// Add a cursor-signing key version and make it current.
+    RotateCursorKey {
+        #[arg(long, env = "CURSOR_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_CURSOR_SECRET_ID)]
+        secret_id: String,
+    },
+    /// Re-seal every PAN stored in the pre-KMS format under a KMS data key, and carry the
+    /// legacy fingerprint key into the fingerprint ring. Safe to run again.
+    MigratePans {
+        #[arg(long, default_value = cardvault::config::DEFAULT_LEGACY_VAULT_KEYS_SECRET_ID)]
+        legacy_secret_id: String,
+        #[arg(long, env = "FINGERPRINT_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID)]
+        fingerprint_secret_id: String,
+        #[arg(long, env = "VAULT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_VAULT_KMS_KEY_ID)]
+        kms_key_id: String,
+        /// Count what would be migrated; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
     /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
@@ -218,7 +240,24 @@ async fn run(cli: Cli) -> Result<Value> {
         } => {
             tenants::set_redirect_settings(&store, &tenant, require_avs, require_risk_fields).await
         }
-        Command::RotateVaultKey { secret_id } => secrets::rotate_vault_key(&aws, secret_id).await,
+        Command::CreateVaultKey { alias } => vault_keys::create_kms_key(&aws, alias).await,
+        Command::RotateFingerprintKey { secret_id } | Command::RotateCursorKey { secret_id } => {
+            vault_keys::rotate_ring(&aws, secret_id).await
+        }
+        Command::MigratePans {
+            legacy_secret_id,
+            fingerprint_secret_id,
+            kms_key_id,
+            dry_run,
+        } => {
+            let args = vault_keys::MigrateArgs {
+                legacy_secret_id,
+                fingerprint_secret_id,
+                kms_key_id,
+                dry_run,
+            };
+            vault_keys::migrate_pans(&aws, &cli.table, args).await
+        }
         Command::MintJwt {
             tenant,
             sub,

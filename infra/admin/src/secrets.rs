@@ -1,4 +1,4 @@
-//! Secrets Manager: any secret's value, and the vault's encryption keys.
+//! Secrets Manager: any secret's value.
 
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
@@ -11,26 +11,28 @@ pub async fn put(aws: &SdkConfig, id: String, value: String) -> Result<Value> {
     Ok(json!({ "secretId": id }))
 }
 
-/// A new key `k<n+1>` made current; the fingerprint key is made once and kept.
-pub async fn rotate_vault_key(aws: &SdkConfig, secret_id: String) -> Result<Value> {
-    let client = aws_sdk_secretsmanager::Client::new(aws);
-    let current = client.get_secret_value().secret_id(&secret_id).send().await;
-    let mut keys: Value = match current {
-        Ok(out) => serde_json::from_str(out.secret_string().unwrap_or("{}"))?,
-        Err(_) => json!({"keys": {}, "fingerprintKey": cardvault::crypto::generate_key()}),
-    };
-    if keys["fingerprintKey"].is_null() {
-        keys["fingerprintKey"] = json!(cardvault::crypto::generate_key());
+/// A secret's string value; `None` only when the secret does not exist. Any other failure
+/// is an error: a caller that would create the secret must not write over one it could not
+/// read.
+pub async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+) -> Result<Option<String>> {
+    match client.get_secret_value().secret_id(id).send().await {
+        Ok(out) => Ok(Some(out.secret_string().unwrap_or_default().to_owned())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            .to_string()
+            .into()),
     }
-    let count = keys["keys"].as_object().map_or(0, |k| k.len());
-    let id = format!("k{}", count + 1);
-    keys["keys"][&id] = json!(cardvault::crypto::generate_key());
-    keys["current"] = json!(id);
-    put_secret(&client, &secret_id, keys.to_string()).await?;
-    Ok(json!({ "secretId": secret_id, "current": id }))
 }
 
-async fn put_secret(
+pub async fn put_secret(
     client: &aws_sdk_secretsmanager::Client,
     id: &str,
     value: String,

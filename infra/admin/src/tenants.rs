@@ -69,9 +69,15 @@ pub async fn set_stripe(
 ) -> Result<Value> {
     let connection = match (account, secret_id) {
         (Some(acct), _) => StripeConnection::parse_account_id(&acct)?,
-        (None, Some(secret_id)) => StripeConnection::OwnKey { secret_id },
+        (None, Some(secret_id)) => StripeConnection::OwnKey {
+            secret_id: tenant_secret_id(tenant, secret_id)?,
+        },
         (None, None) => return Err("give --account or --secret-id".into()),
     };
+    // Public by design, so never a secret key: `/card/getStripe` answers it.
+    if let Some(key) = &publishable_key {
+        cardvault::domain::PublishableKey::parse(key)?;
+    }
     update(store, tenant, |t| {
         t.stripe = Some(connection);
         t.stripe_publishable_key = publishable_key;
@@ -95,6 +101,7 @@ pub async fn set_redirect_settings(
 }
 
 pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String) -> Result<Value> {
+    let secret_id = tenant_secret_id(tenant, secret_id)?;
     update(store, tenant, |t| {
         t.recaptcha_secret_id = Some(secret_id);
         Ok(())
@@ -163,4 +170,16 @@ fn check_origin(o: &str) -> Result<()> {
         return Err(format!("origin {o:?} must be scheme://host[:port] with no path").into());
     }
     Ok(())
+}
+
+/// A tenant's own secrets live under `cardvault/tenant/<tenant>/`: the functions' IAM
+/// grants `cardvault/tenant/*` and nothing else, so a secret elsewhere would fail every
+/// request of the tenant at run time. Refused here instead.
+fn tenant_secret_id(tenant: &str, secret_id: String) -> Result<String> {
+    let prefix = format!("cardvault/tenant/{tenant}/");
+    if secret_id.len() > prefix.len() && secret_id.starts_with(&prefix) {
+        Ok(secret_id)
+    } else {
+        Err(format!("a tenant's secret id starts with {prefix} (the functions may read nothing else)").into())
+    }
 }
