@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use cardvault::crypto::{kms::KmsDataKeys, legacy::LegacyKeys, VaultKeys};
-use cardvault::domain::{CardNumber, CustomerId, EncryptedPan, PanContext, PaymentMethodId, TenantId};
+use cardvault::domain::{
+    CardNumber, CustomerId, EncryptedPan, PanContext, PaymentMethodId, TenantId,
+};
 use cardvault::secret::ExposeSecret;
 use cardvault::secrets::Secrets;
 use cardvault_tests::*;
@@ -74,12 +76,24 @@ async fn a_pan_is_sealed_under_a_kms_data_key_bound_to_its_record() {
     let item = payment_method_item(customer, id).await;
     let sealed = sealed_of(&item);
     assert!(sealed.is_envelope(), "{item}");
-    assert!(sealed.key_id.starts_with("arn:aws:kms:"), "{}", sealed.key_id);
+    assert!(
+        sealed.key_id.starts_with("arn:aws:kms:"),
+        "{}",
+        sealed.key_id
+    );
 
     let keys = reader().await;
-    let opened = keys.open_pan(&sealed, &context(customer, id)).await.unwrap();
+    let opened = keys
+        .open_pan(&sealed, &context(customer, id))
+        .await
+        .unwrap();
     assert_eq!(opened.expose_secret(), "4000056655665556");
-    assert!(keys.open_pan(&sealed, &context(customer, id + 1)).await.is_err(), "another card");
+    assert!(
+        keys.open_pan(&sealed, &context(customer, id + 1))
+            .await
+            .is_err(),
+        "another card"
+    );
 
     // KMS itself refuses the data key under another tenant's encryption context.
     let kms = aws_sdk_kms::Client::new(&aws().await);
@@ -149,9 +163,17 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
     make_legacy(customer, id, PAN, &legacy).await;
     assert!(!sealed_of(&payment_method_item(customer, id).await).is_envelope());
 
-    let dry = admin(&["migrate-pans", "--legacy-secret-id", &legacy_id, "--dry-run"]);
+    let dry = admin(&[
+        "migrate-pans",
+        "--legacy-secret-id",
+        &legacy_id,
+        "--dry-run",
+    ]);
     assert!(dry["migrated"].as_u64().unwrap() >= 1, "{dry}");
-    assert!(!sealed_of(&payment_method_item(customer, id).await).is_envelope(), "dry run");
+    assert!(
+        !sealed_of(&payment_method_item(customer, id).await).is_envelope(),
+        "dry run"
+    );
 
     let out = admin(&["migrate-pans", "--legacy-secret-id", &legacy_id]);
     assert!(out["migrated"].as_u64().unwrap() >= 1, "{out}");
@@ -159,7 +181,10 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
     let sealed = sealed_of(&migrated);
     assert!(sealed.is_envelope(), "{migrated}");
     let keys = reader().await;
-    let opened = keys.open_pan(&sealed, &context(customer, id)).await.unwrap();
+    let opened = keys
+        .open_pan(&sealed, &context(customer, id))
+        .await
+        .unwrap();
     assert_eq!(opened.expose_secret(), PAN);
 
     // Idempotent: a second run leaves the record as it is.
@@ -203,7 +228,13 @@ async fn a_rotation_refuses_to_write_over_what_it_cannot_read() {
     admin(&["put-secret", "--id", id, "--value", "not a key ring"]);
     let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
     let out = std::process::Command::new(bin)
-        .args(["--table", &stack().table, "rotate-fingerprint-key", "--secret-id", id])
+        .args([
+            "--table",
+            &stack().table,
+            "rotate-fingerprint-key",
+            "--secret-id",
+            id,
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

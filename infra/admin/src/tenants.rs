@@ -180,6 +180,9 @@ fn tenant_secret_id(tenant: &str, secret_id: String) -> Result<String> {
     if secret_id.len() > prefix.len() && secret_id.starts_with(&prefix) {
         Ok(secret_id)
     } else {
-        Err(format!("a tenant's secret id starts with {prefix} (the functions may read nothing else)").into())
+        Err(format!(
+            "a tenant's secret id starts with {prefix} (the functions may read nothing else)"
+        )
+        .into())
     }
 }

@@ -70,13 +70,9 @@ struct Sealed {
 /// `migrate-pans`: every PAN still sealed in the legacy format is opened with the legacy
 /// keys and sealed again under a KMS data key, one conditional write each (a record
 /// changed meanwhile is left for the next run). The legacy fingerprint key joins the
-/// fingerprint ring as version `legacy`, so the fingerprints already stored keep finding
+/// fingerprint ring as a version `legacy-…`, so the fingerprints already stored keep finding
 /// duplicates. Idempotent: a second run finds nothing to do.
-pub async fn migrate_pans(
-    aws: &SdkConfig,
-    table: &str,
-    args: MigrateArgs,
-) -> Result<Value> {
+pub async fn migrate_pans(aws: &SdkConfig, table: &str, args: MigrateArgs) -> Result<Value> {
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
     let legacy_raw = read_secret(&secrets, &args.legacy_secret_id)
         .await?
@@ -89,6 +85,7 @@ pub async fn migrate_pans(
     let kms = KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &args.kms_key_id);
     let cache = DataKeyCache::default();
     let (mut migrated, mut skipped) = (0u64, 0u64);
+    let mut unopened = Vec::new();
     let mut start: Option<HashMap<String, AttributeValue>> = None;
     loop {
         let page = dynamo
@@ -104,7 +101,12 @@ pub async fn migrate_pans(
             let (pk, sk) = (item["PK"].clone(), item["SK"].clone());
             let record: Sealed = serde_dynamo::from_item(item.clone())?;
             let context = PanContext::new(&record.tenant_id, record.customer_id, record.id);
-            let pan = legacy.decrypt(&record.encrypted_pan, context.as_str())?;
+            // One record that does not open (another legacy secret, a damaged item) is
+            // reported and left as it is; the rest still migrate.
+            let Ok(pan) = legacy.decrypt(&record.encrypted_pan, context.as_str()) else {
+                unopened.push(json!({"customerId": record.customer_id, "id": record.id}));
+                continue;
+            };
             if args.dry_run {
                 migrated += 1;
                 continue;
@@ -141,7 +143,11 @@ pub async fn migrate_pans(
                 {
                     skipped += 1
                 }
-                Err(e) => return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string().into()),
+                Err(e) => {
+                    return Err(aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                        .to_string()
+                        .into())
+                }
             }
         }
         match page.last_evaluated_key() {
@@ -152,6 +158,7 @@ pub async fn migrate_pans(
     Ok(json!({
         "migrated": migrated,
         "changedMeanwhile": skipped,
+        "notOpened": unopened,
         "dryRun": args.dry_run,
         "fingerprintRingGainedLegacyKey": ring_added,
     }))
@@ -188,13 +195,16 @@ async fn carry_fingerprint_key(
     {
         return Ok(false);
     }
-    if ring["keys"].get("legacy").is_some() {
-        return Err("the fingerprint ring has a version named legacy with another key".into());
-    }
     if args.dry_run {
         return Ok(true);
     }
-    ring["keys"]["legacy"] = json!(legacy_b64);
+    // Named after the key (a hash of it reveals nothing), so two legacy keys never share
+    // a version id.
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        legacy_b64.as_bytes(),
+    ));
+    let version = format!("legacy-{}", &digest[..12]);
+    ring["keys"][version] = json!(legacy_b64);
     put_secret(secrets, &args.fingerprint_secret_id, ring.to_string()).await?;
     Ok(true)
 }
