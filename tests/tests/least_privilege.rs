@@ -1,0 +1,165 @@
+//! What each function may read, encrypt and decrypt, as `template.yaml` grants it, against
+//! the table below. Any widening (a new secret, a KMS action, a DynamoDB action) fails
+//! here and must be made in this table too, where a reviewer sees it. The README's
+//! "Who can read what" table says the same in prose.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_yaml::Value;
+
+/// A function's grants: DynamoDB actions on the table, whether it may Query GSI1, the
+/// secrets it may read (`tenant/*`: the tenants' own Stripe and reCAPTCHA secrets;
+/// `JwtHs256Secret?`: only while HS256 is on) and its KMS actions.
+struct Grants {
+    table: &'static [&'static str],
+    gsi1: bool,
+    secrets: &'static [&'static str],
+    kms: &'static [&'static str],
+}
+
+const TENANT: &str = "tenant/*";
+const HS256: &str = "JwtHs256Secret?";
+
+#[rustfmt::skip]
+const EXPECTED: &[(&str, Grants)] = &[
+    ("CreateCustomerFunction", Grants { table: &["GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[] }),
+    ("GetCustomerFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
+    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[] }),
+    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[] }),
+    ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[] }),
+    ("GetPaymentMethodFunction", Grants { table: &["GetItem"], gsi1: true, secrets: &[], kms: &[] }),
+    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[] }),
+    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: true, secrets: &[], kms: &[] }),
+    ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
+    ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[] }),
+    // The only function that seals PANs: a data key, never a decrypt.
+    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
+    ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[] }),
+    ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    // Lists cards: signs its cursors with a key of its own, reads no card key.
+    ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[] }),
+    ("CardGetFunction", Grants { table: &["GetItem"], gsi1: true, secrets: &[HS256], kms: &[] }),
+    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    // The publishable key is configuration (an environment variable), not a secret.
+    ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[] }),
+];
+
+/// What a resource reference says, shortened: `Ref X` → `X`, `GetAtt X.Arn` → `X`,
+/// the tenants' secret prefix → `tenant/*`.
+fn resource_name(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => {
+            let inner = match &t.value {
+                Value::String(s) => s.clone(),
+                other => panic!("unexpected resource {other:?}"),
+            };
+            match t.tag.to_string().as_str() {
+                "!Ref" => inner,
+                "!GetAtt" => inner.trim_end_matches(".Arn").to_owned(),
+                "!Sub" if inner.ends_with(":secret:cardvault/tenant/*") => TENANT.into(),
+                "!Sub" if inner == "${VaultTable.Arn}/index/GSI1" => "VaultTable/GSI1".into(),
+                _ => panic!("unexpected resource {inner}"),
+            }
+        }
+        Value::String(s) => s.clone(),
+        other => panic!("unexpected resource {other:?}"),
+    }
+}
+
+/// Every (action, resource) a function's policies allow; a statement under `!If [UseHs256,
+/// …]` adds `?` to its resources' names.
+fn grants(function: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
+        for statement in policy["Statement"].as_sequence().unwrap() {
+            let (statement, conditional) = match statement {
+                Value::Tagged(t) if t.tag.to_string() == "!If" => {
+                    let branches = t.value.as_sequence().unwrap();
+                    assert_eq!(branches[0].as_str(), Some("UseHs256"));
+                    assert!(matches!(&branches[2], Value::Tagged(n) if n.value.as_str() == Some("AWS::NoValue")));
+                    (&branches[1], true)
+                }
+                s => (s, false),
+            };
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+            let resources: Vec<String> = match &statement["Resource"] {
+                Value::Sequence(list) => list.iter().map(resource_name).collect(),
+                one => vec![resource_name(one)],
+            };
+            for action in statement["Action"].as_sequence().unwrap() {
+                for r in &resources {
+                    let r = if conditional { format!("{r}?") } else { r.clone() };
+                    out.insert((action.as_str().unwrap().to_owned(), r));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn each_function_reads_encrypts_and_decrypts_only_what_the_table_says() {
+    let template = template();
+    let functions: BTreeMap<String, &Value> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| (k.as_str().unwrap().to_owned(), r))
+        .collect();
+    let expected: BTreeMap<&str, &Grants> = EXPECTED.iter().map(|(n, g)| (*n, g)).collect();
+    assert_eq!(
+        functions.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected.keys().copied().collect::<Vec<_>>(),
+        "every function is in the table, and nothing else"
+    );
+    for (name, function) in &functions {
+        let want = expected[name.as_str()];
+        let mut wanted = BTreeSet::new();
+        for a in want.table {
+            wanted.insert((format!("dynamodb:{a}"), "VaultTable".to_owned()));
+        }
+        if want.gsi1 {
+            wanted.insert(("dynamodb:Query".to_owned(), "VaultTable/GSI1".to_owned()));
+        }
+        for s in want.secrets {
+            wanted.insert(("secretsmanager:GetSecretValue".to_owned(), (*s).to_owned()));
+        }
+        for k in want.kms {
+            wanted.insert(((*k).to_owned(), "VaultKey".to_owned()));
+        }
+        assert_eq!(grants(function), wanted, "{name}'s grants");
+    }
+}
+
+#[test]
+fn no_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs_are_retained() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    for (name, r) in resources {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            assert!(
+                !grants(r).iter().any(|(a, _)| a == "kms:Decrypt" || a == "kms:*"),
+                "{name:?} may decrypt"
+            );
+        }
+    }
+    // The stored PANs, their fingerprints and the legacy records depend on these.
+    for name in ["VaultTable", "VaultKey", "FingerprintKeySecret", "VaultKeysSecret"] {
+        let r = &template["Resources"][name];
+        assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
+    }
+    assert_eq!(
+        template["Resources"]["VaultKey"]["Properties"]["EnableKeyRotation"].as_bool(),
+        Some(true)
+    );
+}
