@@ -76,10 +76,12 @@ fn grants(function: &Value) -> BTreeSet<(String, String)> {
     for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
         for statement in policy["Statement"].as_sequence().unwrap() {
             let (statement, conditional) = match statement {
-                Value::Tagged(t) if t.tag.to_string() == "!If" => {
+                Value::Tagged(t) if t.tag == "!If" => {
                     let branches = t.value.as_sequence().unwrap();
                     assert_eq!(branches[0].as_str(), Some("UseHs256"));
-                    assert!(matches!(&branches[2], Value::Tagged(n) if n.value.as_str() == Some("AWS::NoValue")));
+                    assert!(
+                        matches!(&branches[2], Value::Tagged(n) if n.value.as_str() == Some("AWS::NoValue"))
+                    );
                     (&branches[1], true)
                 }
                 s => (s, false),
@@ -91,7 +93,11 @@ fn grants(function: &Value) -> BTreeSet<(String, String)> {
             };
             for action in statement["Action"].as_sequence().unwrap() {
                 for r in &resources {
-                    let r = if conditional { format!("{r}?") } else { r.clone() };
+                    let r = if conditional {
+                        format!("{r}?")
+                    } else {
+                        r.clone()
+                    };
                     out.insert((action.as_str().unwrap().to_owned(), r));
                 }
             }
@@ -147,13 +153,20 @@ fn no_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs_are_retained
     for (name, r) in resources {
         if r["Type"].as_str() == Some("AWS::Serverless::Function") {
             assert!(
-                !grants(r).iter().any(|(a, _)| a == "kms:Decrypt" || a == "kms:*"),
+                !grants(r)
+                    .iter()
+                    .any(|(a, _)| a == "kms:Decrypt" || a == "kms:*"),
                 "{name:?} may decrypt"
             );
         }
     }
     // The stored PANs, their fingerprints and the legacy records depend on these.
-    for name in ["VaultTable", "VaultKey", "FingerprintKeySecret", "VaultKeysSecret"] {
+    for name in [
+        "VaultTable",
+        "VaultKey",
+        "FingerprintKeySecret",
+        "VaultKeysSecret",
+    ] {
         let r = &template["Resources"][name];
         assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
         assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
