@@ -47,18 +47,29 @@ pub fn tenant_b() -> &'static DemoTenant {
     &stack().tenants[1]
 }
 
-/// Runs the admin CLI against the test stack and returns its JSON output.
-pub fn admin(args: &[&str]) -> Value {
+fn run_admin(args: &[&str]) -> std::process::Output {
     let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
-    let out = Command::new(bin)
+    Command::new(bin)
         .args(["--table", &stack().table])
         .args(args)
         .output()
-        .expect("run cardvault-admin (built by make test)");
+        .expect("run cardvault-admin (built by make test)")
+}
+
+/// Runs the admin CLI against the test stack and returns its JSON output.
+pub fn admin(args: &[&str]) -> Value {
+    let out = run_admin(args);
     assert!(
         out.status.success(),
         "cardvault-admin {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+}
+
+/// Runs the admin CLI, which must refuse: its error message.
+pub fn admin_refuses(args: &[&str]) -> String {
+    let out = run_admin(args);
+    assert!(!out.status.success(), "cardvault-admin {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

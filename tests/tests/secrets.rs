@@ -35,3 +35,63 @@ async fn a_missing_secret_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(err.to_string().contains("does-not-exist"));
 }
+
+#[test]
+fn the_admin_cli_refuses_a_secret_key_as_publishable_and_secrets_the_functions_cannot_read() {
+    let tenant = &tenant_b().id;
+    let own = format!("cardvault/tenant/{tenant}/stripe");
+    let before = admin(&["show-tenant", "--tenant", tenant]);
+    for (args, says) in [
+        (
+            vec![
+                "set-stripe",
+                "--tenant",
+                tenant,
+                "--secret-id",
+                &own,
+                "--publishable-key",
+                "sk_test_oops",
+            ],
+            "pk_",
+        ),
+        (
+            vec![
+                "set-stripe",
+                "--tenant",
+                tenant,
+                "--secret-id",
+                "cardvault/elsewhere/stripe",
+            ],
+            "cardvault/tenant/",
+        ),
+        // Another tenant's folder is not this tenant's.
+        (
+            vec![
+                "set-stripe",
+                "--tenant",
+                tenant,
+                "--secret-id",
+                "cardvault/tenant/demo-a/stripe",
+            ],
+            "cardvault/tenant/",
+        ),
+        (
+            vec![
+                "set-recaptcha-secret",
+                "--tenant",
+                tenant,
+                "--secret-id",
+                "recaptcha/elsewhere",
+            ],
+            "cardvault/tenant/",
+        ),
+    ] {
+        let refused = admin_refuses(&args);
+        assert!(refused.contains(says), "{args:?}: {refused}");
+    }
+    assert_eq!(
+        admin(&["show-tenant", "--tenant", tenant]),
+        before,
+        "nothing changed"
+    );
+}

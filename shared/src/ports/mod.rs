@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | [`CardStore`] | `store::Store` (DynamoDB) | `memory::MemoryStore` |
 //! | [`PaymentGateway`] | `stripe::StripeClient` (HTTPS) | `memory::MemoryGateway` |
-//! | [`KeyService`] | `crypto::SecretKeys` (keys in a secret) | `crypto::SecretKeys` over `memory::MemorySecrets` |
+//! | [`KeyService`] | `crypto::VaultKeys` (KMS data keys, key rings in secrets) | `crypto::VaultKeys` over `memory::{MemorySecrets, MemoryDataKeys}` |
 //! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
 //! | [`Captcha`] | `recaptcha::SiteVerify` (HTTPS) | `memory::MemoryCaptcha` |
 //! | [`Clock`], [`Ids`] | [`SystemClock`], [`RandomIds`] | `memory::FixedClock`, `memory::SeqIds` |

@@ -39,7 +39,7 @@ pub(super) const OWN: &str = "shop-own";
 pub(super) const OWN_KEY_SECRET_ID: &str = "tenants/shop-own/stripe";
 pub(super) const OWN_KEY: &str = "sk_test_own";
 pub(super) const OWN_PUBLISHABLE_KEY: &str = "pk_test_own";
-/// What `memory::vault()` puts in the platform secret.
+/// The platform's Stripe keys as `memory::vault()` sets them.
 pub(super) const PLATFORM_KEY: &str = "sk_test_platform";
 pub(super) const PLATFORM_PUBLISHABLE_KEY: &str = "pk_test_platform";
 pub(super) const PLATFORM_RECAPTCHA: &str = "platform-recaptcha";
