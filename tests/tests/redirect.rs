@@ -506,12 +506,11 @@ async fn a_declined_card_stores_nothing() {
     let customer = customer().await;
     let (status, err) = json(post(&sample(customer, "4000000000000002")).await).await;
     let msg = fusebill_error(status, &err, 400);
-    assert!(
-        msg.starts_with("There was an error validating the payment method: "),
-        "{msg}"
+    // One generic message for every decline (seed 002's own); Stripe's reason is logged only.
+    assert_eq!(
+        msg,
+        "There was an error validating the payment method: Failed validation"
     );
-    assert!(msg.contains("declined"), "{msg}");
-    assert!(!msg.contains("4000000000000002"));
     assert_eq!(payment_method_count(customer).await, 0);
 }
 
