@@ -15,62 +15,17 @@ const PASS: &str = "cardvault-test-pass";
 const DECLINED: &str = "There was an error validating the payment method: Failed validation";
 const TOO_MANY: &str = "Too many attempts to add a card; try again later.";
 
-struct Tenant {
-    id: String,
-    private_key: String,
-    public_key: String,
-}
+type Tenant = RedirectTenant;
 
-/// A Connect tenant like demo-a with these `set-velocity` flags.
+/// A redirect tenant of its own with these `set-velocity` flags.
 fn tenant_with(velocity: &[&str]) -> Tenant {
-    let id = format!(
-        "vel-{}",
-        unique().chars().rev().take(12).collect::<String>()
-    );
-    admin(&["create-tenant", "--id", &id, "--name", "Velocity"]);
-    let private_key = admin(&["issue-key", "--tenant", &id])["privateApiKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let public_key = admin(&["set-public-key", "--tenant", &id])["publicApiKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    admin(&[
-        "set-origins",
-        "--tenant",
-        &id,
-        "--origin",
-        &tenant_a().allowed_origin,
-    ]);
-    admin(&[
-        "set-stripe",
-        "--tenant",
-        &id,
-        "--account",
-        "acct_1VelocityTenant",
-    ]);
-    if !velocity.is_empty() {
-        let shown = admin(&[&["set-velocity", "--tenant", &id], velocity].concat());
-        assert!(shown["velocity"].is_object(), "{shown}");
-    }
-    Tenant {
-        id,
-        private_key,
-        public_key,
-    }
-}
-
-fn unique() -> String {
-    format!("{:?}", std::time::SystemTime::now())
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect()
+    let settings: &[&[&str]] = &[&[&["set-velocity"], velocity].concat()];
+    redirect_tenant("vel", if velocity.is_empty() { &[] } else { settings })
 }
 
 fn sample(t: &Tenant, customer: u64, pan: &str) -> Value {
     json!({
-        "customerId": customer, "PublicApiKey": t.public_key, "cardNumber": pan,
+        "customerId": customer, "PublicApiKey": t.public_api_key, "cardNumber": pan,
         "firstName": "Karen", "lastName": "Wood", "expirationMonth": 2, "expirationYear": 30,
         "cvv": "012", "recaptcha": PASS, "countryId": 124, "postalZip": "V9V 9V9"
     })
@@ -87,10 +42,15 @@ async fn post(body: &Value) -> (u16, Value) {
     json(resp).await
 }
 
-fn stripe_get(path: &str) -> reqwest::RequestBuilder {
-    http()
+/// A GET at localstripe, as its JSON.
+async fn stripe_get(path: &str) -> (u16, Value) {
+    let resp = http()
         .get(format!("{}{path}", stack().stripe_url))
         .basic_auth("sk_test_cardvault_tests", Some(""))
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
 }
 
 /// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
@@ -112,13 +72,7 @@ async fn cards_at_stripe(customer: u64) -> usize {
     let Some(cus) = item.get("stripeCustomerId").and_then(|v| v.as_s().ok()) else {
         return 0;
     };
-    let list: Value = stripe_get(&format!("/v1/customers/{cus}/sources?object=card"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
     list["data"].as_array().expect("a list").len()
 }
 
@@ -138,7 +92,7 @@ const CARDS: [&str; 4] = [
 #[tokio::test]
 async fn the_attempt_over_the_ip_limit_gets_429_and_never_reaches_stripe() {
     let t = tenant_with(&["--per-ip", "3"]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     for pan in &CARDS[..3] {
         let (status, pm) = post(&sample(&t, customer, pan)).await;
         assert_eq!(status, 200, "{pm}");
@@ -163,7 +117,7 @@ async fn the_attempt_over_the_ip_limit_gets_429_and_never_reaches_stripe() {
     assert_eq!(payment_method_count(customer).await, 3);
 
     // Another customer from the same IP is held back too.
-    let other = create_customer(&t.private_key, json!({})).await;
+    let other = create_customer(&t.private_api_key, json!({})).await;
     let (status, err) = post(&sample(&t, other, CARDS[0])).await;
     assert_too_many(status, &err);
     assert_eq!(cards_at_stripe(other).await, 0);
@@ -175,7 +129,7 @@ async fn in_process(t: &Tenant) -> (App, cardvault::domain::Tenant) {
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = app
         .vault
-        .tenant_by_public_key(&t.public_key)
+        .tenant_by_public_key(&t.public_api_key)
         .await
         .unwrap()
         .expect("the tenant");
@@ -207,8 +161,8 @@ fn is_too_many<T>(r: Result<T, Error>) -> bool {
 async fn the_public_key_and_the_customer_have_limits_of_their_own() {
     let t = tenant_with(&["--per-public-key", "3", "--per-customer", "2"]);
     let (app, tenant) = in_process(&t).await;
-    let c = create_customer(&t.private_key, json!({})).await;
-    let d = create_customer(&t.private_key, json!({})).await;
+    let c = create_customer(&t.private_api_key, json!({})).await;
+    let d = create_customer(&t.private_api_key, json!({})).await;
 
     attempt(&app, &tenant, &t, c, CARDS[0], "198.51.100.1")
         .await
@@ -226,7 +180,7 @@ async fn the_public_key_and_the_customer_have_limits_of_their_own() {
         .await
         .unwrap();
     // The key's fourth: any customer, any IP.
-    let e = create_customer(&t.private_key, json!({})).await;
+    let e = create_customer(&t.private_api_key, json!({})).await;
     assert!(is_too_many(
         attempt(&app, &tenant, &t, e, CARDS[3], "198.51.100.5").await
     ));
@@ -237,7 +191,7 @@ async fn the_public_key_and_the_customer_have_limits_of_their_own() {
 #[tokio::test]
 async fn declines_lock_the_customers_redirect() {
     let t = tenant_with(&["--declines", "2"]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     // localstripe declines these at the attach (Stripe's card_declined and incorrect_cvc).
     for pan in ["4000000000000002", "4000000000000127"] {
         let (status, err) = post(&sample(&t, customer, pan)).await;
@@ -249,7 +203,7 @@ async fn declines_lock_the_customers_redirect() {
     assert_eq!(payment_method_count(customer).await, 0);
 
     // Another customer of the tenant is not locked.
-    let other = create_customer(&t.private_key, json!({})).await;
+    let other = create_customer(&t.private_api_key, json!({})).await;
     let (status, pm) = post(&sample(&t, other, CARDS[0])).await;
     assert_eq!(status, 200, "{pm}");
 }
@@ -259,7 +213,7 @@ async fn a_tenant_without_overrides_has_the_default_limits() {
     let t = tenant_with(&[]);
     let shown = admin(&["show-tenant", "--tenant", &t.id]);
     assert!(shown["tenant"].get("velocity").is_none(), "{shown}");
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     // The default per customer is 10: the same card again is answered from file, with no
     // Stripe call, but each is still an attempt.
     for i in 0..10 {
@@ -273,7 +227,7 @@ async fn a_tenant_without_overrides_has_the_default_limits() {
 #[tokio::test]
 async fn a_decline_says_nothing_of_stripes_reason() {
     let t = tenant_with(&[]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     let (status, err) = post(&sample(&t, customer, "4000000000000127")).await;
     assert_eq!(fusebill_error(status, &err, 400), DECLINED);
     // Exactly the envelope of seed 002's error sample.
@@ -296,7 +250,7 @@ async fn a_decline_says_nothing_of_stripes_reason() {
 #[tokio::test]
 async fn a_failed_collection_keeps_stripes_reason_on_the_record_not_in_the_answer() {
     let t = tenant_with(&[]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     let mut body = sample(&t, customer, "4000000000000341");
     body["paymentCollectOptions"] = json!({"collectionAmount": "2.00"});
     let (status, pm) = post(&body).await;
@@ -310,18 +264,15 @@ async fn a_failed_collection_keeps_stripes_reason_on_the_record_not_in_the_answe
 }
 
 async fn intent(id: &str) -> Value {
-    let resp = stripe_get(&format!("/v1/payment_intents/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{id} at localstripe");
-    resp.json().await.unwrap()
+    let (status, pi) = stripe_get(&format!("/v1/payment_intents/{id}")).await;
+    assert_eq!(status, 200, "{id} at localstripe");
+    pi
 }
 
 #[tokio::test]
 async fn two_collections_on_one_card_are_two_payment_intents() {
     let t = tenant_with(&[]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     let mut body = sample(&t, customer, CARDS[1]);
     body["paymentCollectOptions"] = json!({"collectionAmount": "5.00"});
     let (status, first) = post(&body).await;
@@ -353,7 +304,7 @@ async fn two_collections_on_one_card_are_two_payment_intents() {
 #[tokio::test]
 async fn a_collection_on_a_card_on_file_with_another_expiry_is_refused() {
     let t = tenant_with(&[]);
-    let customer = create_customer(&t.private_key, json!({})).await;
+    let customer = create_customer(&t.private_api_key, json!({})).await;
     let (status, first) = post(&sample(&t, customer, CARDS[2])).await;
     assert_eq!(status, 200, "{first}");
 
@@ -372,7 +323,7 @@ async fn a_collection_on_a_card_on_file_with_another_expiry_is_refused() {
         call(
             reqwest::Method::GET,
             &format!("/v1/paymentMethods/{}", first["id"]),
-            &t.private_key,
+            &t.private_api_key,
             None,
         )
         .await,
