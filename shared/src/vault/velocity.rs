@@ -16,7 +16,7 @@ use super::cards::Added;
 use super::Vault;
 use crate::domain::{CardEntry, CustomerId, Tenant};
 use crate::error::Error;
-use crate::ports::{Admission, Clock, Counter, Ports, VelocityStore};
+use crate::ports::{Admission, Clock, Counter, Ports, StoreError, VelocityStore};
 
 /// The one answer to a refused attempt, whichever limit tripped (the log says which).
 pub const TOO_MANY: &str = "Too many attempts to add a card; try again later.";
@@ -156,7 +156,18 @@ impl<P: Ports> Vault<P> {
             ),
         ];
         let lockout = declines_counter(w, tenant, customer);
-        match self.store.admit(&counts, &lockout).await? {
+        let admission = match self.store.admit(&counts, &lockout).await {
+            Ok(a) => a,
+            // Still contended after the store's retries: a burst on one counter, not a fault.
+            Err(StoreError::Conflict) => {
+                return Err(Error::Unavailable {
+                    message: "Too many attempts at once; nothing was stored. Try again.".into(),
+                    source: None,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match admission {
             Admission::Admitted => Ok(()),
             Admission::Refused(i) => {
                 let limit = [

@@ -229,3 +229,16 @@ fn outcomes_count_adds_declines_and_refusals() {
         Outcome::default()
     );
 }
+
+#[tokio::test]
+async fn a_store_failure_refuses_nothing_silently() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.store.fail("admit");
+    let e = err(attempt(&v, &connect_tenant(), &c, VISA, IP).await);
+    assert_internal(e);
+    assert!(
+        v.gateway.take_calls().is_empty(),
+        "no Stripe call unless admitted"
+    );
+}
