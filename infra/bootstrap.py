@@ -50,6 +50,8 @@ DEMO_TENANTS = [
      "own_key": "sk_test_cardvault_demo_b"},
 ]
 
+# The card-testing limits the demo tenants raise (README, "Card-testing limits").
+DEMO_VELOCITY = ["--per-ip", "5000", "--per-public-key", "5000"]
 
 # Ready bearer JWTs (user and billing card APIs): one user of each demo tenant; an owner
 # and an admin of two billing accounts of demo-a; a plain user; and two that must be
@@ -170,6 +172,9 @@ def main():
         stripe = admin("set-stripe", "--tenant", t["id"], *t["stripe"])["stripe"]
         admin("trust-issuer", "--tenant", t["id"], "--issuer", os.environ["JWT_ISSUER"],
               "--audience", os.environ["JWT_AUDIENCE"])
+        # Every local request comes from 127.0.0.1 with a demo tenant's public key: those two
+        # limits are raised for the demo tenants; per customer and the lockout stay default.
+        admin("set-velocity", "--tenant", t["id"], *DEMO_VELOCITY)
         tenants.append({
             "id": t["id"],
             "privateApiKey": key["privateApiKey"],

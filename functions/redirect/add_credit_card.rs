@@ -1,15 +1,17 @@
 //! `POST /api/paymentsv2` (and `/api/paymentsv2/`): Fusebill's transparent redirect "Add
 //! Credit Card", posted by the cardholder's browser. Public API key, an allowed Origin (or
 //! none: a call from a server) and a reCAPTCHA v2 token; the card is verified with Stripe
-//! and kept encrypted in the vault. Every answer, errors included, carries the CORS headers
-//! for an origin some tenant allows.
+//! and kept encrypted in the vault. Attempts are counted against the tenant's card-testing
+//! limits before Stripe sees them (`vault::velocity`), and each outcome is a metric line.
+//! Every answer, errors included, carries the CORS headers for an origin some tenant allows.
 
 use cardvault::dialect::fusebill::{
     self,
     redirect::{Params, RedirectResponse},
 };
 use cardvault::domain::Origin;
-use cardvault::{cors, http, App, Error};
+use cardvault::vault::Outcome;
+use cardvault::{cors, http, telemetry, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
@@ -43,8 +45,13 @@ async fn add(
         .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())
         .await?;
     let entry = params.card_entry(&tenant, app.vault.today())?;
-    let added = app.vault.add_entered_card(&tenant, customer, entry).await?;
-    Ok((StatusCode::OK, added.into()))
+    let result = app
+        .vault
+        .add_from_redirect(&tenant, customer, entry, ip.as_deref())
+        .await;
+    let o = Outcome::of(&result);
+    telemetry::card_metrics(tenant.id.as_str(), o.adds, o.declines, o.refused);
+    Ok((StatusCode::OK, result?.into()))
 }
 
 /// The request's `Origin` when some tenant allows it (the preflight's origin index), for

@@ -21,6 +21,11 @@ impl FieldError {
     }
 }
 
+/// The one message a declined card gets, whatever Stripe said: its reason ("Your card's
+/// security code is incorrect.") would tell a card tester which detail was wrong. The
+/// words are Fusebill's own error sample's (seed 002).
+pub const DECLINED: &str = "There was an error validating the payment method: Failed validation";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No credentials, or credentials that match nothing active.
@@ -52,6 +57,13 @@ pub enum Error {
     /// The record changed under the request (a concurrent delete); safe to retry.
     #[error("{0}")]
     Conflict(String),
+    /// A velocity limit tripped (card-testing defence); the attempt was not made.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The card issuer (through Stripe) refused the card. The caller sees only the generic
+    /// [`DECLINED`]; `reason`, Stripe's own words, is logged and may be kept on a record.
+    #[error("{DECLINED}")]
+    Declined { reason: String },
     /// A dependency (Stripe, siteverify) failed; nothing was written. The message is the
     /// caller's; the source is logged.
     #[error("{message}")]

@@ -73,3 +73,44 @@ pub fn admin_refuses(args: &[&str]) -> String {
     assert!(!out.status.success(), "cardvault-admin {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A tenant of one test's own for the transparent redirect: Connect like demo-a, allowing
+/// demo-a's origin, then set up by `settings` (admin subcommands and their flags; each gets
+/// `--tenant`).
+pub struct RedirectTenant {
+    pub id: String,
+    pub private_api_key: String,
+    pub public_api_key: String,
+}
+
+pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let id = format!("{prefix}-{}-{n}", nanos % 10_000_000_000);
+    admin(&["create-tenant", "--id", &id, "--name", prefix]);
+    let field = |v: Value, name: &str| v[name].as_str().unwrap().to_owned();
+    let private_api_key = field(admin(&["issue-key", "--tenant", &id]), "privateApiKey");
+    let public_api_key = field(admin(&["set-public-key", "--tenant", &id]), "publicApiKey");
+    let origin = tenant_a().allowed_origin.as_str();
+    admin(&["set-origins", "--tenant", &id, "--origin", origin]);
+    admin(&[
+        "set-stripe",
+        "--tenant",
+        &id,
+        "--account",
+        "acct_1RedirectTenant",
+    ]);
+    for s in settings {
+        let (command, flags) = s.split_first().expect("a subcommand");
+        admin(&[&[*command, "--tenant", &id], flags].concat());
+    }
+    RedirectTenant {
+        id,
+        private_api_key,
+        public_api_key,
+    }
+}

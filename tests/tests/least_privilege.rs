@@ -35,7 +35,7 @@ const EXPECTED: &[(&str, Grants)] = &[
     ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[] }),
     // The only function that seals PANs: a data key, never a decrypt.
-    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
+    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
     ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[] }),
     ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     // Lists cards: signs its cursors with a key of its own, reads no card key.

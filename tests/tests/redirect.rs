@@ -215,41 +215,15 @@ fn rand_suffix() -> String {
 
 /// A tenant like demo-a that requires the AVS and risk fields.
 async fn strict_tenant() -> (String, String) {
-    let id = format!(
-        "strict-{}",
-        rand_suffix().chars().rev().take(10).collect::<String>()
+    let t = redirect_tenant(
+        "strict",
+        &[&[
+            "set-redirect-settings",
+            "--require-avs",
+            "--require-risk-fields",
+        ]],
     );
-    admin(&["create-tenant", "--id", &id, "--name", "Strict"]);
-    let key = admin(&["issue-key", "--tenant", &id])["privateApiKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let public = admin(&["set-public-key", "--tenant", &id])["publicApiKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    admin(&[
-        "set-origins",
-        "--tenant",
-        &id,
-        "--origin",
-        &tenant_a().allowed_origin,
-    ]);
-    admin(&[
-        "set-stripe",
-        "--tenant",
-        &id,
-        "--account",
-        "acct_1StrictTenant01",
-    ]);
-    admin(&[
-        "set-redirect-settings",
-        "--tenant",
-        &id,
-        "--require-avs",
-        "--require-risk-fields",
-    ]);
-    (key, public)
+    (t.private_api_key, t.public_api_key)
 }
 
 #[tokio::test]
@@ -505,12 +479,11 @@ async fn a_declined_card_stores_nothing() {
     let customer = customer().await;
     let (status, err) = json(post(&sample(customer, "4000000000000002")).await).await;
     let msg = fusebill_error(status, &err, 400);
-    assert!(
-        msg.starts_with("There was an error validating the payment method: "),
-        "{msg}"
+    // One generic message for every decline (seed 002's own); Stripe's reason is logged only.
+    assert_eq!(
+        msg,
+        "There was an error validating the payment method: Failed validation"
     );
-    assert!(msg.contains("declined"), "{msg}");
-    assert!(!msg.contains("4000000000000002"));
     assert_eq!(payment_method_count(customer).await, 0);
 }
 

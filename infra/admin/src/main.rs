@@ -103,6 +103,25 @@ enum Command {
         #[arg(long)]
         require_risk_fields: bool,
     },
+    /// Override the transparent redirect's card-testing limits (README, "Card-testing
+    /// limits"); a limit not given keeps its current value, `--reset` returns to the defaults.
+    SetVelocity {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        window_secs: Option<u32>,
+        #[arg(long)]
+        per_ip: Option<u32>,
+        #[arg(long)]
+        per_public_key: Option<u32>,
+        #[arg(long)]
+        per_customer: Option<u32>,
+        /// Declines in a window that lock a customer's redirect until it ends.
+        #[arg(long)]
+        declines: Option<u32>,
+        #[arg(long)]
+        reset: bool,
+    },
     /// Create the vault's KMS key (symmetric, rotated yearly by KMS) under an alias, or
     /// show the existing one. A deployment gets it from template.yaml instead.
     CreateVaultKey {
@@ -239,6 +258,24 @@ async fn run(cli: Cli) -> Result<Value> {
             require_risk_fields,
         } => {
             tenants::set_redirect_settings(&store, &tenant, require_avs, require_risk_fields).await
+        }
+        Command::SetVelocity {
+            tenant,
+            window_secs,
+            per_ip,
+            per_public_key,
+            per_customer,
+            declines,
+            reset,
+        } => {
+            let limits = cardvault::domain::VelocityLimits {
+                window_secs,
+                per_ip,
+                per_public_key,
+                per_customer,
+                declines,
+            };
+            tenants::set_velocity(&store, &tenant, limits, reset).await
         }
         Command::CreateVaultKey { alias } => vault_keys::create_kms_key(&aws, alias).await,
         Command::RotateFingerprintKey { secret_id } | Command::RotateCursorKey { secret_id } => {

@@ -18,6 +18,16 @@ struct TableProperties {
     key_schema: Vec<Key>,
     #[serde(default)]
     global_secondary_indexes: Vec<Gsi>,
+    #[serde(default)]
+    time_to_live_specification: Option<Ttl>,
+}
+
+/// The attribute whose epoch seconds expire an item (the velocity counters' `expiresAt`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ttl {
+    attribute_name: String,
+    enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +121,23 @@ pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Re
         );
     }
     match req.send().await {
-        Ok(_) => Ok(true),
+        Ok(_) => {
+            if let Some(ttl) = props.time_to_live_specification.filter(|t| t.enabled) {
+                client
+                    .update_time_to_live()
+                    .table_name(name)
+                    .time_to_live_specification(
+                        aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                            .attribute_name(ttl.attribute_name)
+                            .enabled(true)
+                            .build()?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+            }
+            Ok(true)
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception()) =>
@@ -142,5 +168,10 @@ mod tests {
             .global_secondary_indexes
             .iter()
             .any(|g| g.index_name == "GSI1"));
+        let ttl = props.time_to_live_specification.expect("a TTL");
+        assert_eq!(
+            (ttl.attribute_name.as_str(), ttl.enabled),
+            ("expiresAt", true)
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Tenants and their settings: create, show, and each `set-*` command.
 
-use cardvault::domain::{StripeConnection, Tenant, TenantId, TrustedIssuer};
+use cardvault::domain::{StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits};
 use cardvault::ports::TenantStore;
 use cardvault::secret::random_token;
 use cardvault::store::Store;
@@ -20,6 +20,7 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
         require_avs: false,
         require_risk_fields: false,
         trusted_issuers: vec![],
+        velocity: Default::default(),
         currency: currency.to_ascii_lowercase(),
         created_at: time::OffsetDateTime::now_utc(),
     };
@@ -95,6 +96,31 @@ pub async fn set_redirect_settings(
     update(store, tenant, |t| {
         t.require_avs = require_avs;
         t.require_risk_fields = require_risk_fields;
+        Ok(())
+    })
+    .await
+}
+
+/// Overrides the limits given; with `reset`, the tenant returns to the defaults first.
+pub async fn set_velocity(
+    store: &Store,
+    tenant: &str,
+    limits: VelocityLimits,
+    reset: bool,
+) -> Result<Value> {
+    update(store, tenant, |t| {
+        let v = &mut t.velocity;
+        if reset {
+            *v = VelocityLimits::default();
+        }
+        v.window_secs = limits.window_secs.or(v.window_secs);
+        v.per_ip = limits.per_ip.or(v.per_ip);
+        v.per_public_key = limits.per_public_key.or(v.per_public_key);
+        v.per_customer = limits.per_customer.or(v.per_customer);
+        v.declines = limits.declines.or(v.declines);
+        if v.window_secs == Some(0) {
+            return Err("--window-secs must be at least 1".into());
+        }
         Ok(())
     })
     .await

@@ -37,8 +37,11 @@ pub fn status_of(e: &crate::Error) -> StatusCode {
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::Invalid(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Invalid(_) | Error::BadRequest(_) | Error::Declined { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +60,8 @@ pub fn code_of(e: &crate::Error) -> &'static str {
         Error::Invalid(_) => "Validation",
         Error::BadRequest(_) => "BadRequest",
         Error::Conflict(_) => "Conflict",
+        Error::TooManyRequests(_) => "TooManyRequests",
+        Error::Declined { .. } => "Declined",
         Error::PayloadTooLarge { .. } => "PayloadTooLarge",
         Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
         Error::Internal { .. } => "InternalError",
@@ -75,6 +80,8 @@ pub fn log_internal(e: &crate::Error) {
         | crate::Error::Unavailable {
             source: Some(_), ..
         } => tracing::warn!(error = %e.chain(), "dependency failed"),
+        // Stripe's reason stays in the log; the caller gets the generic message.
+        crate::Error::Declined { reason } => tracing::info!(%reason, "card declined"),
         _ => {}
     }
 }

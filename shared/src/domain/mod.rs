@@ -15,6 +15,7 @@ mod stripe;
 mod stripe_customer;
 mod tenant;
 mod text;
+pub mod velocity;
 
 pub use caller::{Principal, Role, Token};
 pub use card::{CardNumber, Cvv, Expiry};
@@ -32,6 +33,7 @@ pub use stripe::{CustomerRef, PublishableKey, SourceCard, SourceRef, StripeToken
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
 pub use text::Text;
+pub use velocity::VelocityLimits;
 
 /// Timestamps are stored and rendered as RFC 3339 in UTC.
 pub type Timestamp = time::OffsetDateTime;

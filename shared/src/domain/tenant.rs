@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::KeyHash;
-use super::{TenantId, Timestamp};
+use super::{TenantId, Timestamp, VelocityLimits};
 
 /// A merchant or app that uses the vault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,9 @@ pub struct Tenant {
     /// for this tenant. Empty: no bearer token does.
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// The transparent redirect's card-testing limits this tenant overrides.
+    #[serde(default, skip_serializing_if = "VelocityLimits::is_default")]
+    pub velocity: VelocityLimits,
     /// ISO 4217 code, lower case as Stripe spells it.
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -138,6 +141,7 @@ mod tests {
                     audience: (*audience).into(),
                 })
                 .collect(),
+            velocity: VelocityLimits::default(),
             currency: "usd".into(),
             created_at: time::macros::datetime!(2025-06-01 0:00 UTC),
         }

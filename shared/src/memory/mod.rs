@@ -232,6 +232,13 @@ impl Default for FixedClock {
     }
 }
 
+impl FixedClock {
+    /// Moves the clock on (a velocity window passing).
+    pub fn advance(&self, secs: u64) {
+        self.micros.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    }
+}
+
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         let us = self.micros.fetch_add(1, Ordering::SeqCst);
@@ -276,5 +283,9 @@ impl Ids for SeqIds {
 
     fn link_id(&self) -> uuid::Uuid {
         uuid::Uuid::from_u64_pair(0, self.take())
+    }
+
+    fn request_id(&self) -> uuid::Uuid {
+        uuid::Uuid::from_u64_pair(1, self.take())
     }
 }

@@ -11,8 +11,8 @@ use crate::domain::{
     StripeCustomerLink, Tenant, TenantId,
 };
 use crate::ports::{
-    Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore, StoreError,
-    TenantStore, TokenUse,
+    Admission, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
+    PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
@@ -28,6 +28,9 @@ struct State {
     tokens: HashMap<(TenantId, String), TokenUse>,
     /// (tenant, owner) → link key → link; keys sort by creation.
     links: HashMap<(TenantId, String), BTreeMap<String, StripeCustomerLink>>,
+    /// Velocity counters by key: (count, expires at). Like DynamoDB's TTL, expiry deletes
+    /// nothing a key could be read by again: each key names its own window.
+    counters: HashMap<String, (u32, i64)>,
 }
 
 #[derive(Default)]
@@ -74,6 +77,20 @@ impl MemoryStore {
     pub fn link_count(&self) -> usize {
         let s = self.state.lock().unwrap();
         s.links.values().map(BTreeMap::len).sum()
+    }
+
+    /// A velocity counter's value now (0 when it was never counted).
+    pub fn counter(&self, key: &str) -> u32 {
+        let s = self.state.lock().unwrap();
+        s.counters.get(key).map_or(0, |(n, _)| *n)
+    }
+
+    /// Every velocity counter key, sorted.
+    pub fn counter_keys(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        let mut keys: Vec<_> = s.counters.keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     /// Makes every later call of `op` (a port method's name) fail as the backend would.
@@ -468,5 +485,33 @@ impl LinkStore for MemoryStore {
             .get(&(tenant.clone(), owner.to_owned()))
             .map(|l| l.values().cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+/// The conditions the DynamoDB adapter sends: `attribute_not_exists(n) OR n < :limit` on
+/// each counter and on the check, with every `ADD n :one` applied only if all hold.
+#[async_trait]
+impl VelocityStore for MemoryStore {
+    async fn admit(&self, counts: &[Counter], check: &Counter) -> Result<Admission, StoreError> {
+        let mut s = self.enter("admit")?;
+        let below = |c: &Counter| s.counters.get(&c.key).is_none_or(|(n, _)| *n < c.limit);
+        if let Some(i) = counts.iter().chain([check]).position(|c| !below(c)) {
+            return Ok(Admission::Refused(i));
+        }
+        for c in counts {
+            let entry = s.counters.entry(c.key.clone()).or_insert((0, c.expires_at));
+            entry.0 += 1;
+        }
+        Ok(Admission::Admitted)
+    }
+
+    async fn count(&self, counter: &Counter) -> Result<(), StoreError> {
+        let mut s = self.enter("count")?;
+        let entry = s
+            .counters
+            .entry(counter.key.clone())
+            .or_insert((0, counter.expires_at));
+        entry.0 += 1;
+        Ok(())
     }
 }

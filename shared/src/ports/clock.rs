@@ -12,6 +12,8 @@ pub trait Ids: Send + Sync {
     fn customer_id(&self) -> CustomerId;
     fn payment_method_id(&self) -> PaymentMethodId;
     fn link_id(&self) -> Uuid;
+    /// A fresh id for one request's Stripe calls (a collection's idempotency key).
+    fn request_id(&self) -> Uuid;
 }
 
 /// The system clock, in UTC.
@@ -38,6 +40,10 @@ impl Ids for RandomIds {
     }
 
     fn link_id(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+
+    fn request_id(&self) -> Uuid {
         Uuid::new_v4()
     }
 }

@@ -26,8 +26,8 @@ pub use gateway::{
 pub use keys::{Fingerprints, KeyError, KeyService};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
-    CardStore, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite, PaymentMethodStore,
-    StoreError, TenantStore, TokenUse,
+    Admission, CardStore, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
+    PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
 /// The adapters one vault is built from: one type per port.

@@ -219,7 +219,43 @@ pub trait LinkStore: Send + Sync {
     ) -> Result<Vec<StripeCustomerLink>, StoreError>;
 }
 
-/// Everything the vault stores.
-pub trait CardStore: TenantStore + CustomerStore + PaymentMethodStore + LinkStore {}
+/// One velocity counter: the attempts (or declines) of one subject in one fixed window.
+/// `key` names both (`ip#<hash>#<window start>`); the store deletes it after `expires_at`
+/// (Unix seconds), when its window is long over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub key: String,
+    pub limit: u32,
+    pub expires_at: i64,
+}
 
-impl<T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore> CardStore for T {}
+/// What counting an attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Every counter was below its limit, and each counted one more.
+    Admitted,
+    /// The counter at this index (of `counts`, then the `check` after them) was at its
+    /// limit: nothing was counted.
+    Refused(usize),
+}
+
+/// Card-testing counters: atomic, and gone after their TTL.
+#[async_trait]
+pub trait VelocityStore: Send + Sync {
+    /// Adds one to each of `counts` if every one of them, and `check` (read, not
+    /// counted), is below its limit: all or nothing, in one round trip.
+    async fn admit(&self, counts: &[Counter], check: &Counter) -> Result<Admission, StoreError>;
+    /// Adds one to `counter`, whatever its limit.
+    async fn count(&self, counter: &Counter) -> Result<(), StoreError>;
+}
+
+/// Everything the vault stores.
+pub trait CardStore:
+    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore
+{
+}
+
+impl<T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore> CardStore
+    for T
+{
+}

@@ -134,3 +134,9 @@ pub fn dedupe(customer: CustomerId, dedupe: &str, pm: PaymentMethodId) -> Item {
     item.insert("paymentMethodId".into(), AttributeValue::N(pm.to_string()));
     item
 }
+
+/// A velocity counter (`VEL#<tid>#ip#<hash>#<window start>`, …): expired by the table's TTL
+/// on `expiresAt`.
+pub fn velocity_key(counter: &str) -> Item {
+    key(format!("VEL#{counter}"), "VEL")
+}

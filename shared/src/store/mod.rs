@@ -8,6 +8,7 @@ mod links;
 mod payment_methods;
 mod tenants;
 mod tx;
+mod velocity;
 
 use aws_sdk_dynamodb::{
     error::{ProvideErrorMetadata, SdkError},

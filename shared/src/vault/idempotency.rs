@@ -4,6 +4,7 @@
 //! ids only, or a hash: never a token or a card number.
 
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::domain::{CustomerId, PaymentMethodId, StripeToken, TenantId};
 
@@ -33,9 +34,26 @@ impl IdempotencyKey {
         Self(format!("{PREFIX}-attach-{card}"))
     }
 
-    /// A collection on a card.
-    pub fn collect(card: PaymentMethodId) -> Self {
-        Self(format!("{PREFIX}-collect-{card}"))
+    /// A collection on a card, for one request: a retry of our own call replays it, and
+    /// the next request's collection is a new PaymentIntent (never the first one replayed).
+    pub fn collect(card: PaymentMethodId, request: Uuid) -> Self {
+        Self(format!("{PREFIX}-collect-{card}-{}", request.simple()))
+    }
+
+    /// The token that re-verifies a card on file before a collection, for one request.
+    pub fn recheck_token(card: PaymentMethodId, request: Uuid) -> Self {
+        Self(format!(
+            "{PREFIX}-recheck-token-{card}-{}",
+            request.simple()
+        ))
+    }
+
+    /// Attaching that token, where Stripe checks the CVC and expiry, for one request.
+    pub fn recheck_attach(card: PaymentMethodId, request: Uuid) -> Self {
+        Self(format!(
+            "{PREFIX}-recheck-attach-{card}-{}",
+            request.simple()
+        ))
     }
 
     /// A user's Stripe customer made from a token: the SHA-256 of tenant, user and token,
@@ -78,10 +96,15 @@ mod tests {
     fn card_keys_differ_by_step_and_card() {
         let a = PaymentMethodId::try_from(1).unwrap();
         let b = PaymentMethodId::try_from(2).unwrap();
+        let (r1, r2) = (Uuid::from_u64_pair(1, 1), Uuid::from_u64_pair(1, 2));
         let keys = [
             IdempotencyKey::card_token(a),
             IdempotencyKey::attach(a),
-            IdempotencyKey::collect(a),
+            IdempotencyKey::collect(a, r1),
+            IdempotencyKey::collect(a, r2),
+            IdempotencyKey::collect(b, r1),
+            IdempotencyKey::recheck_token(a, r1),
+            IdempotencyKey::recheck_attach(a, r1),
             IdempotencyKey::attach(b),
         ];
         for (i, x) in keys.iter().enumerate() {
@@ -90,5 +113,6 @@ mod tests {
             }
         }
         assert_eq!(IdempotencyKey::attach(a).as_str(), "cardvault-attach-1");
+        assert!(IdempotencyKey::collect(a, r1).as_str().len() < 255);
     }
 }

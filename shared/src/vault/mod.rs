@@ -24,6 +24,7 @@ pub mod stripe_customers;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
+pub mod velocity;
 
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub use cards::{
 };
 pub use credentials::{StripeConfig, StripeRoute};
 pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
+pub use velocity::Outcome;
 
 /// How the vault is set up: configuration, not adapters.
 #[derive(Clone, Debug)]

@@ -53,14 +53,15 @@ impl<P: Ports> Vault<P> {
         let customer = customer.ok_or_else(|| Error::not_found("Customer", customer_id))?;
         if let Some(id) = existing {
             let view = self.existing_view(&tenant.id, &customer, id).await?;
-            return self.on_file(tenant, view, entry.collect_minor).await;
+            return self.on_file(tenant, view, &entry).await;
         }
 
         let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
         let id = self.ids.payment_method_id();
+        let keys = (IdempotencyKey::card_token(id), IdempotencyKey::attach(id));
         let card = self
-            .verify_at_stripe(&auth, &stripe_customer, &entry, id)
+            .verify_at_stripe(&auth, &stripe_customer, &entry, keys)
             .await?;
 
         let at = self.clock.now();
@@ -121,8 +122,15 @@ impl<P: Ports> Vault<P> {
 
         let collection = match collect_minor {
             Some(amount) => Some(
-                self.collect(&auth, tenant, &mut pm, &stripe_customer, amount)
-                    .await?,
+                self.collect(
+                    &auth,
+                    tenant,
+                    &mut pm,
+                    &stripe_customer,
+                    amount,
+                    self.ids.request_id(),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -137,20 +145,52 @@ impl<P: Ports> Vault<P> {
         })
     }
 
-    /// The card is on file already: nothing is added, and a collection asked for still
-    /// happens, on that card.
+    /// The card is on file already: nothing is added. A collection asked for still
+    /// happens, on that card, but only once the entered details pass again: the expiry
+    /// must be the one on file, and Stripe checks the CVC and expiry on a fresh
+    /// verification copy (attached, then detached again). Either failing is a decline, and
+    /// nothing is charged: a matching fingerprint proves only the number.
     async fn on_file(
         &self,
         tenant: &Tenant,
         mut view: CardView,
-        collect_minor: Option<u64>,
+        entry: &CardEntry,
     ) -> Result<Added, Error> {
-        let collection = match (collect_minor, view.payment_method.stripe.clone()) {
+        let collection = match (entry.collect_minor, view.payment_method.stripe.clone()) {
             (Some(amount), Some(s)) => {
-                let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
                 let pm = &mut view.payment_method;
+                let stored = match pm.instrument {
+                    Instrument::Card {
+                        exp_month,
+                        exp_year,
+                        ..
+                    } => Some((exp_month, exp_year)),
+                    Instrument::Ach { .. } => None,
+                };
+                if stored != Some((entry.expiry.month, entry.expiry.year)) {
+                    return Err(Error::Declined {
+                        reason: format!(
+                            "the expiry entered differs from card {}'s on file; nothing was collected",
+                            pm.id
+                        ),
+                    });
+                }
+                let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
+                let request = self.ids.request_id();
+                let keys = (
+                    IdempotencyKey::recheck_token(pm.id, request),
+                    IdempotencyKey::recheck_attach(pm.id, request),
+                );
+                let copy = self
+                    .verify_at_stripe(&auth, &s.customer_id, entry, keys)
+                    .await?;
+                let undo = Undo::Detach {
+                    customer: s.customer_id.clone(),
+                    card: copy,
+                };
+                self.compensate(&auth, undo).await;
                 Some(
-                    self.collect(&auth, tenant, pm, &s.customer_id, amount)
+                    self.collect(&auth, tenant, pm, &s.customer_id, amount, request)
                         .await?,
                 )
             }
@@ -170,7 +210,7 @@ impl<P: Ports> Vault<P> {
         auth: &StripeAuth,
         stripe_customer: &str,
         entry: &CardEntry,
-        id: PaymentMethodId,
+        (token_key, attach_key): (IdempotencyKey, IdempotencyKey),
     ) -> Result<String, Error> {
         let holder = &entry.holder;
         let name = [&holder.first_name, &holder.last_name]
@@ -194,23 +234,20 @@ impl<P: Ports> Vault<P> {
         };
         let token = self
             .gateway
-            .create_card_token(auth, &details, IdempotencyKey::card_token(id).as_str())
+            .create_card_token(auth, &details, token_key.as_str())
             .await
             .map_err(validation_error)?;
         let card = self
             .gateway
-            .attach_source(
-                auth,
-                stripe_customer,
-                &token,
-                IdempotencyKey::attach(id).as_str(),
-            )
+            .attach_source(auth, stripe_customer, &token, attach_key.as_str())
             .await
             .map_err(validation_error)?;
         Ok(card.id)
     }
 
-    /// Charges a card once. A failure leaves the card stored and counts against it.
+    /// Charges a card once, under this request's idempotency key. A failure leaves the
+    /// card stored and counts against it; Stripe's reason is kept on the record as its
+    /// `last_error` and logged, and the caller is told only that the payment was declined.
     async fn collect(
         &self,
         auth: &StripeAuth,
@@ -218,6 +255,7 @@ impl<P: Ports> Vault<P> {
         pm: &mut PaymentMethod,
         stripe_customer: &str,
         amount: u64,
+        request: uuid::Uuid,
     ) -> Result<Collection, Error> {
         let source = pm
             .stripe
@@ -232,25 +270,33 @@ impl<P: Ports> Vault<P> {
                 &tenant.currency,
                 stripe_customer,
                 &source,
-                IdempotencyKey::collect(pm.id).as_str(),
+                IdempotencyKey::collect(pm.id, request).as_str(),
             )
             .await;
-        let (intent, outcome, message) = match result {
+        let (intent, outcome, reason) = match result {
             Ok(pi) if pi.status == "succeeded" => (Some(pi.id), Some(true), None),
-            Ok(pi) => (
-                Some(pi.id),
-                Some(false),
-                Some(format!("The payment is {}.", pi.status)),
-            ),
+            Ok(pi) => {
+                let status = format!("The payment is {}.", pi.status);
+                (Some(pi.id), Some(false), Some(status))
+            }
             Err(StripeError::Api { message, .. }) => (None, Some(false), Some(message)),
             // No answer: the charge may or may not have happened, so it is not a failure.
-            Err(e) => (None, None, Some(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, card = %pm.id, "a collection went unanswered");
+                (None, None, None)
+            }
         };
-        if let (Some(false), Some(message)) = (outcome, &message) {
-            self.store.record_payment_failure(pm, message).await?;
-            pm.failures += 1;
-            pm.last_error = Some(message.clone());
-        }
+        let message = match (outcome, &reason) {
+            (Some(false), Some(reason)) => {
+                tracing::info!(%reason, card = %pm.id, "collection declined");
+                self.store.record_payment_failure(pm, reason).await?;
+                pm.failures += 1;
+                pm.last_error = Some(reason.clone());
+                Some(COLLECTION_DECLINED.to_owned())
+            }
+            (None, _) => Some(COLLECTION_UNKNOWN.to_owned()),
+            _ => None,
+        };
         Ok(Collection {
             succeeded: outcome,
             amount_minor: amount,
@@ -260,6 +306,12 @@ impl<P: Ports> Vault<P> {
         })
     }
 }
+
+/// What the browser is told of a failed collection; Stripe's reason stays on the record.
+pub const COLLECTION_DECLINED: &str = "The payment was declined.";
+/// What it is told when Stripe did not answer.
+pub const COLLECTION_UNKNOWN: &str =
+    "The payment processor did not answer in time; the payment may have gone through.";
 
 /// The record of a card whose PAN the vault holds, sealed.
 fn vault_card(
@@ -293,11 +345,11 @@ fn vault_card(
     pm
 }
 
+/// Any error object Stripe answers a card's verification with is a decline: its words
+/// (which detail was wrong) go to the log only.
 fn validation_error(e: StripeError) -> Error {
     match e {
-        StripeError::Api { message, .. } => Error::BadRequest(format!(
-            "There was an error validating the payment method: {message}"
-        )),
+        StripeError::Api { message, .. } => Error::Declined { reason: message },
         other => Error::upstream(
             "Stripe is unavailable; the card was not stored. Try again.",
             other,

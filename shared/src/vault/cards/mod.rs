@@ -11,7 +11,7 @@ mod import;
 mod list;
 mod remove;
 
-pub use add::{Added, Collection};
+pub use add::{Added, Collection, COLLECTION_DECLINED, COLLECTION_UNKNOWN};
 // The inputs, owned by the domain, under the operations' names too.
 pub use crate::domain::{ImportRequest, NewTokenCard};
 pub use list::{CardPage, Page, PageFrom, PAGE_SIZE_MAX};

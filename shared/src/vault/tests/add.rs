@@ -184,9 +184,14 @@ async fn a_decline_at_the_attach_is_bad_request_and_stores_nothing() {
     let c = customer(&v, CONNECT).await;
 
     let e = err(add(&v, &c, card(DECLINED_AT_ATTACH).build()).await);
+    // The caller gets the generic message; Stripe's words are kept for the log only.
     assert_eq!(
-        bad_request(e),
-        "There was an error validating the payment method: Your card was declined."
+        e.to_string(),
+        "There was an error validating the payment method: Failed validation"
+    );
+    assert!(
+        matches!(&e, Error::Declined { reason } if reason == "Your card was declined."),
+        "{e:?}"
     );
     assert!(v.store.payment_methods().is_empty());
     assert!(!v.store.take_calls().contains(&"create_payment_method"));
@@ -276,9 +281,11 @@ async fn a_collection_is_charged_on_the_new_card() {
     assert!(collection.payment_intent_id.unwrap().starts_with("pi_"));
     assert_eq!(collection.message, None);
     assert_eq!(v.gateway.intents(), 1);
-    assert_eq!(
-        v.gateway.take_calls().last().unwrap(),
-        &format!("collect cardvault-collect-{id}")
+    // The key is the card's and this request's: a later collection is a new charge.
+    let last = v.gateway.take_calls().pop().unwrap();
+    assert!(
+        last.starts_with(&format!("collect cardvault-collect-{id}-")),
+        "{last}"
     );
     assert_eq!(added.view.payment_method.failures, 0);
 }
@@ -293,8 +300,12 @@ async fn a_declined_collection_keeps_the_card_and_counts_the_failure() {
     let collection = added.collection.expect("a collection");
     assert_eq!(collection.succeeded, Some(false));
     assert_eq!(collection.payment_intent_id, None);
+    // Stripe's reason is kept on the record; the answer says only that it was declined.
     let message = "Your card has insufficient funds.";
-    assert_eq!(collection.message.as_deref(), Some(message));
+    assert_eq!(
+        collection.message.as_deref(),
+        Some(crate::vault::cards::COLLECTION_DECLINED)
+    );
     assert_eq!(added.view.payment_method.failures, 1);
     assert_eq!(
         added.view.payment_method.last_error.as_deref(),
@@ -335,18 +346,67 @@ async fn a_collection_with_a_card_on_file_is_charged_on_that_card() {
     assert!(!again.created);
     assert_eq!(again.view.payment_method.id, first.view.payment_method.id);
     assert_eq!(again.collection.unwrap().succeeded, Some(true));
-    assert_eq!(stripe_ops(&v), ["collect"]);
+    // The entered card is verified again (a copy attached and detached), then charged.
+    assert_eq!(
+        stripe_ops(&v),
+        [
+            "create_card_token",
+            "attach_source",
+            "detach_source",
+            "collect"
+        ]
+    );
     assert_eq!(v.gateway.intents(), 1);
+    let stripe = again.view.payment_method.stripe.unwrap();
+    assert_eq!(
+        v.gateway.sources_of(&stripe.customer_id),
+        [stripe.source_id],
+        "the verification copy is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_card_on_file_with_another_expiry_is_not_charged() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let first = ok(add(&v, &c, card(VISA).build()).await);
+    v.gateway.take_calls();
+
+    let mut entry = card(VISA).collect(700).build();
+    entry.expiry.month = 11;
+    let e = err(add(&v, &c, entry).await);
+    assert!(
+        matches!(&e, Error::Declined { reason } if reason.contains("expiry")),
+        "{e:?}"
+    );
+    assert!(v.gateway.take_calls().is_empty(), "nothing sent to Stripe");
+    assert_eq!(v.gateway.intents(), 0);
+    assert_eq!(
+        stored_of(&v, c.id),
+        [first.view.payment_method],
+        "the card on file is unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_card_on_file_whose_cvc_fails_again_is_not_charged() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    ok(add(&v, &c, card(VISA).build()).await);
+    v.gateway.take_calls();
+    // Stripe refuses the verification copy (an incorrect CVC, say).
+    v.gateway.fail("attach_source", FailWith::Api(402));
+
+    let e = err(add(&v, &c, card(VISA).collect(700).build()).await);
+    assert!(matches!(e, Error::Declined { .. }), "{e:?}");
+    assert_eq!(stripe_ops(&v), ["create_card_token", "attach_source"]);
+    assert_eq!(v.gateway.intents(), 0);
 }
 
 /// README: "A `collectionAmount` sent with [a duplicate] is still collected, on the card on
-/// file." The collection's idempotency key is `cardvault-collect-<payment method id>`, one
-/// per card, so a second collection on a card that was already charged once replays the
-/// first PaymentIntent: it answers `Succeeded` with the first intent's id, and nothing is
-/// charged. (Against real Stripe, a different amount under the same key is a 400
-/// `idempotency_error`, answered as a failed collection and counted against the card.)
+/// file." Each request's collection has its own idempotency key, so a second collection on
+/// a card already charged once is a new PaymentIntent, never the first one replayed.
 #[tokio::test]
-#[ignore = "bug: a second collection on a card on file reuses cardvault-collect-<card id> and replays the first PaymentIntent; nothing is charged"]
 async fn a_second_collection_on_a_card_on_file_is_a_new_charge() {
     let v = vault();
     let c = customer(&v, CONNECT).await;

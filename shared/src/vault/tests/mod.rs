@@ -17,6 +17,7 @@ mod import;
 mod list;
 mod remove;
 mod stripe_customers;
+mod velocity;
 
 use secrecy::SecretString;
 use time::macros::datetime;
@@ -74,6 +75,7 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
         }],
+        velocity: Default::default(),
         currency: "usd".into(),
         created_at: datetime!(2025-06-01 0:00 UTC),
     }
