@@ -102,6 +102,16 @@ enum Command {
         #[arg(long)]
         require_risk_fields: bool,
     },
+    /// Let the transparent redirect read the card number, CVV and reCAPTCHA token from the
+    /// query string, as the document's sample request sends them (`--on`); off by default.
+    SetLegacyQueryStringCards {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
     /// Add a new vault encryption key and make it current; old keys stay for decryption.
     RotateVaultKey {
         #[arg(
@@ -217,6 +227,9 @@ async fn run(cli: Cli) -> Result<Value> {
             require_risk_fields,
         } => {
             tenants::set_redirect_settings(&store, &tenant, require_avs, require_risk_fields).await
+        }
+        Command::SetLegacyQueryStringCards { tenant, on, .. } => {
+            tenants::set_legacy_query_string_cards(&store, &tenant, on).await
         }
         Command::RotateVaultKey { secret_id } => secrets::rotate_vault_key(&aws, secret_id).await,
         Command::MintJwt {
