@@ -187,6 +187,13 @@ async fn an_http_origin_stored_before_https_was_required_is_no_longer_honoured()
 /// redirect: its whole stdout and stderr hold no PAN, no CVV, no API key.
 #[tokio::test]
 async fn a_redirect_at_trace_logs_no_pan_cvv_or_api_key() {
+    // Lambda's text and JSON log formats.
+    for log_format in ["Text", "JSON"] {
+        at_trace(log_format).await;
+    }
+}
+
+async fn at_trace(log_format: &str) {
     let (pan, cvv) = ("4242424242424242", "739");
     let a = tenant_a();
     let customer = create_customer(&a.private_api_key, json!({})).await;
@@ -246,6 +253,7 @@ async fn a_redirect_at_trace_logs_no_pan_cvv_or_api_key() {
         .env("AWS_LAMBDA_FUNCTION_NAME", "add-credit-card")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_FORMAT", log_format)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -290,7 +298,10 @@ async fn a_redirect_at_trace_logs_no_pan_cvv_or_api_key() {
     );
     let response: Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");
-    assert!(logs.contains("TRACE"), "trace logging was on:\n{logs}");
+    assert!(
+        logs.contains("TRACE") || logs.contains(r#""level":"TRACE""#),
+        "trace logging was on:\n{logs}"
+    );
     for (what, secret) in [
         ("the PAN", pan),
         ("the public API key", a.public_api_key.as_str()),
@@ -311,7 +322,7 @@ async fn a_redirect_at_trace_logs_no_pan_cvv_or_api_key() {
         !logs.to_ascii_lowercase().contains("cvv"),
         "request fields are in the logs:\n{logs}"
     );
-    eprintln!("{} bytes of trace output scanned", logs.len());
+    eprintln!("{log_format}: {} bytes of trace output scanned", logs.len());
 }
 
 fn deadline_ms() -> String {
