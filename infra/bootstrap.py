@@ -41,9 +41,11 @@ UNTRUSTED_ISSUER = "https://untrusted.example"
 # publishable key is configuration (STRIPE_PUBLISHABLE_KEY in stack.env), not a secret.
 STRIPE_PLATFORM_KEY = "sk_test_cardvault_platform"
 RECAPTCHA_SECRET = "platform-recaptcha-secret"
+# demo-a keeps the document's query-string sample working (legacyQueryStringCards);
+# demo-b refuses cards in the query string, as every new tenant does.
 DEMO_TENANTS = [
     {"id": "demo-a", "name": "Demo Shop A", "origin": "http://localhost:3000",
-     "stripe": ["--account", "acct_1DemoShopA00001"]},
+     "stripe": ["--account", "acct_1DemoShopA00001"], "legacy_query_string_cards": True},
     {"id": "demo-b", "name": "Demo Shop B", "origin": "http://localhost:3001",
      "stripe": ["--secret-id", "cardvault/tenant/demo-b/stripe",
                 "--publishable-key", "pk_test_cardvault_demo_b"],
@@ -167,6 +169,8 @@ def main():
         key = admin("issue-key", "--tenant", t["id"])
         public = admin("set-public-key", "--tenant", t["id"])["publicApiKey"]
         admin("set-origins", "--tenant", t["id"], "--origin", t["origin"])
+        if t.get("legacy_query_string_cards"):
+            admin("set-legacy-query-string-cards", "--tenant", t["id"], "--on")
         if "own_key" in t:
             admin("put-secret", "--id", t["stripe"][1], "--value", t["own_key"])
         stripe = admin("set-stripe", "--tenant", t["id"], *t["stripe"])["stripe"]

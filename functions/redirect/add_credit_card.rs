@@ -39,6 +39,7 @@ async fn add(
         .tenant_by_public_key(&public_key)
         .await?
         .ok_or_else(|| Error::not_found("Customer", customer))?;
+    params.refuse_secrets_in_url(&tenant)?;
     *allowed_origin = cors::check(req, &tenant)?;
     let ip = http::source_ip(req);
     app.vault

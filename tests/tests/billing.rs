@@ -286,7 +286,16 @@ async fn failures_and_error_are_kept_per_card() {
     let id = cardvault::domain::PaymentMethodId::parse(made["id"].as_str().unwrap()).unwrap();
     use cardvault::ports::PaymentMethodStore;
     let store = app.vault.store();
-    let pm = store.payment_method(&tenant, id).await.unwrap().unwrap();
+    let customer = store
+        .locate_payment_method(&tenant, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let pm = store
+        .payment_method_of(customer, id)
+        .await
+        .unwrap()
+        .unwrap();
     store
         .record_payment_failure(&pm, "Your card was declined.")
         .await

@@ -28,9 +28,9 @@ const EXPECTED: &[(&str, Grants)] = &[
     ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[] }),
     ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[] }),
     ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[] }),
-    ("GetPaymentMethodFunction", Grants { table: &["GetItem"], gsi1: true, secrets: &[], kms: &[] }),
+    ("GetPaymentMethodFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[], kms: &[] }),
     ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[] }),
-    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: true, secrets: &[], kms: &[] }),
+    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[] }),
     ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
     ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[] }),
@@ -40,9 +40,9 @@ const EXPECTED: &[(&str, Grants)] = &[
     ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     // Lists cards: signs its cursors with a key of its own, reads no card key.
     ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[] }),
-    ("CardGetFunction", Grants { table: &["GetItem"], gsi1: true, secrets: &[HS256], kms: &[] }),
+    ("CardGetFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[HS256], kms: &[] }),
     ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
-    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     // The publishable key is configuration (an environment variable), not a secret.
     ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[] }),
 ];

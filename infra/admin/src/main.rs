@@ -103,6 +103,16 @@ enum Command {
         #[arg(long)]
         require_risk_fields: bool,
     },
+    /// Let the transparent redirect read the card number, CVV and reCAPTCHA token from the
+    /// query string, as the document's sample request sends them (`--on`); off by default.
+    SetLegacyQueryStringCards {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
     /// Override the transparent redirect's card-testing limits (README, "Card-testing
     /// limits"); a limit not given keeps its current value, `--reset` returns to the defaults.
     SetVelocity {
@@ -258,6 +268,9 @@ async fn run(cli: Cli) -> Result<Value> {
             require_risk_fields,
         } => {
             tenants::set_redirect_settings(&store, &tenant, require_avs, require_risk_fields).await
+        }
+        Command::SetLegacyQueryStringCards { tenant, on, .. } => {
+            tenants::set_legacy_query_string_cards(&store, &tenant, on).await
         }
         Command::SetVelocity {
             tenant,

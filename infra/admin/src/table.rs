@@ -56,6 +56,8 @@ struct Gsi {
 #[serde(rename_all = "PascalCase")]
 struct ProjectionDef {
     projection_type: String,
+    #[serde(default)]
+    non_key_attributes: Option<Vec<String>>,
 }
 
 /// The one table's properties. CloudFormation tags (`!Ref`, `!Sub`) elsewhere are ignored.
@@ -115,6 +117,7 @@ pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Re
                         .projection_type(ProjectionType::from(
                             g.projection.projection_type.as_str(),
                         ))
+                        .set_non_key_attributes(g.projection.non_key_attributes.clone())
                         .build(),
                 )
                 .build()?,
@@ -173,5 +176,25 @@ mod tests {
             (ttl.attribute_name.as_str(), ttl.enabled),
             ("expiresAt", true)
         );
+    }
+
+    /// An index copies what it projects: never `ALL` (card data would follow), and within
+    /// DynamoDB's limit of 100 projected non-key attributes across the table's indexes.
+    #[test]
+    fn indexes_project_only_listed_attributes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let props = table_properties(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut projected = 0;
+        for g in &props.global_secondary_indexes {
+            let p = &g.projection;
+            assert!(
+                matches!(p.projection_type.as_str(), "INCLUDE" | "KEYS_ONLY"),
+                "{}: {}",
+                g.index_name,
+                p.projection_type
+            );
+            projected += p.non_key_attributes.as_ref().map_or(0, Vec::len);
+        }
+        assert!(projected <= 100, "{projected}");
     }
 }

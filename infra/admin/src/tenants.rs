@@ -1,6 +1,6 @@
 //! Tenants and their settings: create, show, and each `set-*` command.
 
-use cardvault::domain::{StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits};
+use cardvault::domain::{Origin, StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits};
 use cardvault::ports::TenantStore;
 use cardvault::secret::random_token;
 use cardvault::store::Store;
@@ -19,6 +19,7 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
         stripe_publishable_key: None,
         require_avs: false,
         require_risk_fields: false,
+        legacy_query_string_cards: false,
         trusted_issuers: vec![],
         velocity: Default::default(),
         currency: currency.to_ascii_lowercase(),
@@ -28,7 +29,8 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
     Ok(serde_json::to_value(&tenant)?)
 }
 
-/// The tenant and its keys' ids, dates and state (never a hash).
+/// The tenant and its keys' ids, dates and state (never a hash), and the origins no longer
+/// honoured (plain http stored before https was required).
 pub async fn show(store: &Store, tenant: &str) -> Result<Value> {
     let t = load(store, tenant).await?;
     let keys = store.list_api_keys(&t.id).await?;
@@ -36,7 +38,12 @@ pub async fn show(store: &Store, tenant: &str) -> Result<Value> {
         .iter()
         .map(|k| json!({"keyId": k.key_id, "createdAt": k.created_at.to_string(), "revoked": !k.is_active()}))
         .collect();
-    Ok(json!({ "tenant": t, "apiKeys": keys }))
+    let ignored: Vec<&String> = t
+        .allowed_origins
+        .iter()
+        .filter(|o| Origin::parse_allowed(o).is_err())
+        .collect();
+    Ok(json!({ "tenant": t, "apiKeys": keys, "ignoredOrigins": ignored }))
 }
 
 /// `key`, or a new random `pk_…` key.
@@ -49,9 +56,10 @@ pub async fn set_public_key(store: &Store, tenant: &str, key: Option<String>) ->
     .await
 }
 
+/// https only, but http on localhost and 127.0.0.1 for development (`Origin::parse_allowed`).
 pub async fn set_origins(store: &Store, tenant: &str, origins: Vec<String>) -> Result<Value> {
     for o in &origins {
-        check_origin(o)?;
+        Origin::parse_allowed(o)?;
     }
     update(store, tenant, |t| {
         t.allowed_origins = origins;
@@ -126,6 +134,15 @@ pub async fn set_velocity(
     .await
 }
 
+/// Whether the redirect reads cards from the query string (the document's sample request).
+pub async fn set_legacy_query_string_cards(store: &Store, tenant: &str, on: bool) -> Result<Value> {
+    update(store, tenant, |t| {
+        t.legacy_query_string_cards = on;
+        Ok(())
+    })
+    .await
+}
+
 pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String) -> Result<Value> {
     let secret_id = tenant_secret_id(tenant, secret_id)?;
     update(store, tenant, |t| {
@@ -184,18 +201,6 @@ async fn update(
     change(&mut tenant)?;
     store.save_tenant(&tenant, &old).await?;
     Ok(serde_json::to_value(&tenant)?)
-}
-
-/// An origin is scheme://host[:port], nothing more: it is compared verbatim with `Origin`.
-fn check_origin(o: &str) -> Result<()> {
-    let rest = o
-        .strip_prefix("https://")
-        .or_else(|| o.strip_prefix("http://"))
-        .ok_or_else(|| format!("origin {o:?} must start with https:// or http://"))?;
-    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
-        return Err(format!("origin {o:?} must be scheme://host[:port] with no path").into());
-    }
-    Ok(())
 }
 
 /// A tenant's own secrets live under `cardvault/tenant/<tenant>/`: the functions' IAM

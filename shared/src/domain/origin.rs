@@ -1,4 +1,8 @@
 //! A browser origin (`https://shop.example`), as tenants allow them and browsers send them.
+//!
+//! Only https origins can be allowed, except `http://localhost` and `http://127.0.0.1` (any
+//! port) for development: a page served over plain http can be rewritten on the way, card
+//! form included. An http origin stored before this rule is never honoured ([`Origin::honoured`]).
 
 use std::fmt;
 
@@ -7,9 +11,49 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin(String);
 
+/// The plain-http hosts allowed, for development.
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1"];
+
 impl Origin {
     pub fn new(raw: &str) -> Self {
         Self(raw.trim().trim_end_matches('/').to_ascii_lowercase())
+    }
+
+    /// An origin a tenant may allow: `https://host[:port]`, or `http://` on localhost or
+    /// 127.0.0.1; nothing after the host and port.
+    pub fn parse_allowed(raw: &str) -> Result<Self, String> {
+        let origin = Self::new(raw);
+        let (scheme, rest) = origin
+            .0
+            .split_once("://")
+            .ok_or_else(|| format!("origin {raw:?} must start with https://"))?;
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+        if !host_ok || !port_ok {
+            return Err(format!(
+                "origin {raw:?} must be scheme://host[:port] with no path"
+            ));
+        }
+        match scheme {
+            "https" => Ok(origin),
+            "http" if LOOPBACK_HOSTS.contains(&host) => Ok(origin),
+            "http" => Err(format!(
+                "origin {raw:?} must use https (plain http only on localhost or 127.0.0.1)"
+            )),
+            _ => Err(format!("origin {raw:?} must start with https://")),
+        }
+    }
+
+    /// Whether this origin could be allowed at all (see [`Origin::parse_allowed`]).
+    pub fn may_be_allowed(&self) -> bool {
+        Self::parse_allowed(&self.0).is_ok()
     }
 
     pub fn as_str(&self) -> &str {
@@ -26,9 +70,16 @@ impl Origin {
         }
     }
 
-    /// Whether `allowed` (a tenant's list, as configured) names this origin.
+    /// Whether `allowed` (a tenant's list, as configured) names this origin, among the
+    /// entries that may be honoured.
     pub fn is_in(&self, allowed: &[String]) -> bool {
-        allowed.iter().any(|o| Origin::new(o) == *self)
+        Self::honoured(allowed).any(|o| o == *self)
+    }
+
+    /// The entries of a tenant's list that are honoured: one that could not be allowed
+    /// today (plain http stored before https was required) is skipped, not trusted.
+    pub fn honoured(allowed: &[String]) -> impl Iterator<Item = Origin> + '_ {
+        allowed.iter().filter_map(|o| Origin::parse_allowed(o).ok())
     }
 }
 
@@ -60,5 +111,57 @@ mod tests {
         );
         assert_eq!(Origin::new("http://localhost:3000/x").host(), "localhost");
         assert_eq!(Origin::new("shop.example").host(), "shop.example");
+    }
+
+    #[test]
+    fn only_https_origins_may_be_allowed_but_loopback_http_for_development() {
+        for ok in [
+            "https://shop.example",
+            "https://Shop.Example:8443",
+            "https://shop.example/",
+            "http://localhost",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "HTTP://LOCALHOST:3000",
+        ] {
+            assert!(Origin::parse_allowed(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://shop.example",
+            "http://shop.example:443",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://evil.example/localhost",
+            "http://[::1]:3000",
+            "http://0.0.0.0:3000",
+            "ftp://shop.example",
+            "shop.example",
+            "https://",
+            "https://shop.example/checkout",
+            "https://shop.example:0",
+            "https://shop.example:99999",
+            "https://user@shop.example",
+            "https://shop.example?x=1",
+            "https://shop example",
+        ] {
+            assert!(Origin::parse_allowed(bad).is_err(), "{bad}");
+        }
+        let why = Origin::parse_allowed("http://shop.example").unwrap_err();
+        assert!(why.contains("https"), "{why}");
+    }
+
+    #[test]
+    fn an_http_origin_stored_before_the_rule_is_not_honoured() {
+        let stored: Vec<String> = vec![
+            "http://shop.example".into(),
+            "https://secure.example".into(),
+            "http://localhost:3000".into(),
+        ];
+        assert!(!Origin::new("http://shop.example").is_in(&stored));
+        assert!(Origin::new("https://secure.example").is_in(&stored));
+        assert!(Origin::new("http://localhost:3000").is_in(&stored));
+        let kept: Vec<String> = Origin::honoured(&stored).map(|o| o.to_string()).collect();
+        assert_eq!(kept, ["https://secure.example", "http://localhost:3000"]);
+        assert!(!Origin::new("http://shop.example").may_be_allowed());
     }
 }

@@ -29,6 +29,11 @@ pub struct Tenant {
     /// The transparent redirect requires the risk fields (`clientIp`, `riskToken`).
     #[serde(default)]
     pub require_risk_fields: bool,
+    /// The transparent redirect takes the card number, CVV and reCAPTCHA token from the
+    /// query string too, as the document's sample request sends them. Off by default: a URL
+    /// is recorded by API Gateway, proxies and the Lambda event.
+    #[serde(default)]
+    pub legacy_query_string_cards: bool,
     /// The token issuers (with the audience each issues for) whose bearer tokens may act
     /// for this tenant. Empty: no bearer token does.
     #[serde(default)]
@@ -134,6 +139,7 @@ mod tests {
             stripe_publishable_key: None,
             require_avs: false,
             require_risk_fields: false,
+            legacy_query_string_cards: false,
             trusted_issuers: trusted
                 .iter()
                 .map(|(issuer, audience)| TrustedIssuer {

@@ -310,16 +310,16 @@ impl PaymentMethodStore for MemoryStore {
         Ok(s.payment_methods.get(&(customer, id)).cloned())
     }
 
-    async fn payment_method(
+    async fn locate_payment_method(
         &self,
         tenant: &TenantId,
         id: PaymentMethodId,
-    ) -> Result<Option<PaymentMethod>, StoreError> {
-        let s = self.enter("payment_method")?;
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let s = self.enter("locate_payment_method")?;
         Ok(s.payment_methods
             .values()
             .find(|pm| pm.id == id && &pm.tenant_id == tenant)
-            .cloned())
+            .map(|pm| pm.customer_id))
     }
 
     async fn set_default_payment_method(

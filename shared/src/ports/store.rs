@@ -149,12 +149,13 @@ pub trait PaymentMethodStore: Send + Sync {
         customer: CustomerId,
         id: PaymentMethodId,
     ) -> Result<Option<PaymentMethod>, StoreError>;
-    /// A payment method by id alone, within the tenant.
-    async fn payment_method(
+    /// The customer of a payment method known by id alone, within the tenant: an index
+    /// lookup that reads no card data (the index holds none).
+    async fn locate_payment_method(
         &self,
         tenant: &TenantId,
         id: PaymentMethodId,
-    ) -> Result<Option<PaymentMethod>, StoreError>;
+    ) -> Result<Option<CustomerId>, StoreError>;
     /// Makes `pm` the default, on condition that it still exists (`Conflict` otherwise).
     async fn set_default_payment_method(
         &self,

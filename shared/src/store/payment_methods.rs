@@ -122,12 +122,13 @@ impl PaymentMethodStore for Store {
             .transpose()
     }
 
-    /// A payment method by id alone (GSI1), within the tenant.
-    async fn payment_method(
+    /// The customer of a payment method by id alone: one Query on GSI1, which projects only
+    /// `tenantId` and `customerId` of it (template.yaml), never card data.
+    async fn locate_payment_method(
         &self,
         tenant: &TenantId,
         id: PaymentMethodId,
-    ) -> Result<Option<PaymentMethod>, StoreError> {
+    ) -> Result<Option<CustomerId>, StoreError> {
         let out = self
             .client
             .query()
@@ -137,14 +138,18 @@ impl PaymentMethodStore for Store {
             .expression_attribute_values(":pk", AttributeValue::S(format!("{PM_PREFIX}{id}")))
             .send()
             .await?;
-        let pm = out
+        let in_tenant = |i: &super::Item| {
+            i.get("tenantId")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(tenant.as_str())
+        };
+        Ok(out
             .items
             .unwrap_or_default()
             .into_iter()
-            .next()
-            .map(items::from_item::<PaymentMethod>)
-            .transpose()?;
-        Ok(pm.filter(|p| &p.tenant_id == tenant))
+            .find(in_tenant)
+            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId")))
     }
 
     /// Makes `pm` the customer's default: one transaction that checks the payment method

@@ -34,7 +34,11 @@ impl<P: Ports> Vault<P> {
     }
 
     /// Whether any tenant allows this browser origin (the CORS preflight names no tenant).
+    /// A plain-http origin (not loopback) is never allowed, even if an old list names it.
     pub async fn origin_allowed(&self, origin: &Origin) -> Result<bool, Error> {
+        if !origin.may_be_allowed() {
+            return Ok(false);
+        }
         Ok(self.store.origin_allowed(origin).await?)
     }
 }

@@ -200,6 +200,68 @@ async fn the_query_string_sample_from_a_server() {
     assert_eq!(pm["postalZip"], "V9C9V9");
 }
 
+/// Demo tenant B has not turned on `legacyQueryStringCards`: the same sample request is
+/// refused, naming the fields to move into the body, and nothing happens: no card, no
+/// reCAPTCHA check (its single-use token still passes afterwards), so no Stripe call,
+/// which comes after it (no Stripe customer either). The same pairs as a form body pass.
+#[tokio::test]
+async fn the_query_string_sample_is_refused_for_a_tenant_without_legacy_query_string_cards() {
+    let b = tenant_b();
+    let customer = create_customer(&b.private_api_key, json!({"firstName": "Karen"})).await;
+    let nonce: String = format!("{:?}", std::time::SystemTime::now())
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let token = format!("{PASS}#qs-{nonce}");
+    let sample = fill(
+        QUERY,
+        &[
+            (
+                "https://payments.subscriptionplatform.com",
+                &stack().base_url,
+            ),
+            ("12345678", &customer.to_string()),
+            ("123-abc-456-def", &b.public_api_key),
+            ("abc123def456", &token),
+            ("ExpirationYear=23", "ExpirationYear=30"),
+        ],
+    );
+    let (status, _, err) = send(&sample, None, None).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(keys(&err), ["cardNumber", "cvv", "recaptcha"], "{err}");
+    assert_eq!(
+        err["Errors"][0]["Value"],
+        "cardNumber must be sent in the request body (JSON or form), not in the URL's query string"
+    );
+    assert_eq!(err["HttpStatusCode"], 400);
+    assert_eq!(payment_method_count(customer).await, 0, "nothing stored");
+    let stored = customer_item(customer).await;
+    assert!(!stored.contains_key("stripeCustomerId"), "{stored:?}");
+
+    // The same pairs in a form body, with the same single-use token: it was never spent.
+    let (url, pairs) = sample.split_once('?').unwrap();
+    let form = format!("{url}\n{pairs}");
+    let (status, _, pm) = send(&form, Some("application/x-www-form-urlencoded"), None).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_added(&pm, customer);
+}
+
+/// A customer's item as stored.
+async fn customer_item(customer: u64) -> std::collections::HashMap<String, serde_json::Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let out = client
+        .get_item()
+        .table_name(&stack().table)
+        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
+        .key("SK", AttributeValue::S("CUSTOMER".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    serde_dynamo::from_item(out.item.expect("the customer")).unwrap()
+}
+
 #[tokio::test]
 async fn the_same_pairs_as_a_form_from_a_browser() {
     let (sample, customer) = filled(QUERY).await;

@@ -3,6 +3,11 @@
 //! string (its sample request). Field names match in any case (`CustomerId`, `customerId`),
 //! and `PaymentCollectOptions.collectionAmount` arrives dotted in form data and as a nested
 //! object in JSON.
+//!
+//! A card number, CVV or reCAPTCHA token in the query string is refused (400) unless the
+//! tenant turned on `legacyQueryStringCards` for clients built on the document's sample:
+//! API Gateway, proxies and the Lambda event record URLs. It is refused even when the body
+//! holds the same field: once in the URL, the value has already been recorded on the way.
 
 use std::collections::HashMap;
 
@@ -14,16 +19,29 @@ use crate::domain::{geo, CardEntry, CardNumber, CustomerId, Cvv, Expiry, Holder,
 use crate::error::{Error, FieldError};
 use crate::http;
 
+/// The fields that must not travel in a URL.
+const NOT_IN_URL: &[&str] = &["cardNumber", "cvv", "recaptcha"];
+
 /// Every parameter, keyed by its lower-cased name (nested JSON objects flattened with `.`).
 /// No `Debug`: it holds the raw card number and CVV.
 #[derive(Default)]
-pub struct Params(HashMap<String, Value>);
+pub struct Params {
+    values: HashMap<String, Value>,
+    /// The fields of [`NOT_IN_URL`] that the query string carried (not blank).
+    in_query: Vec<&'static str>,
+}
 
 impl Params {
     /// Query string first, then the body, whose values win.
     pub fn from_request(req: &Request) -> Result<Self, Error> {
         let mut params = Self::default();
         for (k, v) in req.query_string_parameters().iter() {
+            let secret = NOT_IN_URL.iter().find(|f| f.eq_ignore_ascii_case(k));
+            if let Some(field) = secret.filter(|_| !v.trim().is_empty()) {
+                if !params.in_query.contains(field) {
+                    params.in_query.push(field);
+                }
+            }
             params.insert(k, Value::String(v.to_owned()));
         }
         let body = http::body_bytes(req)?;
@@ -55,8 +73,35 @@ impl Params {
         params
     }
 
+    /// Refuses a card number, CVV or reCAPTCHA token that came in the query string, unless
+    /// the tenant allows the document's query-string sample (`legacyQueryStringCards`).
+    pub fn refuse_secrets_in_url(&self, tenant: &Tenant) -> Result<(), Error> {
+        if self.in_query.is_empty() {
+            return Ok(());
+        }
+        if tenant.legacy_query_string_cards {
+            // Which tenants' clients still need moving to the body; no field names, no values.
+            tracing::info!(tenant = %tenant.id, "card fields read from the query string (legacyQueryStringCards)");
+            return Ok(());
+        }
+        Err(Error::Invalid(
+            NOT_IN_URL
+                .iter()
+                .filter(|f| self.in_query.contains(f))
+                .map(|&f| {
+                    FieldError::new(
+                        f,
+                        format!(
+                            "{f} must be sent in the request body (JSON or form), not in the URL's query string"
+                        ),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
     fn insert(&mut self, name: &str, value: Value) {
-        self.0.insert(name.to_ascii_lowercase(), value);
+        self.values.insert(name.to_ascii_lowercase(), value);
     }
 
     fn flatten(&mut self, prefix: &str, map: serde_json::Map<String, Value>) {
@@ -74,7 +119,7 @@ impl Params {
     }
 
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0
+        self.values
             .get(&name.to_ascii_lowercase())
             .filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()))
     }
@@ -328,6 +373,78 @@ mod tests {
         for bad in ["", "0", "0.00", "-1", "1.234", "abc", "1e3", ".", "1,5"] {
             assert_eq!(parse_minor_units(bad), None, "{bad}");
         }
+    }
+
+    /// A POST with these query pairs and a JSON body.
+    fn request(query: &[(&str, &str)], body: &str) -> Request {
+        let map: HashMap<String, String> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::from(body))
+            .unwrap()
+            .with_query_string_parameters(map)
+    }
+
+    fn tenant(legacy: bool) -> Tenant {
+        let mut t: Tenant = serde_json::from_value(serde_json::json!({
+            "id": "t1", "name": "T1", "createdAt": "2025-06-01T00:00:00Z"
+        }))
+        .unwrap();
+        t.legacy_query_string_cards = legacy;
+        t
+    }
+
+    fn refused_fields(req: &Request, legacy: bool) -> Vec<String> {
+        let params = Params::from_request(req).unwrap();
+        match params.refuse_secrets_in_url(&tenant(legacy)) {
+            Ok(()) => vec![],
+            Err(Error::Invalid(fields)) => {
+                for f in &fields {
+                    assert!(f.message.contains("request body"), "{}", f.message);
+                    assert!(!f.message.contains("4242"), "{}", f.message);
+                }
+                fields.into_iter().map(|f| f.field).collect()
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn card_fields_in_the_query_string_are_refused_unless_the_tenant_allows_them() {
+        let query = [
+            ("CustomerId", "5"),
+            ("PublicApiKey", "pk_1"),
+            ("CardNumber", "4242424242424242"),
+            ("CVV", "123"),
+            ("Recaptcha", "tok"),
+        ];
+        let req = request(&query, "");
+        assert_eq!(
+            refused_fields(&req, false),
+            ["cardNumber", "cvv", "recaptcha"]
+        );
+        assert!(refused_fields(&req, true).is_empty(), "legacy tenant");
+        // The tenant is still found from the query: identity is no secret.
+        let (key, customer) = Params::from_request(&req).unwrap().identity().unwrap();
+        assert_eq!((key.as_str(), customer.get()), ("pk_1", 5));
+    }
+
+    #[test]
+    fn a_mixed_request_is_refused_if_any_secret_was_in_the_url() {
+        let body = r#"{"cardNumber":"4242424242424242","cvv":"123","recaptcha":"tok"}"#;
+        // Identity in the query, the card in the body: fine.
+        let ok = request(&[("customerId", "5"), ("publicApiKey", "pk_1")], body);
+        assert!(refused_fields(&ok, false).is_empty());
+        // The CVV in the URL too: refused, though the body's value would win.
+        let mixed = request(&[("customerId", "5"), ("cvv", "999")], body);
+        assert_eq!(refused_fields(&mixed, false), ["cvv"]);
+        // A blank value carries nothing.
+        let blank = request(&[("cardNumber", " ")], body);
+        assert!(refused_fields(&blank, false).is_empty());
     }
 }
 

@@ -16,11 +16,12 @@ impl<P: Ports> Vault<P> {
         customer: CustomerId,
         id: PaymentMethodId,
     ) -> Result<(), Error> {
+        // The customer is known: one GetItem in its partition, no index.
         let pm = self
             .store
-            .payment_method(tenant, id)
+            .payment_method_of(customer, id)
             .await?
-            .filter(|pm| pm.customer_id == customer)
+            .filter(|pm| &pm.tenant_id == tenant)
             .ok_or_else(|| payment_method_not_found(id))?;
         match self
             .store

@@ -22,7 +22,7 @@ use crate::domain::{
     PaymentMethodId, TenantId, Text,
 };
 use crate::error::Error;
-use crate::ports::{Card, CustomerStore, PaymentMethodStore, Ports};
+use crate::ports::{Card, PaymentMethodStore, Ports};
 
 /// A payment method with what its customer says about it.
 #[derive(Clone, Debug)]
@@ -52,22 +52,37 @@ pub(crate) fn card_not_found(id: PaymentMethodId) -> Error {
     Error::not_found("Card", id)
 }
 
+/// A payment method found by id alone, with its customer and all the customer's payment
+/// methods (itself included).
+type ById = (PaymentMethod, Customer, Vec<PaymentMethod>);
+
 impl<P: Ports> Vault<P> {
-    /// One payment method of the tenant, with its customer's view of it. Round trips: the
-    /// payment method by id (an index Query), then its customer.
+    /// A payment method of the tenant by id alone. Round trips: the index Query that names
+    /// its customer (the index holds no card data), then one Query of that customer's
+    /// partition: the customer and its payment methods.
+    async fn by_id(&self, tenant: &TenantId, id: PaymentMethodId) -> Result<Option<ById>, Error> {
+        let Some(customer) = self.store.locate_payment_method(tenant, id).await? else {
+            return Ok(None);
+        };
+        let Some((customer, methods)) = self
+            .store
+            .customer_with_payment_methods(tenant, customer)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let pm = methods.iter().find(|p| p.id == id).cloned();
+        Ok(pm.map(|pm| (pm, customer, methods)))
+    }
+
+    /// One payment method of the tenant, with its customer's view of it.
     pub async fn payment_method(
         &self,
         tenant: &TenantId,
         id: PaymentMethodId,
     ) -> Result<CardView, Error> {
-        let pm = self
-            .store
-            .payment_method(tenant, id)
-            .await?
-            .ok_or_else(|| payment_method_not_found(id))?;
-        let customer = self
-            .store
-            .get_customer(tenant, pm.customer_id)
+        let (pm, customer, _) = self
+            .by_id(tenant, id)
             .await?
             .ok_or_else(|| payment_method_not_found(id))?;
         Ok(CardView::of(pm, &customer))
@@ -91,19 +106,23 @@ impl<P: Ports> Vault<P> {
         account: &str,
         id: PaymentMethodId,
     ) -> Result<(PaymentMethod, Customer), Error> {
-        let card = self
-            .store
-            .payment_method(tenant, id)
-            .await?
-            .filter(PaymentMethod::is_card)
-            .ok_or_else(|| card_not_found(id))?;
-        let customer = self
-            .store
-            .get_customer(tenant, card.customer_id)
-            .await?
-            .filter(|c| account_ref_of(c) == Some(account))
-            .ok_or_else(|| card_not_found(id))?;
+        let (card, customer, _) = self.account_card_with_others(tenant, account, id).await?;
         Ok((card, customer))
+    }
+
+    /// A card of `account` only, with every payment method of its customer.
+    async fn account_card_with_others(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        id: PaymentMethodId,
+    ) -> Result<ById, Error> {
+        self.by_id(tenant, id)
+            .await?
+            .filter(|(card, customer, _)| {
+                card.is_card() && account_ref_of(customer) == Some(account)
+            })
+            .ok_or_else(|| card_not_found(id))
     }
 
     /// The payment method a dedupe marker points at, read consistently in the customer's

@@ -9,8 +9,8 @@
 //! customer's own Stripe customer (`PaymentMethod::attached_by_vault`); a merchant-imported
 //! card is the merchant's and is left at Stripe.
 
-use super::{card_not_found, payment_method_not_found, CardView, Vault};
-use crate::domain::{account_ref_of, PaymentMethod, PaymentMethodId, TenantId};
+use super::{payment_method_not_found, CardView, Vault};
+use crate::domain::{PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError};
 use crate::vault::credentials::StripeRoute;
@@ -24,16 +24,10 @@ fn changed_meanwhile() -> Error {
 impl<P: Ports> Vault<P> {
     /// The merchant API's delete.
     pub async fn delete_card(&self, tenant: &TenantId, id: PaymentMethodId) -> Result<(), Error> {
-        let pm = self
-            .store
-            .payment_method(tenant, id)
+        let (pm, customer, methods) = self
+            .by_id(tenant, id)
             .await?
-            .filter(PaymentMethod::is_card)
-            .ok_or_else(|| payment_method_not_found(id))?;
-        let (customer, methods) = self
-            .store
-            .customer_with_payment_methods(tenant, pm.customer_id)
-            .await?
+            .filter(|(pm, _, _)| pm.is_card())
             .ok_or_else(|| payment_method_not_found(id))?;
         let is_default = customer.default_payment_method_id == Some(id);
         if is_default && methods.len() > 1 {
@@ -72,20 +66,9 @@ impl<P: Ports> Vault<P> {
         account: &str,
         id: PaymentMethodId,
     ) -> Result<CardView, Error> {
-        // The card, then its customer with every card in one Query (the next current card
-        // is chosen among them); any other account's card answers as a missing one.
-        let card = self
-            .store
-            .payment_method(tenant, id)
-            .await?
-            .filter(PaymentMethod::is_card)
-            .ok_or_else(|| card_not_found(id))?;
-        let (customer, others) = self
-            .store
-            .customer_with_payment_methods(tenant, card.customer_id)
-            .await?
-            .filter(|(c, _)| account_ref_of(c) == Some(account))
-            .ok_or_else(|| card_not_found(id))?;
+        // The card with its customer and every card of it (the next current card is chosen
+        // among them); any other account's card answers as a missing one.
+        let (card, customer, others) = self.account_card_with_others(tenant, account, id).await?;
         let was_current = customer.default_payment_method_id == Some(id);
         let next = was_current
             .then(|| {

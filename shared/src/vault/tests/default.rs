@@ -27,11 +27,17 @@ async fn make_default_moves_the_default() {
     ok(v.make_default(&tid(CONNECT), c.id, second).await);
     assert_eq!(
         v.store.take_calls(),
-        ["payment_method", "set_default_payment_method"]
+        ["payment_method_of", "set_default_payment_method"]
     );
     assert_eq!(default_of(&v, CONNECT, c.id).await, Some(second));
+    v.store.take_calls();
     let view = ok(v.payment_method(&tid(CONNECT), second).await);
     assert!(view.is_default);
+    // By id alone: the index names the customer, one Query reads it with its cards.
+    assert_eq!(
+        v.store.take_calls(),
+        ["locate_payment_method", "customer_with_payment_methods"]
+    );
 }
 
 #[tokio::test]

@@ -117,6 +117,28 @@ async fn a_tenant_without_origins_allows_no_host() {
     assert_eq!(bad_request(e), WRONG_HOST);
 }
 
+/// An http origin stored before https was required is not honoured: not for reCAPTCHA's
+/// hostname, not for the preflight's origin index (which answers without a read).
+#[tokio::test]
+async fn an_http_origin_stored_before_https_was_required_is_not_honoured() {
+    let v = memory::vault();
+    let mut t = connect_tenant();
+    t.allowed_origins = vec!["http://shop.example".into(), "http://localhost:3000".into()];
+    v.store.insert_tenant(t.clone());
+    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+    let e = err(v.verify_human(&t, Some("tok-ok"), None).await);
+    assert_eq!(bad_request(e), WRONG_HOST);
+    v.captcha.answer("tok-local", solved_on(Some("localhost")));
+    ok(v.verify_human(&t, Some("tok-local"), None).await);
+
+    v.store.take_calls();
+    let http = crate::domain::Origin::new("http://shop.example");
+    assert!(!ok(v.origin_allowed(&http).await));
+    assert_eq!(v.store.take_calls(), Vec::<&str>::new(), "no read for it");
+    let local = crate::domain::Origin::new("http://localhost:3000");
+    assert!(ok(v.origin_allowed(&local).await));
+}
+
 #[tokio::test]
 async fn siteverify_unavailable_is_unavailable() {
     let v = vault();

@@ -71,6 +71,7 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
         stripe_publishable_key: None,
         require_avs: false,
         require_risk_fields: false,
+        legacy_query_string_cards: false,
         trusted_issuers: vec![TrustedIssuer {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

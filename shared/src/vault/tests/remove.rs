@@ -48,7 +48,7 @@ async fn the_only_card_can_be_deleted_and_the_default_is_cleared() {
     assert_eq!(
         v.store.take_calls(),
         [
-            "payment_method",
+            "locate_payment_method",
             "customer_with_payment_methods",
             "delete_payment_method"
         ]
