@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use crate::error::Error;
+
 /// Time kept back for compensation and the answer. Compensation of an attach is at most two
 /// Stripe calls (the token's card, then its detach: each about 0.3 s at Stripe's median and
 /// under 1.5 s at its tail), and the answer is milliseconds: 3 s covers both at the tail.
@@ -41,6 +43,17 @@ pub struct Deadline {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the request's deadline left no time to wait for {0}")]
 pub struct OutOfTime(pub String);
+
+/// A 503: the caller may try again, and nothing was stored (what was done at Stripe has
+/// been undone, or is safe to repeat under the same idempotency key).
+impl From<OutOfTime> for Error {
+    fn from(e: OutOfTime) -> Self {
+        Error::Unavailable {
+            message: "Stripe did not answer in time; nothing was stored. Try again.".into(),
+            source: Some(e.into()),
+        }
+    }
+}
 
 impl Deadline {
     /// A deadline `budget` from now, keeping [`RESERVE`] back.
@@ -101,8 +114,12 @@ impl Deadline {
 
     /// Whether waiting `pause` (a retry's backoff) still leaves room for an attempt.
     pub fn allows_pause(&self, pause: Duration, per_attempt: Duration) -> bool {
-        attempt_timeout(self.remaining().saturating_sub(pause), self.reserve, per_attempt)
-            .is_some()
+        attempt_timeout(
+            self.remaining().saturating_sub(pause),
+            self.reserve,
+            per_attempt,
+        )
+        .is_some()
     }
 
     /// The deadline compensation runs under: the reserve released, and at least
@@ -233,7 +250,10 @@ mod tests {
     async fn the_scope_carries_the_deadline_and_nothing_outside_it() {
         assert_eq!(Deadline::current(), None);
         let d = Deadline::after(S(5));
-        assert_eq!(Deadline::scope(d, async { Deadline::current() }).await, Some(d));
+        assert_eq!(
+            Deadline::scope(d, async { Deadline::current() }).await,
+            Some(d)
+        );
         assert_eq!(Deadline::current(), None);
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{CardNumber, Cvv, Expiry, SourceCard, StripeToken};
+use crate::domain::{CardNumber, Cvv, Expiry, OutOfTime, SourceCard, StripeToken};
 
 /// How one call authenticates: a secret key, and for Connect the connected account.
 pub struct StripeAuth {
@@ -40,6 +40,10 @@ pub enum StripeError {
     /// A 2xx whose body we could not read.
     #[error("unexpected Stripe response: {0}")]
     Decode(String),
+    /// The request's deadline stopped the call, before it was sent or while waiting for the
+    /// answer: as with `Unavailable`, whether Stripe acted is unknown.
+    #[error(transparent)]
+    OutOfTime(#[from] OutOfTime),
 }
 
 impl StripeError {

@@ -290,6 +290,7 @@ fn validation_error(e: StripeError) -> Error {
         StripeError::Api { message, .. } => Error::BadRequest(format!(
             "There was an error validating the payment method: {message}"
         )),
+        StripeError::OutOfTime(e) => e.into(),
         other => Error::upstream(
             "Stripe is unavailable; the card was not stored. Try again.",
             other,

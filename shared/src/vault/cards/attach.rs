@@ -108,6 +108,7 @@ fn token_error(e: StripeError) -> Error {
         StripeError::Api { message, .. } => {
             Error::field("stripeToken", format!("stripeToken: {message}"))
         }
+        StripeError::OutOfTime(e) => e.into(),
         e => Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e),
     }
 }
