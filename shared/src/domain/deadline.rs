@@ -41,8 +41,12 @@ pub struct Deadline {
 
 /// The request's deadline left no room for another attempt.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the request's deadline left no time to wait for {0}")]
-pub struct OutOfTime(pub String);
+#[error("the request's deadline left no time to wait for {waiting_for}")]
+pub struct OutOfTime {
+    pub waiting_for: String,
+    /// Whether an attempt was sent: if not, the call certainly did nothing.
+    pub sent: bool,
+}
 
 /// A 503: the caller may try again, and nothing was stored (what was done at Stripe has
 /// been undone, or is safe to repeat under the same idempotency key).

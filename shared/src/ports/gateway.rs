@@ -144,6 +144,9 @@ pub trait PaymentGateway: Send + Sync {
         card: &str,
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError>;
+    /// The id of the card a card token stands for, attached or not: what to detach when an
+    /// attach's answer was lost (its card id is the token's).
+    async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError>;
 }
 
 // The parts of Stripe's objects the vault reads. Unknown fields are ignored.

@@ -89,11 +89,12 @@ impl StripeClient {
         // Within a request, no attempt (nor backoff) eats into the time kept for compensation.
         let deadline = Deadline::current();
         let out_of_time = |last: &str| {
-            let what = match last {
+            let waiting_for = match last {
                 "" => format!("Stripe ({method} {path})"),
                 last => format!("Stripe ({method} {path}, {last})"),
             };
-            StripeError::OutOfTime(OutOfTime(what))
+            let sent = !last.is_empty();
+            StripeError::OutOfTime(OutOfTime { waiting_for, sent })
         };
         for attempt in 0..self.retry.attempts {
             if attempt > 0 {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::domain::Deadline;
+use crate::domain::{Deadline, OutOfTime};
 use crate::ports::{PaymentGateway, Source};
 use crate::secret::SecretString;
 use crate::stripe::{RetryPolicy, StripeAuth, StripeClient, StripeError, STRIPE_VERSION};
@@ -360,9 +360,9 @@ async fn a_create_sends_its_idempotency_key_on_every_attempt() {
 // The request's deadline (`domain::deadline`): attempts and backoffs stop where the time
 // kept for compensation begins. The budgets are short real times, well apart.
 
-fn out_of_time(r: Result<Source, StripeError>) -> String {
+fn out_of_time(r: Result<Source, StripeError>) -> OutOfTime {
     match r {
-        Err(StripeError::OutOfTime(e)) => e.to_string(),
+        Err(StripeError::OutOfTime(e)) => e,
         other => panic!("expected OutOfTime, got {other:?}"),
     }
 }
@@ -374,24 +374,26 @@ async fn within_a_deadline_an_attempt_waits_only_until_the_reserve_then_stops() 
         .set_body_json(card())
         .set_delay(Duration::from_secs(5));
     mock(&server, slow, None).await;
-    // Attempts of 5 s each, but 300 ms before the reserve's 300 ms.
+    // Attempts of 5 s each, but 1 s before the reserve's 0.5 s.
+    let client = client(&server);
     let deadline =
-        Deadline::after_with_reserve(Duration::from_millis(600), Duration::from_millis(300));
+        Deadline::after_with_reserve(Duration::from_millis(1500), Duration::from_millis(500));
     let started = std::time::Instant::now();
-    let message = out_of_time(deadline.scope(retrieve(&client(&server))).await);
+    let e = out_of_time(deadline.scope(retrieve(&client)).await);
     let took = started.elapsed();
-    assert!(
-        message.contains("GET /v1/customers/cus_Unit/sources/card_Unit, timed out"),
-        "{message}"
+    assert!(e.sent, "{e:?}");
+    assert_eq!(
+        e.waiting_for,
+        "Stripe (GET /v1/customers/cus_Unit/sources/card_Unit, timed out)"
     );
     assert_eq!(
         received(&server).await.len(),
         1,
         "no retry into the reserve"
     );
-    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
     assert!(
-        took < Duration::from_millis(600),
+        took < Duration::from_millis(1500),
         "the reserve was left: {took:?}"
     );
 }
@@ -406,7 +408,8 @@ async fn a_deadline_already_inside_the_reserve_sends_nothing() {
     )
     .await;
     let deadline = Deadline::after_with_reserve(Duration::from_millis(500), Duration::from_secs(3));
-    out_of_time(deadline.scope(retrieve(&client(&server))).await);
+    let e = out_of_time(deadline.scope(retrieve(&client(&server))).await);
+    assert!(!e.sent, "nothing was sent: the call certainly did nothing");
     assert!(received(&server).await.is_empty());
 }
 
@@ -425,8 +428,9 @@ async fn a_backoff_that_would_eat_the_reserve_is_not_waited() {
     );
     let deadline = Deadline::after_with_reserve(Duration::from_secs(1), Duration::from_millis(500));
     let started = std::time::Instant::now();
-    let message = out_of_time(deadline.scope(retrieve(&client)).await);
-    assert!(message.ends_with("HTTP 500)"), "{message}");
+    let e = out_of_time(deadline.scope(retrieve(&client)).await);
+    assert!(e.sent);
+    assert!(e.waiting_for.ends_with("HTTP 500)"), "{e}");
     assert_eq!(received(&server).await.len(), 1);
     assert!(started.elapsed() < Duration::from_millis(500));
 }

@@ -189,7 +189,7 @@ impl<P: Ports> Vault<P> {
             .create_card_token(auth, &details, IdempotencyKey::card_token(id).as_str())
             .await
             .map_err(validation_error)?;
-        let card = self
+        let attached = self
             .gateway
             .attach_source(
                 auth,
@@ -197,9 +197,15 @@ impl<P: Ports> Vault<P> {
                 &token,
                 IdempotencyKey::attach(id).as_str(),
             )
-            .await
-            .map_err(validation_error)?;
-        Ok(card.id)
+            .await;
+        match attached {
+            Ok(card) => Ok(card.id),
+            Err(e) => {
+                self.undo_lost_attach(auth, stripe_customer, &token, &e)
+                    .await;
+                Err(validation_error(e))
+            }
+        }
     }
 
     /// Charges a card once. A failure leaves the card stored and counts against it.
