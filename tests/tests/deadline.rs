@@ -168,3 +168,87 @@ async fn an_import_held_past_the_deadline_is_503_after_one_attempt_and_nothing_w
     assert_eq!(payment_method_count(customer).await, 0);
     stripe.verify().await;
 }
+
+/// Each function's timeout in template.yaml (binary → seconds), and the Globals' one.
+fn template_timeouts() -> (u64, Vec<(String, u64)>) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let template = std::fs::read_to_string(path).unwrap();
+    let (mut global, mut functions, mut binary) = (None, Vec::new(), None::<String>);
+    for line in template.lines().map(str::trim) {
+        if let Some(b) = line.strip_prefix("Binary:") {
+            binary = Some(b.trim().to_owned());
+            functions.push((b.trim().to_owned(), None));
+        } else if let Some(t) = line.strip_prefix("Timeout:") {
+            let seconds: u64 = t.split('#').next().unwrap().trim().parse().unwrap();
+            match (&binary, functions.last_mut()) {
+                (None, _) => global = Some(seconds),
+                (Some(_), Some((_, timeout))) => *timeout = Some(seconds),
+                _ => unreachable!(),
+            }
+        }
+    }
+    let global = global.expect("a Globals timeout");
+    let functions = functions
+        .into_iter()
+        .map(|(b, t)| (b, t.unwrap_or(global)))
+        .collect();
+    (global, functions)
+}
+
+/// The README's table of timeouts: (function names, or "every other function"; seconds).
+fn readme_timeouts() -> Vec<(Vec<String>, u64)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let section = readme
+        .split("**Function timeouts**")
+        .nth(1)
+        .expect("the README's timeouts");
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("| function |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let names = cells[1]
+                .split(", ")
+                .map(|n| n.trim_matches('`').to_owned())
+                .collect();
+            let seconds = cells[3].trim_end_matches(" s").parse().unwrap();
+            (names, seconds)
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_gives_each_functions_timeout_as_the_template_sets_it_all_under_30_s() {
+    let (global, functions) = template_timeouts();
+    let documented = readme_timeouts();
+    assert!(documented.len() > 1);
+    let mut named = Vec::new();
+    for (names, seconds) in &documented {
+        if names == &["every other function"] {
+            assert_eq!(*seconds, global);
+            continue;
+        }
+        for name in names {
+            let set = functions.iter().find(|(b, _)| b == name);
+            assert_eq!(set.map(|(_, t)| *t), Some(*seconds), "{name}");
+            named.push(name.clone());
+        }
+    }
+    for (binary, timeout) in &functions {
+        assert!(*timeout < 30, "{binary}: the HTTP API gives up at 30 s");
+        if !named.contains(binary) {
+            assert_eq!(*timeout, global, "{binary} is not in the README's table");
+        }
+    }
+    // A function with a Stripe call keeps the reserve and one 3 s attempt at least.
+    for name in &named {
+        let (_, t) = functions.iter().find(|(b, _)| b == name).unwrap();
+        assert!(
+            Duration::from_secs(*t) >= RESERVE + Duration::from_secs(5),
+            "{name}"
+        );
+    }
+}
