@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-
 use std::time::{Duration, SystemTime};
 
 use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
