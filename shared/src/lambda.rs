@@ -2,13 +2,19 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::time::{Duration, SystemTime};
 
-use lambda_http::{run, service_fn, Body, Request, Response};
+use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
 
+use crate::domain::Deadline;
 use crate::App;
 
 /// Builds the [`App`] once per cold start and serves `handler` with it. A handler always
 /// answers (errors are rendered by its dialect), so the runtime never sees a failure.
+///
+/// Each request runs under its [`Deadline`], from the Lambda context, or shorter when
+/// `DEADLINE_MS` is set (read once here: a test's way to make it short under `cargo lambda
+/// watch`, whose context deadline is a placeholder).
 pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, Request) -> Fut,
@@ -17,9 +23,33 @@ where
     crate::telemetry::init();
     // Lives as long as the container; leaking it lets handlers borrow it across awaits.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    run(service_fn(move |req| {
+    let cap = deadline_cap();
+    run(service_fn(move |req: Request| {
+        let deadline = request_deadline(&req, cap);
         let response = handler(app, req);
-        async move { Ok::<_, Infallible>(response.await) }
+        async move { Ok::<_, Infallible>(deadline.scope(response).await) }
     }))
     .await
+}
+
+/// `DEADLINE_MS`: a budget per request, in milliseconds, that shortens the context's.
+fn deadline_cap() -> Option<Duration> {
+    std::env::var("DEADLINE_MS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
+fn request_deadline(req: &Request, cap: Option<Duration>) -> Deadline {
+    let context_ms = req.lambda_context_ref().map_or(0, |c| c.deadline);
+    let deadline = Deadline::from_context_ms(context_ms, cap, SystemTime::now());
+    tracing::debug!(
+        context_deadline_ms = context_ms,
+        budget_ms = deadline.remaining().as_millis() as u64,
+        "request deadline"
+    );
+    deadline
 }

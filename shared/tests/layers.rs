@@ -49,7 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("telemetry", &[]),
-    ("lambda", &["app", "telemetry"]),
+    ("lambda", &["app", "domain", "telemetry"]),
     (
         "lib",
         &[

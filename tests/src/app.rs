@@ -6,6 +6,14 @@ use crate::{aws, jwt_config, stack};
 /// The vault in-process, on the test stack's table and secrets, with `stripe_api_base`
 /// pointed wherever a fault-injection test needs it.
 pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
+    app_with_stripe_timeout(stripe_api_base, std::time::Duration::from_millis(300)).await
+}
+
+/// The same, with Stripe attempts of `stripe_timeout` each (production's is 3 s).
+pub async fn app_with_stripe_timeout(
+    stripe_api_base: &str,
+    stripe_timeout: std::time::Duration,
+) -> cardvault::App {
     let config = cardvault::config::Config {
         table_name: stack().table.clone(),
         stripe_platform_secret_id: cardvault::config::DEFAULT_STRIPE_PLATFORM_SECRET_ID.into(),
@@ -16,7 +24,7 @@ pub async fn app_with_stripe(stripe_api_base: &str) -> cardvault::App {
         stripe_publishable_key: None,
         stripe_api_base: stripe_api_base.into(),
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),
-        stripe_timeout: std::time::Duration::from_millis(300),
+        stripe_timeout,
         jwt: jwt_config(),
         jwt_hs256_secret_id: cardvault::config::DEFAULT_JWT_HS256_SECRET_ID.into(),
     };

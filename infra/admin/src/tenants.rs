@@ -1,6 +1,8 @@
 //! Tenants and their settings: create, show, and each `set-*` command.
 
-use cardvault::domain::{Origin, StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits};
+use cardvault::domain::{
+    Origin, StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits,
+};
 use cardvault::ports::TenantStore;
 use cardvault::secret::random_token;
 use cardvault::store::Store;

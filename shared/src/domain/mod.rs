@@ -3,6 +3,7 @@
 mod caller;
 mod card;
 mod customer;
+pub mod deadline;
 mod encrypted;
 pub mod geo;
 mod ids;
@@ -20,6 +21,7 @@ pub mod velocity;
 pub use caller::{Principal, Role, Token};
 pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
+pub use deadline::{Deadline, OutOfTime};
 pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use new_card::{CardEntry, ImportRequest, NewTokenCard};

@@ -2,13 +2,18 @@
 //! that replay the first answer, and Stripe's error objects. Card numbers decide outcomes
 //! as Stripe's test cards do: `4000000000000002` is declined at the attach, and
 //! `4000000000000341` attaches but declines every charge.
+//!
+//! Calls can be made slow ([`MemoryGateway::latency`]); within a request's [`Deadline`] a
+//! slow call is cut where the real client would cut it. Run such tests with tokio's clock
+//! paused, so that no real time passes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{SourceCard, StripeToken};
+use crate::domain::{Deadline, OutOfTime, SourceCard, StripeToken};
 use crate::ports::{
     BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
     StripeAuth, StripeError,
@@ -48,6 +53,9 @@ struct State {
     intents: HashMap<String, PaymentIntent>,
     calls: Vec<String>,
     failing: HashMap<&'static str, FailWith>,
+    /// Every token made, and the id of its card.
+    minted: HashMap<String, String>,
+    latency: HashMap<&'static str, Duration>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -192,6 +200,7 @@ impl MemoryGateway {
         let mut s = self.state.lock().unwrap();
         let tok = s.id("tok");
         let c = s.new_card(&card);
+        s.minted.insert(tok.clone(), c.id.clone());
         s.tokens.insert(tok.clone(), (c, card.declines_charges));
         StripeToken::parse(&tok).expect("a valid token id")
     }
@@ -203,6 +212,32 @@ impl MemoryGateway {
 
     pub fn heal(&self, op: &'static str) {
         self.state.lock().unwrap().failing.remove(op);
+    }
+
+    /// Makes every later call of `op` take `time` to answer.
+    pub fn latency(&self, op: &'static str, time: Duration) {
+        self.state.lock().unwrap().latency.insert(op, time);
+    }
+
+    /// Lets the call's latency pass, as far as the request's deadline allows, as the real
+    /// client's retry loop would (`domain::deadline`). `Err`: the deadline left no room to
+    /// send it. `Ok(true)`: sent, but the wait for its answer was cut. Only `attach_source`
+    /// takes effect at Stripe before such a cut (the case compensation is for); the other
+    /// calls are cut before Stripe acts.
+    async fn elapse(&self, op: &'static str) -> Result<bool, StripeError> {
+        let latency = self.state.lock().unwrap().latency.get(op).copied();
+        let latency = latency.unwrap_or_default();
+        let allowed = match Deadline::current() {
+            None => latency,
+            Some(d) => d.attempt_timeout(Duration::MAX).ok_or_else(|| {
+                StripeError::OutOfTime(OutOfTime {
+                    waiting_for: format!("Stripe ({op})"),
+                    sent: false,
+                })
+            })?,
+        };
+        tokio::time::sleep(latency.min(allowed)).await;
+        Ok(latency > allowed)
     }
 
     /// Every call so far, as `op detail`, and forgets them.
@@ -240,6 +275,14 @@ impl MemoryGateway {
     pub fn intents(&self) -> usize {
         self.state.lock().unwrap().intents.len()
     }
+}
+
+/// Sent, but the wait for the answer was cut.
+fn cut(op: &str) -> StripeError {
+    StripeError::OutOfTime(OutOfTime {
+        waiting_for: format!("Stripe ({op})"),
+        sent: true,
+    })
 }
 
 fn source_id(src: &Source) -> &str {
@@ -288,6 +331,9 @@ impl PaymentGateway for MemoryGateway {
         idempotency_key: &str,
         _vault_customer_id: &str,
     ) -> Result<String, StripeError> {
+        if self.elapse("create_vault_customer").await? {
+            return Err(cut("create_vault_customer"));
+        }
         let mut s = self.state.lock().unwrap();
         s.call("create_vault_customer", idempotency_key.to_owned())?;
         if let Some(id) = s.replies.get(idempotency_key) {
@@ -355,6 +401,9 @@ impl PaymentGateway for MemoryGateway {
         card: &CardDetails<'_>,
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
+        if self.elapse("create_card_token").await? {
+            return Err(cut("create_card_token"));
+        }
         let mut s = self.state.lock().unwrap();
         s.call("create_card_token", idempotency_key.to_owned())?;
         if let Some(id) = s.replies.get(idempotency_key) {
@@ -375,6 +424,7 @@ impl PaymentGateway for MemoryGateway {
         if pan == DECLINED_AT_ATTACH {
             s.declining.push(tok.clone());
         }
+        s.minted.insert(tok.clone(), c.id.clone());
         s.tokens.insert(tok.clone(), (c, pan == DECLINES_CHARGES));
         s.replies.insert(idempotency_key.to_owned(), tok.clone());
         Ok(tok)
@@ -387,6 +437,7 @@ impl PaymentGateway for MemoryGateway {
         token: &str,
         idempotency_key: &str,
     ) -> Result<Card, StripeError> {
+        let cut_short = self.elapse("attach_source").await?;
         let mut s = self.state.lock().unwrap();
         s.call("attach_source", idempotency_key.to_owned())?;
         if let Some(card_id) = s.replies.get(idempotency_key).cloned() {
@@ -412,6 +463,9 @@ impl PaymentGateway for MemoryGateway {
             .insert(idempotency_key.to_owned(), card.id.clone());
         let c = s.customer(customer)?;
         c.sources.push(Source::Card(card.clone()));
+        if cut_short {
+            return Err(cut("attach_source"));
+        }
         Ok(card)
     }
 
@@ -433,6 +487,9 @@ impl PaymentGateway for MemoryGateway {
         customer: &str,
         source: &str,
     ) -> Result<(), StripeError> {
+        if self.elapse("detach_source").await? {
+            return Err(cut("detach_source"));
+        }
         let mut s = self.state.lock().unwrap();
         s.call("detach_source", format!("{customer} {source}"))?;
         let c = s.customer(customer)?;
@@ -482,5 +539,17 @@ impl PaymentGateway for MemoryGateway {
             id,
             status: "succeeded".into(),
         })
+    }
+
+    async fn token_card_id(&self, _auth: &StripeAuth, token: &str) -> Result<String, StripeError> {
+        if self.elapse("token_card_id").await? {
+            return Err(cut("token_card_id"));
+        }
+        let mut s = self.state.lock().unwrap();
+        s.call("token_card_id", token.to_owned())?;
+        s.minted
+            .get(token)
+            .cloned()
+            .ok_or_else(|| not_found("token", token))
     }
 }

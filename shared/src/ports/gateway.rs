@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{CardNumber, Cvv, Expiry, SourceCard, StripeToken};
+use crate::domain::{CardNumber, Cvv, Expiry, OutOfTime, SourceCard, StripeToken};
 
 /// How one call authenticates: a secret key, and for Connect the connected account.
 pub struct StripeAuth {
@@ -40,6 +40,10 @@ pub enum StripeError {
     /// A 2xx whose body we could not read.
     #[error("unexpected Stripe response: {0}")]
     Decode(String),
+    /// The request's deadline stopped the call, before it was sent or while waiting for the
+    /// answer: as with `Unavailable`, whether Stripe acted is unknown.
+    #[error(transparent)]
+    OutOfTime(#[from] OutOfTime),
 }
 
 impl StripeError {
@@ -140,6 +144,9 @@ pub trait PaymentGateway: Send + Sync {
         card: &str,
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError>;
+    /// The id of the card a card token stands for, attached or not: what to detach when an
+    /// attach's answer was lost (its card id is the token's).
+    async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError>;
 }
 
 // The parts of Stripe's objects the vault reads. Unknown fields are ignored.

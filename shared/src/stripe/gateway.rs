@@ -32,6 +32,11 @@ struct SourceList {
 }
 
 #[derive(Deserialize)]
+struct TokenObject {
+    card: Object,
+}
+
+#[derive(Deserialize)]
 struct Deleted {
     #[serde(default)]
     deleted: bool,
@@ -275,5 +280,12 @@ impl PaymentGateway for StripeClient {
             Some(idempotency_key),
         )
         .await
+    }
+
+    /// `GET /v1/tokens/{token}`: the token's card, whose id the card keeps once attached.
+    async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError> {
+        let path = format!("/v1/tokens/{token}");
+        let token: TokenObject = self.send(auth, Method::GET, &path, &[], None).await?;
+        Ok(token.card.id)
     }
 }

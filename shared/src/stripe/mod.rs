@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::domain::{Deadline, OutOfTime};
 use crate::net::HttpClient;
 
 // The port's vocabulary, under the adapter's name too.
@@ -48,7 +49,8 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Three attempts of 3 s each fit well inside a 15 s Lambda timeout.
+    /// Three attempts of 3 s each; within a request the deadline cuts them shorter
+    /// (`domain::deadline`).
     fn default() -> Self {
         Self {
             attempts: 3,
@@ -84,15 +86,36 @@ impl StripeClient {
     ) -> Result<T, StripeError> {
         let url = format!("{}{path}", self.base);
         let mut last = String::new();
+        // Within a request, no attempt (nor backoff) eats into the time kept for compensation.
+        let deadline = Deadline::current();
+        let out_of_time = |last: &str| {
+            let waiting_for = match last {
+                "" => format!("Stripe ({method} {path})"),
+                last => format!("Stripe ({method} {path}, {last})"),
+            };
+            let sent = !last.is_empty();
+            StripeError::OutOfTime(OutOfTime { waiting_for, sent })
+        };
         for attempt in 0..self.retry.attempts {
             if attempt > 0 {
-                tokio::time::sleep(self.retry.backoff * attempt).await;
+                let pause = self.retry.backoff * attempt;
+                if deadline.is_some_and(|d| !d.allows_pause(pause, self.retry.timeout)) {
+                    return Err(out_of_time(&last));
+                }
+                tokio::time::sleep(pause).await;
             }
+            let timeout = match deadline {
+                None => self.retry.timeout,
+                Some(d) => match d.attempt_timeout(self.retry.timeout) {
+                    Some(t) => t,
+                    None => return Err(out_of_time(&last)),
+                },
+            };
             let mut req = self
                 .http
                 .get()
                 .request(method.clone(), &url)
-                .timeout(self.retry.timeout)
+                .timeout(timeout)
                 .bearer_auth(auth.key.expose_secret())
                 .header("Stripe-Version", STRIPE_VERSION);
             if let Some(account) = &auth.account {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::domain::{Deadline, OutOfTime};
 use crate::ports::{PaymentGateway, Source};
 use crate::secret::SecretString;
 use crate::stripe::{RetryPolicy, StripeAuth, StripeClient, StripeError, STRIPE_VERSION};
@@ -354,4 +355,111 @@ async fn a_create_sends_its_idempotency_key_on_every_attempt() {
             "metadata%5Bcardvault_customer_id%5D=42"
         );
     }
+}
+
+// The request's deadline (`domain::deadline`): attempts and backoffs stop where the time
+// kept for compensation begins. The budgets are short real times, well apart.
+
+fn out_of_time(r: Result<Source, StripeError>) -> OutOfTime {
+    match r {
+        Err(StripeError::OutOfTime(e)) => e,
+        other => panic!("expected OutOfTime, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn within_a_deadline_an_attempt_waits_only_until_the_reserve_then_stops() {
+    let server = MockServer::start().await;
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(card())
+        .set_delay(Duration::from_secs(5));
+    mock(&server, slow, None).await;
+    // Attempts of 5 s each, but 1 s before the reserve's 0.5 s.
+    let client = client(&server);
+    let deadline =
+        Deadline::after_with_reserve(Duration::from_millis(1500), Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let e = out_of_time(deadline.scope(retrieve(&client)).await);
+    let took = started.elapsed();
+    assert!(e.sent, "{e:?}");
+    assert_eq!(
+        e.waiting_for,
+        "Stripe (GET /v1/customers/cus_Unit/sources/card_Unit, timed out)"
+    );
+    assert_eq!(
+        received(&server).await.len(),
+        1,
+        "no retry into the reserve"
+    );
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "the reserve was left: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_already_inside_the_reserve_sends_nothing() {
+    let server = MockServer::start().await;
+    mock(
+        &server,
+        ResponseTemplate::new(200).set_body_json(card()),
+        None,
+    )
+    .await;
+    let deadline = Deadline::after_with_reserve(Duration::from_millis(500), Duration::from_secs(3));
+    let e = out_of_time(deadline.scope(retrieve(&client(&server))).await);
+    assert!(!e.sent, "nothing was sent: the call certainly did nothing");
+    assert!(received(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_backoff_that_would_eat_the_reserve_is_not_waited() {
+    let server = MockServer::start().await;
+    mock(&server, ResponseTemplate::new(500), None).await;
+    let client = StripeClient::new(
+        reqwest::Client::new(),
+        server.uri(),
+        RetryPolicy {
+            attempts: ATTEMPTS as u32,
+            timeout: Duration::from_secs(5),
+            backoff: Duration::from_millis(700),
+        },
+    );
+    let deadline = Deadline::after_with_reserve(Duration::from_secs(1), Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let e = out_of_time(deadline.scope(retrieve(&client)).await);
+    assert!(e.sent);
+    assert!(e.waiting_for.ends_with("HTTP 500)"), "{e}");
+    assert_eq!(received(&server).await.len(), 1);
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn with_time_to_spare_the_retries_are_the_policys() {
+    let server = MockServer::start().await;
+    mock(&server, ResponseTemplate::new(500), None).await;
+    let deadline = Deadline::after(Duration::from_secs(20));
+    let message = unavailable(deadline.scope(retrieve(&client(&server))).await);
+    assert_eq!(message, "HTTP 500");
+    assert_eq!(received(&server).await.len(), ATTEMPTS);
+}
+
+#[tokio::test]
+async fn compensation_is_sent_even_past_the_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/v1/customers/cus_Unit/sources/card_Unit"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "card_Unit", "deleted": true})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let spent = Deadline::after_with_reserve(Duration::ZERO, Duration::from_secs(3));
+    let detached = spent
+        .for_compensation()
+        .scope(client(&server).detach_source(&platform(), "cus_Unit", "card_Unit"))
+        .await;
+    assert!(detached.is_ok(), "{detached:?}");
 }

@@ -1,29 +1,112 @@
 //! Undoing a Stripe change that could not be recorded: a card attached, or a customer
 //! made, must not stay at Stripe with no record of it. Best effort; a failure is logged
 //! with the ids needed to finish by hand (they name Stripe objects, never card data).
+//!
+//! Compensation runs with the request deadline's reserve released
+//! ([`Deadline::for_compensation`]): the reserve is kept for exactly this.
 
 use super::Vault;
-use crate::ports::{PaymentGateway, Ports, StripeAuth};
+use crate::domain::{Deadline, OutOfTime};
+use crate::ports::{PaymentGateway, Ports, StripeAuth, StripeError};
 
-/// What to undo at Stripe.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What to undo at Stripe. Its `Debug` (logged) never shows a token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Undo {
     /// Detach a card from its Stripe customer.
     Detach { customer: String, card: String },
+    /// An attach whose answer never came (unavailable, or cut by the deadline): Stripe may
+    /// have attached the token's card. Its id is the token's card's, so ask, and detach it.
+    DetachToken { customer: String, token: String },
     /// Delete a Stripe customer (it holds only the card it was made with).
     DeleteCustomer { customer: String },
 }
 
+impl std::fmt::Debug for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undo::Detach { customer, card } => f
+                .debug_struct("Detach")
+                .field("customer", customer)
+                .field("card", card)
+                .finish(),
+            Undo::DetachToken { customer, .. } => f
+                .debug_struct("DetachToken")
+                .field("customer", customer)
+                .field("token", &"[REDACTED]")
+                .finish(),
+            Undo::DeleteCustomer { customer } => f
+                .debug_struct("DeleteCustomer")
+                .field("customer", customer)
+                .finish(),
+        }
+    }
+}
+
 impl<P: Ports> Vault<P> {
+    /// An attach that failed without Stripe's answer (unavailable, unreadable, or cut by
+    /// the deadline) may have attached the card all the same: detach the token's card. A
+    /// refusal (a 4xx), or an attach the deadline kept from being sent, attached nothing.
+    pub(crate) async fn undo_lost_attach(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        token: &str,
+        e: &StripeError,
+    ) {
+        let nothing_sent = matches!(e, StripeError::OutOfTime(OutOfTime { sent: false, .. }));
+        if !nothing_sent && !matches!(e, StripeError::Api { .. }) {
+            let (customer, token) = (customer.to_owned(), token.to_owned());
+            self.compensate(auth, Undo::DetachToken { customer, token })
+                .await;
+        }
+    }
+
     pub async fn compensate(&self, auth: &StripeAuth, undo: Undo) {
+        match Deadline::current() {
+            Some(d) => d.for_compensation().scope(self.undo(auth, undo)).await,
+            None => self.undo(auth, undo).await,
+        }
+    }
+
+    async fn undo(&self, auth: &StripeAuth, undo: Undo) {
         let result = match &undo {
-            Undo::Detach { customer, card } => {
-                self.gateway.detach_source(auth, customer, card).await
+            Undo::Detach { customer, card } => self.detach(auth, customer, card).await,
+            Undo::DetachToken { customer, token } => {
+                match self.gateway.token_card_id(auth, token).await {
+                    // Logged by the card's id, which names it without the token.
+                    Ok(card) => {
+                        let result = self.detach(auth, customer, &card).await;
+                        let customer = customer.clone();
+                        return undone(result, &Undo::Detach { customer, card });
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Undo::DeleteCustomer { customer } => self.gateway.delete_customer(auth, customer).await,
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, ?undo, "an unrecorded Stripe change could not be undone; undo it by hand");
+        undone(result, &undo);
+    }
+
+    async fn detach(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        card: &str,
+    ) -> Result<(), StripeError> {
+        match self.gateway.detach_source(auth, customer, card).await {
+            // Never attached, or already detached: nothing is left to undo.
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
+    }
+}
+
+fn undone(result: Result<(), StripeError>, undo: &Undo) {
+    match result {
+        Ok(()) => tracing::info!(?undo, "an unrecorded Stripe change was undone"),
+        Err(e) => tracing::error!(
+            error = %e, ?undo,
+            "an unrecorded Stripe change could not be undone; undo it by hand"
+        ),
     }
 }

@@ -5,7 +5,9 @@ use super::idempotency::IdempotencyKey;
 use super::Vault;
 use crate::domain::{Customer, CustomerId, NewCustomer, TenantId};
 use crate::error::Error;
-use crate::ports::{Clock, CustomerStore, Ids, PaymentGateway, Ports, StoreError, StripeAuth};
+use crate::ports::{
+    Clock, CustomerStore, Ids, PaymentGateway, Ports, StoreError, StripeAuth, StripeError,
+};
 
 /// Random ids collide with odds of about n/2^53; a few tries make a clash unobservable.
 pub const ID_ATTEMPTS: usize = 4;
@@ -97,8 +99,9 @@ impl<P: Ports> Vault<P> {
             .gateway
             .create_vault_customer(auth, key.as_str(), &customer.id.to_string())
             .await
-            .map_err(|e| {
-                Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e)
+            .map_err(|e| match e {
+                StripeError::OutOfTime(e) => e.into(),
+                e => Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e),
             })?;
         Ok(self
             .store

@@ -246,6 +246,7 @@ fn stripe_error(e: StripeError) -> Error {
         StripeError::Api { code: Some(c), .. } if c == "token_already_used" => token_used(),
         e if e.is_not_found() => no_such_token(),
         StripeError::Api { message, .. } => Error::BadRequest(format!("Stripe: {message}")),
+        StripeError::OutOfTime(e) => e.into(),
         e @ (StripeError::Unavailable(_) | StripeError::Decode(_)) => Error::upstream(
             "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
             e,

@@ -237,12 +237,18 @@ impl<P: Ports> Vault<P> {
             .create_card_token(auth, &details, token_key.as_str())
             .await
             .map_err(validation_error)?;
-        let card = self
+        let attached = self
             .gateway
             .attach_source(auth, stripe_customer, &token, attach_key.as_str())
-            .await
-            .map_err(validation_error)?;
-        Ok(card.id)
+            .await;
+        match attached {
+            Ok(card) => Ok(card.id),
+            Err(e) => {
+                self.undo_lost_attach(auth, stripe_customer, &token, &e)
+                    .await;
+                Err(validation_error(e))
+            }
+        }
     }
 
     /// Charges a card once, under this request's idempotency key. A failure leaves the
@@ -350,6 +356,7 @@ fn vault_card(
 fn validation_error(e: StripeError) -> Error {
     match e {
         StripeError::Api { message, .. } => Error::Declined { reason: message },
+        StripeError::OutOfTime(e) => e.into(),
         other => Error::upstream(
             "Stripe is unavailable; the card was not stored. Try again.",
             other,

@@ -28,7 +28,7 @@ impl<P: Ports> Vault<P> {
         let auth = self.stripe_auth(&tenant_settings, StripeRoute::Any).await?;
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
         let id = self.ids.payment_method_id();
-        let attached = self
+        let attached = match self
             .gateway
             .attach_source(
                 &auth,
@@ -37,7 +37,14 @@ impl<P: Ports> Vault<P> {
                 IdempotencyKey::attach(id).as_str(),
             )
             .await
-            .map_err(token_error)?;
+        {
+            Ok(card) => card,
+            Err(e) => {
+                self.undo_lost_attach(&auth, &stripe_customer, new.token.reveal(), &e)
+                    .await;
+                return Err(token_error(e));
+            }
+        };
         let undo = Undo::Detach {
             customer: stripe_customer.clone(),
             card: attached.id.clone(),
@@ -108,6 +115,7 @@ fn token_error(e: StripeError) -> Error {
         StripeError::Api { message, .. } => {
             Error::field("stripeToken", format!("stripeToken: {message}"))
         }
+        StripeError::OutOfTime(e) => e.into(),
         e => Error::upstream("Stripe is unavailable; nothing was stored. Try again.", e),
     }
 }

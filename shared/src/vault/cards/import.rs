@@ -78,6 +78,7 @@ impl<P: Ports> Vault<P> {
                 match self.gateway.customer_exists(auth, customer).await {
                     Ok(false) => Error::BadRequest(format!("No such customer: {customer}")),
                     Ok(true) => Error::BadRequest(format!("No such source: {}", req.source)),
+                    Err(StripeError::OutOfTime(e)) => e.into(),
                     Err(e) => Error::upstream(
                         "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
                         e,
@@ -85,6 +86,7 @@ impl<P: Ports> Vault<P> {
                 }
             }
             StripeError::Api { message, .. } => Error::BadRequest(message),
+            StripeError::OutOfTime(e) => e.into(),
             e @ (StripeError::Unavailable(_) | StripeError::Decode(_)) => Error::upstream(
                 "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
                 e,

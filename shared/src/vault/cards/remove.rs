@@ -12,7 +12,7 @@
 use super::{payment_method_not_found, CardView, Vault};
 use crate::domain::{PaymentMethodId, TenantId};
 use crate::error::Error;
-use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError};
+use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeError};
 use crate::vault::credentials::StripeRoute;
 
 fn changed_meanwhile() -> Error {
@@ -89,6 +89,7 @@ impl<P: Ports> Vault<P> {
                 Ok(()) => {}
                 // Already gone at Stripe: removing our record is what is left to do.
                 Err(e) if e.is_not_found() => {}
+                Err(StripeError::OutOfTime(e)) => return Err(e.into()),
                 Err(e) => {
                     return Err(Error::upstream(
                         "Stripe is unavailable; the card was not removed. Try again.",

@@ -11,6 +11,7 @@ mod attach;
 mod callers;
 mod credentials;
 mod customers;
+mod deadline;
 mod default;
 mod human;
 mod import;
