@@ -18,8 +18,9 @@ async fn customer() -> u64 {
     create_customer(&tenant_a().private_api_key, json!({"firstName": "Karen"})).await
 }
 
-async fn add_card(customer: u64, pan: &str) -> Value {
-    let body = json!({
+/// A redirect request for tenant A, as the browser sends it.
+fn body(customer: u64, pan: &str) -> Value {
+    json!({
         "customerId": customer,
         "PublicApiKey": tenant_a().public_api_key,
         "cardNumber": pan,
@@ -29,11 +30,14 @@ async fn add_card(customer: u64, pan: &str) -> Value {
         "expirationYear": 30,
         "cvv": "012",
         "recaptcha": "cardvault-test-pass",
-    });
+    })
+}
+
+async fn add_card(customer: u64, pan: &str) -> Value {
     let resp = http()
         .post(url("/api/paymentsv2"))
         .header("Origin", &tenant_a().allowed_origin)
-        .json(&body)
+        .json(&body(customer, pan))
         .send()
         .await
         .unwrap();
@@ -200,17 +204,7 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
         .await
         .unwrap()
         .unwrap();
-    let params = cardvault::dialect::fusebill::redirect::Params::from_json(&json!({
-        "customerId": customer,
-        "PublicApiKey": tenant_a().public_api_key,
-        "cardNumber": PAN,
-        "firstName": "Karen",
-        "lastName": "Wood",
-        "expirationMonth": 2,
-        "expirationYear": 30,
-        "cvv": "012",
-        "recaptcha": "cardvault-test-pass",
-    }));
+    let params = cardvault::dialect::fusebill::redirect::Params::from_json(&body(customer, PAN));
     let entry = params.card_entry(&tenant, app.vault.today()).unwrap();
     let again = app
         .vault
