@@ -24,6 +24,8 @@ impl FieldError {
 /// The one message a declined card gets, whatever Stripe said: its reason ("Your card's
 /// security code is incorrect.") would tell a card tester which detail was wrong. The
 /// words are Fusebill's own error sample's (seed 002).
+/// What the user and billing card APIs say of a declined card, whatever Stripe's reason.
+pub const CARD_DECLINED: &str = "The card was declined.";
 pub const DECLINED: &str = "There was an error validating the payment method: Failed validation";
 
 #[derive(Debug, thiserror::Error)]

@@ -47,11 +47,17 @@ pub async fn stripe_card(name: &str, extra: &[(&str, &str)]) -> (String, String)
 
 /// A new localstripe card token (`tok_…`), as Stripe.js would make one.
 pub async fn stripe_token() -> String {
+    stripe_token_for("4242424242424242").await
+}
+
+/// A token of another card number (localstripe declines 4000000000000002 and
+/// 4000000000000127 when they are attached).
+pub async fn stripe_token_for(pan: &str) -> String {
     let token: Value = http()
         .post(format!("{}/v1/tokens", stack().stripe_url))
         .basic_auth("sk_test_cardvault_tests", Some(""))
         .form(&[
-            ("card[number]", "4242424242424242"),
+            ("card[number]", pan),
             ("card[exp_month]", "8"),
             ("card[exp_year]", "2031"),
             ("card[cvc]", "123"),

@@ -331,3 +331,17 @@ async fn a_collection_on_a_card_on_file_with_another_expiry_is_refused() {
     .await;
     assert_eq!(pm["expirationMonth"], 2, "{pm}");
 }
+
+#[tokio::test]
+async fn made_up_customer_ids_spend_none_of_the_tenants_budget() {
+    // Only the public key (it is in the merchant's page) and solved reCAPTCHAs: attempts
+    // on customer ids that do not exist are 404 and counted nowhere.
+    let t = tenant_with(&["--per-public-key", "3", "--per-ip", "1000"]);
+    for i in 0..4u64 {
+        let (status, err) = post(&sample(&t, 9_000_000_000 + i, CARDS[0])).await;
+        assert_eq!(status, 404, "{err}");
+    }
+    let real = create_customer(&t.private_api_key, json!({})).await;
+    let (status, pm) = post(&sample(&t, real, CARDS[1])).await;
+    assert_eq!(status, 200, "a real cardholder is not locked out: {pm}");
+}

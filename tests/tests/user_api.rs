@@ -521,3 +521,19 @@ async fn a_failure_after_stripe_deletes_the_stripe_customer_again() {
     assert!(r.is_err(), "{r:?}");
     nothing_stored(&app, &sub).await;
 }
+
+#[tokio::test]
+async fn a_declined_card_is_one_generic_answer_not_stripes_reason() {
+    let jwt = user_token("demo-a", &fresh_user("declines"));
+    // Declined, and declined for a wrong CVC: Stripe's reasons differ, the answers do not.
+    let mut answers = Vec::new();
+    for pan in ["4000000000000002", "4000000000000127"] {
+        let (status, body) = create(&jwt, &stripe_token_for(pan).await).await;
+        assert_eq!(status, 400, "{body}");
+        answers.push(body);
+    }
+    assert_eq!(answers[0], answers[1]);
+    let text = answers[0].to_string().to_ascii_lowercase();
+    assert!(text.contains("the card was declined"), "{text}");
+    assert!(!text.contains("security code"), "{text}");
+}

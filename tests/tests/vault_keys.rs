@@ -167,19 +167,26 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
     make_legacy(customer, id, PAN, &legacy).await;
     assert!(!sealed_of(&payment_method_item(customer, id).await).is_envelope());
 
-    let dry = admin(&[
-        "migrate-pans",
-        "--legacy-secret-id",
-        &legacy_id,
-        "--dry-run",
-    ]);
+    let migrate = |extra: &[&str]| {
+        let named = [
+            "migrate-pans",
+            "--legacy-secret-id",
+            &legacy_id,
+            "--fingerprint-secret-id",
+            cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID,
+            "--kms-key-id",
+            cardvault::config::DEFAULT_VAULT_KMS_KEY_ID,
+        ];
+        admin(&[&named[..], extra].concat())
+    };
+    let dry = migrate(&["--dry-run"]);
     assert!(dry["migrated"].as_u64().unwrap() >= 1, "{dry}");
     assert!(
         !sealed_of(&payment_method_item(customer, id).await).is_envelope(),
         "dry run"
     );
 
-    let out = admin(&["migrate-pans", "--legacy-secret-id", &legacy_id]);
+    let out = migrate(&[]);
     assert!(out["migrated"].as_u64().unwrap() >= 1, "{out}");
     let migrated = payment_method_item(customer, id).await;
     let sealed = sealed_of(&migrated);
@@ -192,7 +199,7 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
     assert_eq!(opened.expose_secret(), PAN);
 
     // Idempotent: a second run leaves the record as it is.
-    admin(&["migrate-pans", "--legacy-secret-id", &legacy_id]);
+    migrate(&[]);
     assert_eq!(sealed_of(&payment_method_item(customer, id).await), sealed);
 
     // The legacy fingerprint key joined the ring: the same card again is the same record.

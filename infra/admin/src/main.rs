@@ -141,22 +141,25 @@ enum Command {
     /// Add a fingerprint key version and make it current. Older versions stay, so cards
     /// stored before are still found as duplicates.
     RotateFingerprintKey {
-        #[arg(long, env = "FINGERPRINT_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID)]
+        #[arg(long)]
         secret_id: String,
     },
     /// Add a cursor-signing key version and make it current.
     RotateCursorKey {
-        #[arg(long, env = "CURSOR_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_CURSOR_SECRET_ID)]
+        #[arg(long)]
         secret_id: String,
     },
     /// Re-seal every PAN stored in the pre-KMS format under a KMS data key, and carry the
     /// legacy fingerprint key into the fingerprint ring. Safe to run again.
     MigratePans {
-        #[arg(long, default_value = cardvault::config::DEFAULT_LEGACY_VAULT_KEYS_SECRET_ID)]
+        #[arg(long)]
         legacy_secret_id: String,
-        #[arg(long, env = "FINGERPRINT_KEY_SECRET_ID", default_value = cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID)]
+        /// Named, never defaulted: a wrong ring would hold the legacy key where no function
+        /// reads it, and duplicates would silently go unfound.
+        #[arg(long)]
         fingerprint_secret_id: String,
-        #[arg(long, env = "VAULT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_VAULT_KMS_KEY_ID)]
+        /// The vault's KMS key (the stack's `VaultKeyArn`), named for the same reason.
+        #[arg(long)]
         kms_key_id: String,
         /// Count what would be migrated; change nothing.
         #[arg(long)]

@@ -79,16 +79,16 @@ impl DataKeyCache {
 
     fn take_use(&self, tenant: &TenantId) -> Option<Arc<DataKey>> {
         let mut entries = self.entries.lock().ok()?;
-        let fresh = entries
-            .get(tenant)
-            .is_some_and(|e| e.born.elapsed() < self.max_age && e.uses < self.max_uses);
-        if !fresh {
-            // Spent or expired: its plaintext is dropped now, not at the next insert.
-            entries.remove(tenant);
-            return None;
-        }
+        // Every spent or expired key goes now, an idle tenant's too: a plaintext data key
+        // lives no longer than its bounds, not until its tenant's next card.
+        entries.retain(|_, e| e.born.elapsed() < self.max_age && e.uses < self.max_uses);
         let entry = entries.get_mut(tenant)?;
         entry.uses += 1;
         Some(entry.key.clone())
+    }
+
+    /// How many data keys the cache holds (tests).
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
     }
 }

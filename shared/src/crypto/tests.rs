@@ -171,6 +171,19 @@ async fn a_data_key_is_reused_within_its_bounds_and_per_tenant() {
     assert_eq!(dk.generated.load(Ordering::SeqCst), 3);
 }
 
+#[tokio::test]
+async fn an_idle_tenants_data_key_is_dropped_once_it_is_too_old() {
+    let cache = DataKeyCache::new(Duration::from_millis(50), 100);
+    let dk = MemoryDataKeys::default();
+    let (a, b) = (tid("a"), tid("b"));
+    cache.get_or_generate(&a, || dk.generate(&a)).await.unwrap();
+    assert_eq!(cache.len(), 1);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    // Another tenant's card: tenant a's expired key does not wait for tenant a.
+    cache.get_or_generate(&b, || dk.generate(&b)).await.unwrap();
+    assert_eq!(cache.len(), 1, "only b's key is left");
+}
+
 #[test]
 fn a_legacy_fingerprint_key_carried_into_a_ring_gives_the_same_fingerprints() {
     let legacy = legacy::LegacyKeys::parse(&legacy::generate()).unwrap();

@@ -12,7 +12,7 @@ use crate::domain::{
     stripe_dedupe_key, user_ref, AtStripe, Customer, CustomerId, PaymentMethod, Principal,
     StripeCustomerLink, StripeRef, StripeToken, TenantId,
 };
-use crate::error::Error;
+use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
     Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, PaymentGateway, Ports, StripeError,
     TokenUse,
@@ -245,6 +245,16 @@ fn stripe_error(e: StripeError) -> Error {
         } => Error::upstream("Stripe rejected this account's Stripe credentials.", e),
         StripeError::Api { code: Some(c), .. } if c == "token_already_used" => token_used(),
         e if e.is_not_found() => no_such_token(),
+        // Which detail was wrong would make this a card-testing oracle: logged, not said.
+        StripeError::Api {
+            status,
+            kind,
+            message,
+            ..
+        } if status == 402 || kind == "card_error" => {
+            tracing::info!(reason = %message, "card declined");
+            Error::BadRequest(format!("Stripe: {CARD_DECLINED}"))
+        }
         StripeError::Api { message, .. } => Error::BadRequest(format!("Stripe: {message}")),
         StripeError::OutOfTime(e) => e.into(),
         e @ (StripeError::Unavailable(_) | StripeError::Decode(_)) => Error::upstream(

@@ -109,8 +109,9 @@ fn declines_counter(w: &Window, tenant: &Tenant, customer: CustomerId) -> Counte
 }
 
 impl<P: Ports> Vault<P> {
-    /// The transparent redirect's add: admitted by the velocity limits first, its declines
-    /// counted toward the customer's lockout after.
+    /// The transparent redirect's add: the customer and the duplicate check first, then
+    /// the velocity limits, then Stripe; its declines counted toward the customer's lockout
+    /// after.
     pub async fn add_from_redirect(
         &self,
         tenant: &Tenant,
@@ -122,8 +123,11 @@ impl<P: Ports> Vault<P> {
             self.clock.now().unix_timestamp(),
             tenant.velocity.window_secs(),
         );
+        // A customer that does not exist answers 404 before anything is counted: made-up ids
+        // must not spend the tenant's per-key budget and lock out every real cardholder.
+        let found = self.look_up_card(tenant, customer, &entry).await?;
         self.admit(&w, tenant, customer, source_ip).await?;
-        let result = self.add_entered_card(tenant, customer, entry).await;
+        let result = self.add_looked_up(tenant, found, entry).await;
         if Outcome::of(&result).declines > 0 {
             // The decline stands whether or not it could be counted.
             if let Err(e) = self

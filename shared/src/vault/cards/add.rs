@@ -15,6 +15,14 @@ use crate::vault::compensation::Undo;
 use crate::vault::credentials::StripeRoute;
 use crate::vault::idempotency::IdempotencyKey;
 
+/// A redirect card's customer and duplicate check, before anything is counted or sent.
+pub(crate) struct LookedUp {
+    customer: Customer,
+    existing: Option<PaymentMethodId>,
+    /// Under the current fingerprint key, for a new record.
+    fingerprint: String,
+}
+
 /// What adding a card did.
 pub struct Added {
     pub view: CardView,
@@ -36,64 +44,83 @@ pub struct Collection {
 }
 
 impl<P: Ports> Vault<P> {
-    /// Round trips: one BatchGetItem (customer + fingerprint marker), then Stripe (a
-    /// customer on first use, a token, the attach), one TransactWriteItems, and for a
-    /// collection a PaymentIntent. A failure after the attach detaches the card again.
+    /// Round trips: one BatchGetItem (customer + fingerprint marker), a KMS data key (on a
+    /// cache miss), then Stripe (a customer on first use, a token, the attach), one
+    /// TransactWriteItems, and for a collection a PaymentIntent. A failure after the attach
+    /// detaches the card again.
     pub async fn add_entered_card(
         &self,
         tenant: &Tenant,
         customer_id: CustomerId,
         entry: CardEntry,
     ) -> Result<Added, Error> {
+        let found = self.look_up_card(tenant, customer_id, &entry).await?;
+        self.add_looked_up(tenant, found, entry).await
+    }
+
+    /// The customer (absent or another tenant's: 404) and whether the card is on file, by
+    /// its fingerprint under every version of the fingerprint key. Nothing else has
+    /// happened yet, so the redirect counts its limits only after this.
+    pub(crate) async fn look_up_card(
+        &self,
+        tenant: &Tenant,
+        customer_id: CustomerId,
+        entry: &CardEntry,
+    ) -> Result<LookedUp, Error> {
         let fingerprints = self.keys.fingerprints(&tenant.id, &entry.number).await?;
         let (customer, existing) = self
             .store
             .customer_and_dedupe(&tenant.id, customer_id, &fingerprints.dedupe_keys())
             .await?;
         let customer = customer.ok_or_else(|| Error::not_found("Customer", customer_id))?;
+        Ok(LookedUp {
+            customer,
+            existing,
+            fingerprint: fingerprints.current,
+        })
+    }
+
+    pub(crate) async fn add_looked_up(
+        &self,
+        tenant: &Tenant,
+        found: LookedUp,
+        entry: CardEntry,
+    ) -> Result<Added, Error> {
+        let LookedUp {
+            customer,
+            existing,
+            fingerprint,
+        } = found;
+        let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         if let Some(id) = existing {
             let view = self.existing_view(&tenant.id, &customer, id).await?;
-            return self.on_file(tenant, view, &entry).await;
+            return self.on_file(tenant, &auth, &customer, view, &entry).await;
         }
 
-        let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
         let id = self.ids.payment_method_id();
+        // Sealed before Stripe sees the card: a KMS failure then needs no compensation, and
+        // after the attach only the one write remains.
+        let sealed = self
+            .keys
+            .seal_pan(&entry.number, &PanContext::new(&tenant.id, customer.id, id))
+            .await?;
         let keys = (IdempotencyKey::card_token(id), IdempotencyKey::attach(id));
         let card = self
             .verify_at_stripe(&auth, &stripe_customer, &entry, keys)
             .await?;
 
         let at = self.clock.now();
-        let sealed = self
-            .keys
-            .seal_pan(&entry.number, &PanContext::new(&tenant.id, customer.id, id))
-            .await;
         let undo = Undo::Detach {
             customer: stripe_customer.clone(),
             card: card.clone(),
-        };
-        let sealed = match sealed {
-            Ok(s) => s,
-            Err(e) => {
-                self.compensate(&auth, undo).await;
-                return Err(e.into());
-            }
         };
         let stripe = StripeRef {
             customer_id: stripe_customer.clone(),
             source_id: card,
         };
         let (make_default, collect_minor) = (entry.make_default, entry.collect_minor);
-        let mut pm = vault_card(
-            id,
-            &customer,
-            entry,
-            stripe,
-            sealed,
-            fingerprints.current,
-            at,
-        );
+        let mut pm = vault_card(id, &customer, entry, stripe, sealed, fingerprint, at);
         let rule = if make_default {
             DefaultRule::Always
         } else {
@@ -145,20 +172,41 @@ impl<P: Ports> Vault<P> {
         })
     }
 
-    /// The card is on file already: nothing is added. A collection asked for still
-    /// happens, on that card, but only once the entered details pass again: the expiry
-    /// must be the one on file, and Stripe checks the CVC and expiry on a fresh
-    /// verification copy (attached, then detached again). Either failing is a decline, and
-    /// nothing is charged: a matching fingerprint proves only the number.
+    /// The card is on file already: nothing is added. A matching fingerprint proves only
+    /// the number, so the entered details must pass at Stripe first (a verification copy,
+    /// attached where Stripe checks the CVC and expiry, then detached again) before the
+    /// record on file is answered: otherwise the number alone would read the stored holder,
+    /// and a mismatch would answer faster than a decline. A collection asked for then
+    /// happens on the card on file, and only if the expiry entered is the one on file.
     async fn on_file(
         &self,
         tenant: &Tenant,
+        auth: &StripeAuth,
+        customer: &Customer,
         mut view: CardView,
         entry: &CardEntry,
     ) -> Result<Added, Error> {
-        let collection = match (entry.collect_minor, view.payment_method.stripe.clone()) {
+        let on_file = view.payment_method.stripe.clone();
+        let stripe_customer = match &on_file {
+            Some(s) => s.customer_id.clone(),
+            None => self.stripe_customer_of(auth, customer).await?,
+        };
+        let pm = &mut view.payment_method;
+        let request = self.ids.request_id();
+        let keys = (
+            IdempotencyKey::recheck_token(pm.id, request),
+            IdempotencyKey::recheck_attach(pm.id, request),
+        );
+        let copy = self
+            .verify_at_stripe(auth, &stripe_customer, entry, keys)
+            .await?;
+        let undo = Undo::Detach {
+            customer: stripe_customer.clone(),
+            card: copy,
+        };
+        self.compensate(auth, undo).await;
+        let collection = match (entry.collect_minor, on_file) {
             (Some(amount), Some(s)) => {
-                let pm = &mut view.payment_method;
                 let stored = match pm.instrument {
                     Instrument::Card {
                         exp_month,
@@ -175,22 +223,8 @@ impl<P: Ports> Vault<P> {
                         ),
                     });
                 }
-                let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
-                let request = self.ids.request_id();
-                let keys = (
-                    IdempotencyKey::recheck_token(pm.id, request),
-                    IdempotencyKey::recheck_attach(pm.id, request),
-                );
-                let copy = self
-                    .verify_at_stripe(&auth, &s.customer_id, entry, keys)
-                    .await?;
-                let undo = Undo::Detach {
-                    customer: s.customer_id.clone(),
-                    card: copy,
-                };
-                self.compensate(&auth, undo).await;
                 Some(
-                    self.collect(&auth, tenant, pm, &s.customer_id, amount, request)
+                    self.collect(auth, tenant, pm, &s.customer_id, amount, request)
                         .await?,
                 )
             }
@@ -351,11 +385,18 @@ fn vault_card(
     pm
 }
 
-/// Any error object Stripe answers a card's verification with is a decline: its words
-/// (which detail was wrong) go to the log only.
+/// A card error (402, `card_error`) is a decline: its words (which detail was wrong) go to
+/// the log only. Any other error object is ours (a revoked key, a missing Stripe
+/// customer): not the cardholder's decline, so it neither counts toward a lockout nor
+/// reads as one.
 fn validation_error(e: StripeError) -> Error {
     match e {
-        StripeError::Api { message, .. } => Error::Declined { reason: message },
+        StripeError::Api {
+            status,
+            kind,
+            message,
+            ..
+        } if status == 402 || kind == "card_error" => Error::Declined { reason: message },
         StripeError::OutOfTime(e) => e.into(),
         other => Error::upstream(
             "Stripe is unavailable; the card was not stored. Try again.",

@@ -149,7 +149,17 @@ async fn the_same_card_again_answers_the_record_on_file() {
     let again = ok(add(&v, &c, card("4242 4242-4242 4242").build()).await);
     assert!(!again.created);
     assert_eq!(again.view.payment_method, first.view.payment_method);
-    assert!(v.gateway.take_calls().is_empty(), "no second Stripe attach");
+    // The entered details pass at Stripe first, on a copy detached again: a matching
+    // number alone reads nothing.
+    assert_eq!(
+        stripe_ops(&v),
+        ["create_card_token", "attach_source", "detach_source"]
+    );
+    let stripe = first.view.payment_method.stripe.clone().unwrap();
+    assert_eq!(
+        v.gateway.sources_of(&stripe.customer_id),
+        [stripe.source_id]
+    );
     assert_eq!(
         v.store.take_calls(),
         ["customer_and_dedupe", "payment_method_of"]
@@ -379,7 +389,11 @@ async fn a_card_on_file_with_another_expiry_is_not_charged() {
         matches!(&e, Error::Declined { reason } if reason.contains("expiry")),
         "{e:?}"
     );
-    assert!(v.gateway.take_calls().is_empty(), "nothing sent to Stripe");
+    // Verified at Stripe all the same, so a wrong expiry takes as long as a decline.
+    assert_eq!(
+        stripe_ops(&v),
+        ["create_card_token", "attach_source", "detach_source"]
+    );
     assert_eq!(v.gateway.intents(), 0);
     assert_eq!(
         stored_of(&v, c.id),
@@ -458,4 +472,29 @@ async fn the_email_entered_with_the_card_is_kept() {
     );
     let [pm] = stored_of(&v, c.id).try_into().expect("one card stored");
     assert_eq!(email(&pm).as_deref(), Some("karen@example.com"));
+}
+
+#[tokio::test]
+async fn a_matching_number_alone_does_not_read_the_card_on_file() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    ok(add(&v, &c, card(VISA).holder("Alice", "Owner").build()).await);
+    v.gateway.take_calls();
+
+    // Someone with the number and the customer id, not the CVC: Stripe refuses the copy.
+    v.gateway.fail("attach_source", FailWith::Api(402));
+    let e = err(add(&v, &c, card(VISA).holder("Mallory", "X").build()).await);
+    assert!(matches!(e, Error::Declined { .. }), "{e:?}");
+    assert!(!format!("{e:?}").contains("Alice"));
+}
+
+#[tokio::test]
+async fn a_stripe_error_that_is_not_the_cards_is_not_a_decline() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    // A revoked key, say: ours to fix, not the cardholder's decline.
+    v.gateway.fail("attach_source", FailWith::Api(401));
+    let e = err(add(&v, &c, card(VISA).build()).await);
+    assert!(matches!(e, Error::Upstream { .. }), "{e:?}");
+    assert!(stored_of(&v, c.id).is_empty());
 }

@@ -63,7 +63,11 @@ async fn the_attempt_over_the_ip_limit_is_refused_before_stripe() {
     // The fourth from that IP, even for another customer: refused, Stripe never asked.
     too_many(err(attempt(&v, &t, &d, CARDS[3], IP).await));
     assert!(v.gateway.take_calls().is_empty());
-    assert_eq!(v.store.take_calls(), ["admit"], "one round trip, no more");
+    assert_eq!(
+        v.store.take_calls(),
+        ["customer_and_dedupe", "admit"],
+        "the customer read and the count, no more"
+    );
     assert!(stored_of(&v, d.id).is_empty());
 
     // Another IP is not held back.
@@ -240,5 +244,33 @@ async fn a_store_failure_refuses_nothing_silently() {
     assert!(
         v.gateway.take_calls().is_empty(),
         "no Stripe call unless admitted"
+    );
+}
+
+#[tokio::test]
+async fn a_made_up_customer_is_404_and_spends_none_of_the_tenants_budget() {
+    let v = vault();
+    let t = limited(VelocityLimits {
+        per_public_key: Some(5),
+        ..Default::default()
+    });
+    for i in 0..5u64 {
+        let phantom = CustomerId::try_from(9_000_000_000 + i).unwrap();
+        let e = err(v
+            .add_from_redirect(
+                &t,
+                phantom,
+                card(VISA).build(),
+                Some(&format!("198.51.100.{i}")),
+            )
+            .await);
+        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    }
+    assert!(v.gateway.take_calls().is_empty(), "no card reached Stripe");
+    // A real cardholder is not locked out by them.
+    let c = customer(&v, CONNECT).await;
+    ok(
+        v.add_from_redirect(&t, c.id, card(MASTERCARD).build(), Some(IP))
+            .await,
     );
 }
