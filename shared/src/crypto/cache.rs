@@ -88,7 +88,7 @@ impl DataKeyCache {
     }
 
     /// How many data keys the cache holds (tests).
-    pub fn len(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.len())
     }
 }
