@@ -124,6 +124,9 @@ impl<P: Ports> Vault<P> {
         );
         self.admit(&w, tenant, customer, source_ip).await?;
         let result = self.add_entered_card(tenant, customer, entry).await;
+        if let Ok(added) = &result {
+            self.record_redirect_add(added).await;
+        }
         if Outcome::of(&result).declines > 0 {
             // The decline stands whether or not it could be counted.
             if let Err(e) = self
