@@ -21,7 +21,8 @@ use crate::domain::{
     TenantId,
 };
 use crate::error::Error;
-use crate::ports::{AuditLog, Clock, CustomerStore, Ports, AUDIT_PAGE_MAX};
+pub use crate::ports::AUDIT_PAGE_MAX;
+use crate::ports::{AuditLog, Clock, CustomerStore, Ports};
 
 /// At most one refusal event per caller and action in this long, per container.
 pub const DENIAL_EVERY: Duration = Duration::from_secs(60);
