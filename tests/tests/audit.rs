@@ -137,7 +137,7 @@ async fn every_listed_action_writes_one_audit_event_and_none_holds_card_data() {
             Method::PUT,
             "/v1/customerbillingsetting",
             &key,
-            Some(&json!({"customerId": customer, "defaultPaymentMethodId": second_pm})),
+            Some(&json!({"id": customer, "defaultPaymentMethodId": second_pm})),
         )
         .await,
     )
