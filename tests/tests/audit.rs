@@ -243,26 +243,10 @@ async fn every_listed_action_writes_one_audit_event_and_none_holds_card_data() {
     assert!(hits.is_empty(), "{hits:#?}");
 }
 
-#[tokio::test]
-async fn the_chain_check_finds_an_edited_event_and_a_deleted_one() {
-    let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    // Two tenants of their own, each with a chain of 6 operator events.
-    let make = |p: &str| {
-        let t = tenant(p);
-        admin(&["set-velocity", "--tenant", &t.id, "--per-ip", "30"]);
-        t
-    };
-    let (edited, deleted) = (make("audit-edit"), make("audit-del"));
-    for t in [&edited, &deleted] {
-        assert_eq!(
-            admin(&["audit", "verify", "--tenant", &t.id]),
-            json!({"tenant": t.id, "ok": true, "events": 6})
-        );
-    }
-
-    // Event 3 edited: its hash no longer matches.
-    let (pk, sk) = event_key(&edited.id, 3);
-    client
+/// Edits event `seq` of a tenant's chain behind the vault's back.
+async fn edit_event(tenant: &str, seq: u64) {
+    let (pk, sk) = event_key(tenant, seq);
+    aws_sdk_dynamodb::Client::new(&aws().await)
         .update_item()
         .table_name(&stack().table)
         .key("PK", pk)
@@ -272,52 +256,64 @@ async fn the_chain_check_finds_an_edited_event_and_a_deleted_one() {
         .send()
         .await
         .unwrap();
-    let out = admin_exit(&["audit", "verify", "--tenant", &edited.id], 2);
-    assert_eq!(out["ok"], false);
-    assert_eq!(out["firstBreak"]["seq"], 3, "{out}");
-    assert!(
-        out["firstBreak"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("edited"),
-        "{out}"
-    );
+}
+
+async fn delete_event(tenant: &str, seq: u64) {
+    let (pk, sk) = event_key(tenant, seq);
+    aws_sdk_dynamodb::Client::new(&aws().await)
+        .delete_item()
+        .table_name(&stack().table)
+        .key("PK", pk)
+        .key("SK", sk)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `audit verify` of a broken chain (exit 2): the first break's number and reason.
+fn first_break(tenant: &str) -> (u64, String) {
+    let out = admin_exit(&["audit", "verify", "--tenant", tenant], 2);
+    assert_eq!(out["ok"], false, "{out}");
+    let b = &out["firstBreak"];
+    (
+        b["seq"].as_u64().unwrap(),
+        b["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_chain_check_finds_an_edited_event_and_a_deleted_one() {
+    // Tenants of their own, each with a chain of 6 operator events.
+    let make = |p: &str| {
+        let t = tenant(p);
+        admin(&["set-velocity", "--tenant", &t.id, "--per-ip", "30"]);
+        t
+    };
+    let (edited, deleted, newest) = (make("audit-edit"), make("audit-del"), make("audit-tail"));
+    for t in [&edited, &deleted, &newest] {
+        assert_eq!(
+            admin(&["audit", "verify", "--tenant", &t.id]),
+            json!({"tenant": t.id, "ok": true, "events": 6})
+        );
+    }
+
+    // Event 3 edited: its hash no longer matches.
+    edit_event(&edited.id, 3).await;
+    let (seq, reason) = first_break(&edited.id);
+    assert_eq!(seq, 3);
+    assert!(reason.contains("edited"), "{reason}");
 
     // Event 4 deleted: a gap.
-    let (pk, sk) = event_key(&deleted.id, 4);
-    client
-        .delete_item()
-        .table_name(&stack().table)
-        .key("PK", pk)
-        .key("SK", sk)
-        .send()
-        .await
-        .unwrap();
-    let out = admin_exit(&["audit", "verify", "--tenant", &deleted.id], 2);
-    assert_eq!(out["firstBreak"]["seq"], 4, "{out}");
-    assert!(
-        out["firstBreak"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("missing"),
-        "{out}"
-    );
+    delete_event(&deleted.id, 4).await;
+    let (seq, reason) = first_break(&deleted.id);
+    assert_eq!(seq, 4);
+    assert!(reason.contains("missing"), "{reason}");
 
-    // The newest deleted too: the head still counts it.
-    let (pk, sk) = event_key(&edited.id, 6);
-    client
-        .delete_item()
-        .table_name(&stack().table)
-        .key("PK", pk)
-        .key("SK", sk)
-        .send()
-        .await
-        .unwrap();
-    let out = admin_exit(&["audit", "verify", "--tenant", &edited.id], 2);
-    assert_eq!(
-        out["firstBreak"]["seq"], 3,
-        "the first break is still the edit: {out}"
-    );
+    // The newest deleted: no gap in what is left, but the head counts it.
+    delete_event(&newest.id, 6).await;
+    let (seq, reason) = first_break(&newest.id);
+    assert_eq!(seq, 6);
+    assert!(reason.contains("missing"), "{reason}");
 }
 
 /// Runs the admin CLI, which must exit with `code`: its JSON output.
