@@ -2,6 +2,7 @@
 //! keeps the last four digits of its number.
 
 use cardvault::dialect::embedthis::{self, CardJson, CreateRequest};
+use cardvault::domain::Role;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = user.owner_account()?;
+    let account = app.vault.account_with_role(&user, Role::Owner).await?;
     let new = http::json_body::<CreateRequest>(req)?.parse(app.vault.today())?;
     let card = app
         .vault

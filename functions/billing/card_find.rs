@@ -3,6 +3,7 @@
 //! `filter`.
 
 use cardvault::dialect::embedthis::{self, PageJson};
+use cardvault::domain::Role;
 use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -13,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {
     let user = app.user(req).await?;
-    let account = user.admin_account()?;
+    let account = app.vault.account_with_role(&user, Role::Admin).await?;
     let (limit, from, filter) = embedthis::find_options(req)?;
     let page = app
         .vault

@@ -1,6 +1,7 @@
 //! `POST /card/get` (admin or owner) with `{id}`: one card of the caller's account.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
+use cardvault::domain::Role;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -11,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn get(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = user.admin_account()?;
+    let account = app.vault.account_with_role(&user, Role::Admin).await?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
     let card = app
         .vault

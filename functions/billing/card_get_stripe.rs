@@ -2,6 +2,7 @@
 //! publishable key and the connected account), never a secret key.
 
 use cardvault::dialect::embedthis::{self, StripeConfigJson};
+use cardvault::domain::Role;
 use cardvault::{App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn config(app: &App, req: &Request) -> Result<(StatusCode, StripeConfigJson), Error> {
     let user = app.user(req).await?;
-    user.admin_account()?;
+    app.vault.account_with_role(&user, Role::Admin).await?;
     let config = app.vault.stripe_config(&user.tenant).await?;
     Ok((StatusCode::OK, config.into()))
 }

@@ -2,6 +2,7 @@
 //! if it was current, the newest other card becomes current.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
+use cardvault::domain::Role;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn remove(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = user.owner_account()?;
+    let account = app.vault.account_with_role(&user, Role::Owner).await?;
     let id = http::json_body::<IdRequest>(req)?.id()?;
     let card = app
         .vault

@@ -2,6 +2,7 @@
 //! set in one transaction; Stripe's default source follows.
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
+use cardvault::domain::Role;
 use cardvault::{http, App, Error};
 use lambda_http::{http::StatusCode, Request};
 
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 async fn update(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {
     let user = app.user(req).await?;
-    let account = user.owner_account()?;
+    let account = app.vault.account_with_role(&user, Role::Owner).await?;
     let body = http::json_body::<IdRequest>(req)?;
     let card = app
         .vault

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
 
-use crate::domain::Deadline;
+use crate::domain::{Deadline, RequestScope};
 use crate::App;
 
 /// Builds the [`App`] once per cold start and serves `handler` with it. A handler always
@@ -26,8 +26,9 @@ where
     let cap = deadline_cap();
     run(service_fn(move |req: Request| {
         let deadline = request_deadline(&req, cap);
+        let scope = request_scope(&req);
         let response = handler(app, req);
-        async move { Ok::<_, Infallible>(deadline.scope(response).await) }
+        async move { Ok::<_, Infallible>(scope.scope(deadline.scope(response)).await) }
     }))
     .await
 }
@@ -52,4 +53,14 @@ fn request_deadline(req: &Request, cap: Option<Duration>) -> Deadline {
         "request deadline"
     );
     deadline
+}
+
+/// The audit trail's view of the request: the Lambda request id and the caller's IP as API
+/// Gateway saw it.
+fn request_scope(req: &Request) -> RequestScope {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty());
+    RequestScope::new(request_id, crate::http::source_ip(req))
 }

@@ -49,7 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("telemetry", &[]),
-    ("lambda", &["app", "domain", "telemetry"]),
+    ("lambda", &["app", "domain", "http", "telemetry"]),
     (
         "lib",
         &[

@@ -16,35 +16,43 @@ struct Grants {
     gsi1: bool,
     secrets: &'static [&'static str],
     kms: &'static [&'static str],
+    /// The audit trail's managed policy: [`APPEND`] (a PutItem on `AUDIT#…` partitions and
+    /// nothing else on them) or [`UNTOUCHABLE`] (nothing at all on them).
+    audit: &'static str,
 }
+
+const APPEND: &str = "AuditAppendOnlyPolicy";
+const UNTOUCHABLE: &str = "AuditUntouchablePolicy";
 
 const TENANT: &str = "tenant/*";
 const HS256: &str = "JwtHs256Secret?";
 
 #[rustfmt::skip]
 const EXPECTED: &[(&str, Grants)] = &[
-    ("CreateCustomerFunction", Grants { table: &["GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("GetCustomerFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[] }),
-    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[] }),
-    ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[] }),
-    ("GetPaymentMethodFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[], kms: &[] }),
-    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[] }),
-    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
-    ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[] }),
+    ("CreateCustomerFunction", Grants { table: &["GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
+    ("GetCustomerFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[], audit: APPEND }),
+    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[], audit: APPEND }),
+    // Pages one customer's audit events: the customer, and one Query of the audit index.
+    ("ListAuditEventsFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("GetPaymentMethodFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
+    ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[], audit: APPEND }),
     // The only function that seals PANs: a data key, never a decrypt.
-    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
-    ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[] }),
-    ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"], audit: APPEND }),
+    ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
+    ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     // Lists cards: signs its cursors with a key of its own, reads no card key.
-    ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[] }),
-    ("CardGetFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[HS256], kms: &[] }),
-    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
-    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[], audit: APPEND }),
+    ("CardGetFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[HS256], kms: &[], audit: APPEND }),
+    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     // The publishable key is configuration (an environment variable), not a secret.
-    ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[] }),
+    ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[], audit: APPEND }),
 ];
 
 /// What a resource reference says, shortened: `Ref X` → `X`, `GetAtt X.Arn` → `X`,
@@ -61,6 +69,9 @@ fn resource_name(v: &Value) -> String {
                 "!GetAtt" => inner.trim_end_matches(".Arn").to_owned(),
                 "!Sub" if inner.ends_with(":secret:cardvault/tenant/*") => TENANT.into(),
                 "!Sub" if inner == "${VaultTable.Arn}/index/GSI1" => "VaultTable/GSI1".into(),
+                "!Sub" if inner == "${VaultTable.Arn}/index/AuditByCustomer" => {
+                    "VaultTable/AuditByCustomer".into()
+                }
                 _ => panic!("unexpected resource {inner}"),
             }
         }
@@ -74,6 +85,12 @@ fn resource_name(v: &Value) -> String {
 fn grants(function: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
+        // A managed policy: named here, its statements checked on their own.
+        if let Value::Tagged(t) = policy {
+            assert_eq!(t.tag.to_string(), "!Ref");
+            out.insert(("policy".into(), t.value.as_str().unwrap().to_owned()));
+            continue;
+        }
         for statement in policy["Statement"].as_sequence().unwrap() {
             let (statement, conditional) = match statement {
                 Value::Tagged(t) if t.tag == "!If" => {
@@ -142,6 +159,11 @@ fn each_function_reads_encrypts_and_decrypts_only_what_the_table_says() {
         for k in want.kms {
             wanted.insert(((*k).to_owned(), "VaultKey".to_owned()));
         }
+        wanted.insert(("policy".to_owned(), want.audit.to_owned()));
+        if *name == "ListAuditEventsFunction" {
+            let index = "VaultTable/AuditByCustomer".to_owned();
+            wanted.insert(("dynamodb:Query".to_owned(), index));
+        }
         assert_eq!(grants(function), wanted, "{name}'s grants");
     }
 }
@@ -174,5 +196,87 @@ fn no_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs_are_retained
     assert_eq!(
         template["Resources"]["VaultKey"]["Properties"]["EnableKeyRotation"].as_bool(),
         Some(true)
+    );
+}
+
+/// The audit trail's two managed policies, statement by statement: the writers may only
+/// PutItem on the audit partitions (and read, update or delete nothing there); the others
+/// may do nothing there at all.
+#[test]
+fn audit_events_are_put_only_for_the_functions() {
+    let template = template();
+    let r = &template["Resources"];
+    let statements = |name: &str| {
+        assert_eq!(r[name]["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+        r[name]["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let actions: BTreeSet<String> = s["Action"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect();
+                let cond = &s["Condition"];
+                let (op, keys) = cond.as_mapping().unwrap().iter().next().unwrap();
+                let keys: Vec<&str> = keys["dynamodb:LeadingKeys"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k.as_str().unwrap())
+                    .collect();
+                assert_eq!(resource_name(&s["Resource"]), "VaultTable");
+                (
+                    s["Effect"].as_str().unwrap().to_owned(),
+                    actions,
+                    op.as_str().unwrap().to_owned(),
+                    keys.join(","),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let set = |a: &[&str]| {
+        a.iter()
+            .map(|a| format!("dynamodb:{a}"))
+            .collect::<BTreeSet<_>>()
+    };
+    let everything_else = [
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+    ];
+    assert_eq!(
+        statements(APPEND),
+        [
+            (
+                "Allow".to_owned(),
+                set(&["PutItem"]),
+                "ForAllValues:StringLike".to_owned(),
+                "AUDIT#*,AUDITHEAD#*".to_owned()
+            ),
+            (
+                "Deny".to_owned(),
+                set(&everything_else),
+                "ForAnyValue:StringLike".to_owned(),
+                "AUDIT#*".to_owned()
+            ),
+        ]
+    );
+    let mut all = everything_else.to_vec();
+    all.push("PutItem");
+    assert_eq!(
+        statements(UNTOUCHABLE),
+        [(
+            "Deny".to_owned(),
+            set(&all),
+            "ForAnyValue:StringLike".to_owned(),
+            "AUDIT#*,AUDITHEAD#*".to_owned()
+        )]
     );
 }

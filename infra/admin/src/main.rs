@@ -1,6 +1,7 @@
 //! cardvault-admin: the operator's CLI. Every command prints JSON, so scripts can drive it.
 //! Endpoints and credentials come from the standard AWS variables (`AWS_ENDPOINT_URL_*`).
 
+mod audit;
 mod jwt;
 mod keys;
 mod secrets;
@@ -9,6 +10,7 @@ mod tenants;
 mod vault_keys;
 
 use aws_config::BehaviorVersion;
+use cardvault::domain::AuditAction;
 use cardvault::store::Store;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -223,6 +225,64 @@ enum Command {
         #[arg(long)]
         secret_id: String,
     },
+    /// The audit trail: `audit list`, `audit verify`.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print a tenant's events, oldest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Only events at or after this time (RFC 3339 UTC, or a date: 2026-12-02).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this customer's events.
+        #[arg(long)]
+        customer: Option<u64>,
+    },
+    /// Check a tenant's hash chain and report its first break (exit 2 if broken).
+    Verify {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+impl Command {
+    /// The audit event an operator's change records: (tenant, action, object). Keys and
+    /// tenant settings; reads, secrets and tooling record nothing.
+    fn audited(&self) -> Option<(String, AuditAction, Option<String>)> {
+        let setting = |t: &String, name: &str| {
+            Some((
+                t.clone(),
+                AuditAction::TenantSettingsChanged,
+                Some(name.to_owned()),
+            ))
+        };
+        match self {
+            Command::IssueKey { tenant } => Some((tenant.clone(), AuditAction::KeyCreated, None)),
+            Command::RevokeKey { tenant, key_id } => Some((
+                tenant.clone(),
+                AuditAction::KeyRevoked,
+                Some(key_id.clone()),
+            )),
+            Command::CreateTenant { id, .. } => setting(id, "create-tenant"),
+            Command::SetPublicKey { tenant, .. } => setting(tenant, "public-key"),
+            Command::SetOrigins { tenant, .. } => setting(tenant, "origins"),
+            Command::SetStripe { tenant, .. } => setting(tenant, "stripe"),
+            Command::SetRedirectSettings { tenant, .. } => setting(tenant, "redirect-settings"),
+            Command::SetLegacyQueryStringCards { tenant, .. } => {
+                setting(tenant, "legacy-query-string-cards")
+            }
+            Command::SetVelocity { tenant, .. } => setting(tenant, "velocity"),
+            Command::TrustIssuer { tenant, .. } => setting(tenant, "trust-issuer"),
+            Command::DistrustIssuer { tenant, .. } => setting(tenant, "distrust-issuer"),
+            Command::SetRecaptchaSecret { tenant, .. } => setting(tenant, "recaptcha-secret"),
+            _ => None,
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -231,7 +291,12 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 async fn main() {
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(out) => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            if out.get("ok") == Some(&Value::Bool(false)) {
+                std::process::exit(2);
+            }
+        }
         Err(e) => {
             eprintln!("cardvault-admin: {e}");
             std::process::exit(1);
@@ -244,8 +309,27 @@ async fn run(cli: Cli) -> Result<Value> {
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let store = Store::new(dynamo.clone(), &cli.table);
-    match cli.command {
-        Command::CreateTable { template } => create_table(&dynamo, cli.table, &template).await,
+    let audited = cli.command.audited();
+    let out = command(cli.command, &aws, &dynamo, &store, &cli.table).await?;
+    if let Some((tenant, action, object)) = audited {
+        // A new key's id is known only now.
+        let object = object.or_else(|| out["keyId"].as_str().map(str::to_owned));
+        audit::record(&store, &tenant, action, object).await?;
+    }
+    Ok(out)
+}
+
+async fn command(
+    command: Command,
+    aws: &aws_config::SdkConfig,
+    dynamo: &aws_sdk_dynamodb::Client,
+    store: &Store,
+    table: &str,
+) -> Result<Value> {
+    let (aws, store) = (aws.clone(), store.clone());
+    let cli_table = table.to_owned();
+    match command {
+        Command::CreateTable { template } => create_table(dynamo, cli_table, &template).await,
         Command::PutSecret { id, value } => secrets::put(&aws, id, value).await,
         Command::CreateTenant { id, name, currency } => {
             tenants::create(&store, id, name, currency).await
@@ -309,7 +393,7 @@ async fn run(cli: Cli) -> Result<Value> {
                 kms_key_id,
                 dry_run,
             };
-            vault_keys::migrate_pans(&aws, &cli.table, args).await
+            vault_keys::migrate_pans(&aws, &cli_table, args).await
         }
         Command::MintJwt {
             tenant,
@@ -352,6 +436,12 @@ async fn run(cli: Cli) -> Result<Value> {
         Command::SetRecaptchaSecret { tenant, secret_id } => {
             tenants::set_recaptcha_secret(&store, &tenant, secret_id).await
         }
+        Command::Audit(AuditCommand::List {
+            tenant,
+            since,
+            customer,
+        }) => audit::list(&store, &tenant, since, customer).await,
+        Command::Audit(AuditCommand::Verify { tenant }) => audit::verify(&store, &tenant).await,
     }
 }
 

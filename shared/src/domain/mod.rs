@@ -1,5 +1,6 @@
 //! Domain types. Each parses once at the boundary and is valid ever after.
 
+pub mod audit;
 mod caller;
 mod card;
 mod customer;
@@ -18,6 +19,7 @@ mod tenant;
 mod text;
 pub mod velocity;
 
+pub use audit::{Actor, AuditAction, AuditEvent, AuditRecord, ChainBreak, ChainHead, RequestScope};
 pub use caller::{Principal, Role, Token};
 pub use card::{CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};

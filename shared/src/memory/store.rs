@@ -7,11 +7,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId,
-    StripeCustomerLink, Tenant, TenantId,
+    ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, Origin,
+    PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
 };
 use crate::ports::{
-    Admission, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
+    Admission, AuditLog, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
     PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
@@ -31,6 +31,8 @@ struct State {
     /// Velocity counters by key: (count, expires at). Like DynamoDB's TTL, expiry deletes
     /// nothing a key could be read by again: each key names its own window.
     counters: HashMap<String, (u32, i64)>,
+    /// Each tenant's audit chain, oldest first.
+    audit: HashMap<TenantId, Vec<AuditRecord>>,
 }
 
 #[derive(Default)]
@@ -513,5 +515,63 @@ impl VelocityStore for MemoryStore {
             .or_insert((0, counter.expires_at));
         entry.0 += 1;
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// A tenant's audit events, oldest first (for assertions).
+    pub fn audit_events(&self, tenant: &TenantId) -> Vec<AuditRecord> {
+        let s = self.state.lock().unwrap();
+        s.audit.get(tenant).cloned().unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn append(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let mut s = self.enter("audit_append")?;
+        let tenant = TenantId::try_from(event.tenant_id.clone()).map_err(StoreError::backend)?;
+        let chain = s.audit.entry(tenant).or_default();
+        let (seq, prev) = chain
+            .last()
+            .map_or((1, crate::domain::audit::GENESIS.to_owned()), |r| {
+                (r.seq + 1, r.hash.clone())
+            });
+        let record = AuditRecord::chain(seq, &prev, event);
+        chain.push(record.clone());
+        Ok(record)
+    }
+
+    async fn customer_events(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let s = self.enter("audit_customer_events")?;
+        Ok(s.audit
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|r| r.event.customer_id == Some(customer.get()))
+            .filter(|r| before.is_none_or(|b| r.seq < b))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn tenant_chain(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<AuditRecord>, Option<ChainHead>), StoreError> {
+        let s = self.enter("audit_tenant_chain")?;
+        let chain = s.audit.get(tenant).cloned().unwrap_or_default();
+        let head = chain.last().map(|r| ChainHead {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        });
+        Ok((chain, head))
     }
 }

@@ -4,12 +4,14 @@
 //! | port | production adapter | unit-test adapter |
 //! |---|---|---|
 //! | [`CardStore`] | `store::Store` (DynamoDB) | `memory::MemoryStore` |
+//! | [`AuditLog`] (part of [`CardStore`]: same table) | `store::Store` | `memory::MemoryStore` |
 //! | [`PaymentGateway`] | `stripe::StripeClient` (HTTPS) | `memory::MemoryGateway` |
 //! | [`KeyService`] | `crypto::VaultKeys` (KMS data keys, key rings in secrets) | `crypto::VaultKeys` over `memory::{MemorySecrets, MemoryDataKeys}` |
 //! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
 //! | [`Captcha`] | `recaptcha::SiteVerify` (HTTPS) | `memory::MemoryCaptcha` |
 //! | [`Clock`], [`Ids`] | [`SystemClock`], [`RandomIds`] | `memory::FixedClock`, `memory::SeqIds` |
 
+mod audit;
 mod captcha;
 mod clock;
 mod gateway;
@@ -17,6 +19,7 @@ mod keys;
 mod secrets;
 mod store;
 
+pub use audit::{AuditLog, AUDIT_PAGE_MAX};
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use gateway::{

@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 
+use super::AuditLog;
+
 use crate::domain::{
     ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId,
     StripeCustomerLink, Tenant, TenantId,
@@ -252,11 +254,12 @@ pub trait VelocityStore: Send + Sync {
 
 /// Everything the vault stores.
 pub trait CardStore:
-    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore
+    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog
 {
 }
 
-impl<T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore> CardStore
-    for T
+impl<
+        T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog,
+    > CardStore for T
 {
 }

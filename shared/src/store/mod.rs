@@ -2,6 +2,7 @@
 //! designed for the access patterns. The key schema is in the README ("Key schema"), and
 //! made in one place, [`items`].
 
+pub mod audit;
 mod customers;
 mod items;
 mod links;

@@ -40,7 +40,10 @@ impl<P: Ports> Vault<P> {
         let mut customer = self.new_customer(tenant, details, None);
         for _ in 0..ID_ATTEMPTS {
             match self.store.create_customer(&customer).await {
-                Ok(()) => return Ok(customer),
+                Ok(()) => {
+                    self.record_customer_created(&customer, None).await;
+                    return Ok(customer);
+                }
                 Err(StoreError::AlreadyExists) => customer.id = self.ids.customer_id(),
                 Err(e) => return Err(e.into()),
             }
@@ -74,7 +77,10 @@ impl<P: Ports> Vault<P> {
                 .create_customer_with_ref(&customer, ext_ref)
                 .await
             {
-                Ok(()) => return Ok(customer),
+                Ok(()) => {
+                    self.record_customer_created(&customer, Some(ext_ref)).await;
+                    return Ok(customer);
+                }
                 Err(StoreError::AlreadyExists) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -13,6 +13,7 @@
 //! EmbedThis's "current" are both [`CardView::is_default`]; Rechat's "source" is the card
 //! of a Stripe customer link.
 
+pub mod audit;
 pub mod callers;
 pub mod cards;
 pub mod compensation;
@@ -80,7 +81,9 @@ pub struct Vault<P: Ports> {
     pub(crate) ids: P::Ids,
     settings: Settings,
     tenants: TtlCache<TenantId, Tenant>,
-    api_keys: TtlCache<KeyHash, TenantId>,
+    api_keys: TtlCache<KeyHash, (TenantId, String)>,
+    /// Refusals recorded lately, by tenant, caller and action (`audit::DENIAL_EVERY`).
+    denials: TtlCache<String, ()>,
 }
 
 impl<P: Ports> Vault<P> {
@@ -96,6 +99,7 @@ impl<P: Ports> Vault<P> {
             settings,
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             api_keys: TtlCache::new(KEY_CACHE_TTL),
+            denials: TtlCache::new(audit::DENIAL_EVERY),
         }
     }
 

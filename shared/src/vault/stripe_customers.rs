@@ -9,8 +9,8 @@ use super::credentials::StripeRoute;
 use super::idempotency::IdempotencyKey;
 use super::Vault;
 use crate::domain::{
-    stripe_dedupe_key, user_ref, AtStripe, Customer, CustomerId, PaymentMethod, Principal,
-    StripeCustomerLink, StripeRef, StripeToken, TenantId,
+    stripe_dedupe_key, user_ref, AtStripe, AuditAction, Customer, CustomerId, PaymentMethod,
+    Principal, StripeCustomerLink, StripeRef, StripeToken, TenantId,
 };
 use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
@@ -97,7 +97,15 @@ impl<P: Ports> Vault<P> {
             }
         };
         match self.store_link(user, &created, pm, &token_hash).await {
-            Ok(Stored::New(link)) => Ok(link),
+            Ok(Stored::New(link)) => {
+                let event = self
+                    .event(&user.tenant, AuditAction::CardAdded, "ok")
+                    .customer(link.customer_id)
+                    .payment_method(link.payment_method_id)
+                    .object(link.stripe_customer_id.as_str());
+                self.record(event).await;
+                Ok(link)
+            }
             // A concurrent retry of this very request stored it first, with the same Stripe
             // customer (same idempotency key): nothing to undo.
             Ok(Stored::Existing(link)) if link.stripe_customer_id == created.id => Ok(link),

@@ -128,6 +128,9 @@ impl<P: Ports> Vault<P> {
         let found = self.look_up_card(tenant, customer, &entry).await?;
         self.admit(&w, tenant, customer, source_ip).await?;
         let result = self.add_looked_up(tenant, found, entry).await;
+        if let Ok(added) = &result {
+            self.record_redirect_add(added).await;
+        }
         if Outcome::of(&result).declines > 0 {
             // The decline stands whether or not it could be counted.
             if let Err(e) = self

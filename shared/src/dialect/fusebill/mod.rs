@@ -482,6 +482,7 @@ pub fn countries() -> Vec<CountryJson> {
         .collect()
 }
 
+pub mod audit;
 pub mod lenient;
 pub mod redirect;
 

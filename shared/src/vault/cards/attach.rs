@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    account_ref, stripe_dedupe_key, AtStripe, CardBrand, Instrument, NewTokenCard, PaymentMethod,
-    StripeRef, TenantId,
+    account_ref, stripe_dedupe_key, AtStripe, AuditAction, CardBrand, Instrument, NewTokenCard,
+    PaymentMethod, StripeRef, TenantId,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -106,6 +106,12 @@ impl<P: Ports> Vault<P> {
             self.follow_on_stripe(&auth, &stripe_customer, &attached.id)
                 .await;
         }
+        let event = self
+            .event(tenant, AuditAction::CardAdded, "ok")
+            .customer(customer.id)
+            .payment_method(card.id)
+            .object(attached.id.as_str());
+        self.record(event).await;
         Ok(CardView::of(card, &customer))
     }
 }

@@ -3,7 +3,7 @@
 //! many changes run at once the customer ends with exactly one default.
 
 use super::{card_not_found, payment_method_not_found, CardView, Vault};
-use crate::domain::{CustomerId, PaymentMethodId, TenantId};
+use crate::domain::{AuditAction, CustomerId, PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeAuth};
 use crate::vault::credentials::StripeRoute;
@@ -28,7 +28,10 @@ impl<P: Ports> Vault<P> {
             .set_default_payment_method(tenant, customer, pm.id)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.record_default(tenant, customer, id, "ok").await;
+                Ok(())
+            }
             Err(StoreError::Conflict) => Err(payment_method_not_found(id)),
             Err(e) => Err(e.into()),
         }
@@ -56,6 +59,7 @@ impl<P: Ports> Vault<P> {
                 Err(e) => return Err(e.into()),
             }
             customer.default_payment_method_id = Some(id);
+            self.record_default(tenant, customer.id, id, "ok").await;
             // Only a card cardvault attached moves Stripe's default: a merchant's imported
             // card sits on the merchant's own Stripe customer, which is not the account's.
             if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
@@ -70,9 +74,24 @@ impl<P: Ports> Vault<P> {
                 .await?;
             if customer.default_payment_method_id == Some(id) {
                 customer.default_payment_method_id = None;
+                self.record_default(tenant, customer.id, id, "unset").await;
             }
         }
         Ok(CardView::of(card, &customer))
+    }
+
+    async fn record_default(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        id: PaymentMethodId,
+        outcome: &str,
+    ) {
+        let event = self
+            .event(tenant, AuditAction::CardMadeDefault, outcome)
+            .customer(customer)
+            .payment_method(id);
+        self.record(event).await;
     }
 
     /// Stripe's default source follows the current card. Best effort: the vault's record

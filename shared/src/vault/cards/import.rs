@@ -2,6 +2,7 @@
 //! API's `paymentMethodImport`).
 
 use super::{card_parts, checked_last4, split_name, CardView, Vault};
+use crate::domain::AuditAction;
 use crate::domain::{
     stripe_dedupe_key, AtStripe, Holder, ImportRequest, Instrument, PaymentMethod, StripeRef,
     TenantId,
@@ -55,6 +56,12 @@ impl<P: Ports> Vault<P> {
             .await
         {
             Ok(Created::New) => {
+                let event = self
+                    .event(tenant_id, AuditAction::CardImported, "ok")
+                    .customer(customer.id)
+                    .payment_method(payment_method.id)
+                    .object(req.source.as_str());
+                self.record(event).await;
                 if customer.default_payment_method_id.is_none() {
                     customer.default_payment_method_id = Some(payment_method.id);
                 }

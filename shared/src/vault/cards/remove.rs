@@ -44,18 +44,36 @@ impl<P: Ports> Vault<P> {
             Err(StoreError::Conflict) => return Err(changed_meanwhile()),
             Err(e) => return Err(e.into()),
         }
-        if let (true, Some(s)) = (pm.attached_by_vault(&customer), &pm.stripe) {
+        let Some(s) = pm
+            .stripe
+            .as_ref()
+            .filter(|_| pm.attached_by_vault(&customer))
+        else {
+            self.record_removed(&pm, None).await;
+            return Ok(());
+        };
+        // The card is gone from the vault: its audit events are written whatever Stripe says.
+        let detached = async {
             let settings = self.tenant(tenant).await?;
             let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
-            if let Err(e) = self
-                .gateway
-                .detach_source(&auth, &s.customer_id, &s.source_id)
-                .await
-            {
-                tracing::error!(error = %e, "a deleted card is still attached at Stripe");
-            }
+            Ok::<_, Error>(
+                self.gateway
+                    .detach_source(&auth, &s.customer_id, &s.source_id)
+                    .await,
+            )
         }
-        Ok(())
+        .await;
+        let outcome = match &detached {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "a deleted card is still attached at Stripe");
+                "failed"
+            }
+            Err(_) => "failed",
+        };
+        self.record_removed(&pm, Some((&s.source_id, outcome)))
+            .await;
+        detached.map(|_| ())
     }
 
     /// The billing card API's remove: detaches the card from Stripe (if cardvault attached
@@ -116,6 +134,12 @@ impl<P: Ports> Vault<P> {
             self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
                 .await;
         }
+        let detached = card
+            .stripe
+            .as_ref()
+            .filter(|_| card.attached_by_vault(&customer))
+            .map(|s| (s.source_id.as_str(), "ok"));
+        self.record_removed(&card, detached).await;
         let mut view = CardView::of(card, &customer);
         view.is_default = false;
         Ok(view)

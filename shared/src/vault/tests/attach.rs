@@ -71,9 +71,11 @@ async fn attaching_makes_the_documented_round_trips() {
         [
             "customer_by_external_ref",
             "create_customer_with_ref",
+            "audit_append",
             "get_tenant",
             "link_stripe_customer",
             "create_payment_method",
+            "audit_append",
         ]
     );
     let calls = v.gateway.take_calls();
@@ -85,7 +87,11 @@ async fn attaching_makes_the_documented_round_trips() {
     ok(attach(&v, "a1", token_card(token, "4444", false)).await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_by_external_ref", "create_payment_method"]
+        [
+            "customer_by_external_ref",
+            "create_payment_method",
+            "audit_append"
+        ]
     );
     assert_eq!(stripe_ops(&v), ["attach_source"]);
 }

@@ -162,7 +162,12 @@ async fn an_import_makes_one_read_and_one_write() {
     .await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_and_dedupe", "get_tenant", "create_payment_method"]
+        [
+            "customer_and_dedupe",
+            "get_tenant",
+            "create_payment_method",
+            "audit_append"
+        ]
     );
 
     let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("5556"));
@@ -175,7 +180,11 @@ async fn an_import_makes_one_read_and_one_write() {
     .await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_and_dedupe", "create_payment_method"]
+        [
+            "customer_and_dedupe",
+            "create_payment_method",
+            "audit_append"
+        ]
     );
     assert_eq!(stripe_ops(&v), ["retrieve_source", "retrieve_source"]);
 }

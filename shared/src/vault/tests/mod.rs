@@ -8,6 +8,7 @@
 
 mod add;
 mod attach;
+mod audit;
 mod callers;
 mod credentials;
 mod customers;
