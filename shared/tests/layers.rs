@@ -49,7 +49,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("telemetry", &[]),
-    ("lambda", &["app", "domain", "telemetry"]),
+    (
+        "idempotent",
+        &["app", "dialect", "domain", "error", "http", "vault"],
+    ),
+    (
+        "lambda",
+        &["app", "domain", "error", "idempotent", "telemetry"],
+    ),
     (
         "lib",
         &[
@@ -63,6 +70,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "domain",
             "error",
             "http",
+            "idempotent",
             "lambda",
             "memory",
             "ports",

@@ -21,28 +21,29 @@ struct Grants {
 const TENANT: &str = "tenant/*";
 const HS256: &str = "JwtHs256Secret?";
 
+// A write function Puts and Deletes its idempotency records (`store::once`).
 #[rustfmt::skip]
 const EXPECTED: &[(&str, Grants)] = &[
-    ("CreateCustomerFunction", Grants { table: &["GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[] }),
+    ("CreateCustomerFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[] }),
     ("GetCustomerFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[] }),
-    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[] }),
+    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[] }),
+    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[] }),
     ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[] }),
     ("GetPaymentMethodFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[], kms: &[] }),
-    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[] }),
-    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[] }),
+    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[] }),
+    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[] }),
     ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[] }),
-    ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CreateStripeCustomerFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[] }),
     // The only function that seals PANs: a data key, never a decrypt.
-    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
+    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"] }),
     ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[] }),
-    ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardCreateFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     // Lists cards: signs its cursors with a key of its own, reads no card key.
     ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[] }),
     ("CardGetFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[HS256], kms: &[] }),
-    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
-    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
+    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[] }),
     // The publishable key is configuration (an environment variable), not a secret.
     ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[] }),
 ];

@@ -5,6 +5,7 @@
 mod customers;
 mod items;
 mod links;
+mod once;
 mod payment_methods;
 mod tenants;
 mod tx;

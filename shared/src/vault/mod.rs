@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod customers;
 pub mod human;
 pub mod idempotency;
+pub mod once;
 pub mod stripe_customers;
 pub mod tenants;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use cards::{
     Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom,
 };
 pub use credentials::{StripeConfig, StripeRoute};
+pub use once::{Begun, OnceRequest, Ticket};
 pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 pub use velocity::Outcome;
 
