@@ -42,40 +42,6 @@ async fn post(body: &Value) -> (u16, Value) {
     json(resp).await
 }
 
-/// A GET at localstripe, as its JSON.
-async fn stripe_get(path: &str) -> (u16, Value) {
-    let resp = http()
-        .get(format!("{}{path}", stack().stripe_url))
-        .basic_auth("sk_test_cardvault_tests", Some(""))
-        .send()
-        .await
-        .unwrap();
-    json(resp).await
-}
-
-/// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
-/// one).
-async fn cards_at_stripe(customer: u64) -> usize {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    let item = client
-        .get_item()
-        .table_name(&stack().table)
-        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
-        .key("SK", AttributeValue::S("CUSTOMER".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("the customer");
-    let Some(cus) = item.get("stripeCustomerId").and_then(|v| v.as_s().ok()) else {
-        return 0;
-    };
-    let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
-    list["data"].as_array().expect("a list").len()
-}
-
 fn assert_too_many(status: u16, err: &Value) {
     assert_eq!(fusebill_error(status, err, 429), TOO_MANY, "{err}");
     assert_eq!(err["Errors"][0]["Key"], "Api Error");
