@@ -144,6 +144,11 @@ async fn twenty_at_once(call: &Call, key: Option<&str>) -> Reply {
         .collect();
     assert_eq!(ran.len(), 1, "{replies:#?}");
     let first = ran[0].clone();
+    let in_flight = replies.iter().filter(|r| r.status == 409).count();
+    println!(
+        "{}: 1 ran, {in_flight} answered 409, the rest replayed",
+        call.path
+    );
     for r in &replies {
         assert!(
             r == &first
@@ -499,7 +504,8 @@ async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
         json!({"firstName": "Crash"}),
     );
     let k = fresh_key("crash");
-    // The record a first attempt left when its Lambda died, 1.5 s before its deadline.
+    // The record a first attempt left when its Lambda died, 5 s before its deadline (room
+    // for a busy local stack to answer the 409 first).
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -516,7 +522,7 @@ async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
         ]),
         owner: "crashed".into(),
         state: OnceState::InProgress {
-            until_ms: now_ms + 1500,
+            until_ms: now_ms + 5000,
         },
         expires_at: now_ms / 1000 + 3600,
     };
@@ -526,8 +532,104 @@ async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
 
     let r = send(&call, Some(&k)).await;
     assert!(fusebill_error(r.status, &r.json(), 409).contains("in progress"));
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis((now_ms + 5100 - now).max(0) as u64)).await;
     let r = send(&call, Some(&k)).await;
     assert!(r.status == 200 && !r.replayed, "{r:?}");
     assert!(send(&call, Some(&k)).await.replayed);
+}
+
+/// The local stack runs one invocation of a function at a time, so the 20 requests above
+/// queue up and find the first one done. Here 20 run truly at once, in-process over the
+/// stack's DynamoDB, around a handler that takes 300 ms: one runs, every other gets 409.
+#[tokio::test]
+async fn twenty_truly_concurrent_requests_run_once_and_the_rest_get_409() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cardvault::dialect::fusebill;
+    use cardvault::idempotent::{guard, Caller};
+    use lambda_http::{Body, Request, Response};
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let app: &'static cardvault::App =
+        Box::leak(Box::new(app_with_stripe(&stack().stripe_url).await));
+    let handler = |_app: &'static cardvault::App, _req: Request| async {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Response::new(Body::Text("{\"done\":true}".into()))
+    };
+    let k = fresh_key("inproc");
+    let request = || {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/customers")
+            .header("authorization", basic(&tenant_a().private_api_key))
+            .header("idempotency-key", &k)
+            .body(Body::Text("{}".into()))
+            .unwrap()
+    };
+    let answers = futures_join(
+        (0..20)
+            .map(|_| {
+                guard(
+                    app,
+                    request(),
+                    Caller::Merchant,
+                    fusebill::render_error,
+                    &handler,
+                )
+            })
+            .collect(),
+    )
+    .await;
+    assert_eq!(RAN.load(Ordering::SeqCst), 1);
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    // Done, the key replays.
+    let again = guard(
+        app,
+        request(),
+        Caller::Merchant,
+        fusebill::render_error,
+        &handler,
+    )
+    .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(RAN.load(Ordering::SeqCst), 1);
+}
+
+/// Polls every future to completion together, on this task.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
 }
