@@ -181,12 +181,21 @@ async fn a_tenant_without_overrides_has_the_default_limits() {
     assert!(shown["tenant"].get("velocity").is_none(), "{shown}");
     let customer = create_customer(&t.private_api_key, json!({})).await;
     // The default per customer is 10: the same card again is answered from file, with no
-    // Stripe call, but each is still an attempt.
+    // Stripe call, but each is still an attempt. (Each under a key of its own: without
+    // one, a resubmit within a minute is the first submit's replay, and no attempt.)
+    let attempt = |i: u32| {
+        http()
+            .post(url("/api/paymentsv2"))
+            .header("Origin", &tenant_a().allowed_origin)
+            .header("Idempotency-Key", format!("{}-{i}", t.id))
+            .json(&sample(&t, customer, CARDS[0]))
+            .send()
+    };
     for i in 0..10 {
-        let (status, pm) = post(&sample(&t, customer, CARDS[0])).await;
+        let (status, pm) = json(attempt(i).await.unwrap()).await;
         assert_eq!(status, 200, "attempt {i}: {pm}");
     }
-    let (status, err) = post(&sample(&t, customer, CARDS[0])).await;
+    let (status, err) = json(attempt(10).await.unwrap()).await;
     assert_too_many(status, &err);
 }
 
