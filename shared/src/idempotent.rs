@@ -68,29 +68,20 @@ where
     } else {
         REPLAY_WINDOW
     };
-    let mut begun = app
-        .vault
-        .begin_once(OnceRequest {
+    let begin = || {
+        app.vault.begin_once(OnceRequest {
             tenant: &tenant,
             scope: &scope,
             key: &key,
             request_hash: request_hash.clone(),
             window,
         })
-        .await;
+    };
+    let mut begun = begin().await;
     // A double submit waits for the first one's answer rather than answering 409.
     while implicit && matches!(begun, Err(Error::Conflict(_))) && waiting_allowed() {
         tokio::time::sleep(DOUBLE_SUBMIT_POLL).await;
-        begun = app
-            .vault
-            .begin_once(OnceRequest {
-                tenant: &tenant,
-                scope: &scope,
-                key: &key,
-                request_hash: request_hash.clone(),
-                window,
-            })
-            .await;
+        begun = begin().await;
     }
     let ticket = match begun {
         Ok(Begun::Run(ticket)) => ticket,

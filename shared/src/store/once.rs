@@ -5,6 +5,7 @@
 //! expiry, as absent.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
@@ -80,6 +81,20 @@ fn from_item(tenant: &TenantId, k: &str, item: &Item) -> Result<OnceRecord, Stor
     })
 }
 
+/// A write conditioned on its owner: a failed condition means a later attempt took the key
+/// over after this one's in-progress expiry, and that attempt's record stands.
+fn unless_taken_over<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if condition_failed(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[async_trait]
 impl OnceStore for Store {
     /// One conditional PutItem; when a live record holds the key, DynamoDB returns it with
@@ -131,11 +146,7 @@ impl OnceStore for Store {
             .expression_attribute_values(":owner", s(&record.owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        unless_taken_over(result)
     }
 
     async fn release(&self, tenant: &TenantId, k: &str, owner: &str) -> Result<(), StoreError> {
@@ -149,10 +160,6 @@ impl OnceStore for Store {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        unless_taken_over(result)
     }
 }
