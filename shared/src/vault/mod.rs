@@ -7,7 +7,8 @@
 //! - [`callers`], [`tenants`], [`credentials`], [`human`]: who is calling, for which
 //!   tenant, with which Stripe credentials, and whether a human solved the reCAPTCHA;
 //! - [`idempotency`] and [`compensation`]: the keys sent to Stripe, and undoing a Stripe
-//!   change that could not be recorded.
+//!   change that could not be recorded;
+//! - [`once`]: clients' `Idempotency-Key`s, replayed, refused or freed.
 //!
 //! Each dialect maps its own words onto these operations: Fusebill's "default" and
 //! EmbedThis's "current" are both [`CardView::is_default`]; Rechat's "source" is the card
