@@ -58,7 +58,13 @@ where
     if client_key.is_none() && caller != Caller::Redirect {
         return handler(app, req).await;
     }
-    let Some((tenant, scope, key, request_hash)) = keyed(app, &req, caller, client_key).await
+    let Some(Keyed {
+        tenant,
+        scope,
+        key,
+        request_hash,
+        cors_origin,
+    }) = keyed(app, &req, caller, client_key).await
     else {
         return handler(app, req).await;
     };
@@ -88,7 +94,11 @@ where
         Ok(Begun::Replay(answer)) => return replay(answer),
         Err(e) => {
             crate::dialect::log_internal(&e);
-            return render_error(&e);
+            return match cors_origin {
+                // The redirect's browser must be able to read a 409 or 422 too.
+                Some(origin) => crate::cors::allow(render_error(&e), Some(&origin)),
+                None => render_error(&e),
+            };
         }
     };
     let seed = ticket.stripe_seed().to_owned();
@@ -105,19 +115,32 @@ fn waiting_allowed() -> bool {
     Deadline::current().is_none_or(|d| d.remaining() > d.reserve() + DOUBLE_SUBMIT_POLL)
 }
 
-/// The tenant, the caller's scope, the key and the request's hash; `None` when the caller
-/// cannot be told (the handler answers that) or a redirect without a key has no card.
+/// A keyed request: whose, under which key, and what it asks.
+struct Keyed {
+    tenant: TenantId,
+    scope: String,
+    key: String,
+    request_hash: String,
+    /// The redirect's `Origin`, when its tenant allows it: for the CORS headers.
+    cors_origin: Option<String>,
+}
+
+/// The request's [`Keyed`]; `None` when the caller cannot be told (the handler answers
+/// that) or a redirect without a key has no card.
 async fn keyed(
     app: &App,
     req: &Request,
     caller: Caller,
     client_key: Option<ClientKey>,
-) -> Option<(TenantId, String, String, String)> {
-    let (tenant, scope, implicit) = match caller {
-        Caller::Merchant => (app.merchant(req).await.ok()?, "merchant".to_owned(), None),
+) -> Option<Keyed> {
+    let (tenant, scope, implicit, cors_origin) = match caller {
+        Caller::Merchant => {
+            let tenant = app.merchant(req).await.ok()?;
+            (tenant, "merchant".to_owned(), None, None)
+        }
         Caller::User => {
             let user = app.user(req).await.ok()?;
-            (user.tenant, format!("user:{}", user.user), None)
+            (user.tenant, format!("user:{}", user.user), None, None)
         }
         Caller::Redirect => {
             let params = Params::from_request(req).ok()?;
@@ -135,18 +158,23 @@ async fn keyed(
                     Some(key)
                 }
             };
-            (tenant.id, format!("redirect:{customer}"), implicit)
+            let origin = crate::cors::check(req, &tenant).ok().flatten();
+            (tenant.id, format!("redirect:{customer}"), implicit, origin)
         }
     };
-    match (client_key, implicit) {
-        (Some(k), _) => {
-            let hash = request_hash(req);
-            Some((tenant, scope, k.as_str().to_owned(), hash))
-        }
+    let (key, request_hash) = match (client_key, implicit) {
+        (Some(k), _) => (k.as_str().to_owned(), request_hash(req)),
         // The implicit key names everything that makes two submits the same one.
-        (None, Some(k)) => Some((tenant, scope, k.clone(), k)),
-        (None, None) => None,
-    }
+        (None, Some(k)) => (k.clone(), k),
+        (None, None) => return None,
+    };
+    Some(Keyed {
+        tenant,
+        scope,
+        key,
+        request_hash,
+        cors_origin,
+    })
 }
 
 /// What the request asks, hashed: method, path, query and body (never kept themselves).

@@ -51,7 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("telemetry", &[]),
     (
         "idempotent",
-        &["app", "dialect", "domain", "error", "http", "vault"],
+        &["app", "cors", "dialect", "domain", "error", "http", "vault"],
     ),
     (
         "lambda",

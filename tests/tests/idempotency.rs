@@ -61,6 +61,7 @@ impl Call {
 struct Reply {
     status: u16,
     replayed: bool,
+    allow_origin: Option<String>,
     body: String,
 }
 
@@ -90,9 +91,14 @@ async fn send(call: &Call, key: Option<&str>) -> Reply {
         .headers()
         .get("idempotent-replayed")
         .is_some_and(|v| v == "true");
+    let allow_origin = resp
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
     Reply {
         status,
         replayed,
+        allow_origin,
         body: resp.text().await.unwrap(),
     }
 }
@@ -357,8 +363,29 @@ async fn the_redirect_replays_and_makes_one_stripe_card() {
     let t = redirect_tenant("idem", &[]);
     let customer = create_customer(&t.private_api_key, json!({})).await;
     let call = Call::redirect(redirect_body(&t, customer, PAN));
-    let first = replays(&call).await;
+    let k = fresh_key("redir");
+    let first = send(&call, Some(&k)).await;
     assert_eq!(first.json()["maskedCardNumber"], "************4242");
+    let again = send(&call, Some(&k)).await;
+    assert!(again.replayed && again.body == first.body, "{again:?}");
+    assert_eq!(
+        again.allow_origin.as_deref(),
+        Some(tenant_a().allowed_origin.as_str())
+    );
+    // Another card under the key: 422, which the browser can read.
+    let other = send(
+        &Call::redirect(redirect_body(&t, customer, "5555555555554444")),
+        Some(&k),
+    )
+    .await;
+    assert_eq!(
+        fusebill_error(other.status, &other.json(), 422),
+        cardvault::vault::once::MISMATCH
+    );
+    assert_eq!(
+        other.allow_origin.as_deref(),
+        Some(tenant_a().allowed_origin.as_str())
+    );
     assert_eq!(payment_method_count(customer).await, 1);
     assert_eq!(cards_at_stripe(customer).await, 1);
 
