@@ -3,12 +3,17 @@
 
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
 use cardvault::domain::Role;
-use cardvault::{http, App, Error};
+use cardvault::{http, App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { embedthis::render(remove(app, &req).await) }).await
+    cardvault::serve_write(
+        Caller::User,
+        embedthis::render_error,
+        |app, req| async move { embedthis::render(remove(app, &req).await) },
+    )
+    .await
 }
 
 async fn remove(app: &App, req: &Request) -> Result<(StatusCode, CardJson), Error> {

@@ -1,12 +1,17 @@
 //! `POST /v1/customers`: creates a customer of the caller's tenant.
 
 use cardvault::dialect::fusebill::{self, CustomerJson, CustomerRequest};
-use cardvault::{App, Error};
+use cardvault::{App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(create(app, &req).await) }).await
+    cardvault::serve_write(
+        Caller::Merchant,
+        fusebill::render_error,
+        |app, req| async move { fusebill::render(create(app, &req).await) },
+    )
+    .await
 }
 
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, CustomerJson), Error> {

@@ -2,17 +2,21 @@
 
 use cardvault::dialect::fusebill;
 use cardvault::domain::PaymentMethodId;
-use cardvault::{http, App, Error};
+use cardvault::{http, App, Caller, Error};
 use lambda_http::Request;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move {
-        match delete(app, &req).await {
-            Ok(()) => cardvault::dialect::no_content(),
-            Err(e) => fusebill::render_error(&e),
-        }
-    })
+    cardvault::serve_write(
+        Caller::Merchant,
+        fusebill::render_error,
+        |app, req| async move {
+            match delete(app, &req).await {
+                Ok(()) => cardvault::dialect::no_content(),
+                Err(e) => fusebill::render_error(&e),
+            }
+        },
+    )
     .await
 }
 

@@ -3,12 +3,17 @@
 
 use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
 use cardvault::vault::StripeRoute;
-use cardvault::{App, Error};
+use cardvault::{App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(import(app, &req).await) }).await
+    cardvault::serve_write(
+        Caller::Merchant,
+        fusebill::render_error,
+        |app, req| async move { fusebill::render(import(app, &req).await) },
+    )
+    .await
 }
 
 async fn import(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson), Error> {

@@ -2,12 +2,17 @@
 //! customer's default payment method, in one transaction.
 
 use cardvault::dialect::fusebill::{self, BillingSettingJson, BillingSettingRequest};
-use cardvault::{App, Error};
+use cardvault::{App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(update(app, &req).await) }).await
+    cardvault::serve_write(
+        Caller::Merchant,
+        fusebill::render_error,
+        |app, req| async move { fusebill::render(update(app, &req).await) },
+    )
+    .await
 }
 
 async fn update(app: &App, req: &Request) -> Result<(StatusCode, BillingSettingJson), Error> {

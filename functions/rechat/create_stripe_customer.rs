@@ -3,12 +3,15 @@
 //! vault customer.
 
 use cardvault::dialect::rechat::{self, CreateStripeCustomerRequest, Data, StripeCustomerJson};
-use cardvault::{http, App, Error};
+use cardvault::{http, App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { rechat::render(create(app, &req).await) }).await
+    cardvault::serve_write(Caller::User, rechat::render_error, |app, req| async move {
+        rechat::render(create(app, &req).await)
+    })
+    .await
 }
 
 async fn create(app: &App, req: &Request) -> Result<(StatusCode, Data<StripeCustomerJson>), Error> {

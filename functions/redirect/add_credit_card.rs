@@ -11,19 +11,23 @@ use cardvault::dialect::fusebill::{
 };
 use cardvault::domain::Origin;
 use cardvault::vault::Outcome;
-use cardvault::{cors, http, telemetry, App, Error};
+use cardvault::{cors, http, telemetry, App, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move {
-        let mut origin = None;
-        let result = add(app, &req, &mut origin).await;
-        if origin.is_none() {
-            origin = listed_origin(app, &req).await;
-        }
-        cors::allow(fusebill::render(result), origin.as_deref())
-    })
+    cardvault::serve_write(
+        Caller::Redirect,
+        fusebill::render_error,
+        |app, req| async move {
+            let mut origin = None;
+            let result = add(app, &req, &mut origin).await;
+            if origin.is_none() {
+                origin = listed_origin(app, &req).await;
+            }
+            cors::allow(fusebill::render(result), origin.as_deref())
+        },
+    )
     .await
 }
 

@@ -59,6 +59,10 @@ pub enum Error {
     /// The record changed under the request (a concurrent delete); safe to retry.
     #[error("{0}")]
     Conflict(String),
+    /// The request is well-formed but cannot be taken as it is: an `Idempotency-Key`
+    /// already used with other parameters.
+    #[error("{0}")]
+    Unprocessable(String),
     /// A velocity limit tripped (card-testing defence); the attempt was not made.
     #[error("{0}")]
     TooManyRequests(String),

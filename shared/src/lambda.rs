@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
 
 use crate::domain::{Deadline, RequestScope};
+use crate::idempotent::{self, Caller};
 use crate::App;
 
 /// Builds the [`App`] once per cold start and serves `handler` with it. A handler always
@@ -31,6 +32,21 @@ where
         async move { Ok::<_, Infallible>(scope.scope(deadline.scope(response)).await) }
     }))
     .await
+}
+
+/// [`serve`] for an endpoint that writes: under the request's `Idempotency-Key`
+/// (`crate::idempotent`), scoped by `caller`; its own errors rendered by `render_error`.
+pub async fn serve_write<F, Fut>(
+    caller: Caller,
+    render_error: fn(&crate::Error) -> Response<Body>,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    let handler = &handler;
+    serve(move |app, req| idempotent::guard(app, req, caller, render_error, handler)).await
 }
 
 /// `DEADLINE_MS`: a budget per request, in milliseconds, that shortens the context's.

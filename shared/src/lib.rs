@@ -36,6 +36,7 @@ pub mod auth;
 pub mod cors;
 pub mod dialect;
 pub mod http;
+pub mod idempotent;
 
 // Wiring.
 pub mod app;
@@ -45,4 +46,5 @@ pub mod telemetry;
 
 pub use app::App;
 pub use error::{Error, FieldError};
-pub use lambda::serve;
+pub use idempotent::Caller;
+pub use lambda::{serve, serve_write};

@@ -49,7 +49,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("telemetry", &[]),
-    ("lambda", &["app", "domain", "http", "telemetry"]),
+    (
+        "idempotent",
+        &["app", "cors", "dialect", "domain", "error", "http", "vault"],
+    ),
+    (
+        "lambda",
+        &["app", "domain", "error", "http", "idempotent", "telemetry"],
+    ),
     (
         "lib",
         &[
@@ -63,6 +70,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "domain",
             "error",
             "http",
+            "idempotent",
             "lambda",
             "memory",
             "ports",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{http, stack};
+use crate::{aws, http, json, stack};
 
 /// A card on a new localstripe customer: (cus_…, card_…). `key` is the Stripe key the
 /// tenant's connection uses; localstripe accepts any test key.
@@ -70,4 +70,38 @@ pub async fn stripe_token_for(pan: &str) -> String {
         .await
         .unwrap();
     token["id"].as_str().expect("token id").to_owned()
+}
+
+/// A GET at localstripe, as its JSON.
+pub async fn stripe_get(path: &str) -> (u16, Value) {
+    let resp = http()
+        .get(format!("{}{path}", stack().stripe_url))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+/// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
+/// one).
+pub async fn cards_at_stripe(customer: u64) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    let item = client
+        .get_item()
+        .table_name(&stack().table)
+        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
+        .key("SK", AttributeValue::S("CUSTOMER".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the customer");
+    let Some(cus) = item.get("stripeCustomerId").and_then(|v| v.as_s().ok()) else {
+        return 0;
+    };
+    let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
+    list["data"].as_array().expect("a list").len()
 }

@@ -42,40 +42,6 @@ async fn post(body: &Value) -> (u16, Value) {
     json(resp).await
 }
 
-/// A GET at localstripe, as its JSON.
-async fn stripe_get(path: &str) -> (u16, Value) {
-    let resp = http()
-        .get(format!("{}{path}", stack().stripe_url))
-        .basic_auth("sk_test_cardvault_tests", Some(""))
-        .send()
-        .await
-        .unwrap();
-    json(resp).await
-}
-
-/// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
-/// one).
-async fn cards_at_stripe(customer: u64) -> usize {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    let item = client
-        .get_item()
-        .table_name(&stack().table)
-        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
-        .key("SK", AttributeValue::S("CUSTOMER".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("the customer");
-    let Some(cus) = item.get("stripeCustomerId").and_then(|v| v.as_s().ok()) else {
-        return 0;
-    };
-    let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
-    list["data"].as_array().expect("a list").len()
-}
-
 fn assert_too_many(status: u16, err: &Value) {
     assert_eq!(fusebill_error(status, err, 429), TOO_MANY, "{err}");
     assert_eq!(err["Errors"][0]["Key"], "Api Error");
@@ -215,12 +181,21 @@ async fn a_tenant_without_overrides_has_the_default_limits() {
     assert!(shown["tenant"].get("velocity").is_none(), "{shown}");
     let customer = create_customer(&t.private_api_key, json!({})).await;
     // The default per customer is 10: the same card again is answered from file, with no
-    // Stripe call, but each is still an attempt.
+    // Stripe call, but each is still an attempt. (Each under a key of its own: without
+    // one, a resubmit within a minute is the first submit's replay, and no attempt.)
+    let attempt = |i: u32| {
+        http()
+            .post(url("/api/paymentsv2"))
+            .header("Origin", &tenant_a().allowed_origin)
+            .header("Idempotency-Key", format!("{}-{i}", t.id))
+            .json(&sample(&t, customer, CARDS[0]))
+            .send()
+    };
     for i in 0..10 {
-        let (status, pm) = post(&sample(&t, customer, CARDS[0])).await;
+        let (status, pm) = json(attempt(i).await.unwrap()).await;
         assert_eq!(status, 200, "attempt {i}: {pm}");
     }
-    let (status, err) = post(&sample(&t, customer, CARDS[0])).await;
+    let (status, err) = json(attempt(10).await.unwrap()).await;
     assert_too_many(status, &err);
 }
 

@@ -27,30 +27,31 @@ const UNTOUCHABLE: &str = "AuditUntouchablePolicy";
 const TENANT: &str = "tenant/*";
 const HS256: &str = "JwtHs256Secret?";
 
+// A write function Puts and Deletes its idempotency records (`store::once`).
 #[rustfmt::skip]
 const EXPECTED: &[(&str, Grants)] = &[
-    ("CreateCustomerFunction", Grants { table: &["GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
+    ("CreateCustomerFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
     ("GetCustomerFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
-    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[], audit: APPEND }),
-    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[], audit: APPEND }),
+    ("ImportStripeConnectFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &["StripePlatformSecret"], kms: &[], audit: APPEND }),
+    ("ImportStripeFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[TENANT], kms: &[], audit: APPEND }),
     // Pages one customer's audit events: the customer, and one Query of the audit index.
     ("ListAuditEventsFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
     ("ListPaymentMethodsFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
     ("GetPaymentMethodFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
-    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
-    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "GetItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
+    ("DeletePaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("SetDefaultPaymentMethodFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &[], audit: APPEND }),
     ("ListCountriesFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
-    ("CreateStripeCustomerFunction", Grants { table: &["GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("CreateStripeCustomerFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     ("ListStripeCustomersFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &[HS256], kms: &[], audit: APPEND }),
     // The only function that seals PANs: a data key, never a decrypt.
-    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"], audit: APPEND }),
+    ("AddCreditCardFunction", Grants { table: &["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: false, secrets: &["FingerprintKeySecret", "RecaptchaSecret", "StripePlatformSecret", TENANT], kms: &["kms:GenerateDataKey"], audit: APPEND }),
     ("AddCreditCardPreflightFunction", Grants { table: &["Query"], gsi1: false, secrets: &[], kms: &[], audit: UNTOUCHABLE }),
-    ("CardCreateFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("CardCreateFunction", Grants { table: &["BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     // Lists cards: signs its cursors with a key of its own, reads no card key.
     ("CardFindFunction", Grants { table: &["GetItem", "Query"], gsi1: false, secrets: &["CursorKeySecret", HS256], kms: &[], audit: APPEND }),
     ("CardGetFunction", Grants { table: &["GetItem", "Query"], gsi1: true, secrets: &[HS256], kms: &[], audit: APPEND }),
-    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
-    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "GetItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("CardRemoveFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
+    ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     // The publishable key is configuration (an environment variable), not a secret.
     ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[], audit: APPEND }),
 ];

@@ -41,6 +41,7 @@ pub fn status_of(e: &crate::Error) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -60,6 +61,7 @@ pub fn code_of(e: &crate::Error) -> &'static str {
         Error::Invalid(_) => "Validation",
         Error::BadRequest(_) => "BadRequest",
         Error::Conflict(_) => "Conflict",
+        Error::Unprocessable(_) => "Unprocessable",
         Error::TooManyRequests(_) => "TooManyRequests",
         Error::Declined { .. } => "Declined",
         Error::PayloadTooLarge { .. } => "PayloadTooLarge",

@@ -10,6 +10,7 @@ pub mod geo;
 mod ids;
 pub mod limits;
 mod new_card;
+mod once;
 mod origin;
 mod payment_method;
 pub mod secret;
@@ -27,6 +28,7 @@ pub use deadline::{Deadline, OutOfTime};
 pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use new_card::{CardEntry, ImportRequest, NewTokenCard};
+pub use once::{ClientKey, OnceRecord, OnceState, StoredResponse};
 pub use origin::Origin;
 pub use payment_method::{
     stripe_dedupe_key, AtStripe, CardBrand, ExpiryAsSent, Holder, Instrument, ListPosition,

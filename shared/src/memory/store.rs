@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, Origin,
-    PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+    ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, OnceRecord,
+    OnceState, Origin, PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
 };
 use crate::ports::{
-    Admission, AuditLog, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
-    PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
+    Admission, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
+    LinkWrite, OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
@@ -33,6 +33,8 @@ struct State {
     counters: HashMap<String, (u32, i64)>,
     /// Each tenant's audit chain, oldest first.
     audit: HashMap<TenantId, Vec<AuditRecord>>,
+    /// Idempotency records by (tenant, key).
+    once: HashMap<(TenantId, String), OnceRecord>,
 }
 
 #[derive(Default)]
@@ -573,5 +575,51 @@ impl AuditLog for MemoryStore {
             hash: r.hash.clone(),
         });
         Ok((chain, head))
+    }
+}
+
+/// The conditions the DynamoDB adapter sends (`store::once`).
+#[async_trait]
+impl OnceStore for MemoryStore {
+    async fn claim(&self, record: &OnceRecord, now_ms: i64) -> Result<Claim, StoreError> {
+        let mut s = self.enter("claim")?;
+        let id = (record.tenant.clone(), record.key.clone());
+        if let Some(held) = s.once.get(&id) {
+            let live = held.expires_at * 1000 > now_ms
+                && match held.state {
+                    OnceState::InProgress { until_ms } => until_ms > now_ms,
+                    OnceState::Completed(_) => true,
+                };
+            if live {
+                return Ok(Claim::Held(held.clone()));
+            }
+        }
+        s.once.insert(id, record.clone());
+        Ok(Claim::Claimed)
+    }
+
+    async fn complete(&self, record: &OnceRecord) -> Result<(), StoreError> {
+        let mut s = self.enter("complete")?;
+        let id = (record.tenant.clone(), record.key.clone());
+        if s.once.get(&id).is_some_and(|r| r.owner == record.owner) {
+            s.once.insert(id, record.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, tenant: &TenantId, key: &str, owner: &str) -> Result<(), StoreError> {
+        let mut s = self.enter("release")?;
+        let id = (tenant.clone(), key.to_owned());
+        if s.once.get(&id).is_some_and(|r| r.owner == owner) {
+            s.once.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Every idempotency record, for tests.
+    pub fn once_records(&self) -> Vec<OnceRecord> {
+        self.state.lock().unwrap().once.values().cloned().collect()
     }
 }

@@ -29,8 +29,8 @@ pub use gateway::{
 pub use keys::{Fingerprints, KeyError, KeyService};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
-    Admission, CardStore, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
-    PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
+    Admission, CardStore, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
+    LinkWrite, OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
 /// The adapters one vault is built from: one type per port.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use super::AuditLog;
 
 use crate::domain::{
-    ApiKeyRecord, Customer, CustomerId, KeyHash, Origin, PaymentMethod, PaymentMethodId,
-    StripeCustomerLink, Tenant, TenantId,
+    ApiKeyRecord, Customer, CustomerId, KeyHash, OnceRecord, Origin, PaymentMethod,
+    PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -252,14 +252,37 @@ pub trait VelocityStore: Send + Sync {
     async fn count(&self, counter: &Counter) -> Result<(), StoreError>;
 }
 
+/// What claiming a key found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The record is ours: no live record held the key.
+    Claimed,
+    /// A live record holds the key: this one.
+    Held(OnceRecord),
+}
+
+/// Idempotency records: one item per scoped key, gone after its TTL.
+#[async_trait]
+pub trait OnceStore: Send + Sync {
+    /// Writes `record` unless a live one holds its key: live means completed and not past
+    /// `expires_at`, or in progress and not past its `until_ms` (`now_ms` decides both).
+    async fn claim(&self, record: &OnceRecord, now_ms: i64) -> Result<Claim, StoreError>;
+    /// Replaces the record with `record` (completed) if `record.owner` still holds it;
+    /// otherwise does nothing (a later attempt took the key over).
+    async fn complete(&self, record: &OnceRecord) -> Result<(), StoreError>;
+    /// Deletes the record if `owner` still holds it, so that a retry runs anew.
+    async fn release(&self, tenant: &TenantId, key: &str, owner: &str) -> Result<(), StoreError>;
+}
+
 /// Everything the vault stores.
 pub trait CardStore:
-    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog
+    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog + OnceStore
 {
 }
 
 impl<
-        T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog,
+        T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog
+            + OnceStore,
     > CardStore for T
 {
 }

@@ -6,6 +6,7 @@ pub mod audit;
 mod customers;
 mod items;
 mod links;
+mod once;
 mod payment_methods;
 mod tenants;
 mod tx;

@@ -10,6 +10,24 @@ use crate::domain::{CustomerId, PaymentMethodId, StripeToken, TenantId};
 
 const PREFIX: &str = "cardvault";
 
+tokio::task_local! {
+    /// The request's client key, as its record names it (`vault::once`): a hash.
+    static CLIENT: String;
+}
+
+/// Runs `fut` with the keys of its Stripe calls derived from `seed` (a claimed
+/// `Idempotency-Key`'s record), so that a client's retry repeats Stripe's keys too.
+pub async fn under_client_key<F: std::future::Future>(seed: String, fut: F) -> F::Output {
+    CLIENT.scope(seed, fut).await
+}
+
+/// The per-request part of a key: the client's key when one was given, else `fresh`.
+fn per_request(fresh: impl std::fmt::Display) -> String {
+    CLIENT
+        .try_with(|k| format!("k{k}"))
+        .unwrap_or_else(|_| fresh.to_string())
+}
+
 /// A key for Stripe's `Idempotency-Key` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -26,25 +44,28 @@ impl IdempotencyKey {
 
     /// The token made from an entered card, for the card about to be recorded.
     pub fn card_token(card: PaymentMethodId) -> Self {
-        Self(format!("{PREFIX}-token-{card}"))
+        Self(format!("{PREFIX}-token-{}", per_request(card)))
     }
 
     /// Attaching a card to its Stripe customer, for the card about to be recorded.
     pub fn attach(card: PaymentMethodId) -> Self {
-        Self(format!("{PREFIX}-attach-{card}"))
+        Self(format!("{PREFIX}-attach-{}", per_request(card)))
     }
 
     /// A collection on a card, for one request: a retry of our own call replays it, and
     /// the next request's collection is a new PaymentIntent (never the first one replayed).
     pub fn collect(card: PaymentMethodId, request: Uuid) -> Self {
-        Self(format!("{PREFIX}-collect-{card}-{}", request.simple()))
+        Self(format!(
+            "{PREFIX}-collect-{card}-{}",
+            per_request(request.simple())
+        ))
     }
 
     /// The token that re-verifies a card on file before a collection, for one request.
     pub fn recheck_token(card: PaymentMethodId, request: Uuid) -> Self {
         Self(format!(
             "{PREFIX}-recheck-token-{card}-{}",
-            request.simple()
+            per_request(request.simple())
         ))
     }
 
@@ -52,7 +73,7 @@ impl IdempotencyKey {
     pub fn recheck_attach(card: PaymentMethodId, request: Uuid) -> Self {
         Self(format!(
             "{PREFIX}-recheck-attach-{card}-{}",
-            request.simple()
+            per_request(request.simple())
         ))
     }
 

@@ -7,7 +7,8 @@
 //! - [`callers`], [`tenants`], [`credentials`], [`human`]: who is calling, for which
 //!   tenant, with which Stripe credentials, and whether a human solved the reCAPTCHA;
 //! - [`idempotency`] and [`compensation`]: the keys sent to Stripe, and undoing a Stripe
-//!   change that could not be recorded.
+//!   change that could not be recorded;
+//! - [`once`]: clients' `Idempotency-Key`s, replayed, refused or freed.
 //!
 //! Each dialect maps its own words onto these operations: Fusebill's "default" and
 //! EmbedThis's "current" are both [`CardView::is_default`]; Rechat's "source" is the card
@@ -21,6 +22,7 @@ pub mod credentials;
 pub mod customers;
 pub mod human;
 pub mod idempotency;
+pub mod once;
 pub mod stripe_customers;
 pub mod tenants;
 #[cfg(test)]
@@ -37,6 +39,7 @@ pub use cards::{
     Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom,
 };
 pub use credentials::{StripeConfig, StripeRoute};
+pub use once::{Begun, OnceRequest, Ticket};
 pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 pub use velocity::Outcome;
 

@@ -17,6 +17,7 @@ mod default;
 mod human;
 mod import;
 mod list;
+mod once;
 mod remove;
 mod stripe_customers;
 mod velocity;

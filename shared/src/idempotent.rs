@@ -1,0 +1,228 @@
+//! `Idempotency-Key` on the write endpoints, around a whole handler, so that no endpoint
+//! repeats it: the caller's scope, the claim (`vault::once`), the handler under the key,
+//! and its answer kept or the key freed. Replays carry `Idempotent-Replayed: true`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use lambda_http::{http::HeaderValue, Body, Request, Response};
+
+use crate::dialect::fusebill::redirect::Params;
+use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
+use crate::error::Error;
+use crate::vault::once::{self, DOUBLE_SUBMIT_WINDOW, REPLAY_WINDOW};
+use crate::vault::{idempotency, Begun, OnceRequest};
+use crate::App;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Who calls a write endpoint, which says what a key is scoped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A private API key: its tenant.
+    Merchant,
+    /// A bearer token: its tenant and `sub`.
+    User,
+    /// The transparent redirect: the public key's tenant and the customer. Without a key,
+    /// a double submit of the same card within [`DOUBLE_SUBMIT_WINDOW`] is one request.
+    Redirect,
+}
+
+/// How often a double submit looks again for the first one's answer.
+const DOUBLE_SUBMIT_POLL: Duration = Duration::from_millis(200);
+
+/// Serves `handler` under the request's `Idempotency-Key`, if any. Errors of its own (a
+/// malformed key, 422, 409) are rendered by `render_error`, in the endpoint's dialect; a
+/// request whose caller cannot be told runs as it would without a key (and answers its
+/// own error).
+pub async fn guard<F, Fut>(
+    app: &'static App,
+    req: Request,
+    caller: Caller,
+    render_error: fn(&Error) -> Response<Body>,
+    handler: &F,
+) -> Response<Body>
+where
+    F: Fn(&'static App, Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let client_key = match req.headers().get(HEADER).map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(raw)) => match ClientKey::parse(raw) {
+            Ok(k) => Some(k),
+            Err(e) => return render_error(&e),
+        },
+        Some(Err(_)) => return render_error(&ClientKey::parse("\u{0}").unwrap_err()),
+    };
+    if client_key.is_none() && caller != Caller::Redirect {
+        return handler(app, req).await;
+    }
+    let Some(Keyed {
+        tenant,
+        scope,
+        key,
+        request_hash,
+        cors_origin,
+    }) = keyed(app, &req, caller, client_key).await
+    else {
+        return handler(app, req).await;
+    };
+    let implicit = key.starts_with("implicit:");
+    let window = if implicit {
+        DOUBLE_SUBMIT_WINDOW
+    } else {
+        REPLAY_WINDOW
+    };
+    let begin = || {
+        app.vault.begin_once(OnceRequest {
+            tenant: &tenant,
+            scope: &scope,
+            key: &key,
+            request_hash: request_hash.clone(),
+            window,
+        })
+    };
+    let mut begun = begin().await;
+    // A double submit waits for the first one's answer rather than answering 409.
+    while implicit && matches!(begun, Err(Error::Conflict(_))) && waiting_allowed() {
+        tokio::time::sleep(DOUBLE_SUBMIT_POLL).await;
+        begun = begin().await;
+    }
+    let ticket = match begun {
+        Ok(Begun::Run(ticket)) => ticket,
+        Ok(Begun::Replay(answer)) => return replay(answer),
+        Err(e) => {
+            crate::dialect::log_internal(&e);
+            return match cors_origin {
+                // The redirect's browser must be able to read a 409 or 422 too.
+                Some(origin) => crate::cors::allow(render_error(&e), Some(&origin)),
+                None => render_error(&e),
+            };
+        }
+    };
+    let seed = ticket.stripe_seed().to_owned();
+    let response = idempotency::under_client_key(seed, handler(app, req)).await;
+    if let Err(e) = app.vault.finish_once(ticket, kept(&response)).await {
+        // The answer stands; the key stays in progress until its expiry.
+        crate::dialect::log_internal(&e);
+    }
+    response
+}
+
+/// Whether a waiting double submit may look once more and still answer in time.
+fn waiting_allowed() -> bool {
+    Deadline::current().is_none_or(|d| d.remaining() > d.reserve() + DOUBLE_SUBMIT_POLL)
+}
+
+/// A keyed request: whose, under which key, and what it asks.
+struct Keyed {
+    tenant: TenantId,
+    scope: String,
+    key: String,
+    request_hash: String,
+    /// The redirect's `Origin`, when its tenant allows it: for the CORS headers.
+    cors_origin: Option<String>,
+}
+
+/// The request's [`Keyed`]; `None` when the caller cannot be told (the handler answers
+/// that) or a redirect without a key has no card.
+async fn keyed(
+    app: &App,
+    req: &Request,
+    caller: Caller,
+    client_key: Option<ClientKey>,
+) -> Option<Keyed> {
+    let (tenant, scope, implicit, cors_origin) = match caller {
+        Caller::Merchant => {
+            let tenant = app.merchant(req).await.ok()?;
+            (tenant, "merchant".to_owned(), None, None)
+        }
+        Caller::User => {
+            let user = app.user(req).await.ok()?;
+            (user.tenant, format!("user:{}", user.user), None, None)
+        }
+        Caller::Redirect => {
+            let params = Params::from_request(req).ok()?;
+            let (public_key, customer) = params.identity().ok()?;
+            let tenant = app.vault.tenant_by_public_key(&public_key).await.ok()??;
+            let implicit = match client_key {
+                Some(_) => None,
+                None => {
+                    let entry = params.card_entry(&tenant, app.vault.today()).ok()?;
+                    let key = app
+                        .vault
+                        .double_submit_key(&tenant.id, customer, &entry)
+                        .await
+                        .ok()?;
+                    Some(key)
+                }
+            };
+            let origin = crate::cors::check(req, &tenant).ok().flatten();
+            (tenant.id, format!("redirect:{customer}"), implicit, origin)
+        }
+    };
+    let (key, request_hash) = match (client_key, implicit) {
+        (Some(k), _) => (k.as_str().to_owned(), request_hash(req)),
+        // The implicit key names everything that makes two submits the same one.
+        (None, Some(k)) => (k.clone(), k),
+        (None, None) => return None,
+    };
+    Some(Keyed {
+        tenant,
+        scope,
+        key,
+        request_hash,
+        cors_origin,
+    })
+}
+
+/// What the request asks, hashed: method, path, query and body (never kept themselves).
+fn request_hash(req: &Request) -> String {
+    let body = crate::http::body_bytes(req).unwrap_or_default();
+    once::digest([
+        req.method().as_str().as_bytes(),
+        req.uri().path().as_bytes(),
+        req.uri().query().unwrap_or("").as_bytes(),
+        body,
+    ])
+}
+
+/// The answer to keep: a success. An error wrote nothing, so its key is freed for a retry.
+fn kept(response: &Response<Body>) -> Option<StoredResponse> {
+    if !response.status().is_success() {
+        return None;
+    }
+    let body = match response.body() {
+        Body::Empty => String::new(),
+        Body::Text(t) => t.clone(),
+        _ => return None,
+    };
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    Some(StoredResponse {
+        status: response.status().as_u16(),
+        headers,
+        body,
+    })
+}
+
+/// The first answer again, byte for byte, saying so.
+fn replay(answer: StoredResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(answer.status);
+    for (k, v) in &answer.headers {
+        builder = builder.header(k, v);
+    }
+    let body = if answer.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(answer.body)
+    };
+    builder
+        .header(REPLAYED, "true")
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}

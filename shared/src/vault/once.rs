@@ -1,0 +1,146 @@
+//! Safe retries (`Idempotency-Key`), as Stripe and Powertools' idempotency make them: the
+//! first request under a key claims a record (in progress until the Lambda's time runs out,
+//! so that a crashed attempt frees the key), and its successful answer is kept for the
+//! replay window. A retry with the same request gets that answer; with another request,
+//! 422; while the first still runs, 409. The record holds hashes and the answer only.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    CardEntry, CustomerId, Deadline, OnceRecord, OnceState, StoredResponse, TenantId,
+};
+use crate::error::Error;
+use crate::ports::{Claim, Clock, Ids, KeyService, OnceStore, Ports, StoreError};
+
+use super::Vault;
+
+/// How long a key replays its first answer (Stripe's 24 hours).
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long the transparent redirect takes a second submit of the same card to the same
+/// customer as the first (a double click, a reload), when the browser sent no key.
+pub const DOUBLE_SUBMIT_WINDOW: Duration = Duration::from_secs(60);
+/// An attempt's in-progress expiry when the request has no deadline (tests, tools).
+const IN_PROGRESS_FALLBACK: Duration = Duration::from_secs(30);
+
+pub const MISMATCH: &str = "Keys for idempotent requests can only be used with the same \
+                            parameters they were first used with.";
+pub const IN_FLIGHT: &str = "A request with this Idempotency-Key is still in progress; \
+                             retry after it completes.";
+
+/// One keyed request: whose, under which key, and a hash of what it asks.
+pub struct OnceRequest<'a> {
+    pub tenant: &'a TenantId,
+    /// The caller within the tenant (`merchant`, `user:<sub>`, `redirect:<customer>`).
+    pub scope: &'a str,
+    /// The client's key, or one the vault derived.
+    pub key: &'a str,
+    pub request_hash: String,
+    pub window: Duration,
+}
+
+/// Run the request (and finish the ticket), or answer the first answer again.
+#[derive(Debug)]
+pub enum Begun {
+    Run(Ticket),
+    Replay(StoredResponse),
+}
+
+/// A claimed key: its record, to complete or release.
+#[derive(Debug)]
+pub struct Ticket(OnceRecord);
+
+impl Ticket {
+    /// What the Stripe keys of this request derive from (`vault::idempotency`): the same
+    /// for a retry under the same key, and nothing the client sent.
+    pub fn stripe_seed(&self) -> &str {
+        &self.0.key
+    }
+}
+
+/// SHA-256 of the parts, hex; the separator keeps ("a", "bc") and ("ab", "c") apart.
+pub fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part);
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+impl<P: Ports> Vault<P> {
+    /// Claims the key, or says what holds it. One conditional PutItem (a second read only
+    /// where DynamoDB does not return the record that held it).
+    pub async fn begin_once(&self, req: OnceRequest<'_>) -> Result<Begun, Error> {
+        let now = self.clock.now();
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let running = Deadline::current().map_or(IN_PROGRESS_FALLBACK, |d| d.remaining());
+        let key = digest([req.tenant.as_str(), req.scope, req.key].map(str::as_bytes));
+        let record = OnceRecord {
+            tenant: req.tenant.clone(),
+            key,
+            request_hash: req.request_hash,
+            owner: self.ids.request_id().simple().to_string(),
+            state: OnceState::InProgress {
+                until_ms: now_ms + running.as_millis() as i64,
+            },
+            expires_at: now.unix_timestamp() + req.window.as_secs() as i64,
+        };
+        let held = match self.store.claim(&record, now_ms).await {
+            Ok(Claim::Claimed) => return Ok(Begun::Run(Ticket(record))),
+            Ok(Claim::Held(held)) => held,
+            Err(StoreError::Conflict) => return Err(Error::Conflict(IN_FLIGHT.into())),
+            Err(e) => return Err(e.into()),
+        };
+        if held.request_hash != record.request_hash {
+            return Err(Error::Unprocessable(MISMATCH.into()));
+        }
+        match held.state {
+            OnceState::Completed(answer) => Ok(Begun::Replay(answer)),
+            OnceState::InProgress { .. } => Err(Error::Conflict(IN_FLIGHT.into())),
+        }
+    }
+
+    /// Keeps `answer` for the window, or (no answer worth keeping: an error, which wrote
+    /// nothing) frees the key so that a retry runs anew. One write.
+    pub async fn finish_once(
+        &self,
+        ticket: Ticket,
+        answer: Option<StoredResponse>,
+    ) -> Result<(), Error> {
+        let Ticket(mut record) = ticket;
+        match answer {
+            Some(answer) => {
+                record.state = OnceState::Completed(answer);
+                self.store.complete(&record).await?;
+            }
+            None => {
+                self.store
+                    .release(&record.tenant, &record.key, &record.owner)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The key a redirect without `Idempotency-Key` runs under: the same card (its keyed
+    /// fingerprint, never the number), expiry, collection and default choice for the same
+    /// customer is the same submit.
+    pub async fn double_submit_key(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        entry: &CardEntry,
+    ) -> Result<String, Error> {
+        let fp = self.keys.fingerprints(tenant, &entry.number).await?;
+        let detail = format!(
+            "{customer}/{}/{}/{:?}/{}",
+            entry.expiry.month, entry.expiry.year, entry.collect_minor, entry.make_default
+        );
+        Ok(format!(
+            "implicit:{}",
+            digest([fp.current.as_bytes(), detail.as_bytes()])
+        ))
+    }
+}
