@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{aws, http, json, stack};
+use crate::{customer_item, http, json, stack};
 
 /// A card on a new localstripe customer: (cus_…, card_…). `key` is the Stripe key the
 /// tenant's connection uses; localstripe accepts any test key.
@@ -86,20 +86,10 @@ pub async fn stripe_get(path: &str) -> (u16, Value) {
 /// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
 /// one).
 pub async fn cards_at_stripe(customer: u64) -> usize {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    let item = client
-        .get_item()
-        .table_name(&stack().table)
-        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
-        .key("SK", AttributeValue::S("CUSTOMER".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("the customer");
-    let Some(cus) = item.get("stripeCustomerId").and_then(|v| v.as_s().ok()) else {
+    let Some(cus) = customer_item(customer).await["stripeCustomerId"]
+        .as_str()
+        .map(str::to_owned)
+    else {
         return 0;
     };
     let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;

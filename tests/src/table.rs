@@ -55,18 +55,28 @@ pub async fn scan_table_strings() -> Vec<String> {
     out
 }
 
-/// A payment method's item as stored, as JSON (consistent read).
-pub async fn payment_method_item(customer: u64, pm: u64) -> serde_json::Value {
+/// An item as stored (consistent read), as JSON.
+async fn stored_item(pk: String, sk: String) -> serde_json::Value {
     use aws_sdk_dynamodb::types::AttributeValue;
     let client = aws_sdk_dynamodb::Client::new(&aws().await);
     let out = client
         .get_item()
         .table_name(&stack().table)
-        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
-        .key("SK", AttributeValue::S(format!("PM#{pm}")))
+        .key("PK", AttributeValue::S(pk))
+        .key("SK", AttributeValue::S(sk))
         .consistent_read(true)
         .send()
         .await
         .unwrap();
     serde_dynamo::from_item(out.item.expect("item")).unwrap()
+}
+
+/// A payment method's item as stored, as JSON.
+pub async fn payment_method_item(customer: u64, pm: u64) -> serde_json::Value {
+    stored_item(format!("CUST#{customer}"), format!("PM#{pm}")).await
+}
+
+/// A customer's item as stored, as JSON.
+pub async fn customer_item(customer: u64) -> serde_json::Value {
+    stored_item(format!("CUST#{customer}"), "CUSTOMER".into()).await
 }

@@ -11,8 +11,8 @@ use crate::domain::{
     OnceState, Origin, PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
 };
 use crate::ports::{
-    Admission, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
-    LinkWrite, OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
+    Admission, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
+    OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
 
 #[derive(Default)]

@@ -281,7 +281,12 @@ pub trait CardStore:
 }
 
 impl<
-        T: TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog
+        T: TenantStore
+            + CustomerStore
+            + PaymentMethodStore
+            + LinkStore
+            + VelocityStore
+            + AuditLog
             + OnceStore,
     > CardStore for T
 {
