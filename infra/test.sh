@@ -57,6 +57,10 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 step "integration tests"
 cargo test -p cardvault-tests
 
+# schemathesis over openapi.yaml, every dialect, valid and wrong credentials (README, "OpenAPI").
+step "fuzzing"
+infra/fuzz.sh "$CARDVAULT_STACK" "${FUZZ_CASES:-100}"
+
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml
 .tools/venv/bin/cfn-lint template.yaml
