@@ -30,8 +30,8 @@ const tags = [];
 let inTags = false;
 for (const line of yaml.split("\n")) {
   if (/^tags:/.test(line)) inTags = true;
-  else if (/^\S/.test(line)) inTags = false;
   else if (inTags && line.startsWith("- name: ")) tags.push(line.slice(8).trim());
+  else if (/^\S/.test(line) && !line.startsWith("- ")) inTags = false;
 }
 const summaries = [...yaml.matchAll(/^ {6}summary: (.+)$/gm)].map((m) => m[1].replace(/^'|'$/g, "").replace(/''/g, "'"));
 
