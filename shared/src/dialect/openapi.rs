@@ -545,6 +545,14 @@ pub fn document() -> OpenApi {
             op.dialect.error_schema(),
         ));
         for status in errors {
+            // The preflight refuses with no body (cors::preflight).
+            if op.method == "options" {
+                b = b.response(
+                    status.to_string(),
+                    ResponseBuilder::new().description(reason(status)).build(),
+                );
+                continue;
+            }
             b = b.response(
                 status.to_string(),
                 ResponseBuilder::new()
