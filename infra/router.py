@@ -295,10 +295,14 @@ class Handler(BaseHTTPRequestHandler):
                 f"router {self.command} {urlsplit(self.path).path} {status} {ms:.0f}ms\n")
             sys.stderr.flush()
 
-    # TRACE and CONNECT too: API Gateway answers them 404 like any unrouted request (the
-    # fuzzing found the router's 501 from http.server).
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
-    do_TRACE = do_CONNECT = do_any
+
+    def __getattr__(self, name):
+        # Any other method (TRACE, QUERY, …) too: API Gateway answers it 404 like any
+        # unrouted request, where http.server would say 501 (the fuzzing found it).
+        if name.startswith("do_"):
+            return self.do_any
+        raise AttributeError(name)
 
     def _handle(self, request_id):
         if self.command in ("GET", "HEAD") and urlsplit(self.path).path in DOCS:

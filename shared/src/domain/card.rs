@@ -63,7 +63,7 @@ impl CardNumber {
     }
 }
 
-fn luhn_ok(digits: &str) -> bool {
+pub(crate) fn luhn_ok(digits: &str) -> bool {
     let sum: u32 = digits
         .bytes()
         .rev()
