@@ -40,10 +40,12 @@ run() { # NAME TAG CASES CHECKS [schemathesis args...]
   local name="$1" tag="$2" n="$3" checks="$4"
   shift 4
   printf 'fuzz: %s (%s cases per operation)\n' "$name" "$n"
-  .tools/venv/bin/schemathesis run openapi.yaml --url "$BASE" --include-tag "$tag" \
+  # From the run dir: schemathesis and hypothesis keep caches in the working directory,
+  # and a write in the tree makes cargo lambda watch restart the functions mid-request.
+  (cd "$OUT" && "$ROOT/.tools/venv/bin/schemathesis" run "$ROOT/openapi.yaml" --url "$BASE" --include-tag "$tag" \
     --max-examples "$n" --checks "$checks" --seed 16 --no-color \
     --phases examples,coverage,fuzzing --workers 1 --request-timeout 30 \
-    --report ndjson --report-ndjson-path "$OUT/$name.ndjson" "$@" >"$OUT/$name.log" 2>&1 \
+    --report ndjson --report-ndjson-path "$OUT/$name.ndjson" "$@") >"$OUT/$name.log" 2>&1 \
     || { cat "$OUT/$name.log"; printf 'fuzz: %s FAILED\n' "$name" >&2; return 1; }
   grep -A1 '^Test cases:' "$OUT/$name.log" | tail -1 || true
 }
