@@ -41,7 +41,8 @@ fn shown_id(raw: String) -> String {
     raw
 }
 
-fn luhn(digits: &str) -> bool {
+/// The Luhn check over ASCII digits (`domain::card` uses it too).
+pub(crate) fn luhn(digits: &str) -> bool {
     let sum: u32 = digits
         .bytes()
         .rev()
