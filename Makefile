@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test unit lint fmt release size sample-page clean-tools
+.PHONY: dev test fuzz unit lint fmt release size sample-page clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 dev:
@@ -8,6 +8,12 @@ dev:
 ## Every test: unit, integration against the local stack, lints, template validation.
 test:
 	@infra/test.sh
+
+## schemathesis against a running `make dev`, longer than make test's run: make fuzz CASES=1000
+## (generated cases per operation and run).
+CASES ?= 500
+fuzz:
+	@infra/fuzz.sh .tools/dev.json $(CASES)
 
 ## The tests that need no local stack (every crate but cardvault-tests); make test runs them too.
 unit:

@@ -166,6 +166,7 @@ def banner(facts_path):
     cid = d["customerId"]
     print(f"""
 cardvault is running at {base}
+API reference (OpenAPI, openapi.yaml): {base}/docs
 
   tenant {a['id']} (Stripe Connect): private key {a['privateApiKey']}
   tenant {b['id']} (own Stripe key): private key {b['privateApiKey']}

@@ -20,6 +20,9 @@ Faithful to AWS where it matters to the code under test:
     unreachable or timed-out function 503 {"message":"Service Unavailable"}.
 Bodies above --max-body (1 MiB) get 413 without reaching the function.
 
+Also serves the API reference (not an AWS route): GET /docs renders openapi.yaml with
+the Redoc bundle that infra/tools.sh vendors into .tools/ (no CDN at run time).
+
 Logs one line per request (method, path, status, ms): never bodies, headers
 or query strings, which carry card numbers and keys.
 """
@@ -41,6 +44,19 @@ import yaml
 TEXT_TYPES = {"application/json", "application/xml", "application/javascript"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
               "transfer-encoding", "upgrade", "expect"}
+
+
+# --- the API reference at /docs ------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMPTY_SVG = b"data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E"
+DOCS = {
+    "/docs": (os.path.join(ROOT, "infra", "docs.html"), "text/html; charset=utf-8"),
+    "/docs/openapi.yaml": (os.path.join(ROOT, "openapi.yaml"), "application/yaml"),
+    "/docs/redoc.standalone.js": (
+        os.path.join(ROOT, ".tools", "npm", "node_modules", "redoc", "bundles",
+                     "redoc.standalone.js"), "application/javascript"),
+}
 
 
 # --- template ----------------------------------------------------------------
@@ -281,7 +297,26 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
 
+    def __getattr__(self, name):
+        # Any other method (TRACE, QUERY, …) too: API Gateway answers it 404 like any
+        # unrouted request, where http.server would say 501 (the fuzzing found it).
+        if name.startswith("do_"):
+            return self.do_any
+        raise AttributeError(name)
+
     def _handle(self, request_id):
+        if self.command in ("GET", "HEAD") and urlsplit(self.path).path in DOCS:
+            name, ctype = DOCS[urlsplit(self.path).path]
+            try:
+                with open(name, "rb") as f:
+                    data = f.read()
+            except OSError:
+                return self._reply(404, [("content-type", "text/plain")],
+                                   b"run infra/tools.sh to install Redoc", request_id)
+            # Redoc's one CDN reference, its footer logo: an empty local image instead, so
+            # the page never reaches outside.
+            data = data.replace(b"https://cdn.redoc.ly/redoc/logo-mini.svg", EMPTY_SVG)
+            return self._reply(200, [("content-type", ctype)], data, request_id)
         body = self._read_body()
         if body is None:
             return self._reply(413, [("content-type", "application/json")],

@@ -37,6 +37,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit tests (no stack)"
 cargo test --workspace --exclude cardvault-tests
 
+# openapi.yaml: what the wire types generate (feature `openapi`), template.yaml's routes,
+# and lint-clean.
+step "openapi"
+cargo clippy -p cardvault --features openapi --all-targets -- -D warnings
+cargo test -p cardvault --features openapi --test openapi
+.tools/redocly/node_modules/.bin/redocly lint --format=stylish openapi.yaml
+
 step "local stack"
 trap 'infra/stack.sh down >/dev/null 2>&1 || true' EXIT
 infra/stack.sh up --serve
@@ -49,6 +56,10 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 
 step "integration tests"
 cargo test -p cardvault-tests
+
+# schemathesis over openapi.yaml, every dialect, valid and wrong credentials (README, "OpenAPI").
+step "fuzzing"
+infra/fuzz.sh "$CARDVAULT_STACK" "${FUZZ_CASES:-20}"
 
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml

@@ -33,6 +33,15 @@ JQ_PKG="jquery"
 JQ_VERSION="2.1.1"
 JQ_INTEGRITY="sha512-y+iOyLV9My82vtN1cc96DLlklSv15h5Jjug52TK+vXmgtN/dE89WvmP1W/g7lL+RWFzdsTmBwJgX/yf4RY9mPA=="
 
+# The API reference at /docs: Redoc's standalone bundle (no dependencies), served by the router.
+REDOC_PKG="redoc"
+REDOC_VERSION="2.5.4"
+REDOC_INTEGRITY="sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ=="
+# `redocly lint openapi.yaml` in make test. It has a dependency tree, so a plain npm install
+# of the pinned version into its own prefix.
+REDOCLY_VERSION="2.77.0"
+REDOCLY_DIR="$TOOLS/redocly"
+
 mkdir -p "$TOOLS"
 : >>"$LOG"
 
@@ -188,11 +197,40 @@ step_browser() {
   done
 }
 
+# --- the OpenAPI reference page (Redoc) and its linter (@redocly/cli) ---------------
+step_openapi() {
+  local dir="$TOOLS/npm/node_modules/$REDOC_PKG" stamp want
+  stamp="$dir/.cardvault-stamp"
+  want="$(stamp_of "$REDOC_VERSION" "$REDOC_INTEGRITY")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "redoc $REDOC_VERSION: ok (cached)"
+  else
+    npm_fetch "$REDOC_PKG" "$REDOC_VERSION" "$REDOC_INTEGRITY" "$dir"
+    printf '%s\n' "$want" >"$stamp"
+    say "redoc $REDOC_VERSION: installed"
+  fi
+  stamp="$REDOCLY_DIR/.cardvault-stamp"
+  want="$(stamp_of "$REDOCLY_VERSION")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$REDOCLY_DIR/node_modules/.bin/redocly" ]]; then
+    say "@redocly/cli $REDOCLY_VERSION: ok (cached)"
+    return
+  fi
+  local t0=$SECONDS
+  command -v npm >/dev/null 2>&1 || die "npm not found (needed for @redocly/cli)"
+  log "npm install @redocly/cli@$REDOCLY_VERSION"
+  mkdir -p "$REDOCLY_DIR"
+  npm install --prefix "$REDOCLY_DIR" --no-audit --no-fund --ignore-scripts --save-exact \
+    "@redocly/cli@$REDOCLY_VERSION" >>"$LOG" 2>&1 || die "npm install @redocly/cli"
+  printf '%s\n' "$want" >"$stamp"
+  say "@redocly/cli $REDOCLY_VERSION: installed ($((SECONDS - t0)) s)"
+}
+
 log "tools.sh start"
 step_java
 step_debs
 step_venv
 step_dynamodb
+step_openapi
 if [[ "${1:-}" == "browser" ]]; then step_browser; fi
 # Other scripts read this to find the emulator without repeating the path.
 printf '%s\n' "$DDB_DIR/emulator" >"$TOOLS/dynamodb-local.path"

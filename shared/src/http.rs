@@ -99,9 +99,40 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Er
         };
         Error::Invalid(vec![FieldError::new(
             field.clone(),
-            format!("{field}: {inner}"),
+            format!("{field}: {}", without_values(&inner)),
         )])
     })
+}
+
+/// serde's message less the values it quotes (`invalid type: string "4242…", expected u64`):
+/// the caller's input is never echoed, since it may be a card number (the fuzzing's
+/// `no_card_echo` found a token sent as a number coming back).
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+            // The kind only: `integer`, `string`, `floating point`, …
+            let kind = unexpected
+                .split(['`', '"'])
+                .next()
+                .unwrap_or_default()
+                .trim();
+            let expected = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(", expected{expected}")
+            };
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    // Other messages quote names between backticks (`unknown field `x``): drop them too.
+    message
+        .split('`')
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join("")
+        .trim()
+        .to_owned()
 }
 
 /// The caller's IP as API Gateway saw it.
@@ -158,8 +189,26 @@ mod tests {
             Err(Error::Invalid(errs)) => {
                 assert_eq!(errs[0].field, "customerId");
                 assert!(errs[0].message.starts_with("customerId: invalid type"));
+                assert!(!errs[0].message.contains('`'), "{}", errs[0].message);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_type_never_echoes_the_value() {
+        for body in [
+            br#"{"customerId":"4242424242424242"}"#.as_slice(),
+            br#"{"customerId":4242424242424242.5}"#,
+            br#"{"customerId":-4242424242424242}"#,
+        ] {
+            match parse_json::<Sample>(body) {
+                Err(Error::Invalid(errs)) => {
+                    assert!(!errs[0].message.contains("424242"), "{}", errs[0].message);
+                    assert!(errs[0].message.contains("expected"), "{}", errs[0].message);
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -31,8 +31,9 @@ pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
-struct ErrorJson<'a> {
+pub struct ErrorJson<'a> {
     error: &'static str,
     message: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -85,6 +86,7 @@ fn text_of(v: &Value) -> Option<String> {
 
 /// `{current?, name, number, month, year, stripeToken}`. No `Debug`: `number` may be a
 /// full card number until it is cut to its last four.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRequest {
@@ -92,10 +94,13 @@ pub struct CreateRequest {
     current: Option<bool>,
     #[serde(default)]
     name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     number: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     month: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     year: Option<Value>,
     #[serde(default)]
@@ -193,8 +198,10 @@ fn keep<T>(errors: &mut Vec<FieldError>, r: Result<T, FieldError>) -> Option<T> 
 
 /// `{id}` (get, remove) and `{id, current}` (updateCurrent). `id` is a string, as the
 /// document types it; a JSON number is accepted too.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 pub struct IdRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     id: Option<Value>,
     #[serde(default)]
@@ -262,6 +269,7 @@ pub fn find_options(req: &Request) -> Result<(usize, PageFrom, CardFilter), Erro
 
 /// The document's card: `accountId, current, error, failures, id, name, number, month,
 /// submitted, year`, with `number` the last four digits only.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CardJson {
@@ -329,6 +337,7 @@ fn card_name(b: &CardView) -> Option<String> {
         .or_else(|| (!parts.is_empty()).then(|| parts.join(" ")))
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct PageJson {
     data: Vec<CardJson>,
@@ -347,6 +356,7 @@ impl From<CardPage> for PageJson {
 }
 
 /// `/card/getStripe`: what a UI needs to tokenize cards. Never a secret key.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StripeConfigJson {

@@ -96,3 +96,6 @@ pub fn no_content() -> Response<Body> {
         .body(Body::Empty)
         .expect("static response is valid")
 }
+
+#[cfg(feature = "openapi")]
+pub mod openapi;

@@ -43,6 +43,7 @@ pub struct Data<T> {
     info: Option<Info>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct Info {
     count: usize,
@@ -77,8 +78,9 @@ pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
-struct ErrorEnvelope {
+pub struct ErrorEnvelope {
     code: &'static str,
     message: String,
     http: u16,
@@ -133,6 +135,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
 // ---- Stripe customers ----------------------------------------------------------------
 
 /// `POST /payments/stripe/customers`: `{"token": "tok_…"}`. Other fields are ignored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 pub struct CreateStripeCustomerRequest {
     #[serde(default)]
@@ -157,6 +160,7 @@ impl CreateStripeCustomerRequest {
 }
 
 /// A Stripe customer link in the document's shape.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct StripeCustomerJson {
     id: String,

@@ -20,8 +20,15 @@ macro_rules! json_safe_id {
             /// The smallest id: a placeholder until the real one is known.
             pub const MIN: Self = Self(1);
 
+            /// Never a number that passes the Luhn check: no id this service issues looks
+            /// like a card number (to a DLP scanner, or to the fuzzing's `no_card_echo`).
             pub fn random() -> Self {
-                Self(OsRng.gen_range(1_000_000..=MAX_JSON_SAFE_INT))
+                loop {
+                    let n = OsRng.gen_range(1_000_000..=MAX_JSON_SAFE_INT);
+                    if !super::card::luhn_ok(&n.to_string()) {
+                        return Self(n);
+                    }
+                }
             }
 
             pub fn get(self) -> u64 {
@@ -123,6 +130,7 @@ mod tests {
         for _ in 0..1000 {
             let id = CustomerId::random().get();
             assert!((1_000_000..=MAX_JSON_SAFE_INT).contains(&id));
+            assert!(!crate::domain::card::luhn_ok(&id.to_string()), "{id}");
         }
     }
 

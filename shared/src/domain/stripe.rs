@@ -86,6 +86,7 @@ impl fmt::Debug for StripeToken {
 /// Stripe's card object, with exactly the fields the user API's document shows for a
 /// customer's `source`. It is stored and rendered as Stripe sent it (never the number or
 /// CVC, which Stripe does not return; `cvc_check` is only Stripe's pass/fail verdict).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceCard {
     pub id: String,

@@ -22,16 +22,18 @@ pub fn render<T: Serialize>(result: Result<(StatusCode, T), Error>) -> Response<
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
-struct Envelope {
+pub struct Envelope {
     error_id: u32,
     http_status_code: u16,
     errors: Vec<KeyValue>,
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
-struct KeyValue {
+pub struct KeyValue {
     key: String,
     value: String,
 }
@@ -80,6 +82,7 @@ fn api_error(value: impl Into<String>) -> KeyValue {
 // ---- customers -------------------------------------------------------------------------
 
 /// `POST /v1/customers`. Unknown fields are ignored, as Fusebill's customer has many.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerRequest {
@@ -108,6 +111,7 @@ impl CustomerRequest {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerJson {
@@ -158,6 +162,7 @@ pub fn timestamp(t: crate::domain::Timestamp) -> String {
 
 /// A card as Fusebill renders it (the import and transparent-redirect samples' fields);
 /// a bank account (ACH) in the same frame with its own number fields.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMethodJson {
@@ -185,6 +190,7 @@ pub struct PaymentMethodJson {
     uri: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum InstrumentJson {
@@ -269,6 +275,7 @@ impl From<crate::vault::CardView> for PaymentMethodJson {
 // ---- Stripe import -----------------------------------------------------------------------
 
 /// `POST /v1/paymentMethodImport/stripeConnect` (and `/Stripe`, `/v1/AchCardImport/…`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequestJson {
@@ -380,6 +387,7 @@ pub fn page(req: &lambda_http::Request) -> Result<crate::vault::Page, Error> {
 
 /// `PUT /v1/customerbillingsetting`: of Fusebill's billing settings, cardvault keeps the
 /// default payment method. Other settings in the body are accepted and ignored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingSettingRequest {
@@ -433,6 +441,7 @@ impl BillingSettingRequest {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingSettingJson {
@@ -442,6 +451,7 @@ pub struct BillingSettingJson {
 }
 
 /// `GET /v1/countries`: Fusebill's "Read Country ID".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct CountryJson {
     id: u16,
@@ -453,6 +463,7 @@ pub struct CountryJson {
     states: Vec<StateJson>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct StateJson {
     id: u32,

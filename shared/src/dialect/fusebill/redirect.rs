@@ -449,6 +449,7 @@ mod tests {
 }
 
 /// The document's sample response, plus `paymentCollection` when a collection was asked for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedirectResponse {
@@ -460,6 +461,7 @@ pub struct RedirectResponse {
 
 /// How the collection went: `status` is `Succeeded`, `Failed` (the card stays stored, and
 /// the failure is counted against it) or `Unknown` (Stripe did not answer in time).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionJson {
