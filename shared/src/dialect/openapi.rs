@@ -295,7 +295,18 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"firstName": "John", "lastName": "Doe", "companyName": "Acme", "primaryEmail": "john@example.com", "reference": "A-1"}),
             )
             .ok(200, Some(customer.clone()))
-            .errors(&[409]),
+            .errors(&[409])
+            .idempotent(),
+        Op::new("get", "/v1/customers/{id}/auditEvents", "listAuditEvents", Merchant)
+            .summary("A customer's audit events, newest first")
+            .path_id("The customer's id.")
+            .query(
+                "limit",
+                int(1, crate::vault::audit::AUDIT_PAGE_MAX as i64),
+                "Events per page.",
+            )
+            .query("before", int(1, i64::MAX), "The last page's `nextBefore`.")
+            .ok(200, Some(s.named::<fusebill::audit::AuditEventsJson>())),
         Op::new("get", "/v1/customers/{id}", "getCustomer", Merchant)
             .summary("Read a customer")
             .path_id("The customer's id.")
@@ -304,17 +315,20 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .summary("Import a card from the merchant's connected Stripe account")
             .body(import.clone(), import_example.clone())
             .ok(200, Some(payment_method.clone()))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("post", "/v1/AchCardImport/stripeConnect", "importAchStripeConnect", Merchant)
             .summary("Import a bank account (ACH) from the merchant's connected Stripe account")
             .body(import.clone(), json!({"customerId": 5, "stripeCustomerId": "cus_G9LifKdYGybmcQ", "stripeCardId": "ba_1FhuXsKC6bAhbxFqpVbCkDRT"}))
             .ok(200, Some(payment_method.clone()))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("post", "/v1/paymentMethodImport/Stripe", "importStripe", Merchant)
             .summary("Import a card from the platform's Stripe account")
             .body(import, import_example)
             .ok(200, Some(payment_method.clone()))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("get", "/v1/customers/{id}/paymentMethods/creditCard", "listCreditCards", Merchant)
             .summary("A customer's payment methods, paged")
             .path_id("The customer's id.")
@@ -329,7 +343,8 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .summary("Delete a payment method")
             .path_id("The payment method's id.")
             .ok(204, None)
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("put", "/v1/customerbillingsetting", "setDefaultPaymentMethod", Merchant)
             .summary("Set a customer's default payment method")
             .body(
@@ -337,7 +352,8 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"id": 5, "defaultPaymentMethodId": 12}),
             )
             .ok(200, Some(s.named::<fusebill::BillingSettingJson>()))
-            .errors(&[409]),
+            .errors(&[409])
+            .idempotent(),
         Op::new("get", "/v1/countries", "listCountries", Merchant)
             .summary("Countries and their states")
             .ok(200, Some(list_of(s.named::<fusebill::CountryJson>()))),
@@ -348,7 +364,8 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"token": "tok_visa"}),
             )
             .ok(200, Some(rechat_data(s, false)))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("get", "/payments/stripe/customers", "listStripeCustomers", User)
             .summary("The user's Stripe customers")
             .query("start", int(0, 1_000_000), "The offset, from 0.")
@@ -363,13 +380,15 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .body(s.named::<RedirectRequest>(), redirect_example())
             .form()
             .ok(200, Some(s.named::<fusebill::redirect::RedirectResponse>()))
-            .errors(&[403, 409, 502]),
+            .errors(&[403, 409, 502])
+            .idempotent(),
         Op::new("post", "/api/paymentsv2/", "addCreditCardSlash", Redirect)
             .summary("Add a credit card (the same, with a trailing slash)")
             .body(s.named::<RedirectRequest>(), redirect_example())
             .form()
             .ok(200, Some(s.named::<fusebill::redirect::RedirectResponse>()))
-            .errors(&[403, 409, 502]),
+            .errors(&[403, 409, 502])
+            .idempotent(),
         Op::new("options", "/api/paymentsv2", "addCreditCardPreflight", Redirect)
             .summary("CORS preflight")
             .ok(204, None)
@@ -385,7 +404,8 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"current": true, "name": "Work card", "number": "4242", "month": "12", "year": "2030", "stripeToken": "tok_visa"}),
             )
             .ok(200, Some(card.clone()))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("post", "/card/find", "cardFind", Billing)
             .summary("The account's cards, newest first")
             .query("limit", int(1, 100), "Cards per page (default 20).")
@@ -402,12 +422,14 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .summary("Remove a card")
             .body(id_request.clone(), json!({"id": "12"}))
             .ok(200, Some(card.clone()))
-            .errors(&[409, 502]),
+            .errors(&[409, 502])
+            .idempotent(),
         Op::new("post", "/card/updateCurrent", "cardUpdateCurrent", Billing)
             .summary("Make a card the account's current one")
             .body(id_request, json!({"id": "12", "current": true}))
             .ok(200, Some(card))
-            .errors(&[409]),
+            .errors(&[409])
+            .idempotent(),
         Op::new("post", "/card/getStripe", "cardGetStripe", Billing)
             .summary("The Stripe settings a UI needs to tokenize cards")
             .ok(200, Some(s.named::<embedthis::StripeConfigJson>())),
@@ -415,6 +437,16 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
 }
 
 impl Op {
+    /// A write: `Idempotency-Key` replays its first answer, refuses other parameters (422)
+    /// and a request still in flight (409) (`crate::idempotent`).
+    fn idempotent(self) -> Self {
+        self.header(
+            "Idempotency-Key",
+            "Replays the first answer (2xx) for 24 h, with `Idempotent-Replayed: true`; the same key with other parameters is 422, one still in flight 409. Scoped to the caller.",
+        )
+        .errors(&[409, 422])
+    }
+
     /// Form data too (the document's jQuery page posts `x-www-form-urlencoded`).
     fn form(mut self) -> Self {
         self.form = true;

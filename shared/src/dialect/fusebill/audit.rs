@@ -53,6 +53,7 @@ pub fn audit_page(req: &lambda_http::Request) -> Result<AuditPage, Error> {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventJson {
     pub seq: u64,
@@ -91,6 +92,7 @@ impl From<AuditRecord> for AuditEventJson {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventsJson {
     pub audit_events: Vec<AuditEventJson>,
