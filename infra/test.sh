@@ -61,6 +61,10 @@ cargo test -p cardvault-tests
 step "fuzzing"
 infra/fuzz.sh "$CARDVAULT_STACK" "${FUZZ_CASES:-20}"
 
+# A Python client generated from openapi.yaml, one call per dialect (README, "OpenAPI").
+step "generated client"
+.tools/venv/bin/python tests/client/smoke.py "$CARDVAULT_STACK" "$CARDVAULT_RUN_DIR/client"
+
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml
 .tools/venv/bin/cfn-lint template.yaml

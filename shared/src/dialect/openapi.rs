@@ -613,8 +613,12 @@ pub fn document() -> OpenApi {
         };
         paths.add_path_operation(op.path, vec![method], b.build());
     }
+    let mut schemas = s.0;
+    if let Some(instrument) = schemas.get_mut("InstrumentJson") {
+        *instrument = one_object(instrument.clone());
+    }
     let components = ComponentsBuilder::new()
-        .schemas_from_iter(s.0)
+        .schemas_from_iter(schemas)
         .security_scheme(
             "merchantKey",
             SecurityScheme::Http(
@@ -663,6 +667,27 @@ pub fn document() -> OpenApi {
         .paths(paths)
         .components(Some(components))
         .build()
+}
+
+/// A `oneOf` of objects as one object whose fields are each optional. Code generators
+/// (openapi-python-client) cannot take `allOf` of a `oneOf`, and a flattened untagged enum
+/// (`PaymentMethodJson`'s card or bank-account fields) is exactly that; the document then
+/// says less (either set of fields may come) but every client can read it.
+fn one_object(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::OneOf(one_of)) = schema else {
+        return schema;
+    };
+    let mut merged = ObjectBuilder::new().description(one_of.description.clone().or(Some(
+        "A card's fields or a bank account's (ACH): one set or the other.".into(),
+    )));
+    for item in one_of.items {
+        if let RefOr::T(Schema::Object(object)) = item {
+            for (name, property) in object.properties {
+                merged = merged.property(name, property);
+            }
+        }
+    }
+    merged.build().into()
 }
 
 /// The document as YAML, as `openapi.yaml` holds it.
