@@ -47,6 +47,20 @@ pub enum StripeError {
 }
 
 impl StripeError {
+    /// Stripe's reason when the card itself was refused (402, `card_error`): which detail
+    /// was wrong, so never for the caller's eyes (a card-testing oracle).
+    pub fn card_declined(&self) -> Option<&str> {
+        match self {
+            Self::Api {
+                status,
+                kind,
+                message,
+                ..
+            } if *status == 402 || kind == "card_error" => Some(message),
+            _ => None,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api { status: 404, .. })
             || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")

@@ -253,14 +253,8 @@ fn stripe_error(e: StripeError) -> Error {
         } => Error::upstream("Stripe rejected this account's Stripe credentials.", e),
         StripeError::Api { code: Some(c), .. } if c == "token_already_used" => token_used(),
         e if e.is_not_found() => no_such_token(),
-        // Which detail was wrong would make this a card-testing oracle: logged, not said.
-        StripeError::Api {
-            status,
-            kind,
-            message,
-            ..
-        } if status == 402 || kind == "card_error" => {
-            tracing::info!(reason = %message, "card declined");
+        e if e.card_declined().is_some() => {
+            tracing::info!(reason = e.card_declined(), "card declined");
             Error::BadRequest(format!("Stripe: {CARD_DECLINED}"))
         }
         StripeError::Api { message, .. } => Error::BadRequest(format!("Stripe: {message}")),

@@ -391,12 +391,9 @@ fn vault_card(
 /// reads as one.
 fn validation_error(e: StripeError) -> Error {
     match e {
-        StripeError::Api {
-            status,
-            kind,
-            message,
-            ..
-        } if status == 402 || kind == "card_error" => Error::Declined { reason: message },
+        e if e.card_declined().is_some() => Error::Declined {
+            reason: e.card_declined().unwrap_or_default().to_owned(),
+        },
         StripeError::OutOfTime(e) => e.into(),
         other => Error::upstream(
             "Stripe is unavailable; the card was not stored. Try again.",

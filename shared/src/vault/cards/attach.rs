@@ -118,14 +118,8 @@ impl<P: Ports> Vault<P> {
 
 fn token_error(e: StripeError) -> Error {
     match e {
-        // Which detail was wrong would make this a card-testing oracle: logged, not said.
-        StripeError::Api {
-            status,
-            kind,
-            message,
-            ..
-        } if status == 402 || kind == "card_error" => {
-            tracing::info!(reason = %message, "card declined");
+        e if e.card_declined().is_some() => {
+            tracing::info!(reason = e.card_declined(), "card declined");
             Error::field(
                 "stripeToken",
                 format!("stripeToken: {}", crate::error::CARD_DECLINED),
