@@ -68,7 +68,7 @@ where
     else {
         return handler(app, req).await;
     };
-    let implicit = key.starts_with("implicit:");
+    let implicit = key.starts_with(crate::vault::once::IMPLICIT_PREFIX);
     let window = if implicit {
         DOUBLE_SUBMIT_WINDOW
     } else {
@@ -101,8 +101,10 @@ where
             };
         }
     };
-    let seed = ticket.stripe_seed().to_owned();
-    let response = idempotency::under_client_key(seed, handler(app, req)).await;
+    let response = match ticket.stripe_seed() {
+        Some(seed) => idempotency::under_client_key(seed.to_owned(), handler(app, req)).await,
+        None => handler(app, req).await,
+    };
     if let Err(e) = app.vault.finish_once(ticket, kept(&response)).await {
         // The answer stands; the key stays in progress until its expiry.
         crate::dialect::log_internal(&e);

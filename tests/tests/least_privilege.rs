@@ -267,6 +267,12 @@ fn audit_events_are_put_only_for_the_functions() {
                 "ForAnyValue:StringLike".to_owned(),
                 "AUDIT#*".to_owned()
             ),
+            (
+                "Deny".to_owned(),
+                set(&["UpdateItem", "DeleteItem", "BatchWriteItem"]),
+                "ForAnyValue:StringLike".to_owned(),
+                "AUDITHEAD#*".to_owned()
+            ),
         ]
     );
     let mut all = everything_else.to_vec();

@@ -242,6 +242,14 @@ pub fn verify_chain(records: &[AuditRecord], head: Option<&ChainHead>) -> Result
             seq: last,
             reason: "the last event's hash is not the head's".into(),
         }),
+        Some(h) if h.seq < last => Err(ChainBreak {
+            seq: h.seq + 1,
+            reason: format!("events after the head's {}: the head was rewound", h.seq),
+        }),
+        None if last > 0 => Err(ChainBreak {
+            seq: 1,
+            reason: "events but no chain head: the head was deleted".into(),
+        }),
         _ => Ok(last),
     }
 }

@@ -11,14 +11,17 @@ impl ClientKey {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let ok =
-            (1..=Self::MAX_LEN).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+        // `implicit:` is the redirect's own double-submit key (`vault::once`): a client key
+        // must not pass for one.
+        let ok = (1..=Self::MAX_LEN).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_graphic())
+            && !raw.starts_with("implicit:");
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Error::field(
                 "Idempotency-Key",
-                "Idempotency-Key: must be 1 to 255 visible ASCII characters",
+                "Idempotency-Key: must be 1 to 255 visible ASCII characters, not starting with implicit:",
             ))
         }
     }

@@ -168,8 +168,8 @@ impl AuditLog for Store {
         &self,
         tenant: &TenantId,
     ) -> Result<(Vec<AuditRecord>, Option<ChainHead>), StoreError> {
-        // The head first: events appended meanwhile are then past it, not missing.
-        let head = self.head(tenant.as_str()).await?;
+        // Every event, then the head: an event and its head move together, so events past
+        // the head mean a rewound head (verify reports it), never events hidden by one.
         let pages = self
             .client
             .query()
@@ -186,10 +186,7 @@ impl AuditLog for Store {
             .into_iter()
             .map(record_of)
             .collect::<Result<Vec<_>, _>>()?;
-        let records = match &head {
-            Some(h) => records.into_iter().filter(|r| r.seq <= h.seq).collect(),
-            None => records,
-        };
+        let head = self.head(tenant.as_str()).await?;
         Ok((records, head))
     }
 }

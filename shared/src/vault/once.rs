@@ -47,15 +47,25 @@ pub enum Begun {
     Replay(StoredResponse),
 }
 
+/// What marks a redirect's implicit double-submit key; no client key may start with it.
+pub const IMPLICIT_PREFIX: &str = "implicit:";
+
 /// A claimed key: its record, to complete or release.
 #[derive(Debug)]
-pub struct Ticket(OnceRecord);
+pub struct Ticket {
+    record: OnceRecord,
+    /// Claimed under a redirect's implicit key, not a client's.
+    implicit: bool,
+}
 
 impl Ticket {
     /// What the Stripe keys of this request derive from (`vault::idempotency`): the same
-    /// for a retry under the same key, and nothing the client sent.
-    pub fn stripe_seed(&self) -> &str {
-        &self.0.key
+    /// for a retry under the same client key, and nothing the client sent. A redirect's
+    /// implicit key seeds nothing: it names the card and amount, not a request, so Stripe
+    /// would replay the first PaymentIntent (a charge reported, none made) for 24 hours
+    /// after the 60 s double-submit window ends.
+    pub fn stripe_seed(&self) -> Option<&str> {
+        (!self.implicit).then_some(self.record.key.as_str())
     }
 }
 
@@ -88,7 +98,10 @@ impl<P: Ports> Vault<P> {
             expires_at: now.unix_timestamp() + req.window.as_secs() as i64,
         };
         let held = match self.store.claim(&record, now_ms).await {
-            Ok(Claim::Claimed) => return Ok(Begun::Run(Ticket(record))),
+            Ok(Claim::Claimed) => {
+                let implicit = req.key.starts_with(IMPLICIT_PREFIX);
+                return Ok(Begun::Run(Ticket { record, implicit }));
+            }
             Ok(Claim::Held(held)) => held,
             Err(StoreError::Conflict) => return Err(Error::Conflict(IN_FLIGHT.into())),
             Err(e) => return Err(e.into()),
@@ -109,7 +122,7 @@ impl<P: Ports> Vault<P> {
         ticket: Ticket,
         answer: Option<StoredResponse>,
     ) -> Result<(), Error> {
-        let Ticket(mut record) = ticket;
+        let Ticket { mut record, .. } = ticket;
         match answer {
             Some(answer) => {
                 record.state = OnceState::Completed(answer);
@@ -139,7 +152,7 @@ impl<P: Ports> Vault<P> {
             entry.expiry.month, entry.expiry.year, entry.collect_minor, entry.make_default
         );
         Ok(format!(
-            "implicit:{}",
+            "{IMPLICIT_PREFIX}{}",
             digest([fp.current.as_bytes(), detail.as_bytes()])
         ))
     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::{audit::verify_chain, Actor, ApiKey, ApiKeyRecord, RequestScope};
+use crate::ports::AuditLog;
 
 fn actions(v: &Vault<Memory>, tenant: &str) -> Vec<String> {
     v.store
@@ -37,7 +38,15 @@ async fn each_change_appends_one_event_to_a_chain_that_holds() {
         ]
     );
     let chain = v.store.audit_events(&tid(CONNECT));
-    assert_eq!(verify_chain(&chain, None), Ok(9));
+    let (_, head) = v.store.tenant_chain(&tid(CONNECT)).await.unwrap();
+    assert_eq!(verify_chain(&chain, head.as_ref()), Ok(9));
+    // A deleted head, or one rewound past events, no longer hides them.
+    assert!(verify_chain(&chain, None).is_err());
+    let rewound = crate::domain::ChainHead {
+        seq: 7,
+        hash: chain[6].hash.clone(),
+    };
+    assert_eq!(verify_chain(&chain, Some(&rewound)).unwrap_err().seq, 8);
     let detached = chain.last().unwrap();
     assert_eq!(detached.event.payment_method_id, Some(card.id.get()));
     assert_eq!(

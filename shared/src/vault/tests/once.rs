@@ -159,3 +159,29 @@ async fn a_double_submit_key_names_the_card_by_fingerprint_only() {
     assert_ne!(k1, charged);
     assert!(k1.starts_with("implicit:") && !k1.contains("4242"));
 }
+
+#[tokio::test]
+async fn only_a_client_key_seeds_stripe_keys_never_the_redirects_implicit_one() {
+    let v = vault();
+    let t = tid(CONNECT);
+    let c = customer(&v, CONNECT).await;
+    let implicit = ok(v
+        .double_submit_key(&t, c.id, &card(VISA).collect(500).build())
+        .await);
+    let Begun::Run(ticket) = ok(v
+        .begin_once(request(&t, "redirect:1", &implicit, "a"))
+        .await)
+    else {
+        panic!("expected to run");
+    };
+    // Seeded, a second collection a minute later would get the first PaymentIntent back.
+    assert_eq!(ticket.stripe_seed(), None);
+    let Begun::Run(keyed) = ok(v
+        .begin_once(request(&t, "merchant", "client-key", "a"))
+        .await)
+    else {
+        panic!("expected to run");
+    };
+    assert!(keyed.stripe_seed().is_some());
+    assert!(crate::domain::ClientKey::parse("implicit:abc").is_err());
+}
