@@ -346,6 +346,13 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         ),
         (
             Method::GET,
+            format!("/v1/customers/{customer}/auditEvents"),
+            format!("/v1/customers/{ABSENT}/auditEvents"),
+            None,
+            None,
+        ),
+        (
+            Method::GET,
             format!("/v1/paymentMethods/{pm}"),
             format!("/v1/paymentMethods/{ABSENT}"),
             None,
@@ -452,5 +459,5 @@ async fn foreign_records_answer_exactly_like_absent_ones() {
         table.push_str(&format!("| `{endpoint}` | {} |\n", cells.join(" | ")));
     }
     println!("\nBOLA matrix (status; - where the case does not apply; malformed: an entitled caller's malformed request):\n\n{table}");
-    assert_eq!(matrix.len(), 16, "every endpoint in the matrix");
+    assert_eq!(matrix.len(), 17, "every endpoint in the matrix");
 }
