@@ -52,7 +52,8 @@ where
 /// Serves a plain Lambda event, not behind API Gateway: a JSON payload in, `handler`'s
 /// JSON out (an operator's tool invokes it with the Lambda Invoke API). The invocation runs
 /// under its [`Deadline`], as a request does; an error becomes the invocation's error
-/// (`errorMessage`), logged with its chain.
+/// (`errorMessage`, with its chain of causes: the caller is an operator, and no error
+/// carries card data).
 pub async fn serve_event<F, Fut, R>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, serde_json::Value) -> Fut,
@@ -71,7 +72,7 @@ where
             async move {
                 deadline.scope(answer).await.map_err(|e| {
                     tracing::error!(error = %e.chain(), "the invocation failed");
-                    lambda_http::Error::from(e.to_string())
+                    lambda_http::Error::from(e.chain())
                 })
             }
         },

@@ -7,6 +7,7 @@
 //! The endpoint is the SDK's: `AWS_ENDPOINT_URL_LAMBDA` locally (`cargo lambda watch`'s
 //! invoke port, `CARDVAULT_LAMBDA_PORT` in stack.env).
 
+use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{json, Value};
 
@@ -137,11 +138,11 @@ async fn invoke(lambda: &aws_sdk_lambda::Client, function: &str, payload: &Value
         .payload(Blob::new(serde_json::to_vec(payload)?))
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "invoking {function}: {}",
-                aws_sdk_lambda::error::DisplayErrorContext(e)
-            )
+        // Lambda answers a function's error with 200 and `X-Amz-Function-Error`;
+        // `cargo lambda watch` with a 500 whose message is the function's.
+        .map_err(|e| match function_error(e.raw_response()) {
+            Some(message) => format!("{function} failed: {message}"),
+            None => format!("invoking {function}: {}", DisplayErrorContext(e)),
         })?;
     let body: Value = out
         .payload()
@@ -156,4 +157,10 @@ async fn invoke(lambda: &aws_sdk_lambda::Client, function: &str, payload: &Value
         .into());
     }
     Ok(body)
+}
+
+/// The function's own `errorMessage` in an error response, if it is one.
+fn function_error(raw: Option<&aws_sdk_lambda::config::http::HttpResponse>) -> Option<String> {
+    let body: Value = serde_json::from_slice(raw?.body().bytes()?).ok()?;
+    body["errorMessage"].as_str().map(str::to_owned)
 }
