@@ -47,8 +47,7 @@ cleanup() {
     fi
   fi
   if [[ -n $own_stack ]]; then infra/stack.sh down >/dev/null 2>&1; fi
-  if [[ -n $dockerd_pid ]]; then
-    kill -TERM "$dockerd_pid" 2>/dev/null
+  if [[ -n $dockerd_pid ]] && kill -TERM "$dockerd_pid" 2>/dev/null; then
     for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
     say "dockerd (started here) stopped"
   fi
@@ -69,7 +68,7 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.5
   done
   docker info >/dev/null 2>&1 \
-    || fail "Docker cannot run on this machine: dockerd did not start ($(grep -i -m1 -E 'level=(fatal|error)' "$SAM_DIR/dockerd.log" | cut -c1-200 || echo "see .tools/sam/dockerd.log"))"
+    || fail "Docker cannot run on this machine: dockerd did not start: $(tail -n1 "$SAM_DIR/dockerd.log" | cut -c1-200) (.tools/sam/dockerd.log)"
   took "dockerd started" "$t0"
 else
   say "docker: a running dockerd"
@@ -121,7 +120,10 @@ else
   t0=$SECONDS
   export CARDVAULT_RUN_DIR="$ROOT/.tools/run-sam" CARDVAULT_ROUTER_PORT=0
   export TABLE_NAME=cardvault-sam JWT_ISSUER=cardvault-local JWT_AUDIENCE=cardvault-local
-  cargo build -q -p cardvault-functions --bins -p cardvault-admin
+  # Each package alone, as make test builds them: `cargo lambda watch` runs
+  # `cargo run --bin` for the functions package alone, with its own feature set.
+  cargo build -q -p cardvault-functions --bins
+  cargo build -q -p cardvault-admin
   own_stack=1
   infra/stack.sh up --serve >"$SAM_DIR/stack.log" 2>&1 || fail "stack: see .tools/sam/stack.log"
   # shellcheck source=/dev/null

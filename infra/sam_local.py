@@ -255,7 +255,7 @@ class Checks:
         tenant = self.facts["tenants"][0]
         key = tenant["privateApiKey"]
         basic = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-        token = self.facts["jwt"]["tokens"]["hs256"]
+        token = self.facts["jwt"]["tokens"]["hs256"]["token"]
         checks = [
             # Fusebill merchant API: a customer created through the API answers 200.
             ("fusebill", "POST", "/v1/customers", {"authorization": basic},
@@ -269,8 +269,8 @@ class Checks:
             ("rechat", "GET", "/payments/stripe/customers",
              {"authorization": f"Bearer {token}"}, None, 200, lambda b: isinstance(b, (list, dict))),
             # EmbedThis billing cards: /card/find for a bearer token.
-            ("embedthis", "POST", "/card/find", {"authorization": f"Bearer {token}"}, {},
-             200, lambda b: b is not None),
+            ("embedthis", "POST", "/card/find", {"authorization": f"Bearer {token}"}, None,
+             200, lambda b: isinstance(b, dict) and isinstance(b.get("data"), list)),
         ]
         for dialect, method, path, headers, body, want, ok in checks:
             data = json.dumps(body).encode() if body is not None else None
