@@ -64,4 +64,6 @@ want=b7
 got="$(od -An -tx1 -j18 -N1 "$src" | tr -d ' ')"
 [[ $got == "$want" ]] || die "$src is not an $arch binary (e_machine 0x$got)"
 mkdir -p "$out"
-cp "$src" "$out/bootstrap"
+# A hard link where it can be (the debug binaries are large; cargo replaces rather than
+# rewrites its outputs, so the link keeps this build's binary).
+ln -f "$src" "$out/bootstrap" 2>/dev/null || cp "$src" "$out/bootstrap"
