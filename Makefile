@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test fuzz unit lint fmt release size sample-page clean-tools
+.PHONY: dev test fuzz unit lint fmt release size sample-page sam-build sam-local clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 dev:
@@ -36,6 +36,25 @@ fmt:
 release:
 	@infra/tools.sh
 	.tools/venv/bin/cargo-lambda lambda build --release --arm64
+
+## sam build of every function (README, "Develop with SAM"): make sam-build SAM_ARCH=x86_64
+## builds for an x86_64 machine; SAM_PROFILE=debug copies the host's debug binaries (the
+## local stand-in image only).
+SAM_ARCH ?= arm64
+SAM_PROFILE ?= release
+sam-build:
+	@infra/tools.sh
+	CARDVAULT_SAM_ARCH=$(SAM_ARCH) CARDVAULT_SAM_PROFILE=$(SAM_PROFILE) \
+	  .tools/venv/bin/sam build --parameter-overrides Architecture=$(SAM_ARCH)
+
+## sam local invoke on every function and sam local start-api, in Docker, against a local
+## stack of its own, compared with the same binaries run directly; make test runs it.
+sam-local:
+	@infra/sam-local.sh
+
+# SAM's makefile build method: `make build-<LogicalId>` with ARTIFACTS_DIR, per function.
+build-%Function:
+	@infra/sam-build.sh $* "$(ARTIFACTS_DIR)"
 
 ## Release binary sizes and cold-start timings (see README, "Start-up").
 size:

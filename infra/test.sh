@@ -65,6 +65,12 @@ infra/fuzz.sh "$CARDVAULT_STACK" "${FUZZ_CASES:-20}"
 step "generated client"
 .tools/venv/bin/python tests/client/smoke.py "$CARDVAULT_STACK" "$CARDVAULT_RUN_DIR/client"
 
+# sam build and sam local, in Docker, against this stack: every function through
+# `sam local invoke`, compared with the same event through cargo lambda; one request per
+# dialect through `sam local start-api` (README, "Develop with SAM").
+step "sam local"
+infra/sam-local.sh
+
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml
 .tools/venv/bin/cfn-lint template.yaml

@@ -3,9 +3,10 @@
 # Idempotent: each step is skipped when its stamp (a hash of its pinned inputs)
 # matches, so a second run takes well under 2 s. Details go to .tools/install.log.
 #
-# Usage: infra/tools.sh [browser]
+# Usage: infra/tools.sh [browser|docker]
 #   browser: also Debian's Chromium (apt) and, from npm, playwright-core to drive it and
 #   the jQuery the Fusebill sample page loads (make test's sample-page test needs them).
+#   docker: also Debian's docker.io and debootstrap (make sam-local).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -225,6 +226,20 @@ step_openapi() {
   say "@redocly/cli $REDOCLY_VERSION: installed ($((SECONDS - t0)) s)"
 }
 
+# --- Docker and debootstrap, for make sam-local (Debian's docker.io) --------------------
+step_docker() {
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  if ((${#missing[@]} == 0)); then
+    say "dockerd, debootstrap: ok"
+    return
+  fi
+  local t0=$SECONDS
+  apt_install "${missing[@]}"
+  say "${missing[*]}: installed ($((SECONDS - t0)) s)"
+}
+
 log "tools.sh start"
 step_java
 step_debs
@@ -232,6 +247,7 @@ step_venv
 step_dynamodb
 step_openapi
 if [[ "${1:-}" == "browser" ]]; then step_browser; fi
+if [[ "${1:-}" == "docker" ]]; then step_docker; fi
 # Other scripts read this to find the emulator without repeating the path.
 printf '%s\n' "$DDB_DIR/emulator" >"$TOOLS/dynamodb-local.path"
 log "tools.sh done"
