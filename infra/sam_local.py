@@ -96,9 +96,12 @@ def shape(value):
     return "string"
 
 
-def answer(raw, who):
-    """(status, body as JSON or text) of a Lambda proxy response."""
+def answer(raw, who, plain=False):
+    """(status, body as JSON or text) of a Lambda proxy response; for a function without a
+    route (plain), ("ok" or "error", the payload it answered)."""
     response = json.loads(raw)
+    if plain:
+        return ("error" if "errorType" in response else "ok"), response
     status = response.get("statusCode")
     body = response.get("body") or ""
     if response.get("isBase64Encoded"):
@@ -137,7 +140,7 @@ class Checks:
             json.dump(event, f)
         return path
 
-    def sam_invoke(self, logical, path):
+    def sam_invoke(self, logical, path, plain=False):
         t0 = time.monotonic()
         out = subprocess.run(
             [SAM, "local", "invoke", logical, "--event", path, *self.sam_common],
@@ -149,9 +152,9 @@ class Checks:
             tail = "\n".join(out.stderr.strip().splitlines()[-15:])
             sys.exit(f"sam-local: FAILED: sam local invoke {logical} (exit {out.returncode}):\n{tail}")
         # The response is the last line SAM prints on stdout.
-        return answer(out.stdout.strip().splitlines()[-1], logical), time.monotonic() - t0
+        return answer(out.stdout.strip().splitlines()[-1], logical, plain), time.monotonic() - t0
 
-    def direct_invoke(self, binary, path):
+    def direct_invoke(self, binary, path, plain=False):
         out = subprocess.run(
             [os.path.join(VENV, "cargo-lambda"), "lambda", "invoke",
              "--invoke-address", "127.0.0.1",
@@ -160,15 +163,17 @@ class Checks:
             capture_output=True, text=True, cwd=ROOT, timeout=300)
         if out.returncode != 0:
             sys.exit(f"sam-local: FAILED: cargo lambda invoke {binary}: {out.stderr.strip()[-500:]}")
-        return answer(out.stdout, binary)
+        return answer(out.stdout, binary, plain)
 
     def compare(self, logical, binary, event, label, want=None):
         return self.report(self.run_both(logical, binary, event, label), want)
 
     def run_both(self, logical, binary, event, label):
         path = self.event_file(f"{binary}.{label}", event)
-        (sam_status, sam_body), took = self.sam_invoke(logical, path)
-        direct_status, direct_body = self.direct_invoke(binary, path)
+        # A function without a route (rehome-cards) takes its own payload, not an API event.
+        plain = "requestContext" not in event
+        (sam_status, sam_body), took = self.sam_invoke(logical, path, plain)
+        direct_status, direct_body = self.direct_invoke(binary, path, plain)
         return logical, label, sam_status, sam_body, direct_status, direct_body, took
 
     def report(self, result, want=None):
@@ -176,6 +181,8 @@ class Checks:
         same = sam_status == direct_status and shape(sam_body) == shape(direct_body)
         print(f"  {logical:<34} {label:<9} sam {sam_status} / direct {direct_status}"
               f"  {'same shape' if same else 'DIFFERENT'}  ({took:.1f} s)", flush=True)
+        if sam_status == "error":
+            sys.exit(f"sam-local: FAILED: {logical}: the function failed: {json.dumps(sam_body)[:400]}")
         if not same:
             sys.exit(f"sam-local: FAILED: {logical}: sam local invoke answered {sam_status} "
                      f"{json.dumps(sam_body)[:400]}\n  cargo lambda invoke answered "

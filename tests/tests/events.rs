@@ -110,9 +110,20 @@ fn invoke(function: &str, event: &Value) -> (u16, Value) {
     (status, body)
 }
 
+/// Every function's binary, routed or not (`rehome-cards` has no route: its event is the
+/// payload `cardvault-admin rehome-cards` sends).
+fn all_binaries() -> Vec<String> {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    template
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Binary:"))
+        .map(|b| b.trim().to_owned())
+        .collect()
+}
+
 #[test]
 fn every_function_has_an_event_and_every_event_a_function() {
-    let mut binaries = template_binaries();
+    let mut binaries = all_binaries();
     binaries.sort();
     assert!(!binaries.is_empty());
     let mut events: Vec<String> = std::fs::read_dir(root().join("events"))
