@@ -128,7 +128,10 @@ mod tests {
                 .filter(|(k, _)| *k != missing)
                 .collect();
             let err = from_vars(vars(&pairs)).unwrap_err();
-            assert!(matches!(err, ConfigError::Missing(name) if name == missing), "{err}");
+            assert!(
+                matches!(err, ConfigError::Missing(name) if name == missing),
+                "{err}"
+            );
         }
         // An empty value is no value (a template's placeholder must not count).
         let mut pairs = LAMBDA.to_vec();
