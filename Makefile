@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test fuzz unit lint fmt release size sample-page sam-build sam-local clean-tools
+.PHONY: dev test fuzz unit lint fmt release bench sample-page sam-build sam-local clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 dev:
@@ -17,7 +17,7 @@ fuzz:
 
 ## The tests that need no local stack (every crate but cardvault-tests); make test runs them too.
 unit:
-	cargo test --workspace --exclude cardvault-tests
+	cargo test --workspace --exclude cardvault-tests --exclude cardvault-bench
 
 ## Fusebill's jQuery sample page in headless Chromium, against a running `make dev`.
 sample-page:
@@ -56,9 +56,10 @@ sam-local:
 build-%Function:
 	@infra/sam-build.sh $* "$(ARTIFACTS_DIR)"
 
-## Release binary sizes and cold-start timings (see README, "Start-up").
-size:
-	@infra/bench/startup.sh
+## Every function and the baselines side by side: size, init, first invocation (plain and
+## TLS), warm, peak RSS, AWS calls per request; writes bench/results.md (README, "Start-up").
+bench:
+	@infra/bench/bench.sh
 
 clean-tools:
 	rm -rf .tools

@@ -1,16 +1,17 @@
 //! `GET /v1/countries`: Fusebill's "Read Country ID": countries with their ISO 3166-1
-//! numeric ids, and their states with cardvault's permanent ids.
+//! numeric ids, and their states with cardvault's permanent ids. The body is serialised
+//! once per container (`fusebill::countries_body`); a warm request checks the key only.
 
-use cardvault::dialect::fusebill::{self, CountryJson};
-use cardvault::{App, Error};
-use lambda_http::{http::StatusCode, Request};
+use cardvault::dialect::{self, fusebill};
+use lambda_http::http::StatusCode;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(list(app, &req).await) }).await
-}
-
-async fn list(app: &App, req: &Request) -> Result<(StatusCode, Vec<CountryJson>), Error> {
-    app.merchant(req).await?;
-    Ok((StatusCode::OK, fusebill::countries()))
+    cardvault::serve(|app, req| async move {
+        match app.merchant(&req).await {
+            Ok(_) => dialect::json_text(StatusCode::OK, fusebill::countries_body().to_owned()),
+            Err(e) => fusebill::render_error(&e),
+        }
+    })
+    .await
 }

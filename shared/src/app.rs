@@ -2,7 +2,6 @@
 //! AWS SDK resolves credentials lazily, secrets are read on first use, and the one HTTP
 //! client is built on first use (its TLS roots load once, and only if a call goes out).
 
-use aws_config::BehaviorVersion;
 use lambda_http::Request;
 
 use crate::auth::{self, jwt::JwtVerifier};
@@ -40,13 +39,12 @@ pub struct App {
 }
 
 impl App {
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        Ok(Self::new(config, &aws))
+        Ok(Self::new(config, &crate::aws::sdk_config()?))
     }
 
-    pub fn new(config: Config, aws: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: Config, aws: &aws_types::SdkConfig) -> Self {
         let http = HttpClient::default();
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws));
         let adapters = Adapters::<Aws> {

@@ -23,7 +23,7 @@ where
 {
     crate::telemetry::init();
     // Lives as long as the container; leaking it lets handlers borrow it across awaits.
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let app: &'static App = Box::leak(Box::new(App::from_env()?));
     let cap = deadline_cap();
     run(service_fn(move |req: Request| {
         let deadline = request_deadline(&req, cap);

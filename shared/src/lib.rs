@@ -40,6 +40,7 @@ pub mod idempotent;
 
 // Wiring.
 pub mod app;
+pub mod aws;
 pub mod config;
 mod lambda;
 pub mod telemetry;

@@ -30,11 +30,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors", &["domain", "error"]),
     ("dialect", &["domain", "error", "vault", "http", "cors"]),
     // Wiring.
+    ("aws", &["config"]),
     ("config", &["auth", "domain"]),
     (
         "app",
         &[
             "auth",
+            "aws",
             "config",
             "crypto",
             "domain",
@@ -62,6 +64,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "app",
             "auth",
+            "aws",
             "cache",
             "config",
             "cors",
