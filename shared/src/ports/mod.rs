@@ -18,6 +18,7 @@ mod gateway;
 mod keys;
 mod secrets;
 mod store;
+mod webhooks;
 
 pub use audit::{AuditLog, AUDIT_PAGE_MAX};
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
@@ -32,6 +33,7 @@ pub use store::{
     Admission, CardStore, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
     LinkWrite, OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
 };
+pub use webhooks::{DefaultMove, StripeEventStore};
 
 /// The adapters one vault is built from: one type per port.
 pub trait Ports: Send + Sync + 'static {

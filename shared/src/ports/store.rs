@@ -276,7 +276,14 @@ pub trait OnceStore: Send + Sync {
 
 /// Everything the vault stores.
 pub trait CardStore:
-    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog + OnceStore
+    TenantStore
+    + CustomerStore
+    + PaymentMethodStore
+    + LinkStore
+    + VelocityStore
+    + AuditLog
+    + OnceStore
+    + super::StripeEventStore
 {
 }
 
@@ -287,7 +294,8 @@ impl<
             + LinkStore
             + VelocityStore
             + AuditLog
-            + OnceStore,
+            + OnceStore
+            + super::StripeEventStore,
     > CardStore for T
 {
 }

@@ -11,6 +11,7 @@ mod payment_methods;
 mod tenants;
 mod tx;
 mod velocity;
+mod webhooks;
 
 use aws_sdk_dynamodb::{
     error::{ProvideErrorMetadata, SdkError},
