@@ -44,6 +44,9 @@ def write(bootstrap_path, out_path):
         ],
         # What a script needs to mint bearer JWTs, and ready ones (bootstrap.py).
         "jwt": boot.get("jwt"),
+        # Stripe webhook endpoints and their signing secrets, to sign events localstripe
+        # never sends (bootstrap.py): {platform: {url, secret}, tenants: {<id>: {url, secret}}}.
+        "webhooks": boot.get("webhooks"),
     }
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:

@@ -215,6 +215,11 @@ pub const HANDLED_EVENTS: &[&str] = &[
     "account.application.deauthorized",
 ];
 
+/// The metadata key of the PaymentIntents the transparent redirect makes (its
+/// collections), which count their declines on the card themselves.
+pub const COLLECTION_METADATA_KEY: &str = "cardvault_collection";
+pub const COLLECTION_METADATA_FORM: &str = "metadata[cardvault_collection]";
+
 /// The longest error message kept on a card.
 pub const ERROR_MAX: usize = 500;
 
@@ -329,6 +334,16 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
         "customer.deleted" => text(object, "/id").map(|c| EventChange::CustomerDeleted {
             customer: c.to_owned(),
         }),
+        // A charge of a PaymentIntent fails with it: the PaymentIntent's event counts it.
+        "charge.failed" if text(object, "/payment_intent").is_some() => None,
+        // The redirect's collection counted its decline already.
+        "payment_intent.payment_failed"
+            if object
+                .pointer(&format!("/metadata/{COLLECTION_METADATA_KEY}"))
+                .is_some() =>
+        {
+            None
+        }
         "charge.failed" | "charge.succeeded" => card_ref(
             id_of(object, "/customer"),
             id_of(object, "/payment_method").or_else(|| id_of(object, "/source")),
