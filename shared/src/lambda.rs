@@ -49,6 +49,37 @@ where
     serve(move |app, req| idempotent::guard(app, req, caller, render_error, handler)).await
 }
 
+/// Serves a plain Lambda event, not behind API Gateway: a JSON payload in, `handler`'s
+/// JSON out (an operator's tool invokes it with the Lambda Invoke API). The invocation runs
+/// under its [`Deadline`], as a request does; an error becomes the invocation's error
+/// (`errorMessage`, with its chain of causes: the caller is an operator, and no error
+/// carries card data).
+pub async fn serve_event<F, Fut, R>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, serde_json::Value) -> Fut,
+    Fut: Future<Output = Result<R, crate::Error>> + Send,
+    R: serde::Serialize,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    crate::telemetry::init();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let cap = deadline_cap();
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let deadline =
+                Deadline::from_context_ms(event.context.deadline, cap, SystemTime::now());
+            let answer = handler(app, event.payload);
+            async move {
+                deadline.scope(answer).await.map_err(|e| {
+                    tracing::error!(error = %e.chain(), "the invocation failed");
+                    lambda_http::Error::from(e.chain())
+                })
+            }
+        },
+    ))
+    .await
+}
+
 /// `DEADLINE_MS`: a budget per request, in milliseconds, that shortens the context's.
 fn deadline_cap() -> Option<Duration> {
     std::env::var("DEADLINE_MS")

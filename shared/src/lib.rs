@@ -47,4 +47,4 @@ pub mod telemetry;
 pub use app::App;
 pub use error::{Error, FieldError};
 pub use idempotent::Caller;
-pub use lambda::{serve, serve_write};
+pub use lambda::{serve, serve_event, serve_write};

@@ -61,7 +61,12 @@ const EXPECTED: &[(&str, Grants)] = &[
     // their Stripe ids (the StripeRefs index), Connect tenants by account (GSI1); a card
     // and its customer's default in one transaction; its idempotency records.
     ("StripeWebhookFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripeWebhookSecret", WEBHOOK_TENANT], kms: &[], audit: APPEND }),
+    // No route. The only function that may decrypt a stored PAN (re-homing, issue 15).
+    ("RehomeCardsFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &["kms:Decrypt"], audit: APPEND }),
 ];
+
+/// The one function whose role may decrypt a stored PAN.
+const DECRYPTER: &str = "RehomeCardsFunction";
 
 /// What a resource reference says, shortened: `Ref X` → `X`, `GetAtt X.Arn` → `X`,
 /// the tenants' secret prefix → `tenant/*`.
@@ -272,19 +277,52 @@ fn only_the_webhook_function_reads_webhook_signing_secrets() {
 }
 
 #[test]
-fn no_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs_are_retained() {
+fn only_the_rehome_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs_are_retained() {
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
+    let mut decrypters = Vec::new();
     for (name, r) in resources {
-        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
-            assert!(
-                !grants(r)
-                    .iter()
-                    .any(|(a, _)| a == "kms:Decrypt" || a == "kms:*"),
-                "{name:?} may decrypt"
-            );
+        if r["Type"].as_str() == Some("AWS::Serverless::Function")
+            && grants(r)
+                .iter()
+                .any(|(a, _)| a == "kms:Decrypt" || a == "kms:*")
+        {
+            decrypters.push(name.as_str().unwrap().to_owned());
         }
     }
+    assert_eq!(decrypters, [DECRYPTER], "who may decrypt");
+    let function = &template["Resources"][DECRYPTER];
+    // Not reachable from the API: a plain Lambda, invoked by the operator's tool.
+    assert!(
+        function["Properties"]["Events"].is_null(),
+        "{DECRYPTER} must have no route"
+    );
+    // Its Decrypt is only for a PAN's data keys, each bound to a tenant.
+    let statement = function["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["Statement"].as_sequence())
+        .flatten()
+        .find(|s| {
+            s["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str() == Some("kms:Decrypt"))
+        })
+        .unwrap();
+    assert_eq!(statement["Action"].as_sequence().unwrap().len(), 1);
+    let condition = &statement["Condition"];
+    assert_eq!(
+        condition["StringEquals"]["kms:EncryptionContext:cardvault:purpose"].as_str(),
+        Some("pan")
+    );
+    assert_eq!(
+        condition["Null"]["kms:EncryptionContext:cardvault:tenant"].as_str(),
+        Some("false")
+    );
+    assert_eq!(condition.as_mapping().unwrap().len(), 2);
     // The stored PANs, their fingerprints and the legacy records depend on these.
     for name in [
         "VaultTable",

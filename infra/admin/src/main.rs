@@ -4,6 +4,7 @@
 mod audit;
 mod jwt;
 mod keys;
+mod rehome;
 mod secrets;
 mod table;
 mod tenants;
@@ -167,6 +168,44 @@ enum Command {
         /// Count what would be migrated; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Re-home the tenant's vault-held cards to a new Stripe connection: invokes the
+    /// rehome-cards function batch by batch, then (unless --dry-run or --no-switch, and only
+    /// if no card failed) makes the target the tenant's connection. Safe to run again.
+    RehomeCards {
+        #[arg(long)]
+        tenant: String,
+        /// A connected account (acct_…), used with the platform key.
+        #[arg(
+            long,
+            conflicts_with = "to_secret_id",
+            required_unless_present = "to_secret_id"
+        )]
+        to: Option<String>,
+        /// The tenant's own new key, in Secrets Manager under cardvault/tenant/<id>/.
+        #[arg(long)]
+        to_secret_id: Option<String>,
+        /// With --to-secret-id: the new account's publishable key, for /card/getStripe.
+        #[arg(long, requires = "to_secret_id")]
+        publishable_key: Option<String>,
+        /// Count what would move; decrypt, create and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The function to invoke: its name, or the stack's RehomeCardsFunctionName.
+        #[arg(long, env = "REHOME_FUNCTION", default_value = "rehome-cards")]
+        function: String,
+        /// Resume from a cursor an earlier run printed.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Cards moved per invocation at most (default: as many as its time allows).
+        #[arg(long)]
+        max_cards: Option<usize>,
+        /// Stop after this many invocations (resume with the printed cursor).
+        #[arg(long)]
+        max_batches: Option<usize>,
+        /// Move the cards but leave the tenant's connection as it is.
+        #[arg(long)]
+        no_switch: bool,
     },
     /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
     /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
@@ -424,6 +463,32 @@ async fn command(
                 dry_run,
             };
             vault_keys::migrate_pans(&aws, &cli_table, args).await
+        }
+        Command::RehomeCards {
+            tenant,
+            to,
+            to_secret_id,
+            publishable_key,
+            dry_run,
+            function,
+            cursor,
+            max_cards,
+            max_batches,
+            no_switch,
+        } => {
+            let args = rehome::RehomeArgs {
+                tenant,
+                to,
+                to_secret_id,
+                publishable_key,
+                dry_run,
+                function,
+                cursor,
+                max_cards,
+                max_batches,
+                no_switch,
+            };
+            rehome::rehome_cards(&aws, &store, args).await
         }
         Command::MintJwt {
             tenant,

@@ -33,7 +33,7 @@ use sha2::Sha256;
 
 pub use crate::domain::EncryptedPan;
 use crate::domain::{CardNumber, PanContext, TenantId};
-use crate::ports::{Fingerprints, KeyError, KeyService, SecretSource};
+use crate::ports::{Fingerprints, KeyError, KeyService, PanOpener, SecretSource};
 pub use cache::{DataKeyCache, DATA_KEY_MAX_AGE, DATA_KEY_MAX_USES};
 
 /// A 256-bit key that never prints.
@@ -273,6 +273,20 @@ impl<S: SecretSource, D: DataKeys> VaultKeys<S, D> {
             .map_err(|_| KeyError::Keys("the data key is not base64".into()))?;
         let key = self.data_keys.decrypt(&edk, context.tenant()).await?;
         open(&key, sealed, context.as_str())
+    }
+}
+
+#[async_trait]
+impl<S: SecretSource, D: DataKeys> PanOpener for VaultKeys<S, D> {
+    async fn open_pan(
+        &self,
+        sealed: &EncryptedPan,
+        context: &PanContext,
+    ) -> Result<CardNumber, KeyError> {
+        let digits = VaultKeys::open_pan(self, sealed, context).await?;
+        // What was sealed was a parsed card number: anything else is a corrupt record.
+        CardNumber::parse(digits.expose_secret())
+            .map_err(|_| KeyError::Keys("the sealed PAN is not a card number".into()))
     }
 }
 

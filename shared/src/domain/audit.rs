@@ -28,6 +28,8 @@ pub enum AuditAction {
     CardRemoved,
     CollectionAttempted,
     StripeCardDetached,
+    /// A vault-held card moved to the tenant's new Stripe connection.
+    CardRehomed,
     KeyCreated,
     KeyRevoked,
     TenantSettingsChanged,
@@ -52,6 +54,7 @@ impl AuditAction {
             Self::CardRemoved => "card.removed",
             Self::CollectionAttempted => "collection.attempted",
             Self::StripeCardDetached => "stripe.cardDetached",
+            Self::CardRehomed => "card.rehomed",
             Self::KeyCreated => "key.created",
             Self::KeyRevoked => "key.revoked",
             Self::TenantSettingsChanged => "tenant.settingsChanged",

@@ -133,6 +133,11 @@ pub struct PaymentMethod {
     pub holder: Holder,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe: Option<StripeRef>,
+    /// The Stripe connection `stripe` points into ([`super::StripeConnection::label`]),
+    /// set when re-homing moved the card there. `None`: wherever the tenant's connection
+    /// was when the card was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_home: Option<String>,
     /// True when the PAN is held (encrypted) by cardvault itself.
     #[serde(default)]
     pub stored_in_vault: bool,
@@ -203,6 +208,7 @@ impl PaymentMethod {
             last4: parts.last4,
             holder: parts.holder,
             stripe: Some(parts.stripe),
+            stripe_home: None,
             stored_in_vault: false,
             encrypted_pan: None,
             fingerprint: parts.fingerprint,

@@ -93,6 +93,34 @@ pub enum StripeConnection {
 }
 
 impl StripeConnection {
+    /// A short name of the connection, for the records that say where a card's Stripe
+    /// references point: `acct_…`, or `secret:<secret id>`. Never a key.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Connect { account_id } => account_id.clone(),
+            Self::OwnKey { secret_id } => format!("secret:{secret_id}"),
+        }
+    }
+
+    /// A tenant's own key must live under `cardvault/tenant/<id>/`: IAM lets the functions
+    /// read nothing else.
+    pub fn parse_secret_id(tenant: &TenantId, raw: &str) -> Result<Self, String> {
+        let prefix = format!("cardvault/tenant/{tenant}/");
+        let ok = raw.starts_with(&prefix)
+            && raw.len() > prefix.len()
+            && raw.len() <= 512
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b));
+        if ok {
+            Ok(Self::OwnKey {
+                secret_id: raw.to_owned(),
+            })
+        } else {
+            Err(format!("{raw:?} is not a secret id under {prefix}"))
+        }
+    }
+
     pub fn parse_account_id(raw: &str) -> Result<Self, String> {
         let ok = raw.len() > 5
             && raw.len() <= 64

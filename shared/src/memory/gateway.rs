@@ -15,8 +15,8 @@ use async_trait::async_trait;
 
 use crate::domain::{Deadline, OutOfTime, SourceCard, StripeToken};
 use crate::ports::{
-    BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
-    StripeAuth, StripeError,
+    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent,
+    Source, StripeAuth, StripeError,
 };
 
 pub const DECLINED_AT_ATTACH: &str = "4000000000000002";
@@ -56,6 +56,9 @@ struct State {
     /// Every token made, and the id of its card.
     minted: HashMap<String, String>,
     latency: HashMap<&'static str, Duration>,
+    /// The `Stripe-Account` each customer and card on file was made under (`None`: the
+    /// key's own account), as Stripe keeps connected accounts apart.
+    accounts: HashMap<String, Option<String>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -275,6 +278,31 @@ impl MemoryGateway {
     pub fn intents(&self) -> usize {
         self.state.lock().unwrap().intents.len()
     }
+
+    /// The connected account a customer or card on file was made under.
+    pub fn account_of(&self, id: &str) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        s.accounts.get(id).cloned().flatten()
+    }
+
+    /// A card on a customer, as Stripe holds it.
+    pub fn card_of(&self, customer: &str, card: &str) -> Option<Card> {
+        let s = self.state.lock().unwrap();
+        s.customers
+            .get(customer)?
+            .sources
+            .iter()
+            .find_map(|src| match src {
+                Source::Card(c) if c.id == card => Some(c.clone()),
+                _ => None,
+            })
+    }
+
+    /// Forgets every idempotency key, as Stripe does after 24 hours (and as localstripe
+    /// never keeps them).
+    pub fn forget_idempotency_keys(&self) {
+        self.state.lock().unwrap().replies.clear();
+    }
 }
 
 /// Sent, but the wait for the answer was cut.
@@ -327,7 +355,7 @@ impl PaymentGateway for MemoryGateway {
 
     async fn create_vault_customer(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         idempotency_key: &str,
         _vault_customer_id: &str,
     ) -> Result<String, StripeError> {
@@ -342,6 +370,7 @@ impl PaymentGateway for MemoryGateway {
         let id = s.id("cus");
         s.customers.insert(id.clone(), Customer::default());
         s.replies.insert(idempotency_key.to_owned(), id.clone());
+        s.accounts.insert(id.clone(), auth.account.clone());
         Ok(id)
     }
 
@@ -551,5 +580,67 @@ impl PaymentGateway for MemoryGateway {
             .get(token)
             .cloned()
             .ok_or_else(|| not_found("token", token))
+    }
+
+    async fn add_card_on_file(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        card: &CardOnFile<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        let cut_short = self.elapse("add_card_on_file").await?;
+        let mut s = self.state.lock().unwrap();
+        s.call("add_card_on_file", idempotency_key.to_owned())?;
+        if let Some(card_id) = s.replies.get(idempotency_key).cloned() {
+            if let Some(Source::Card(c)) = s
+                .customer(customer)?
+                .sources
+                .iter()
+                .find(|src| source_id(src) == card_id)
+            {
+                return Ok(c.clone());
+            }
+        }
+        s.customer(customer)?;
+        let fake = FakeCard {
+            brand: card.number.brand().as_str(),
+            last4: "0000",
+            exp_month: card.expiry.month,
+            exp_year: card.expiry.year,
+            ..FakeCard::default()
+        };
+        let mut c = s.new_card(&fake);
+        c.last4 = Some(card.number.last4());
+        c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+        c.customer = Some(customer.to_owned());
+        s.replies.insert(idempotency_key.to_owned(), c.id.clone());
+        s.accounts.insert(c.id.clone(), auth.account.clone());
+        let holder = s.customer(customer)?;
+        holder.sources.push(Source::Card(c.clone()));
+        if holder.default_source.is_none() {
+            holder.default_source = Some(c.id.clone());
+        }
+        if cut_short {
+            return Err(cut("add_card_on_file"));
+        }
+        Ok(c)
+    }
+
+    async fn list_cards(
+        &self,
+        _auth: &StripeAuth,
+        customer: &str,
+    ) -> Result<Vec<Card>, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("list_cards", customer.to_owned())?;
+        Ok(s.customer(customer)?
+            .sources
+            .iter()
+            .filter_map(|src| match src {
+                Source::Card(c) => Some(c.clone()),
+                Source::BankAccount(_) => None,
+            })
+            .collect())
     }
 }

@@ -45,6 +45,8 @@ pub struct MemoryStore {
     failing: Mutex<HashSet<&'static str>>,
     /// Every operation called, in order: the round trips a rule makes.
     calls: Mutex<Vec<&'static str>>,
+    /// Re-homing's progress: (customer, target) → the Stripe customer made there.
+    rehomed: Mutex<HashMap<(CustomerId, String), String>>,
 }
 
 impl MemoryStore {
@@ -74,6 +76,12 @@ impl MemoryStore {
     pub fn payment_methods(&self) -> Vec<PaymentMethod> {
         let s = self.state.lock().unwrap();
         s.payment_methods.values().cloned().collect()
+    }
+
+    /// Overwrites a stored payment method (a record damaged or written around the rules).
+    pub fn replace_payment_method(&self, pm: PaymentMethod) {
+        let mut s = self.state.lock().unwrap();
+        s.payment_methods.insert((pm.customer_id, pm.id), pm);
     }
 
     pub fn customer_count(&self) -> usize {
@@ -623,5 +631,119 @@ impl MemoryStore {
     /// Every idempotency record, for tests.
     pub fn once_records(&self) -> Vec<OnceRecord> {
         self.state.lock().unwrap().once.values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::RehomeStore for MemoryStore {
+    async fn tenant_customer_ids(
+        &self,
+        tenant: &TenantId,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<(Vec<CustomerId>, bool), StoreError> {
+        let s = self.enter("tenant_customer_ids")?;
+        // The DynamoDB adapter's order: the ids as text.
+        let mut ids: Vec<CustomerId> = s
+            .customers
+            .values()
+            .filter(|c| &c.tenant_id == tenant)
+            .map(|c| c.id)
+            .filter(|id| after.is_none_or(|a| id.to_string() > a.to_string()))
+            .collect();
+        ids.sort_by_key(|id| id.to_string());
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok((ids, more))
+    }
+
+    async fn customer_for_rehome(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        target: &str,
+    ) -> Result<Option<crate::ports::RehomeCustomer>, StoreError> {
+        let s = self.enter("customer_for_rehome")?;
+        let target_customer = self
+            .rehomed
+            .lock()
+            .unwrap()
+            .get(&(customer, target.to_owned()))
+            .cloned();
+        Ok(
+            customer_of(&s, tenant, customer).map(|c| crate::ports::RehomeCustomer {
+                customer: c.clone(),
+                payment_methods: s
+                    .payment_methods
+                    .range((customer, PaymentMethodId::MIN)..)
+                    .take_while(|((c, _), _)| *c == customer)
+                    .map(|(_, pm)| pm.clone())
+                    .collect(),
+                target_customer,
+            }),
+        )
+    }
+
+    async fn record_target_customer(
+        &self,
+        _tenant: &TenantId,
+        customer: CustomerId,
+        target: &str,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError> {
+        let _s = self.enter("record_target_customer")?;
+        Ok(self
+            .rehomed
+            .lock()
+            .unwrap()
+            .entry((customer, target.to_owned()))
+            .or_insert_with(|| stripe_customer.to_owned())
+            .clone())
+    }
+
+    async fn rehome_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        to: &crate::domain::StripeRef,
+        target: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("rehome_payment_method")?;
+        let stored = s
+            .payment_methods
+            .get_mut(&(pm.customer_id, pm.id))
+            .filter(|p| p.tenant_id == pm.tenant_id && p.stripe == pm.stripe)
+            .ok_or(StoreError::Conflict)?;
+        let from = stored
+            .stripe
+            .replace(to.clone())
+            .ok_or(StoreError::Conflict)?;
+        stored.stripe_home = Some(target.to_owned());
+        let old = crate::domain::stripe_dedupe_key(&from.source_id);
+        s.dedupe.remove(&(pm.customer_id, old));
+        s.dedupe.insert(
+            (
+                pm.customer_id,
+                crate::domain::stripe_dedupe_key(&to.source_id),
+            ),
+            pm.id,
+        );
+        Ok(())
+    }
+
+    async fn switch_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        from: Option<&str>,
+        stripe_customer: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("switch_stripe_customer")?;
+        let c = s
+            .customers
+            .get_mut(&customer)
+            .filter(|c| &c.tenant_id == tenant && c.stripe_customer_id.as_deref() == from)
+            .ok_or(StoreError::Conflict)?;
+        c.stripe_customer_id = Some(stripe_customer.to_owned());
+        Ok(())
     }
 }

@@ -80,6 +80,19 @@ pub struct CardDetails<'a> {
     pub address_country: Option<&'a str>,
 }
 
+/// A card on file moving to another Stripe connection: the number and expiry, with no
+/// CVC (the vault never kept one), as Stripe's card-on-file migrations take it.
+pub struct CardOnFile<'a> {
+    pub number: &'a CardNumber,
+    pub expiry: Expiry,
+    pub name: &'a str,
+    pub address_line1: Option<&'a str>,
+    pub address_line2: Option<&'a str>,
+    pub address_city: Option<&'a str>,
+    pub address_zip: Option<&'a str>,
+    pub address_country: Option<&'a str>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
@@ -161,6 +174,18 @@ pub trait PaymentGateway: Send + Sync {
     /// The id of the card a card token stands for, attached or not: what to detach when an
     /// attach's answer was lost (its card id is the token's).
     async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError>;
+    /// Adds a card on file to a customer without a CVC (`POST /v1/customers/{id}/sources`
+    /// with the card's details): re-homing's one way in for a card it holds.
+    async fn add_card_on_file(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        card: &CardOnFile<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError>;
+    /// A customer's cards (what an interrupted re-homing may have added already).
+    async fn list_cards(&self, auth: &StripeAuth, customer: &str)
+        -> Result<Vec<Card>, StripeError>;
 }
 
 // The parts of Stripe's objects the vault reads. Unknown fields are ignored.

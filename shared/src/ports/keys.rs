@@ -55,3 +55,16 @@ pub trait KeyService: Send + Sync {
     /// Checks [`sign`](Self::sign)'s MAC in constant time.
     async fn verify(&self, purpose: &str, data: &[u8], mac: &str) -> Result<bool, KeyError>;
 }
+
+/// Opening a sealed PAN: KMS `Decrypt` of its data key. A port of its own, apart from
+/// [`KeyService`], because exactly one function may do it (re-homing vault-held cards to a
+/// new Stripe connection, `crate::vault::rehome`); no other rule can even name it.
+#[async_trait]
+pub trait PanOpener: Send + Sync {
+    /// The card number sealed in `sealed`, if it opens under `context` (its own record).
+    async fn open_pan(
+        &self,
+        sealed: &EncryptedPan,
+        context: &PanContext,
+    ) -> Result<CardNumber, KeyError>;
+}

@@ -24,14 +24,15 @@ pub use audit::{AuditLog, AUDIT_PAGE_MAX};
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use gateway::{
-    BankAccount, Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
-    StripeAuth, StripeError,
+    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent,
+    Source, StripeAuth, StripeError,
 };
-pub use keys::{Fingerprints, KeyError, KeyService};
+pub use keys::{Fingerprints, KeyError, KeyService, PanOpener};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
     Admission, CardStore, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
-    LinkWrite, OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
+    LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError, TenantStore,
+    TokenUse, VelocityStore,
 };
 pub use webhooks::{DefaultMove, StripeEventStore};
 

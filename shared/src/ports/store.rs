@@ -274,6 +274,63 @@ pub trait OnceStore: Send + Sync {
     async fn release(&self, tenant: &TenantId, key: &str, owner: &str) -> Result<(), StoreError>;
 }
 
+/// A customer as re-homing reads it: its cards, and the Stripe customer already made for
+/// it at the target connection by an earlier (maybe interrupted) run.
+pub struct RehomeCustomer {
+    pub customer: Customer,
+    pub payment_methods: Vec<PaymentMethod>,
+    pub target_customer: Option<String>,
+}
+
+/// What re-homing vault-held cards to a new Stripe connection reads and writes
+/// (`crate::vault::rehome`). A port of its own: only the re-homing function uses it.
+#[async_trait]
+pub trait RehomeStore: Send + Sync {
+    /// Up to `limit` of the tenant's customer ids after `after` (in the store's order, the
+    /// same on every call), and whether more follow.
+    async fn tenant_customer_ids(
+        &self,
+        tenant: &TenantId,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<(Vec<CustomerId>, bool), StoreError>;
+    /// A customer of the tenant with its payment methods and its Stripe customer at
+    /// `target` (a connection label) if one was recorded: one Query. `None` when absent.
+    async fn customer_for_rehome(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        target: &str,
+    ) -> Result<Option<RehomeCustomer>, StoreError>;
+    /// Records the customer's Stripe customer at `target` unless one is recorded already;
+    /// answers the one that holds.
+    async fn record_target_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        target: &str,
+        stripe_customer: &str,
+    ) -> Result<String, StoreError>;
+    /// Points a payment method at its new Stripe objects (and `stripe_home` at `target`),
+    /// swapping its `stripe:` dedupe marker, on condition that its Stripe references are
+    /// still `pm.stripe` (`Conflict` otherwise): all or nothing.
+    async fn rehome_payment_method(
+        &self,
+        pm: &PaymentMethod,
+        to: &crate::domain::StripeRef,
+        target: &str,
+    ) -> Result<(), StoreError>;
+    /// Makes `stripe_customer` the customer's own Stripe customer (where new cards go), on
+    /// condition that it is still `from`.
+    async fn switch_stripe_customer(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        from: Option<&str>,
+        stripe_customer: &str,
+    ) -> Result<(), StoreError>;
+}
+
 /// Everything the vault stores.
 pub trait CardStore:
     TenantStore

@@ -8,6 +8,7 @@ mod items;
 mod links;
 mod once;
 mod payment_methods;
+mod rehome;
 mod tenants;
 mod tx;
 mod velocity;

@@ -8,8 +8,8 @@ use super::StripeClient;
 use crate::domain::stripe_event::COLLECTION_METADATA_FORM as COLLECTION_METADATA;
 use crate::domain::{SourceCard, StripeToken};
 use crate::ports::{
-    Card, CardDetails, CreatedCustomer, PaymentGateway, PaymentIntent, Source, StripeAuth,
-    StripeError,
+    Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
+    StripeAuth, StripeError,
 };
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +30,14 @@ struct CustomerObject {
 struct SourceList {
     #[serde(default)]
     data: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct CardList {
+    #[serde(default)]
+    data: Vec<Card>,
+    #[serde(default)]
+    has_more: bool,
 }
 
 #[derive(Deserialize)]
@@ -291,5 +299,61 @@ impl PaymentGateway for StripeClient {
         let path = format!("/v1/tokens/{token}");
         let token: TokenObject = self.send(auth, Method::GET, &path, &[], None).await?;
         Ok(token.card.id)
+    }
+
+    /// `POST /v1/customers/{customer}/sources` with `source[object]=card` and the card's
+    /// number and expiry: no token, and no CVC, which Stripe does not require of a card on
+    /// file (the platform needs Stripe's approval to send raw card numbers, as every
+    /// card-on-file migration does).
+    async fn add_card_on_file(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        card: &CardOnFile<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        let (month, year) = (card.expiry.month.to_string(), card.expiry.year.to_string());
+        let mut form = vec![
+            ("source[object]", "card"),
+            ("source[number]", card.number.expose()),
+            ("source[exp_month]", month.as_str()),
+            ("source[exp_year]", year.as_str()),
+            ("source[name]", card.name),
+        ];
+        for (k, v) in [
+            ("source[address_line1]", card.address_line1),
+            ("source[address_line2]", card.address_line2),
+            ("source[address_city]", card.address_city),
+            ("source[address_zip]", card.address_zip),
+            ("source[address_country]", card.address_country),
+        ] {
+            if let Some(v) = v {
+                form.push((k, v));
+            }
+        }
+        let path = format!("/v1/customers/{customer}/sources");
+        self.send(auth, Method::POST, &path, &form, Some(idempotency_key))
+            .await
+    }
+
+    /// `GET /v1/customers/{customer}/sources?object=card`, every page.
+    async fn list_cards(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+    ) -> Result<Vec<Card>, StripeError> {
+        let mut cards = Vec::new();
+        loop {
+            let mut path = format!("/v1/customers/{customer}/sources?object=card");
+            if let Some(last) = cards.last().map(|c: &Card| c.id.clone()) {
+                path.push_str(&format!("&starting_after={last}"));
+            }
+            let page: CardList = self.send(auth, Method::GET, &path, &[], None).await?;
+            let more = page.has_more && !page.data.is_empty();
+            cards.extend(page.data);
+            if !more {
+                return Ok(cards);
+            }
+        }
     }
 }

@@ -88,6 +88,34 @@ impl IdempotencyKey {
         }
         Self(format!("cv-scus-{}", hex::encode(h.finalize())))
     }
+
+    /// Re-homing: the Stripe customer of a vault customer at a target connection. The same
+    /// for every run to that target, so an interrupted run's retry gets the first one back.
+    pub fn rehome_customer(tenant: &TenantId, customer: CustomerId, target: &str) -> Self {
+        Self(format!(
+            "{PREFIX}-rehome-customer-{}",
+            digest(&[tenant.as_str(), &customer.to_string(), target])
+        ))
+    }
+
+    /// Re-homing: a vault-held card added at a target connection, once per (tenant, card,
+    /// target).
+    pub fn rehome_card(tenant: &TenantId, card: PaymentMethodId, target: &str) -> Self {
+        Self(format!(
+            "{PREFIX}-rehome-card-{}",
+            digest(&[tenant.as_str(), &card.to_string(), target])
+        ))
+    }
+}
+
+/// SHA-256 of the parts, each ended by a NUL, so ("a", "bc") and ("ab", "c") differ.
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod customers;
 pub mod human;
 pub mod idempotency;
 pub mod once;
+pub mod rehome;
 pub mod stripe_customers;
 pub mod tenants;
 #[cfg(test)]

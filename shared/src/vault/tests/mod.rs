@@ -18,6 +18,7 @@ mod human;
 mod import;
 mod list;
 mod once;
+mod rehome;
 mod remove;
 mod stripe_customers;
 mod velocity;

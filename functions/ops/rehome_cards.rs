@@ -1,0 +1,60 @@
+//! Re-homes a tenant's vault-held cards to its new Stripe connection, one batch per
+//! invocation. Not behind API Gateway: `cardvault-admin rehome-cards` invokes it with the
+//! Lambda Invoke API, in a loop, handing back each answer's `cursor`. Its role is the only
+//! one allowed `kms:Decrypt` on the vault key (README, "Re-homing vault-held cards").
+//!
+//! Payload: `{"tenant": "t", "toAccount": "acct_…"}` or `{"tenant": "t", "toSecretId":
+//! "cardvault/tenant/t/…"}`, with `cursor` (from the last answer), `dryRun` and `maxCards`.
+
+use cardvault::domain::{StripeConnection, TenantId};
+use cardvault::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
+use cardvault::{App, Error};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cardvault::serve_event(rehome).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Input {
+    tenant: String,
+    to_account: Option<String>,
+    to_secret_id: Option<String>,
+    cursor: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    max_cards: Option<usize>,
+}
+
+async fn rehome(app: &App, payload: Value) -> Result<RehomeReport, Error> {
+    let request = parse(payload).map_err(Error::BadRequest)?;
+    app.vault.rehome_cards(&request).await
+}
+
+/// The payload as the rule takes it: every field checked here, once.
+fn parse(payload: Value) -> Result<RehomeRequest, String> {
+    let input: Input = serde_json::from_value(payload).map_err(|e| e.to_string())?;
+    let tenant = TenantId::try_from(input.tenant).map_err(|e| format!("tenant: {e}"))?;
+    let to = match (input.to_account, input.to_secret_id) {
+        (Some(a), None) => StripeConnection::parse_account_id(&a)?,
+        (None, Some(s)) => StripeConnection::parse_secret_id(&tenant, &s)?,
+        _ => return Err("give one of toAccount and toSecretId".into()),
+    };
+    let cursor = match input.cursor.as_deref() {
+        None | Some(START) => None,
+        Some(raw) => Some(RehomeCursor::parse(raw).ok_or("cursor: not one this function gave")?),
+    };
+    if input.max_cards == Some(0) {
+        return Err("maxCards: at least 1".into());
+    }
+    Ok(RehomeRequest {
+        tenant,
+        to,
+        cursor,
+        dry_run: input.dry_run,
+        max_cards: input.max_cards,
+    })
+}

@@ -1,0 +1,499 @@
+//! Re-homing vault-held cards: when a tenant changes its Stripe connection, each card whose
+//! PAN the vault holds (entered through the transparent redirect) is opened and added at
+//! the new connection as a card on file (no CVC), and its Stripe references are pointed
+//! there. Cards whose PAN the vault never held (imported from Stripe, or attached from a
+//! token) cannot move: they are listed as "needs re-import" and left as they are.
+//!
+//! One call is one batch: customers in the store's order from the cursor on, until the
+//! request's deadline (or `max_cards`) stops it; it answers where to go on. Safe to repeat:
+//! - a card already at the target (its `stripe_home`) is skipped;
+//! - the target's Stripe customer is recorded beside the vault customer before any card
+//!   is added to it, and every Stripe create carries a key derived from tenant, card (or
+//!   customer) and target, so Stripe replays a retry's first answer;
+//! - a card added at the target whose record was not updated (a crash in between) is found
+//!   again on the target customer (same last 4 and expiry, referenced by no other card)
+//!   and reused, which holds even after Stripe has forgotten the key (24 hours).
+//!
+//! Only the one function that runs this may decrypt (`ports::PanOpener`); a PAN is opened
+//! for one card at a time, right before its Stripe call, and dropped after it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Vault;
+use crate::domain::{
+    geo, Actor, AuditAction, CustomerId, Deadline, Expiry, Instrument, PanContext, PaymentMethod,
+    PaymentMethodId, StripeConnection, StripeRef, Tenant, TenantId, Text,
+};
+use crate::error::Error;
+use crate::ports::{
+    Card, CardOnFile, PanOpener, PaymentGateway, Ports, RehomeCustomer, RehomeStore, StoreError,
+    StripeAuth, StripeError,
+};
+use crate::vault::credentials::StripeRoute;
+use crate::vault::idempotency::IdempotencyKey;
+
+/// Customers read per store page.
+const CUSTOMER_PAGE: usize = 100;
+
+/// The time one more card needs: a KMS call, up to three Stripe calls and a write, each
+/// well under this at the tail (beyond the deadline's reserve, which stays untouched).
+pub const CARD_TIME: Duration = Duration::from_secs(7);
+
+/// The time reading one more customer needs (a Query), beyond the reserve.
+const CUSTOMER_TIME: Duration = Duration::from_secs(1);
+
+/// What to re-home, and where.
+#[derive(Clone, Debug)]
+pub struct RehomeRequest {
+    pub tenant: TenantId,
+    pub to: StripeConnection,
+    /// Where the previous batch stopped; `None`: from the start.
+    pub cursor: Option<RehomeCursor>,
+    /// Count what would move; decrypt, create and change nothing.
+    pub dry_run: bool,
+    /// Stop after moving this many cards (a batch size); `None`: as many as time allows.
+    pub max_cards: Option<usize>,
+}
+
+/// Where a run goes on: after this customer, every card of which is dealt with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RehomeCursor(CustomerId);
+
+/// The cursor of a batch that stopped before its first customer was done.
+pub const START: &str = "start";
+
+impl RehomeCursor {
+    /// `after:<customer id>`; [`START`] is no cursor.
+    pub fn parse(raw: &str) -> Option<Self> {
+        CustomerId::parse(raw.strip_prefix("after:")?).map(Self)
+    }
+
+    fn render(self) -> String {
+        format!("after:{}", self.0)
+    }
+}
+
+/// One card, named by ids (and its last 4, to find it in a dashboard); never its number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardRef {
+    pub customer_id: CustomerId,
+    pub payment_method_id: PaymentMethodId,
+    pub last4: String,
+}
+
+/// A card that could not move, and why (Stripe's words, or ours).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedCard {
+    #[serde(flatten)]
+    pub card: CardRef,
+    pub reason: String,
+}
+
+/// A moved card and where it is now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MovedCard {
+    #[serde(flatten)]
+    pub card: CardRef,
+    /// `None` in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe: Option<StripeRef>,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RehomeReport {
+    pub dry_run: bool,
+    /// The target connection, as recorded on moved cards (`acct_…` or `secret:<id>`).
+    pub target: String,
+    /// Moved in this batch (in a dry run: would move).
+    pub moved: Vec<MovedCard>,
+    /// Vault-held cards already at the target.
+    pub already_there: usize,
+    /// Cards (and bank accounts) whose number the vault never held: to be imported again
+    /// from the new connection by the tenant.
+    pub needs_reimport: Vec<CardRef>,
+    /// Cards that did not move: declined by Stripe, a PAN that does not open, or changed
+    /// meanwhile. A later run from the start tries them again.
+    pub failed: Vec<FailedCard>,
+    /// Customers completed in this batch.
+    pub customers: usize,
+    /// Where the next batch starts; `None` when every customer has been seen.
+    pub cursor: Option<String>,
+    /// Why the batch stopped before the end, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// Why a customer's cards stopped part-way: time, the batch size, or a service not answering.
+/// The customer is then done again by the next batch.
+enum Stop {
+    Time,
+    Batch,
+    /// Stripe, KMS or the store did not answer.
+    Unavailable(String),
+}
+
+impl Stop {
+    fn describe(&self) -> String {
+        match self {
+            Self::Time => "the invocation's time ran out".into(),
+            Self::Batch => "the batch size was reached".into(),
+            Self::Unavailable(why) => format!("a service did not answer: {why}"),
+        }
+    }
+}
+
+/// Everything one batch shares.
+struct Run<'a> {
+    tenant: &'a Tenant,
+    target: String,
+    /// Where a card with no `stripe_home` is: the tenant's connection now.
+    current: Option<String>,
+    auth: Option<StripeAuth>,
+    request: &'a RehomeRequest,
+}
+
+impl<P: Ports> Vault<P>
+where
+    P::Store: RehomeStore,
+    P::Keys: PanOpener,
+{
+    /// One batch of re-homing (see the module's documentation).
+    pub async fn rehome_cards(&self, request: &RehomeRequest) -> Result<RehomeReport, Error> {
+        let tenant = self
+            .find_tenant(&request.tenant)
+            .await?
+            .ok_or_else(|| Error::BadRequest(format!("no tenant {}", request.tenant)))?;
+        let target = request.to.label();
+        // The target's credentials are checked before anything else: a wrong secret fails
+        // the first batch, not a card.
+        let auth = if request.dry_run {
+            None
+        } else {
+            let at_target = Tenant {
+                stripe: Some(request.to.clone()),
+                ..tenant.clone()
+            };
+            Some(self.stripe_auth(&at_target, StripeRoute::Any).await?)
+        };
+        let run = Run {
+            current: tenant.stripe.as_ref().map(StripeConnection::label),
+            tenant: &tenant,
+            target: target.clone(),
+            auth,
+            request,
+        };
+        let mut report = RehomeReport {
+            dry_run: request.dry_run,
+            target,
+            ..RehomeReport::default()
+        };
+        let mut after = request.cursor.map(|c| c.0);
+        loop {
+            let (ids, more) = self
+                .store
+                .tenant_customer_ids(&tenant.id, after, CUSTOMER_PAGE)
+                .await?;
+            for id in ids {
+                if let Err(stop) = self.rehome_customer(&run, id, &mut report).await {
+                    report.stopped = Some(stop.describe());
+                    report.cursor =
+                        Some(after.map_or_else(|| START.into(), |a| RehomeCursor(a).render()));
+                    return Ok(report);
+                }
+                report.customers += 1;
+                after = Some(id);
+            }
+            if !more {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Every payment method of one customer. `Err` stops the batch before this customer
+    /// is done (the next batch does it again: what moved is skipped then).
+    async fn rehome_customer(
+        &self,
+        run: &Run<'_>,
+        id: CustomerId,
+        report: &mut RehomeReport,
+    ) -> Result<(), Stop> {
+        if Deadline::current().is_some_and(|d| d.remaining() < d.reserve() + CUSTOMER_TIME) {
+            return Err(Stop::Time);
+        }
+        let found = self
+            .store
+            .customer_for_rehome(&run.tenant.id, id, &run.target)
+            .await
+            .map_err(|e| Stop::Unavailable(format!("the store failed: {e}")))?;
+        let Some(RehomeCustomer {
+            customer,
+            payment_methods,
+            mut target_customer,
+        }) = found
+        else {
+            // Deleted since it was listed.
+            return Ok(());
+        };
+        // Cards added at the target by an earlier run whose record was not updated.
+        let mut unclaimed: Option<Vec<Card>> = None;
+        let mut all_moved = true;
+        for pm in &payment_methods {
+            let home = pm.stripe_home.as_ref().or(run.current.as_ref());
+            if home == Some(&run.target) {
+                if vault_held(pm) {
+                    report.already_there += 1;
+                }
+                continue;
+            }
+            let card = card_ref(pm);
+            if !vault_held(pm) {
+                report.needs_reimport.push(card);
+                continue;
+            }
+            if run.request.dry_run {
+                report.moved.push(MovedCard { card, stripe: None });
+                continue;
+            }
+            if run
+                .request
+                .max_cards
+                .is_some_and(|max| report.moved.len() >= max)
+            {
+                return Err(Stop::Batch);
+            }
+            if Deadline::current().is_some_and(|d| d.remaining() < d.reserve() + CARD_TIME) {
+                return Err(Stop::Time);
+            }
+            let auth = run.auth.as_ref().expect("credentials outside a dry run");
+            let stripe_customer = match &target_customer {
+                Some(c) => {
+                    if unclaimed.is_none() {
+                        let cards = self
+                            .gateway
+                            .list_cards(auth, c)
+                            .await
+                            .map_err(|e| Stop::Unavailable(e.to_string()))?;
+                        let referenced: BTreeSet<&str> = payment_methods
+                            .iter()
+                            .filter_map(|p| p.stripe.as_ref().map(|s| s.source_id.as_str()))
+                            .collect();
+                        unclaimed = Some(
+                            cards
+                                .into_iter()
+                                .filter(|c| !referenced.contains(c.id.as_str()))
+                                .collect(),
+                        );
+                    }
+                    c.clone()
+                }
+                None => {
+                    let key = IdempotencyKey::rehome_customer(&run.tenant.id, id, &run.target);
+                    let made = self
+                        .gateway
+                        .create_vault_customer(auth, key.as_str(), &id.to_string())
+                        .await
+                        .map_err(|e| Stop::Unavailable(e.to_string()))?;
+                    let held = self
+                        .store
+                        .record_target_customer(&run.tenant.id, id, &run.target, &made)
+                        .await
+                        .map_err(|e| Stop::Unavailable(format!("the store failed: {e}")))?;
+                    // Nothing was added to a customer made just now.
+                    unclaimed = Some(Vec::new());
+                    target_customer = Some(held.clone());
+                    held
+                }
+            };
+            let earlier = unclaimed.as_mut().and_then(|cards| take_match(cards, pm));
+            match self
+                .move_card(run, auth, pm, &stripe_customer, earlier)
+                .await
+            {
+                Ok(moved) => report.moved.push(moved),
+                Err(Moved::Failed(reason)) => {
+                    all_moved = false;
+                    report.failed.push(FailedCard { card, reason });
+                }
+                Err(Moved::Stop(stop)) => return Err(stop),
+            }
+        }
+        // New cards of this customer go to its Stripe customer at the target from now on.
+        if let (false, true, Some(target)) = (run.request.dry_run, all_moved, &target_customer) {
+            if customer.stripe_customer_id.as_ref() != Some(target) {
+                if let Err(e) = self
+                    .store
+                    .switch_stripe_customer(
+                        &run.tenant.id,
+                        id,
+                        customer.stripe_customer_id.as_deref(),
+                        target,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, customer = %id, "the customer's own Stripe customer was not switched");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one card at the target (or takes the one an earlier run added), then points its
+    /// record there.
+    async fn move_card(
+        &self,
+        run: &Run<'_>,
+        auth: &StripeAuth,
+        pm: &PaymentMethod,
+        stripe_customer: &str,
+        earlier: Option<Card>,
+    ) -> Result<MovedCard, Moved> {
+        let added = match earlier {
+            Some(card) => card,
+            None => self.add_at_target(run, auth, pm, stripe_customer).await?,
+        };
+        let to = StripeRef {
+            customer_id: stripe_customer.to_owned(),
+            source_id: added.id.clone(),
+        };
+        match self.store.rehome_payment_method(pm, &to, &run.target).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                // Removed or changed meanwhile: the copy at the target is nobody's.
+                if let Err(e) = self
+                    .gateway
+                    .detach_source(auth, stripe_customer, &added.id)
+                    .await
+                {
+                    tracing::error!(error = %e, card = %pm.id, "a re-homed copy was left at the target");
+                }
+                return Err(Moved::Failed("the card changed meanwhile".into()));
+            }
+            Err(e) => {
+                return Err(Moved::Stop(Stop::Unavailable(format!(
+                    "the store failed: {e}"
+                ))))
+            }
+        }
+        let event = self
+            .event(&pm.tenant_id, AuditAction::CardRehomed, "ok")
+            .actor(&Actor::Operator {
+                name: "rehome-cards".into(),
+            })
+            .customer(pm.customer_id)
+            .payment_method(pm.id)
+            .object(added.id.as_str());
+        self.record(event).await;
+        Ok(MovedCard {
+            card: card_ref(pm),
+            stripe: Some(to),
+        })
+    }
+
+    /// Opens the PAN and adds the card on file at the target, without a CVC.
+    async fn add_at_target(
+        &self,
+        run: &Run<'_>,
+        auth: &StripeAuth,
+        pm: &PaymentMethod,
+        stripe_customer: &str,
+    ) -> Result<Card, Moved> {
+        let (
+            Some(sealed),
+            Instrument::Card {
+                exp_month,
+                exp_year,
+                ..
+            },
+        ) = (&pm.encrypted_pan, &pm.instrument)
+        else {
+            return Err(Moved::Failed("not a vault-held card".into()));
+        };
+        let context = PanContext::new(&pm.tenant_id, pm.customer_id, pm.id);
+        let number = match self.keys.open_pan(sealed, &context).await {
+            Ok(n) => n,
+            Err(crate::ports::KeyError::Unavailable(e)) => {
+                return Err(Moved::Stop(Stop::Unavailable(format!("KMS: {e}"))))
+            }
+            Err(e) => return Err(Moved::Failed(e.to_string())),
+        };
+        let holder = &pm.holder;
+        let name = [&holder.first_name, &holder.last_name]
+            .iter()
+            .filter_map(|t| t.as_ref().map(Text::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let card = CardOnFile {
+            number: &number,
+            expiry: Expiry {
+                month: *exp_month,
+                year: *exp_year,
+            },
+            name: &name,
+            address_line1: text(&holder.address1),
+            address_line2: text(&holder.address2),
+            address_city: text(&holder.city),
+            address_zip: text(&holder.postal_zip),
+            address_country: holder.country_id.and_then(geo::country).map(|c| c.alpha2),
+        };
+        let key = IdempotencyKey::rehome_card(&run.tenant.id, pm.id, &run.target);
+        let added = self
+            .gateway
+            .add_card_on_file(auth, stripe_customer, &card, key.as_str())
+            .await;
+        drop(number);
+        added.map_err(|e| match e {
+            StripeError::Api { message, .. } => Moved::Failed(message),
+            other => Moved::Stop(Stop::Unavailable(other.to_string())),
+        })
+    }
+}
+
+/// How moving one card ended, when it did not move.
+enum Moved {
+    Failed(String),
+    Stop(Stop),
+}
+
+fn text(t: &Option<Text>) -> Option<&str> {
+    t.as_ref().map(Text::as_str)
+}
+
+/// A card whose PAN the vault holds: the only kind that can move.
+fn vault_held(pm: &PaymentMethod) -> bool {
+    pm.is_card() && pm.stored_in_vault && pm.encrypted_pan.is_some()
+}
+
+fn card_ref(pm: &PaymentMethod) -> CardRef {
+    CardRef {
+        customer_id: pm.customer_id,
+        payment_method_id: pm.id,
+        last4: pm.last4.clone(),
+    }
+}
+
+/// The card an earlier, interrupted run added for `pm`: same last 4 and expiry, and no
+/// other card of the customer points at it. Taken, so that two cards never claim one.
+fn take_match(cards: &mut Vec<Card>, pm: &PaymentMethod) -> Option<Card> {
+    let Instrument::Card {
+        exp_month,
+        exp_year,
+        ..
+    } = pm.instrument
+    else {
+        return None;
+    };
+    let at = cards.iter().position(|c| {
+        c.last4.as_deref() == Some(pm.last4.as_str())
+            && c.exp_month == Some(exp_month)
+            && c.exp_year == Some(exp_year)
+    })?;
+    Some(cards.remove(at))
+}

@@ -1,0 +1,392 @@
+//! Re-homing vault-held cards to a tenant's new Stripe connection.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::*;
+use crate::domain::{Deadline, Instrument, StripeRef};
+use crate::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
+
+const NEW_ACCOUNT: &str = "acct_1NewHome";
+
+fn to_new_account() -> StripeConnection {
+    StripeConnection::parse_account_id(NEW_ACCOUNT).unwrap()
+}
+
+fn request(tenant: &str, dry_run: bool) -> RehomeRequest {
+    RehomeRequest {
+        tenant: tid(tenant),
+        to: to_new_account(),
+        cursor: None,
+        dry_run,
+        max_cards: None,
+    }
+}
+
+/// A card entered through the redirect for `c` (of the Connect tenant unless `tenant`).
+async fn redirect_card(
+    v: &Vault<Memory>,
+    tenant: &Tenant,
+    c: &Customer,
+    pan: &str,
+) -> PaymentMethod {
+    let added = ok(v
+        .add_entered_card(tenant, c.id, card(pan).holder("Karen", "Wood").build())
+        .await);
+    v.store.take_calls();
+    v.gateway.take_calls();
+    added.view.payment_method
+}
+
+async fn run(v: &Vault<Memory>, r: &RehomeRequest) -> RehomeReport {
+    ok(v.rehome_cards(r).await)
+}
+
+/// Batches until the cursor says done; answers every report.
+async fn run_to_end(v: &Vault<Memory>, mut r: RehomeRequest) -> Vec<RehomeReport> {
+    let mut reports = Vec::new();
+    for _ in 0..50 {
+        let report = run(v, &r).await;
+        let next = report.cursor.clone();
+        reports.push(report);
+        match next {
+            None => return reports,
+            Some(c) => r.cursor = RehomeCursor::parse(&c),
+        }
+    }
+    panic!("re-homing never finished");
+}
+
+fn stored(v: &Vault<Memory>, pm: &PaymentMethod) -> PaymentMethod {
+    stored_of(v, pm.customer_id)
+        .into_iter()
+        .find(|p| p.id == pm.id)
+        .expect("still stored")
+}
+
+fn count(ops: &[String], op: &str) -> usize {
+    ops.iter().filter(|o| *o == op).count()
+}
+
+#[tokio::test]
+async fn vault_held_cards_move_to_the_new_account_and_imported_ones_are_listed() {
+    let v = vault();
+    let t = connect_tenant();
+    let (c1, c2) = (customer(&v, CONNECT).await, customer(&v, CONNECT).await);
+    let visa = redirect_card(&v, &t, &c1, VISA).await;
+    let mc = redirect_card(&v, &t, &c2, MASTERCARD).await;
+    let imported = imported(&v, &c1, "1881").await.payment_method;
+    let old_own = reread(&v, &c1).await.stripe_customer_id;
+
+    let report = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(report.cursor, None, "one batch was enough");
+    assert_eq!(report.stopped, None);
+    assert_eq!(report.customers, 2);
+    assert_eq!(report.moved.len(), 2);
+    assert_eq!(report.target, NEW_ACCOUNT);
+    assert_eq!(
+        report
+            .needs_reimport
+            .iter()
+            .map(|c| c.payment_method_id)
+            .collect::<Vec<_>>(),
+        vec![imported.id]
+    );
+    assert!(report.failed.is_empty());
+    // Decrypted once per card, no more.
+    assert_eq!(v.keys.data_keys().decrypted.load(Ordering::SeqCst), 2);
+
+    for (before, pan_last4) in [(&visa, "4242"), (&mc, "4444")] {
+        let after = stored(&v, before);
+        let StripeRef {
+            customer_id,
+            source_id,
+        } = after.stripe.clone().unwrap();
+        assert_ne!(
+            Some(&customer_id),
+            before.stripe.as_ref().map(|s| &s.customer_id)
+        );
+        assert_ne!(
+            Some(&source_id),
+            before.stripe.as_ref().map(|s| &s.source_id)
+        );
+        assert_eq!(after.stripe_home.as_deref(), Some(NEW_ACCOUNT));
+        // Made at the new account, with the same last 4 and expiry.
+        assert_eq!(
+            v.gateway.account_of(&customer_id).as_deref(),
+            Some(NEW_ACCOUNT)
+        );
+        assert_eq!(
+            v.gateway.account_of(&source_id).as_deref(),
+            Some(NEW_ACCOUNT)
+        );
+        let at_stripe = v
+            .gateway
+            .card_of(&customer_id, &source_id)
+            .expect("held at Stripe");
+        assert_eq!(at_stripe.last4.as_deref(), Some(pan_last4));
+        assert_eq!(
+            (at_stripe.exp_month, at_stripe.exp_year),
+            (Some(12), Some(2030))
+        );
+        assert_eq!(at_stripe.name.as_deref(), Some("Karen Wood"));
+        // Everything else about the card is as it was.
+        assert_eq!(after.encrypted_pan, before.encrypted_pan);
+        assert_eq!(after.fingerprint, before.fingerprint);
+        assert_eq!(after.instrument, before.instrument);
+        // New cards of the customer go to its customer at the new account.
+        let own = reread(
+            &v,
+            &Customer {
+                id: before.customer_id,
+                ..c1.clone()
+            },
+        )
+        .await;
+        assert_eq!(own.stripe_customer_id, Some(customer_id));
+    }
+    assert_ne!(reread(&v, &c1).await.stripe_customer_id, old_own);
+    // The imported card is untouched.
+    assert_eq!(stored(&v, &imported), imported);
+    // Each move is in the audit trail, naming the new card, never a number.
+    let rehomed: Vec<_> = v
+        .store
+        .audit_events(&tid(CONNECT))
+        .into_iter()
+        .filter(|e| e.event.action == "card.rehomed")
+        .collect();
+    assert_eq!(rehomed.len(), 2);
+    assert!(rehomed
+        .iter()
+        .all(|e| e.event.actor == "operator:rehome-cards"));
+}
+
+#[tokio::test]
+async fn a_second_run_creates_nothing_and_reports_the_cards_already_there() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    redirect_card(&v, &t, &c, VISA).await;
+    redirect_card(&v, &t, &c, MASTERCARD).await;
+    run(&v, &request(CONNECT, false)).await;
+    let customers = v.gateway.live_customers();
+    v.gateway.take_calls();
+    let decrypted = v.keys.data_keys().decrypted.load(Ordering::SeqCst);
+
+    let again = run(&v, &request(CONNECT, false)).await;
+
+    assert!(again.moved.is_empty());
+    assert_eq!(again.already_there, 2);
+    assert_eq!(
+        stripe_ops(&v),
+        Vec::<String>::new(),
+        "no Stripe call at all"
+    );
+    assert_eq!(v.gateway.live_customers(), customers);
+    assert_eq!(
+        v.keys.data_keys().decrypted.load(Ordering::SeqCst),
+        decrypted
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_and_opens_creates_and_changes_nothing() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    redirect_card(&v, &t, &c, VISA).await;
+    redirect_card(&v, &t, &c, MASTERCARD).await;
+    imported(&v, &c, "1881").await;
+    let before = v.store.payment_methods();
+
+    let report = run(&v, &request(CONNECT, true)).await;
+
+    assert!(report.dry_run);
+    assert_eq!(report.moved.len(), 2);
+    assert!(report.moved.iter().all(|m| m.stripe.is_none()));
+    assert_eq!(report.needs_reimport.len(), 1);
+    assert_eq!(report.cursor, None);
+    assert_eq!(stripe_ops(&v), Vec::<String>::new());
+    assert_eq!(v.keys.data_keys().decrypted.load(Ordering::SeqCst), 0);
+    assert_eq!(v.store.payment_methods(), before);
+}
+
+/// The crash the design is for: the card is added at the target, then the record's write
+/// fails (the function dies in between). Stripe's idempotency keys are forgotten too (as
+/// after 24 hours, or on localstripe): the resume still adds nothing twice.
+#[tokio::test]
+async fn a_crash_between_the_stripe_add_and_the_write_resumes_without_a_second_card() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+    v.store.fail("rehome_payment_method");
+
+    let crashed = run(&v, &request(CONNECT, false)).await;
+
+    assert!(crashed.moved.is_empty());
+    assert_eq!(
+        crashed.cursor.as_deref(),
+        Some(START),
+        "the customer is done again"
+    );
+    assert!(crashed.stopped.is_some());
+    assert_eq!(
+        stored(&v, &pm),
+        pm,
+        "the record still points at the old account"
+    );
+    let ops = stripe_ops(&v);
+    assert_eq!(count(&ops, "add_card_on_file"), 1);
+    let customers = v.gateway.live_customers();
+
+    v.store.heal("rehome_payment_method");
+    v.gateway.forget_idempotency_keys();
+    let resumed = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(resumed.moved.len(), 1);
+    let ops = stripe_ops(&v);
+    assert_eq!(
+        count(&ops, "add_card_on_file"),
+        0,
+        "the earlier copy was reused: {ops:?}"
+    );
+    assert_eq!(count(&ops, "create_vault_customer"), 0);
+    assert_eq!(v.gateway.live_customers(), customers);
+    let to = stored(&v, &pm).stripe.unwrap();
+    assert_eq!(v.gateway.sources_of(&to.customer_id), vec![to.source_id]);
+}
+
+#[tokio::test]
+async fn a_batch_size_stops_part_way_and_the_next_batches_finish_without_repeats() {
+    let v = vault();
+    let t = connect_tenant();
+    let (c1, c2) = (customer(&v, CONNECT).await, customer(&v, CONNECT).await);
+    redirect_card(&v, &t, &c1, VISA).await;
+    redirect_card(&v, &t, &c1, MASTERCARD).await;
+    redirect_card(&v, &t, &c2, AMEX).await;
+
+    let reports = run_to_end(
+        &v,
+        RehomeRequest {
+            max_cards: Some(1),
+            ..request(CONNECT, false)
+        },
+    )
+    .await;
+
+    assert!(reports.len() >= 3, "{} batches", reports.len());
+    assert!(reports.iter().all(|r| r.moved.len() <= 1));
+    assert_eq!(reports.iter().map(|r| r.moved.len()).sum::<usize>(), 3);
+    assert_eq!(count(&stripe_ops(&v), "add_card_on_file"), 3);
+    for c in [&c1, &c2] {
+        let cards = stored_of(&v, c.id);
+        let target = cards[0].stripe.clone().unwrap().customer_id;
+        assert!(cards
+            .iter()
+            .all(|p| p.stripe.as_ref().unwrap().customer_id == target));
+        assert_eq!(v.gateway.sources_of(&target).len(), cards.len());
+    }
+}
+
+#[tokio::test]
+async fn the_deadline_stops_a_batch_before_a_card_it_could_not_finish() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+
+    let short = Deadline::after(Duration::from_secs(5))
+        .scope(v.rehome_cards(&request(CONNECT, false)))
+        .await;
+    let short = ok(short);
+    assert_eq!(short.cursor.as_deref(), Some(START));
+    assert!(short.stopped.unwrap().contains("time"));
+    assert_eq!(stripe_ops(&v), Vec::<String>::new());
+    assert_eq!(stored(&v, &pm), pm);
+
+    let long = ok(Deadline::after(Duration::from_secs(60))
+        .scope(v.rehome_cards(&request(CONNECT, false)))
+        .await);
+    assert_eq!(long.moved.len(), 1);
+    assert_eq!(long.cursor, None);
+}
+
+#[tokio::test]
+async fn another_tenants_cards_are_never_touched() {
+    let v = vault();
+    let own = own_key_tenant();
+    let theirs = customer(&v, OWN).await;
+    let their_card = redirect_card(&v, &own, &theirs, VISA).await;
+    let their_stripe = reread(&v, &theirs).await.stripe_customer_id;
+    let c = customer(&v, CONNECT).await;
+    redirect_card(&v, &connect_tenant(), &c, VISA).await;
+
+    let report = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(report.moved.len(), 1);
+    assert!(report.moved.iter().all(|m| m.card.customer_id == c.id));
+    assert_eq!(stored(&v, &their_card), their_card);
+    assert_eq!(reread(&v, &theirs).await.stripe_customer_id, their_stripe);
+}
+
+#[tokio::test]
+async fn an_own_key_target_needs_its_secret_before_anything_moves() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &connect_tenant(), &c, VISA).await;
+    let secret = format!("cardvault/tenant/{CONNECT}/stripe-new");
+    let to = StripeConnection::parse_secret_id(&tid(CONNECT), &secret).unwrap();
+    let r = RehomeRequest {
+        to,
+        ..request(CONNECT, false)
+    };
+
+    assert!(v.rehome_cards(&r).await.is_err(), "no secret yet");
+    assert_eq!(stored(&v, &pm), pm);
+
+    v.secrets.set(&secret, "sk_test_new_home");
+    let report = run(&v, &r).await;
+    assert_eq!(report.moved.len(), 1);
+    assert_eq!(
+        stored(&v, &pm).stripe_home,
+        Some(format!("secret:{secret}"))
+    );
+    // A secret outside the tenant's own prefix is refused at the boundary.
+    for bad in [
+        "cardvault/stripe-platform",
+        "cardvault/tenant/other/k",
+        "cardvault/tenant/shop-connect/",
+    ] {
+        assert!(
+            StripeConnection::parse_secret_id(&tid(CONNECT), bad).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pan_that_does_not_open_fails_its_card_only() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let good = redirect_card(&v, &t, &c, VISA).await;
+    let bad = redirect_card(&v, &t, &c, MASTERCARD).await;
+    // The ciphertext of another record does not open under this one's context.
+    let mut swapped = bad.clone();
+    swapped.encrypted_pan = good.encrypted_pan.clone();
+    v.store.replace_payment_method(swapped);
+
+    let report = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(report.moved.len(), 1);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].card.payment_method_id, bad.id);
+    assert!(!report.failed[0].reason.contains("5555"));
+    assert_eq!(stored(&v, &bad).stripe, bad.stripe);
+    assert!(matches!(
+        stored(&v, &bad).instrument,
+        Instrument::Card { .. }
+    ));
+}

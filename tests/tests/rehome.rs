@@ -1,0 +1,311 @@
+//! Re-homing vault-held cards (issue 15): `cardvault-admin rehome-cards` drives the
+//! `rehome-cards` function through the Lambda Invoke API of `cargo lambda watch`, which
+//! decrypts each redirect card's PAN with moto's KMS and adds it at the new connected
+//! account on localstripe. localstripe keeps one store for every account; the stack's
+//! wrapper notes the `Stripe-Account` each object was made under
+//! (`/_cardvault/made_under/<id>`), which is what these tests check the account with.
+//!
+//! Each test has tenants of its own (Connect, like demo-a), so switching a connection
+//! touches no other test.
+
+use cardvault_tests::*;
+use serde_json::{json, Value};
+
+const PASS: &str = "cardvault-test-pass";
+
+/// A fresh account id (`acct_…`) of the test's own.
+fn new_account(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("acct_1{label}{}", nanos % 10_000_000_000)
+}
+
+/// A card entered through the redirect for `customer` of `t`: its payment method id.
+async fn redirect_card(t: &RedirectTenant, customer: u64, pan: &str, month: u8) -> u64 {
+    let body = json!({
+        "customerId": customer, "PublicApiKey": t.public_api_key, "cardNumber": pan,
+        "firstName": "Karen", "lastName": "Wood", "expirationMonth": month,
+        "expirationYear": 31, "cvv": "123", "recaptcha": PASS,
+        "address1": "10 Dodge St", "city": "Columbia", "countryId": 124, "postalZip": "V9V 9V9"
+    });
+    let resp = http()
+        .post(url("/api/paymentsv2"))
+        .header("Origin", &tenant_a().allowed_origin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["storedInFusebillVault"], true);
+    pm["id"].as_u64().unwrap()
+}
+
+/// A card imported from the tenant's Stripe account (its PAN never seen by the vault).
+async fn imported_card(t: &RedirectTenant, customer: u64) -> u64 {
+    let (cus, card) = stripe_card("John Doe", &[]).await;
+    let body = json!({"customerId": customer, "stripeCustomerId": cus, "stripeCardId": card});
+    let (status, pm) = post_json(
+        "/v1/paymentMethodImport/stripeConnect",
+        &t.private_api_key,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{pm}");
+    pm["id"].as_u64().unwrap()
+}
+
+async fn customer_of(t: &RedirectTenant) -> u64 {
+    create_customer(&t.private_api_key, json!({"firstName": "Karen"})).await
+}
+
+fn rehome(t: &RedirectTenant, to: &str, extra: &[&str]) -> Value {
+    admin(&[&["rehome-cards", "--tenant", &t.id, "--to", to], extra].concat())
+}
+
+/// Who made a localstripe object: the `Stripe-Account` its creating request carried.
+async fn made_under(id: &str) -> Value {
+    let (status, body) = stripe_get(&format!("/_cardvault/made_under/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["account"].clone()
+}
+
+fn ids(list: &Value) -> Vec<u64> {
+    let mut ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["paymentMethodId"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
+    let t = redirect_tenant("rehome", &[]);
+    let (c1, c2) = (customer_of(&t).await, customer_of(&t).await);
+    let visa = redirect_card(&t, c1, "4242424242424242", 2).await;
+    let mc = redirect_card(&t, c2, "5555555555554444", 7).await;
+    let imported = imported_card(&t, c1).await;
+    let before_imported = payment_method_item(c1, imported).await;
+    let old = payment_method_item(c1, visa).await["stripe"].clone();
+    let to = new_account("Home");
+
+    let out = rehome(&t, &to, &[]);
+
+    assert_eq!(out["finished"], true, "{out}");
+    assert_eq!(out["connectionSwitched"], true);
+    assert_eq!(ids(&out["moved"]), {
+        let mut v = vec![visa, mc];
+        v.sort();
+        v
+    });
+    assert_eq!(ids(&out["needsReimport"]), vec![imported]);
+    assert_eq!(out["failed"], json!([]));
+    assert!(!out.to_string().contains("4242424242424242"));
+
+    for (customer, pm, last4, month) in [(c1, visa, "4242", 2), (c2, mc, "4444", 7)] {
+        let item = payment_method_item(customer, pm).await;
+        assert_eq!(item["stripeHome"], to.as_str());
+        let (cus, card) = (
+            item["stripe"]["customerId"].as_str().unwrap().to_owned(),
+            item["stripe"]["sourceId"].as_str().unwrap().to_owned(),
+        );
+        assert_ne!(item["stripe"], old);
+        // localstripe holds the card, with the same last 4 and expiry, made at the new
+        // account (under its Stripe-Account), on a customer made there too.
+        let (status, at_stripe) = stripe_get(&format!("/v1/customers/{cus}/sources/{card}")).await;
+        assert_eq!(status, 200, "{at_stripe}");
+        assert_eq!(at_stripe["last4"], last4);
+        assert_eq!(at_stripe["exp_month"], month);
+        assert_eq!(at_stripe["exp_year"], 2031);
+        assert_eq!(at_stripe["cvc_check"], Value::Null, "moved without a CVC");
+        assert_eq!(made_under(&card).await, to.as_str());
+        assert_eq!(made_under(&cus).await, to.as_str());
+        // New cards of the customer go to its Stripe customer at the new account.
+        assert_eq!(
+            customer_item(customer).await["stripeCustomerId"],
+            cus.as_str()
+        );
+    }
+    // The imported card is left as it was.
+    assert_eq!(payment_method_item(c1, imported).await, before_imported);
+    // The tenant now uses the new account.
+    let tenant = admin(&["show-tenant", "--tenant", &t.id]);
+    assert_eq!(
+        tenant["tenant"]["stripe"]["accountId"],
+        to.as_str(),
+        "{tenant}"
+    );
+
+    // The Fusebill view still shows the card, from the vault.
+    let resp = call(
+        reqwest::Method::GET,
+        &format!("/v1/paymentMethods/{visa}"),
+        &t.private_api_key,
+        None,
+    )
+    .await;
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    assert_eq!(pm["maskedCardNumber"], "************4242");
+    assert_eq!(pm["storedInFusebillVault"], true);
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_and_changes_nothing() {
+    let t = redirect_tenant("rehome-dry", &[]);
+    let c = customer_of(&t).await;
+    let visa = redirect_card(&t, c, "4242424242424242", 2).await;
+    let mc = redirect_card(&t, c, "5555555555554444", 3).await;
+    let imported = imported_card(&t, c).await;
+    let before = [
+        payment_method_item(c, visa).await,
+        payment_method_item(c, mc).await,
+        customer_item(c).await,
+    ];
+
+    let out = rehome(&t, &new_account("Dry"), &["--dry-run"]);
+
+    assert_eq!(out["dryRun"], true);
+    assert_eq!(out["finished"], true);
+    assert_eq!(out["moved"].as_array().unwrap().len(), 2, "{out}");
+    assert!(out["moved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m.get("stripe").is_none()));
+    assert_eq!(ids(&out["needsReimport"]), vec![imported]);
+    assert_eq!(out["connectionSwitched"], false);
+    let after = [
+        payment_method_item(c, visa).await,
+        payment_method_item(c, mc).await,
+        customer_item(c).await,
+    ];
+    assert_eq!(before, after);
+    let tenant = admin(&["show-tenant", "--tenant", &t.id]);
+    assert_eq!(
+        tenant["tenant"]["stripe"]["accountId"],
+        "acct_1RedirectTenant"
+    );
+}
+
+/// A run stopped part-way (one card per batch, one batch), then resumed from its cursor,
+/// then run again from the start: every card moved once, and localstripe holds exactly
+/// one copy of each at the new account.
+#[tokio::test]
+async fn a_run_stopped_part_way_resumes_and_a_second_run_creates_nothing() {
+    let t = redirect_tenant("rehome-resume", &[]);
+    let (c1, c2) = (customer_of(&t).await, customer_of(&t).await);
+    let cards = [
+        (c1, redirect_card(&t, c1, "4242424242424242", 2).await),
+        (c1, redirect_card(&t, c1, "5555555555554444", 3).await),
+        (c2, redirect_card(&t, c2, "4000056655665556", 4).await),
+    ];
+    let to = new_account("Resume");
+
+    let first = rehome(&t, &to, &["--max-cards", "1", "--max-batches", "1"]);
+    assert_eq!(first["finished"], false, "{first}");
+    assert_eq!(first["moved"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        first["connectionSwitched"], false,
+        "not before the last batch"
+    );
+    let cursor = first["cursor"]
+        .as_str()
+        .expect("a cursor to resume from")
+        .to_owned();
+    let tenant = admin(&["show-tenant", "--tenant", &t.id]);
+    assert_eq!(
+        tenant["tenant"]["stripe"]["accountId"],
+        "acct_1RedirectTenant"
+    );
+
+    let rest = rehome(&t, &to, &["--max-cards", "1", "--cursor", &cursor]);
+    assert_eq!(rest["finished"], true, "{rest}");
+    assert_eq!(rest["connectionSwitched"], true);
+    let mut moved = [ids(&first["moved"]), ids(&rest["moved"])].concat();
+    moved.sort();
+    let mut want: Vec<u64> = cards.iter().map(|(_, pm)| *pm).collect();
+    want.sort();
+    assert_eq!(moved, want, "each card moved once");
+
+    let again = rehome(&t, &to, &[]);
+    assert_eq!(again["moved"], json!([]), "{again}");
+    assert_eq!(again["alreadyThere"], 3);
+
+    for customer in [c1, c2] {
+        let cus = customer_item(customer).await["stripeCustomerId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(made_under(&cus).await, to.as_str());
+        let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
+        let at_stripe = list["data"].as_array().unwrap().len();
+        let here = cards.iter().filter(|(c, _)| *c == customer).count();
+        assert_eq!(at_stripe, here, "customer {customer}: {list}");
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_cards_are_never_touched() {
+    let (t, other) = (
+        redirect_tenant("rehome-mine", &[]),
+        redirect_tenant("rehome-other", &[]),
+    );
+    let mine = customer_of(&t).await;
+    redirect_card(&t, mine, "4242424242424242", 2).await;
+    let theirs = customer_of(&other).await;
+    let their_card = redirect_card(&other, theirs, "4242424242424242", 2).await;
+    let before = (
+        payment_method_item(theirs, their_card).await,
+        customer_item(theirs).await,
+    );
+
+    let out = rehome(&t, &new_account("Mine"), &[]);
+
+    assert_eq!(out["moved"].as_array().unwrap().len(), 1, "{out}");
+    assert!(out["moved"][0]["customerId"] == json!(mine));
+    let after = (
+        payment_method_item(theirs, their_card).await,
+        customer_item(theirs).await,
+    );
+    assert_eq!(before, after);
+    let tenant = admin(&["show-tenant", "--tenant", &other.id]);
+    assert_eq!(
+        tenant["tenant"]["stripe"]["accountId"],
+        "acct_1RedirectTenant"
+    );
+}
+
+#[tokio::test]
+async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
+    let t = redirect_tenant("rehome-bad", &[]);
+    let c = customer_of(&t).await;
+    let pm = redirect_card(&t, c, "4242424242424242", 2).await;
+    let before = payment_method_item(c, pm).await;
+    let err = admin_refuses(&[
+        "rehome-cards",
+        "--tenant",
+        &t.id,
+        "--to-secret-id",
+        "cardvault/stripe-platform",
+    ]);
+    assert!(err.contains("cardvault/tenant/"), "{err}");
+    let err = admin_refuses(&[
+        "rehome-cards",
+        "--tenant",
+        &t.id,
+        "--to",
+        "cus_notAnAccount",
+    ]);
+    assert!(err.contains("acct_"), "{err}");
+    // A tenant's own new key that is not in Secrets Manager yet: nothing moves.
+    let secret = format!("cardvault/tenant/{}/stripe-next", t.id);
+    let err = admin_refuses(&["rehome-cards", "--tenant", &t.id, "--to-secret-id", &secret]);
+    assert!(err.contains("rehome-cards failed"), "{err}");
+    assert_eq!(payment_method_item(c, pm).await, before);
+}
