@@ -14,7 +14,9 @@ which one ready token shows).
 
 Prints the facts as JSON: {"table": ..., "secrets": {...}, "vaultKmsKey": {...}, "tenants": [{id, privateApiKey, keyId,
 publicApiKey, allowedOrigin, stripe}], "jwt": {algorithm, issuer, audience, kid,
-privateKeyDer, jwksUrl, hs256Secret, claims, ttlSeconds, tokens}}. Uses only the admin
+privateKeyDer, jwksUrl, hs256Secret, claims, ttlSeconds, tokens}, "webhooks": {platform:
+{url, secret}, tenants: {<id>: {url, secret}}, events}}. The webhook endpoints are also
+registered at localstripe (POST /_config/webhooks/<id>) when CARDVAULT_BASE_URL is set. Uses only the admin
 CLI, so the item layout has one source of truth (the Rust store).
 
 Usage: bootstrap.py --admin target/debug/cardvault-admin --table NAME
@@ -27,6 +29,7 @@ import os
 import secrets
 import subprocess
 import sys
+import urllib.request
 
 # One secret per key, as template.yaml makes them, so each function reads only its own.
 STRIPE_PLATFORM_SECRET_ID = "cardvault/stripe-platform"
@@ -138,6 +141,48 @@ def demo_jwts(admin, der, hs256_secret):
     }
 
 
+# Stripe webhooks (README, "Stripe webhooks"): the platform endpoint, and demo-b's own (it
+# has its own Stripe key). Registered at localstripe, which signs and sends the events it
+# emits to each; tests and scripts sign the ones it never emits with the same secrets.
+WEBHOOK_TENANTS = ["demo-b"]
+# What each endpoint subscribes to (shared/src/domain/stripe_event.rs, HANDLED_EVENTS).
+WEBHOOK_EVENTS = [
+    "customer.source.updated", "customer.source.expiring", "customer.source.deleted",
+    "customer.deleted", "payment_method.updated", "payment_method.automatically_updated",
+    "payment_method.detached", "charge.failed", "charge.succeeded",
+    "payment_intent.payment_failed", "payment_intent.succeeded",
+    "account.application.deauthorized",
+]
+
+
+def register_webhook(stripe_url, hook_id, url, secret):
+    """localstripe's own endpoint for webhooks: POST /_config/webhooks/<id>."""
+    req = urllib.request.Request(
+        f"{stripe_url}/_config/webhooks/{hook_id}",
+        data=json.dumps({"url": url, "secret": secret, "events": WEBHOOK_EVENTS}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
+
+
+def webhooks(admin):
+    """New signing secrets for the platform endpoint and each WEBHOOK_TENANTS endpoint,
+    registered at localstripe when the router's URL is known (a stack up with --serve)."""
+    base, stripe_url = os.environ.get("CARDVAULT_BASE_URL"), os.environ["STRIPE_API_BASE"]
+    out = {"events": WEBHOOK_EVENTS, "tenants": {}}
+    secret = admin("set-webhook-secret", "--platform")["secret"]
+    out["platform"] = {"url": f"{base}/v1/webhooks/stripe" if base else None, "secret": secret}
+    for t in WEBHOOK_TENANTS:
+        secret = admin("set-webhook-secret", "--tenant", t)["secret"]
+        out["tenants"][t] = {"url": f"{base}/v1/webhooks/stripe/{t}" if base else None,
+                             "secret": secret}
+    if base:
+        register_webhook(stripe_url, "platform", out["platform"]["url"], out["platform"]["secret"])
+        for t, hook in out["tenants"].items():
+            register_webhook(stripe_url, f"tenant-{t}", hook["url"], hook["secret"])
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--admin", required=True)
@@ -187,6 +232,7 @@ def main():
             "allowedOrigin": t["origin"],
             "stripe": stripe,
         })
+    hooks = webhooks(admin)
     der = rsa_key(os.environ.get("CARDVAULT_RUN_DIR") or ".tools/run")
     jwt = demo_jwts(admin, der, hs256_secret)
     json.dump({"table": args.table,
@@ -195,7 +241,7 @@ def main():
                            "fingerprintKey": FINGERPRINT_KEY_SECRET_ID,
                            "cursorKey": CURSOR_KEY_SECRET_ID},
                "vaultKmsKey": kms_key,
-               "tenants": tenants, "jwt": jwt}, sys.stdout, indent=2)
+               "tenants": tenants, "jwt": jwt, "webhooks": hooks}, sys.stdout, indent=2)
     print()
 
 

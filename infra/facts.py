@@ -44,6 +44,9 @@ def write(bootstrap_path, out_path):
         ],
         # What a script needs to mint bearer JWTs, and ready ones (bootstrap.py).
         "jwt": boot.get("jwt"),
+        # Stripe webhook endpoints and their signing secrets, to sign events localstripe
+        # never sends (bootstrap.py): {platform: {url, secret}, tenants: {<id>: {url, secret}}}.
+        "webhooks": boot.get("webhooks"),
     }
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:
@@ -155,6 +158,20 @@ target/debug/cardvault-admin mint-jwt --tenant demo-a --sub SOMEONE --rsa-der .t
 """
 
 
+def webhooks(facts):
+    """The Stripe webhook endpoints, registered at localstripe (secrets in dev.json)."""
+    hooks = facts.get("webhooks")
+    if not hooks or not hooks.get("platform", {}).get("url"):
+        return ""
+    tenants = ", ".join(f"{h['url']} ({t})" for t, h in hooks["tenants"].items())
+    return f"""
+Stripe webhooks (registered at localstripe; signing secrets: "webhooks" in dev.json):
+  {hooks['platform']['url']} (platform, Connect events), {tenants}
+  A signed card updater event, shown by every dialect:
+  .tools/venv/bin/python infra/webhook_demo.py .tools/dev.json
+"""
+
+
 def banner(facts_path):
     with open(facts_path) as f:
         facts = json.load(f)
@@ -193,7 +210,7 @@ Merchant API (Fusebill style), as tenant {a['id']}:
   curl -s {base}/v1/countries {auth}
 
   (PAYMENT_METHOD_ID: the "id" the import answers.)
-{redirect_api(facts)}{user_api(facts)}{billing_api(facts)}
+{redirect_api(facts)}{user_api(facts)}{billing_api(facts)}{webhooks(facts)}
 Stripe (localstripe): {stripe}   reCAPTCHA pass token: {facts['recaptcha']['passToken']}
 Ctrl-C stops everything.
 """)

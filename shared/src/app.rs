@@ -72,6 +72,7 @@ impl App {
             stripe_platform_secret_id: config.stripe_platform_secret_id.clone(),
             recaptcha_secret_id: config.recaptcha_secret_id.clone(),
             stripe_publishable_key: config.stripe_publishable_key.clone(),
+            stripe_webhook_secret_id: config.stripe_webhook_secret_id.clone(),
         };
         Self {
             vault: Vault::new(adapters, settings),

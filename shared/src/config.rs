@@ -38,6 +38,9 @@ pub struct Config {
     /// Secrets Manager id of the HS256 secret (a plain string of at least 32 bytes), read
     /// only for an HS256 token and only when no JWKS is configured.
     pub jwt_hs256_secret_id: String,
+    /// Secrets Manager id of the platform webhook endpoint's signing secrets
+    /// (`STRIPE_WEBHOOK_SECRET_ID`), read only by the webhook function.
+    pub stripe_webhook_secret_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,10 @@ impl Config {
             ),
             jwt: crate::auth::jwt::JwtConfig::from_env().map_err(ConfigError::Invalid)?,
             jwt_hs256_secret_id: optional("JWT_HS256_SECRET_ID", DEFAULT_JWT_HS256_SECRET_ID),
+            stripe_webhook_secret_id: optional(
+                "STRIPE_WEBHOOK_SECRET_ID",
+                crate::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID,
+            ),
         })
     }
 }

@@ -10,6 +10,12 @@ use crate::error::{Error, FieldError};
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn body_bytes(req: &Request) -> Result<&[u8], Error> {
+    body_bytes_up_to(req, MAX_BODY_BYTES)
+}
+
+/// The raw body, as sent (a webhook's signature covers these exact bytes), refused past
+/// `limit`.
+pub fn body_bytes_up_to(req: &Request, limit: usize) -> Result<&[u8], Error> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(s) => s.as_bytes(),
@@ -18,10 +24,8 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], Error> {
         #[allow(unreachable_patterns)]
         _ => &[],
     };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+    if bytes.len() > limit {
+        return Err(Error::PayloadTooLarge { limit });
     }
     Ok(bytes)
 }

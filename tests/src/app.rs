@@ -27,6 +27,8 @@ pub async fn app_with_stripe_timeout(
         stripe_timeout,
         jwt: jwt_config(),
         jwt_hs256_secret_id: cardvault::config::DEFAULT_JWT_HS256_SECRET_ID.into(),
+        stripe_webhook_secret_id:
+            cardvault::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID.into(),
     };
     cardvault::App::new(config, &aws().await)
 }

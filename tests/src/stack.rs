@@ -17,6 +17,10 @@ pub struct Stack {
     /// bootstrap.py's JWT facts: algorithm, secret, issuer, audience, claims, tokens.
     #[serde(default)]
     pub jwt: Value,
+    /// bootstrap.py's Stripe webhook endpoints and signing secrets:
+    /// `{platform: {url, secret}, tenants: {<id>: {url, secret}}, events}`.
+    #[serde(default)]
+    pub webhooks: Value,
 }
 
 #[derive(Debug, Deserialize)]

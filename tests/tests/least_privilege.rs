@@ -25,6 +25,9 @@ const APPEND: &str = "AuditAppendOnlyPolicy";
 const UNTOUCHABLE: &str = "AuditUntouchablePolicy";
 
 const TENANT: &str = "tenant/*";
+/// Tenants' webhook signing secrets (`cardvault/webhook/tenant/*`): the webhook function's
+/// alone.
+const WEBHOOK_TENANT: &str = "webhook/tenant/*";
 const HS256: &str = "JwtHs256Secret?";
 
 // A write function Puts and Deletes its idempotency records (`store::once`).
@@ -54,6 +57,10 @@ const EXPECTED: &[(&str, Grants)] = &[
     ("CardUpdateCurrentFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &[HS256, "StripePlatformSecret", TENANT], kms: &[], audit: APPEND }),
     // The publishable key is configuration (an environment variable), not a secret.
     ("CardGetStripeFunction", Grants { table: &["GetItem"], gsi1: false, secrets: &[HS256], kms: &[], audit: APPEND }),
+    // Stripe's webhooks: the signing secrets only (no Stripe key, no card key); cards by
+    // their Stripe ids (the StripeRefs index), Connect tenants by account (GSI1); a card
+    // and its customer's default in one transaction; its idempotency records.
+    ("StripeWebhookFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripeWebhookSecret", WEBHOOK_TENANT], kms: &[], audit: APPEND }),
     // No route. The only function that may decrypt a stored PAN (re-homing, issue 15).
     ("RehomeCardsFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &["kms:Decrypt"], audit: APPEND }),
 ];
@@ -74,6 +81,12 @@ fn resource_name(v: &Value) -> String {
                 "!Ref" => inner,
                 "!GetAtt" => inner.trim_end_matches(".Arn").to_owned(),
                 "!Sub" if inner.ends_with(":secret:cardvault/tenant/*") => TENANT.into(),
+                "!Sub" if inner.ends_with(":secret:cardvault/webhook/tenant/*") => {
+                    WEBHOOK_TENANT.into()
+                }
+                "!Sub" if inner == "${VaultTable.Arn}/index/StripeRefs" => {
+                    "VaultTable/StripeRefs".into()
+                }
                 "!Sub" if inner == "${VaultTable.Arn}/index/GSI1" => "VaultTable/GSI1".into(),
                 "!Sub" if inner == "${VaultTable.Arn}/index/AuditByCustomer" => {
                     "VaultTable/AuditByCustomer".into()
@@ -170,8 +183,97 @@ fn each_function_reads_encrypts_and_decrypts_only_what_the_table_says() {
             let index = "VaultTable/AuditByCustomer".to_owned();
             wanted.insert(("dynamodb:Query".to_owned(), index));
         }
+        if *name == "StripeWebhookFunction" {
+            let index = "VaultTable/StripeRefs".to_owned();
+            wanted.insert(("dynamodb:Query".to_owned(), index));
+        }
         assert_eq!(grants(function), wanted, "{name}'s grants");
     }
+}
+
+/// `*` matches any run of characters, as IAM's resource globs do.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| glob(rest, &text[head.len() + i..]))
+        }
+    }
+}
+
+/// Every secret resource of a function, as written (`Ref` names, `Sub` patterns).
+fn secret_resources(function: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"].as_sequence().unwrap() {
+        let Some(statements) = policy["Statement"].as_sequence() else {
+            continue;
+        };
+        for statement in statements {
+            let statement = match statement {
+                Value::Tagged(t) if t.tag == "!If" => &t.value.as_sequence().unwrap()[1],
+                s => s,
+            };
+            let reads = statement["Action"].as_sequence().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a.as_str().unwrap().starts_with("secretsmanager:"))
+            });
+            if !reads {
+                continue;
+            }
+            let resources = match &statement["Resource"] {
+                Value::Sequence(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for r in resources {
+                out.push(match r {
+                    Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
+                    Value::String(s) => s,
+                    other => panic!("unexpected resource {other:?}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The webhook signing secrets (the platform endpoint's, and each tenant's under
+/// `cardvault/webhook/tenant/<id>`) are readable by the webhook function alone: no other
+/// function names them, and no other grant's pattern (the tenants' `cardvault/tenant/*`
+/// included) reaches a tenant's webhook secret's ARN.
+#[test]
+fn only_the_webhook_function_reads_webhook_signing_secrets() {
+    let template = template();
+    // As Secrets Manager names them: the name, then a random suffix.
+    let tenant_secret = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:cardvault/webhook/tenant/demo-b-AbCdEf";
+    let mut readers = Vec::new();
+    for (name, r) in template["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        for resource in secret_resources(r) {
+            if resource == "StripeWebhookSecret" || glob(&resource, tenant_secret) {
+                readers.push((name.to_owned(), resource));
+            }
+        }
+    }
+    assert_eq!(
+        readers,
+        [
+            ("StripeWebhookFunction".to_owned(), "StripeWebhookSecret".to_owned()),
+            (
+                "StripeWebhookFunction".to_owned(),
+                "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:cardvault/webhook/tenant/*".to_owned()
+            ),
+        ]
+    );
+    // The glob is IAM's: the tenants' Stripe-key grant does not reach, a broader one would.
+    assert!(!glob("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:cardvault/tenant/*", tenant_secret));
+    assert!(glob(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:cardvault/*",
+        tenant_secret
+    ));
 }
 
 #[test]

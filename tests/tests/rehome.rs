@@ -115,6 +115,9 @@ async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
             item["stripe"]["sourceId"].as_str().unwrap().to_owned(),
         );
         assert_ne!(item["stripe"], old);
+        // Stripe's webhooks find the card by its new references (the StripeRefs index).
+        assert_eq!(item["STRIPEPK"], format!("STRIPE#{}#{cus}", t.id), "{item}");
+        assert_eq!(item["STRIPESK"], format!("{card}#{pm}"), "{item}");
         // localstripe holds the card, with the same last 4 and expiry, made at the new
         // account (under its Stripe-Account), on a customer made there too.
         let (status, at_stripe) = stripe_get(&format!("/v1/customers/{cus}/sources/{card}")).await;

@@ -9,6 +9,7 @@ mod secrets;
 mod table;
 mod tenants;
 mod vault_keys;
+mod webhooks;
 
 use aws_config::BehaviorVersion;
 use cardvault::domain::AuditAction;
@@ -264,6 +265,31 @@ enum Command {
         #[arg(long)]
         secret_id: String,
     },
+    /// Set a Stripe webhook endpoint's signing secret (whsec_…): the platform endpoint's
+    /// (`--platform`) or a tenant's own (`--tenant`, for /v1/webhooks/stripe/<tenant>).
+    /// Rolling: `--keep-previous` keeps the secrets set already beside the new one; later,
+    /// `--remove <old>` drops the old one.
+    SetWebhookSecret {
+        #[arg(
+            long,
+            conflicts_with = "platform",
+            required_unless_present = "platform"
+        )]
+        tenant: Option<String>,
+        #[arg(long)]
+        platform: bool,
+        /// The platform endpoint's secret (the stack's StripeWebhookSecretArn).
+        #[arg(long, requires = "platform", default_value = cardvault::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID)]
+        secret_id: String,
+        /// The signing secret Stripe shows for the endpoint; without it a new one is made
+        /// and printed (for localstripe, which signs with whatever it is given).
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long)]
+        keep_previous: bool,
+        #[arg(long, conflicts_with_all = ["secret", "keep_previous"])]
+        remove: Option<String>,
+    },
     /// The audit trail: `audit list`, `audit verify`.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -319,6 +345,10 @@ impl Command {
             Command::TrustIssuer { tenant, .. } => setting(tenant, "trust-issuer"),
             Command::DistrustIssuer { tenant, .. } => setting(tenant, "distrust-issuer"),
             Command::SetRecaptchaSecret { tenant, .. } => setting(tenant, "recaptcha-secret"),
+            Command::SetWebhookSecret {
+                tenant: Some(tenant),
+                ..
+            } => setting(tenant, "webhook-secret"),
             _ => None,
         }
     }
@@ -500,6 +530,27 @@ async fn command(
         } => tenants::trust_issuer(&store, &tenant, issuer, audience, false).await,
         Command::SetRecaptchaSecret { tenant, secret_id } => {
             tenants::set_recaptcha_secret(&store, &tenant, secret_id).await
+        }
+        Command::SetWebhookSecret {
+            tenant,
+            secret_id,
+            secret,
+            keep_previous,
+            remove,
+            ..
+        } => {
+            let endpoint = match tenant {
+                Some(t) => webhooks::Endpoint::Tenant(t),
+                None => webhooks::Endpoint::Platform { secret_id },
+            };
+            let change = match remove {
+                Some(old) => webhooks::Change::Remove(old),
+                None => webhooks::Change::Set {
+                    secret,
+                    keep_previous,
+                },
+            };
+            webhooks::set_secret(&aws, endpoint, change).await
         }
         Command::Audit(AuditCommand::List {
             tenant,

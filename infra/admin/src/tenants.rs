@@ -22,6 +22,7 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
         require_avs: false,
         require_risk_fields: false,
         legacy_query_string_cards: false,
+        stripe_revoked_at: None,
         trusted_issuers: vec![],
         velocity: Default::default(),
         currency: currency.to_ascii_lowercase(),
@@ -92,6 +93,8 @@ pub async fn set_stripe(
     update(store, tenant, |t| {
         t.stripe = Some(connection);
         t.stripe_publishable_key = publishable_key;
+        // A connection set again is no longer revoked (account.application.deauthorized).
+        t.stripe_revoked_at = None;
         Ok(())
     })
     .await

@@ -307,7 +307,7 @@ impl From<CardView> for CardJson {
             name: card_name(&b),
             account_id: b.account.clone(),
             current: b.is_default,
-            error: b.payment_method.last_error.clone(),
+            error: card_error(&b.payment_method),
             failures: b.payment_method.failures,
             id: b.payment_method.id.to_string(),
             number: b.payment_method.last4.clone(),
@@ -315,6 +315,18 @@ impl From<CardView> for CardJson {
             submitted: rfc3339(b.payment_method.created_at),
             year,
         }
+    }
+}
+
+/// `error`: what is wrong with the card, most pressing first: removed at Stripe, the last
+/// failed charge's message (Stripe's words), expiring soon (webhooks keep all three).
+fn card_error(pm: &crate::domain::PaymentMethod) -> Option<String> {
+    use crate::domain::stripe_event::{StripeStatus, EXPIRING, REMOVED_AT_STRIPE};
+    match (pm.stripe_status(), &pm.last_error) {
+        (StripeStatus::RemovedAtStripe, _) => Some(REMOVED_AT_STRIPE.into()),
+        (_, Some(e)) => Some(e.clone()),
+        (StripeStatus::Expiring, None) => Some(EXPIRING.into()),
+        (StripeStatus::Active, None) => None,
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod embedthis;
 pub mod fusebill;
 pub mod rechat;
+pub mod stripe_webhook;
 
 use lambda_http::{
     http::{header, StatusCode},

@@ -22,7 +22,7 @@ use utoipa::openapi::{
 };
 use utoipa::ToSchema;
 
-use super::{embedthis, fusebill, rechat};
+use super::{embedthis, fusebill, rechat, stripe_webhook};
 
 /// The four dialects: one tag each, with its own auth and error envelope.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,14 +31,17 @@ pub enum Dialect {
     Redirect,
     User,
     Billing,
+    /// Stripe's webhooks: signed by Stripe, no API key.
+    Webhook,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 4] = [
+    pub const ALL: [Dialect; 5] = [
         Dialect::Merchant,
         Dialect::Redirect,
         Dialect::User,
         Dialect::Billing,
+        Dialect::Webhook,
     ];
 
     /// The tag's name, as Redoc shows it.
@@ -48,6 +51,7 @@ impl Dialect {
             Dialect::Redirect => "Transparent redirect (Fusebill paymentsv2)",
             Dialect::User => "User API (Rechat style)",
             Dialect::Billing => "Billing card API (EmbedThis style)",
+            Dialect::Webhook => "Stripe webhooks",
         }
     }
 
@@ -57,6 +61,7 @@ impl Dialect {
             Dialect::Redirect => "The cardholder's browser posts the card here (JSON or form). No Authorization header: `publicApiKey` in the body names the tenant and `recaptcha` carries a reCAPTCHA v2 token. A card number, CVV or reCAPTCHA token in the query string is refused. Errors: Fusebill's envelope.",
             Dialect::User => "A signed-in user's Stripe customers. `Authorization: Bearer <JWT>`. Errors: `{code, message, http, attributes?}`.",
             Dialect::Billing => "An account's billing cards (OneTable style). `Authorization: Bearer <JWT>`. Errors: `{error, message, fields?}`.",
+            Dialect::Webhook => "Stripe's events, keeping the vault's cards in step (README, \"Stripe webhooks\"). No API key: `Stripe-Signature` (`t=<unix>,v1=<hex HMAC-SHA256 of t.body>`, the endpoint's signing secret, 5 minutes' tolerance) is checked before the body is read. 200 `{received, result}` once received; errors in Stripe's own shape, `{error: {type, message}}` (400 for a bad or missing signature).",
         }
     }
 
@@ -66,6 +71,7 @@ impl Dialect {
             Dialect::Merchant | Dialect::Redirect => "Envelope",
             Dialect::User => "ErrorEnvelope",
             Dialect::Billing => "ErrorJson",
+            Dialect::Webhook => "WebhookErrorJson",
         }
     }
 
@@ -78,6 +84,9 @@ impl Dialect {
             }),
             Dialect::User => json!({"code": code(status), "message": message, "http": status}),
             Dialect::Billing => json!({"error": code(status), "message": message}),
+            Dialect::Webhook => {
+                json!({"error": {"type": "invalid_request_error", "message": message}})
+            }
         }
     }
 
@@ -86,6 +95,7 @@ impl Dialect {
             Dialect::Merchant => Some("merchantKey"),
             Dialect::Redirect => Some("publicKey"),
             Dialect::User | Dialect::Billing => Some("bearerJwt"),
+            Dialect::Webhook => None,
         }
     }
 }
@@ -142,7 +152,7 @@ impl Op {
         // What every operation can answer (status_of): bad input, auth, absence, the
         // velocity limits, and a dependency out of time.
         let mut errors = vec![400, 404, 429, 503];
-        if dialect != Dialect::Redirect {
+        if !matches!(dialect, Dialect::Redirect | Dialect::Webhook) {
             errors.extend([401, 403]);
         }
         Self {
@@ -187,6 +197,11 @@ impl Op {
             .build();
         self.params
             .push(("id", ParameterIn::Path, schema.into(), true, what));
+        self
+    }
+    fn path_text(mut self, name: &'static str, about: &'static str) -> Self {
+        self.params
+            .push((name, ParameterIn::Path, text(), true, about));
         self
     }
     fn query(mut self, name: &'static str, schema: RefOr<Schema>, about: &'static str) -> Self {
@@ -286,6 +301,7 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .into()
     };
     let import = s.named::<fusebill::ImportRequestJson>();
+    let received = s.named::<stripe_webhook::ReceivedJson>();
     let import_example = json!({"customerId": 5, "stripeCustomerId": "cus_G9LifKdYGybmcQ", "stripeCardId": "card_1FhuXsKC6bAhbxFqpVbCkDRT"});
     vec![
         Op::new("post", "/v1/customers", "createCustomer", Merchant)
@@ -433,7 +449,39 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
         Op::new("post", "/card/getStripe", "cardGetStripe", Billing)
             .summary("The Stripe settings a UI needs to tokenize cards")
             .ok(200, Some(s.named::<embedthis::StripeConfigJson>())),
+        Op::new("post", "/v1/webhooks/stripe", "stripeWebhookPlatform", Webhook)
+            .summary("Stripe's events of the platform, Connect events (with `account`) among them")
+            .body(stripe_event(), stripe_event_example())
+            .header("Stripe-Signature", SIGNATURE)
+            .ok(200, Some(received.clone()))
+            .errors(&[409, 500]),
+        Op::new("post", "/v1/webhooks/stripe/{tenantId}", "stripeWebhookTenant", Webhook)
+            .summary("Stripe's events of a tenant with its own Stripe account")
+            .path_text("tenantId", "The tenant whose endpoint (and signing secret) this is.")
+            .body(stripe_event(), stripe_event_example())
+            .header("Stripe-Signature", SIGNATURE)
+            .ok(200, Some(received))
+            .errors(&[409, 500]),
     ]
+}
+
+const SIGNATURE: &str = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`, one `v1` per active signing secret. Required: without it, 400.";
+
+/// A Stripe event: any JSON object (its `id`, `type`, `created`, `account` and
+/// `data.object` are read once the signature holds).
+fn stripe_event() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("A Stripe event object, as Stripe sends it."))
+        .build()
+        .into()
+}
+
+fn stripe_event_example() -> Value {
+    json!({"id": "evt_1Example", "object": "event", "type": "customer.source.updated",
+           "created": 1795428000, "account": "acct_1DemoShopA00001",
+           "data": {"object": {"id": "card_1Example", "object": "card", "customer": "cus_Example",
+                               "brand": "Visa", "last4": "4242", "exp_month": 12, "exp_year": 2031}}})
 }
 
 impl Op {
@@ -512,6 +560,7 @@ pub fn document() -> OpenApi {
     s.named::<fusebill::Envelope>();
     s.named::<rechat::ErrorEnvelope>();
     s.named::<embedthis::ErrorJson>();
+    s.named::<stripe_webhook::WebhookErrorJson>();
     let mut paths = PathsBuilder::new().build();
     for op in ops {
         let mut b = OperationBuilder::new()

@@ -35,6 +35,13 @@ pub enum AuditAction {
     TenantSettingsChanged,
     RoleDenied,
     TenantDenied,
+    // Stripe's webhooks (`vault::webhooks`).
+    StripeCardUpdated,
+    StripeCardExpiring,
+    StripeCardRemoved,
+    StripeChargeFailed,
+    StripeChargeSucceeded,
+    StripeDeauthorized,
 }
 
 impl AuditAction {
@@ -53,6 +60,12 @@ impl AuditAction {
             Self::TenantSettingsChanged => "tenant.settingsChanged",
             Self::RoleDenied => "auth.roleDenied",
             Self::TenantDenied => "auth.tenantDenied",
+            Self::StripeCardUpdated => "stripe.cardUpdated",
+            Self::StripeCardExpiring => "stripe.cardExpiring",
+            Self::StripeCardRemoved => "stripe.cardRemoved",
+            Self::StripeChargeFailed => "stripe.chargeFailed",
+            Self::StripeChargeSucceeded => "stripe.chargeSucceeded",
+            Self::StripeDeauthorized => "stripe.deauthorized",
         }
     }
 
@@ -78,6 +91,10 @@ pub enum Actor {
     Operator {
         name: String,
     },
+    /// A verified Stripe webhook: the event's id.
+    StripeEvent {
+        id: String,
+    },
 }
 
 impl Actor {
@@ -89,6 +106,7 @@ impl Actor {
             }
             Self::Redirect => "redirect:publicKey".into(),
             Self::Operator { name } => format!("operator:{name}"),
+            Self::StripeEvent { id } => format!("stripe:{id}"),
         }
     }
 }

@@ -16,6 +16,7 @@ mod payment_method;
 pub mod secret;
 mod stripe;
 mod stripe_customer;
+pub mod stripe_event;
 mod tenant;
 mod text;
 pub mod velocity;
@@ -37,6 +38,10 @@ pub use payment_method::{
 pub use secret::{ApiKey, KeyHash};
 pub use stripe::{CustomerRef, PublishableKey, SourceCard, SourceRef, StripeToken};
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
+pub use stripe_event::{
+    Applied, CardChange, CardDetails, EventChange, SignatureError, SigningSecrets, StripeCardRef,
+    StripeEvent,
+};
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
 pub use text::Text;
 pub use velocity::VelocityLimits;

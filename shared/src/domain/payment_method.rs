@@ -159,6 +159,22 @@ pub struct PaymentMethod {
     pub email: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_as_sent: Option<ExpiryAsSent>,
+    /// The `created` time (Unix seconds) of the last Stripe event applied to the card: an
+    /// older event changes nothing (`domain::stripe_event`, webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_event_at: Option<i64>,
+    /// Stripe said the card expires soon (`customer.source.expiring`); a new expiry from
+    /// Stripe clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stripe_expiring: bool,
+    /// When Stripe said the card is gone there (deleted, detached, or its customer deleted).
+    /// The card stays in the vault, marked, and is no longer the default.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub removed_at_stripe: Option<Timestamp>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -202,6 +218,9 @@ impl PaymentMethod {
             nickname: None,
             email: None,
             expiry_as_sent: None,
+            stripe_event_at: None,
+            stripe_expiring: false,
+            removed_at_stripe: None,
             created_at: at,
             modified_at: at,
         }

@@ -41,6 +41,16 @@ pub struct Tenant {
     /// The transparent redirect's card-testing limits this tenant overrides.
     #[serde(default, skip_serializing_if = "VelocityLimits::is_default")]
     pub velocity: VelocityLimits,
+    /// When the connected account took the platform's access away
+    /// (`account.application.deauthorized`): every Stripe call of the tenant (imports,
+    /// redirects, …) is refused with a 4xx until `cardvault-admin set-stripe` sets a
+    /// connection again, which clears it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stripe_revoked_at: Option<Timestamp>,
     /// ISO 4217 code, lower case as Stripe spells it.
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -168,6 +178,7 @@ mod tests {
             require_avs: false,
             require_risk_fields: false,
             legacy_query_string_cards: false,
+            stripe_revoked_at: None,
             trusted_issuers: trusted
                 .iter()
                 .map(|(issuer, audience)| TrustedIssuer {

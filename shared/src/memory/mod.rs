@@ -41,6 +41,8 @@ pub const RECAPTCHA_SECRET_ID: &str = "test/recaptcha";
 pub const FINGERPRINT_SECRET_ID: &str = "test/fingerprint-key";
 pub const CURSOR_SECRET_ID: &str = "test/cursor-key";
 pub const PUBLISHABLE_KEY: &str = "pk_test_platform";
+/// The platform webhook endpoint's signing secrets (none set by [`vault`]).
+pub const WEBHOOK_SECRET_ID: &str = "test/webhook-platform";
 
 /// A key ring secret with one fresh version.
 pub fn ring() -> String {
@@ -78,6 +80,7 @@ pub fn vault() -> Vault<Memory> {
             stripe_publishable_key: Some(
                 crate::domain::PublishableKey::parse(PUBLISHABLE_KEY).expect("a pk_ key"),
             ),
+            stripe_webhook_secret_id: WEBHOOK_SECRET_ID.into(),
         },
     )
 }

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+mod webhooks;
+
 use crate::domain::{
     ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, OnceRecord,
     OnceState, Origin, PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,

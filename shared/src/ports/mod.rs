@@ -18,6 +18,7 @@ mod gateway;
 mod keys;
 mod secrets;
 mod store;
+mod webhooks;
 
 pub use audit::{AuditLog, AUDIT_PAGE_MAX};
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
@@ -33,6 +34,7 @@ pub use store::{
     LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError, TenantStore,
     TokenUse, VelocityStore,
 };
+pub use webhooks::{DefaultMove, StripeEventStore};
 
 /// The adapters one vault is built from: one type per port.
 pub trait Ports: Send + Sync + 'static {

@@ -333,7 +333,14 @@ pub trait RehomeStore: Send + Sync {
 
 /// Everything the vault stores.
 pub trait CardStore:
-    TenantStore + CustomerStore + PaymentMethodStore + LinkStore + VelocityStore + AuditLog + OnceStore
+    TenantStore
+    + CustomerStore
+    + PaymentMethodStore
+    + LinkStore
+    + VelocityStore
+    + AuditLog
+    + OnceStore
+    + super::StripeEventStore
 {
 }
 
@@ -344,7 +351,8 @@ impl<
             + LinkStore
             + VelocityStore
             + AuditLog
-            + OnceStore,
+            + OnceStore
+            + super::StripeEventStore,
     > CardStore for T
 {
 }

@@ -43,7 +43,9 @@ pub fn id_attr<T: TryFrom<u64>>(item: &Item, name: &str) -> Option<T> {
 /// Drops the key attributes and decodes the rest.
 pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
     // Items written while a GSI2 existed still carry its keys.
-    for k in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
+    for k in [
+        "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "STRIPEPK", "STRIPESK",
+    ] {
         item.remove(k);
     }
     Ok(serde_dynamo::from_item(item)?)
@@ -57,8 +59,15 @@ pub fn tenant_key(id: &TenantId) -> Item {
     key(tenant_pk(id), "TENANT")
 }
 
+/// A Connect tenant is also in GSI1 under its connected account (`STRIPEACCT#<acct>`).
 pub fn tenant(t: &Tenant) -> Result<Item, StoreError> {
-    with_keys(t, tenant_key(&t.id), None)
+    let account = match &t.stripe {
+        Some(crate::domain::StripeConnection::Connect { account_id }) => {
+            Some((stripe_account_gsi1pk(account_id), tenant_pk(&t.id)))
+        }
+        _ => None,
+    };
+    with_keys(t, tenant_key(&t.id), account)
 }
 
 pub fn api_key_key(hash: &KeyHash) -> Item {
@@ -114,13 +123,47 @@ pub fn payment_method_key(customer: CustomerId, id: PaymentMethodId) -> Item {
     key(customer_pk(customer), &format!("{PM_PREFIX}{id}"))
 }
 
-/// GSI1 finds a payment method by id alone.
+/// GSI1 finds a payment method by id alone; [`STRIPE_REF_INDEX`] by its Stripe ids.
 pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
-    with_keys(
+    let mut item = with_keys(
         pm,
         payment_method_key(pm.customer_id, pm.id),
         Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
+    )?;
+    if let Some(stripe) = &pm.stripe {
+        let (pk, sk) = stripe_ref_keys(pm, stripe);
+        item.insert("STRIPEPK".into(), s(pk));
+        item.insert("STRIPESK".into(), s(sk));
+    }
+    Ok(item)
+}
+
+/// A card's [`STRIPE_REF_INDEX`] keys for its Stripe references `stripe`: every write that
+/// changes the references sets these with them (`store::rehome` too).
+pub fn stripe_ref_keys(pm: &PaymentMethod, stripe: &crate::domain::StripeRef) -> (String, String) {
+    (
+        stripe_ref_pk(&pm.tenant_id, &stripe.customer_id),
+        format!("{}{}", stripe_ref_sk_prefix(&stripe.source_id), pm.id),
     )
+}
+
+/// The sparse index of cards by their Stripe ids (webhooks): `STRIPEPK` =
+/// `STRIPE#<tenant>#<Stripe customer>`, `STRIPESK` = `<card, source or PaymentMethod id>#<id>`.
+/// It projects keys only: the card's own key (`CUST#…`, `PM#…`) is all a lookup needs, and
+/// no card data can reach it. The tenant in the key keeps tenants apart.
+pub const STRIPE_REF_INDEX: &str = "StripeRefs";
+
+pub fn stripe_ref_pk(tenant: &TenantId, stripe_customer: &str) -> String {
+    format!("STRIPE#{tenant}#{stripe_customer}")
+}
+
+pub fn stripe_ref_sk_prefix(source: &str) -> String {
+    format!("{source}#")
+}
+
+/// GSI1 finds the tenants connected through a Stripe account (Connect webhooks).
+pub fn stripe_account_gsi1pk(account: &str) -> String {
+    format!("STRIPEACCT#{account}")
 }
 
 /// A uniqueness marker under the customer (`PMKEY#stripe:card_…`, `PMKEY#fp:…`): written

@@ -9,11 +9,11 @@ use crate::domain::{PaymentMethod, StripeCustomerLink, TenantId};
 use crate::ports::{DefaultRule, LinkStore, LinkWrite, TokenUse};
 
 const TOKEN_SK: &str = "STOKEN";
-const LINK_PREFIX: &str = "SCUS#";
+pub(super) const LINK_PREFIX: &str = "SCUS#";
 
 /// `USER#<tid>#<sub>`: a user's partition. The tenant id holds no `#`, so the key is
 /// unambiguous whatever the `sub`.
-fn user_pk(tenant: &TenantId, owner: &str) -> String {
+pub(super) fn user_pk(tenant: &TenantId, owner: &str) -> String {
     format!("USER#{tenant}#{owner}")
 }
 

@@ -12,6 +12,7 @@ mod rehome;
 mod tenants;
 mod tx;
 mod velocity;
+mod webhooks;
 
 use aws_sdk_dynamodb::{
     error::{ProvideErrorMetadata, SdkError},

@@ -152,15 +152,21 @@ impl RehomeStore for Store {
         let from = pm.stripe.as_ref().ok_or(StoreError::Conflict)?;
         let table = &self.table;
         let s = |v: &str| AttributeValue::S(v.to_owned());
+        // The webhooks' index follows the references (items::stripe_ref_keys).
+        let (index_pk, index_sk) = items::stripe_ref_keys(pm, to);
         let mut writes = vec![tx::update(
             Update::builder()
                 .table_name(table)
                 .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
-                .update_expression("SET #s = :to, stripeHome = :home, modifiedAt = :now")
+                .update_expression(
+                    "SET #s = :to, stripeHome = :home, modifiedAt = :now, STRIPEPK = :spk, STRIPESK = :ssk",
+                )
                 .condition_expression("tenantId = :t AND #s.customerId = :oc AND #s.sourceId = :os")
                 .expression_attribute_names("#s", "stripe")
                 .expression_attribute_values(":to", serde_dynamo::to_attribute_value(to)?)
                 .expression_attribute_values(":home", s(target))
+                .expression_attribute_values(":spk", s(&index_pk))
+                .expression_attribute_values(":ssk", s(&index_sk))
                 .expression_attribute_values(":now", AttributeValue::S(now()?))
                 .expression_attribute_values(":t", s(pm.tenant_id.as_str()))
                 .expression_attribute_values(":oc", s(&from.customer_id))

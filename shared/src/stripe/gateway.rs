@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::StripeClient;
+use crate::domain::stripe_event::COLLECTION_METADATA_FORM as COLLECTION_METADATA;
 use crate::domain::{SourceCard, StripeToken};
 use crate::ports::{
     Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
@@ -279,6 +280,9 @@ impl PaymentGateway for StripeClient {
             ("payment_method", card),
             ("confirm", "true"),
             ("off_session", "true"),
+            // The redirect counts its own declines on the card; the webhook, seeing this,
+            // does not count the same decline again (`domain::stripe_event`).
+            (COLLECTION_METADATA, "redirect"),
         ];
         self.send(
             auth,

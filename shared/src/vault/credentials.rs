@@ -26,6 +26,13 @@ pub struct StripeConfig {
     pub account_id: Option<String>,
 }
 
+/// The refusal of every Stripe call of a tenant whose connected account revoked the
+/// platform's access (`account.application.deauthorized`, `vault::webhooks`), until
+/// `cardvault-admin set-stripe` sets a connection again.
+pub const STRIPE_REVOKED: &str = "This account's Stripe connection was revoked at Stripe \
+                                  (the account disconnected the platform); connect it again \
+                                  before importing or adding cards.";
+
 /// The refusal when a tenant's connection is not the kind the route needs. Only the
 /// merchant API's two import routes insist on a kind, so the advice names the other one.
 fn wrong_kind(route: StripeRoute) -> Error {
@@ -57,6 +64,9 @@ impl<P: Ports> Vault<P> {
         tenant: &Tenant,
         route: StripeRoute,
     ) -> Result<StripeAuth, Error> {
+        if tenant.stripe_revoked_at.is_some() {
+            return Err(Error::BadRequest(STRIPE_REVOKED.into()));
+        }
         match (&tenant.stripe, route) {
             (None, _) => Err(Error::BadRequest(
                 "This account has no Stripe connection configured.".into(),

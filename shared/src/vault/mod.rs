@@ -29,6 +29,7 @@ pub mod tenants;
 #[cfg(test)]
 mod tests;
 pub mod velocity;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ pub use credentials::{StripeConfig, StripeRoute};
 pub use once::{Begun, OnceRequest, Ticket};
 pub use stripe_customers::{Offset, LINKS_LIMIT_MAX};
 pub use velocity::Outcome;
+pub use webhooks::{Handled, WebhookRoute};
 
 /// How the vault is set up: configuration, not adapters.
 #[derive(Clone, Debug)]
@@ -55,6 +57,9 @@ pub struct Settings {
     pub recaptcha_secret_id: String,
     /// The platform's publishable key: configuration, not a secret (`/card/getStripe`).
     pub stripe_publishable_key: Option<crate::domain::PublishableKey>,
+    /// The secret holding the platform webhook endpoint's signing secrets: read only by the
+    /// webhook function (`webhooks`).
+    pub stripe_webhook_secret_id: String,
 }
 
 /// One of each adapter the vault is built from.

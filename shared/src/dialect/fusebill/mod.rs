@@ -183,6 +183,10 @@ pub struct PaymentMethodJson {
     external_customer_id: Option<String>,
     external_card_id: Option<String>,
     stored_in_fusebill_vault: bool,
+    /// What Stripe last said of the card (webhooks): `Active`, `Expiring`
+    /// (`customer.source.expiring`) or `RemovedAtStripe` (deleted or detached there; the
+    /// card is kept, and is no longer the default). Not in Fusebill's samples: an added field.
+    stripe_status: &'static str,
     email: Option<String>,
     modified_date: String,
     original_payment_method_id: Option<u64>,
@@ -263,6 +267,7 @@ impl From<crate::vault::CardView> for PaymentMethodJson {
             external_customer_id: external.map(|s| s.customer_id.clone()),
             external_card_id: external.map(|s| s.source_id.clone()),
             stored_in_fusebill_vault: pm.stored_in_vault,
+            stripe_status: pm.stripe_status().as_str(),
             email: pm.email.as_ref().map(|e| e.as_str().to_owned()),
             modified_date: timestamp(pm.modified_at),
             original_payment_method_id: None,

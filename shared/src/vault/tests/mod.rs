@@ -22,6 +22,7 @@ mod rehome;
 mod remove;
 mod stripe_customers;
 mod velocity;
+mod webhooks;
 
 use secrecy::SecretString;
 use time::macros::datetime;
@@ -76,6 +77,7 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
         require_avs: false,
         require_risk_fields: false,
         legacy_query_string_cards: false,
+        stripe_revoked_at: None,
         trusted_issuers: vec![TrustedIssuer {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

@@ -1,0 +1,600 @@
+//! Stripe webhooks: the `Stripe-Signature` check, and an event read into the one change it
+//! makes to the vault.
+//!
+//! The signature is checked as Stripe specifies (stripe.com/docs/webhooks/signatures): an
+//! HMAC-SHA256, keyed with the endpoint's signing secret, of `<t>.<raw body>`; the header
+//! `t=<unix seconds>,v1=<hex>[,v1=<hex>…]` may carry several `v1` values (Stripe sends one
+//! per active secret while a secret rolls), and any one matching any of our secrets passes.
+//! The compare is constant-time (`Mac::verify_slice`). A timestamp more than
+//! [`SIGNATURE_TOLERANCE`] from now, either way, is refused: a captured delivery cannot be
+//! replayed later. Nothing is read from the body before the check passes.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::CardBrand;
+
+/// Where a tenant's webhook signing secrets live: `cardvault/webhook/tenant/<tenant id>`.
+/// Only the webhook function may read `cardvault/webhook/*`; the other functions read
+/// tenants' Stripe keys under `cardvault/tenant/*`, which does not reach here.
+pub const TENANT_WEBHOOK_SECRET_PREFIX: &str = "cardvault/webhook/tenant/";
+/// The platform endpoint's signing secrets, locally (the template names its own).
+pub const DEFAULT_PLATFORM_WEBHOOK_SECRET_ID: &str = "cardvault/webhook/platform";
+
+/// How far a signature's timestamp may be from now (Stripe's libraries' default).
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+pub const SIGNATURE_TOLERANCE: std::time::Duration =
+    std::time::Duration::from_secs(SIGNATURE_TOLERANCE_SECS as u64);
+
+/// Why a delivery was refused. Each is a 400; the text is for our logs and the response,
+/// and says nothing about our secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no Stripe-Signature header")]
+    Missing,
+    #[error("the Stripe-Signature header has no timestamp or no v1 signature")]
+    Malformed,
+    #[error("the signature's timestamp is outside the tolerance")]
+    Stale,
+    #[error("no signature matches")]
+    NoMatch,
+    /// No signing secret is set for this endpoint: nothing can verify.
+    #[error("no signing secret is set for this endpoint")]
+    NoSecret,
+}
+
+/// The secrets one endpoint accepts: the value a secret holds is either one `whsec_…`
+/// string or `{"secrets": ["whsec_new", "whsec_old"]}` (several while one rolls).
+pub struct SigningSecrets(Vec<SecretString>);
+
+impl SigningSecrets {
+    pub fn parse(value: &SecretString) -> Self {
+        let raw = value.expose_secret().trim();
+        let list: Vec<String> = if raw.starts_with('{') {
+            serde_json::from_str::<Value>(raw)
+                .ok()
+                .and_then(|v| v.get("secrets").cloned())
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default()
+        } else {
+            vec![raw.to_owned()]
+        };
+        Self(
+            list.into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from)
+                .collect(),
+        )
+    }
+
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks `header` against `payload` (the raw body) at `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        header: Option<&str>,
+        payload: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
+        if self.0.is_empty() {
+            return Err(SignatureError::NoSecret);
+        }
+        let header = header
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or(SignatureError::Missing)?;
+        let (t, raw_t, signatures) = parse_header(header)?;
+        let matched = signatures.iter().any(|sig| {
+            self.0.iter().any(|secret| {
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+                    .expect("HMAC takes a key of any length");
+                mac.update(raw_t.as_bytes());
+                mac.update(b".");
+                mac.update(payload);
+                mac.verify_slice(sig).is_ok()
+            })
+        });
+        if !matched {
+            return Err(SignatureError::NoMatch);
+        }
+        if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
+            return Err(SignatureError::Stale);
+        }
+        Ok(())
+    }
+}
+
+/// `t=…` (the first) and every `v1=…` that is hex; other schemes (`v0`) are ignored, as
+/// Stripe's libraries ignore them.
+fn parse_header(header: &str) -> Result<(i64, &str, Vec<Vec<u8>>), SignatureError> {
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
+        match k.trim() {
+            "t" if t.is_none() => t = Some(v.trim()),
+            "v1" => {
+                if let Ok(bytes) = hex::decode(v.trim()) {
+                    v1.push(bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+    let raw_t = t.ok_or(SignatureError::Malformed)?;
+    let t = raw_t
+        .parse::<i64>()
+        .map_err(|_| SignatureError::Malformed)?;
+    if v1.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    Ok((t, raw_t, v1))
+}
+
+/// A verified event, read: its id, when Stripe made it, the connected account it is about
+/// (Connect events), and what it changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StripeEvent {
+    pub id: String,
+    pub kind: String,
+    /// Unix seconds: what orders events about one card.
+    pub created: i64,
+    pub account: Option<String>,
+    pub change: EventChange,
+}
+
+/// A card as Stripe names it: the Stripe customer it sits on, and its own id (`card_…`,
+/// `src_…`, `pm_…`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StripeCardRef {
+    pub customer: String,
+    pub source: String,
+}
+
+/// A card's details from Stripe (the card updater's new expiry, last 4, brand).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardDetails {
+    pub brand: Option<CardBrand>,
+    pub last4: Option<String>,
+    pub exp_month: Option<u8>,
+    pub exp_year: Option<u16>,
+}
+
+/// What an event does to the vault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventChange {
+    /// `customer.source.updated`, `payment_method.updated`,
+    /// `payment_method.automatically_updated`.
+    CardUpdated(StripeCardRef, CardDetails),
+    /// `customer.source.expiring`.
+    CardExpiring(StripeCardRef),
+    /// `customer.source.deleted`, `payment_method.detached`.
+    CardRemoved(StripeCardRef),
+    /// `customer.deleted`: every card on it.
+    CustomerDeleted { customer: String },
+    /// `charge.failed`, `payment_intent.payment_failed`, with Stripe's message (cut, and
+    /// with any run of digits long enough to be a card number masked).
+    ChargeFailed(StripeCardRef, String),
+    /// `charge.succeeded`, `payment_intent.succeeded`.
+    ChargeSucceeded(StripeCardRef),
+    /// `account.application.deauthorized`: the connected account (`account`) revoked the
+    /// platform's access.
+    Deauthorized,
+    /// Another type, or an object the vault cannot name a card from: 200, no change.
+    Ignored,
+}
+
+/// Every event type the vault acts on: what to subscribe an endpoint to.
+pub const HANDLED_EVENTS: &[&str] = &[
+    "customer.source.updated",
+    "customer.source.expiring",
+    "customer.source.deleted",
+    "customer.deleted",
+    "payment_method.updated",
+    "payment_method.automatically_updated",
+    "payment_method.detached",
+    "charge.failed",
+    "charge.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.succeeded",
+    "account.application.deauthorized",
+];
+
+/// The metadata key of the PaymentIntents the transparent redirect makes (its
+/// collections), which count their declines on the card themselves.
+pub const COLLECTION_METADATA_KEY: &str = "cardvault_collection";
+pub const COLLECTION_METADATA_FORM: &str = "metadata[cardvault_collection]";
+
+/// The longest error message kept on a card.
+pub const ERROR_MAX: usize = 500;
+
+/// Why a verified body is still not an event.
+#[derive(Debug, thiserror::Error)]
+#[error("not a Stripe event: {0}")]
+pub struct NotAnEvent(pub &'static str);
+
+impl StripeEvent {
+    /// Reads a body whose signature has been checked.
+    pub fn parse(payload: &[u8]) -> Result<Self, NotAnEvent> {
+        let v: Value = serde_json::from_slice(payload).map_err(|_| NotAnEvent("invalid JSON"))?;
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| {
+                id.starts_with("evt_")
+                    && id.len() <= 255
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .ok_or(NotAnEvent("no event id"))?
+            .to_owned();
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or(NotAnEvent("no type"))?
+            .to_owned();
+        let created = v
+            .get("created")
+            .and_then(Value::as_i64)
+            .ok_or(NotAnEvent("no created"))?;
+        let account = v.get("account").and_then(Value::as_str).map(str::to_owned);
+        let object = v.pointer("/data/object").unwrap_or(&Value::Null);
+        let previous = v.pointer("/data/previous_attributes");
+        let change = change_of(&kind, object, previous);
+        Ok(Self {
+            id,
+            kind,
+            created,
+            account,
+            change,
+        })
+    }
+}
+
+fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// An id that is either a string or an expanded object's `id`.
+fn id_of<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    let field = v.pointer(pointer)?;
+    field
+        .as_str()
+        .or_else(|| field.get("id").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+}
+
+fn card_ref(customer: Option<&str>, source: Option<&str>) -> Option<StripeCardRef> {
+    Some(StripeCardRef {
+        customer: customer?.to_owned(),
+        source: source?.to_owned(),
+    })
+}
+
+/// The card details of a card (`card_…`), a card source (`src_…`: under `card`) or a
+/// PaymentMethod (`pm_…`: under `card`).
+fn details(object: &Value) -> CardDetails {
+    let card = match object.get("object").and_then(Value::as_str) {
+        Some("card") => object,
+        _ => object.get("card").unwrap_or(&Value::Null),
+    };
+    let num = |k: &str| card.get(k).and_then(Value::as_u64);
+    CardDetails {
+        brand: card
+            .get("brand")
+            .and_then(Value::as_str)
+            .map(CardBrand::from_stripe),
+        last4: card
+            .get("last4")
+            .and_then(Value::as_str)
+            .filter(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned),
+        exp_month: num("exp_month")
+            .filter(|m| (1..=12).contains(m))
+            .map(|m| m as u8),
+        exp_year: num("exp_year")
+            .filter(|y| (2000..=2099).contains(y))
+            .map(|y| y as u16),
+    }
+}
+
+fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChange {
+    let own = || card_ref(text(object, "/customer"), text(object, "/id"));
+    let changed = match kind {
+        "customer.source.updated"
+        | "payment_method.updated"
+        | "payment_method.automatically_updated" => {
+            own().map(|r| EventChange::CardUpdated(r, details(object)))
+        }
+        "customer.source.expiring" => own().map(EventChange::CardExpiring),
+        "customer.source.deleted" => own().map(EventChange::CardRemoved),
+        // A detached PaymentMethod has no customer any more; Stripe names the one it left
+        // in `previous_attributes`.
+        "payment_method.detached" => card_ref(
+            text(object, "/customer").or_else(|| previous.and_then(|p| text(p, "/customer"))),
+            text(object, "/id"),
+        )
+        .map(EventChange::CardRemoved),
+        "customer.deleted" => text(object, "/id").map(|c| EventChange::CustomerDeleted {
+            customer: c.to_owned(),
+        }),
+        // A charge of a PaymentIntent fails with it: the PaymentIntent's event counts it.
+        "charge.failed" if text(object, "/payment_intent").is_some() => None,
+        // The redirect's collection counted its decline already.
+        "payment_intent.payment_failed"
+            if object
+                .pointer(&format!("/metadata/{COLLECTION_METADATA_KEY}"))
+                .is_some() =>
+        {
+            None
+        }
+        "charge.failed" | "charge.succeeded" => card_ref(
+            id_of(object, "/customer"),
+            id_of(object, "/payment_method").or_else(|| id_of(object, "/source")),
+        )
+        .map(|r| {
+            if kind == "charge.failed" {
+                let message = text(object, "/failure_message")
+                    .or_else(|| text(object, "/outcome/seller_message"))
+                    .unwrap_or("The charge failed.");
+                EventChange::ChargeFailed(r, safe_message(message))
+            } else {
+                EventChange::ChargeSucceeded(r)
+            }
+        }),
+        "payment_intent.payment_failed" => card_ref(
+            id_of(object, "/customer"),
+            id_of(object, "/last_payment_error/payment_method")
+                .or_else(|| id_of(object, "/last_payment_error/source"))
+                .or_else(|| id_of(object, "/payment_method")),
+        )
+        .map(|r| {
+            let message =
+                text(object, "/last_payment_error/message").unwrap_or("The payment failed.");
+            EventChange::ChargeFailed(r, safe_message(message))
+        }),
+        "payment_intent.succeeded" => {
+            card_ref(id_of(object, "/customer"), id_of(object, "/payment_method"))
+                .map(EventChange::ChargeSucceeded)
+        }
+        "account.application.deauthorized" => Some(EventChange::Deauthorized),
+        _ => None,
+    };
+    changed.unwrap_or(EventChange::Ignored)
+}
+
+/// Stripe's message, kept short, with any run of 12 or more digits (spaces and dashes
+/// between them included) masked: an error message is shown to callers and must never carry
+/// a card number, whatever Stripe put in it.
+pub fn safe_message(message: &str) -> String {
+    let chars: Vec<char> = message.chars().take(ERROR_MAX).collect();
+    let mut out = String::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            // The run: digits, with single spaces or dashes between them.
+            let mut j = i;
+            let mut digits = 0;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit()
+                    || (matches!(chars[j], ' ' | '-')
+                        && j + 1 < chars.len()
+                        && chars[j + 1].is_ascii_digit()))
+            {
+                digits += usize::from(chars[j].is_ascii_digit());
+                j += 1;
+            }
+            if digits >= 12 {
+                out.push_str("[redacted]");
+            } else {
+                out.extend(&chars[i..j]);
+            }
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// What one event does to one card.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CardChange {
+    Details(CardDetails),
+    Expiring,
+    Removed,
+    Failed(String),
+    Succeeded,
+}
+
+impl CardChange {
+    /// The change `change` makes to each card it names, and the Stripe ids it names them by
+    /// (`None`: no card; `Some((customer, None))`: every card on that Stripe customer).
+    pub fn of(change: &EventChange) -> Option<(&str, Option<&str>, CardChange)> {
+        fn one(r: &StripeCardRef) -> (&str, Option<&str>) {
+            (r.customer.as_str(), Some(r.source.as_str()))
+        }
+        let ((customer, source), c) = match change {
+            EventChange::CardUpdated(r, d) => (one(r), Self::Details(d.clone())),
+            EventChange::CardExpiring(r) => (one(r), Self::Expiring),
+            EventChange::CardRemoved(r) => (one(r), Self::Removed),
+            EventChange::CustomerDeleted { customer } => ((customer.as_str(), None), Self::Removed),
+            EventChange::ChargeFailed(r, m) => (one(r), Self::Failed(m.clone())),
+            EventChange::ChargeSucceeded(r) => (one(r), Self::Succeeded),
+            EventChange::Deauthorized | EventChange::Ignored => return None,
+        };
+        Some((customer, source, c))
+    }
+
+    /// Whether the user API shows it (its source card has an expiry, last 4 and brand, and
+    /// its link a `deleted_at`; no failure count).
+    pub fn shown_to_users(&self) -> bool {
+        matches!(self, Self::Details(_) | Self::Removed)
+    }
+
+    /// The audit trail's name for it.
+    pub fn action(&self) -> super::AuditAction {
+        use super::AuditAction as A;
+        match self {
+            Self::Details(_) => A::StripeCardUpdated,
+            Self::Expiring => A::StripeCardExpiring,
+            Self::Removed => A::StripeCardRemoved,
+            Self::Failed(_) => A::StripeChargeFailed,
+            Self::Succeeded => A::StripeChargeSucceeded,
+        }
+    }
+}
+
+/// Whether a change was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// The card already holds what a newer event said: this older one changes nothing.
+    Stale,
+}
+
+impl super::PaymentMethod {
+    /// Applies an event's change made at `created` (Unix seconds), unless the card already
+    /// took a newer event. Events of the same second apply in the order they arrive.
+    pub fn apply_stripe(
+        &mut self,
+        change: &CardChange,
+        created: i64,
+        now: super::Timestamp,
+    ) -> Applied {
+        if self.stripe_event_at.is_some_and(|last| created < last) {
+            return Applied::Stale;
+        }
+        match change {
+            CardChange::Details(d) => self.take_details(d),
+            CardChange::Expiring => self.stripe_expiring = true,
+            CardChange::Removed => {
+                self.removed_at_stripe.get_or_insert(now);
+            }
+            CardChange::Failed(message) => {
+                self.failures = self.failures.saturating_add(1);
+                self.last_error = Some(message.clone());
+            }
+            CardChange::Succeeded => {
+                self.failures = 0;
+                self.last_error = None;
+            }
+        }
+        self.stripe_event_at = Some(created);
+        self.modified_at = now;
+        Applied::Changed
+    }
+
+    fn take_details(&mut self, d: &CardDetails) {
+        if let Some(l) = &d.last4 {
+            self.last4 = l.clone();
+        }
+        let super::Instrument::Card {
+            brand,
+            exp_month,
+            exp_year,
+            ..
+        } = &mut self.instrument
+        else {
+            return;
+        };
+        if let Some(b) = d.brand.filter(|b| *b != CardBrand::Unknown) {
+            *brand = b;
+        }
+        let before = (*exp_month, *exp_year);
+        *exp_month = d.exp_month.unwrap_or(*exp_month);
+        *exp_year = d.exp_year.unwrap_or(*exp_year);
+        if (*exp_month, *exp_year) != before {
+            self.stripe_expiring = false;
+            // Shown back in the width its client first wrote it (`"08"`/`"30"`).
+            if let Some(sent) = &mut self.expiry_as_sent {
+                sent.month = if sent.month.len() == 2 {
+                    format!("{:02}", exp_month)
+                } else {
+                    exp_month.to_string()
+                };
+                sent.year = if sent.year.len() <= 2 {
+                    format!("{:02}", *exp_year % 100)
+                } else {
+                    exp_year.to_string()
+                };
+            }
+        }
+    }
+}
+
+/// What Stripe last said of a card, as the dialects show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StripeStatus {
+    Active,
+    /// `customer.source.expiring`, and no new expiry since.
+    Expiring,
+    /// Deleted or detached at Stripe, or its Stripe customer deleted.
+    RemovedAtStripe,
+}
+
+impl StripeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Expiring => "Expiring",
+            Self::RemovedAtStripe => "RemovedAtStripe",
+        }
+    }
+}
+
+/// The billing card API's `error` for a card removed at Stripe, and for one expiring.
+pub const REMOVED_AT_STRIPE: &str = "The card was removed at Stripe.";
+pub const EXPIRING: &str = "The card expires soon.";
+
+impl super::PaymentMethod {
+    pub fn stripe_status(&self) -> StripeStatus {
+        if self.removed_at_stripe.is_some() {
+            StripeStatus::RemovedAtStripe
+        } else if self.stripe_expiring {
+            StripeStatus::Expiring
+        } else {
+            StripeStatus::Active
+        }
+    }
+}
+
+impl CardBrand {
+    /// Stripe's card-object spelling (`"American Express"`), as the user API shows a source.
+    pub fn stripe_name(self) -> &'static str {
+        match self {
+            Self::AmericanExpress => "American Express",
+            Self::Diners => "Diners Club",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// Signs `payload` at `t` as Stripe does: the header a test or script sends.
+pub fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+use super::*;
+use serde_json::json;
+
+const NOW: i64 = 1_800_000_000;
+
+fn secrets(list: &[&str]) -> SigningSecrets {
+    SigningSecrets::parse(&SecretString::from(json!({ "secrets": list }).to_string()))
+}
+
+#[test]
+fn a_signature_made_with_the_secret_verifies() {
+    let body = br#"{"id":"evt_1"}"#;
+    let header = sign("whsec_a", NOW, body);
+    assert_eq!(
+        secrets(&["whsec_a"]).verify(Some(&header), body, NOW),
+        Ok(())
+    );
+    // A plain string secret, as a first `set-webhook-secret` might leave it.
+    let plain = SigningSecrets::parse(&SecretString::from("whsec_a".to_owned()));
+    assert_eq!(plain.verify(Some(&header), body, NOW + 299), Ok(()));
+}
+
+#[test]
+fn a_forged_or_altered_delivery_is_refused() {
+    let body = br#"{"id":"evt_1","type":"charge.failed"}"#;
+    let header = sign("whsec_a", NOW, body);
+    let s = secrets(&["whsec_a"]);
+    // Another secret, another body, another timestamp than the one signed.
+    assert_eq!(
+        s.verify(Some(&sign("whsec_b", NOW, body)), body, NOW),
+        Err(SignatureError::NoMatch)
+    );
+    assert_eq!(
+        s.verify(
+            Some(&header),
+            br#"{"id":"evt_1","type":"charge.succeeded"}"#,
+            NOW
+        ),
+        Err(SignatureError::NoMatch)
+    );
+    let moved = header.replace(&format!("t={NOW}"), &format!("t={}", NOW + 1));
+    assert_eq!(
+        s.verify(Some(&moved), body, NOW),
+        Err(SignatureError::NoMatch)
+    );
+    // Missing, empty, without v1, without t, not hex.
+    assert_eq!(s.verify(None, body, NOW), Err(SignatureError::Missing));
+    assert_eq!(s.verify(Some(" "), body, NOW), Err(SignatureError::Missing));
+    for bad in [
+        format!("t={NOW}"),
+        format!("t={NOW},v0=abcd"),
+        "v1=abcd".to_owned(),
+        format!("t=soon,v1={}", "ab".repeat(32)),
+        format!("t={NOW},v1=zz"),
+    ] {
+        assert_eq!(
+            s.verify(Some(&bad), body, NOW),
+            Err(SignatureError::Malformed),
+            "{bad}"
+        );
+    }
+    // No secret set: nothing verifies.
+    assert_eq!(
+        SigningSecrets::none().verify(Some(&header), body, NOW),
+        Err(SignatureError::NoSecret)
+    );
+}
+
+#[test]
+fn a_timestamp_older_or_newer_than_five_minutes_is_refused() {
+    let body = b"{}";
+    let s = secrets(&["whsec_a"]);
+    for (t, ok) in [
+        (NOW - 300, true),
+        (NOW - 301, false),
+        (NOW + 300, true),
+        (NOW + 301, false),
+        (0, false),
+    ] {
+        let r = s.verify(Some(&sign("whsec_a", t, body)), body, NOW);
+        assert_eq!(r.is_ok(), ok, "{t}: {r:?}");
+        if !ok {
+            assert_eq!(r, Err(SignatureError::Stale));
+        }
+    }
+}
+
+#[test]
+fn any_v1_matching_any_active_secret_passes_while_a_secret_rolls() {
+    let body = br#"{"id":"evt_2"}"#;
+    let old = sign("whsec_old", NOW, body);
+    let new = sign("whsec_new", NOW, body);
+    let new_sig = new.split_once("v1=").unwrap().1;
+    // Stripe sends one v1 per secret of the endpoint; ours may hold the old, the new or both.
+    let both = format!("{old},v1={new_sig}");
+    for (ours, header, ok) in [
+        (&["whsec_old"][..], &both, true),
+        (&["whsec_new"][..], &both, true),
+        (&["whsec_new", "whsec_old"][..], &old, true),
+        (&["whsec_new", "whsec_old"][..], &new, true),
+        (&["whsec_new"][..], &old, false),
+        (&["whsec_other"][..], &both, false),
+    ] {
+        assert_eq!(
+            secrets(ours).verify(Some(header), body, NOW).is_ok(),
+            ok,
+            "{ours:?} {header}"
+        );
+    }
+    // A v0 (test-mode scheme) beside it is ignored, as Stripe's libraries ignore it.
+    let with_v0 = format!("{new},v0={}", "00".repeat(32));
+    assert!(secrets(&["whsec_new"])
+        .verify(Some(&with_v0), body, NOW)
+        .is_ok());
+}
+
+fn event(kind: &str, object: serde_json::Value) -> StripeEvent {
+    let body = json!({"id": "evt_9", "type": kind, "created": NOW, "data": {"object": object}});
+    StripeEvent::parse(body.to_string().as_bytes()).unwrap()
+}
+
+fn card_ref() -> StripeCardRef {
+    StripeCardRef {
+        customer: "cus_1".into(),
+        source: "card_1".into(),
+    }
+}
+
+#[test]
+fn each_handled_event_reads_into_its_change() {
+    let card = json!({"id": "card_1", "object": "card", "customer": "cus_1", "brand": "MasterCard",
+                      "last4": "4444", "exp_month": 3, "exp_year": 2031});
+    assert_eq!(
+        event("customer.source.updated", card.clone()).change,
+        EventChange::CardUpdated(
+            card_ref(),
+            CardDetails {
+                brand: Some(CardBrand::MasterCard),
+                last4: Some("4444".into()),
+                exp_month: Some(3),
+                exp_year: Some(2031)
+            }
+        )
+    );
+    let pm = json!({"id": "pm_1", "object": "payment_method", "customer": "cus_1",
+                    "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2032}});
+    let pm_ref = StripeCardRef {
+        customer: "cus_1".into(),
+        source: "pm_1".into(),
+    };
+    for kind in [
+        "payment_method.updated",
+        "payment_method.automatically_updated",
+    ] {
+        let EventChange::CardUpdated(r, d) = event(kind, pm.clone()).change else {
+            panic!("{kind}")
+        };
+        assert_eq!(r, pm_ref);
+        assert_eq!((d.exp_month, d.exp_year), (Some(12), Some(2032)));
+        assert_eq!(d.brand, Some(CardBrand::Visa));
+    }
+    assert_eq!(
+        event("customer.source.expiring", card.clone()).change,
+        EventChange::CardExpiring(card_ref())
+    );
+    assert_eq!(
+        event("customer.source.deleted", card).change,
+        EventChange::CardRemoved(card_ref())
+    );
+    // A detached PaymentMethod names its former customer in previous_attributes.
+    let body = json!({"id": "evt_9", "type": "payment_method.detached", "created": NOW,
+        "data": {"object": {"id": "pm_1", "object": "payment_method", "customer": null},
+                 "previous_attributes": {"customer": "cus_1"}}});
+    assert_eq!(
+        StripeEvent::parse(body.to_string().as_bytes())
+            .unwrap()
+            .change,
+        EventChange::CardRemoved(pm_ref.clone())
+    );
+    assert_eq!(
+        event(
+            "customer.deleted",
+            json!({"id": "cus_1", "object": "customer"})
+        )
+        .change,
+        EventChange::CustomerDeleted {
+            customer: "cus_1".into()
+        }
+    );
+    assert_eq!(
+        event("charge.failed", json!({"id": "ch_1", "customer": "cus_1",
+            "source": {"id": "card_1", "object": "card"}, "failure_message": "Your card was declined."}))
+        .change,
+        EventChange::ChargeFailed(card_ref(), "Your card was declined.".into())
+    );
+    assert_eq!(
+        event(
+            "charge.succeeded",
+            json!({"id": "ch_1", "customer": "cus_1", "payment_method": "card_1"})
+        )
+        .change,
+        EventChange::ChargeSucceeded(card_ref())
+    );
+    assert_eq!(
+        event(
+            "payment_intent.payment_failed",
+            json!({"id": "pi_1", "customer": "cus_1",
+            "payment_method": "pm_1", "last_payment_error": {"message": "Insufficient funds.",
+            "payment_method": {"id": "pm_1"}}})
+        )
+        .change,
+        EventChange::ChargeFailed(pm_ref.clone(), "Insufficient funds.".into())
+    );
+    assert_eq!(
+        event(
+            "payment_intent.succeeded",
+            json!({"id": "pi_1", "customer": {"id": "cus_1"},
+            "payment_method": "pm_1"})
+        )
+        .change,
+        EventChange::ChargeSucceeded(pm_ref)
+    );
+    let deauth = json!({"id": "evt_9", "type": "account.application.deauthorized",
+        "created": NOW, "account": "acct_1", "data": {"object": {"id": "ca_1"}}});
+    let e = StripeEvent::parse(deauth.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        (e.change, e.account.as_deref()),
+        (EventChange::Deauthorized, Some("acct_1"))
+    );
+}
+
+#[test]
+fn other_events_and_unnamed_cards_change_nothing() {
+    for (kind, object) in [
+        (
+            "invoice.created",
+            json!({"id": "in_1", "customer": "cus_1"}),
+        ),
+        (
+            "customer.source.created",
+            json!({"id": "card_1", "customer": "cus_1"}),
+        ),
+        // A charge without a customer names no stored card.
+        (
+            "charge.failed",
+            json!({"id": "ch_1", "payment_method": "card_1"}),
+        ),
+        ("customer.source.updated", json!({"id": "card_1"})),
+        (
+            "payment_intent.succeeded",
+            json!({"id": "pi_1", "customer": "cus_1"}),
+        ),
+    ] {
+        assert_eq!(event(kind, object).change, EventChange::Ignored, "{kind}");
+    }
+}
+
+#[test]
+fn a_verified_body_that_is_not_an_event_is_refused() {
+    for body in [
+        &b"not json"[..],
+        br#"{"type":"charge.failed","created":1}"#,
+        br#"{"id":"ch_1","type":"charge.failed","created":1}"#,
+        br#"{"id":"evt_1","created":1}"#,
+        br#"{"id":"evt_1","type":"charge.failed"}"#,
+        br#"{"id":"evt_1#x","type":"charge.failed","created":1}"#,
+    ] {
+        assert!(
+            StripeEvent::parse(body).is_err(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
+fn a_message_never_carries_a_card_number() {
+    assert_eq!(
+        safe_message("Your card was declined."),
+        "Your card was declined."
+    );
+    assert_eq!(
+        safe_message("Card 4242424242424242 declined"),
+        "Card [redacted] declined"
+    );
+    assert_eq!(
+        safe_message("Card 4242 4242 4242 4242 declined, code 51 on 2026-12-01"),
+        "Card [redacted] declined, code 51 on 2026-12-01"
+    );
+    assert_eq!(safe_message("5555-5555-5555-4444"), "[redacted]");
+    assert_eq!(safe_message(&"x".repeat(2000)).len(), ERROR_MAX);
+}

@@ -1,0 +1,449 @@
+//! Stripe's webhooks: the signature before anything else, each event id once, older news
+//! never over newer, and a tenant's endpoint touching that tenant's cards alone.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::stripe_event::{sign, TENANT_WEBHOOK_SECRET_PREFIX};
+use crate::domain::{CardBrand, Instrument};
+use crate::vault::credentials::STRIPE_REVOKED;
+use crate::vault::webhooks::{Handled, WebhookRoute, BAD_SIGNATURE};
+
+const PLATFORM_SECRET: &str = "whsec_platform";
+const OWN_SECRET: &str = "whsec_own";
+
+fn hooked() -> Vault<Memory> {
+    let v = vault();
+    v.secrets.set(memory::WEBHOOK_SECRET_ID, PLATFORM_SECRET);
+    v.secrets
+        .set(&format!("{TENANT_WEBHOOK_SECRET_PREFIX}{OWN}"), OWN_SECRET);
+    v
+}
+
+fn now(v: &Vault<Memory>) -> i64 {
+    crate::ports::Clock::now(&v.clock).unix_timestamp()
+}
+
+/// An event as Stripe sends it, made `age` seconds before now.
+fn event(v: &Vault<Memory>, id: &str, kind: &str, age: i64, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": now(v) - age,
+           "data": {"object": object}})
+}
+
+async fn deliver(
+    v: &Vault<Memory>,
+    route: &WebhookRoute,
+    secret: &str,
+    event: &Value,
+) -> Result<Handled, Error> {
+    let body = event.to_string();
+    let header = sign(secret, now(v), body.as_bytes());
+    v.stripe_webhook(route, Some(&header), body.as_bytes())
+        .await
+}
+
+fn own() -> WebhookRoute {
+    WebhookRoute::Tenant(tid(OWN))
+}
+
+/// The card object Stripe sends for `view`'s card, with an expiry.
+fn card_object(view: &CardView, month: u8, year: u16) -> Value {
+    let s = view.payment_method.stripe.as_ref().unwrap();
+    json!({"id": s.source_id, "object": "card", "customer": s.customer_id, "brand": "MasterCard",
+           "last4": "4444", "exp_month": month, "exp_year": year})
+}
+
+fn stored(v: &Vault<Memory>, view: &CardView) -> PaymentMethod {
+    stored_of(v, view.payment_method.customer_id)
+        .into_iter()
+        .find(|p| p.id == view.payment_method.id)
+        .unwrap()
+}
+
+fn expiry(pm: &PaymentMethod) -> (u8, u16) {
+    match pm.instrument {
+        Instrument::Card {
+            exp_month,
+            exp_year,
+            ..
+        } => (exp_month, exp_year),
+        _ => panic!("a card"),
+    }
+}
+
+#[tokio::test]
+async fn a_card_updater_event_gives_the_card_its_new_expiry_last4_and_brand() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let e = event(
+        &v,
+        "evt_upd1",
+        "customer.source.updated",
+        10,
+        card_object(&card, 3, 2033),
+    );
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &e).await),
+        Handled::Applied { changes: 1 }
+    );
+    let pm = stored(&v, &card);
+    assert_eq!(expiry(&pm), (3, 2033));
+    assert_eq!(pm.last4, "4444");
+    assert!(matches!(
+        pm.instrument,
+        Instrument::Card {
+            brand: CardBrand::MasterCard,
+            ..
+        }
+    ));
+    assert_eq!(pm.stripe_event_at, Some(now(&v) - 10));
+    // Its audit event names the Stripe event as the actor.
+    let audit = v.store.audit_events(&tid(OWN));
+    let last = &audit.last().unwrap().event;
+    assert_eq!(last.action, "stripe.cardUpdated");
+    assert_eq!(last.actor, "stripe:evt_upd1");
+    assert_eq!(last.payment_method_id, Some(card.payment_method.id.get()));
+}
+
+#[tokio::test]
+async fn a_bad_missing_or_stale_signature_is_refused_before_anything_is_read() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let e = event(
+        &v,
+        "evt_forged",
+        "customer.source.updated",
+        0,
+        card_object(&card, 3, 2033),
+    );
+    let body = e.to_string();
+    let t = now(&v);
+    for header in [
+        None,
+        Some(sign("whsec_attacker", t, body.as_bytes())),
+        // The platform's secret is not the tenant's.
+        Some(sign(PLATFORM_SECRET, t, body.as_bytes())),
+        Some(sign(OWN_SECRET, t - 301, body.as_bytes())),
+        Some("t=1,v1=00".into()),
+    ] {
+        let r = v
+            .stripe_webhook(&own(), header.as_deref(), body.as_bytes())
+            .await;
+        assert_eq!(bad_request(err(r)), BAD_SIGNATURE, "{header:?}");
+    }
+    // A tenant without a secret (or that does not exist) verifies nothing.
+    let r = deliver(&v, &WebhookRoute::Tenant(tid(CONNECT)), OWN_SECRET, &e).await;
+    assert_eq!(bad_request(err(r)), BAD_SIGNATURE);
+    assert_eq!(
+        v.store.take_calls(),
+        Vec::<&str>::new(),
+        "nothing read or written"
+    );
+    assert_eq!(expiry(&stored(&v, &card)), (8, 2030));
+}
+
+#[tokio::test]
+async fn an_event_id_is_processed_once() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let s = card.payment_method.stripe.clone().unwrap();
+    let failed = event(
+        &v,
+        "evt_fail1",
+        "charge.failed",
+        5,
+        json!({"id": "ch_1",
+        "customer": s.customer_id, "source": {"id": s.source_id}, "failure_message": "Your card was declined."}),
+    );
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &failed).await),
+        Handled::Applied { changes: 1 }
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            ok(deliver(&v, &own(), OWN_SECRET, &failed).await),
+            Handled::Duplicate
+        );
+    }
+    let pm = stored(&v, &card);
+    assert_eq!(pm.failures, 1);
+    assert_eq!(pm.last_error.as_deref(), Some("Your card was declined."));
+    // Another failure counts; a success clears the count and the message.
+    let again = event(
+        &v,
+        "evt_fail2",
+        "payment_intent.payment_failed",
+        4,
+        json!({"id": "pi_1",
+        "customer": s.customer_id, "payment_method": s.source_id,
+        "last_payment_error": {"message": "Card 4000 0000 0000 0002 declined"}}),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &again).await);
+    let pm = stored(&v, &card);
+    assert_eq!(pm.failures, 2);
+    assert_eq!(pm.last_error.as_deref(), Some("Card [redacted] declined"));
+    let paid = event(
+        &v,
+        "evt_ok1",
+        "charge.succeeded",
+        3,
+        json!({"id": "ch_2",
+        "customer": s.customer_id, "payment_method": s.source_id}),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &paid).await);
+    let pm = stored(&v, &card);
+    assert_eq!((pm.failures, pm.last_error), (0, None));
+}
+
+#[tokio::test]
+async fn an_older_event_never_overwrites_newer_state() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let newer = event(
+        &v,
+        "evt_new",
+        "customer.source.updated",
+        10,
+        card_object(&card, 4, 2034),
+    );
+    let older = event(
+        &v,
+        "evt_old",
+        "customer.source.updated",
+        60,
+        card_object(&card, 1, 2031),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &newer).await);
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &older).await),
+        Handled::Ignored
+    );
+    assert_eq!(expiry(&stored(&v, &card)), (4, 2034));
+    // An older failure does not count against a card a newer success cleared.
+    let s = card.payment_method.stripe.clone().unwrap();
+    let failed = event(
+        &v,
+        "evt_oldfail",
+        "charge.failed",
+        30,
+        json!({"id": "ch_1",
+        "customer": s.customer_id, "payment_method": s.source_id, "failure_message": "declined"}),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &failed).await);
+    assert_eq!(stored(&v, &card).failures, 0);
+}
+
+#[tokio::test]
+async fn a_tenant_endpoint_never_touches_another_tenants_cards() {
+    let v = hooked();
+    let theirs = customer(&v, CONNECT).await;
+    let their_card = imported(&v, &theirs, "4242").await;
+    // Validly signed with the own-key tenant's secret, naming the other tenant's Stripe ids.
+    let e = event(
+        &v,
+        "evt_x",
+        "customer.source.deleted",
+        0,
+        card_object(&their_card, 1, 2031),
+    );
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &e).await),
+        Handled::Ignored
+    );
+    let pm = stored(&v, &their_card);
+    assert_eq!(pm.removed_at_stripe, None);
+    assert!(reread(&v, &theirs)
+        .await
+        .default_payment_method_id
+        .is_some());
+}
+
+#[tokio::test]
+async fn connect_events_reach_the_tenant_of_their_account_only() {
+    let v = hooked();
+    let c = customer(&v, CONNECT).await;
+    let card = imported(&v, &c, "4242").await;
+    let mut e = event(
+        &v,
+        "evt_c1",
+        "customer.source.expiring",
+        0,
+        card_object(&card, 1, 2031),
+    );
+    // The platform's own account (no `account`): no tenant keeps cards there.
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Ignored
+    );
+    e["account"] = json!("acct_someone_else");
+    e["id"] = json!("evt_c2");
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Ignored
+    );
+    assert!(!stored(&v, &card).stripe_expiring);
+    e["account"] = json!(CONNECT_ACCOUNT);
+    e["id"] = json!("evt_c3");
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Applied { changes: 1 }
+    );
+    assert!(stored(&v, &card).stripe_expiring);
+    // A new expiry clears the flag.
+    let mut upd = event(
+        &v,
+        "evt_c4",
+        "customer.source.updated",
+        0,
+        card_object(&card, 9, 2035),
+    );
+    upd["account"] = json!(CONNECT_ACCOUNT);
+    ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &upd).await);
+    assert!(!stored(&v, &card).stripe_expiring);
+}
+
+#[tokio::test]
+async fn a_card_removed_at_stripe_is_kept_marked_and_the_default_moves() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let first = imported(&v, &c, "4242").await;
+    let second = imported(&v, &c, "1881").await;
+    let third = imported(&v, &c, "0005").await;
+    ok(v.make_default(&tid(OWN), c.id, second.payment_method.id)
+        .await);
+    let e = event(
+        &v,
+        "evt_del",
+        "customer.source.deleted",
+        0,
+        card_object(&second, 1, 2031),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &e).await);
+    let pm = stored(&v, &second);
+    assert!(pm.removed_at_stripe.is_some());
+    // The newest other card still at Stripe.
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(third.payment_method.id)
+    );
+    // customer.deleted: every card on the Stripe customer; the third was the default, and
+    // the first is on another Stripe customer, so it becomes the default.
+    let s = third.payment_method.stripe.clone().unwrap();
+    let gone = event(
+        &v,
+        "evt_cusdel",
+        "customer.deleted",
+        0,
+        json!({"id": s.customer_id, "object": "customer"}),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &gone).await);
+    assert!(stored(&v, &third).removed_at_stripe.is_some());
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(first.payment_method.id)
+    );
+    let actions: Vec<String> = v
+        .store
+        .audit_events(&tid(OWN))
+        .into_iter()
+        .map(|r| r.event.action)
+        .collect();
+    assert!(
+        actions.ends_with(&[
+            "stripe.cardRemoved".to_owned(),
+            "card.madeDefault".to_owned(),
+            "stripe.cardRemoved".to_owned(),
+            "card.madeDefault".to_owned()
+        ]),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn deauthorization_revokes_the_connection_until_it_is_set_again() {
+    let v = hooked();
+    let c = customer(&v, CONNECT).await;
+    let deauth = json!({"id": "evt_deauth", "type": "account.application.deauthorized",
+        "created": now(&v), "account": CONNECT_ACCOUNT, "data": {"object": {"id": "ca_1"}}});
+    // To a tenant's own endpoint it means nothing.
+    v.secrets.set(
+        &format!("{TENANT_WEBHOOK_SECRET_PREFIX}{CONNECT}"),
+        "whsec_c",
+    );
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Tenant(tid(CONNECT)), "whsec_c", &deauth).await),
+        Handled::Ignored
+    );
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &deauth).await),
+        Handled::Applied { changes: 1 }
+    );
+    let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+    let r = v
+        .import_card(
+            &tid(CONNECT),
+            StripeRoute::Any,
+            import_request(c.id, &cus, &card),
+        )
+        .await;
+    assert_eq!(bad_request(err(r)), STRIPE_REVOKED);
+    assert_eq!(stripe_ops(&v), Vec::<String>::new(), "no Stripe call");
+    assert_eq!(
+        v.store
+            .audit_events(&tid(CONNECT))
+            .last()
+            .unwrap()
+            .event
+            .action,
+        "stripe.deauthorized"
+    );
+    // The other tenant is untouched.
+    let other = customer(&v, OWN).await;
+    imported(&v, &other, "4242").await;
+}
+
+#[tokio::test]
+async fn unknown_objects_and_event_types_answer_and_change_nothing() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let before = stored(&v, &card);
+    for (i, (kind, object)) in [
+        ("customer.source.updated", json!({"id": "card_unknown", "object": "card", "customer": "cus_unknown", "exp_month": 1, "exp_year": 2031})),
+        ("invoice.paid", json!({"id": "in_1"})),
+        ("charge.failed", json!({"id": "ch_1", "customer": "cus_unknown", "payment_method": "pm_unknown"})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = event(&v, &format!("evt_u{i}"), kind, 0, object);
+        assert_eq!(ok(deliver(&v, &own(), OWN_SECRET, &e).await), Handled::Ignored, "{kind}");
+    }
+    assert_eq!(stored(&v, &card), before);
+}
+
+#[tokio::test]
+async fn a_failed_write_frees_the_event_id_for_stripes_retry() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let e = event(
+        &v,
+        "evt_retry",
+        "customer.source.updated",
+        0,
+        card_object(&card, 5, 2032),
+    );
+    v.store.fail("save_stripe_change");
+    assert_internal(err(deliver(&v, &own(), OWN_SECRET, &e).await));
+    v.store.heal("save_stripe_change");
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &e).await),
+        Handled::Applied { changes: 1 }
+    );
+    assert_eq!(expiry(&stored(&v, &card)), (5, 2032));
+}

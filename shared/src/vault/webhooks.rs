@@ -1,0 +1,344 @@
+//! Stripe's webhooks: the vault kept in step with what happens to its cards at Stripe.
+//!
+//! 1. The signature is checked first, with the endpoint's own signing secrets (the
+//!    platform's, or the tenant's for `/v1/webhooks/stripe/{tenantId}`), before anything is
+//!    read from the body ([`SigningSecrets::verify`]).
+//! 2. The tenants the event may touch: on the tenant route, that tenant alone, whatever
+//!    ids the event names; on the platform route, the tenants connected through the
+//!    event's `account` (a Connect event). A platform event without `account` is about the
+//!    platform's own Stripe account, where no tenant keeps cards: 200, no change.
+//! 3. Each event id is processed once per tenant: an idempotency record
+//!    (`vault::once`) held for [`EVENT_WINDOW`], longer than Stripe retries a delivery.
+//!    A delivery that fails frees the id, so that Stripe's retry runs it again.
+//! 4. The cards it names, by their Stripe ids, within the tenant (one index Query), each
+//!    changed unless it already took a newer event ([`PaymentMethod::apply_stripe`]), then
+//!    written on condition it is still as read (retried on a concurrent change). A card
+//!    removed at Stripe stays in the vault, marked; if it was the default, the newest other
+//!    card still at Stripe becomes the default (the billing card API's remove rule).
+//! 5. Each change writes an audit event, its actor `stripe:<event id>`.
+//!
+//! No Stripe call is made: the webhook function holds no Stripe key.
+
+use std::time::Duration;
+
+use super::once::digest;
+use super::{Begun, OnceRequest, Vault};
+use crate::domain::stripe_event::TENANT_WEBHOOK_SECRET_PREFIX;
+use crate::domain::{
+    Actor, Applied, AuditAction, CardChange, CustomerId, EventChange, PaymentMethod,
+    PaymentMethodId, SigningSecrets, StoredResponse, StripeEvent, TenantId,
+};
+use crate::error::Error;
+use crate::ports::{
+    Clock, DefaultMove, PaymentMethodStore, Ports, SecretSource, StoreError, StripeEventStore,
+};
+
+/// How long an event id is remembered: Stripe retries a delivery for up to three days.
+pub const EVENT_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The once-record scopes of webhook events (beside clients' `Idempotency-Key`s): one per
+/// endpoint, as Stripe delivers an event to each endpoint that subscribes to it.
+const ONCE_SCOPE_PLATFORM: &str = "stripe-webhook:platform";
+const ONCE_SCOPE_TENANT: &str = "stripe-webhook:tenant";
+/// The largest event taken (Stripe's events are a few KiB; a customer's with its sources
+/// or a PaymentIntent with its charges can be more).
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// Writes of one card retried when it changed between read and write.
+const CONFLICT_RETRIES: usize = 3;
+
+/// The answer to every refused delivery: it says nothing of which check failed (the log
+/// does), nor whether the endpoint has a secret at all.
+pub const BAD_SIGNATURE: &str = "The Stripe-Signature header is missing or does not verify.";
+
+/// Which endpoint a delivery came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookRoute {
+    /// `POST /v1/webhooks/stripe`: the platform's events, Connect events among them.
+    Platform,
+    /// `POST /v1/webhooks/stripe/{tenantId}`: a tenant with its own Stripe account.
+    Tenant(TenantId),
+}
+
+/// What a delivery did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Cards (or a connection) changed.
+    Applied { changes: usize },
+    /// The event id was processed already.
+    Duplicate,
+    /// Nothing of the vault's: another event type, unknown cards, or only older news.
+    Ignored,
+}
+
+impl Handled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Applied { changes: a }, Self::Applied { changes: b }) => {
+                Self::Applied { changes: a + b }
+            }
+            (a @ Self::Applied { .. }, _) | (_, a @ Self::Applied { .. }) => a,
+            (Self::Duplicate, _) | (_, Self::Duplicate) => Self::Duplicate,
+            _ => Self::Ignored,
+        }
+    }
+}
+
+/// The secret id of a tenant's webhook signing secrets.
+pub fn tenant_webhook_secret_id(tenant: &TenantId) -> String {
+    format!("{TENANT_WEBHOOK_SECRET_PREFIX}{tenant}")
+}
+
+impl<P: Ports> Vault<P> {
+    /// One delivery: `signature` is the `Stripe-Signature` header, `payload` the raw body.
+    pub async fn stripe_webhook(
+        &self,
+        route: &WebhookRoute,
+        signature: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Handled, Error> {
+        let secrets = self.webhook_secrets(route).await;
+        let now = self.clock.now().unix_timestamp();
+        if let Err(reason) = secrets.verify(signature, payload, now) {
+            tracing::warn!(%reason, ?route, "Stripe webhook refused");
+            return Err(Error::BadRequest(BAD_SIGNATURE.into()));
+        }
+        let event = StripeEvent::parse(payload).map_err(|e| Error::BadRequest(e.to_string()))?;
+        tracing::info!(event = %event.id, kind = %event.kind, ?route, "Stripe webhook");
+        if event.change == EventChange::Ignored {
+            return Ok(Handled::Ignored);
+        }
+        let tenants = match (route, &event.account) {
+            (WebhookRoute::Tenant(t), _) => vec![t.clone()],
+            (WebhookRoute::Platform, Some(account)) => {
+                self.store.tenants_by_stripe_account(account).await?
+            }
+            (WebhookRoute::Platform, None) => Vec::new(),
+        };
+        let mut handled = Handled::Ignored;
+        for tenant in &tenants {
+            handled = handled.and(self.tenant_event(route, tenant, &event).await?);
+        }
+        Ok(handled)
+    }
+
+    /// The endpoint's signing secrets; none (so nothing verifies) when its secret cannot be
+    /// read: a tenant without one, or Secrets Manager down (logged; Stripe retries).
+    async fn webhook_secrets(&self, route: &WebhookRoute) -> SigningSecrets {
+        let id = match route {
+            WebhookRoute::Platform => self.settings.stripe_webhook_secret_id.clone(),
+            WebhookRoute::Tenant(t) => tenant_webhook_secret_id(t),
+        };
+        match self.secrets.secret(&id).await {
+            Ok(value) => SigningSecrets::parse(&value),
+            Err(e) => {
+                tracing::warn!(error = %e, "no webhook signing secret");
+                SigningSecrets::none()
+            }
+        }
+    }
+
+    /// The event for one tenant, once.
+    async fn tenant_event(
+        &self,
+        route: &WebhookRoute,
+        tenant: &TenantId,
+        event: &StripeEvent,
+    ) -> Result<Handled, Error> {
+        let begun = self
+            .begin_once(OnceRequest {
+                tenant,
+                scope: match route {
+                    WebhookRoute::Platform => ONCE_SCOPE_PLATFORM,
+                    WebhookRoute::Tenant(_) => ONCE_SCOPE_TENANT,
+                },
+                key: &event.id,
+                // The id is the event: a redelivery is the same request.
+                request_hash: digest([event.id.as_bytes()]),
+                window: EVENT_WINDOW,
+            })
+            .await?;
+        let ticket = match begun {
+            Begun::Replay(_) => return Ok(Handled::Duplicate),
+            Begun::Run(ticket) => ticket,
+        };
+        let result = self.apply_event(route, tenant, event).await;
+        match &result {
+            Ok(handled) => {
+                let answer = StoredResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: handled.as_str().into(),
+                };
+                self.finish_once(ticket, Some(answer)).await?;
+            }
+            Err(_) => {
+                if let Err(e) = self.finish_once(ticket, None).await {
+                    tracing::error!(error = %e, "webhook event id not freed");
+                }
+            }
+        }
+        result
+    }
+
+    async fn apply_event(
+        &self,
+        route: &WebhookRoute,
+        tenant: &TenantId,
+        event: &StripeEvent,
+    ) -> Result<Handled, Error> {
+        if event.change == EventChange::Deauthorized {
+            return self.deauthorized(route, tenant, event).await;
+        }
+        let Some((customer, source, change)) = CardChange::of(&event.change) else {
+            return Ok(Handled::Ignored);
+        };
+        let cards = self
+            .store
+            .cards_by_stripe_ref(tenant, customer, source)
+            .await?;
+        let mut changes = 0;
+        for (customer, id) in cards {
+            if self
+                .apply_to_card(tenant, customer, id, &change, event)
+                .await?
+            {
+                changes += 1;
+            }
+        }
+        Ok(match changes {
+            0 => Handled::Ignored,
+            n => Handled::Applied { changes: n },
+        })
+    }
+
+    /// Only a Connect event, to the platform's endpoint, can revoke a connection: a
+    /// tenant's own endpoint speaks for its own account, not for the platform's access.
+    async fn deauthorized(
+        &self,
+        route: &WebhookRoute,
+        tenant: &TenantId,
+        event: &StripeEvent,
+    ) -> Result<Handled, Error> {
+        let (WebhookRoute::Platform, Some(account)) = (route, &event.account) else {
+            return Ok(Handled::Ignored);
+        };
+        let revoked = self
+            .store
+            .revoke_stripe_connection(tenant, account, self.clock.now())
+            .await?;
+        if !revoked {
+            return Ok(Handled::Ignored);
+        }
+        self.tenants.remove(tenant);
+        let audit = self
+            .event(tenant, AuditAction::StripeDeauthorized, "ok")
+            .actor(&Actor::StripeEvent {
+                id: event.id.clone(),
+            })
+            .object(account.as_str());
+        self.record(audit).await;
+        Ok(Handled::Applied { changes: 1 })
+    }
+
+    /// One card: read with its customer and siblings, changed, written on condition it is
+    /// unchanged meanwhile (else read again). Answers whether it changed.
+    async fn apply_to_card(
+        &self,
+        tenant: &TenantId,
+        customer_id: CustomerId,
+        id: PaymentMethodId,
+        change: &CardChange,
+        event: &StripeEvent,
+    ) -> Result<bool, Error> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some((customer, methods)) = self
+                .store
+                .customer_with_payment_methods(tenant, customer_id)
+                .await?
+            else {
+                return Ok(false);
+            };
+            let Some(read) = methods.iter().find(|p| p.id == id) else {
+                return Ok(false);
+            };
+            let mut changed = read.clone();
+            if changed.apply_stripe(change, event.created, self.clock.now()) == Applied::Stale {
+                tracing::info!(event = %event.id, card = %id, "older than the card's state");
+                return Ok(false);
+            }
+            let default = (*change == CardChange::Removed
+                && customer.default_payment_method_id == Some(id))
+            .then(|| DefaultMove {
+                from: id,
+                to: next_default(&methods, id),
+            });
+            match self.store.save_stripe_change(read, &changed, default).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            // The user API keeps its own copy of a card (the link's `source`): brought in
+            // step before the event counts as done, so that a failure here is retried by
+            // Stripe (the card's change is then applied again, to the same result).
+            let owner = customer
+                .external_ref
+                .as_deref()
+                .and_then(|r| r.strip_prefix("user:"));
+            if let (true, Some(owner)) = (change.shown_to_users(), owner) {
+                self.store.update_link_card(tenant, owner, &changed).await?;
+            }
+            self.record_card_change(&changed, change, default, event)
+                .await;
+            return Ok(true);
+        }
+        Err(Error::Conflict(
+            "The card kept changing; Stripe will deliver the event again.".into(),
+        ))
+    }
+
+    /// The audit events of a change.
+    async fn record_card_change(
+        &self,
+        pm: &PaymentMethod,
+        change: &CardChange,
+        default: Option<DefaultMove>,
+        event: &StripeEvent,
+    ) {
+        let actor = Actor::StripeEvent {
+            id: event.id.clone(),
+        };
+        let mut audit = self
+            .event(&pm.tenant_id, change.action(), "ok")
+            .actor(&actor)
+            .customer(pm.customer_id)
+            .payment_method(pm.id);
+        if let Some(s) = &pm.stripe {
+            audit = audit.object(s.source_id.as_str());
+        }
+        self.record(audit).await;
+        if let Some(DefaultMove { to: Some(next), .. }) = default {
+            let made = self
+                .event(&pm.tenant_id, AuditAction::CardMadeDefault, "ok")
+                .actor(&actor)
+                .customer(pm.customer_id)
+                .payment_method(next);
+            self.record(made).await;
+        }
+    }
+}
+
+/// The newest other card still at Stripe.
+fn next_default(methods: &[PaymentMethod], removed: PaymentMethodId) -> Option<PaymentMethodId> {
+    methods
+        .iter()
+        .filter(|p| p.id != removed && p.is_card() && p.removed_at_stripe.is_none())
+        .max_by_key(|p| (p.created_at, p.id))
+        .map(|p| p.id)
+}
