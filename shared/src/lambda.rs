@@ -62,7 +62,7 @@ where
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     crate::telemetry::init();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let app: &'static App = Box::leak(Box::new(App::from_env()?));
     let cap = deadline_cap();
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {

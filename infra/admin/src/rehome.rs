@@ -48,6 +48,7 @@ pub async fn rehome_cards(
     }
     let mut cursor = args.cursor.clone();
     let (mut moved, mut needs_reimport, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut removed_at_stripe = Vec::new();
     let (mut already_there, mut batches, mut target) = (0u64, 0usize, Value::Null);
     let finished = loop {
         if args.max_batches.is_some_and(|max| batches >= max) {
@@ -76,9 +77,14 @@ pub async fn rehome_cards(
         let progressed = !m.is_empty() || report["cursor"] != json!(cursor);
         moved.extend(m);
         failed.extend(f);
-        for card in r {
-            if !needs_reimport.contains(&card) {
-                needs_reimport.push(card);
+        for (seen, cards) in [
+            (&mut needs_reimport, r),
+            (&mut removed_at_stripe, list("removedAtStripe")),
+        ] {
+            for card in cards {
+                if !seen.contains(&card) {
+                    seen.push(card);
+                }
             }
         }
         already_there += there;
@@ -125,6 +131,7 @@ pub async fn rehome_cards(
         "moved": moved,
         "alreadyThere": already_there,
         "needsReimport": needs_reimport,
+        "removedAtStripe": removed_at_stripe,
         "failed": failed,
         "connectionSwitched": switch,
     }))

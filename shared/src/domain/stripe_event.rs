@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use super::CardBrand;
 
@@ -97,25 +98,35 @@ impl SigningSecrets {
             .filter(|h| !h.is_empty())
             .ok_or(SignatureError::Missing)?;
         let (t, raw_t, signatures) = parse_header(header)?;
-        let matched = signatures.iter().any(|sig| {
-            self.0.iter().any(|secret| {
-                let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-                    .expect("HMAC takes a key of any length");
-                mac.update(raw_t.as_bytes());
-                mac.update(b".");
-                mac.update(payload);
-                mac.verify_slice(sig).is_ok()
-            })
+        // The clock first: a stale delivery costs no HMAC (every refusal answers the same).
+        if now.abs_diff(t) > SIGNATURE_TOLERANCE_SECS as u64 {
+            return Err(SignatureError::Stale);
+        }
+        // One MAC per secret over the body, compared with each offered v1: the body is
+        // hashed at most once per active secret, however many v1 values a caller sends.
+        let matched = self.0.iter().any(|secret| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+                .expect("HMAC takes a key of any length");
+            mac.update(raw_t.as_bytes());
+            mac.update(b".");
+            mac.update(payload);
+            let expected = mac.finalize().into_bytes();
+            signatures
+                .iter()
+                .fold(subtle::Choice::from(0), |any, sig| {
+                    any | expected.as_slice().ct_eq(sig.as_slice())
+                })
+                .into()
         });
         if !matched {
             return Err(SignatureError::NoMatch);
         }
-        if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
-            return Err(SignatureError::Stale);
-        }
         Ok(())
     }
 }
+
+/// At most this many `v1` values are considered (Stripe sends one per active secret).
+const MAX_SIGNATURES: usize = 8;
 
 /// `t=…` (the first) and every `v1=…` that is hex; other schemes (`v0`) are ignored, as
 /// Stripe's libraries ignore them.
@@ -128,9 +139,12 @@ fn parse_header(header: &str) -> Result<(i64, &str, Vec<Vec<u8>>), SignatureErro
         };
         match k.trim() {
             "t" if t.is_none() => t = Some(v.trim()),
-            "v1" => {
+            // Only a SHA-256-sized value can match; anything else is not a signature.
+            "v1" if v1.len() < MAX_SIGNATURES => {
                 if let Ok(bytes) = hex::decode(v.trim()) {
-                    v1.push(bytes);
+                    if bytes.len() == 32 {
+                        v1.push(bytes);
+                    }
                 }
             }
             _ => {}

@@ -119,6 +119,9 @@ pub struct RehomeReport {
     /// Cards (and bank accounts) whose number the vault never held: to be imported again
     /// from the new connection by the tenant.
     pub needs_reimport: Vec<CardRef>,
+    /// Vault-held cards the cardholder (or a deleted customer) removed at Stripe: not
+    /// decrypted and not moved, so a removed card is never made chargeable again.
+    pub removed_at_stripe: Vec<CardRef>,
     /// Cards that did not move: declined by Stripe, a PAN that does not open, or changed
     /// meanwhile. A later run from the start tries them again.
     pub failed: Vec<FailedCard>,
@@ -177,8 +180,11 @@ where
         let auth = if request.dry_run {
             None
         } else {
+            // The new connection is not the revoked one: a tenant whose old account was
+            // deauthorized is exactly the one that needs its cards moved.
             let at_target = Tenant {
                 stripe: Some(request.to.clone()),
+                stripe_revoked_at: None,
                 ..tenant.clone()
             };
             Some(self.stripe_auth(&at_target, StripeRoute::Any).await?)
@@ -256,6 +262,10 @@ where
             let card = card_ref(pm);
             if !vault_held(pm) {
                 report.needs_reimport.push(card);
+                continue;
+            }
+            if pm.removed_at_stripe.is_some() {
+                report.removed_at_stripe.push(card);
                 continue;
             }
             if run.request.dry_run {

@@ -290,3 +290,23 @@ fn a_message_never_carries_a_card_number() {
     assert_eq!(safe_message("5555-5555-5555-4444"), "[redacted]");
     assert_eq!(safe_message(&"x".repeat(2000)).len(), ERROR_MAX);
 }
+
+#[test]
+fn only_the_first_eight_sha256_sized_v1_values_are_tried() {
+    // A header stuffed with v1 values must not buy a caller one HMAC each: values that are
+    // not 32 bytes are not signatures, and past eight the rest are not read.
+    let body = br#"{"id":"evt_3"}"#;
+    let good = sign("whsec_a", NOW, body);
+    let good_sig = good.split_once("v1=").unwrap().1;
+    let s = secrets(&["whsec_a"]);
+    let padded = format!("t={NOW},{}v1={good_sig}", "v1=,v1=ab,".repeat(100));
+    assert_eq!(s.verify(Some(&padded), body, NOW), Ok(()));
+    let late = format!(
+        "t={NOW},{}v1={good_sig}",
+        format!("v1={},", "00".repeat(32)).repeat(8)
+    );
+    assert_eq!(
+        s.verify(Some(&late), body, NOW),
+        Err(SignatureError::NoMatch)
+    );
+}

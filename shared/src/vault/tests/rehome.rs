@@ -390,3 +390,47 @@ async fn a_pan_that_does_not_open_fails_its_card_only() {
         Instrument::Card { .. }
     ));
 }
+
+#[tokio::test]
+async fn a_card_removed_at_stripe_is_neither_opened_nor_moved() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let kept = redirect_card(&v, &t, &c, VISA).await;
+    let removed = redirect_card(&v, &t, &c, MASTERCARD).await;
+    let mut marked = stored(&v, &removed);
+    marked.removed_at_stripe = Some(marked.modified_at);
+    v.store.replace_payment_method(marked);
+
+    let report = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(report.moved.len(), 1);
+    assert_eq!(report.moved[0].card.payment_method_id, kept.id);
+    assert_eq!(
+        report
+            .removed_at_stripe
+            .iter()
+            .map(|c| c.payment_method_id)
+            .collect::<Vec<_>>(),
+        vec![removed.id]
+    );
+    assert_eq!(v.keys.data_keys().decrypted.load(Ordering::SeqCst), 1);
+    assert_eq!(stored(&v, &removed).stripe, removed.stripe);
+}
+
+#[tokio::test]
+async fn a_tenant_whose_old_account_was_deauthorized_can_still_move_its_cards() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let card = redirect_card(&v, &t, &c, VISA).await;
+    v.store.insert_tenant(Tenant {
+        stripe_revoked_at: Some(card.modified_at),
+        ..t
+    });
+
+    let report = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(report.moved.len(), 1, "{report:?}");
+    assert_eq!(stored(&v, &card).stripe_home.as_deref(), Some(NEW_ACCOUNT));
+}
