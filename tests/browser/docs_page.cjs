@@ -68,7 +68,7 @@ async function main() {
     const shot = path.join(outDir, "docs.png");
     await page.screenshot({ path: shot });
     console.log(JSON.stringify({ tags, operations: summaries.length, missing, outside, screenshot: shot }));
-    if (tags.length !== 4 || missing.length || outside.length) process.exitCode = 1;
+    if (tags.length !== 5 || missing.length || outside.length) process.exitCode = 1;
   } finally {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -22,6 +22,6 @@ fn the_reference_page_renders_every_tag() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(report["tags"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(report["tags"].as_array().unwrap().len(), 5, "{report}");
     assert!(out_dir.join("docs.png").exists());
 }
