@@ -94,6 +94,26 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Every item of one customer's partition (the customer, its cards, its links),
+    /// read consistently: one Query, paged.
+    async fn customer_partition(
+        &self,
+        customer: crate::domain::CustomerId,
+    ) -> Result<Vec<Item>, StoreError> {
+        Ok(self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(items::customer_pk(customer)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?)
+    }
+
     /// A record, decoded; eventually consistent.
     async fn get<T: DeserializeOwned>(&self, key: Item) -> Result<Option<T>, StoreError> {
         self.get_item(key, false)

@@ -79,18 +79,7 @@ impl PaymentMethodStore for Store {
         tenant: &TenantId,
         customer: CustomerId,
     ) -> Result<Option<(Customer, Vec<PaymentMethod>)>, StoreError> {
-        let rows = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(items::customer_pk(customer)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?;
+        let rows = self.customer_partition(customer).await?;
         let mut found = None;
         let mut methods = Vec::new();
         for item in rows {

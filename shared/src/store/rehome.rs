@@ -71,18 +71,7 @@ impl RehomeStore for Store {
         customer: CustomerId,
         target: &str,
     ) -> Result<Option<RehomeCustomer>, StoreError> {
-        let rows = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(items::customer_pk(customer)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?;
+        let rows = self.customer_partition(customer).await?;
         let (mut found, mut payment_methods, mut target_customer) = (None, Vec::new(), None);
         let progress = format!("{REHOME_PREFIX}{target}");
         for item in rows {
