@@ -611,3 +611,32 @@ async fn a_deauthorized_connection_refuses_imports_and_redirects_until_set_again
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
+
+#[tokio::test]
+async fn an_unknown_or_malformed_tenant_id_answers_as_a_bad_signature() {
+    // The tenant route's id is the caller's to choose: an absent tenant, a malformed id and
+    // a path trick all answer exactly as a forged signature does, and nothing is read.
+    let body = json!({"id": unique("evt"), "object": "event", "type": "charge.failed"}).to_string();
+    let (platform, secret) = endpoint(None);
+    let signature = sign(&secret, now(), body.as_bytes());
+    let (forged_status, forged) = post_raw(
+        &format!("{platform}/{}", tenant_a().id),
+        &body,
+        Some(sign("whsec_forged", now(), body.as_bytes())),
+    )
+    .await;
+    assert_eq!(forged_status, 400, "{forged}");
+    for id in [
+        "no-such-tenant",
+        "bad%20id!",
+        "..%2F..%2Fplatform",
+        &"x".repeat(300),
+    ] {
+        let (status, resp) =
+            post_raw(&format!("{platform}/{id}"), &body, Some(signature.clone())).await;
+        assert!(status == 400 || status == 404, "{id}: {status} {resp}");
+        if status == 400 {
+            assert_eq!(resp, forged, "{id}");
+        }
+    }
+}
