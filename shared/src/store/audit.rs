@@ -23,8 +23,12 @@ use crate::domain::{AuditEvent, AuditRecord, ChainHead, CustomerId, TenantId};
 use crate::ports::AuditLog;
 
 pub const AUDIT_INDEX: &str = "AuditByCustomer";
-/// Appends to one hot chain cancel each other; each retry waits a little longer.
-const CONFLICT_RETRIES: u32 = 6;
+/// Appends to one hot chain cancel each other; each retry waits a random time under a
+/// doubling cap ("full jitter"), so that twenty racing writers spread out instead of
+/// colliding again in step, as they did with a fixed delay plus a little jitter.
+const CONFLICT_RETRIES: u32 = 10;
+const BACKOFF_BASE_MS: u64 = 20;
+const BACKOFF_CAP_MS: u64 = 1_000;
 
 pub fn audit_pk(tenant: &str) -> String {
     format!("AUDIT#{tenant}")
@@ -102,8 +106,9 @@ impl AuditLog for Store {
         let tenant = event.tenant_id.clone();
         for attempt in 0..=CONFLICT_RETRIES {
             if attempt > 0 {
-                let jitter = rand::random::<u64>() % 20;
-                tokio::time::sleep(Duration::from_millis((10 << attempt) + jitter)).await;
+                let cap = (BACKOFF_BASE_MS << attempt).min(BACKOFF_CAP_MS);
+                let wait = rand::random::<u64>() % (cap + 1);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
             }
             let head = self.head(&tenant).await?;
             let (seq, prev_hash) = head

@@ -93,7 +93,12 @@ pub fn assert_imported(pm: &Value, customer: u64, cus: &str, card: &str) {
     let extra = assert_shape(&serde_json::from_str(RESPONSE).unwrap(), pm);
     assert_eq!(
         extra,
-        ["email", "modifiedDate", "originalPaymentMethodId"],
+        [
+            "email",
+            "modifiedDate",
+            "originalPaymentMethodId",
+            "stripeStatus"
+        ],
         "{pm}"
     );
     assert_eq!(pm["customerId"], customer, "{pm}");

@@ -142,7 +142,7 @@ fn keys(err: &Value) -> Vec<&str> {
 /// Asserts an added card in the shape of the document's sample response.
 fn assert_added(pm: &Value, customer: u64) {
     let extra = assert_shape(&serde_json::from_str(RESPONSE).unwrap(), pm);
-    assert_eq!(extra, ["paymentCollection"], "{pm}");
+    assert_eq!(extra, ["paymentCollection", "stripeStatus"], "{pm}");
     assert_eq!(pm["customerId"], customer);
     assert_eq!(pm["isDefault"], true);
     assert_eq!(pm["storedInFusebillVault"], true);
