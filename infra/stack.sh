@@ -199,11 +199,23 @@ cmd_up() {
   # (cvc_check null, as Stripe answers) instead of a 400. localstripe also ignores
   # Stripe-Account (one store for every account): GET /_cardvault/made_under/<id> answers
   # the Stripe-Account header the request that made an object carried, so tests can see
-  # at which connected account an object was made.
+  # at which connected account an object was made. Stripe keeps the `metadata` given when a
+  # card is added to a customer (re-homing names the vault card there); localstripe 1.15
+  # refuses the parameter, so it is taken and set on the new card. Its routes capture their
+  # functions when the server module loads: patched before that import.
   T0S[stripe]="$(now_ms)"
   start stripe "$VENV/bin/python" -c '
 import logging, sys
 from aiohttp import web
+from localstripe import resources
+_add_source = resources.Customer._api_add_source
+def _add_source_with_metadata(id, source=None, metadata=None, **kwargs):
+    added = _add_source(id, source=source, **kwargs)
+    if isinstance(metadata, dict):
+        added.metadata = {str(k): str(v) for k, v in metadata.items()}
+    return added
+resources.extra_apis[:] = [(m, u, _add_source_with_metadata if f == _add_source else f)
+                           for (m, u, f) in resources.extra_apis]
 from localstripe import server
 from localstripe.resources import Card, Store
 Store.dump_to_disk = lambda self: None

@@ -126,6 +126,12 @@ async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
         assert_eq!(at_stripe["exp_month"], month);
         assert_eq!(at_stripe["exp_year"], 2031);
         assert_eq!(at_stripe["cvc_check"], Value::Null, "moved without a CVC");
+        // It names the vault card, so that an interrupted run knows its copy again.
+        assert_eq!(
+            at_stripe["metadata"]["cardvault_payment_method"],
+            pm.to_string(),
+            "{at_stripe}"
+        );
         assert_eq!(made_under(&card).await, to.as_str());
         assert_eq!(made_under(&cus).await, to.as_str());
         // New cards of the customer go to its Stripe customer at the new account.
@@ -310,5 +316,14 @@ async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
     let secret = format!("cardvault/tenant/{}/stripe-next", t.id);
     let err = admin_refuses(&["rehome-cards", "--tenant", &t.id, "--to-secret-id", &secret]);
     assert!(err.contains("rehome-cards failed"), "{err}");
+    // Another tenant's account (every other redirect tenant is connected through this
+    // one): its owner would hold this tenant's cardholders' cards.
+    let other = redirect_tenant("rehome-neighbour", &[]);
+    let theirs = admin(&["show-tenant", "--tenant", &other.id])["tenant"]["stripe"]["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = admin_refuses(&["rehome-cards", "--tenant", &t.id, "--to", &theirs]);
+    assert!(err.contains("another tenant"), "{err}");
     assert_eq!(payment_method_item(c, pm).await, before);
 }

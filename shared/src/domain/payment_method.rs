@@ -159,10 +159,13 @@ pub struct PaymentMethod {
     pub email: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_as_sent: Option<ExpiryAsSent>,
-    /// The `created` time (Unix seconds) of the last Stripe event applied to the card: an
-    /// older event changes nothing (`domain::stripe_event`, webhooks).
+    /// The newest Stripe events applied to the card's details and to its charges: an older
+    /// event of the same kind, or one already taken, changes nothing
+    /// (`domain::stripe_event`, webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stripe_event_at: Option<i64>,
+    pub stripe_card_events: Option<super::EventClock>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_charge_events: Option<super::EventClock>,
     /// Stripe said the card expires soon (`customer.source.expiring`); a new expiry from
     /// Stripe clears it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -218,7 +221,8 @@ impl PaymentMethod {
             nickname: None,
             email: None,
             expiry_as_sent: None,
-            stripe_event_at: None,
+            stripe_card_events: None,
+            stripe_charge_events: None,
             stripe_expiring: false,
             removed_at_stripe: None,
             created_at: at,

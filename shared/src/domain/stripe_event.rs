@@ -480,22 +480,71 @@ impl CardChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Changed,
-    /// The card already holds what a newer event said: this older one changes nothing.
+    /// The card already holds what a newer event said, or took this very event already (a
+    /// redelivery after a failure part-way): it changes nothing.
     Stale,
 }
 
+/// The order of the Stripe events one side of a card has taken: the `created` second of
+/// the newest, and the ids of those taken at that second (events of one second apply in the
+/// order they arrive, each once). A card keeps two: its details (updates, expiry, removal)
+/// and its charges (failures, successes), so that news of one kind never hides the other.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventClock {
+    pub at: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+/// Ids kept per second; more events than this about one card in one second is not Stripe.
+const CLOCK_IDS: usize = 16;
+
+impl EventClock {
+    /// Whether event `id` made at `created` is news to this clock.
+    pub fn admits(clock: Option<&Self>, id: &str, created: i64) -> bool {
+        clock.is_none_or(|c| created > c.at || (created == c.at && !c.ids.iter().any(|i| i == id)))
+    }
+
+    /// The clock after taking event `id` made at `created` (which it admits).
+    fn advanced(clock: Option<Self>, id: &str, created: i64) -> Self {
+        let mut ids = match clock {
+            Some(c) if c.at == created => c.ids,
+            _ => Vec::new(),
+        };
+        if ids.len() >= CLOCK_IDS {
+            ids.remove(0);
+        }
+        ids.push(id.to_owned());
+        Self { at: created, ids }
+    }
+}
+
+impl CardChange {
+    /// Whether it is news about the card itself (else about a charge made with it).
+    fn about_card(&self) -> bool {
+        !matches!(self, Self::Failed(_) | Self::Succeeded)
+    }
+}
+
 impl super::PaymentMethod {
-    /// Applies an event's change made at `created` (Unix seconds), unless the card already
-    /// took a newer event. Events of the same second apply in the order they arrive.
+    /// Applies event `event_id`'s change made at `created` (Unix seconds), unless the card
+    /// already took a newer event of the same kind, or this one.
     pub fn apply_stripe(
         &mut self,
         change: &CardChange,
+        event_id: &str,
         created: i64,
         now: super::Timestamp,
     ) -> Applied {
-        if self.stripe_event_at.is_some_and(|last| created < last) {
+        let clock = if change.about_card() {
+            &mut self.stripe_card_events
+        } else {
+            &mut self.stripe_charge_events
+        };
+        if !EventClock::admits(clock.as_ref(), event_id, created) {
             return Applied::Stale;
         }
+        *clock = Some(EventClock::advanced(clock.take(), event_id, created));
         match change {
             CardChange::Details(d) => self.take_details(d),
             CardChange::Expiring => self.stripe_expiring = true,
@@ -511,7 +560,6 @@ impl super::PaymentMethod {
                 self.last_error = None;
             }
         }
-        self.stripe_event_at = Some(created);
         self.modified_at = now;
         Applied::Changed
     }

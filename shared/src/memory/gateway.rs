@@ -303,6 +303,17 @@ impl MemoryGateway {
     pub fn forget_idempotency_keys(&self) {
         self.state.lock().unwrap().replies.clear();
     }
+
+    /// Strips every card's metadata (a card someone else added, not the vault).
+    pub fn forget_metadata(&self) {
+        for c in self.state.lock().unwrap().customers.values_mut() {
+            for src in &mut c.sources {
+                if let Source::Card(card) = src {
+                    card.metadata.clear();
+                }
+            }
+        }
+    }
 }
 
 /// Sent, but the wait for the answer was cut.
@@ -614,6 +625,10 @@ impl PaymentGateway for MemoryGateway {
         c.last4 = Some(card.number.last4());
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
         c.customer = Some(customer.to_owned());
+        c.metadata.insert(
+            crate::ports::CARD_METADATA_KEY.to_owned(),
+            card.vault_card.to_string(),
+        );
         s.replies.insert(idempotency_key.to_owned(), c.id.clone());
         s.accounts.insert(c.id.clone(), auth.account.clone());
         let holder = s.customer(customer)?;

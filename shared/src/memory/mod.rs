@@ -150,9 +150,15 @@ impl DataKeys for MemoryDataKeys {
 #[derive(Clone, Default)]
 pub struct MemorySecrets {
     values: std::sync::Arc<Mutex<HashMap<String, String>>>,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MemorySecrets {
+    /// How many times a secret was asked for.
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn set(&self, id: &str, value: &str) {
         self.values
             .lock()
@@ -168,6 +174,8 @@ impl MemorySecrets {
 #[async_trait]
 impl SecretSource for MemorySecrets {
     async fn secret(&self, id: &str) -> Result<SecretString, SecretsError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.values.lock().unwrap().get(id) {
             Some(v) => Ok(SecretString::from(v.clone())),
             None => Err(SecretsError::Fetch {

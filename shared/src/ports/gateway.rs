@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{CardNumber, Cvv, Expiry, OutOfTime, SourceCard, StripeToken};
+use crate::domain::{CardNumber, Cvv, Expiry, OutOfTime, PaymentMethodId, SourceCard, StripeToken};
 
 /// How one call authenticates: a secret key, and for Connect the connected account.
 pub struct StripeAuth {
@@ -80,6 +80,9 @@ pub struct CardDetails<'a> {
     pub address_country: Option<&'a str>,
 }
 
+/// The metadata key naming the vault card a Stripe card was copied from (re-homing).
+pub const CARD_METADATA_KEY: &str = "cardvault_payment_method";
+
 /// A card on file moving to another Stripe connection: the number and expiry, with no
 /// CVC (the vault never kept one), as Stripe's card-on-file migrations take it.
 pub struct CardOnFile<'a> {
@@ -91,6 +94,9 @@ pub struct CardOnFile<'a> {
     pub address_city: Option<&'a str>,
     pub address_zip: Option<&'a str>,
     pub address_country: Option<&'a str>,
+    /// The vault's card it copies: kept in the Stripe card's metadata
+    /// ([`CARD_METADATA_KEY`]), so that a copy is known again after a crash.
+    pub vault_card: PaymentMethodId,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +237,8 @@ pub struct Card {
     pub funding: Option<String>,
     #[serde(default)]
     pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -273,6 +281,7 @@ impl From<&SourceCard> for Card {
             country: c.country.clone(),
             funding: c.funding.clone(),
             fingerprint: c.fingerprint.clone(),
+            metadata: Default::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use gateway::{
     BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent,
-    Source, StripeAuth, StripeError,
+    Source, StripeAuth, StripeError, CARD_METADATA_KEY,
 };
 pub use keys::{Fingerprints, KeyError, KeyService, PanOpener};
 pub use secrets::{SecretSource, SecretsError};

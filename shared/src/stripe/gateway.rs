@@ -9,7 +9,7 @@ use crate::domain::stripe_event::COLLECTION_METADATA_FORM as COLLECTION_METADATA
 use crate::domain::{SourceCard, StripeToken};
 use crate::ports::{
     Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
-    StripeAuth, StripeError,
+    StripeAuth, StripeError, CARD_METADATA_KEY,
 };
 
 #[derive(Debug, Deserialize)]
@@ -313,7 +313,10 @@ impl PaymentGateway for StripeClient {
         idempotency_key: &str,
     ) -> Result<Card, StripeError> {
         let (month, year) = (card.expiry.month.to_string(), card.expiry.year.to_string());
+        let vault_card = card.vault_card.to_string();
+        let metadata = format!("metadata[{CARD_METADATA_KEY}]");
         let mut form = vec![
+            (metadata.as_str(), vault_card.as_str()),
             ("source[object]", "card"),
             ("source[number]", card.number.expose()),
             ("source[exp_month]", month.as_str()),

@@ -99,11 +99,13 @@ impl IdempotencyKey {
     }
 
     /// Re-homing: a vault-held card added at a target connection, once per (tenant, card,
-    /// target).
-    pub fn rehome_card(tenant: &TenantId, card: PaymentMethodId, target: &str) -> Self {
+    /// the Stripe card it moves from, target). A retry of the same move gets Stripe's first
+    /// answer; a card that moved elsewhere meanwhile (its copy here detached) moves anew,
+    /// never to the detached copy Stripe would replay.
+    pub fn rehome_card(tenant: &TenantId, card: PaymentMethodId, from: &str, target: &str) -> Self {
         Self(format!(
             "{PREFIX}-rehome-card-{}",
-            digest(&[tenant.as_str(), &card.to_string(), target])
+            digest(&[tenant.as_str(), &card.to_string(), from, target])
         ))
     }
 }

@@ -93,6 +93,8 @@ pub struct Vault<P: Ports> {
     api_keys: TtlCache<KeyHash, (TenantId, String)>,
     /// Refusals recorded lately, by tenant, caller and action (`audit::DENIAL_EVERY`).
     denials: TtlCache<String, ()>,
+    /// Webhook secret ids that could not be read lately (`webhooks::SECRET_MISS_TTL`).
+    webhook_secret_misses: TtlCache<String, ()>,
 }
 
 impl<P: Ports> Vault<P> {
@@ -109,6 +111,10 @@ impl<P: Ports> Vault<P> {
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             api_keys: TtlCache::new(KEY_CACHE_TTL),
             denials: TtlCache::new(audit::DENIAL_EVERY),
+            webhook_secret_misses: TtlCache::bounded(
+                webhooks::SECRET_MISS_TTL,
+                webhooks::SECRET_MISSES_MAX,
+            ),
         }
     }
 

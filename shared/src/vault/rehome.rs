@@ -11,8 +11,11 @@
 //!   is added to it, and every Stripe create carries a key derived from tenant, card (or
 //!   customer) and target, so Stripe replays a retry's first answer;
 //! - a card added at the target whose record was not updated (a crash in between) is found
-//!   again on the target customer (same last 4 and expiry, referenced by no other card)
-//!   and reused, which holds even after Stripe has forgotten the key (24 hours).
+//!   again on the target customer (its metadata names the vault card, and no other card
+//!   references it) and reused, which holds even after Stripe has forgotten the key (24
+//!   hours);
+//! - a run that loses a race to record a card checks whether the winner recorded the same
+//!   copy before it detaches its own.
 //!
 //! Only the one function that runs this may decrypt (`ports::PanOpener`); a PAN is opened
 //! for one card at a time, right before its Stripe call, and dropped after it.
@@ -29,8 +32,8 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::ports::{
-    Card, CardOnFile, PanOpener, PaymentGateway, Ports, RehomeCustomer, RehomeStore, StoreError,
-    StripeAuth, StripeError,
+    Card, CardOnFile, PanOpener, PaymentGateway, PaymentMethodStore, Ports, RehomeCustomer,
+    RehomeStore, StoreError, StripeAuth, StripeError, StripeEventStore, CARD_METADATA_KEY,
 };
 use crate::vault::credentials::StripeRoute;
 use crate::vault::idempotency::IdempotencyKey;
@@ -41,6 +44,11 @@ const CUSTOMER_PAGE: usize = 100;
 /// The time one more card needs: a KMS call, up to three Stripe calls and a write, each
 /// well under this at the tail (beyond the deadline's reserve, which stays untouched).
 pub const CARD_TIME: Duration = Duration::from_secs(7);
+
+/// Cards one batch lists at most (moved, to re-import, removed, failed): a batch stops at
+/// a customer boundary once it has this many, so that its answer stays far below Lambda's
+/// 6 MB response limit however large the tenant (a dry run lists every card).
+pub const REPORT_MAX: usize = 1_000;
 
 /// The time reading one more customer needs (a Query), beyond the reserve.
 const CUSTOMER_TIME: Duration = Duration::from_secs(1);
@@ -139,6 +147,8 @@ pub struct RehomeReport {
 enum Stop {
     Time,
     Batch,
+    /// The report holds [`REPORT_MAX`] cards.
+    Full,
     /// Stripe, KMS or the store did not answer.
     Unavailable(String),
 }
@@ -148,6 +158,7 @@ impl Stop {
         match self {
             Self::Time => "the invocation's time ran out".into(),
             Self::Batch => "the batch size was reached".into(),
+            Self::Full => format!("the report holds {REPORT_MAX} cards"),
             Self::Unavailable(why) => format!("a service did not answer: {why}"),
         }
     }
@@ -163,6 +174,23 @@ struct Run<'a> {
     request: &'a RehomeRequest,
 }
 
+impl Run<'_> {
+    /// Whether the batch is full before its next customer: the report's cap, or (a dry
+    /// run, which moves nothing and so never stops inside a customer) its batch size.
+    fn full(&self, report: &RehomeReport) -> Option<Stop> {
+        let listed = report.moved.len()
+            + report.needs_reimport.len()
+            + report.removed_at_stripe.len()
+            + report.failed.len();
+        if listed >= REPORT_MAX {
+            return Some(Stop::Full);
+        }
+        let batch = self.request.max_cards;
+        (self.request.dry_run && batch.is_some_and(|max| report.moved.len() >= max))
+            .then_some(Stop::Batch)
+    }
+}
+
 impl<P: Ports> Vault<P>
 where
     P::Store: RehomeStore,
@@ -175,6 +203,15 @@ where
             .await?
             .ok_or_else(|| Error::BadRequest(format!("no tenant {}", request.tenant)))?;
         let target = request.to.label();
+        // Another tenant's account would hold this tenant's cardholders' cards.
+        if let StripeConnection::Connect { account_id } = &request.to {
+            let holders = self.store.tenants_by_stripe_account(account_id).await?;
+            if holders.iter().any(|t| *t != tenant.id) {
+                return Err(Error::BadRequest(format!(
+                    "{account_id} is another tenant's Stripe connection; cards are never moved there"
+                )));
+            }
+        }
         // The target's credentials are checked before anything else: a wrong secret fails
         // the first batch, not a card.
         let auth = if request.dry_run {
@@ -208,7 +245,11 @@ where
                 .tenant_customer_ids(&tenant.id, after, CUSTOMER_PAGE)
                 .await?;
             for id in ids {
-                if let Err(stop) = self.rehome_customer(&run, id, &mut report).await {
+                let done = match run.full(&report) {
+                    Some(stop) => Err(stop),
+                    None => self.rehome_customer(&run, id, &mut report).await,
+                };
+                if let Err(stop) = done {
                     report.stopped = Some(stop.describe());
                     report.cursor =
                         Some(after.map_or_else(|| START.into(), |a| RehomeCursor(a).render()));
@@ -376,6 +417,14 @@ where
         match self.store.rehome_payment_method(pm, &to, &run.target).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
+                // A concurrent run of the same move got the same copy (Stripe replayed its
+                // key) and recorded it first: moved, and not ours to detach.
+                if self.points_at(pm, &added.id).await {
+                    return Ok(MovedCard {
+                        card: card_ref(pm),
+                        stripe: Some(to),
+                    });
+                }
                 // Removed or changed meanwhile: the copy at the target is nobody's.
                 if let Err(e) = self
                     .gateway
@@ -405,6 +454,18 @@ where
             card: card_ref(pm),
             stripe: Some(to),
         })
+    }
+
+    /// Whether the card's record now points at Stripe card `source` (read again after a
+    /// conflict; a failed read answers no).
+    async fn points_at(&self, pm: &PaymentMethod, source: &str) -> bool {
+        let read = self
+            .store
+            .customer_with_payment_methods(&pm.tenant_id, pm.customer_id)
+            .await;
+        matches!(read, Ok(Some((_, methods))) if methods.iter().any(|p| {
+            p.id == pm.id && p.stripe.as_ref().is_some_and(|s| s.source_id == source)
+        }))
     }
 
     /// Opens the PAN and adds the card on file at the target, without a CVC.
@@ -452,8 +513,10 @@ where
             address_city: text(&holder.city),
             address_zip: text(&holder.postal_zip),
             address_country: holder.country_id.and_then(geo::country).map(|c| c.alpha2),
+            vault_card: pm.id,
         };
-        let key = IdempotencyKey::rehome_card(&run.tenant.id, pm.id, &run.target);
+        let from = pm.stripe.as_ref().map_or("", |s| s.source_id.as_str());
+        let key = IdempotencyKey::rehome_card(&run.tenant.id, pm.id, from, &run.target);
         let added = self
             .gateway
             .add_card_on_file(auth, stripe_customer, &card, key.as_str())
@@ -489,21 +552,14 @@ fn card_ref(pm: &PaymentMethod) -> CardRef {
     }
 }
 
-/// The card an earlier, interrupted run added for `pm`: same last 4 and expiry, and no
-/// other card of the customer points at it. Taken, so that two cards never claim one.
+/// The card an earlier, interrupted run added for `pm`: the one whose metadata names it
+/// ([`CARD_METADATA_KEY`]), and no other card of the customer points at. Taken, so that
+/// two cards never claim one. A card at the target that does not name a vault card (one
+/// the tenant added, say) is never taken, whatever its last 4 and expiry.
 fn take_match(cards: &mut Vec<Card>, pm: &PaymentMethod) -> Option<Card> {
-    let Instrument::Card {
-        exp_month,
-        exp_year,
-        ..
-    } = pm.instrument
-    else {
-        return None;
-    };
-    let at = cards.iter().position(|c| {
-        c.last4.as_deref() == Some(pm.last4.as_str())
-            && c.exp_month == Some(exp_month)
-            && c.exp_year == Some(exp_year)
-    })?;
+    let id = pm.id.to_string();
+    let at = cards
+        .iter()
+        .position(|c| c.metadata.get(CARD_METADATA_KEY) == Some(&id))?;
     Some(cards.remove(at))
 }

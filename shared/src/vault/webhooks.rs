@@ -42,6 +42,11 @@ const ONCE_SCOPE_TENANT: &str = "stripe-webhook:tenant";
 /// The largest event taken (Stripe's events are a few KiB; a customer's with its sources
 /// or a PaymentIntent with its charges can be more).
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// How long a webhook endpoint with no readable secret is not asked again: a secret set
+/// just now takes effect within this (Stripe retries a refused delivery for days).
+pub const SECRET_MISS_TTL: Duration = Duration::from_secs(30);
+/// Misses remembered at once per container, so that random tenant ids cannot grow it.
+pub const SECRET_MISSES_MAX: usize = 1024;
 /// Writes of one card retried when it changed between read and write.
 const CONFLICT_RETRIES: usize = 3;
 
@@ -129,16 +134,38 @@ impl<P: Ports> Vault<P> {
     }
 
     /// The endpoint's signing secrets; none (so nothing verifies) when its secret cannot be
-    /// read: a tenant without one, or Secrets Manager down (logged; Stripe retries).
+    /// read: an unknown tenant, a tenant without one, or Secrets Manager down (logged;
+    /// Stripe retries).
+    ///
+    /// The tenant route is open to anyone: an unknown tenant costs no Secrets Manager call
+    /// (a read of the cached tenant instead), and a miss is remembered for
+    /// [`SECRET_MISS_TTL`], so that a flood of deliveries to one id reads nothing twice.
     async fn webhook_secrets(&self, route: &WebhookRoute) -> SigningSecrets {
         let id = match route {
             WebhookRoute::Platform => self.settings.stripe_webhook_secret_id.clone(),
             WebhookRoute::Tenant(t) => tenant_webhook_secret_id(t),
         };
+        if self.webhook_secret_misses.get(&id).is_some() {
+            return SigningSecrets::none();
+        }
+        if let WebhookRoute::Tenant(t) = route {
+            match self.find_tenant(t).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.webhook_secret_misses.insert(id, ());
+                    return SigningSecrets::none();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "tenant not read");
+                    return SigningSecrets::none();
+                }
+            }
+        }
         match self.secrets.secret(&id).await {
             Ok(value) => SigningSecrets::parse(&value),
             Err(e) => {
                 tracing::warn!(error = %e, "no webhook signing secret");
+                self.webhook_secret_misses.insert(id, ());
                 SigningSecrets::none()
             }
         }
@@ -204,9 +231,10 @@ impl<P: Ports> Vault<P> {
             .cards_by_stripe_ref(tenant, customer, source)
             .await?;
         let mut changes = 0;
+        let named = Named { customer, source };
         for (customer, id) in cards {
             if self
-                .apply_to_card(tenant, customer, id, &change, event)
+                .apply_to_card(tenant, customer, id, &named, &change, event)
                 .await?
             {
                 changes += 1;
@@ -254,6 +282,7 @@ impl<P: Ports> Vault<P> {
         tenant: &TenantId,
         customer_id: CustomerId,
         id: PaymentMethodId,
+        named: &Named<'_>,
         change: &CardChange,
         event: &StripeEvent,
     ) -> Result<bool, Error> {
@@ -265,12 +294,15 @@ impl<P: Ports> Vault<P> {
             else {
                 return Ok(false);
             };
-            let Some(read) = methods.iter().find(|p| p.id == id) else {
+            // The index is eventually consistent: a card re-homed since is no longer the
+            // one the event names.
+            let Some(read) = methods.iter().find(|p| p.id == id && named.is(p)) else {
                 return Ok(false);
             };
             let mut changed = read.clone();
-            if changed.apply_stripe(change, event.created, self.clock.now()) == Applied::Stale {
-                tracing::info!(event = %event.id, card = %id, "older than the card's state");
+            let applied = changed.apply_stripe(change, &event.id, event.created, self.clock.now());
+            if applied == Applied::Stale {
+                tracing::info!(event = %event.id, card = %id, "older than the card's state, or taken already");
                 return Ok(false);
             }
             let default = (*change == CardChange::Removed
@@ -334,6 +366,20 @@ impl<P: Ports> Vault<P> {
     }
 }
 
+/// The Stripe ids an event names its cards by: a customer, and one card on it (or all).
+struct Named<'a> {
+    customer: &'a str,
+    source: Option<&'a str>,
+}
+
+impl Named<'_> {
+    fn is(&self, pm: &PaymentMethod) -> bool {
+        pm.stripe.as_ref().is_some_and(|s| {
+            s.customer_id == self.customer && self.source.is_none_or(|src| s.source_id == src)
+        })
+    }
+}
+
 /// The newest other card still at Stripe.
 fn next_default(methods: &[PaymentMethod], removed: PaymentMethodId) -> Option<PaymentMethodId> {
     methods
@@ -341,4 +387,32 @@ fn next_default(methods: &[PaymentMethod], removed: PaymentMethodId) -> Option<P
         .filter(|p| p.id != removed && p.is_card() && p.removed_at_stripe.is_none())
         .max_by_key(|p| (p.created_at, p.id))
         .map(|p| p.id)
+}
+
+#[cfg(test)]
+mod named_tests {
+    use super::*;
+    use crate::domain::StripeRef;
+
+    #[test]
+    fn a_card_is_named_by_its_current_stripe_ids_only() {
+        let mut pm: PaymentMethod = serde_json::from_value(serde_json::json!({
+            "id": 7, "customerId": 1, "tenantId": "t1",
+            "instrument": {"kind": "card", "brand": "Visa", "expMonth": 1, "expYear": 2030},
+            "last4": "4242", "holder": {}, "status": "Active",
+            "createdAt": "2026-01-01T00:00:00Z", "modifiedAt": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a card");
+        let named = |customer, source| Named { customer, source };
+        assert!(!named("cus_a", None).is(&pm), "no Stripe ids at all");
+        pm.stripe = Some(StripeRef {
+            customer_id: "cus_a".into(),
+            source_id: "card_1".into(),
+        });
+        assert!(named("cus_a", Some("card_1")).is(&pm));
+        assert!(named("cus_a", None).is(&pm), "every card of the customer");
+        // Re-homed since the index was read: the old ids no longer name it.
+        assert!(!named("cus_a", Some("card_old")).is(&pm));
+        assert!(!named("cus_b", Some("card_1")).is(&pm));
+    }
 }

@@ -310,3 +310,34 @@ fn only_the_first_eight_sha256_sized_v1_values_are_tried() {
         Err(SignatureError::NoMatch)
     );
 }
+
+#[test]
+fn an_event_clock_admits_newer_events_and_unseen_ones_of_its_second() {
+    assert!(EventClock::admits(None, "evt_a", 100));
+    let clock = EventClock::advanced(None, "evt_a", 100);
+    assert!(
+        !EventClock::admits(Some(&clock), "evt_a", 100),
+        "taken already"
+    );
+    assert!(!EventClock::admits(Some(&clock), "evt_old", 99), "older");
+    assert!(
+        EventClock::admits(Some(&clock), "evt_b", 100),
+        "same second, unseen"
+    );
+    let clock = EventClock::advanced(Some(clock), "evt_b", 100);
+    assert_eq!(clock.ids, ["evt_a", "evt_b"]);
+    // A newer second starts afresh.
+    let clock = EventClock::advanced(Some(clock), "evt_c", 101);
+    assert_eq!(
+        (clock.at, clock.ids.as_slice()),
+        (101, &["evt_c".to_owned()][..])
+    );
+    // At most CLOCK_IDS ids are kept, the oldest dropped first.
+    let mut clock = Some(clock);
+    for i in 0..CLOCK_IDS + 3 {
+        clock = Some(EventClock::advanced(clock, &format!("evt_{i}"), 101));
+    }
+    let clock = clock.unwrap();
+    assert_eq!(clock.ids.len(), CLOCK_IDS);
+    assert_eq!(clock.ids.last().map(String::as_str), Some("evt_18"));
+}

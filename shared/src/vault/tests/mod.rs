@@ -98,6 +98,16 @@ pub(super) fn connect_tenant() -> Tenant {
     )
 }
 
+/// Another tenant, "neighbour", connected through `account`.
+pub(super) fn tenant_with_account(account: &str) -> Tenant {
+    tenant(
+        "neighbour",
+        Some(StripeConnection::Connect {
+            account_id: account.into(),
+        }),
+    )
+}
+
 /// A tenant whose Stripe calls use its own secret key.
 pub(super) fn own_key_tenant() -> Tenant {
     Tenant {

@@ -434,3 +434,87 @@ async fn a_tenant_whose_old_account_was_deauthorized_can_still_move_its_cards() 
     assert_eq!(report.moved.len(), 1, "{report:?}");
     assert_eq!(stored(&v, &card).stripe_home.as_deref(), Some(NEW_ACCOUNT));
 }
+
+/// A card at the target that does not name the vault card (one the tenant added there,
+/// with the same last 4 and expiry) is never taken for an interrupted run's copy.
+#[tokio::test]
+async fn a_look_alike_card_at_the_target_is_not_taken_for_an_earlier_copy() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+    v.store.fail("rehome_payment_method");
+    run(&v, &request(CONNECT, false)).await;
+    v.store.heal("rehome_payment_method");
+    v.gateway.forget_idempotency_keys();
+    v.gateway.forget_metadata();
+    stripe_ops(&v);
+
+    let resumed = run(&v, &request(CONNECT, false)).await;
+
+    assert_eq!(resumed.moved.len(), 1);
+    let ops = stripe_ops(&v);
+    assert_eq!(
+        count(&ops, "add_card_on_file"),
+        1,
+        "a copy of its own: {ops:?}"
+    );
+    let to = stored(&v, &pm).stripe.unwrap();
+    assert_eq!(v.gateway.sources_of(&to.customer_id).len(), 2);
+}
+
+/// A dry run with a batch size stops between customers (it moves nothing, so a stop
+/// inside a customer would list it again for ever), and its batches cover every card once.
+#[tokio::test]
+async fn a_dry_run_batch_stops_between_customers_and_its_batches_list_each_card_once() {
+    let v = vault();
+    let t = connect_tenant();
+    for _ in 0..3 {
+        let c = customer(&v, CONNECT).await;
+        redirect_card(&v, &t, &c, VISA).await;
+        redirect_card(&v, &t, &c, MASTERCARD).await;
+    }
+    let r = RehomeRequest {
+        max_cards: Some(1),
+        ..request(CONNECT, true)
+    };
+
+    let reports = run_to_end(&v, r).await;
+
+    assert_eq!(reports.len(), 3, "one customer per batch");
+    assert!(reports.iter().all(|b| b.moved.len() == 2));
+    let mut listed: Vec<_> = reports
+        .iter()
+        .flat_map(|b| b.moved.iter().map(|m| m.card.payment_method_id))
+        .collect();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), 6);
+}
+
+/// Cards are never moved into a Stripe account another tenant is connected through: its
+/// owner would hold this tenant's cardholders' cards.
+#[tokio::test]
+async fn another_tenants_account_is_refused_as_a_target() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+    v.store.insert_tenant(tenant_with_account(NEW_ACCOUNT));
+
+    let refused = v.rehome_cards(&request(CONNECT, false)).await;
+
+    assert!(bad_request(err(refused)).contains("another tenant"));
+    assert_eq!(stripe_ops(&v), Vec::<String>::new());
+    assert_eq!(stored(&v, &pm), pm);
+    // Its own account (a repeat after the switch) is fine.
+    v.store.insert_tenant(Tenant {
+        stripe: Some(to_new_account()),
+        ..connect_tenant()
+    });
+    v.store.insert_tenant(Tenant {
+        stripe: None,
+        ..tenant_with_account(NEW_ACCOUNT)
+    });
+    ok(v.rehome_cards(&request(CONNECT, true)).await);
+}

@@ -97,7 +97,12 @@ async fn a_card_updater_event_gives_the_card_its_new_expiry_last4_and_brand() {
             ..
         }
     ));
-    assert_eq!(pm.stripe_event_at, Some(now(&v) - 10));
+    let clock = pm.stripe_card_events.as_ref().unwrap();
+    assert_eq!(
+        (clock.at, clock.ids.as_slice()),
+        (now(&v) - 10, &["evt_upd1".to_owned()][..])
+    );
+    assert_eq!(pm.stripe_charge_events, None);
     // Its audit event names the Stripe event as the actor.
     let audit = v.store.audit_events(&tid(OWN));
     let last = &audit.last().unwrap().event;
@@ -136,10 +141,11 @@ async fn a_bad_missing_or_stale_signature_is_refused_before_anything_is_read() {
     // A tenant without a secret (or that does not exist) verifies nothing.
     let r = deliver(&v, &WebhookRoute::Tenant(tid(CONNECT)), OWN_SECRET, &e).await;
     assert_eq!(bad_request(err(r)), BAD_SIGNATURE);
-    assert_eq!(
-        v.store.take_calls(),
-        Vec::<&str>::new(),
-        "nothing read or written"
+    // At most the tenant is read (to know it has an endpoint); no card, nothing written.
+    let calls = v.store.take_calls();
+    assert!(
+        calls.iter().all(|c| *c == "get_tenant"),
+        "nothing but the tenant read: {calls:?}"
     );
     assert_eq!(expiry(&stored(&v, &card)), (8, 2030));
 }
@@ -225,16 +231,133 @@ async fn an_older_event_never_overwrites_newer_state() {
     assert_eq!(expiry(&stored(&v, &card)), (4, 2034));
     // An older failure does not count against a card a newer success cleared.
     let s = card.payment_method.stripe.clone().unwrap();
+    let charge = |id: &str, kind: &str, age: i64| {
+        event(
+            &v,
+            id,
+            kind,
+            age,
+            json!({"id": "ch_1", "customer": s.customer_id, "payment_method": s.source_id,
+                   "failure_message": "declined"}),
+        )
+    };
+    ok(deliver(
+        &v,
+        &own(),
+        OWN_SECRET,
+        &charge("evt_newok", "charge.succeeded", 5),
+    )
+    .await);
+    assert_eq!(
+        ok(deliver(
+            &v,
+            &own(),
+            OWN_SECRET,
+            &charge("evt_oldfail", "charge.failed", 30)
+        )
+        .await),
+        Handled::Ignored
+    );
+    assert_eq!(stored(&v, &card).failures, 0);
+}
+
+/// Each kind of news keeps its own order: a charge newer than a card update does not make
+/// the (older, later-delivered) update stale, nor the other way round.
+#[tokio::test]
+async fn news_of_charges_never_hides_news_of_the_card() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let s = card.payment_method.stripe.clone().unwrap();
     let failed = event(
         &v,
-        "evt_oldfail",
+        "evt_fail",
         "charge.failed",
-        30,
-        json!({"id": "ch_1",
-        "customer": s.customer_id, "payment_method": s.source_id, "failure_message": "declined"}),
+        5,
+        json!({"id": "ch_1", "customer": s.customer_id, "payment_method": s.source_id,
+               "failure_message": "Your card has expired."}),
     );
     ok(deliver(&v, &own(), OWN_SECRET, &failed).await);
-    assert_eq!(stored(&v, &card).failures, 0);
+    let update = event(
+        &v,
+        "evt_upd_late",
+        "customer.source.updated",
+        60,
+        card_object(&card, 6, 2036),
+    );
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &update).await),
+        Handled::Applied { changes: 1 }
+    );
+    let pm = stored(&v, &card);
+    assert_eq!((expiry(&pm), pm.failures), ((6, 2036), 1));
+}
+
+/// Stripe retries an event the vault answered with an error; if the card took it before
+/// the error (the event's record was freed after the write), the retry must not count it
+/// again. Events of the same second that differ still each count.
+#[tokio::test]
+async fn an_event_taken_already_is_not_counted_again_when_redelivered() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let s = card.payment_method.stripe.clone().unwrap();
+    let failed = |id: &str| {
+        event(
+            &v,
+            id,
+            "charge.failed",
+            5,
+            json!({"id": "ch_1", "customer": s.customer_id, "payment_method": s.source_id,
+                   "failure_message": "declined"}),
+        )
+    };
+    // The card takes the event, then its record cannot be completed: an error, and once
+    // the claim lapses, Stripe's retry runs the event again.
+    let f1 = failed("evt_f1");
+    let f2 = failed("evt_f2");
+    v.store.fail("complete");
+    let first = deliver(&v, &own(), OWN_SECRET, &f1).await;
+    v.store.heal("complete");
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(stored(&v, &card).failures, 1);
+    v.clock.advance(60);
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &f1).await),
+        Handled::Ignored
+    );
+    assert_eq!(stored(&v, &card).failures, 1);
+    // Another failure of the same second is news.
+    ok(deliver(&v, &own(), OWN_SECRET, &f2).await);
+    assert_eq!(stored(&v, &card).failures, 2);
+}
+
+/// An unknown tenant's endpoint reads no secret, and a miss is remembered: a flood of
+/// deliveries to the tenant route costs Secrets Manager nothing after the first.
+#[tokio::test]
+async fn the_tenant_route_reads_secrets_only_for_a_known_tenant_and_remembers_misses() {
+    let v = hooked();
+    let e = event(&v, "evt_x", "customer.source.updated", 0, json!({}));
+    let body = e.to_string();
+    let header = sign(OWN_SECRET, now(&v), body.as_bytes());
+    let unknown = WebhookRoute::Tenant(tid("no-such-tenant"));
+    for _ in 0..3 {
+        let refused = v
+            .stripe_webhook(&unknown, Some(&header), body.as_bytes())
+            .await;
+        assert_eq!(bad_request(err(refused)), BAD_SIGNATURE);
+    }
+    assert_eq!(v.secrets.reads(), 0);
+    // A known tenant without a secret: read once, then remembered.
+    v.secrets
+        .remove(&format!("{TENANT_WEBHOOK_SECRET_PREFIX}{OWN}"));
+    for _ in 0..3 {
+        let refused = v
+            .stripe_webhook(&own(), Some(&header), body.as_bytes())
+            .await;
+        assert_eq!(bad_request(err(refused)), BAD_SIGNATURE);
+    }
+    assert_eq!(v.secrets.reads(), 1);
 }
 
 #[tokio::test]
