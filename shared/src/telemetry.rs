@@ -22,6 +22,10 @@ pub const CAPPED: &[&str] = &[
     "aws_smithy_http_client",
     "aws_sdk_dynamodb",
     "aws_sdk_secretsmanager",
+    "aws_sdk_kms",
+    "aws_sdk_lambda",
+    "aws_sigv4",
+    "aws_runtime",
     "aws_config",
 ];
 

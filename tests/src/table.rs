@@ -80,3 +80,17 @@ pub async fn payment_method_item(customer: u64, pm: u64) -> serde_json::Value {
 pub async fn customer_item(customer: u64) -> serde_json::Value {
     stored_item(format!("CUST#{customer}"), "CUSTOMER".into()).await
 }
+
+/// Takes a card's StripeRefs index keys away, as on a card written before the index existed.
+pub async fn forget_stripe_index(customer: u64, pm: u64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(&aws().await)
+        .update_item()
+        .table_name(&stack().table)
+        .key("PK", AttributeValue::S(format!("CUST#{customer}")))
+        .key("SK", AttributeValue::S(format!("PM#{pm}")))
+        .update_expression("REMOVE STRIPEPK, STRIPESK")
+        .send()
+        .await
+        .unwrap();
+}

@@ -327,3 +327,48 @@ async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
     assert!(err.contains("another tenant"), "{err}");
     assert_eq!(payment_method_item(c, pm).await, before);
 }
+
+/// A card removed at Stripe (a webhook) after re-homing read it is not pointed at its new
+/// copy: the write's condition refuses, so the copy is detached and the removed card is
+/// never made chargeable again.
+#[tokio::test]
+async fn a_card_removed_at_stripe_while_it_moves_is_not_repointed() {
+    use cardvault::domain::{PaymentMethod, StripeRef};
+    use cardvault::ports::{RehomeStore, StoreError};
+    let t = redirect_tenant("rehome-race", &[]);
+    let c = customer_of(&t).await;
+    let pm = redirect_card(&t, c, "4242424242424242", 2).await;
+    let read: PaymentMethod =
+        serde_json::from_value(payment_method_item(c, pm).await).expect("a payment method");
+    let client = aws_sdk_dynamodb::Client::new(&aws().await);
+    client
+        .update_item()
+        .table_name(&stack().table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{c}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PM#{pm}")),
+        )
+        .update_expression("SET removedAtStripe = :at")
+        .expression_attribute_values(
+            ":at",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-12-03T00:00:00Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = cardvault::store::Store::new(client, &stack().table);
+    let to = StripeRef {
+        customer_id: "cus_race".into(),
+        source_id: "card_race".into(),
+    };
+
+    let written = store.rehome_payment_method(&read, &to, "acct_1Race").await;
+
+    assert!(matches!(written, Err(StoreError::Conflict)), "{written:?}");
+    let item = payment_method_item(c, pm).await;
+    assert_eq!(item["stripe"], serde_json::to_value(&read.stripe).unwrap());
+}

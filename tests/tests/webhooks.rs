@@ -570,7 +570,20 @@ async fn a_deauthorized_connection_refuses_imports_and_redirects_until_set_again
         json!({"id": "ca_1", "object": "application"}),
     );
     e["account"] = json!(account);
+    // An admin's read of the tenant from before the revocation…
+    use cardvault::ports::{StoreError, TenantStore};
+    let store =
+        cardvault::store::Store::new(aws_sdk_dynamodb::Client::new(&aws().await), &stack().table);
+    let tenant_id = cardvault::domain::TenantId::try_from(t.id.clone()).unwrap();
+    let stale = store.get_tenant(&tenant_id).await.unwrap().unwrap();
     assert_eq!(deliver(&e).await["result"], "applied");
+    // …written back after it cannot undo it (the write's condition on the mark).
+    let mut edited = stale.clone();
+    edited.require_avs = true;
+    let undone = store.save_tenant(&edited, &stale).await;
+    assert!(matches!(undone, Err(StoreError::Conflict)), "{undone:?}");
+    let shown = admin(&["show-tenant", "--tenant", &t.id]);
+    assert!(shown["tenant"]["stripeRevokedAt"].is_string(), "{shown}");
     // Warm containers cache tenants for up to 30 s (vault::TENANT_CACHE_TTL).
     let deadline = std::time::Instant::now() + Duration::from_secs(45);
     let (status, body) = loop {
@@ -639,4 +652,50 @@ async fn an_unknown_or_malformed_tenant_id_answers_as_a_bad_signature() {
             assert_eq!(resp, forged, "{id}");
         }
     }
+}
+
+/// A card written before the StripeRefs index existed is not found by events until
+/// `cardvault-admin backfill-stripe-refs` gives it its index keys.
+#[tokio::test]
+async fn a_card_without_index_keys_is_found_after_the_backfill() {
+    let (id, _, admin) = billing_card().await;
+    let pm = fusebill(&id).await;
+    let (customer, pm_id) = (
+        pm["customerId"].as_u64().unwrap(),
+        pm["id"].as_u64().unwrap(),
+    );
+    forget_stripe_index(customer, pm_id).await;
+    let before = deliver(&connect_event(
+        "customer.source.updated",
+        5,
+        card_object(&pm, 3, 2035, "4242"),
+    ))
+    .await;
+    assert_eq!(before["result"], "ignored", "{before}");
+
+    let dry = cardvault_tests::admin(&["backfill-stripe-refs", "--dry-run"]);
+    assert!(dry["indexed"].as_u64().unwrap() >= 1, "{dry}");
+    assert!(payment_method_item(customer, pm_id).await["STRIPEPK"].is_null());
+    let done = cardvault_tests::admin(&["backfill-stripe-refs"]);
+    assert!(done["indexed"].as_u64().unwrap() >= 1, "{done}");
+    let item = payment_method_item(customer, pm_id).await;
+    assert_eq!(
+        item["STRIPESK"],
+        format!("{}#{pm_id}", pm["externalCardId"].as_str().unwrap()),
+        "{item}"
+    );
+
+    let after = deliver(&connect_event(
+        "customer.source.updated",
+        4,
+        card_object(&pm, 3, 2035, "4242"),
+    ))
+    .await;
+    assert_eq!(after["result"], "applied", "{after}");
+    let card = embedthis(&id, &admin).await;
+    assert_eq!(
+        (card["month"].as_str(), card["year"].as_str()),
+        (Some("03"), Some("2035")),
+        "{card}"
+    );
 }

@@ -38,6 +38,7 @@ enum Command {
     PutSecret {
         #[arg(long)]
         id: String,
+        /// The value; `-` reads it from standard input.
         #[arg(long)]
         value: String,
     },
@@ -169,6 +170,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Give cards written before the StripeRefs index existed its keys, so that Stripe's
+    /// webhooks find them. Safe to run again.
+    BackfillStripeRefs {
+        /// Count what would be indexed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Re-home the tenant's vault-held cards to a new Stripe connection: invokes the
     /// rehome-cards function batch by batch, then (unless --dry-run or --no-switch, and only
     /// if no card failed) makes the target the tenant's connection. Safe to run again.
@@ -281,8 +289,9 @@ enum Command {
         /// The platform endpoint's secret (the stack's StripeWebhookSecretArn).
         #[arg(long, requires = "platform", default_value = cardvault::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID)]
         secret_id: String,
-        /// The signing secret Stripe shows for the endpoint; without it a new one is made
-        /// and printed (for localstripe, which signs with whatever it is given).
+        /// The signing secret Stripe shows for the endpoint (`-`: read it from standard
+        /// input); without it a new one is made and printed (for localstripe, which signs
+        /// with whatever it is given).
         #[arg(long)]
         secret: Option<String>,
         #[arg(long)]
@@ -464,6 +473,12 @@ async fn command(
             };
             vault_keys::migrate_pans(&aws, &cli_table, args).await
         }
+        Command::BackfillStripeRefs { dry_run } => {
+            let done = store.backfill_stripe_refs(dry_run).await?;
+            Ok(
+                json!({ "dryRun": dry_run, "indexed": done.indexed, "changedMeanwhile": done.changed_meanwhile }),
+            )
+        }
         Command::RehomeCards {
             tenant,
             to,
@@ -544,9 +559,9 @@ async fn command(
                 None => webhooks::Endpoint::Platform { secret_id },
             };
             let change = match remove {
-                Some(old) => webhooks::Change::Remove(old),
+                Some(old) => webhooks::Change::Remove(secrets::given(old)?),
                 None => webhooks::Change::Set {
-                    secret,
+                    secret: secret.map(secrets::given).transpose()?,
                     keep_previous,
                 },
             };

@@ -5,8 +5,24 @@ use serde_json::{json, Value};
 
 use crate::Result;
 
+/// A secret given on the command line, or `-`: read from standard input (its first line),
+/// so that it stays out of the shell's history and of other users' process lists.
+pub fn given(value: String) -> Result<String> {
+    if value != "-" {
+        return Ok(value);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        return Err("standard input held no secret".into());
+    }
+    Ok(line)
+}
+
 /// `put-secret`: create the secret or overwrite its value.
 pub async fn put(aws: &SdkConfig, id: String, value: String) -> Result<Value> {
+    let value = given(value)?;
     put_secret(&aws_sdk_secretsmanager::Client::new(aws), &id, value).await?;
     Ok(json!({ "secretId": id }))
 }

@@ -53,7 +53,7 @@ pub async fn show(store: &Store, tenant: &str) -> Result<Value> {
 pub async fn set_public_key(store: &Store, tenant: &str, key: Option<String>) -> Result<Value> {
     let key = key.unwrap_or_else(|| random_token("pk_", 24));
     update(store, tenant, |t| {
-        t.public_api_key = Some(key);
+        t.public_api_key = Some(key.clone());
         Ok(())
     })
     .await
@@ -65,7 +65,7 @@ pub async fn set_origins(store: &Store, tenant: &str, origins: Vec<String>) -> R
         Origin::parse_allowed(o)?;
     }
     update(store, tenant, |t| {
-        t.allowed_origins = origins;
+        t.allowed_origins = origins.clone();
         Ok(())
     })
     .await
@@ -91,8 +91,8 @@ pub async fn set_stripe(
         cardvault::domain::PublishableKey::parse(key)?;
     }
     update(store, tenant, |t| {
-        t.stripe = Some(connection);
-        t.stripe_publishable_key = publishable_key;
+        t.stripe = Some(connection.clone());
+        t.stripe_publishable_key = publishable_key.clone();
         // A connection set again is no longer revoked (account.application.deauthorized).
         t.stripe_revoked_at = None;
         Ok(())
@@ -151,7 +151,7 @@ pub async fn set_legacy_query_string_cards(store: &Store, tenant: &str, on: bool
 pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String) -> Result<Value> {
     let secret_id = tenant_secret_id(tenant, secret_id)?;
     update(store, tenant, |t| {
-        t.recaptcha_secret_id = Some(secret_id);
+        t.recaptcha_secret_id = Some(secret_id.clone());
         Ok(())
     })
     .await
@@ -181,7 +181,7 @@ pub async fn trust_issuer(
         }
         t.trusted_issuers.retain(|p| *p != pair);
         if trust {
-            t.trusted_issuers.push(pair);
+            t.trusted_issuers.push(pair.clone());
         }
         Ok(())
     })
@@ -196,16 +196,24 @@ pub async fn load(store: &Store, id: &str) -> Result<Tenant> {
         .ok_or_else(|| format!("no tenant {id}").into())
 }
 
+/// Reads the tenant, changes it and writes it on condition that nothing it does not own
+/// changed meanwhile (a webhook's revocation); read again and retried if it did.
 async fn update(
     store: &Store,
     id: &str,
-    change: impl FnOnce(&mut Tenant) -> Result<()>,
+    change: impl Fn(&mut Tenant) -> Result<()>,
 ) -> Result<Value> {
-    let old = load(store, id).await?;
-    let mut tenant = old.clone();
-    change(&mut tenant)?;
-    store.save_tenant(&tenant, &old).await?;
-    Ok(serde_json::to_value(&tenant)?)
+    for _ in 0..3 {
+        let old = load(store, id).await?;
+        let mut tenant = old.clone();
+        change(&mut tenant)?;
+        match store.save_tenant(&tenant, &old).await {
+            Ok(()) => return Ok(serde_json::to_value(&tenant)?),
+            Err(cardvault::ports::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(format!("tenant {id} kept changing; try again").into())
 }
 
 /// A tenant's own secrets live under `cardvault/tenant/<tenant>/`: the functions' IAM

@@ -80,7 +80,7 @@ json_safe_id!(
 );
 
 /// A tenant's id: a short slug chosen by the operator (`demo-a`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
 

@@ -39,8 +39,8 @@ pub use secret::{ApiKey, KeyHash};
 pub use stripe::{CustomerRef, PublishableKey, SourceCard, SourceRef, StripeToken};
 pub use stripe_customer::{account_ref, account_ref_of, user_ref, StripeCustomerLink};
 pub use stripe_event::{
-    Applied, CardChange, CardDetails, EventChange, EventClock, SignatureError, SigningSecrets,
-    StripeCardRef, StripeEvent,
+    Applied, CardChange, CardDetails, ChargeClock, EventChange, EventClock, SignatureError,
+    SigningSecrets, StripeCardRef, StripeEvent,
 };
 pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
 pub use text::Text;

@@ -165,7 +165,15 @@ pub struct PaymentMethod {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_card_events: Option<super::EventClock>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stripe_charge_events: Option<super::EventClock>,
+    pub stripe_charge_events: Option<super::ChargeClock>,
+    /// The one clock cards had before there were two: kept until the next Stripe event
+    /// folds it into both (`apply_stripe`).
+    #[serde(
+        default,
+        rename = "stripeEventAt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub legacy_stripe_event_at: Option<i64>,
     /// Stripe said the card expires soon (`customer.source.expiring`); a new expiry from
     /// Stripe clears it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -223,6 +231,7 @@ impl PaymentMethod {
             expiry_as_sent: None,
             stripe_card_events: None,
             stripe_charge_events: None,
+            legacy_stripe_event_at: None,
             stripe_expiring: false,
             removed_at_stripe: None,
             created_at: at,

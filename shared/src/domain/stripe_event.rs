@@ -393,39 +393,60 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
     changed.unwrap_or(EventChange::Ignored)
 }
 
-/// Stripe's message, kept short, with any run of 12 or more digits (spaces and dashes
-/// between them included) masked: an error message is shown to callers and must never carry
-/// a card number, whatever Stripe put in it.
+/// Stripe's message, kept short, with any run of 12 or more digits masked: an error
+/// message is shown to callers and must never carry a card number, whatever Stripe put in
+/// it. A run may have up to [`MAX_GAP`] separators (spaces, dashes, dots, slashes…) between
+/// its digits, as numbers are written (`4242 4242…`, `4242.4242…`, `4242 - 4242…`); a
+/// letter ends it.
 pub fn safe_message(message: &str) -> String {
     let chars: Vec<char> = message.chars().take(ERROR_MAX).collect();
     let mut out = String::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_digit() {
-            // The run: digits, with single spaces or dashes between them.
-            let mut j = i;
-            let mut digits = 0;
-            while j < chars.len()
-                && (chars[j].is_ascii_digit()
-                    || (matches!(chars[j], ' ' | '-')
-                        && j + 1 < chars.len()
-                        && chars[j + 1].is_ascii_digit()))
-            {
-                digits += usize::from(chars[j].is_ascii_digit());
-                j += 1;
-            }
-            if digits >= 12 {
-                out.push_str("[redacted]");
-            } else {
-                out.extend(&chars[i..j]);
-            }
-            i = j;
-        } else {
+        if !chars[i].is_ascii_digit() {
             out.push(chars[i]);
             i += 1;
+            continue;
         }
+        let (end, digits) = digit_run(&chars, i);
+        if digits >= 12 {
+            out.push_str("[redacted]");
+        } else {
+            out.extend(&chars[i..end]);
+        }
+        i = end;
     }
     out
+}
+
+/// Separators a digit run may have in a row.
+const MAX_GAP: usize = 3;
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '-' | '.' | '/' | '_' | ':' | ',' | '*' | '|' | '+')
+}
+
+/// The end of the digit run starting at `start` (a digit), and how many digits it holds.
+fn digit_run(chars: &[char], start: usize) -> (usize, usize) {
+    let (mut end, mut digits, mut j) = (start, 0, start);
+    while j < chars.len() {
+        if chars[j].is_ascii_digit() {
+            digits += 1;
+            j += 1;
+            end = j;
+            continue;
+        }
+        let gap = chars[j..]
+            .iter()
+            .take(MAX_GAP)
+            .take_while(|c| is_separator(**c))
+            .count();
+        match chars.get(j + gap) {
+            Some(c) if gap > 0 && c.is_ascii_digit() => j += gap,
+            _ => break,
+        }
+    }
+    (end, digits)
 }
 
 /// What one event does to one card.
@@ -480,15 +501,17 @@ impl CardChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Changed,
-    /// The card already holds what a newer event said, or took this very event already (a
-    /// redelivery after a failure part-way): it changes nothing.
+    /// The card took this very event already (a redelivery after a failure part-way): the
+    /// card stays as it is, and what follows a change (the user API's copy, the audit
+    /// event) is done again, each safe to repeat.
+    Taken,
+    /// The card already holds what a newer event said: this older one changes nothing.
     Stale,
 }
 
-/// The order of the Stripe events one side of a card has taken: the `created` second of
-/// the newest, and the ids of those taken at that second (events of one second apply in the
-/// order they arrive, each once). A card keeps two: its details (updates, expiry, removal)
-/// and its charges (failures, successes), so that news of one kind never hides the other.
+/// The order of the Stripe events about a card itself (updates, expiring, removal): the
+/// `created` second of the newest taken, and the ids of those taken at that second (events
+/// of one second apply in the order they arrive, each once).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventClock {
     pub at: i64,
@@ -501,8 +524,12 @@ const CLOCK_IDS: usize = 16;
 
 impl EventClock {
     /// Whether event `id` made at `created` is news to this clock.
-    pub fn admits(clock: Option<&Self>, id: &str, created: i64) -> bool {
-        clock.is_none_or(|c| created > c.at || (created == c.at && !c.ids.iter().any(|i| i == id)))
+    pub fn admits(clock: Option<&Self>, id: &str, created: i64) -> Applied {
+        match clock {
+            Some(c) if c.at == created && c.ids.iter().any(|i| i == id) => Applied::Taken,
+            Some(c) if created < c.at => Applied::Stale,
+            _ => Applied::Changed,
+        }
     }
 
     /// The clock after taking event `id` made at `created` (which it admits).
@@ -519,16 +546,49 @@ impl EventClock {
     }
 }
 
-impl CardChange {
-    /// Whether it is news about the card itself (else about a charge made with it).
-    fn about_card(&self) -> bool {
-        !matches!(self, Self::Failed(_) | Self::Succeeded)
+/// What a card's charges have told: failures count since the last success, each once,
+/// whatever order they arrive in; a success resets the count unless a failure newer than
+/// it was taken already; a failure older than the last success is history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeClock {
+    /// `created` of the newest success taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<i64>,
+    /// `created` of the newest failure taken: its message is the card's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<i64>,
+    /// The charge events taken lately, so that a redelivery is not counted again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+/// Charge event ids kept (Stripe redelivers within hours; a card fails a few times a day).
+const CHARGE_IDS: usize = 32;
+
+impl ChargeClock {
+    fn admits(&self, id: &str, created: i64, success: bool) -> Applied {
+        let before = |at: Option<i64>| at.is_some_and(|at| created < at);
+        if self.ids.iter().any(|i| i == id) {
+            Applied::Taken
+        } else if before(self.reset_at) || (success && before(self.failed_at)) {
+            Applied::Stale
+        } else {
+            Applied::Changed
+        }
+    }
+
+    fn take(&mut self, id: &str) {
+        if self.ids.len() >= CHARGE_IDS {
+            self.ids.remove(0);
+        }
+        self.ids.push(id.to_owned());
     }
 }
 
 impl super::PaymentMethod {
     /// Applies event `event_id`'s change made at `created` (Unix seconds), unless the card
-    /// already took a newer event of the same kind, or this one.
+    /// already took a newer event of its kind, or this one.
     pub fn apply_stripe(
         &mut self,
         change: &CardChange,
@@ -536,32 +596,71 @@ impl super::PaymentMethod {
         created: i64,
         now: super::Timestamp,
     ) -> Applied {
-        let clock = if change.about_card() {
-            &mut self.stripe_card_events
-        } else {
-            &mut self.stripe_charge_events
+        // Cards written before there were two clocks kept one, `stripeEventAt`: a floor.
+        if let Some(at) = self.legacy_stripe_event_at.take() {
+            self.stripe_card_events.get_or_insert(EventClock {
+                at,
+                ids: Vec::new(),
+            });
+            let charges = self
+                .stripe_charge_events
+                .get_or_insert_with(Default::default);
+            charges.reset_at = Some(charges.reset_at.map_or(at, |r| r.max(at)));
+        }
+        let applied = match change {
+            CardChange::Failed(message) => self.charge_failed(event_id, created, message),
+            CardChange::Succeeded => self.charge_succeeded(event_id, created),
+            card => {
+                let applied =
+                    EventClock::admits(self.stripe_card_events.as_ref(), event_id, created);
+                if applied == Applied::Changed {
+                    let clock = self.stripe_card_events.take();
+                    self.stripe_card_events = Some(EventClock::advanced(clock, event_id, created));
+                    match card {
+                        CardChange::Details(d) => self.take_details(d),
+                        CardChange::Expiring => self.stripe_expiring = true,
+                        _ => {
+                            self.removed_at_stripe.get_or_insert(now);
+                        }
+                    }
+                }
+                applied
+            }
         };
-        if !EventClock::admits(clock.as_ref(), event_id, created) {
-            return Applied::Stale;
+        if applied == Applied::Changed {
+            self.modified_at = now;
         }
-        *clock = Some(EventClock::advanced(clock.take(), event_id, created));
-        match change {
-            CardChange::Details(d) => self.take_details(d),
-            CardChange::Expiring => self.stripe_expiring = true,
-            CardChange::Removed => {
-                self.removed_at_stripe.get_or_insert(now);
-            }
-            CardChange::Failed(message) => {
-                self.failures = self.failures.saturating_add(1);
-                self.last_error = Some(message.clone());
-            }
-            CardChange::Succeeded => {
-                self.failures = 0;
-                self.last_error = None;
+        applied
+    }
+
+    fn charge_failed(&mut self, id: &str, created: i64, message: &str) -> Applied {
+        let clock = self
+            .stripe_charge_events
+            .get_or_insert_with(Default::default);
+        let applied = clock.admits(id, created, false);
+        if applied == Applied::Changed {
+            clock.take(id);
+            self.failures = self.failures.saturating_add(1);
+            if clock.failed_at.is_none_or(|at| created >= at) {
+                clock.failed_at = Some(created);
+                self.last_error = Some(message.to_owned());
             }
         }
-        self.modified_at = now;
-        Applied::Changed
+        applied
+    }
+
+    fn charge_succeeded(&mut self, id: &str, created: i64) -> Applied {
+        let clock = self
+            .stripe_charge_events
+            .get_or_insert_with(Default::default);
+        let applied = clock.admits(id, created, true);
+        if applied == Applied::Changed {
+            clock.take(id);
+            clock.reset_at = Some(created);
+            self.failures = 0;
+            self.last_error = None;
+        }
+        applied
     }
 
     fn take_details(&mut self, d: &CardDetails) {

@@ -47,6 +47,8 @@ pub struct MemoryStore {
     calls: Mutex<Vec<&'static str>>,
     /// Re-homing's progress: (customer, target) → the Stripe customer made there.
     rehomed: Mutex<HashMap<(CustomerId, String), String>>,
+    /// Re-homing targets: (tenant, connected account).
+    pub(crate) rehome_targets: Mutex<BTreeSet<(TenantId, String)>>,
 }
 
 impl MemoryStore {
@@ -711,7 +713,11 @@ impl crate::ports::RehomeStore for MemoryStore {
         let stored = s
             .payment_methods
             .get_mut(&(pm.customer_id, pm.id))
-            .filter(|p| p.tenant_id == pm.tenant_id && p.stripe == pm.stripe)
+            .filter(|p| {
+                p.tenant_id == pm.tenant_id
+                    && p.stripe == pm.stripe
+                    && p.removed_at_stripe.is_none()
+            })
             .ok_or(StoreError::Conflict)?;
         let from = stored
             .stripe
@@ -727,6 +733,19 @@ impl crate::ports::RehomeStore for MemoryStore {
             ),
             pm.id,
         );
+        Ok(())
+    }
+
+    async fn record_rehome_target(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<(), StoreError> {
+        drop(self.enter("record_rehome_target")?);
+        self.rehome_targets
+            .lock()
+            .unwrap()
+            .insert((tenant.clone(), account.to_owned()));
         Ok(())
     }
 

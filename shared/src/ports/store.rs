@@ -320,6 +320,14 @@ pub trait RehomeStore: Send + Sync {
         to: &crate::domain::StripeRef,
         target: &str,
     ) -> Result<(), StoreError>;
+    /// Records that the tenant's cards are moving to connected account `account`, so that
+    /// the platform's webhooks map that account's events to the tenant before its
+    /// connection switches (or if it never does: `--no-switch`, a card that failed).
+    async fn record_rehome_target(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<(), StoreError>;
     /// Makes `stripe_customer` the customer's own Stripe customer (where new cards go), on
     /// condition that it is still `from`.
     async fn switch_stripe_customer(

@@ -25,7 +25,8 @@ pub trait StripeEventStore: Send + Sync {
         stripe_customer: &str,
         source: Option<&str>,
     ) -> Result<Vec<(CustomerId, PaymentMethodId)>, StoreError>;
-    /// The tenants connected to Stripe through `account` (Connect). One index Query.
+    /// The tenants connected to Stripe through `account` (Connect), or moving their cards
+    /// there (re-homing). One index Query.
     async fn tenants_by_stripe_account(&self, account: &str) -> Result<Vec<TenantId>, StoreError>;
     /// Writes `changed` if the card is still as `read` (its `modifiedAt`), and moves the
     /// customer's default as `default` says, on condition it is still `from`; all or

@@ -118,12 +118,6 @@ impl CustomerStore for Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await?;
-        out.attributes
-            .and_then(|a| {
-                a.get("stripeCustomerId")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-            })
-            .ok_or(StoreError::Missing("stripeCustomerId"))
+        super::updated_stripe_customer(out.attributes)
     }
 }

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 pub use crate::ports::StoreError;
 use tx::build_err;
+pub use webhooks::Backfill;
 
 /// The SDK's error, kept whole as the store's backend error (its sources carry the
 /// service's code and message).
@@ -43,6 +44,14 @@ impl From<serde_dynamo::Error> for StoreError {
 }
 
 pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// The Stripe customer an `if_not_exists` update of `stripeCustomerId` left in place
+/// (`ReturnValues: UPDATED_NEW`): ours, or the one a concurrent writer set first.
+fn updated_stripe_customer(attributes: Option<Item>) -> Result<String, StoreError> {
+    attributes
+        .and_then(|a| a.get("stripeCustomerId")?.as_s().ok().cloned())
+        .ok_or(StoreError::Missing("stripeCustomerId"))
+}
 
 /// A single-item write whose condition did not hold.
 fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {

@@ -25,8 +25,37 @@ fn now() -> Result<String, StoreError> {
         .map_err(tx::build_err)
 }
 
+/// The tenant-level marker of a re-homing target: in GSI1 under the account, as a Connect
+/// tenant's own item is (`STRIPEACCT#<acct>` / `TENANT#<t>`), so that one Query finds both.
+const REHOME_TARGET_PREFIX: &str = "REHOMETARGET#";
+
 #[async_trait]
 impl RehomeStore for Store {
+    async fn record_rehome_target(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = items::key(
+            items::tenant_pk(tenant),
+            &format!("{REHOME_TARGET_PREFIX}{account}"),
+        );
+        item.insert(
+            "GSI1PK".into(),
+            AttributeValue::S(items::stripe_account_gsi1pk(account)),
+        );
+        item.insert("GSI1SK".into(), AttributeValue::S(items::tenant_pk(tenant)));
+        item.insert("tenantId".into(), AttributeValue::S(tenant.to_string()));
+        item.insert("createdAt".into(), AttributeValue::S(now()?));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// One Query of GSI1 (`TENANT#<t>`, `CUST#…`), which projects the customer id: the
     /// order is GSI1SK's, as text, and `after` starts just past its own key.
     async fn tenant_customer_ids(
@@ -121,13 +150,7 @@ impl RehomeStore for Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await?;
-        out.attributes
-            .and_then(|a| {
-                a.get("stripeCustomerId")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-            })
-            .ok_or(StoreError::Missing("stripeCustomerId"))
+        super::updated_stripe_customer(out.attributes)
     }
 
     /// One TransactWriteItems: the payment method (on condition of its old references),
@@ -150,7 +173,12 @@ impl RehomeStore for Store {
                 .update_expression(
                     "SET #s = :to, stripeHome = :home, modifiedAt = :now, STRIPEPK = :spk, STRIPESK = :ssk",
                 )
-                .condition_expression("tenantId = :t AND #s.customerId = :oc AND #s.sourceId = :os")
+                // Removed at Stripe meanwhile (a webhook): never made chargeable again;
+                // the conflict detaches the copy.
+                .condition_expression(
+                    "tenantId = :t AND #s.customerId = :oc AND #s.sourceId = :os \
+                     AND attribute_not_exists(removedAtStripe)",
+                )
                 .expression_attribute_names("#s", "stripe")
                 .expression_attribute_values(":to", serde_dynamo::to_attribute_value(to)?)
                 .expression_attribute_values(":home", s(target))

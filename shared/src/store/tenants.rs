@@ -54,11 +54,29 @@ impl Store {
     /// move with it in the same transaction, so neither ever points at the wrong tenant.
     pub async fn save_tenant(&self, tenant: &Tenant, old: &Tenant) -> Result<(), StoreError> {
         let table = &self.table;
-        let mut writes: Vec<Write> = vec![tx::put_if(
-            table,
-            items::tenant(tenant)?,
-            Some("attribute_exists(PK)"),
-        )?];
+        // A webhook may revoke the Stripe connection between the admin's read and this
+        // write: the write holds only if the mark is still as read (`Conflict` otherwise), so
+        // a revocation is never silently undone.
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(table)
+            .set_item(Some(items::tenant(tenant)?));
+        let put = match old.stripe_revoked_at {
+            None => put.condition_expression(
+                "attribute_exists(PK) AND attribute_not_exists(stripeRevokedAt)",
+            ),
+            Some(at) => put
+                .condition_expression("attribute_exists(PK) AND stripeRevokedAt = :revoked")
+                .expression_attribute_values(
+                    ":revoked",
+                    AttributeValue::S(
+                        at.format(&time::format_description::well_known::Rfc3339)
+                            .map_err(build_err)?,
+                    ),
+                ),
+        };
+        let mut writes: Vec<Write> = vec![aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put.build().map_err(build_err)?)
+            .build()];
         // The origin index answers CORS preflights, which name no tenant.
         let origins = |t: &Tenant| -> std::collections::BTreeSet<Origin> {
             t.allowed_origins.iter().map(|o| Origin::new(o)).collect()

@@ -79,12 +79,15 @@ impl StripeEventStore for Store {
             .expression_attribute_values(":pk", s(items::stripe_account_gsi1pk(account)))
             .send()
             .await?;
-        Ok(out
+        // The tenants connected through the account, and those moving their cards there
+        // (`RehomeStore::record_rehome_target`): one each.
+        let tenants: std::collections::BTreeSet<TenantId> = out
             .items()
             .iter()
             .filter_map(|item| item.get("GSI1SK")?.as_s().ok()?.strip_prefix("TENANT#"))
             .filter_map(|id| TenantId::try_from(id.to_owned()).ok())
-            .collect())
+            .collect();
+        Ok(tenants.into_iter().collect())
     }
 
     /// One TransactWriteItems: the card, on condition its `modifiedAt` is still what was
@@ -230,5 +233,69 @@ impl StripeEventStore for Store {
             }
         }
         Ok(())
+    }
+}
+
+/// What [`Store::backfill_stripe_refs`] did.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backfill {
+    /// Cards that gained their index keys (in a dry run: would gain).
+    pub indexed: u64,
+    /// Cards whose Stripe references changed between the scan and the write: the write
+    /// that changed them set the keys.
+    pub changed_meanwhile: u64,
+}
+
+impl Store {
+    /// Gives every card held at Stripe but written before the [`items::STRIPE_REF_INDEX`]
+    /// existed its index keys, so that Stripe's webhooks find it (an admin migration, like
+    /// `migrate-pans`; idempotent: a second run finds nothing). One Scan of the table, then
+    /// one conditional UpdateItem per such card, on condition that its Stripe references
+    /// are still the ones the keys are made from.
+    pub async fn backfill_stripe_refs(&self, dry_run: bool) -> Result<Backfill, StoreError> {
+        let mut done = Backfill::default();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "begins_with(SK, :pm) AND attribute_exists(stripe) AND attribute_not_exists(STRIPEPK)",
+            )
+            .expression_attribute_values(":pm", s(items::PM_PREFIX))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let pm: PaymentMethod = serde_dynamo::from_item(item?)?;
+            let Some(stripe) = &pm.stripe else { continue };
+            if dry_run {
+                done.indexed += 1;
+                continue;
+            }
+            let (pk, sk) = items::stripe_ref_keys(&pm, stripe);
+            let written = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
+                .update_expression("SET STRIPEPK = :spk, STRIPESK = :ssk")
+                .condition_expression(
+                    "attribute_not_exists(STRIPEPK) AND #s.customerId = :c AND #s.sourceId = :src",
+                )
+                .expression_attribute_names("#s", "stripe")
+                .expression_attribute_values(":spk", s(pk))
+                .expression_attribute_values(":ssk", s(sk))
+                .expression_attribute_values(":c", s(stripe.customer_id.as_str()))
+                .expression_attribute_values(":src", s(stripe.source_id.as_str()))
+                .send()
+                .await;
+            match written {
+                Ok(_) => done.indexed += 1,
+                Err(e) if condition_failed(&e) => done.changed_meanwhile += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(done)
     }
 }

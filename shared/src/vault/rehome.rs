@@ -211,6 +211,12 @@ where
                     "{account_id} is another tenant's Stripe connection; cards are never moved there"
                 )));
             }
+            // Moved cards hear from their new account at once, switch or no switch.
+            if !request.dry_run {
+                self.store
+                    .record_rehome_target(&tenant.id, account_id)
+                    .await?;
+            }
         }
         // The target's credentials are checked before anything else: a wrong secret fails
         // the first batch, not a card.
@@ -419,11 +425,20 @@ where
             Err(StoreError::Conflict) => {
                 // A concurrent run of the same move got the same copy (Stripe replayed its
                 // key) and recorded it first: moved, and not ours to detach.
-                if self.points_at(pm, &added.id).await {
-                    return Ok(MovedCard {
-                        card: card_ref(pm),
-                        stripe: Some(to),
-                    });
+                match self.points_at(pm, &added.id).await {
+                    Ok(true) => {
+                        return Ok(MovedCard {
+                            card: card_ref(pm),
+                            stripe: Some(to),
+                        })
+                    }
+                    Ok(false) => {}
+                    // Unknown: the copy may be the winner's; the next run finds out.
+                    Err(e) => {
+                        return Err(Moved::Stop(Stop::Unavailable(format!(
+                            "the store failed: {e}"
+                        ))))
+                    }
                 }
                 // Removed or changed meanwhile: the copy at the target is nobody's.
                 if let Err(e) = self
@@ -457,14 +472,16 @@ where
     }
 
     /// Whether the card's record now points at Stripe card `source` (read again after a
-    /// conflict; a failed read answers no).
-    async fn points_at(&self, pm: &PaymentMethod, source: &str) -> bool {
+    /// conflict).
+    async fn points_at(&self, pm: &PaymentMethod, source: &str) -> Result<bool, StoreError> {
         let read = self
             .store
             .customer_with_payment_methods(&pm.tenant_id, pm.customer_id)
-            .await;
-        matches!(read, Ok(Some((_, methods))) if methods.iter().any(|p| {
-            p.id == pm.id && p.stripe.as_ref().is_some_and(|s| s.source_id == source)
+            .await?;
+        Ok(read.is_some_and(|(_, methods)| {
+            methods
+                .iter()
+                .any(|p| p.id == pm.id && p.stripe.as_ref().is_some_and(|s| s.source_id == source))
         }))
     }
 
@@ -553,13 +570,24 @@ fn card_ref(pm: &PaymentMethod) -> CardRef {
 }
 
 /// The card an earlier, interrupted run added for `pm`: the one whose metadata names it
-/// ([`CARD_METADATA_KEY`]), and no other card of the customer points at. Taken, so that
-/// two cards never claim one. A card at the target that does not name a vault card (one
-/// the tenant added, say) is never taken, whatever its last 4 and expiry.
+/// ([`CARD_METADATA_KEY`]), with its last 4 and expiry, and no other card of the customer
+/// points at. Taken, so that two cards never claim one. A card at the target that does not
+/// name the vault card (one the tenant added, say) is never taken, nor one that names it
+/// but is another card.
 fn take_match(cards: &mut Vec<Card>, pm: &PaymentMethod) -> Option<Card> {
+    let Instrument::Card {
+        exp_month,
+        exp_year,
+        ..
+    } = pm.instrument
+    else {
+        return None;
+    };
     let id = pm.id.to_string();
-    let at = cards
-        .iter()
-        .position(|c| c.metadata.get(CARD_METADATA_KEY) == Some(&id))?;
+    let at = cards.iter().position(|c| {
+        c.metadata.get(CARD_METADATA_KEY) == Some(&id)
+            && c.last4.as_deref() == Some(pm.last4.as_str())
+            && (c.exp_month, c.exp_year) == (Some(exp_month), Some(exp_year))
+    })?;
     Some(cards.remove(at))
 }

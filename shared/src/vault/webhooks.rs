@@ -45,7 +45,7 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// How long a webhook endpoint with no readable secret is not asked again: a secret set
 /// just now takes effect within this (Stripe retries a refused delivery for days).
 pub const SECRET_MISS_TTL: Duration = Duration::from_secs(30);
-/// Misses remembered at once per container, so that random tenant ids cannot grow it.
+/// Misses remembered at once per container (one per tenant at most: a bound, not a limit).
 pub const SECRET_MISSES_MAX: usize = 1024;
 /// Writes of one card retried when it changed between read and write.
 const CONFLICT_RETRIES: usize = 3;
@@ -138,8 +138,9 @@ impl<P: Ports> Vault<P> {
     /// Stripe retries).
     ///
     /// The tenant route is open to anyone: an unknown tenant costs no Secrets Manager call
-    /// (a read of the cached tenant instead), and a miss is remembered for
-    /// [`SECRET_MISS_TTL`], so that a flood of deliveries to one id reads nothing twice.
+    /// (a read of the tenant instead), and a known tenant's miss is remembered for
+    /// [`SECRET_MISS_TTL`], so that a flood of deliveries to it reads nothing twice. Only
+    /// real endpoints are remembered, so random ids cannot crowd the real ones out.
     async fn webhook_secrets(&self, route: &WebhookRoute) -> SigningSecrets {
         let id = match route {
             WebhookRoute::Platform => self.settings.stripe_webhook_secret_id.clone(),
@@ -151,10 +152,7 @@ impl<P: Ports> Vault<P> {
         if let WebhookRoute::Tenant(t) = route {
             match self.find_tenant(t).await {
                 Ok(Some(_)) => {}
-                Ok(None) => {
-                    self.webhook_secret_misses.insert(id, ());
-                    return SigningSecrets::none();
-                }
+                Ok(None) => return SigningSecrets::none(),
                 Err(e) => {
                     tracing::warn!(error = %e, "tenant not read");
                     return SigningSecrets::none();
@@ -302,23 +300,28 @@ impl<P: Ports> Vault<P> {
             let mut changed = read.clone();
             let applied = changed.apply_stripe(change, &event.id, event.created, self.clock.now());
             if applied == Applied::Stale {
-                tracing::info!(event = %event.id, card = %id, "older than the card's state, or taken already");
+                tracing::info!(event = %event.id, card = %id, "older than the card's state");
                 return Ok(false);
             }
-            let default = (*change == CardChange::Removed
+            // Taken already (a redelivery after a failure part-way): the card and its
+            // default were written then; what follows is done again.
+            let default = (applied == Applied::Changed
+                && *change == CardChange::Removed
                 && customer.default_payment_method_id == Some(id))
             .then(|| DefaultMove {
                 from: id,
                 to: next_default(&methods, id),
             });
-            match self.store.save_stripe_change(read, &changed, default).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            if applied == Applied::Changed {
+                match self.store.save_stripe_change(read, &changed, default).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
             }
             // The user API keeps its own copy of a card (the link's `source`): brought in
             // step before the event counts as done, so that a failure here is retried by
-            // Stripe (the card's change is then applied again, to the same result).
+            // Stripe (the redelivery finds the event taken, and does this again).
             let owner = customer
                 .external_ref
                 .as_deref()

@@ -288,6 +288,25 @@ fn a_message_never_carries_a_card_number() {
         "Card [redacted] declined, code 51 on 2026-12-01"
     );
     assert_eq!(safe_message("5555-5555-5555-4444"), "[redacted]");
+    // Other ways of writing one, separators kept outside the run.
+    for written in [
+        "4242.4242.4242.4242",
+        "4242 - 4242 - 4242 - 4242",
+        "4242/4242/4242/4242",
+        "4242\t4242\t4242\t4242",
+        "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2",
+    ] {
+        assert_eq!(
+            safe_message(&format!("card {written}.")),
+            "card [redacted].",
+            "{written}"
+        );
+    }
+    // Short numbers stay, with their separators.
+    assert_eq!(
+        safe_message("Amount 1,234.56 at 12:30"),
+        "Amount 1,234.56 at 12:30"
+    );
     assert_eq!(safe_message(&"x".repeat(2000)).len(), ERROR_MAX);
 }
 
@@ -313,16 +332,19 @@ fn only_the_first_eight_sha256_sized_v1_values_are_tried() {
 
 #[test]
 fn an_event_clock_admits_newer_events_and_unseen_ones_of_its_second() {
-    assert!(EventClock::admits(None, "evt_a", 100));
+    assert_eq!(EventClock::admits(None, "evt_a", 100), Applied::Changed);
     let clock = EventClock::advanced(None, "evt_a", 100);
-    assert!(
-        !EventClock::admits(Some(&clock), "evt_a", 100),
-        "taken already"
+    assert_eq!(
+        EventClock::admits(Some(&clock), "evt_a", 100),
+        Applied::Taken
     );
-    assert!(!EventClock::admits(Some(&clock), "evt_old", 99), "older");
-    assert!(
+    assert_eq!(
+        EventClock::admits(Some(&clock), "evt_old", 99),
+        Applied::Stale
+    );
+    assert_eq!(
         EventClock::admits(Some(&clock), "evt_b", 100),
-        "same second, unseen"
+        Applied::Changed
     );
     let clock = EventClock::advanced(Some(clock), "evt_b", 100);
     assert_eq!(clock.ids, ["evt_a", "evt_b"]);
@@ -340,4 +362,82 @@ fn an_event_clock_admits_newer_events_and_unseen_ones_of_its_second() {
     let clock = clock.unwrap();
     assert_eq!(clock.ids.len(), CLOCK_IDS);
     assert_eq!(clock.ids.last().map(String::as_str), Some("evt_18"));
+}
+
+/// A card that took events before there were two clocks (`stripeEventAt`).
+fn legacy_card(at: i64) -> crate::domain::PaymentMethod {
+    serde_json::from_value(json!({
+        "id": 7, "customerId": 1, "tenantId": "t1",
+        "instrument": {"kind": "card", "brand": "Visa", "expMonth": 1, "expYear": 2030},
+        "last4": "4242", "holder": {}, "status": "Active", "failures": 2,
+        "stripeEventAt": at,
+        "createdAt": "2026-01-01T00:00:00Z", "modifiedAt": "2026-01-01T00:00:00Z"
+    }))
+    .expect("a card")
+}
+
+#[test]
+fn failures_count_once_each_in_any_order_and_a_success_resets_only_what_came_before() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let failed = |m: &str| CardChange::Failed(m.into());
+    let mut pm = legacy_card(0);
+    pm.failures = 0;
+    // Two failures, the newer first: both count; the newer's message stays.
+    assert_eq!(
+        pm.apply_stripe(&failed("newer"), "evt_f2", 100, now),
+        Applied::Changed
+    );
+    assert_eq!(
+        pm.apply_stripe(&failed("older"), "evt_f1", 90, now),
+        Applied::Changed
+    );
+    assert_eq!((pm.failures, pm.last_error.as_deref()), (2, Some("newer")));
+    // A redelivery counts nothing.
+    assert_eq!(
+        pm.apply_stripe(&failed("older"), "evt_f1", 90, now),
+        Applied::Taken
+    );
+    assert_eq!(pm.failures, 2);
+    // A success older than the newest failure resets nothing.
+    assert_eq!(
+        pm.apply_stripe(&CardChange::Succeeded, "evt_s1", 95, now),
+        Applied::Stale
+    );
+    assert_eq!(pm.failures, 2);
+    // A newer one does; a failure from before it is history.
+    assert_eq!(
+        pm.apply_stripe(&CardChange::Succeeded, "evt_s2", 110, now),
+        Applied::Changed
+    );
+    assert_eq!((pm.failures, pm.last_error.as_deref()), (0, None));
+    assert_eq!(
+        pm.apply_stripe(&failed("late"), "evt_f0", 105, now),
+        Applied::Stale
+    );
+    assert_eq!(pm.failures, 0);
+}
+
+#[test]
+fn a_legacy_clock_is_a_floor_for_both_kinds_of_news() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let mut pm = legacy_card(100);
+    let update = CardChange::Details(CardDetails {
+        brand: None,
+        last4: None,
+        exp_month: Some(5),
+        exp_year: Some(2031),
+    });
+    assert_eq!(pm.apply_stripe(&update, "evt_u0", 99, now), Applied::Stale);
+    assert_eq!(pm.legacy_stripe_event_at, None, "folded into the clocks");
+    assert_eq!(
+        pm.apply_stripe(&CardChange::Failed("x".into()), "evt_f0", 99, now),
+        Applied::Stale
+    );
+    assert_eq!(
+        pm.apply_stripe(&update, "evt_u1", 101, now),
+        Applied::Changed
+    );
+    // Kept through writes that are not Stripe's until then.
+    let kept = serde_json::to_value(legacy_card(100)).unwrap();
+    assert_eq!(kept["stripeEventAt"], 100);
 }

@@ -31,13 +31,22 @@ impl StripeEventStore for MemoryStore {
 
     async fn tenants_by_stripe_account(&self, account: &str) -> Result<Vec<TenantId>, StoreError> {
         let s = self.enter("tenants_by_stripe_account")?;
-        Ok(s.tenants
+        let mut tenants: std::collections::BTreeSet<TenantId> = s
+            .tenants
             .values()
             .filter(|t| {
                 matches!(&t.stripe, Some(StripeConnection::Connect { account_id }) if account_id == account)
             })
             .map(|t| t.id.clone())
-            .collect())
+            .collect();
+        let targets = self.rehome_targets.lock().unwrap();
+        tenants.extend(
+            targets
+                .iter()
+                .filter(|(_, a)| a == account)
+                .map(|(t, _)| t.clone()),
+        );
+        Ok(tenants.into_iter().collect())
     }
 
     async fn save_stripe_change(

@@ -322,9 +322,10 @@ async fn an_event_taken_already_is_not_counted_again_when_redelivered() {
     assert!(first.is_err(), "{first:?}");
     assert_eq!(stored(&v, &card).failures, 1);
     v.clock.advance(60);
+    // The redelivery completes (the event is taken) without counting it again.
     assert_eq!(
         ok(deliver(&v, &own(), OWN_SECRET, &f1).await),
-        Handled::Ignored
+        Handled::Applied { changes: 1 }
     );
     assert_eq!(stored(&v, &card).failures, 1);
     // Another failure of the same second is news.
@@ -332,8 +333,8 @@ async fn an_event_taken_already_is_not_counted_again_when_redelivered() {
     assert_eq!(stored(&v, &card).failures, 2);
 }
 
-/// An unknown tenant's endpoint reads no secret, and a miss is remembered: a flood of
-/// deliveries to the tenant route costs Secrets Manager nothing after the first.
+/// An unknown tenant's endpoint reads no secret, and a known tenant's miss is remembered:
+/// a flood of deliveries to the tenant route costs Secrets Manager nothing after the first.
 #[tokio::test]
 async fn the_tenant_route_reads_secrets_only_for_a_known_tenant_and_remembers_misses() {
     let v = hooked();
@@ -569,4 +570,85 @@ async fn a_failed_write_frees_the_event_id_for_stripes_retry() {
         Handled::Applied { changes: 1 }
     );
     assert_eq!(expiry(&stored(&v, &card)), (5, 2032));
+}
+
+/// The user API's copy of a card is written after the card: when that write fails, the
+/// event fails and Stripe redelivers it; the redelivery finds the event taken by the card
+/// and still brings the user's copy in step.
+#[tokio::test]
+async fn a_redelivery_finishes_the_users_copy_a_failure_left_behind() {
+    let v = hooked();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    let link = ok(v.create_stripe_customer(&user, token).await);
+    let mut e = event(
+        &v,
+        "evt_user_upd",
+        "customer.source.updated",
+        0,
+        json!({"id": link.source.id, "object": "card", "customer": link.stripe_customer_id,
+               "brand": "Visa", "last4": "4242", "exp_month": 9, "exp_year": 2036}),
+    );
+    e["account"] = json!(CONNECT_ACCOUNT);
+    v.store.fail("update_link_card");
+    let failed = deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await;
+    v.store.heal("update_link_card");
+    assert_internal(err(failed));
+    v.clock.advance(60);
+
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Applied { changes: 1 }
+    );
+    let (links, _) = ok(v
+        .list_stripe_customers(&user, crate::vault::Offset::default())
+        .await);
+    let source = &links[0].source;
+    assert_eq!((source.exp_month, source.exp_year), (Some(9), Some(2036)));
+}
+
+/// Cards moved to a new connected account hear from it at once: the tenant's connection
+/// has not switched yet (the CLI switches after the last batch, or never with
+/// `--no-switch`), but the account's events about the moved card still reach it.
+#[tokio::test]
+async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
+    use crate::vault::rehome::RehomeRequest;
+    const TARGET: &str = "acct_1MovedTo";
+    let v = hooked();
+    let c = customer(&v, CONNECT).await;
+    let added = ok(v
+        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
+        .await);
+    let request = RehomeRequest {
+        tenant: tid(CONNECT),
+        to: StripeConnection::parse_account_id(TARGET).unwrap(),
+        cursor: None,
+        dry_run: false,
+        max_cards: None,
+    };
+    let report = ok(v.rehome_cards(&request).await);
+    assert_eq!(report.moved.len(), 1);
+    let moved = stored_of(&v, c.id)
+        .into_iter()
+        .find(|p| p.id == added.view.payment_method.id)
+        .unwrap();
+    let s = moved.stripe.clone().unwrap();
+    let mut e = event(
+        &v,
+        "evt_after_move",
+        "customer.source.expiring",
+        0,
+        json!({"id": s.source_id, "object": "card", "customer": s.customer_id}),
+    );
+    e["account"] = json!(TARGET);
+
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Applied { changes: 1 }
+    );
+    let pm = stored_of(&v, c.id)
+        .into_iter()
+        .find(|p| p.id == moved.id)
+        .unwrap();
+    assert!(pm.stripe_expiring);
 }
