@@ -57,7 +57,8 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
-    let filter = EnvFilter::builder().parse_lossy(directives(level.as_deref()));
+    let directives = directives(level.as_deref());
+    let filter = EnvFilter::builder().parse_lossy(&directives);
     let fmt = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()
@@ -68,6 +69,8 @@ pub fn init() {
     } else {
         fmt.try_init()
     };
+    // Crate names and levels only: what a trace-level run can show, and proof it is on.
+    tracing::trace!(filter = %directives, "log filter");
 }
 
 /// The CloudWatch namespace of cardvault's metrics.

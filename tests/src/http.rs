@@ -111,3 +111,24 @@ pub fn embedthis_error(status: u16, body: &Value, want: u16) -> String {
     assert!(!code.is_empty(), "{body}");
     body["message"].as_str().expect("message").to_owned()
 }
+
+/// The transparent redirect's POST (`body` as its client sends it, JSON), from demo-a's
+/// page origin: (status, body).
+pub async fn post_redirect(body: &Value) -> (u16, Value) {
+    let resp = http()
+        .post(url("/api/paymentsv2"))
+        .header("Origin", &tenant_a().allowed_origin)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+/// A card entered through the transparent redirect: the payment method it answers with
+/// (200 asserted).
+pub async fn enter_card(body: &Value) -> Value {
+    let (status, pm) = post_redirect(body).await;
+    assert_eq!(status, 200, "{pm}");
+    pm
+}

@@ -32,14 +32,7 @@ fn sample(t: &Tenant, customer: u64, pan: &str) -> Value {
 }
 
 async fn post(body: &Value) -> (u16, Value) {
-    let resp = http()
-        .post(url("/api/paymentsv2"))
-        .header("Origin", &tenant_a().allowed_origin)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    json(resp).await
+    post_redirect(body).await
 }
 
 fn assert_too_many(status: u16, err: &Value) {

@@ -230,6 +230,35 @@ async fn at_trace(log_format: &str) {
     event["headers"]["authorization"] = json!(format!("Basic {}", a.private_api_key));
     event["body"] = json!(card_body(customer, pan, cvv).to_string());
 
+    let (response, logs) = once_at_trace("add-credit-card", &event, log_format).await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    for (what, secret) in [
+        ("the PAN", pan),
+        ("the public API key", a.public_api_key.as_str()),
+        ("the private API key", a.private_api_key.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "{what} is in the logs:\n{logs}");
+    }
+    // As a value, as a logged body or event would hold it (three digits alone also turn
+    // up inside hashes and ids).
+    for shape in [
+        format!("\"{cvv}\""),
+        format!("\\\"{cvv}\\\""),
+        format!("={cvv}"),
+    ] {
+        assert!(!logs.contains(&shape), "the CVV is in the logs:\n{logs}");
+    }
+    assert!(
+        !logs.to_ascii_lowercase().contains("cvv"),
+        "request fields are in the logs:\n{logs}"
+    );
+    eprintln!("{log_format}: {} bytes of trace output scanned", logs.len());
+}
+
+/// Runs a built function binary for one event, as Lambda runs it (its Runtime API played
+/// by wiremock), with `RUST_LOG=trace` and `AWS_LAMBDA_LOG_LEVEL=trace`, on the stack's
+/// services: its answer, and everything it wrote to stdout and stderr.
+async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Value, String) {
     let runtime = MockServer::start().await;
     let next = "/2018-06-01/runtime/invocation/next";
     Mock::given(method("GET"))
@@ -240,9 +269,9 @@ async fn at_trace(log_format: &str) {
                 .insert_header("lambda-runtime-deadline-ms", deadline_ms())
                 .insert_header(
                     "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:us-east-1:000000000000:function:add-credit-card",
+                    format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
                 )
-                .set_body_json(&event),
+                .set_body_json(event),
         )
         .up_to_n_times(1)
         .with_priority(1)
@@ -261,7 +290,7 @@ async fn at_trace(log_format: &str) {
         .mount(&runtime)
         .await;
 
-    let binary = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/add-credit-card";
+    let binary = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/" + function;
     assert!(
         std::path::Path::new(&binary).exists(),
         "{binary}: build it first (make test does: cargo build -p cardvault-functions --bins)"
@@ -270,7 +299,7 @@ async fn at_trace(log_format: &str) {
         .env("RUST_LOG", "trace")
         .env("AWS_LAMBDA_LOG_LEVEL", "trace")
         .env("AWS_LAMBDA_RUNTIME_API", runtime.address().to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "add-credit-card")
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_LOG_FORMAT", log_format)
@@ -316,33 +345,11 @@ async fn at_trace(log_format: &str) {
         "{}",
         answer.url
     );
-    let response: Value = serde_json::from_slice(&answer.body).unwrap();
-    assert_eq!(response["statusCode"], 200, "{response}");
     assert!(
         logs.contains("TRACE") || logs.contains(r#""level":"TRACE""#),
         "trace logging was on:\n{logs}"
     );
-    for (what, secret) in [
-        ("the PAN", pan),
-        ("the public API key", a.public_api_key.as_str()),
-        ("the private API key", a.private_api_key.as_str()),
-    ] {
-        assert!(!logs.contains(secret), "{what} is in the logs:\n{logs}");
-    }
-    // As a value, as a logged body or event would hold it (three digits alone also turn
-    // up inside hashes and ids).
-    for shape in [
-        format!("\"{cvv}\""),
-        format!("\\\"{cvv}\\\""),
-        format!("={cvv}"),
-    ] {
-        assert!(!logs.contains(&shape), "the CVV is in the logs:\n{logs}");
-    }
-    assert!(
-        !logs.to_ascii_lowercase().contains("cvv"),
-        "request fields are in the logs:\n{logs}"
-    );
-    eprintln!("{log_format}: {} bytes of trace output scanned", logs.len());
+    (serde_json::from_slice(&answer.body).unwrap(), logs)
 }
 
 fn deadline_ms() -> String {
@@ -350,4 +357,75 @@ fn deadline_ms() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     (now.as_millis() + 30_000).to_string()
+}
+
+/// The re-homing function, the one that can decrypt a PAN, at trace: it moves a card
+/// entered through the redirect, and its output holds neither the number nor the key that
+/// opened it.
+#[tokio::test]
+async fn rehoming_at_trace_logs_no_pan() {
+    // A card of its own for each format: each run decrypts one.
+    for log_format in ["Text", "JSON"] {
+        let pan = "4000056655665556";
+        let t = redirect_tenant("trace-rehome", &[]);
+        let customer = create_customer(&t.private_api_key, json!({})).await;
+        let body = json!({
+            "customerId": customer, "PublicApiKey": t.public_api_key, "cardNumber": pan,
+            "firstName": "Karen", "lastName": "Wood", "expirationMonth": 4,
+            "expirationYear": 31, "cvv": "123", "recaptcha": PASS,
+        });
+        enter_card(&body).await;
+        let to = format!("acct_1Trace{}", unique().replace('-', ""));
+        let event = json!({"tenant": t.id, "toAccount": to, "dryRun": false});
+
+        let (report, logs) = once_at_trace("rehome-cards", &event, log_format).await;
+
+        assert_eq!(
+            report["moved"].as_array().map(Vec::len),
+            Some(1),
+            "{report}"
+        );
+        assert!(!logs.contains(pan), "the PAN is in the logs:\n{logs}");
+        assert!(
+            !logs.contains(&pan[..12]),
+            "the PAN's digits are in the logs:\n{logs}"
+        );
+        eprintln!("{log_format}: {} bytes of trace output scanned", logs.len());
+    }
+}
+
+/// The webhook function at trace: its output holds neither the endpoint's signing secret
+/// nor the signature it checked.
+#[tokio::test]
+async fn a_webhook_at_trace_logs_no_signing_secret() {
+    let hook = &stack().webhooks["tenants"]["demo-b"];
+    let secret = hook["secret"].as_str().expect("demo-b's webhook secret");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = json!({"id": format!("evt_trace{}", unique().replace('-', "")), "object": "event",
+        "type": "customer.source.updated", "created": now,
+        "data": {"object": {"id": "card_unknown", "object": "card", "customer": "cus_unknown"}}})
+    .to_string();
+    let signature = cardvault::domain::stripe_event::sign(secret, now, body.as_bytes());
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            env!("CARGO_MANIFEST_DIR").to_owned() + "/../events/stripe-webhook.json",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    event["headers"]["stripe-signature"] = json!(signature);
+    event["body"] = json!(body);
+
+    let (response, logs) = once_at_trace("stripe-webhook", &event, "JSON").await;
+
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let v1 = signature.split_once("v1=").unwrap().1;
+    assert!(
+        !logs.contains(secret),
+        "the signing secret is in the logs:\n{logs}"
+    );
+    assert!(!logs.contains(v1), "the signature is in the logs:\n{logs}");
 }

@@ -30,15 +30,7 @@ async fn redirect_card(t: &RedirectTenant, customer: u64, pan: &str, month: u8) 
         "expirationYear": 31, "cvv": "123", "recaptcha": PASS,
         "address1": "10 Dodge St", "city": "Columbia", "countryId": 124, "postalZip": "V9V 9V9"
     });
-    let resp = http()
-        .post(url("/api/paymentsv2"))
-        .header("Origin", &tenant_a().allowed_origin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let (status, pm) = json(resp).await;
-    assert_eq!(status, 200, "{pm}");
+    let pm = enter_card(&body).await;
     assert_eq!(pm["storedInFusebillVault"], true);
     pm["id"].as_u64().unwrap()
 }

@@ -598,14 +598,7 @@ async fn a_deauthorized_connection_refuses_imports_and_redirects_until_set_again
     let redirect = json!({"customerId": customer, "publicApiKey": t.public_api_key,
         "cardNumber": "4242424242424242", "cvv": "123", "expirationMonth": 12, "expirationYear": 30,
         "firstName": "Karen", "lastName": "Wood", "recaptcha": "cardvault-test-pass"});
-    let resp = http()
-        .post(url("/api/paymentsv2"))
-        .header("Origin", &tenant_a().allowed_origin)
-        .json(&redirect)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json(resp).await;
+    let (status, body) = post_redirect(&redirect).await;
     let message = fusebill_error(status, &body, 400);
     assert!(message.contains("revoked"), "{message}");
     // demo-a, on another account, is untouched; set again, the tenant imports again.
