@@ -24,6 +24,7 @@ pub const CAPPED: &[&str] = &[
     "aws_sdk_secretsmanager",
     "aws_sdk_kms",
     "aws_sdk_lambda",
+    "aws_sdk_sts",
     "aws_sigv4",
     "aws_runtime",
     "aws_config",
@@ -40,6 +41,9 @@ pub fn directives(level: Option<&str>) -> String {
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
+        // Span filters (`[{requestId}]=trace`) would let events inside the span through
+        // whatever their crate's cap: dropped, they are not needed to debug.
+        .filter(|d| !d.contains('['))
         .filter(|d| {
             let target = d.split(['=', '[']).next().unwrap_or("");
             !CAPPED
@@ -144,6 +148,19 @@ mod tests {
     }
 
     #[test]
+    fn a_span_filter_is_dropped_not_honoured() {
+        let d = directives(Some("[{requestId}]=trace,cardvault[invoke]=trace,debug"));
+        assert!(!d.contains('['), "{d}");
+        assert!(d.starts_with("debug,"), "{d}");
+        let out = logged_at_trace_with("[{requestId}]=trace", || {
+            let span = tracing::info_span!("invoke", requestId = "req-1");
+            let _in = span.enter();
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "transmitting request 4242424242424242");
+        });
+        assert!(!out.contains("4242424242424242"), "{out}");
+    }
+
+    #[test]
     fn the_default_is_info() {
         assert!(directives(None).starts_with("info,"));
         assert!(directives(Some("  ")).starts_with("info,"));
@@ -151,6 +168,11 @@ mod tests {
 
     /// Logs through the real filter at `RUST_LOG=trace` into a buffer.
     fn logged_at_trace(emit: impl FnOnce()) -> String {
+        logged_at_trace_with("trace", emit)
+    }
+
+    /// Logs through the real filter at `level` (as `RUST_LOG`) into a buffer.
+    fn logged_at_trace_with(level: &str, emit: impl FnOnce()) -> String {
         use std::sync::{Arc, Mutex};
         #[derive(Clone, Default)]
         struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -166,7 +188,7 @@ mod tests {
         let buf = Buf::default();
         let out = buf.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::builder().parse_lossy(directives(Some("trace"))))
+            .with_env_filter(EnvFilter::builder().parse_lossy(directives(Some(level))))
             .with_writer(move || buf.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, emit);

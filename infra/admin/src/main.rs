@@ -475,9 +475,9 @@ async fn command(
         }
         Command::BackfillStripeRefs { dry_run } => {
             let done = store.backfill_stripe_refs(dry_run).await?;
-            Ok(
-                json!({ "dryRun": dry_run, "indexed": done.indexed, "changedMeanwhile": done.changed_meanwhile }),
-            )
+            let mut out = serde_json::to_value(&done)?;
+            out["dryRun"] = json!(dry_run);
+            Ok(out)
         }
         Command::RehomeCards {
             tenant,

@@ -197,19 +197,30 @@ pub async fn load(store: &Store, id: &str) -> Result<Tenant> {
 }
 
 /// Reads the tenant, changes it and writes it on condition that nothing it does not own
-/// changed meanwhile (a webhook's revocation); read again and retried if it did.
+/// changed meanwhile (a webhook's revocation); read again and retried if that is why the
+/// write was refused.
 async fn update(
     store: &Store,
     id: &str,
     change: impl Fn(&mut Tenant) -> Result<()>,
 ) -> Result<Value> {
+    let mut old = load(store, id).await?;
     for _ in 0..3 {
-        let old = load(store, id).await?;
         let mut tenant = old.clone();
         change(&mut tenant)?;
         match store.save_tenant(&tenant, &old).await {
             Ok(()) => return Ok(serde_json::to_value(&tenant)?),
-            Err(cardvault::ports::StoreError::Conflict) => continue,
+            Err(cardvault::ports::StoreError::Conflict) => {
+                let now = load(store, id).await?;
+                if now.stripe_revoked_at == old.stripe_revoked_at {
+                    // Not the revocation: another condition (a public key already taken).
+                    return Err(format!(
+                        "tenant {id}: the write was refused (a public key or origin already in use?)"
+                    )
+                    .into());
+                }
+                old = now;
+            }
             Err(e) => return Err(e.into()),
         }
     }

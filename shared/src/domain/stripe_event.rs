@@ -399,38 +399,71 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
 /// its digits, as numbers are written (`4242 4242…`, `4242.4242…`, `4242 - 4242…`); a
 /// letter ends it.
 pub fn safe_message(message: &str) -> String {
-    let chars: Vec<char> = message.chars().take(ERROR_MAX).collect();
-    let mut out = String::with_capacity(chars.len());
+    // Masked before it is cut, so that a number across the cut is masked whole; a message
+    // longer than twice the limit is cut first (the rest is never shown).
+    let chars: Vec<char> = message.chars().take(2 * ERROR_MAX).collect();
+    let cut = message.chars().nth(2 * ERROR_MAX).is_some();
+    let mut out: Vec<char> = Vec::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
+        if !is_digit(chars[i]) {
             out.push(chars[i]);
             i += 1;
             continue;
         }
         let (end, digits) = digit_run(&chars, i);
-        if digits >= 12 {
-            out.push_str("[redacted]");
+        if digits >= 12 || (cut && end == chars.len()) {
+            // A run cut by the limit might be the start of a number: masked too.
+            out.extend("[redacted]".chars());
         } else {
             out.extend(&chars[i..end]);
         }
         i = end;
     }
-    out
+    if out.len() > ERROR_MAX {
+        out.truncate(ERROR_MAX);
+        // Digits left at the cut are part of a run that went on.
+        while out.last().is_some_and(|c| is_digit(*c) || is_separator(*c)) {
+            out.pop();
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A digit, of any script (Stripe's are ASCII; a forged message need not be).
+fn is_digit(c: char) -> bool {
+    c.is_numeric()
 }
 
 /// Separators a digit run may have in a row.
 const MAX_GAP: usize = 3;
 
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '-' | '.' | '/' | '_' | ':' | ',' | '*' | '|' | '+')
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.'
+                | '/'
+                | '_'
+                | ':'
+                | ','
+                | '*'
+                | '|'
+                | '+'
+                | '\u{00AD}'
+                | '\u{200B}'
+                | '\u{200C}'
+                | '\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
 }
 
 /// The end of the digit run starting at `start` (a digit), and how many digits it holds.
 fn digit_run(chars: &[char], start: usize) -> (usize, usize) {
     let (mut end, mut digits, mut j) = (start, 0, start);
     while j < chars.len() {
-        if chars[j].is_ascii_digit() {
+        if is_digit(chars[j]) {
             digits += 1;
             j += 1;
             end = j;
@@ -442,7 +475,7 @@ fn digit_run(chars: &[char], start: usize) -> (usize, usize) {
             .take_while(|c| is_separator(**c))
             .count();
         match chars.get(j + gap) {
-            Some(c) if gap > 0 && c.is_ascii_digit() => j += gap,
+            Some(c) if gap > 0 && is_digit(*c) => j += gap,
             _ => break,
         }
     }
@@ -546,9 +579,9 @@ impl EventClock {
     }
 }
 
-/// What a card's charges have told: failures count since the last success, each once,
-/// whatever order they arrive in; a success resets the count unless a failure newer than
-/// it was taken already; a failure older than the last success is history.
+/// What a card's charges have told: each failure counts once, whatever order failures and
+/// successes arrive in. A success at `t` leaves counted only the failures taken since that
+/// are not older than `t`; a failure older than the last success is history.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeClock {
@@ -558,6 +591,10 @@ pub struct ChargeClock {
     /// `created` of the newest failure taken: its message is the card's error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<i64>,
+    /// `created` of each failure taken since the last success (the newest
+    /// [`FAILURES_KEPT`]), so that a success arriving late resets only older ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<i64>,
     /// The charge events taken lately, so that a redelivery is not counted again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ids: Vec<String>,
@@ -565,13 +602,15 @@ pub struct ChargeClock {
 
 /// Charge event ids kept (Stripe redelivers within hours; a card fails a few times a day).
 const CHARGE_IDS: usize = 32;
+/// Failure times kept: a card failing more often than this between successes keeps its
+/// count, but a late success then forgets the oldest.
+const FAILURES_KEPT: usize = 64;
 
 impl ChargeClock {
-    fn admits(&self, id: &str, created: i64, success: bool) -> Applied {
-        let before = |at: Option<i64>| at.is_some_and(|at| created < at);
+    fn admits(&self, id: &str, created: i64) -> Applied {
         if self.ids.iter().any(|i| i == id) {
             Applied::Taken
-        } else if before(self.reset_at) || (success && before(self.failed_at)) {
+        } else if self.reset_at.is_some_and(|at| created < at) {
             Applied::Stale
         } else {
             Applied::Changed
@@ -637,9 +676,13 @@ impl super::PaymentMethod {
         let clock = self
             .stripe_charge_events
             .get_or_insert_with(Default::default);
-        let applied = clock.admits(id, created, false);
+        let applied = clock.admits(id, created);
         if applied == Applied::Changed {
             clock.take(id);
+            if clock.failures.len() >= FAILURES_KEPT {
+                clock.failures.remove(0);
+            }
+            clock.failures.push(created);
             self.failures = self.failures.saturating_add(1);
             if clock.failed_at.is_none_or(|at| created >= at) {
                 clock.failed_at = Some(created);
@@ -653,12 +696,16 @@ impl super::PaymentMethod {
         let clock = self
             .stripe_charge_events
             .get_or_insert_with(Default::default);
-        let applied = clock.admits(id, created, true);
+        let applied = clock.admits(id, created);
         if applied == Applied::Changed {
             clock.take(id);
             clock.reset_at = Some(created);
-            self.failures = 0;
-            self.last_error = None;
+            // Failures of the same second count as after it: the order is not known.
+            clock.failures.retain(|at| *at >= created);
+            self.failures = clock.failures.len() as u32;
+            if clock.failures.is_empty() {
+                self.last_error = None;
+            }
         }
         applied
     }

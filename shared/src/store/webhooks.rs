@@ -245,14 +245,27 @@ pub struct Backfill {
     /// Cards whose Stripe references changed between the scan and the write: the write
     /// that changed them set the keys.
     pub changed_meanwhile: u64,
+    /// Items that could not be read as a card (`PK`/`SK`), left as they are.
+    pub unreadable: Vec<String>,
+}
+
+/// The attributes of a card the index keys are made from: nothing else is read (no
+/// ciphertext, no fingerprint).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Indexable {
+    id: PaymentMethodId,
+    customer_id: CustomerId,
+    tenant_id: TenantId,
+    stripe: crate::domain::StripeRef,
 }
 
 impl Store {
     /// Gives every card held at Stripe but written before the [`items::STRIPE_REF_INDEX`]
     /// existed its index keys, so that Stripe's webhooks find it (an admin migration, like
-    /// `migrate-pans`; idempotent: a second run finds nothing). One Scan of the table, then
-    /// one conditional UpdateItem per such card, on condition that its Stripe references
-    /// are still the ones the keys are made from.
+    /// `migrate-pans`; idempotent: a second run finds nothing). One Scan of the table,
+    /// projecting only what the keys are made from, then one conditional UpdateItem per
+    /// such card, on condition that its Stripe references are still the ones read.
     pub async fn backfill_stripe_refs(&self, dry_run: bool) -> Result<Backfill, StoreError> {
         let mut done = Backfill::default();
         let mut pages = self
@@ -262,23 +275,38 @@ impl Store {
             .filter_expression(
                 "begins_with(SK, :pm) AND attribute_exists(stripe) AND attribute_not_exists(STRIPEPK)",
             )
+            .projection_expression("PK, SK, id, customerId, tenantId, stripe")
             .expression_attribute_values(":pm", s(items::PM_PREFIX))
             .into_paginator()
             .items()
             .send();
         while let Some(item) = pages.next().await {
-            let pm: PaymentMethod = serde_dynamo::from_item(item?)?;
-            let Some(stripe) = &pm.stripe else { continue };
+            let item = item?;
+            let Ok(card) = serde_dynamo::from_item::<_, Indexable>(item.clone()) else {
+                let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                done.unreadable.push(format!(
+                    "{}/{}",
+                    key("PK").unwrap_or_default(),
+                    key("SK").unwrap_or_default()
+                ));
+                continue;
+            };
             if dry_run {
                 done.indexed += 1;
                 continue;
             }
-            let (pk, sk) = items::stripe_ref_keys(&pm, stripe);
+            let stripe = &card.stripe;
+            let pk = items::stripe_ref_pk(&card.tenant_id, &stripe.customer_id);
+            let sk = format!(
+                "{}{}",
+                items::stripe_ref_sk_prefix(&stripe.source_id),
+                card.id
+            );
             let written = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
+                .set_key(Some(items::payment_method_key(card.customer_id, card.id)))
                 .update_expression("SET STRIPEPK = :spk, STRIPESK = :ssk")
                 .condition_expression(
                     "attribute_not_exists(STRIPEPK) AND #s.customerId = :c AND #s.sourceId = :src",

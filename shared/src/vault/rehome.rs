@@ -211,12 +211,6 @@ where
                     "{account_id} is another tenant's Stripe connection; cards are never moved there"
                 )));
             }
-            // Moved cards hear from their new account at once, switch or no switch.
-            if !request.dry_run {
-                self.store
-                    .record_rehome_target(&tenant.id, account_id)
-                    .await?;
-            }
         }
         // The target's credentials are checked before anything else: a wrong secret fails
         // the first batch, not a card.
@@ -230,7 +224,14 @@ where
                 stripe_revoked_at: None,
                 ..tenant.clone()
             };
-            Some(self.stripe_auth(&at_target, StripeRoute::Any).await?)
+            let auth = self.stripe_auth(&at_target, StripeRoute::Any).await?;
+            // Moved cards hear from their new account at once, switch or no switch.
+            if let StripeConnection::Connect { account_id } = &request.to {
+                self.store
+                    .record_rehome_target(&tenant.id, account_id)
+                    .await?;
+            }
+            Some(auth)
         };
         let run = Run {
             current: tenant.stripe.as_ref().map(StripeConnection::label),

@@ -302,7 +302,25 @@ fn a_message_never_carries_a_card_number() {
             "{written}"
         );
     }
-    // Short numbers stay, with their separators.
+    // Invisible separators, and digits of other scripts.
+    assert_eq!(
+        safe_message("card 4242\u{200B}4242\u{00AD}4242\u{2060}4242"),
+        "card [redacted]"
+    );
+    assert_eq!(
+        safe_message("card \u{FF14}\u{FF12}\u{FF14}\u{FF12}4242424242424242"),
+        "card [redacted]"
+    );
+    // A number across the length limit is masked before the message is cut, and no digits
+    // of it are left at the cut.
+    let long = format!("{}4242424242424242 and more", "x".repeat(ERROR_MAX - 10));
+    let shown = safe_message(&long);
+    assert!(!shown.contains("4242"), "{shown}");
+    assert!(shown.chars().count() <= ERROR_MAX);
+    let longer = format!("{} 4242 4242", "x".repeat(2 * ERROR_MAX - 6));
+    assert!(!safe_message(&longer).contains("42"));
+    // Short numbers stay, with their separators, at the end too.
+    assert_eq!(safe_message("declined, code 51"), "declined, code 51");
     assert_eq!(
         safe_message("Amount 1,234.56 at 12:30"),
         "Amount 1,234.56 at 12:30"
@@ -398,13 +416,13 @@ fn failures_count_once_each_in_any_order_and_a_success_resets_only_what_came_bef
         Applied::Taken
     );
     assert_eq!(pm.failures, 2);
-    // A success older than the newest failure resets nothing.
+    // A success between them resets the older only.
     assert_eq!(
         pm.apply_stripe(&CardChange::Succeeded, "evt_s1", 95, now),
-        Applied::Stale
+        Applied::Changed
     );
-    assert_eq!(pm.failures, 2);
-    // A newer one does; a failure from before it is history.
+    assert_eq!((pm.failures, pm.last_error.as_deref()), (1, Some("newer")));
+    // A newer one resets all; a failure from before it is history.
     assert_eq!(
         pm.apply_stripe(&CardChange::Succeeded, "evt_s2", 110, now),
         Applied::Changed
@@ -415,6 +433,38 @@ fn failures_count_once_each_in_any_order_and_a_success_resets_only_what_came_bef
         Applied::Stale
     );
     assert_eq!(pm.failures, 0);
+}
+
+/// The same events in every order leave the same count: failures at 100 and 120, a
+/// success at 110.
+#[test]
+fn the_failure_count_does_not_depend_on_arrival_order() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let events = [
+        ("evt_a", CardChange::Failed("a".into()), 100),
+        ("evt_b", CardChange::Failed("b".into()), 120),
+        ("evt_s", CardChange::Succeeded, 110),
+    ];
+    for order in [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ] {
+        let mut pm = legacy_card(0);
+        pm.failures = 0;
+        for i in order {
+            let (id, change, at) = &events[i];
+            pm.apply_stripe(change, id, *at, now);
+        }
+        assert_eq!(
+            (pm.failures, pm.last_error.as_deref()),
+            (1, Some("b")),
+            "{order:?}"
+        );
+    }
 }
 
 #[test]
