@@ -63,7 +63,8 @@ impl CardNumber {
     }
 }
 
-pub(crate) fn luhn_ok(digits: &str) -> bool {
+/// The Luhn check over ASCII digits (issued ids fail it, card numbers pass it).
+pub fn luhn_ok(digits: &str) -> bool {
     // One Luhn check for the crate: error.rs, the bottom layer, needs it too.
     crate::error::luhn(digits)
 }

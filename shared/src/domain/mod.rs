@@ -23,7 +23,7 @@ pub mod velocity;
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditRecord, ChainBreak, ChainHead, RequestScope};
 pub use caller::{Principal, Role, Token};
-pub use card::{CardNumber, Cvv, Expiry};
+pub use card::{luhn_ok, CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use deadline::{Deadline, OutOfTime};
 pub use encrypted::{EncryptedPan, PanContext};
