@@ -45,7 +45,7 @@ pub fn directives(level: Option<&str>) -> String {
         // whatever their crate's cap: dropped, they are not needed to debug.
         .filter(|d| !d.contains('['))
         .filter(|d| {
-            let target = d.split(['=', '[']).next().unwrap_or("");
+            let target = d.split('=').next().unwrap_or("");
             !CAPPED
                 .iter()
                 .any(|c| target == *c || target.starts_with(&format!("{c}::")))

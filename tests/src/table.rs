@@ -81,16 +81,28 @@ pub async fn customer_item(customer: u64) -> serde_json::Value {
     stored_item(format!("CUST#{customer}"), "CUSTOMER".into()).await
 }
 
-/// Takes a card's StripeRefs index keys away, as on a card written before the index existed.
-pub async fn forget_stripe_index(customer: u64, pm: u64) {
+/// Changes a payment method's item behind the vault's back (`update` with string values
+/// `values`), to set up a state an older version or a concurrent writer left.
+pub async fn update_payment_method_item(
+    customer: u64,
+    pm: u64,
+    update: &str,
+    values: &[(&str, &str)],
+) {
     use aws_sdk_dynamodb::types::AttributeValue;
-    aws_sdk_dynamodb::Client::new(&aws().await)
+    let mut request = aws_sdk_dynamodb::Client::new(&aws().await)
         .update_item()
         .table_name(&stack().table)
         .key("PK", AttributeValue::S(format!("CUST#{customer}")))
         .key("SK", AttributeValue::S(format!("PM#{pm}")))
-        .update_expression("REMOVE STRIPEPK, STRIPESK")
-        .send()
-        .await
-        .unwrap();
+        .update_expression(update);
+    for (name, value) in values {
+        request = request.expression_attribute_values(*name, AttributeValue::S((*value).into()));
+    }
+    request.send().await.unwrap();
+}
+
+/// Takes a card's StripeRefs index keys away, as on a card written before the index existed.
+pub async fn forget_stripe_index(customer: u64, pm: u64) {
+    update_payment_method_item(customer, pm, "REMOVE STRIPEPK, STRIPESK", &[]).await;
 }

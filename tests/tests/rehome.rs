@@ -332,26 +332,14 @@ async fn a_card_removed_at_stripe_while_it_moves_is_not_repointed() {
     let pm = redirect_card(&t, c, "4242424242424242", 2).await;
     let read: PaymentMethod =
         serde_json::from_value(payment_method_item(c, pm).await).expect("a payment method");
+    update_payment_method_item(
+        c,
+        pm,
+        "SET removedAtStripe = :at",
+        &[(":at", "2026-12-03T00:00:00Z")],
+    )
+    .await;
     let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    client
-        .update_item()
-        .table_name(&stack().table)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{c}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("PM#{pm}")),
-        )
-        .update_expression("SET removedAtStripe = :at")
-        .expression_attribute_values(
-            ":at",
-            aws_sdk_dynamodb::types::AttributeValue::S("2026-12-03T00:00:00Z".into()),
-        )
-        .send()
-        .await
-        .unwrap();
     let store = cardvault::store::Store::new(client, &stack().table);
     let to = StripeRef {
         customer_id: "cus_race".into(),

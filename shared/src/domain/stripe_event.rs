@@ -571,12 +571,17 @@ impl EventClock {
             Some(c) if c.at == created => c.ids,
             _ => Vec::new(),
         };
-        if ids.len() >= CLOCK_IDS {
-            ids.remove(0);
-        }
-        ids.push(id.to_owned());
+        push_bounded(&mut ids, id.to_owned(), CLOCK_IDS);
         Self { at: created, ids }
     }
+}
+
+/// Appends `item`, dropping the oldest first so that `list` holds at most `max`.
+fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) {
+    if list.len() >= max {
+        list.remove(0);
+    }
+    list.push(item);
 }
 
 /// What a card's charges have told: each failure counts once, whatever order failures and
@@ -616,13 +621,6 @@ impl ChargeClock {
             Applied::Changed
         }
     }
-
-    fn take(&mut self, id: &str) {
-        if self.ids.len() >= CHARGE_IDS {
-            self.ids.remove(0);
-        }
-        self.ids.push(id.to_owned());
-    }
 }
 
 impl super::PaymentMethod {
@@ -647,24 +645,10 @@ impl super::PaymentMethod {
             charges.reset_at = Some(charges.reset_at.map_or(at, |r| r.max(at)));
         }
         let applied = match change {
-            CardChange::Failed(message) => self.charge_failed(event_id, created, message),
-            CardChange::Succeeded => self.charge_succeeded(event_id, created),
-            card => {
-                let applied =
-                    EventClock::admits(self.stripe_card_events.as_ref(), event_id, created);
-                if applied == Applied::Changed {
-                    let clock = self.stripe_card_events.take();
-                    self.stripe_card_events = Some(EventClock::advanced(clock, event_id, created));
-                    match card {
-                        CardChange::Details(d) => self.take_details(d),
-                        CardChange::Expiring => self.stripe_expiring = true,
-                        _ => {
-                            self.removed_at_stripe.get_or_insert(now);
-                        }
-                    }
-                }
-                applied
+            CardChange::Failed(_) | CardChange::Succeeded => {
+                self.take_charge(change, event_id, created)
             }
+            card => self.take_card_news(card, event_id, created, now),
         };
         if applied == Applied::Changed {
             self.modified_at = now;
@@ -672,33 +656,48 @@ impl super::PaymentMethod {
         applied
     }
 
-    fn charge_failed(&mut self, id: &str, created: i64, message: &str) -> Applied {
+    /// An update, expiring or removal, ordered by the card clock.
+    fn take_card_news(
+        &mut self,
+        change: &CardChange,
+        id: &str,
+        created: i64,
+        now: super::Timestamp,
+    ) -> Applied {
+        let applied = EventClock::admits(self.stripe_card_events.as_ref(), id, created);
+        if applied != Applied::Changed {
+            return applied;
+        }
+        let clock = self.stripe_card_events.take();
+        self.stripe_card_events = Some(EventClock::advanced(clock, id, created));
+        match change {
+            CardChange::Details(d) => self.take_details(d),
+            CardChange::Expiring => self.stripe_expiring = true,
+            _ => {
+                self.removed_at_stripe.get_or_insert(now);
+            }
+        }
+        Applied::Changed
+    }
+
+    /// A failed or succeeded charge, counted by the charge clock.
+    fn take_charge(&mut self, change: &CardChange, id: &str, created: i64) -> Applied {
         let clock = self
             .stripe_charge_events
             .get_or_insert_with(Default::default);
         let applied = clock.admits(id, created);
-        if applied == Applied::Changed {
-            clock.take(id);
-            if clock.failures.len() >= FAILURES_KEPT {
-                clock.failures.remove(0);
-            }
-            clock.failures.push(created);
+        if applied != Applied::Changed {
+            return applied;
+        }
+        push_bounded(&mut clock.ids, id.to_owned(), CHARGE_IDS);
+        if let CardChange::Failed(message) = change {
+            push_bounded(&mut clock.failures, created, FAILURES_KEPT);
             self.failures = self.failures.saturating_add(1);
             if clock.failed_at.is_none_or(|at| created >= at) {
                 clock.failed_at = Some(created);
-                self.last_error = Some(message.to_owned());
+                self.last_error = Some(message.clone());
             }
-        }
-        applied
-    }
-
-    fn charge_succeeded(&mut self, id: &str, created: i64) -> Applied {
-        let clock = self
-            .stripe_charge_events
-            .get_or_insert_with(Default::default);
-        let applied = clock.admits(id, created);
-        if applied == Applied::Changed {
-            clock.take(id);
+        } else {
             clock.reset_at = Some(created);
             // Failures of the same second count as after it: the order is not known.
             clock.failures.retain(|at| *at >= created);
@@ -707,7 +706,7 @@ impl super::PaymentMethod {
                 self.last_error = None;
             }
         }
-        applied
+        Applied::Changed
     }
 
     fn take_details(&mut self, d: &CardDetails) {

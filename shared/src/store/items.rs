@@ -131,19 +131,24 @@ pub fn payment_method(pm: &PaymentMethod) -> Result<Item, StoreError> {
         Some((format!("{PM_PREFIX}{}", pm.id), "PM".into())),
     )?;
     if let Some(stripe) = &pm.stripe {
-        let (pk, sk) = stripe_ref_keys(pm, stripe);
+        let (pk, sk) = stripe_ref_keys(&pm.tenant_id, pm.id, stripe);
         item.insert("STRIPEPK".into(), s(pk));
         item.insert("STRIPESK".into(), s(sk));
     }
     Ok(item)
 }
 
-/// A card's [`STRIPE_REF_INDEX`] keys for its Stripe references `stripe`: every write that
-/// changes the references sets these with them (`store::rehome` too).
-pub fn stripe_ref_keys(pm: &PaymentMethod, stripe: &crate::domain::StripeRef) -> (String, String) {
+/// The [`STRIPE_REF_INDEX`] keys of the tenant's card `id` for its Stripe references
+/// `stripe`: every write that changes the references sets these with them (`store::rehome`
+/// and the backfill too).
+pub fn stripe_ref_keys(
+    tenant: &TenantId,
+    id: PaymentMethodId,
+    stripe: &crate::domain::StripeRef,
+) -> (String, String) {
     (
-        stripe_ref_pk(&pm.tenant_id, &stripe.customer_id),
-        format!("{}{}", stripe_ref_sk_prefix(&stripe.source_id), pm.id),
+        stripe_ref_pk(tenant, &stripe.customer_id),
+        format!("{}{}", stripe_ref_sk_prefix(&stripe.source_id), id),
     )
 }
 

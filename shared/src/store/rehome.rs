@@ -165,7 +165,7 @@ impl RehomeStore for Store {
         let table = &self.table;
         let s = |v: &str| AttributeValue::S(v.to_owned());
         // The webhooks' index follows the references (items::stripe_ref_keys).
-        let (index_pk, index_sk) = items::stripe_ref_keys(pm, to);
+        let (index_pk, index_sk) = items::stripe_ref_keys(&pm.tenant_id, pm.id, to);
         let mut writes = vec![tx::update(
             Update::builder()
                 .table_name(table)

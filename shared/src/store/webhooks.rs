@@ -296,12 +296,7 @@ impl Store {
                 continue;
             }
             let stripe = &card.stripe;
-            let pk = items::stripe_ref_pk(&card.tenant_id, &stripe.customer_id);
-            let sk = format!(
-                "{}{}",
-                items::stripe_ref_sk_prefix(&stripe.source_id),
-                card.id
-            );
+            let (pk, sk) = items::stripe_ref_keys(&card.tenant_id, card.id, stripe);
             let written = self
                 .client
                 .update_item()

@@ -154,6 +154,10 @@ enum Stop {
 }
 
 impl Stop {
+    fn store(e: StoreError) -> Self {
+        Self::Unavailable(format!("the store failed: {e}"))
+    }
+
     fn describe(&self) -> String {
         match self {
             Self::Time => "the invocation's time ran out".into(),
@@ -286,7 +290,7 @@ where
             .store
             .customer_for_rehome(&run.tenant.id, id, &run.target)
             .await
-            .map_err(|e| Stop::Unavailable(format!("the store failed: {e}")))?;
+            .map_err(Stop::store)?;
         let Some(RehomeCustomer {
             customer,
             payment_methods,
@@ -363,7 +367,7 @@ where
                         .store
                         .record_target_customer(&run.tenant.id, id, &run.target, &made)
                         .await
-                        .map_err(|e| Stop::Unavailable(format!("the store failed: {e}")))?;
+                        .map_err(Stop::store)?;
                     // Nothing was added to a customer made just now.
                     unclaimed = Some(Vec::new());
                     target_customer = Some(held.clone());
@@ -435,11 +439,7 @@ where
                     }
                     Ok(false) => {}
                     // Unknown: the copy may be the winner's; the next run finds out.
-                    Err(e) => {
-                        return Err(Moved::Stop(Stop::Unavailable(format!(
-                            "the store failed: {e}"
-                        ))))
-                    }
+                    Err(e) => return Err(Moved::Stop(Stop::store(e))),
                 }
                 // Removed or changed meanwhile: the copy at the target is nobody's.
                 if let Err(e) = self
@@ -451,11 +451,7 @@ where
                 }
                 return Err(Moved::Failed("the card changed meanwhile".into()));
             }
-            Err(e) => {
-                return Err(Moved::Stop(Stop::Unavailable(format!(
-                    "the store failed: {e}"
-                ))))
-            }
+            Err(e) => return Err(Moved::Stop(Stop::store(e))),
         }
         let event = self
             .event(&pm.tenant_id, AuditAction::CardRehomed, "ok")

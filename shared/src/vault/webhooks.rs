@@ -305,14 +305,14 @@ impl<P: Ports> Vault<P> {
             }
             // Taken already (a redelivery after a failure part-way): the card and its
             // default were written then; what follows is done again.
-            let default = (applied == Applied::Changed
-                && *change == CardChange::Removed
-                && customer.default_payment_method_id == Some(id))
-            .then(|| DefaultMove {
-                from: id,
-                to: next_default(&methods, id),
-            });
+            let mut default = None;
             if applied == Applied::Changed {
+                default = (*change == CardChange::Removed
+                    && customer.default_payment_method_id == Some(id))
+                .then(|| DefaultMove {
+                    from: id,
+                    to: next_default(&methods, id),
+                });
                 match self.store.save_stripe_change(read, &changed, default).await {
                     Ok(()) => {}
                     Err(StoreError::Conflict) => continue,
