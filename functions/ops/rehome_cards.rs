@@ -58,3 +58,64 @@ fn parse(payload: Value) -> Result<RehomeRequest, String> {
         max_cards: input.max_cards,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every malformed payload is refused by `parse`, before the vault is asked anything,
+    /// with words that name what is wrong.
+    #[test]
+    fn a_malformed_payload_is_refused_before_anything_runs() {
+        let ok = parse(json!({"tenant": "demo-a", "toAccount": "acct_1New", "maxCards": 5}))
+            .expect("a good payload");
+        assert_eq!(
+            (ok.max_cards, ok.dry_run, ok.cursor),
+            (Some(5), false, None)
+        );
+        for (payload, says) in [
+            (
+                json!({"tenant": "demo-a"}),
+                "one of toAccount and toSecretId",
+            ),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New",
+                       "toSecretId": "cardvault/tenant/demo-a/k"}),
+                "one of toAccount and toSecretId",
+            ),
+            (json!({"tenant": "demo-a", "toAccount": "cus_1"}), "acct_"),
+            // Another tenant's secrets are not this tenant's to move to.
+            (
+                json!({"tenant": "demo-a", "toSecretId": "cardvault/tenant/demo-b/k"}),
+                "cardvault/tenant/demo-a/",
+            ),
+            (
+                json!({"tenant": "Demo A!", "toAccount": "acct_1New"}),
+                "tenant",
+            ),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New", "cursor": "after:x"}),
+                "cursor",
+            ),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New", "maxCards": 0}),
+                "maxCards",
+            ),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New", "dryRun": "yes"}),
+                "invalid type",
+            ),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New", "extra": 1}),
+                "unknown field",
+            ),
+            (json!("not an object"), "invalid type"),
+        ] {
+            match parse(payload.clone()) {
+                Err(e) => assert!(e.contains(says), "{payload}: {e}"),
+                Ok(_) => panic!("accepted: {payload}"),
+            }
+        }
+    }
+}

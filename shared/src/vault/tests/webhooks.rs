@@ -652,3 +652,41 @@ async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
         .unwrap();
     assert!(pm.stripe_expiring);
 }
+
+/// The new account's events reach only the tenant moving there: another tenant's card,
+/// named by its Stripe ids in an event from that account, is left as it is.
+#[tokio::test]
+async fn a_re_home_target_never_reaches_another_tenants_cards() {
+    use crate::vault::rehome::RehomeRequest;
+    const TARGET: &str = "acct_1MovedTo";
+    let v = hooked();
+    let c = customer(&v, CONNECT).await;
+    ok(
+        v.add_entered_card(&connect_tenant(), c.id, card(VISA).build())
+            .await,
+    );
+    let request = RehomeRequest {
+        tenant: tid(CONNECT),
+        to: StripeConnection::parse_account_id(TARGET).unwrap(),
+        cursor: None,
+        dry_run: false,
+        max_cards: None,
+    };
+    ok(v.rehome_cards(&request).await);
+    let theirs = customer(&v, OWN).await;
+    let their_card = imported(&v, &theirs, "4242").await;
+    let mut e = event(
+        &v,
+        "evt_other_tenant",
+        "customer.source.expiring",
+        0,
+        card_object(&their_card, 1, 2031),
+    );
+    e["account"] = json!(TARGET);
+
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Ignored
+    );
+    assert_eq!(stored(&v, &their_card), their_card.payment_method);
+}
