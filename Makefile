@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test fuzz unit lint fmt release bench sample-page sam-build sam-local clean-tools
+.PHONY: dev test fuzz unit lint fmt release bench load sample-page sam-build sam-local clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 ## Each function runs up to CONCURRENCY instances at once, as Lambda would (default 4):
@@ -63,6 +63,13 @@ build-%Function:
 ## TLS), warm, peak RSS, AWS calls per request; writes bench/results.md (README, "Start-up").
 bench:
 	@infra/bench/bench.sh
+
+## Lambda-like load on a stack of its own: a mixed workload over the four dialects and the
+## Stripe webhooks at CONCURRENCY instances per function (default 32), a 300-create burst for
+## one tenant, then invariants checked from the stored state; writes bench/load.md and
+## bench/load.svg, exits non-zero on a broken invariant. Loopback only; stops by itself.
+load:
+	@infra/load.sh
 
 clean-tools:
 	rm -rf .tools
