@@ -334,9 +334,10 @@ class Pool:
             inv.queue_timer.cancel()
         inst.state, inst.current = "busy", inv
         inst.invoked_at = time.monotonic()
-        inv.deadline_ms = now_ms() + int(self.spec.timeout_s * 1000)
+        timeout_s = self.spec.timeout_s * self.fleet.timeout_scale
+        inv.deadline_ms = now_ms() + int(timeout_s * 1000)
         inst.timer = asyncio.get_running_loop().call_later(
-            self.spec.timeout_s, self._timed_out, inst, inv)
+            timeout_s, self._timed_out, inst, inv)
         if inv.request_id in self.delivered:
             self.stats["duplicateDeliveries"] += 1
         self.delivered.add(inv.request_id)
@@ -359,7 +360,7 @@ class Pool:
         print(f"{inst.name} {now_iso()} {inv.request_id} Task timed out after "
               f"{took:.2f} seconds", flush=True)
         inv.settle(error_payload("Sandbox.Timedout", f"{now_iso()} {inv.request_id} Task "
-                                 f"timed out after {self.spec.timeout_s:.2f} seconds"), True)
+                                 f"timed out after {took:.2f} seconds"), True)
         self.retire(inst)
 
     async def next_invocation(self, inst):
@@ -732,6 +733,7 @@ class Fleet:
         self.port, self.bin_dir = args.port, os.path.abspath(args.bin_dir)
         self.concurrency = args.concurrency
         self.queue_timeout_s = args.queue_timeout
+        self.timeout_scale = args.timeout_scale
         self.init_timeout_s = args.init_timeout
         self.poll_s = args.poll_ms / 1000
         self.table = os.environ.get("TABLE_NAME")
@@ -791,10 +793,8 @@ class Fleet:
 
     async def next(self, request):
         pool, inst = self.instance(request)
-        try:
-            inv = await pool.next_invocation(inst)
-        except asyncio.CancelledError:
-            raise
+        # Cancelled if the instance dies while it waits (Pool._ended).
+        inv = await pool.next_invocation(inst)
         spec = pool.spec
         print(f"{inst.name} START RequestId: {inv.request_id} Version: $LATEST", flush=True)
         return web.Response(body=inv.payload, headers={
@@ -833,6 +833,7 @@ class Fleet:
     async def stats(self, _request):
         return web.json_response({
             "concurrency": self.concurrency,
+            "timeoutScale": self.timeout_scale,
             "uptimeS": round(time.time() - self.started, 1),
             "functions": {b: p.stats for b, p in self.pools.items()},
             "mappings": [m.stats for m in self.mappings],
@@ -931,6 +932,11 @@ def main():
     ap.add_argument("--concurrency", type=int,
                     default=int(os.environ.get("CONCURRENCY") or 4),
                     help="instances per function at most (default: $CONCURRENCY, or 4)")
+    ap.add_argument("--timeout-scale", type=float,
+                    default=float(os.environ.get("FLEET_TIMEOUT_SCALE") or 1),
+                    help="multiplies every function's Timeout (deadline and kill): on a "
+                         "machine with fewer cores than busy instances, wall time is not "
+                         "Lambda's (default: $FLEET_TIMEOUT_SCALE, or 1)")
     ap.add_argument("--queue-timeout", type=float, default=120.0,
                     help="seconds an invocation waits for an instance before a 429")
     ap.add_argument("--init-timeout", type=float, default=30.0,
@@ -940,6 +946,8 @@ def main():
     args = ap.parse_args()
     if args.concurrency < 1:
         sys.exit("fleet: --concurrency is at least 1")
+    if args.timeout_scale <= 0:
+        sys.exit("fleet: --timeout-scale is positive")
     asyncio.run(serve(args))
 
 

@@ -10,7 +10,9 @@
 #                           prebuilt target/debug/<binary>, inheriting the stack's env and
 #                           TABLE_NAME) behind infra/router.py on $CARDVAULT_ROUTER_PORT
 #                           (0 or unset: a free port); adds CARDVAULT_BASE_URL and
-#                           CARDVAULT_LAMBDA_PORT to stack.env
+#                           CARDVAULT_LAMBDA_PORT to stack.env. FLEET_TIMEOUT_SCALE
+#                           stretches every function's Timeout (README, "Concurrency
+#                           locally")
 #   infra/stack.sh down     stop everything (no-op when nothing runs)
 #   infra/stack.sh status   show what runs; exit 0 only if all four are healthy
 #

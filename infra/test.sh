@@ -56,6 +56,10 @@ infra/stack.sh up --serve
 export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 .tools/venv/bin/python infra/facts.py write "$CARDVAULT_RUN_DIR/bootstrap.json" "$CARDVAULT_STACK"
 
+# The fleet's own tests (pools, deadlines, failures, stream mappings) with stand-in functions.
+step "fleet"
+.tools/venv/bin/python infra/fleet_test.py
+
 step "integration tests"
 cargo test -p cardvault-tests
 
