@@ -546,11 +546,12 @@ class Mapping:
         self.stream_arn = None
         self.shards = {}  # shard id -> task
         self.done = set()  # finished (closed and drained) shards
+        self.caught_up = {}  # open shard id -> its last read found nothing
         self.stats = {"function": pool.spec.binary, "streamArn": None, "shards": 0,
                       "recordsRead": 0, "recordsFiltered": 0, "recordsDelivered": 0,
                       "batches": 0, "batchesFailed": 0, "batchesDiscarded": 0, "retries": 0,
                       "lastBatchLagMs": None, "maxBatchLagMs": 0, "pending": 0,
-                      "blocked": False, "lastError": None}
+                      "blocked": False, "caughtUp": False, "lastError": None}
 
     async def run(self, streams):
         first = True
@@ -574,7 +575,7 @@ class Mapping:
             # A stream there when the fleet started begins at StartingPosition; one made
             # later (the table is created after the fleet) from its start, as everything in
             # it came after the mapping.
-            self.stream_arn, self.shards, self.done = arn, {}, set()
+            self.stream_arn, self.shards, self.done, self.caught_up = arn, {}, set(), {}
             self.initial = first
             self.stats["streamArn"] = arn
         shards, start = [], None
@@ -634,6 +635,9 @@ class Mapping:
                 await asyncio.sleep(1.0)
                 continue
             records = got.get("Records") or []
+            # Caught up: the last read of every open shard found nothing new, nothing waits.
+            self.caught_up[sid] = not records
+            self.stats["caughtUp"] = all(self.caught_up.values())
             t = time.monotonic()
             for r in records:
                 last_seq = r["dynamodb"]["SequenceNumber"]
@@ -657,6 +661,7 @@ class Mapping:
                 self.stats["pending"] = len(backlog)
             iterator = got.get("NextShardIterator")
             if iterator is None:
+                self.caught_up.pop(sid, None)
                 break  # closed and drained
             if not records:
                 await asyncio.sleep(self.fleet.poll_s)

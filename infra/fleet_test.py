@@ -366,6 +366,8 @@ def stream_checks(port, admin, template, table, record):
     check(s["batchesFailed"] == 1 and s["recordsFiltered"] == len(keys) + 1,
           f"the mapping's counters ({s['batchesFailed']} failed, {s['recordsFiltered']} filtered)")
     check(all(b["arn"] == desc["LatestStreamArn"] for b in batches), "eventSourceARN is the stream")
+    wait_for("the mapping says it caught up", lambda: stats(port)["mappings"][0]["caughtUp"], 10)
+    check(True, "caughtUp once every record is delivered")
     check(s["lastBatchLagMs"] is not None and s["maxBatchLagMs"] < 10_000,
           f"the lag is small ({s['maxBatchLagMs']} ms at most)")
     dynamodb("DeleteTable", {"TableName": table})
