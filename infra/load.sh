@@ -14,6 +14,10 @@ export TABLE_NAME="${TABLE_NAME:-cardvault-load}"
 export JWT_ISSUER=cardvault-local
 export JWT_AUDIENCE=cardvault-local
 export CONCURRENCY="${CONCURRENCY:-32}"
+# 32 busy instances of a function share this machine's few cores, where Lambda gives each its
+# own CPU share: stretch every function's Timeout so that a 5xx is the vault's, not the
+# machine's (FLEET_TIMEOUT_SCALE=1 make load for Lambda's own; bench/load.md says which).
+export FLEET_TIMEOUT_SCALE="${FLEET_TIMEOUT_SCALE:-3}"
 
 infra/tools.sh
 # The fleet runs the prebuilt binaries: build them (as test.sh does) and the admin CLI.
