@@ -783,7 +783,13 @@ async def check_audit(args, exp, tenants, customers, pms, checks):
         for eid in exp.webhook_events[tid]:
             if hooks[eid] != 1:
                 bad.append(f"{tid} webhook {eid}: {hooks[eid]} events")
-    checks.add("every 2xx write has exactly one audit event", not bad, short(bad, 4))
+    kinds = collections.Counter(
+        next((k for k in ("customer.created", "add events", "card.removed",
+                          "card.madeDefault", "collection", "webhook", "request id")
+              if k in b), "other") for b in bad)
+    summary = ", ".join(f"{k}: {v}" for k, v in kinds.most_common())
+    checks.add("every 2xx write has exactly one audit event", not bad,
+               f"{len(bad)} writes wrong ({summary}); e.g. {short(bad, 3)}" if bad else "")
     checks.add("audit verify passes for every tenant", not unverified, short(unverified, 2))
     return counts
 
