@@ -274,17 +274,11 @@ async fn eight_invocations_at_once_run_side_by_side_on_their_own_instances() {
     unique.dedup();
     assert_eq!(unique.len(), 16, "a request id answered twice: {ids:?}");
 
-    let stats: Value = client
-        .get(format!(
-            "http://127.0.0.1:{}/_fleet/stats",
-            stack().lambda_invoke_port
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = format!(
+        "http://127.0.0.1:{}/_fleet/stats",
+        stack().lambda_invoke_port
+    );
+    let (_, stats) = json(client.get(stats).send().await.unwrap()).await;
     let fleet = &stats["functions"]["get-customer"];
     assert!(fleet["maxBusy"].as_u64().unwrap() >= 4, "{fleet}");
     assert_eq!(fleet["duplicateDeliveries"], 0, "{fleet}");
