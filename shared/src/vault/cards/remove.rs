@@ -10,10 +10,32 @@
 //! card is the merchant's and is left at Stripe.
 
 use super::{payment_method_not_found, CardView, Vault};
-use crate::domain::{PaymentMethodId, TenantId};
+use crate::domain::{Customer, PaymentMethod, PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeError};
 use crate::vault::credentials::StripeRoute;
+
+/// Re-reads after a conflicting change to the account's cards, once the card is detached.
+const REMOVE_RETRIES: u32 = 5;
+
+/// Whether `id` is the customer's current card, and if so the card that follows it: the
+/// newest other card, or none.
+fn next_current<'a>(
+    customer: &Customer,
+    cards: &'a [PaymentMethod],
+    id: PaymentMethodId,
+) -> (bool, Option<&'a PaymentMethod>) {
+    let was_current = customer.default_payment_method_id == Some(id);
+    let next = was_current
+        .then(|| {
+            cards
+                .iter()
+                .filter(|p| p.id != id && p.is_card())
+                .max_by_key(|p| (p.created_at, p.id))
+        })
+        .flatten();
+    (was_current, next)
+}
 
 fn changed_meanwhile() -> Error {
     Error::Conflict(
@@ -86,16 +108,8 @@ impl<P: Ports> Vault<P> {
     ) -> Result<CardView, Error> {
         // The card with its customer and every card of it (the next current card is chosen
         // among them); any other account's card answers as a missing one.
-        let (card, customer, others) = self.account_card_with_others(tenant, account, id).await?;
-        let was_current = customer.default_payment_method_id == Some(id);
-        let next = was_current
-            .then(|| {
-                others
-                    .iter()
-                    .filter(|p| p.id != id && p.is_card())
-                    .max_by_key(|p| (p.created_at, p.id))
-            })
-            .flatten();
+        let (mut card, mut customer, mut others) =
+            self.account_card_with_others(tenant, account, id).await?;
         let settings = self.tenant(tenant).await?;
         let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
         if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
@@ -116,20 +130,33 @@ impl<P: Ports> Vault<P> {
                 }
             }
         }
-        match self
-            .store
-            .delete_payment_method(&card, &card.dedupe_keys(), was_current, next.map(|n| n.id))
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                return Err(Error::Conflict(
-                    "The account's cards changed during the request; try again.".into(),
-                ))
+        // The card is detached at Stripe now, so its record must go too: a change to the
+        // account's current card meanwhile (a concurrent updateCurrent or remove) is read
+        // again and the delete retried, rather than leave a card whose Stripe card is gone.
+        let mut attempt = 0;
+        let next = loop {
+            let (was_current, next) = next_current(&customer, &others, id);
+            match self
+                .store
+                .delete_payment_method(&card, &card.dedupe_keys(), was_current, next.map(|n| n.id))
+                .await
+            {
+                Ok(()) => break next.cloned(),
+                Err(StoreError::Conflict) if attempt < REMOVE_RETRIES => {
+                    attempt += 1;
+                    // Removed meanwhile by another request: a missing card, as it now is.
+                    (card, customer, others) =
+                        self.account_card_with_others(tenant, account, id).await?;
+                }
+                Err(StoreError::Conflict) => {
+                    return Err(Error::Conflict(
+                        "The account's cards changed during the request; try again.".into(),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
-        let follows = next.filter(|n| n.attached_by_vault(&customer));
+        };
+        let follows = next.as_ref().filter(|n| n.attached_by_vault(&customer));
         if let Some(s) = follows.and_then(|n| n.stripe.as_ref()) {
             self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
                 .await;

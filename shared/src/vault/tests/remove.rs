@@ -452,3 +452,39 @@ async fn stripe_unavailable_keeps_the_card() {
         .await);
     assert_eq!(c.default_payment_method_id, Some(view.payment_method.id));
 }
+
+/// A remove waits on Stripe's detach while another request makes a second card current:
+/// its delete then finds the account changed. The card is detached already, so the remove
+/// reads the account again and finishes, rather than answer 409 and leave a record whose
+/// Stripe card is gone (what `make load` found at 8 and 32 instances).
+#[tokio::test(start_paused = true)]
+async fn a_remove_racing_a_current_change_still_removes_the_detached_card() {
+    let v = vault();
+    let first = attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "4444", false).await;
+    attached(&v, "a1", "1881", false).await;
+    let (cus, first_card) = source(&first);
+    assert!(first.is_default);
+    v.gateway
+        .latency("detach_source", std::time::Duration::from_millis(100));
+
+    let tenant = tid(CONNECT);
+    let (removed, made_current) = tokio::join!(
+        v.remove_account_card(&tenant, "a1", first.payment_method.id),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            v.set_current(&tenant, "a1", second.payment_method.id, true)
+                .await
+        }
+    );
+    ok(made_current);
+    let removed = ok(removed);
+    assert!(!removed.is_default);
+
+    let c = reread_account(&v, "a1").await;
+    assert_eq!(c.default_payment_method_id, Some(second.payment_method.id));
+    let left = stored_of(&v, c.id);
+    assert!(left.iter().all(|p| p.id != first.payment_method.id));
+    assert_eq!(left.len(), 2);
+    assert!(!v.gateway.sources_of(&cus).contains(&first_card));
+}
