@@ -58,6 +58,12 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 step "integration tests"
 cargo test -p cardvault-tests
 
+# DynamoDB calls per warm request of every function, counted at the stand-ins by make
+# bench's proxies, against infra/bench/budgets.json (README, "Round trips").
+step "call budgets"
+.tools/venv/bin/python infra/bench/bench.py --count --bins target/debug \
+  --bootstrap "$CARDVAULT_RUN_DIR/bootstrap.json" --out "$CARDVAULT_RUN_DIR/calls" --warm 2
+
 # schemathesis over openapi.yaml, every dialect, valid and wrong credentials (README, "OpenAPI").
 step "fuzzing"
 infra/fuzz.sh "$CARDVAULT_STACK" "${FUZZ_CASES:-20}"
