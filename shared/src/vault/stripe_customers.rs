@@ -14,8 +14,7 @@ use crate::domain::{
 };
 use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
-    Card, Clock, CreatedCustomer, CustomerStore, Ids, LinkStore, LinkWrite, PaymentGateway, Ports,
-    StripeError,
+    Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, PaymentGateway, Ports, StripeError,
     TokenUse,
 };
 
@@ -153,8 +152,9 @@ impl<P: Ports> Vault<P> {
     /// once.
     ///
     /// The user's customer is known by its reference's id alone (one GetItem): the
-    /// transaction's condition on the customer item checks that it still exists, so
-    /// reading it first as well would add a round trip and prove nothing more.
+    /// transaction's condition on the customer item checks that it still exists and is
+    /// the tenant's, so reading it first as well would add a round trip and prove nothing
+    /// more.
     async fn store_link(
         &self,
         user: &Principal,
@@ -162,14 +162,12 @@ impl<P: Ports> Vault<P> {
         mut pm: PaymentMethod,
         token_hash: &str,
     ) -> Result<Stored, Error> {
-        let mut known = self
-            .store
-            .customer_id_by_external_ref(&user.tenant, &user_ref(&user.user))
-            .await?;
-        for _ in 0..2 {
-            let customer_id = match known.take() {
-                Some(id) => id,
-                None => self.user_customer(user).await?.id,
+        for attempt in 0..2 {
+            let customer_id = if attempt == 0 {
+                self.customer_id_for_ref(&user.tenant, &user_ref(&user.user))
+                    .await?
+            } else {
+                self.user_customer(user).await?.id
             };
             pm.customer_id = customer_id;
             let at = self.clock.now();
