@@ -229,7 +229,10 @@ async fn an_accounts_customer_gone_behind_its_reference_has_an_empty_page() {
     assert!(page.cards.is_empty() && page.next.is_none() && page.prev.is_none());
     assert_eq!(
         v.store.take_calls(),
-        ["customer_id_by_external_ref", "customer_with_payment_methods"]
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
     );
 }
 
@@ -240,12 +243,18 @@ async fn find_cards_reads_the_accounts_customer_then_its_partition() {
     let first = ok(find(&v, CONNECT, "a1", 2, PageFrom::Start).await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_id_by_external_ref", "customer_with_payment_methods"]
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
     );
     ok(find(&v, CONNECT, "a1", 2, PageFrom::Next(first.next.unwrap())).await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_id_by_external_ref", "customer_with_payment_methods"]
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
     );
 }
 
