@@ -634,6 +634,11 @@ ORDER = ["bench-hello", "bench-getitem", "bench-getitem-variant", "list-countrie
          "card-remove", "stripe-webhook", "rehome-cards"]
 
 
+# Functions no request reaches, measured by neither mode: the audit trail's chainer
+# (issue #24) reads the table's stream, a batch of events at a time.
+OFF_PATH = {"audit-chain"}
+
+
 # ---------------------------------------------------------------- measuring
 
 def p(values, q):
@@ -1096,7 +1101,7 @@ def main():
     plan = Plan(boot, env["STRIPE_API_BASE"], env["RECAPTCHA_PASS_TOKEN"])
     functions = [n for n in re.findall(r'^name = "(.+)"$', open(os.path.join(ROOT, "functions", "Cargo.toml")).read(), re.M)
                  if not n.startswith("cardvault")]
-    missing = [n for n in functions if n not in ORDER]
+    missing = [n for n in functions if n not in ORDER and n not in OFF_PATH]
     if missing:
         raise SystemExit(f"bench.py has no event plan for {missing}: add them to ORDER and Plan")
     binaries = {n: os.path.join(args.bins, n) for n in functions + ["bench-hello", "bench-getitem"]}
