@@ -837,7 +837,7 @@ def count_main(args, plan, binaries, env):
         w, k = r["warm"], r["keyed"]
         print(f"calls: {r['name']:28s} {w['dynamodb']:3d} DynamoDB ({w['dynamodb'] - w['audit']} "
               f"not audit, {w['audit']} audit), keyed {k['dynamodb'] if k else '-'}, "
-              f"budget {r['budget']}; Stripe {w['stripe']}")
+              f"budget {'not held' if r['budget'] is None else r['budget']}; Stripe {w['stripe']}")
     for f in failures:
         print(f"calls: OVER BUDGET: {f}", flush=True)
     print(f"calls: wrote {args.out}/calls.md; {len(failures)} over budget")
