@@ -108,14 +108,20 @@ async fn a_known_users_card_reads_its_customers_id_not_the_customer() {
         .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4444")))
         .await);
     assert_eq!(second.customer_id, first.customer_id);
-    // The transaction's condition on the customer item stands for reading it.
+    // The transaction's condition on the customer item stands for reading it. (The audit
+    // trail's own calls are not this rule's.)
+    let calls: Vec<_> = v
+        .store
+        .take_calls()
+        .into_iter()
+        .filter(|c| *c != "audit_append")
+        .collect();
     assert_eq!(
-        v.store.take_calls(),
+        calls,
         [
             "token_use",
             "customer_id_by_external_ref",
             "create_stripe_customer_link",
-            "audit_append",
         ]
     );
 }
