@@ -63,6 +63,12 @@ step "fleet"
 step "integration tests"
 cargo test -p cardvault-tests
 
+# DynamoDB calls per warm request of every function, counted at the stand-ins by make
+# bench's proxies, against infra/bench/budgets.json (README, "Round trips").
+step "call budgets"
+.tools/venv/bin/python infra/bench/bench.py --count --bins target/debug \
+  --bootstrap "$CARDVAULT_RUN_DIR/bootstrap.json" --out "$CARDVAULT_RUN_DIR/calls" --warm 2
+
 # make load's short mode (infra/load.py): about 30 s of concurrent mixed load on tenants
 # of its own, a small burst, then its invariants from the stored state; fails on any.
 step "load (short)"

@@ -376,6 +376,23 @@ async fn the_card_joins_the_users_vault_customer() {
         .await
         .unwrap()
         .expect("the user's vault customer");
+    // The reference alone names the same customer (what a warm create reads), and only in
+    // its own tenant.
+    let store = app.vault.store();
+    assert_eq!(
+        store
+            .customer_id_by_external_ref(&tenant("demo-a"), &user_ref(&sub))
+            .await
+            .unwrap(),
+        Some(customer.id)
+    );
+    assert_eq!(
+        store
+            .customer_id_by_external_ref(&tenant("demo-b"), &user_ref(&sub))
+            .await
+            .unwrap(),
+        None
+    );
 
     // The tenant sees both cards through the merchant API, the first one the default.
     let resp = call(

@@ -208,6 +208,17 @@ impl CustomerStore for MemoryStore {
             .cloned())
     }
 
+    async fn customer_id_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let s = self.enter("customer_id_by_external_ref")?;
+        Ok(s.ext_refs
+            .get(&(tenant.clone(), ext_ref.to_owned()))
+            .copied())
+    }
+
     async fn create_customer_with_ref(
         &self,
         customer: &Customer,

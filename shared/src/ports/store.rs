@@ -104,6 +104,15 @@ pub trait CustomerStore: Send + Sync {
         tenant: &TenantId,
         ext_ref: &str,
     ) -> Result<Option<Customer>, StoreError>;
+    /// The id of the customer holding an external reference, read consistently, without
+    /// the customer: one round trip, for callers whose next read or conditional write
+    /// covers the customer anyway. The reference is the tenant's, so the id is too; the
+    /// customer itself may have been deleted since.
+    async fn customer_id_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<CustomerId>, StoreError>;
     /// Creates a customer and its external reference together. `AlreadyExists` when the
     /// reference (or, rarely, the id) is taken.
     async fn create_customer_with_ref(

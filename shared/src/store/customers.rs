@@ -61,14 +61,22 @@ impl CustomerStore for Store {
         tenant: &TenantId,
         ext_ref: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        let id = self
-            .get_item(extref_key(tenant, ext_ref), true)
-            .await?
-            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId"));
-        match id {
+        match self.customer_id_by_external_ref(tenant, ext_ref).await? {
             Some(id) => self.get_customer(tenant, id).await,
             None => Ok(None),
         }
+    }
+
+    /// One consistent GetItem on the reference.
+    async fn customer_id_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self
+            .get_item(extref_key(tenant, ext_ref), true)
+            .await?
+            .and_then(|i| items::id_attr::<CustomerId>(&i, "customerId")))
     }
 
     /// Creates a customer with an external reference, in one transaction with the

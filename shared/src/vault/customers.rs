@@ -71,23 +71,57 @@ impl<P: Ports> Vault<P> {
             if let Some(c) = self.store.customer_by_external_ref(tenant, ext_ref).await? {
                 return Ok(c);
             }
-            let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
-            match self
-                .store
-                .create_customer_with_ref(&customer, ext_ref)
-                .await
-            {
-                Ok(()) => {
-                    self.record_customer_created(&customer, Some(ext_ref)).await;
-                    return Ok(customer);
-                }
-                Err(StoreError::AlreadyExists) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(c) = self.create_for_ref(tenant, ext_ref).await? {
+                return Ok(c);
             }
         }
         Err(Error::bug(format!(
             "could not create the customer for {ext_ref}"
         )))
+    }
+
+    /// The id of the customer holding an external reference, made now if there is none:
+    /// one read when it exists, for callers whose conditional write checks the customer
+    /// item itself (it may have been deleted since its reference was written).
+    pub async fn customer_id_for_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<CustomerId, Error> {
+        if let Some(id) = self
+            .store
+            .customer_id_by_external_ref(tenant, ext_ref)
+            .await?
+        {
+            return Ok(id);
+        }
+        match self.create_for_ref(tenant, ext_ref).await? {
+            Some(c) => Ok(c.id),
+            // Another first request made it meanwhile.
+            None => Ok(self.customer_for_ref(tenant, ext_ref).await?.id),
+        }
+    }
+
+    /// One attempt at making the customer of an external reference; `None` when the
+    /// reference (or, rarely, the id) was taken meanwhile.
+    async fn create_for_ref(
+        &self,
+        tenant: &TenantId,
+        ext_ref: &str,
+    ) -> Result<Option<Customer>, Error> {
+        let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
+        match self
+            .store
+            .create_customer_with_ref(&customer, ext_ref)
+            .await
+        {
+            Ok(()) => {
+                self.record_customer_created(&customer, Some(ext_ref)).await;
+                Ok(Some(customer))
+            }
+            Err(StoreError::AlreadyExists) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The Stripe customer holding a vault customer's cards, created on first use. The

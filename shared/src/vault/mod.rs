@@ -75,8 +75,9 @@ pub struct Adapters<P: Ports> {
 
 /// Tenant settings change rarely; a warm container re-reads them after this.
 pub const TENANT_CACHE_TTL: Duration = Duration::from_secs(30);
-/// How long a warm container trusts an API key it has already checked. A revoked key is
-/// refused at once by a container that has not seen it, and by every container after this.
+/// How long a warm container trusts an API key it has already checked (private, or the
+/// redirect's public key). A revoked or replaced key is refused at once by a container that
+/// has not seen it, and by every container after this.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The vault: built once per cold start from its adapters, then shared by every request.
@@ -91,6 +92,9 @@ pub struct Vault<P: Ports> {
     settings: Settings,
     tenants: TtlCache<TenantId, Tenant>,
     api_keys: TtlCache<KeyHash, (TenantId, String)>,
+    /// Public API keys found lately (the redirect's), by key: their tenant. Misses are
+    /// not kept, so the cache holds only keys that exist.
+    public_keys: TtlCache<String, TenantId>,
     /// Refusals recorded lately, by tenant, caller and action (`audit::DENIAL_EVERY`).
     denials: TtlCache<String, ()>,
     /// Webhook secret ids that could not be read lately (`webhooks::SECRET_MISS_TTL`).
@@ -110,6 +114,7 @@ impl<P: Ports> Vault<P> {
             settings,
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             api_keys: TtlCache::new(KEY_CACHE_TTL),
+            public_keys: TtlCache::new(KEY_CACHE_TTL),
             denials: TtlCache::new(audit::DENIAL_EVERY),
             webhook_secret_misses: TtlCache::bounded(
                 webhooks::SECRET_MISS_TTL,

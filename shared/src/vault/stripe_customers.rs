@@ -150,6 +150,11 @@ impl<P: Ports> Vault<P> {
     /// Finds or creates the user's vault customer and writes the link, the payment method
     /// and the token's use in one transaction. A customer deleted meanwhile is made again,
     /// once.
+    ///
+    /// The user's customer is known by its reference's id alone (one GetItem): the
+    /// transaction's condition on the customer item checks that it still exists and is
+    /// the tenant's, so reading it first as well would add a round trip and prove nothing
+    /// more.
     async fn store_link(
         &self,
         user: &Principal,
@@ -157,15 +162,20 @@ impl<P: Ports> Vault<P> {
         mut pm: PaymentMethod,
         token_hash: &str,
     ) -> Result<Stored, Error> {
-        for _ in 0..2 {
-            let customer = self.user_customer(user).await?;
-            pm.customer_id = customer.id;
+        for attempt in 0..2 {
+            let customer_id = if attempt == 0 {
+                self.customer_id_for_ref(&user.tenant, &user_ref(&user.user))
+                    .await?
+            } else {
+                self.user_customer(user).await?.id
+            };
+            pm.customer_id = customer_id;
             let at = self.clock.now();
             let link = StripeCustomerLink {
                 id: self.ids.link_id(),
                 tenant_id: user.tenant.clone(),
                 owner: user.user.clone(),
-                customer_id: customer.id,
+                customer_id,
                 payment_method_id: pm.id,
                 stripe_customer_id: created.id.clone(),
                 source: created.source.clone(),

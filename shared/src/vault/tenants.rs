@@ -25,12 +25,23 @@ impl<P: Ports> Vault<P> {
     }
 
     /// The tenant a public API key (transparent redirect) belongs to. A key whose tenant is
-    /// gone names no one: the same answer as an unknown key.
+    /// gone names no one: the same answer as an unknown key. A key found is kept for
+    /// [`KEY_CACHE_TTL`](super::KEY_CACHE_TTL), as private keys are: the redirect asks twice
+    /// a request (its idempotency guard, then the handler), and a warm container then asks
+    /// the store not at all. A replaced key is refused at once by a container that has not
+    /// used it lately, and by every container after those 30 s.
     pub async fn tenant_by_public_key(&self, key: &str) -> Result<Option<Tenant>, Error> {
-        match self.store.tenant_by_public_key(key).await? {
-            Some(id) => self.find_tenant(&id).await,
-            None => Ok(None),
-        }
+        let id = match self.public_keys.get(&key.to_owned()) {
+            Some(id) => id,
+            None => match self.store.tenant_by_public_key(key).await? {
+                Some(id) => {
+                    self.public_keys.insert(key.to_owned(), id.clone());
+                    id
+                }
+                None => return Ok(None),
+            },
+        };
+        self.find_tenant(&id).await
     }
 
     /// Whether any tenant allows this browser origin (the CORS preflight names no tenant).

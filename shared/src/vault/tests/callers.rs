@@ -213,3 +213,34 @@ async fn a_store_failure_reading_the_tenant_is_internal_not_unauthorized() {
     v.store.fail("get_tenant");
     assert_internal(err(v.user(principal("u1").token()).await));
 }
+
+#[tokio::test]
+async fn a_public_key_found_is_not_looked_up_again_while_warm() {
+    let v = vault();
+    let pk = format!("pk_{CONNECT}");
+    // The redirect asks twice per request (its idempotency guard, then the handler).
+    for _ in 0..3 {
+        let t = ok(v.tenant_by_public_key(&pk).await).expect("the key's tenant");
+        assert_eq!(t.id, tid(CONNECT));
+    }
+    assert_eq!(
+        v.store.take_calls(),
+        ["tenant_by_public_key", "get_tenant"],
+        "one lookup of the key and one of the tenant, then the warm caches"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_public_key_is_asked_each_time_so_a_new_key_works_at_once() {
+    let v = vault();
+    assert!(ok(v.tenant_by_public_key("pk_later").await).is_none());
+    assert!(ok(v.tenant_by_public_key("pk_later").await).is_none());
+    assert_eq!(v.store.take_calls(), ["tenant_by_public_key"; 2]);
+
+    // The tenant is given that key now: the next request finds it.
+    let mut t = connect_tenant();
+    t.public_api_key = Some("pk_later".into());
+    v.store.insert_tenant(t);
+    let found = ok(v.tenant_by_public_key("pk_later").await).expect("the new key's tenant");
+    assert_eq!(found.id, tid(CONNECT));
+}

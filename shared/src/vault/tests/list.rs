@@ -216,18 +216,45 @@ async fn a_page_exactly_as_long_as_the_account_has_no_next() {
 }
 
 #[tokio::test]
+async fn an_accounts_customer_gone_behind_its_reference_has_an_empty_page() {
+    let v = vault();
+    account_cards(&v, CONNECT, "a1", 2).await;
+    let customer = v
+        .customer_for_ref(&tid(CONNECT), &crate::domain::account_ref("a1"))
+        .await
+        .unwrap();
+    v.store.remove_customer(customer.id);
+    v.store.take_calls();
+    let page = ok(find(&v, CONNECT, "a1", 20, PageFrom::Start).await);
+    assert!(page.cards.is_empty() && page.next.is_none() && page.prev.is_none());
+    assert_eq!(
+        v.store.take_calls(),
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn find_cards_reads_the_accounts_customer_then_its_partition() {
     let v = vault();
     account_cards(&v, CONNECT, "a1", 3).await;
     let first = ok(find(&v, CONNECT, "a1", 2, PageFrom::Start).await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_by_external_ref", "customer_with_payment_methods"]
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
     );
     ok(find(&v, CONNECT, "a1", 2, PageFrom::Next(first.next.unwrap())).await);
     assert_eq!(
         v.store.take_calls(),
-        ["customer_by_external_ref", "customer_with_payment_methods"]
+        [
+            "customer_id_by_external_ref",
+            "customer_with_payment_methods"
+        ]
     );
 }
 
@@ -300,7 +327,7 @@ async fn an_account_without_a_customer_has_an_empty_page_and_gets_no_customer() 
     let page = ok(find(&v, CONNECT, "new-account", 20, PageFrom::Start).await);
     assert!(page.cards.is_empty());
     assert!(page.next.is_none() && page.prev.is_none());
-    assert_eq!(v.store.take_calls(), ["customer_by_external_ref"]);
+    assert_eq!(v.store.take_calls(), ["customer_id_by_external_ref"]);
     assert_eq!(v.store.customer_count(), customers, "find made no customer");
     // Nor at Stripe.
     assert!(v.gateway.take_calls().is_empty());

@@ -32,7 +32,7 @@ async fn create_makes_a_link_and_a_payment_method_in_the_users_vault_customer() 
         [
             "token_use",
             "get_tenant",
-            "customer_by_external_ref",
+            "customer_id_by_external_ref",
             "create_customer_with_ref",
             "audit_append",
             "create_stripe_customer_link",
@@ -94,6 +94,36 @@ async fn a_users_second_token_joins_the_same_vault_customer() {
     let c = user_customer(&v, &user).await.unwrap();
     assert_eq!(c.default_payment_method_id, Some(first.payment_method_id));
     assert_eq!(stored_of(&v, c.id).len(), 2);
+}
+
+#[tokio::test]
+async fn a_known_users_card_reads_its_customers_id_not_the_customer() {
+    let v = vault();
+    let user = principal("u1").build();
+    let first = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4242")))
+        .await);
+    v.store.take_calls();
+    let second = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4444")))
+        .await);
+    assert_eq!(second.customer_id, first.customer_id);
+    // The transaction's condition on the customer item stands for reading it. (The audit
+    // trail's own calls are not this rule's.)
+    let calls: Vec<_> = v
+        .store
+        .take_calls()
+        .into_iter()
+        .filter(|c| *c != "audit_append")
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "token_use",
+            "customer_id_by_external_ref",
+            "create_stripe_customer_link",
+        ]
+    );
 }
 
 #[tokio::test]
