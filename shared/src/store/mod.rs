@@ -75,6 +75,18 @@ impl Store {
     // ---- plumbing: every single-item read and write goes through these -------------
 
     async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        // A change with audit events: a transaction of the Put and its events, still one
+        // round trip.
+        if !crate::domain::Outbox::staged().is_empty() {
+            let put = tx::put_new(&self.table, item)?;
+            return match self.transact(vec![put]).await {
+                Ok(()) => Ok(()),
+                Err(tx::TxError::Cancelled(failed)) if failed == [0] => {
+                    Err(StoreError::AlreadyExists)
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         let result = self
             .client
             .put_item()

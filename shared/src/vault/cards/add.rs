@@ -3,7 +3,7 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    geo, AtStripe, CardEntry, Customer, CustomerId, EncryptedPan, Instrument, PanContext,
+    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Instrument, PanContext,
     PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
 use crate::error::Error;
@@ -126,9 +126,16 @@ impl<P: Ports> Vault<P> {
         } else {
             DefaultRule::IfNone
         };
+        // The redirect's actor: the cardholder's browser, through the public key.
+        let event = self
+            .event(&tenant.id, AuditAction::CardAdded, "ok")
+            .actor(&Actor::Redirect)
+            .customer(customer.id)
+            .payment_method(id);
+        let dedupe = pm.dedupe_keys();
+        let create = self.store.create_payment_method(&pm, &dedupe, rule);
         match self
-            .store
-            .create_payment_method(&pm, &pm.dedupe_keys(), rule)
+            .recorded_if(vec![event], create, |c| matches!(c, Created::New))
             .await
         {
             Ok(Created::New) => {}

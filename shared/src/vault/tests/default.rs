@@ -30,7 +30,6 @@ async fn make_default_moves_the_default() {
         [
             "payment_method_of",
             "set_default_payment_method",
-            "audit_append"
         ]
     );
     assert_eq!(default_of(&v, CONNECT, c.id).await, Some(second));

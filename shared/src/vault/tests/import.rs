@@ -166,7 +166,6 @@ async fn an_import_makes_one_read_and_one_write() {
             "customer_and_dedupe",
             "get_tenant",
             "create_payment_method",
-            "audit_append"
         ]
     );
 
@@ -183,7 +182,6 @@ async fn an_import_makes_one_read_and_one_write() {
         [
             "customer_and_dedupe",
             "create_payment_method",
-            "audit_append"
         ]
     );
     assert_eq!(stripe_ops(&v), ["retrieve_source", "retrieve_source"]);
