@@ -2,10 +2,13 @@
 .PHONY: dev test fuzz unit lint fmt release bench sample-page sam-build sam-local clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
+## Each function runs up to CONCURRENCY instances at once, as Lambda would (default 4):
+## CONCURRENCY=8 make dev (README, "Concurrency locally").
 dev:
 	@infra/dev.sh
 
-## Every test: unit, integration against the local stack, lints, template validation.
+## Every test: unit, integration against the local stack (8 instances per function),
+## lints, template validation.
 test:
 	@infra/test.sh
 

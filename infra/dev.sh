@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make dev: the AWS stand-ins, every function under `cargo lambda watch`, and the router,
-# on 127.0.0.1 until Ctrl-C. Facts for scripts go to .tools/dev.json.
+# make dev: the AWS stand-ins, every function under infra/fleet.py (up to $CONCURRENCY
+# instances per function, default 4: `CONCURRENCY=8 make dev`), and the router, on 127.0.0.1
+# until Ctrl-C. Facts for scripts go to .tools/dev.json.
 set -euo pipefail
 trap '' PIPE
 
@@ -9,14 +10,15 @@ cd "$ROOT"
 export CARDVAULT_RUN_DIR="$ROOT/.tools/run"
 export CARDVAULT_ROUTER_PORT="${PORT:-8080}"
 export TABLE_NAME="${TABLE_NAME:-cardvault-dev}"
-# Bearer JWTs: the functions (through cargo lambda watch), the admin CLI and bootstrap.py
-# all read these.
+# Bearer JWTs: the functions (through the fleet), the admin CLI and bootstrap.py all read
+# these.
 export JWT_ISSUER="${JWT_ISSUER:-cardvault-local}"
 export JWT_AUDIENCE="${JWT_AUDIENCE:-cardvault-local}"
 
 infra/tools.sh
-# Build first, as cargo lambda watch will (`cargo run --bin` resolves features for the
-# functions package alone), so the first request does not wait on a compile.
+# The fleet runs the prebuilt target/debug/<binary>, built for the functions package alone
+# (as `cargo lambda build` resolves its features). A rebuild while it runs (`cargo build -p
+# cardvault-functions --bins`) restarts that function's instances: the next request runs it.
 cargo build --workspace --bins
 cargo build -p cardvault-functions --bins
 

@@ -5,10 +5,12 @@
 #
 #   infra/stack.sh up       start everything, write $RUN_DIR/stack.env
 #   infra/stack.sh up --serve
-#                           also serve the functions: `cargo lambda watch` (inheriting
-#                           the stack's env and TABLE_NAME) behind infra/router.py on
-#                           $CARDVAULT_ROUTER_PORT (0 or unset: a free port); adds
-#                           CARDVAULT_BASE_URL and CARDVAULT_LAMBDA_PORT to stack.env
+#                           also serve the functions: infra/fleet.py (up to $CONCURRENCY
+#                           instances per function, default 4, each a process of the
+#                           prebuilt target/debug/<binary>, inheriting the stack's env and
+#                           TABLE_NAME) behind infra/router.py on $CARDVAULT_ROUTER_PORT
+#                           (0 or unset: a free port); adds CARDVAULT_BASE_URL and
+#                           CARDVAULT_LAMBDA_PORT to stack.env
 #   infra/stack.sh down     stop everything (no-op when nothing runs)
 #   infra/stack.sh status   show what runs; exit 0 only if all four are healthy
 #
@@ -284,8 +286,8 @@ EOF
   say "env: $RUN_DIR/stack.env"
 }
 
-# cargo lambda watch runs each function as a child and passes it this environment:
-# the stand-ins' endpoints from stack.env plus the caller's TABLE_NAME.
+# The fleet runs each function's instances as its children and passes them this
+# environment: the stand-ins' endpoints from stack.env plus the caller's TABLE_NAME.
 serve() {
   local env_file=$1 name
   : "${TABLE_NAME:?TABLE_NAME must be set to serve the functions}"
@@ -297,8 +299,9 @@ serve() {
   for name in "${SERVING[@]}"; do printf '%s\n' "${PORTS[$name]}" >"$RUN_DIR/$name.port"; done
 
   T0S[lambda]="$(now_ms)"
-  (cd "$ROOT" && start lambda "$VENV/bin/cargo-lambda" lambda watch \
-    --invoke-address 127.0.0.1 --invoke-port "${PORTS[lambda]}")
+  (cd "$ROOT" && start lambda "$VENV/bin/python" "$ROOT/infra/fleet.py" \
+    --template "$ROOT/template.yaml" --bin-dir "$ROOT/target/debug" \
+    --port "${PORTS[lambda]}" --concurrency "${CONCURRENCY:-4}")
   T0S[router]="$(now_ms)"
   start router "$VENV/bin/python" "$ROOT/infra/router.py" --template "$ROOT/template.yaml" \
     --port "${PORTS[router]}" --lambda-url "http://127.0.0.1:${PORTS[lambda]}"
@@ -307,9 +310,10 @@ serve() {
   cat >>"$env_file" <<EOF
 export CARDVAULT_BASE_URL=http://127.0.0.1:${PORTS[router]}
 export CARDVAULT_LAMBDA_PORT=${PORTS[lambda]}
-# cargo lambda watch serves the Lambda Invoke API too: cardvault-admin rehome-cards
-# invokes the rehome-cards function there.
+# The fleet (infra/fleet.py) serves the Lambda Invoke API: cardvault-admin rehome-cards
+# invokes the rehome-cards function there; GET /_fleet/stats counts its instances.
 export AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:${PORTS[lambda]}
+export CONCURRENCY=${CONCURRENCY:-4}
 EOF
 }
 

@@ -14,6 +14,8 @@ export TABLE_NAME=cardvault-test
 export JWT_ISSUER=cardvault-local
 export JWT_AUDIENCE=cardvault-local
 export SAM_CLI_TELEMETRY=0
+# Instances per function in the stack's fleet (infra/fleet.py): concurrent tests really are.
+export CONCURRENCY="${CONCURRENCY:-8}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -26,9 +28,8 @@ cargo fmt --all -- --check
 step "build"
 # The benchmark's baselines (infra/bench) are built by make bench only.
 cargo build --workspace --exclude cardvault-bench --all-targets
-# cargo lambda watch runs each function with `cargo run --bin`, which resolves features for
-# the functions package alone; building that way here keeps the first request from waiting
-# on a second full compile.
+# The fleet runs target/debug/<binary> as built for the functions package alone (features
+# resolved for it, as `cargo lambda build` does).
 cargo build -p cardvault-functions --bins
 
 step "clippy"
@@ -57,6 +58,13 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 
 step "integration tests"
 cargo test -p cardvault-tests
+
+# make load's short mode (infra/load.py): about 30 s of concurrent mixed load on tenants
+# of its own, a small burst, then its invariants from the stored state; fails on any.
+step "load (short)"
+.tools/venv/bin/python infra/load.py --short --facts "$CARDVAULT_STACK" \
+  --admin target/debug/cardvault-admin --out "$CARDVAULT_RUN_DIR/load" \
+  --concurrency "${CONCURRENCY:-8}"
 
 # schemathesis over openapi.yaml, every dialect, valid and wrong credentials (README, "OpenAPI").
 step "fuzzing"

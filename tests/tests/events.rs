@@ -1,5 +1,6 @@
 //! Every function has an API Gateway event in `events/` (the same files `sam local invoke -e`
-//! takes), and each one, sent through `cargo lambda invoke`, gets a proper answer.
+//! takes), and each one, sent through `cargo lambda invoke` to the stack's fleet
+//! (infra/fleet.py), gets a proper answer.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,7 +82,7 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// `cargo lambda invoke` against the stack's `cargo lambda watch`; returns (status, body).
+/// `cargo lambda invoke` against the stack's fleet (infra/fleet.py); returns (status, body).
 fn invoke(function: &str, event: &Value) -> (u16, Value) {
     let out = Command::new(root().join(".tools/venv/bin/cargo-lambda"))
         .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
@@ -225,4 +226,100 @@ async fn events_with_a_real_key_succeed() {
     let (status, fetched) = invoke("get-customer", &get);
     assert_eq!(status, 200, "{fetched}");
     assert_eq!(fetched, created);
+}
+
+/// The stack's functions run under infra/fleet.py, as Lambda runs them: up to `CONCURRENCY`
+/// instances per function (make test's stack: 8), each taking one invocation at a time.
+/// Eight invocations of one function sent at once run on several instances at the same
+/// time, and no request id runs twice.
+#[tokio::test]
+async fn eight_invocations_at_once_run_side_by_side_on_their_own_instances() {
+    let url = format!(
+        "http://127.0.0.1:{}/2015-03-31/functions/get-customer/invocations",
+        stack().lambda_invoke_port
+    );
+    // A read of a customer that is not there: a DynamoDB call, then a 404.
+    let mut get = with_key(event("get-customer"), &tenant_a().private_api_key);
+    get["pathParameters"]["id"] = json!("9999999999");
+    get["rawPath"] = json!("/v1/customers/9999999999");
+    let client = reqwest::Client::new();
+    let wave = || async {
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, body) = (client.clone(), url.clone(), get.to_string());
+                tokio::spawn(async move { client.post(url).body(body).send().await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for call in calls {
+            let resp = call.await.unwrap().expect("the fleet answers");
+            assert_eq!(resp.status(), 200);
+            assert!(resp.headers().get("x-amz-function-error").is_none());
+            ids.push(
+                resp.headers()["x-amzn-requestid"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            let answer: Value = resp.json().await.unwrap();
+            assert_eq!(answer["statusCode"], 404, "{answer}");
+        }
+        ids
+    };
+    // The first wave starts instances (cold starts); the second finds them warm.
+    let mut ids = wave().await;
+    ids.extend(wave().await);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 16, "a request id answered twice: {ids:?}");
+
+    let stats: Value = client
+        .get(format!(
+            "http://127.0.0.1:{}/_fleet/stats",
+            stack().lambda_invoke_port
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fleet = &stats["functions"]["get-customer"];
+    assert!(fleet["maxBusy"].as_u64().unwrap() >= 4, "{fleet}");
+    assert_eq!(fleet["duplicateDeliveries"], 0, "{fleet}");
+
+    // The fleet writes Lambda's START and END lines, in the order things happen, to the log:
+    // each of these ids STARTs once, and at least 4 of them ran at the same time.
+    let run_dir = Path::new(&std::env::var("CARDVAULT_STACK").unwrap())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let log = std::fs::read_to_string(run_dir.join("lambda.log")).unwrap();
+    let (mut running, mut most) = (0i32, 0i32);
+    let mut instances = std::collections::HashSet::new();
+    for id in &ids {
+        let starts: Vec<_> = log
+            .lines()
+            .filter(|l| l.contains(&format!(" START RequestId: {id} ")))
+            .collect();
+        assert_eq!(starts.len(), 1, "{id}: {starts:?}");
+        instances.insert(starts[0].split(' ').next().unwrap().to_owned());
+    }
+    for line in log.lines() {
+        if ids
+            .iter()
+            .any(|id| line.contains(&format!(" START RequestId: {id} ")))
+        {
+            running += 1;
+            most = most.max(running);
+        } else if ids
+            .iter()
+            .any(|id| line.ends_with(&format!(" END RequestId: {id}")))
+        {
+            running -= 1;
+        }
+    }
+    assert!(most >= 4, "at most {most} of them ran at once");
+    assert!(instances.len() >= 4, "{instances:?}");
 }

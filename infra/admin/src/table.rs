@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -20,6 +20,16 @@ struct TableProperties {
     global_secondary_indexes: Vec<Gsi>,
     #[serde(default)]
     time_to_live_specification: Option<Ttl>,
+    #[serde(default)]
+    stream_specification: Option<Stream>,
+}
+
+/// The table's stream (what a `Type: DynamoDB` event of a function reads; infra/fleet.py
+/// polls it locally). CloudFormation has no `StreamEnabled`: a view type turns it on.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Stream {
+    stream_view_type: String,
 }
 
 /// The attribute whose epoch seconds expire an item (the velocity counters' `expiresAt`).
@@ -107,6 +117,14 @@ pub async fn create_from_template(client: &Client, name: &str, path: &str) -> Re
                 .build()?,
         );
     }
+    if let Some(stream) = &props.stream_specification {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
+                .build()?,
+        );
+    }
     for g in &props.global_secondary_indexes {
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -176,6 +194,16 @@ mod tests {
             (ttl.attribute_name.as_str(), ttl.enabled),
             ("expiresAt", true)
         );
+    }
+
+    #[test]
+    fn reads_a_stream_specification() {
+        let template = "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      \
+            AttributeDefinitions: []\n      KeySchema: []\n      \
+            StreamSpecification:\n        StreamViewType: NEW_AND_OLD_IMAGES\n";
+        let props = table_properties(template).unwrap();
+        let stream = props.stream_specification.expect("a stream");
+        assert_eq!(stream.stream_view_type, "NEW_AND_OLD_IMAGES");
     }
 
     /// An index copies what it projects: never `ALL` (card data would follow), and within
