@@ -181,7 +181,8 @@ impl AuditEvent {
     }
 }
 
-fn render_time(at: Timestamp) -> String {
+/// RFC 3339, UTC, microseconds: as events store `at`, so times compare as text.
+pub fn render_time(at: Timestamp) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
