@@ -9,8 +9,8 @@
 
 use std::sync::OnceLock;
 
-use cardvault::chain::chain_pending;
 use cardvault::app::AuditChainer;
+use cardvault::chain::chain_pending;
 use cardvault::ports::PendingKey;
 use cardvault::store::audit::pending_pk;
 use cardvault::{App, Error};
@@ -65,7 +65,13 @@ fn pending_key(r: &Record) -> Option<PendingKey> {
     let tenant = r.dynamodb.keys.pk.as_ref()?.s.strip_prefix(&prefix)?;
     (r.event_name == "INSERT").then(|| PendingKey {
         tenant: tenant.to_owned(),
-        event_id: r.dynamodb.keys.sk.as_ref().map(|t| t.s.clone()).unwrap_or_default(),
+        event_id: r
+            .dynamodb
+            .keys
+            .sk
+            .as_ref()
+            .map(|t| t.s.clone())
+            .unwrap_or_default(),
     })
 }
 

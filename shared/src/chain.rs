@@ -165,17 +165,18 @@ pub async fn verify<K: ChainKey + ?Sized>(
         if !key.verify(&digest, &valid(&r.hash)).await? {
             return Ok(Err(ChainBreak {
                 seq: r.seq,
-                reason: "its MAC does not verify: edited, or not made with the chain's key"
-                    .into(),
+                reason: "its MAC does not verify: edited, or not made with the chain's key".into(),
             }));
         }
     }
     if let Some(h) = trail.head.as_ref().filter(|h| h.seq > 0) {
-        if !key.verify(&head_digest(h.seq, &h.hash), &valid(&h.mac)).await? {
+        if !key
+            .verify(&head_digest(h.seq, &h.hash), &valid(&h.mac))
+            .await?
+        {
             return Ok(Err(ChainBreak {
                 seq: h.seq,
-                reason: "the head's MAC does not verify: rewritten without the chain's key"
-                    .into(),
+                reason: "the head's MAC does not verify: rewritten without the chain's key".into(),
             }));
         }
     }

@@ -327,7 +327,7 @@ fn check_pending(trail: &Trail, stale_before: &str) -> Result<(), ChainBreak> {
                         return Err(ChainBreak {
                             seq,
                             reason: format!(
-                                "event {} differs from the record chained as {seq}",
+                                "event {} differs from the record chained as {seq}: one was edited",
                                 p.event.event_id
                             ),
                         })
@@ -398,9 +398,7 @@ impl Outbox {
 
     /// The staged events, left staged (a transaction that is cancelled takes none).
     pub fn staged() -> Vec<AuditEvent> {
-        OUTBOX
-            .try_with(|o| o.borrow().clone())
-            .unwrap_or_default()
+        OUTBOX.try_with(|o| o.borrow().clone()).unwrap_or_default()
     }
 
     /// The staged events went out in a committed transaction.
@@ -569,7 +567,10 @@ mod tests {
         assert_eq!((taken, left.len()), (1, 0));
         let ((), left) = tokio_test_block_on(Outbox::scope(vec![event(1)], async {}));
         assert_eq!(left.len(), 1);
-        assert!(Outbox::staged().is_empty(), "nothing staged outside a scope");
+        assert!(
+            Outbox::staged().is_empty(),
+            "nothing staged outside a scope"
+        );
     }
 
     #[test]

@@ -10,12 +10,13 @@ mod webhooks;
 
 use crate::domain::{
     ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, OnceRecord,
-    OnceState, Origin, Outbox, PaymentMethod, PaymentMethodId, PendingEvent, StripeCustomerLink, Tenant,
-    TenantId, Trail,
+    OnceState, Origin, Outbox, PaymentMethod, PaymentMethodId, PendingEvent, StripeCustomerLink,
+    Tenant, TenantId, Trail,
 };
 use crate::ports::{
-    Admission, AuditChainStore, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
-    OnceStore, PaymentMethodStore, PendingKey, StoreError, TenantStore, TokenUse, VelocityStore,
+    Admission, AuditChainStore, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule,
+    LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey, StoreError, TenantStore,
+    TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
@@ -138,7 +139,7 @@ impl MemoryStore {
 
 /// A change's audit events ([`Outbox`]) join its write, as `store::tx` puts them in its
 /// transaction.
-pub(super) fn commit_events(s: &mut State) {
+fn commit_events(s: &mut State) {
     for event in Outbox::staged() {
         let key = (event.tenant_id.clone(), event.event_id.clone());
         s.pending.insert(key, PendingEvent { event, seq: None });

@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 
 use super::{KeyError, StoreError};
-use crate::domain::{AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail};
+use crate::domain::{
+    AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail,
+};
 
 /// The most events one page may ask for.
 pub const AUDIT_PAGE_MAX: usize = 100;

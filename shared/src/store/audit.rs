@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use super::items::{self, s};
 use super::tx::{self, build_err, TxError, Write};
 use super::{Item, Store, StoreError};
-use crate::domain::{AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail};
+use crate::domain::{
+    AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail,
+};
 use crate::ports::{AuditChainStore, AuditLog, PendingKey};
 
 pub const AUDIT_INDEX: &str = "AuditByCustomer";

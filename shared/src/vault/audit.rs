@@ -87,7 +87,11 @@ impl<P: Ports> Vault<P> {
         }
     }
 
-    pub(crate) fn customer_created(&self, customer: &Customer, ext_ref: Option<&str>) -> AuditEvent {
+    pub(crate) fn customer_created(
+        &self,
+        customer: &Customer,
+        ext_ref: Option<&str>,
+    ) -> AuditEvent {
         let event = self
             .event(&customer.tenant_id, AuditAction::CustomerCreated, "ok")
             .customer(customer.id);

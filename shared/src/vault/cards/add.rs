@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Instrument, PanContext,
-    PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
+    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Instrument,
+    PanContext, PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
 use crate::error::Error;
 use crate::ports::{

@@ -24,7 +24,9 @@ impl<P: Ports> Vault<P> {
             .filter(|pm| &pm.tenant_id == tenant)
             .ok_or_else(|| payment_method_not_found(id))?;
         let event = self.made_default(tenant, customer, id, "ok");
-        let set = self.store.set_default_payment_method(tenant, customer, pm.id);
+        let set = self
+            .store
+            .set_default_payment_method(tenant, customer, pm.id);
         match self.recorded(vec![event], set).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict) => Err(payment_method_not_found(id)),
@@ -45,7 +47,9 @@ impl<P: Ports> Vault<P> {
         let (card, mut customer) = self.account_card(tenant, account, id).await?;
         if current {
             let event = self.made_default(tenant, customer.id, id, "ok");
-            let set = self.store.set_default_payment_method(tenant, customer.id, id);
+            let set = self
+                .store
+                .set_default_payment_method(tenant, customer.id, id);
             match self.recorded(vec![event], set).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => return Err(card_not_found(id)),

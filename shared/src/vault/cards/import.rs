@@ -56,9 +56,9 @@ impl<P: Ports> Vault<P> {
             .payment_method(payment_method.id)
             .object(req.source.as_str());
         let dedupe = [dedupe];
-        let create = self
-            .store
-            .create_payment_method(&payment_method, &dedupe, DefaultRule::IfNone);
+        let create =
+            self.store
+                .create_payment_method(&payment_method, &dedupe, DefaultRule::IfNone);
         match self
             .recorded_if(vec![event], create, |c| matches!(c, Created::New))
             .await

@@ -85,10 +85,7 @@ async fn attaching_makes_the_documented_round_trips() {
     ok(attach(&v, "a1", token_card(token, "4444", false)).await);
     assert_eq!(
         v.store.take_calls(),
-        [
-            "customer_by_external_ref",
-            "create_payment_method",
-        ]
+        ["customer_by_external_ref", "create_payment_method",]
     );
     assert_eq!(stripe_ops(&v), ["attach_source"]);
 }

@@ -49,7 +49,10 @@ async fn each_change_appends_one_event_to_a_chain_that_holds() {
     assert_eq!(verify(&trail, &key, NOW).await.unwrap(), Ok(9));
     // Another key's MACs do not check: the trail cannot be remade without the key.
     let other = LocalChainKey([8; 32]);
-    assert_eq!(verify(&trail, &other, NOW).await.unwrap().unwrap_err().seq, 1);
+    assert_eq!(
+        verify(&trail, &other, NOW).await.unwrap().unwrap_err().seq,
+        1
+    );
     let chain = v.store.audit_events(&tid(CONNECT));
     let detached = chain.last().unwrap();
     assert_eq!(detached.event.payment_method_id, Some(card.id.get()));

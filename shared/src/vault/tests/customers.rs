@@ -52,8 +52,8 @@ async fn an_id_collision_is_retried_with_a_fresh_id() {
         .create_customer(&tid(CONNECT), NewCustomer::default())
         .await);
     assert_ne!(second.id, first.id);
-    let mut expected = vec!["create_customer"; ID_ATTEMPTS];
-        assert_eq!(v.store.take_calls(), expected);
+    let expected = vec!["create_customer"; ID_ATTEMPTS];
+    assert_eq!(v.store.take_calls(), expected);
     assert_eq!(v.store.customer_count(), 2);
     assert_eq!(ok(v.customer(&tid(CONNECT), first.id).await), first);
 }
@@ -89,10 +89,7 @@ async fn customer_for_ref_makes_one_customer_and_returns_it_again() {
     let made = ok(v.customer_for_ref(&t, "account:a1").await);
     assert_eq!(
         v.store.take_calls(),
-        [
-            "customer_by_external_ref",
-            "create_customer_with_ref",
-        ]
+        ["customer_by_external_ref", "create_customer_with_ref",]
     );
     assert_eq!(made.external_ref.as_deref(), Some("account:a1"));
 
