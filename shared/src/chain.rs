@@ -182,3 +182,145 @@ pub async fn verify<K: ChainKey + ?Sized>(
     }
     Ok(Ok(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::chain_key::LocalChainKey;
+    use crate::domain::{NewCustomer, TenantId};
+    use crate::memory::{vault, MemoryStore};
+    use crate::ports::AuditLog;
+
+    const NOW: &str = "2100-01-01T00:00:00.000000Z";
+
+    fn tenant() -> TenantId {
+        TenantId::try_from("shop-connect".to_owned()).unwrap()
+    }
+
+    async fn trail(store: &MemoryStore) -> Trail {
+        store.tenant_trail(&tenant()).await.unwrap()
+    }
+
+    /// 300 writes of one tenant from 48 writers at once: none waits on another's event,
+    /// and every event is chained once, by batches that race each other for the head.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_concurrent_writers_keeps_every_event() {
+        let v = Arc::new(vault());
+        let writers = (0..48).map(|w| {
+            let v = v.clone();
+            tokio::spawn(async move {
+                for _ in (w..300).step_by(48) {
+                    v.create_customer(&tenant(), NewCustomer::default())
+                        .await
+                        .unwrap();
+                }
+            })
+        });
+        for w in writers.collect::<Vec<_>>() {
+            w.await.unwrap();
+        }
+        let keys = v.store.unchained();
+        assert_eq!(keys.len(), 300);
+        // Six batches at once, as a stream's shards could deliver them.
+        let key = Arc::new(LocalChainKey([3; 32]));
+        let batches = keys.chunks(50).map(|batch| {
+            let (v, key, batch) = (v.clone(), key.clone(), batch.to_vec());
+            tokio::spawn(async move { chain_pending(&v.store, key.as_ref(), batch).await })
+        });
+        let mut chained = 0;
+        for b in batches.collect::<Vec<_>>() {
+            let done = b.await.unwrap();
+            assert!(done.failed_tenants.is_empty(), "{done:?}");
+            chained += done.chained;
+        }
+        assert_eq!(chained, 300);
+        let t = trail(&v.store).await;
+        assert_eq!(verify(&t, key.as_ref(), NOW).await.unwrap(), Ok(300));
+        assert!(t.pending.iter().all(|p| p.seq.is_some()));
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_batch_chains_nothing_twice() {
+        let v = vault();
+        for _ in 0..3 {
+            v.create_customer(&tenant(), NewCustomer::default())
+                .await
+                .unwrap();
+        }
+        let key = LocalChainKey([3; 32]);
+        let keys = v.store.unchained();
+        assert_eq!(chain_pending(&v.store, &key, keys.clone()).await.chained, 3);
+        let again = chain_pending(&v.store, &key, keys).await;
+        assert_eq!(again, Chained::default());
+        assert_eq!(
+            verify(&trail(&v.store).await, &key, NOW).await.unwrap(),
+            Ok(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_finds_an_edit_a_cut_tail_and_a_head_made_without_the_key() {
+        let v = vault();
+        for _ in 0..4 {
+            v.create_customer(&tenant(), NewCustomer::default())
+                .await
+                .unwrap();
+        }
+        let key = LocalChainKey([3; 32]);
+        chain_pending(&v.store, &key, v.store.unchained()).await;
+        let intact = trail(&v.store).await;
+        let check = |t: Trail| {
+            let key = &key;
+            async move { verify(&t, key, NOW).await.unwrap() }
+        };
+
+        // An edit made alike in the record and its pending copy: only the MAC tells.
+        let mut pending_fixed = intact.clone();
+        for p in &mut pending_fixed.pending {
+            if p.seq == Some(2) {
+                p.event.outcome = "denied".into();
+            }
+        }
+        for r in &mut pending_fixed.records {
+            if r.seq == 2 {
+                r.event.outcome = "denied".into();
+            }
+        }
+        let b = check(pending_fixed).await.unwrap_err();
+        assert_eq!(b.seq, 2);
+        assert!(b.reason.contains("MAC"), "{b:?}");
+
+        // The tail cut, its pending copies deleted too, and the head rewound with an old
+        // head's values: the head's MAC was made for the later head, and does not check.
+        let mut cut = intact.clone();
+        cut.records.pop();
+        cut.pending.retain(|p| p.seq != Some(4));
+        let mut head = intact.head.clone().unwrap();
+        head.seq = 3;
+        head.hash = cut.records[2].hash.clone();
+        cut.head = Some(head);
+        let b = check(cut).await.unwrap_err();
+        assert!(b.reason.contains("head's MAC"), "{b:?}");
+
+        // An event written into the chain by someone without the key.
+        let mut forged = intact.clone();
+        let last = forged.records.last().unwrap().clone();
+        let mut extra = last.clone();
+        extra.seq = 5;
+        extra.prev_hash = last.hash.clone();
+        extra.hash = "00".repeat(32);
+        forged.pending.push(crate::domain::PendingEvent {
+            event: extra.event.clone(),
+            seq: Some(5),
+        });
+        forged.records.push(extra);
+        let mut head = forged.head.clone().unwrap();
+        head.seq = 5;
+        head.hash = "00".repeat(32);
+        forged.head = Some(head);
+        let b = check(forged).await.unwrap_err();
+        assert_eq!(b.seq, 5);
+    }
+}
