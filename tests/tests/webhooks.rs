@@ -285,7 +285,8 @@ async fn each_event_as_each_dialect_shows_it() {
     // Every change is in the customer's audit trail, its actor the Stripe event (listed
     // once the chainer has chained it).
     let customer = pm["customerId"].as_u64().unwrap();
-    audit_settled(&tenant_a().id);
+    // The account's customer, its two cards and the five events above.
+    audit_listed(&tenant_a().private_api_key, customer, 8).await;
     let (status, audit) = call_get(
         &format!("/v1/customers/{customer}/auditEvents"),
         &tenant_a().private_api_key,
