@@ -397,9 +397,9 @@ impl PaymentMethodStore for MemoryStore {
         {
             if c.default_payment_method_id == Some(pm) {
                 c.default_payment_method_id = None;
+                commit_events(&mut s);
             }
         }
-        commit_events(&mut s);
         Ok(())
     }
 

@@ -102,6 +102,41 @@ impl Store {
         }
     }
 
+    /// A conditional UpdateItem (`u` without its table): whether its condition held. With
+    /// a change's audit events staged, a transaction of it and them, still one round trip.
+    async fn update_if(
+        &self,
+        u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> Result<bool, StoreError> {
+        let u = u.table_name(&self.table).build().map_err(build_err)?;
+        if !crate::domain::Outbox::staged().is_empty() {
+            let write = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(u)
+                .build();
+            return match self.transact(vec![write]).await {
+                Ok(()) => Ok(true),
+                Err(tx::TxError::Cancelled(failed)) if failed == [0] => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The one GetItem: the raw item, if it exists.
     async fn get_item(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self

@@ -43,31 +43,21 @@ impl<P: Ports> Vault<P> {
     }
 
     /// Runs `write`, the store call that makes a change, with `events` riding in its
-    /// transaction: both commit or neither does. A store call that made no transaction
-    /// (an adapter without them, the in-memory one) leaves its events to [`Self::record`],
-    /// once it has succeeded.
+    /// transaction: both commit or neither does. A call that committed no transaction made
+    /// no change (its condition did not hold, or it found a duplicate): its events are not
+    /// written. Every adapter takes them on each change it makes (`store::tx`, the
+    /// in-memory store's `commit_events`); the tests count one event per change.
     pub(crate) async fn recorded<T, E>(
         &self,
         events: Vec<AuditEvent>,
         write: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        self.recorded_if(events, write, |_| true).await
-    }
-
-    /// [`Self::recorded`] for a store call whose success may still have made no change
-    /// (a duplicate found): `made` tells.
-    pub(crate) async fn recorded_if<T, E>(
-        &self,
-        events: Vec<AuditEvent>,
-        write: impl Future<Output = Result<T, E>>,
-        made: impl FnOnce(&T) -> bool,
-    ) -> Result<T, E> {
         let (result, left) = Outbox::scope(events, write).await;
-        if result.as_ref().is_ok_and(made) {
-            for event in left {
-                tracing::debug!(action = %event.action, "audit event outside a transaction");
-                self.record(event).await;
-            }
+        if !left.is_empty() {
+            tracing::debug!(
+                events = left.len(),
+                "no change made: its audit events are not written"
+            );
         }
         result
     }

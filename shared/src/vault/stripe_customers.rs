@@ -174,10 +174,7 @@ impl<P: Ports> Vault<P> {
             let create = self
                 .store
                 .create_stripe_customer_link(&link, &pm, &dedupe, token_hash);
-            match self
-                .recorded_if(vec![event], create, |w| matches!(w, LinkWrite::Stored))
-                .await?
-            {
+            match self.recorded(vec![event], create).await? {
                 LinkWrite::Stored => return Ok(Stored::New(link)),
                 LinkWrite::TokenUsed(used) => {
                     return Ok(

@@ -264,7 +264,7 @@ impl<P: Ports> Vault<P> {
         let revoke = self
             .store
             .revoke_stripe_connection(tenant, account, self.clock.now());
-        if !self.recorded_if(vec![audit], revoke, |r| *r).await? {
+        if !self.recorded(vec![audit], revoke).await? {
             return Ok(Handled::Ignored);
         }
         self.tenants.remove(tenant);

@@ -134,10 +134,7 @@ impl<P: Ports> Vault<P> {
             .payment_method(id);
         let dedupe = pm.dedupe_keys();
         let create = self.store.create_payment_method(&pm, &dedupe, rule);
-        match self
-            .recorded_if(vec![event], create, |c| matches!(c, Created::New))
-            .await
-        {
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
             Ok(Created::Duplicate(existing)) => {
                 // A concurrent request stored the same card first: answer its record.

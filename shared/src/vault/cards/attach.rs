@@ -90,10 +90,7 @@ impl<P: Ports> Vault<P> {
             .object(attached.id.as_str());
         let dedupe = [stripe_dedupe_key(&attached.id)];
         let create = self.store.create_payment_method(&card, &dedupe, rule);
-        match self
-            .recorded_if(vec![event], create, |c| matches!(c, Created::New))
-            .await
-        {
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
             Ok(Created::Duplicate(_)) => {
                 self.compensate(&auth, undo).await;

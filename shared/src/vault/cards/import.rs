@@ -59,10 +59,7 @@ impl<P: Ports> Vault<P> {
         let create =
             self.store
                 .create_payment_method(&payment_method, &dedupe, DefaultRule::IfNone);
-        match self
-            .recorded_if(vec![event], create, |c| matches!(c, Created::New))
-            .await
-        {
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {
                 if customer.default_payment_method_id.is_none() {
                     customer.default_payment_method_id = Some(payment_method.id);

@@ -262,3 +262,20 @@ fn the_operator_is_named_as_such() {
     };
     assert_eq!(a.render(), "operator:alice");
 }
+
+#[tokio::test]
+async fn a_call_that_changes_nothing_writes_no_event() {
+    let v = vault();
+    attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "1881", false).await.payment_method;
+    let before = actions(&v, CONNECT);
+    // Not the current card: nothing to clear, so no `card.madeDefault` `unset`.
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, false).await);
+    assert_eq!(actions(&v, CONNECT), before);
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, true).await);
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, false).await);
+    let after = actions(&v, CONNECT);
+    assert_eq!(after[before.len()..], ["card.madeDefault", "card.madeDefault"]);
+    let unset = v.store.audit_events(&tid(CONNECT)).pop().unwrap();
+    assert_eq!(unset.event.outcome, "unset");
+}
