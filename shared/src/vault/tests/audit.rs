@@ -275,7 +275,10 @@ async fn a_call_that_changes_nothing_writes_no_event() {
     ok(v.set_current(&tid(CONNECT), "a1", second.id, true).await);
     ok(v.set_current(&tid(CONNECT), "a1", second.id, false).await);
     let after = actions(&v, CONNECT);
-    assert_eq!(after[before.len()..], ["card.madeDefault", "card.madeDefault"]);
+    assert_eq!(
+        after[before.len()..],
+        ["card.madeDefault", "card.madeDefault"]
+    );
     let unset = v.store.audit_events(&tid(CONNECT)).pop().unwrap();
     assert_eq!(unset.event.outcome, "unset");
 }
