@@ -37,6 +37,7 @@ RECAPTCHA_SECRET_ID = "cardvault/recaptcha"
 FINGERPRINT_KEY_SECRET_ID = "cardvault/fingerprint-key"
 CURSOR_KEY_SECRET_ID = "cardvault/cursor-key"
 VAULT_KMS_ALIAS = "alias/cardvault-vault"
+AUDIT_KMS_ALIAS = "alias/cardvault-audit"
 HS256_SECRET_ID = "cardvault/jwt-hs256"
 JWT_KID = "cardvault-local-1"
 UNTRUSTED_ISSUER = "https://untrusted.example"
@@ -205,6 +206,8 @@ def main():
     # The vault's KMS key (on moto), and the first versions of the fingerprint and cursor
     # key rings (rotate with rotate-fingerprint-key / rotate-cursor-key).
     kms_key = admin("create-vault-key", "--alias", VAULT_KMS_ALIAS)
+    # The audit chain's HMAC key (on moto): the chainer MACs with it, `audit verify` checks.
+    audit_key = admin("create-audit-key", "--alias", AUDIT_KMS_ALIAS)
     admin("rotate-fingerprint-key", "--secret-id", FINGERPRINT_KEY_SECRET_ID)
     admin("rotate-cursor-key", "--secret-id", CURSOR_KEY_SECRET_ID)
 
@@ -241,6 +244,7 @@ def main():
                            "fingerprintKey": FINGERPRINT_KEY_SECRET_ID,
                            "cursorKey": CURSOR_KEY_SECRET_ID},
                "vaultKmsKey": kms_key,
+               "auditKmsKey": audit_key,
                "tenants": tenants, "jwt": jwt, "webhooks": hooks}, sys.stdout, indent=2)
     print()
 

@@ -76,6 +76,7 @@ def env_vars(facts, gateway, ports):
             "FINGERPRINT_KEY_SECRET_ID": secrets.get("fingerprintKey", "cardvault/fingerprint-key"),
             "CURSOR_KEY_SECRET_ID": secrets.get("cursorKey", "cardvault/cursor-key"),
             "VAULT_KMS_KEY_ID": "alias/cardvault-vault",
+            "AUDIT_KMS_KEY_ID": "alias/cardvault-audit",
             "STRIPE_WEBHOOK_SECRET_ID": secrets.get("stripeWebhook", "cardvault/webhook/platform"),
             "RUST_LOG": "info",
         }

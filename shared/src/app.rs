@@ -104,3 +104,22 @@ impl App {
         self.vault.user(token).await
     }
 }
+
+/// The audit chainer's adapters: the table, and the chain's KMS HMAC key.
+pub struct AuditChainer {
+    pub store: Store,
+    pub key: crate::crypto::chain_key::KmsChainKey,
+}
+
+impl AuditChainer {
+    pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
+        let aws = crate::aws::sdk_config()?;
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
+            key: crate::crypto::chain_key::KmsChainKey::new(
+                aws_sdk_kms::Client::new(&aws),
+                &config.audit_kms_key_id,
+            ),
+        })
+    }
+}

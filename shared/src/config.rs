@@ -11,6 +11,8 @@ pub const DEFAULT_RECAPTCHA_SECRET_ID: &str = "cardvault/recaptcha";
 pub const DEFAULT_FINGERPRINT_SECRET_ID: &str = "cardvault/fingerprint-key";
 pub const DEFAULT_CURSOR_SECRET_ID: &str = "cardvault/cursor-key";
 pub const DEFAULT_VAULT_KMS_KEY_ID: &str = "alias/cardvault-vault";
+/// The audit chain's HMAC key (`crypto::chain_key`).
+pub const DEFAULT_AUDIT_KMS_KEY_ID: &str = "alias/cardvault-audit";
 /// The pre-KMS keys secret, read only by `cardvault-admin migrate-pans`.
 pub const DEFAULT_LEGACY_VAULT_KEYS_SECRET_ID: &str = "cardvault/vault-keys";
 /// The HS256 secret's id when `JWT_HS256_SECRET_ID` is not set.
@@ -27,6 +29,8 @@ pub struct Config {
     pub cursor_secret_id: String,
     /// The vault's KMS key (id, ARN or alias) for PAN data keys.
     pub vault_kms_key_id: String,
+    /// The audit chain's KMS HMAC key (id, ARN or alias); only the chainer uses it.
+    pub audit_kms_key_id: String,
     /// The platform's publishable key (`STRIPE_PUBLISHABLE_KEY`): only `pk_` keys.
     pub stripe_publishable_key: Option<crate::domain::PublishableKey>,
     pub stripe_api_base: String,
@@ -66,6 +70,7 @@ impl Config {
             ),
             cursor_secret_id: optional("CURSOR_KEY_SECRET_ID", DEFAULT_CURSOR_SECRET_ID),
             vault_kms_key_id: optional("VAULT_KMS_KEY_ID", DEFAULT_VAULT_KMS_KEY_ID),
+            audit_kms_key_id: optional("AUDIT_KMS_KEY_ID", DEFAULT_AUDIT_KMS_KEY_ID),
             stripe_publishable_key: match env::var("STRIPE_PUBLISHABLE_KEY") {
                 Ok(v) if !v.is_empty() => {
                     Some(crate::domain::PublishableKey::parse(&v).map_err(|e| {

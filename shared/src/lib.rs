@@ -19,6 +19,8 @@ pub use domain::secret;
 // What the rules need from the outside world, and the rules themselves.
 pub mod ports;
 pub mod vault;
+// The audit chainer, off the request path.
+pub mod chain;
 
 // Adapters of the ports.
 pub mod cache;

@@ -21,6 +21,7 @@ pub async fn app_with_stripe_timeout(
         fingerprint_secret_id: cardvault::config::DEFAULT_FINGERPRINT_SECRET_ID.into(),
         cursor_secret_id: cardvault::config::DEFAULT_CURSOR_SECRET_ID.into(),
         vault_kms_key_id: cardvault::config::DEFAULT_VAULT_KMS_KEY_ID.into(),
+        audit_kms_key_id: cardvault::config::DEFAULT_AUDIT_KMS_KEY_ID.into(),
         stripe_publishable_key: None,
         stripe_api_base: stripe_api_base.into(),
         recaptcha_verify_url: "http://127.0.0.1:9/unused".into(),

@@ -132,3 +132,18 @@ pub async fn enter_card(body: &Value) -> Value {
     assert_eq!(status, 200, "{pm}");
     pm
 }
+
+/// Waits (at most 30 s) until `GET /v1/customers/{customer}/auditEvents` lists at least
+/// `n` events: they are listed once the chainer, off the request path, has chained them.
+pub async fn audit_listed(key: &str, customer: u64, n: usize) -> Value {
+    let path = format!("/v1/customers/{customer}/auditEvents?limit=100");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, page) = json(call(reqwest::Method::GET, &path, key, None).await).await;
+        let listed = page["auditEvents"].as_array().map_or(0, Vec::len);
+        if (status == 200 && listed >= n) || std::time::Instant::now() > until {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -118,3 +118,18 @@ pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
         public_api_key,
     }
 }
+
+/// The chainer numbers audit events off the request path, from the table's stream: waits
+/// (at most 30 s) until none of `tenant`'s is left unchained, and answers `audit verify`
+/// then (its last answer if the wait ran out, for the caller's assertion to show).
+pub fn audit_settled(tenant: &str) -> Value {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = run_admin(&["audit", "verify", "--tenant", tenant]);
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if answer["pending"] == 0 || std::time::Instant::now() > until {
+            return answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -50,6 +50,8 @@ async fn no_index_holds_an_encrypted_pan_a_data_key_or_a_fingerprint() {
         assert_eq!(status, 200, "{pm}");
         ids.push(pm["id"].as_u64().unwrap());
     }
+    // The cards' audit events reach AuditByCustomer once chained (off the request path).
+    audit_listed(&tenant_a().private_api_key, customer, 3).await;
     let client = dynamo().await;
     // The table's own items do carry the card data the index must leave out.
     let item = client

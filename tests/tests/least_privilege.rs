@@ -16,13 +16,16 @@ struct Grants {
     gsi1: bool,
     secrets: &'static [&'static str],
     kms: &'static [&'static str],
-    /// The audit trail's managed policy: [`APPEND`] (a PutItem on `AUDIT#…` partitions and
-    /// nothing else on them) or [`UNTOUCHABLE`] (nothing at all on them).
+    /// The audit trail's managed policy: [`APPEND`] (a PutItem of pending events,
+    /// `AUDITQ#…`, and nothing else on any audit item) or [`UNTOUCHABLE`] (nothing at all
+    /// on them); [`CHAINER`] for the chainer, whose own statements say what it may.
     audit: &'static str,
 }
 
 const APPEND: &str = "AuditAppendOnlyPolicy";
 const UNTOUCHABLE: &str = "AuditUntouchablePolicy";
+/// The audit chainer: no managed audit policy.
+const CHAINER: &str = "";
 
 const TENANT: &str = "tenant/*";
 /// Tenants' webhook signing secrets (`cardvault/webhook/tenant/*`): the webhook function's
@@ -63,6 +66,10 @@ const EXPECTED: &[(&str, Grants)] = &[
     ("StripeWebhookFunction", Grants { table: &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripeWebhookSecret", WEBHOOK_TENANT], kms: &[], audit: APPEND }),
     // No route. The only function that may decrypt a stored PAN (re-homing, issue 15).
     ("RehomeCardsFunction", Grants { table: &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"], gsi1: true, secrets: &["StripePlatformSecret", TENANT], kms: &["kms:Decrypt"], audit: APPEND }),
+    // No route: the table's stream. Pending events, the chain and its head only (its
+    // statements' conditions, `only_the_chainer_writes_the_chain_and_uses_its_key`), and
+    // GenerateMac with the chain's key, which no other function may use.
+    ("AuditChainFunction", Grants { table: &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"], gsi1: false, secrets: &[], kms: &["kms:GenerateMac"], audit: CHAINER }),
 ];
 
 /// The one function whose role may decrypt a stored PAN.
@@ -175,10 +182,17 @@ fn each_function_reads_encrypts_and_decrypts_only_what_the_table_says() {
         for s in want.secrets {
             wanted.insert(("secretsmanager:GetSecretValue".to_owned(), (*s).to_owned()));
         }
+        let key = if want.audit == CHAINER {
+            "AuditChainKey"
+        } else {
+            "VaultKey"
+        };
         for k in want.kms {
-            wanted.insert(((*k).to_owned(), "VaultKey".to_owned()));
+            wanted.insert(((*k).to_owned(), key.to_owned()));
         }
-        wanted.insert(("policy".to_owned(), want.audit.to_owned()));
+        if want.audit != CHAINER {
+            wanted.insert(("policy".to_owned(), want.audit.to_owned()));
+        }
         if *name == "ListAuditEventsFunction" {
             let index = "VaultTable/AuditByCustomer".to_owned();
             wanted.insert(("dynamodb:Query".to_owned(), index));
@@ -340,9 +354,63 @@ fn only_the_rehome_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs
     );
 }
 
-/// The audit trail's two managed policies, statement by statement: the writers may only
-/// PutItem on the audit partitions (and read, update or delete nothing there); the others
-/// may do nothing there at all.
+/// A statement's effect, actions and conditions (`operator key=v1,v2`, sorted).
+fn statement(s: &Value) -> (String, BTreeSet<String>, Vec<String>) {
+    let actions = s["Action"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let mut conditions = Vec::new();
+    for (op, keys) in s["Condition"].as_mapping().into_iter().flatten() {
+        for (key, values) in keys.as_mapping().unwrap() {
+            let values: Vec<&str> = match values {
+                Value::Sequence(v) => v.iter().map(|k| k.as_str().unwrap()).collect(),
+                one => vec![one.as_str().unwrap()],
+            };
+            conditions.push(format!(
+                "{} {}={}",
+                op.as_str().unwrap(),
+                key.as_str().unwrap(),
+                values.join(",")
+            ));
+        }
+    }
+    conditions.sort();
+    (
+        s["Effect"].as_str().unwrap().to_owned(),
+        actions,
+        conditions,
+    )
+}
+
+fn dynamodb(a: &[&str]) -> BTreeSet<String> {
+    a.iter().map(|a| format!("dynamodb:{a}")).collect()
+}
+
+/// Every action on an item but PutItem.
+const NOT_PUT: [&str; 7] = [
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "ConditionCheckItem",
+];
+
+fn conditions(c: &[&str]) -> Vec<String> {
+    let mut c: Vec<String> = c.iter().map(|s| (*s).to_owned()).collect();
+    c.sort();
+    c
+}
+
+/// The audit trail's two managed policies, statement by statement: a request-path function
+/// that records events may only Put pending events (`AUDITQ#…`), never with `expiresAt`
+/// (the table's TTL would delete it) or `seq` (the chainer's mark), and may read, update
+/// or delete none, and do nothing at all to the chain (`AUDIT#…`) or its head
+/// (`AUDITHEAD#…`); the others may do nothing on any audit item.
 #[test]
 fn audit_events_are_put_only_for_the_functions() {
     let template = template();
@@ -354,76 +422,132 @@ fn audit_events_are_put_only_for_the_functions() {
             .unwrap()
             .iter()
             .map(|s| {
-                let actions: BTreeSet<String> = s["Action"]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_owned())
-                    .collect();
-                let cond = &s["Condition"];
-                let (op, keys) = cond.as_mapping().unwrap().iter().next().unwrap();
-                let keys: Vec<&str> = keys["dynamodb:LeadingKeys"]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .map(|k| k.as_str().unwrap())
-                    .collect();
                 assert_eq!(resource_name(&s["Resource"]), "VaultTable");
-                (
-                    s["Effect"].as_str().unwrap().to_owned(),
-                    actions,
-                    op.as_str().unwrap().to_owned(),
-                    keys.join(","),
-                )
+                statement(s)
             })
             .collect::<Vec<_>>()
     };
-    let set = |a: &[&str]| {
-        a.iter()
-            .map(|a| format!("dynamodb:{a}"))
-            .collect::<BTreeSet<_>>()
-    };
-    let everything_else = [
-        "GetItem",
-        "BatchGetItem",
-        "Query",
-        "UpdateItem",
-        "DeleteItem",
-        "BatchWriteItem",
-        "ConditionCheckItem",
-    ];
+    let mut all = NOT_PUT.to_vec();
+    all.push("PutItem");
     assert_eq!(
         statements(APPEND),
         [
             (
                 "Allow".to_owned(),
-                set(&["PutItem"]),
-                "ForAllValues:StringLike".to_owned(),
-                "AUDIT#*,AUDITHEAD#*".to_owned()
+                dynamodb(&["PutItem"]),
+                conditions(&["ForAllValues:StringLike dynamodb:LeadingKeys=AUDITQ#*"])
             ),
             (
                 "Deny".to_owned(),
-                set(&everything_else),
-                "ForAnyValue:StringLike".to_owned(),
-                "AUDIT#*".to_owned()
+                dynamodb(&["PutItem"]),
+                conditions(&[
+                    "ForAnyValue:StringLike dynamodb:LeadingKeys=AUDITQ#*",
+                    "ForAnyValue:StringEquals dynamodb:Attributes=expiresAt,seq"
+                ])
             ),
             (
                 "Deny".to_owned(),
-                set(&["UpdateItem", "DeleteItem", "BatchWriteItem"]),
-                "ForAnyValue:StringLike".to_owned(),
-                "AUDITHEAD#*".to_owned()
+                dynamodb(&NOT_PUT),
+                conditions(&["ForAnyValue:StringLike dynamodb:LeadingKeys=AUDITQ#*"])
+            ),
+            (
+                "Deny".to_owned(),
+                dynamodb(&all),
+                conditions(&["ForAnyValue:StringLike dynamodb:LeadingKeys=AUDIT#*,AUDITHEAD#*"])
             ),
         ]
     );
-    let mut all = everything_else.to_vec();
-    all.push("PutItem");
     assert_eq!(
         statements(UNTOUCHABLE),
         [(
             "Deny".to_owned(),
-            set(&all),
-            "ForAnyValue:StringLike".to_owned(),
-            "AUDIT#*,AUDITHEAD#*".to_owned()
+            dynamodb(&all),
+            conditions(&[
+                "ForAnyValue:StringLike dynamodb:LeadingKeys=AUDIT#*,AUDITHEAD#*,AUDITQ#*"
+            ])
         )]
     );
+}
+
+/// The chainer alone writes the chain and its head, and only marks pending events (`seq`);
+/// it alone may GenerateMac with the chain's HMAC key, which the key policy refuses to any
+/// other principal; no other function names the key. The stream it reads carries keys
+/// only, and it is invoked for INSERTs of pending events only.
+#[test]
+fn only_the_chainer_writes_the_chain_and_uses_its_key() {
+    let template = template();
+    let r = &template["Resources"];
+    let chainer = &r["AuditChainFunction"];
+    let statements: Vec<_> = chainer["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(statement)
+        .collect();
+    let allow =
+        |actions: &[&str], c: &[&str]| ("Allow".to_owned(), dynamodb(actions), conditions(c));
+    assert_eq!(
+        statements[..3],
+        [
+            allow(
+                &["GetItem", "BatchGetItem"],
+                &["ForAllValues:StringLike dynamodb:LeadingKeys=AUDITQ#*,AUDITHEAD#*"]
+            ),
+            allow(
+                &["UpdateItem"],
+                &[
+                    "ForAllValues:StringLike dynamodb:LeadingKeys=AUDITQ#*",
+                    "ForAllValues:StringLike dynamodb:Attributes=PK,SK,seq"
+                ]
+            ),
+            allow(
+                &["PutItem"],
+                &["ForAllValues:StringLike dynamodb:LeadingKeys=AUDIT#*,AUDITHEAD#*"]
+            ),
+        ]
+    );
+    let key = &r["AuditChainKey"]["Properties"];
+    assert_eq!(key["KeySpec"].as_str(), Some("HMAC_256"));
+    assert_eq!(key["KeyUsage"].as_str(), Some("GENERATE_VERIFY_MAC"));
+    assert_eq!(
+        r["AuditChainKey"]["DeletionPolicy"].as_str(),
+        Some("Retain")
+    );
+    let deny = key["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Deny"))
+        .expect("the key policy's Deny");
+    assert_eq!(deny["Action"].as_str(), Some("kms:GenerateMac"));
+    assert_eq!(deny["Principal"].as_str(), Some("*"));
+    let role = format!("{:?}", deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+    assert!(role.contains("-AuditChainFunctionRole-*"), "{role}");
+
+    // No other function's policies or environment name the chain's key.
+    for (name, f) in r.as_mapping().unwrap() {
+        if f["Type"].as_str() != Some("AWS::Serverless::Function") || name == "AuditChainFunction" {
+            continue;
+        }
+        let text = serde_yaml::to_string(&f["Properties"]).unwrap();
+        assert!(
+            !text.contains("AuditChainKey"),
+            "{name:?} names the chain's key"
+        );
+    }
+
+    let stream = &r["VaultTable"]["Properties"]["StreamSpecification"];
+    assert_eq!(stream["StreamViewType"].as_str(), Some("KEYS_ONLY"));
+    let source = &chainer["Properties"]["Events"]["PendingAuditEvents"]["Properties"];
+    let pattern: serde_json::Value = serde_json::from_str(
+        source["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "AUDITQ#"}]}}}})
+    );
+    assert_eq!(source["StartingPosition"].as_str(), Some("TRIM_HORIZON"));
 }

@@ -282,8 +282,11 @@ async fn each_event_as_each_dialect_shows_it() {
     assert_eq!(embedthis(&older, &admin).await["current"], true);
     assert_eq!(fusebill(&older).await["isDefault"], true);
 
-    // Every change is in the customer's audit trail, its actor the Stripe event.
+    // Every change is in the customer's audit trail, its actor the Stripe event (listed
+    // once the chainer has chained it).
     let customer = pm["customerId"].as_u64().unwrap();
+    // The account's customer, its two cards and the five events above.
+    audit_listed(&tenant_a().private_api_key, customer, 8).await;
     let (status, audit) = call_get(
         &format!("/v1/customers/{customer}/auditEvents"),
         &tenant_a().private_api_key,

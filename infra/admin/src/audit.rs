@@ -1,9 +1,9 @@
 //! The audit trail for the operator: the events of the operator's own changes (keys,
-//! tenant settings), and `audit list` / `audit verify` over a tenant's chain.
+//! tenant settings), and `audit list` / `audit verify` over a tenant's trail.
 
-use cardvault::domain::audit::verify_chain;
+use cardvault::chain;
 use cardvault::domain::{Actor, AuditAction, AuditEvent, AuditRecord, TenantId};
-use cardvault::ports::AuditLog;
+use cardvault::ports::{AuditLog, ChainKey};
 use cardvault::store::Store;
 use serde_json::{json, Value};
 
@@ -21,8 +21,9 @@ fn tenant_id(raw: &str) -> Result<TenantId> {
     Ok(TenantId::try_from(raw.to_owned())?)
 }
 
-/// Appends the event of an operator's change. The change is made already: a failure here
-/// is an error of the command (exit 1), so that the operator sees it and records it.
+/// Writes the event of an operator's change, pending (the chainer chains it). The change
+/// is made already: a failure here is an error of the command (exit 1), so that the
+/// operator sees it and records it.
 pub async fn record(
     store: &Store,
     tenant: &str,
@@ -56,8 +57,9 @@ pub async fn list(
     since: Option<String>,
     customer: Option<u64>,
 ) -> Result<Value> {
-    let (records, _) = store.tenant_chain(&tenant_id(tenant)?).await?;
-    let events: Vec<Value> = records
+    let trail = store.tenant_trail(&tenant_id(tenant)?).await?;
+    let events: Vec<Value> = trail
+        .records
         .into_iter()
         .filter(|r| at_or_after(r, &since))
         .filter(|r| customer.is_none() || r.event.customer_id == customer)
@@ -66,15 +68,25 @@ pub async fn list(
     Ok(json!({ "tenant": tenant, "count": events.len(), "events": events }))
 }
 
-/// Checks the chain; `ok: false` with the first break exits 2 (see `main`).
-pub async fn verify(store: &Store, tenant: &str) -> Result<Value> {
-    let (records, head) = store.tenant_chain(&tenant_id(tenant)?).await?;
-    Ok(match verify_chain(&records, head.as_ref()) {
-        Ok(n) => json!({ "tenant": tenant, "ok": true, "events": n }),
+/// Checks the trail; `ok: false` with the first break exits 2 (see `main`). A pending
+/// event not chained after `stale_after` seconds is a break: the chainer lost it.
+pub async fn verify(
+    store: &Store,
+    key: &dyn ChainKey,
+    tenant: &str,
+    stale_after: u64,
+) -> Result<Value> {
+    let trail = store.tenant_trail(&tenant_id(tenant)?).await?;
+    let stale = time::OffsetDateTime::now_utc() - time::Duration::seconds(stale_after as i64);
+    let stale_before = cardvault::domain::audit::render_time(stale);
+    let pending = trail.pending.iter().filter(|p| p.seq.is_none()).count();
+    Ok(match chain::verify(&trail, key, &stale_before).await? {
+        Ok(n) => json!({ "tenant": tenant, "ok": true, "events": n, "pending": pending }),
         Err(b) => json!({
             "tenant": tenant,
             "ok": false,
-            "events": records.len(),
+            "events": trail.records.len(),
+            "pending": pending,
             "firstBreak": { "seq": b.seq, "reason": b.reason },
         }),
     })

@@ -12,6 +12,7 @@ mod vault_keys;
 mod webhooks;
 
 use aws_config::BehaviorVersion;
+use cardvault::crypto::chain_key::KmsChainKey;
 use cardvault::domain::AuditAction;
 use cardvault::store::Store;
 use clap::{Parser, Subcommand};
@@ -141,6 +142,12 @@ enum Command {
     /// show the existing one. A deployment gets it from template.yaml instead.
     CreateVaultKey {
         #[arg(long, env = "VAULT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_VAULT_KMS_KEY_ID)]
+        alias: String,
+    },
+    /// Create the audit chain's KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) under an
+    /// alias, or show the existing one. A deployment gets it from template.yaml instead.
+    CreateAuditKey {
+        #[arg(long, env = "AUDIT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_AUDIT_KMS_KEY_ID)]
         alias: String,
     },
     /// Add a fingerprint key version and make it current. Older versions stay, so cards
@@ -317,10 +324,17 @@ enum AuditCommand {
         #[arg(long)]
         customer: Option<u64>,
     },
-    /// Check a tenant's hash chain and report its first break (exit 2 if broken).
+    /// Check a tenant's trail (numbering, links, every MAC and the head's with the chain's
+    /// KMS key, pending events against records) and report its first break (exit 2).
     Verify {
         #[arg(long)]
         tenant: String,
+        /// The chain's KMS HMAC key (VerifyMac).
+        #[arg(long, env = "AUDIT_KMS_KEY_ID", default_value = cardvault::config::DEFAULT_AUDIT_KMS_KEY_ID)]
+        key: String,
+        /// A pending event older than this many seconds and not chained is a break.
+        #[arg(long, default_value_t = 900)]
+        stale_after: u64,
     },
 }
 
@@ -456,6 +470,7 @@ async fn command(
             tenants::set_velocity(&store, &tenant, limits, reset).await
         }
         Command::CreateVaultKey { alias } => vault_keys::create_kms_key(&aws, alias).await,
+        Command::CreateAuditKey { alias } => vault_keys::create_audit_key(&aws, alias).await,
         Command::RotateFingerprintKey { secret_id } | Command::RotateCursorKey { secret_id } => {
             vault_keys::rotate_ring(&aws, secret_id).await
         }
@@ -572,7 +587,14 @@ async fn command(
             since,
             customer,
         }) => audit::list(&store, &tenant, since, customer).await,
-        Command::Audit(AuditCommand::Verify { tenant }) => audit::verify(&store, &tenant).await,
+        Command::Audit(AuditCommand::Verify {
+            tenant,
+            key,
+            stale_after,
+        }) => {
+            let key = KmsChainKey::new(aws_sdk_kms::Client::new(&aws), key);
+            audit::verify(&store, &key, &tenant, stale_after).await
+        }
     }
 }
 

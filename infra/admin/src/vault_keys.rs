@@ -45,6 +45,32 @@ pub async fn create_kms_key(aws: &SdkConfig, alias: String) -> Result<Value> {
     Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": true}))
 }
 
+/// `create-audit-key`: the audit chain's HMAC key (HMAC_256, GENERATE_VERIFY_MAC) under
+/// an alias; the existing key when the alias exists (the template makes it in a deployment).
+pub async fn create_audit_key(aws: &SdkConfig, alias: String) -> Result<Value> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let kms = aws_sdk_kms::Client::new(aws);
+    if let Ok(found) = kms.describe_key().key_id(&alias).send().await {
+        if let Some(meta) = found.key_metadata() {
+            return Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": false}));
+        }
+    }
+    let created = kms
+        .create_key()
+        .description("cardvault: audit chain HMAC key")
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await?;
+    let meta = created.key_metadata().ok_or("KMS answered no key")?;
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await?;
+    Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": true}))
+}
+
 /// `rotate-fingerprint-key` / `rotate-cursor-key`: a new version, made current. A secret
 /// that does not exist or holds `{}` gets its first version; one that exists but cannot be
 /// read, or holds something else, is an error and is left as it is.

@@ -16,6 +16,7 @@
 //! [`legacy`] reads the pre-KMS format, for `cardvault-admin migrate-pans`.
 
 mod cache;
+pub mod chain_key;
 pub mod kms;
 pub mod legacy;
 

@@ -1,12 +1,18 @@
-//! The audit trail's events and their hash chain. Each tenant's events form one chain:
-//! event `n` carries the hash of event `n - 1` (`prevHash`), so an edited event no longer
-//! hashes to what its successor says, and a deleted one leaves a gap in the sequence.
-//! An event holds ids and outcomes only: never a PAN, a CVV, a token or a key.
+//! The audit trail's events and their hash chain. An event is written *pending*, in the
+//! same transaction as the change it records (its key is its own [`AuditEvent::event_id`],
+//! so no write of a tenant waits for another's); the chainer (`crate::chain`), off the
+//! request path, then gives each pending event the next number of its tenant's chain.
+//! Event `n` carries the hash of event `n - 1` (`prevHash`), and each hash is a MAC under
+//! the chain's KMS HMAC key, which no request-path function may use: an edited event no
+//! longer checks, a deleted one leaves a gap, and nobody without the key can make a
+//! replacement that checks. An event holds ids and outcomes only: never a PAN, a CVV, a
+//! token or a key.
 //!
 //! Who is acting, from where and in which request is known at the edge (`crate::serve`
 //! and the auth rules) and read where the event is written: a `tokio::task_local!`, like
 //! the request's deadline, so that no signature in between carries it.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -115,6 +121,10 @@ impl Actor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// Unique, and sorting by time: `<at>#<uuid>`. The pending event's key, and kept in
+    /// its chained record, so that each can be found from the other.
+    #[serde(default)]
+    pub event_id: String,
     /// RFC 3339, UTC, microseconds.
     pub at: String,
     pub tenant_id: String,
@@ -134,8 +144,10 @@ impl AuditEvent {
     /// An event of the current request (its actor, source IP and request id, if any).
     pub fn new(at: Timestamp, tenant: &TenantId, action: AuditAction, outcome: &str) -> Self {
         let (actor, source_ip, request_id) = RequestScope::parts();
+        let at = render_time(at);
         Self {
-            at: render_time(at),
+            event_id: format!("{at}#{}", uuid::Uuid::new_v4().simple()),
+            at,
             tenant_id: tenant.as_str().to_owned(),
             actor: actor.unwrap_or_else(|| "unknown".into()),
             source_ip,
@@ -169,7 +181,8 @@ impl AuditEvent {
     }
 }
 
-fn render_time(at: Timestamp) -> String {
+/// RFC 3339, UTC, microseconds: as events store `at`, so times compare as text.
+pub fn render_time(at: Timestamp) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
@@ -184,28 +197,25 @@ fn render_time(at: Timestamp) -> String {
 pub struct AuditRecord {
     pub seq: u64,
     pub prev_hash: String,
+    /// The MAC (hex) of [`chain_digest`] under the chain's key.
     pub hash: String,
     #[serde(flatten)]
     pub event: AuditEvent,
 }
 
-impl AuditRecord {
-    /// `event` as number `seq` of its chain, after the event hashed `prev_hash`.
-    pub fn chain(seq: u64, prev_hash: &str, event: AuditEvent) -> Self {
-        Self {
-            seq,
-            prev_hash: prev_hash.to_owned(),
-            hash: chain_hash(seq, prev_hash, &event),
-            event,
-        }
-    }
+/// What the chain's key MACs for event `seq`: SHA-256 over the number, the previous hash
+/// and every field of the event, in a fixed order (serde_json of a struct keeps
+/// declaration order).
+pub fn chain_digest(seq: u64, prev_hash: &str, event: &AuditEvent) -> Vec<u8> {
+    let body = serde_json::to_vec(&(seq, prev_hash, event)).unwrap_or_default();
+    Sha256::digest(body).to_vec()
 }
 
-/// SHA-256 over the sequence number, the previous hash and every field of the event, in
-/// a fixed order (serde_json of a struct keeps declaration order), hex.
-pub fn chain_hash(seq: u64, prev_hash: &str, event: &AuditEvent) -> String {
-    let body = serde_json::to_vec(&(seq, prev_hash, event)).unwrap_or_default();
-    hex::encode(Sha256::digest(body))
+/// What the chain's key MACs for the head: a head cannot be made from the events alone, so
+/// a head rewound over deleted events does not check unless its MAC is one made by the key.
+pub fn head_digest(seq: u64, hash: &str) -> Vec<u8> {
+    let body = serde_json::to_vec(&("head", seq, hash)).unwrap_or_default();
+    Sha256::digest(body).to_vec()
 }
 
 /// Where a chain stops holding.
@@ -216,18 +226,39 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// The tip a store keeps beside the chain (its head item): the last sequence number and
-/// its hash.
+/// The tip the chainer keeps beside the chain (its head item): the last sequence number,
+/// its hash, and the MAC of both ([`head_digest`]).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ChainHead {
     pub seq: u64,
     pub hash: String,
+    pub mac: String,
 }
 
-/// Checks a whole chain, oldest first, against its head: numbering from 1 without gaps,
-/// each hash recomputed, each `prevHash` the previous hash, and the last the head's. Answers
-/// how many events hold.
-pub fn verify_chain(records: &[AuditRecord], head: Option<&ChainHead>) -> Result<u64, ChainBreak> {
+/// A pending event, as stored: `seq` once the chainer has chained it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub event: AuditEvent,
+    pub seq: Option<u64>,
+}
+
+/// A tenant's whole trail, as the operator reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Trail {
+    /// The chained records, oldest first.
+    pub records: Vec<AuditRecord>,
+    pub head: Option<ChainHead>,
+    /// Every pending event, chained or not, in key order.
+    pub pending: Vec<PendingEvent>,
+}
+
+/// Checks a trail's shape, oldest first: numbering from 1 without gaps, each `prevHash`
+/// the previous hash, the last the head's; every chained pending event's record there
+/// and the same, every record's pending event there; no pending event left unchained
+/// since before `stale_before` (an RFC 3339 time). The MACs are checked apart
+/// (`crate::chain::verify`), since they need the key. Answers how many events hold.
+pub fn verify_shape(trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak> {
+    let records = &trail.records;
     let mut prev = GENESIS.to_owned();
     let mut expected = 1u64;
     for r in records {
@@ -244,34 +275,135 @@ pub fn verify_chain(records: &[AuditRecord], head: Option<&ChainHead>) -> Result
         if r.prev_hash != prev {
             return Err(fail("its prevHash is not the previous event's hash".into()));
         }
-        if chain_hash(r.seq, &r.prev_hash, &r.event) != r.hash {
-            return Err(fail("its content does not match its hash (edited)".into()));
-        }
         prev = r.hash.clone();
         expected += 1;
     }
     let last = expected - 1;
-    match head {
-        Some(h) if h.seq > last => Err(ChainBreak {
-            seq: last + 1,
-            reason: format!(
-                "the head says {} events; events after {last} are missing",
-                h.seq
-            ),
+    match &trail.head {
+        Some(h) if h.seq > last => {
+            return Err(ChainBreak {
+                seq: last + 1,
+                reason: format!(
+                    "the head says {} events; events after {last} are missing",
+                    h.seq
+                ),
+            })
+        }
+        Some(h) if h.seq == last && last > 0 && h.hash != prev => {
+            return Err(ChainBreak {
+                seq: last,
+                reason: "the last event's hash is not the head's".into(),
+            })
+        }
+        Some(h) if h.seq < last => {
+            return Err(ChainBreak {
+                seq: h.seq + 1,
+                reason: format!("events after the head's {}: the head was rewound", h.seq),
+            })
+        }
+        None if last > 0 => {
+            return Err(ChainBreak {
+                seq: 1,
+                reason: "events but no chain head: the head was deleted".into(),
+            })
+        }
+        _ => {}
+    }
+    check_pending(trail, stale_before)?;
+    Ok(last)
+}
+
+/// The pending events against the records: each side must find the other.
+fn check_pending(trail: &Trail, stale_before: &str) -> Result<(), ChainBreak> {
+    let by_seq = |seq: u64| trail.records.get((seq as usize).wrapping_sub(1));
+    let mut chained = std::collections::HashSet::new();
+    for p in &trail.pending {
+        match p.seq {
+            Some(seq) => {
+                chained.insert(p.event.event_id.as_str());
+                match by_seq(seq) {
+                    Some(r) if r.event == p.event => {}
+                    Some(_) => {
+                        return Err(ChainBreak {
+                            seq,
+                            reason: format!(
+                                "event {} differs from the record chained as {seq}: one was edited",
+                                p.event.event_id
+                            ),
+                        })
+                    }
+                    None => {
+                        return Err(ChainBreak {
+                            seq,
+                            reason: format!(
+                                "event {} was chained as {seq}, which is missing: the tail was cut",
+                                p.event.event_id
+                            ),
+                        })
+                    }
+                }
+            }
+            None if p.event.at.as_str() < stale_before => {
+                return Err(ChainBreak {
+                    seq: trail.records.len() as u64 + 1,
+                    reason: format!(
+                        "event {} (at {}) was never chained",
+                        p.event.event_id, p.event.at
+                    ),
+                })
+            }
+            None => {}
+        }
+    }
+    match trail
+        .records
+        .iter()
+        .find(|r| !chained.contains(r.event.event_id.as_str()))
+    {
+        Some(r) => Err(ChainBreak {
+            seq: r.seq,
+            reason: "a chained record without its pending event (deleted)".into(),
         }),
-        Some(h) if h.seq == last && last > 0 && h.hash != prev => Err(ChainBreak {
-            seq: last,
-            reason: "the last event's hash is not the head's".into(),
-        }),
-        Some(h) if h.seq < last => Err(ChainBreak {
-            seq: h.seq + 1,
-            reason: format!("events after the head's {}: the head was rewound", h.seq),
-        }),
-        None if last > 0 => Err(ChainBreak {
-            seq: 1,
-            reason: "events but no chain head: the head was deleted".into(),
-        }),
-        _ => Ok(last),
+        None => Ok(()),
+    }
+}
+
+tokio::task_local! {
+    /// The events of the change being written ([`Outbox::scope`]).
+    static OUTBOX: RefCell<Vec<AuditEvent>>;
+}
+
+/// The audit events of one change, on their way into the change's own transaction: the
+/// vault stages them around the store call that makes the change, and the store's
+/// transaction path takes them into the first transaction that commits
+/// (`crate::store::tx`). A task-local, like [`RequestScope`], so that no store signature
+/// in between carries them.
+pub struct Outbox;
+
+impl Outbox {
+    /// Runs `write` with `events` staged; answers its output and the events no
+    /// transaction took (all of them if it wrote nothing, or wrote without a transaction).
+    pub async fn scope<F: Future>(
+        events: Vec<AuditEvent>,
+        write: F,
+    ) -> (F::Output, Vec<AuditEvent>) {
+        let cell = RefCell::new(events);
+        OUTBOX
+            .scope(cell, async {
+                let out = write.await;
+                (out, OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut())))
+            })
+            .await
+    }
+
+    /// The staged events, left staged (a transaction that is cancelled takes none).
+    pub fn staged() -> Vec<AuditEvent> {
+        OUTBOX.try_with(|o| o.borrow().clone()).unwrap_or_default()
+    }
+
+    /// The staged events went out in a committed transaction.
+    pub fn taken() {
+        let _ = OUTBOX.try_with(|o| o.borrow_mut().clear());
     }
 }
 
@@ -336,40 +468,109 @@ mod tests {
             "ok",
         )
         .customer(CustomerId::parse(&format!("{}", 1_000_000 + n)).unwrap())
+        .object(n.to_string())
     }
 
-    fn chain(n: u64) -> Vec<AuditRecord> {
+    /// A chain whose "MAC" is the digest itself (the shape checks do not read it).
+    fn trail(n: u64) -> Trail {
         let mut prev = GENESIS.to_owned();
-        (1..=n)
-            .map(|i| {
-                let r = AuditRecord::chain(i, &prev, event(i));
-                prev = r.hash.clone();
-                r
-            })
-            .collect()
+        let mut t = Trail::default();
+        for i in 1..=n {
+            let e = event(i);
+            let hash = hex::encode(chain_digest(i, &prev, &e));
+            t.records.push(AuditRecord {
+                seq: i,
+                prev_hash: prev.clone(),
+                hash: hash.clone(),
+                event: e.clone(),
+            });
+            t.pending.push(PendingEvent {
+                event: e,
+                seq: Some(i),
+            });
+            prev = hash;
+        }
+        t.head = Some(ChainHead {
+            seq: n,
+            hash: prev,
+            mac: String::new(),
+        });
+        t
     }
+
+    const LONG_AGO: &str = "1970-01-01T00:00:00.000000Z";
+    const NOW: &str = "2100-01-01T00:00:00.000000Z";
 
     #[test]
-    fn an_intact_chain_holds_and_an_edit_or_a_gap_breaks_it() {
-        let c = chain(4);
-        let head = ChainHead {
-            seq: 4,
-            hash: c[3].hash.clone(),
-        };
-        assert_eq!(verify_chain(&c, Some(&head)), Ok(4));
+    fn an_intact_trail_holds_and_a_gap_a_cut_tail_or_a_lost_event_breaks_it() {
+        let t = trail(4);
+        assert_eq!(verify_shape(&t, NOW), Ok(4));
 
-        let mut edited = c.clone();
-        edited[1].event.outcome = "denied".into();
-        assert_eq!(verify_chain(&edited, Some(&head)).unwrap_err().seq, 2);
-
-        let mut gap = c.clone();
-        gap.remove(2);
-        let b = verify_chain(&gap, Some(&head)).unwrap_err();
+        let mut gap = t.clone();
+        gap.records.remove(2);
+        let b = verify_shape(&gap, NOW).unwrap_err();
         assert_eq!(b.seq, 3);
         assert!(b.reason.contains("missing"), "{b:?}");
 
-        // The newest event deleted: only the head tells.
-        assert_eq!(verify_chain(&c[..3], Some(&head)).unwrap_err().seq, 4);
+        let mut relinked = t.clone();
+        relinked.records[2].prev_hash = GENESIS.into();
+        assert_eq!(verify_shape(&relinked, NOW).unwrap_err().seq, 3);
+
+        // The newest event deleted: the head tells.
+        let mut cut = t.clone();
+        cut.records.pop();
+        assert_eq!(verify_shape(&cut, NOW).unwrap_err().seq, 4);
+
+        // ...and with the head rewound to the event before: its pending event tells.
+        let mut rewound = cut.clone();
+        rewound.head = Some(ChainHead {
+            seq: 3,
+            hash: rewound.records[2].hash.clone(),
+            mac: String::new(),
+        });
+        let b = verify_shape(&rewound, NOW).unwrap_err();
+        assert!(b.reason.contains("tail was cut"), "{b:?}");
+
+        // An event edited in its pending copy, or a record whose pending event is gone.
+        let mut edited = t.clone();
+        edited.pending[1].event.outcome = "denied".into();
+        assert_eq!(verify_shape(&edited, NOW).unwrap_err().seq, 2);
+        let mut orphan = t.clone();
+        orphan.pending.remove(0);
+        assert_eq!(verify_shape(&orphan, NOW).unwrap_err().seq, 1);
+
+        // A pending event never chained: fine while fresh, a break once stale.
+        let mut late = t.clone();
+        late.pending.push(PendingEvent {
+            event: event(5),
+            seq: None,
+        });
+        assert_eq!(verify_shape(&late, LONG_AGO), Ok(4));
+        let b = verify_shape(&late, NOW).unwrap_err();
+        assert!(b.reason.contains("never chained"), "{b:?}");
+    }
+
+    #[test]
+    fn event_ids_are_unique_and_sort_by_time() {
+        let (a, b) = (event(1), event(1));
+        assert_ne!(a.event_id, b.event_id);
+        assert!(a.event_id.starts_with(&a.at), "{}", a.event_id);
+    }
+
+    #[test]
+    fn the_outbox_gives_back_what_no_transaction_took() {
+        let (taken, left) = tokio_test_block_on(Outbox::scope(vec![event(1)], async {
+            let staged = Outbox::staged();
+            Outbox::taken();
+            staged.len()
+        }));
+        assert_eq!((taken, left.len()), (1, 0));
+        let ((), left) = tokio_test_block_on(Outbox::scope(vec![event(1)], async {}));
+        assert_eq!(left.len(), 1);
+        assert!(
+            Outbox::staged().is_empty(),
+            "nothing staged outside a scope"
+        );
     }
 
     #[test]

@@ -21,7 +21,10 @@ mod tenant;
 mod text;
 pub mod velocity;
 
-pub use audit::{Actor, AuditAction, AuditEvent, AuditRecord, ChainBreak, ChainHead, RequestScope};
+pub use audit::{
+    Actor, AuditAction, AuditEvent, AuditRecord, ChainBreak, ChainHead, Outbox, PendingEvent,
+    RequestScope, Trail,
+};
 pub use caller::{Principal, Role, Token};
 pub use card::{luhn_ok, CardNumber, Cvv, Expiry};
 pub use customer::{Customer, CustomerFields, NewCustomer};

@@ -10,11 +10,13 @@ mod webhooks;
 
 use crate::domain::{
     ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, OnceRecord,
-    OnceState, Origin, PaymentMethod, PaymentMethodId, StripeCustomerLink, Tenant, TenantId,
+    OnceState, Origin, Outbox, PaymentMethod, PaymentMethodId, PendingEvent, StripeCustomerLink,
+    Tenant, TenantId, Trail,
 };
 use crate::ports::{
-    Admission, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore, LinkWrite,
-    OnceStore, PaymentMethodStore, StoreError, TenantStore, TokenUse, VelocityStore,
+    Admission, AuditChainStore, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule,
+    LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey, StoreError, TenantStore,
+    TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
@@ -33,8 +35,11 @@ struct State {
     /// Velocity counters by key: (count, expires at). Like DynamoDB's TTL, expiry deletes
     /// nothing a key could be read by again: each key names its own window.
     counters: HashMap<String, (u32, i64)>,
-    /// Each tenant's audit chain, oldest first.
-    audit: HashMap<TenantId, Vec<AuditRecord>>,
+    /// Each tenant's audit chain, oldest first, and its head.
+    audit: HashMap<String, Vec<AuditRecord>>,
+    heads: HashMap<String, ChainHead>,
+    /// Pending events by (tenant, event id).
+    pending: BTreeMap<(String, String), PendingEvent>,
     /// Idempotency records by (tenant, key).
     once: HashMap<(TenantId, String), OnceRecord>,
 }
@@ -132,6 +137,16 @@ impl MemoryStore {
     }
 }
 
+/// A change's audit events ([`Outbox`]) join its write, as `store::tx` puts them in its
+/// transaction.
+fn commit_events(s: &mut State) {
+    for event in Outbox::staged() {
+        let key = (event.tenant_id.clone(), event.event_id.clone());
+        s.pending.insert(key, PendingEvent { event, seq: None });
+    }
+    Outbox::taken();
+}
+
 fn customer_of<'a>(s: &'a State, tenant: &TenantId, id: CustomerId) -> Option<&'a Customer> {
     s.customers.get(&id).filter(|c| &c.tenant_id == tenant)
 }
@@ -171,6 +186,7 @@ impl CustomerStore for MemoryStore {
             return Err(StoreError::AlreadyExists);
         }
         s.customers.insert(customer.id, customer.clone());
+        commit_events(&mut s);
         Ok(())
     }
 
@@ -231,6 +247,7 @@ impl CustomerStore for MemoryStore {
         }
         s.customers.insert(customer.id, customer.clone());
         s.ext_refs.insert(key, customer.id);
+        commit_events(&mut s);
         Ok(())
     }
 
@@ -308,7 +325,11 @@ impl PaymentMethodStore for MemoryStore {
         rule: DefaultRule,
     ) -> Result<Created, StoreError> {
         let mut s = self.enter("create_payment_method")?;
-        insert_payment_method(&mut s, pm, dedupe, rule)
+        let created = insert_payment_method(&mut s, pm, dedupe, rule)?;
+        if created == Created::New {
+            commit_events(&mut s);
+        }
+        Ok(created)
     }
 
     async fn customer_with_payment_methods(
@@ -366,6 +387,7 @@ impl PaymentMethodStore for MemoryStore {
         {
             Some(c) => {
                 c.default_payment_method_id = Some(pm);
+                commit_events(&mut s);
                 Ok(())
             }
             None => Err(StoreError::Conflict),
@@ -386,6 +408,7 @@ impl PaymentMethodStore for MemoryStore {
         {
             if c.default_payment_method_id == Some(pm) {
                 c.default_payment_method_id = None;
+                commit_events(&mut s);
             }
         }
         Ok(())
@@ -416,6 +439,7 @@ impl PaymentMethodStore for MemoryStore {
                 c.default_payment_method_id = next_default;
             }
         }
+        commit_events(&mut s);
         Ok(())
     }
 
@@ -499,6 +523,7 @@ impl LinkStore for MemoryStore {
             .entry((link.tenant_id.clone(), link.owner.clone()))
             .or_default()
             .insert(link_key, link.clone());
+        commit_events(&mut s);
         Ok(LinkWrite::Stored)
     }
 
@@ -544,27 +569,81 @@ impl VelocityStore for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A tenant's audit events, oldest first (for assertions).
+    /// A tenant's audit events, oldest first (for assertions): the chained ones, then the
+    /// pending ones not chained yet, numbered on as the chainer would number them.
     pub fn audit_events(&self, tenant: &TenantId) -> Vec<AuditRecord> {
         let s = self.state.lock().unwrap();
-        s.audit.get(tenant).cloned().unwrap_or_default()
+        let mut all = s.audit.get(tenant.as_str()).cloned().unwrap_or_default();
+        let unchained = s
+            .pending
+            .iter()
+            .filter(|((t, _), p)| t == tenant.as_str() && p.seq.is_none())
+            .map(|(_, p)| p.event.clone());
+        for event in unchained {
+            all.push(AuditRecord {
+                seq: all.len() as u64 + 1,
+                prev_hash: String::new(),
+                hash: String::new(),
+                event,
+            });
+        }
+        all
+    }
+
+    /// The keys of every pending event not chained yet, as the stream would deliver them.
+    pub fn unchained(&self) -> Vec<PendingKey> {
+        let s = self.state.lock().unwrap();
+        s.pending
+            .iter()
+            .filter(|(_, p)| p.seq.is_none())
+            .map(|((tenant, event_id), _)| PendingKey {
+                tenant: tenant.clone(),
+                event_id: event_id.clone(),
+            })
+            .collect()
+    }
+
+    /// Deletes a chained record (as someone with the table's admin rights could).
+    pub fn delete_audit_record(&self, tenant: &TenantId, seq: u64) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(chain) = s.audit.get_mut(tenant.as_str()) {
+            chain.retain(|r| r.seq != seq);
+        }
+    }
+
+    /// Sets a tenant's head (a rewind, by someone with the table's admin rights).
+    pub fn set_audit_head(&self, tenant: &TenantId, head: ChainHead) {
+        let mut s = self.state.lock().unwrap();
+        s.heads.insert(tenant.as_str().to_owned(), head);
+    }
+
+    /// Edits a chained record in place.
+    pub fn edit_audit_record(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+        edit: impl FnOnce(&mut AuditRecord),
+    ) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(r) = s
+            .audit
+            .get_mut(tenant.as_str())
+            .and_then(|c| c.iter_mut().find(|r| r.seq == seq))
+        {
+            edit(r);
+        }
     }
 }
 
 #[async_trait]
 impl AuditLog for MemoryStore {
-    async fn append(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
         let mut s = self.enter("audit_append")?;
-        let tenant = TenantId::try_from(event.tenant_id.clone()).map_err(StoreError::backend)?;
-        let chain = s.audit.entry(tenant).or_default();
-        let (seq, prev) = chain
-            .last()
-            .map_or((1, crate::domain::audit::GENESIS.to_owned()), |r| {
-                (r.seq + 1, r.hash.clone())
-            });
-        let record = AuditRecord::chain(seq, &prev, event);
-        chain.push(record.clone());
-        Ok(record)
+        let key = (event.tenant_id.clone(), event.event_id.clone());
+        s.pending
+            .entry(key)
+            .or_insert(PendingEvent { event, seq: None });
+        Ok(())
     }
 
     async fn customer_events(
@@ -576,7 +655,7 @@ impl AuditLog for MemoryStore {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let s = self.enter("audit_customer_events")?;
         Ok(s.audit
-            .get(tenant)
+            .get(tenant.as_str())
             .into_iter()
             .flatten()
             .rev()
@@ -587,17 +666,75 @@ impl AuditLog for MemoryStore {
             .collect())
     }
 
-    async fn tenant_chain(
+    async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
+        let s = self.enter("audit_tenant_trail")?;
+        Ok(Trail {
+            records: s.audit.get(tenant.as_str()).cloned().unwrap_or_default(),
+            head: s.heads.get(tenant.as_str()).cloned(),
+            pending: s
+                .pending
+                .iter()
+                .filter(|((t, _), _)| t == tenant.as_str())
+                .map(|(_, p)| p.clone())
+                .collect(),
+        })
+    }
+}
+
+/// The chainer's side, with the conditions `store::audit` sends.
+#[async_trait]
+impl AuditChainStore for MemoryStore {
+    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<PendingEvent>, StoreError> {
+        let s = self.enter("audit_pending_events")?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| s.pending.get(&(k.tenant.clone(), k.event_id.clone())))
+            .cloned()
+            .collect())
+    }
+
+    async fn chain_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
+        let s = self.enter("audit_chain_head")?;
+        Ok(s.heads.get(tenant).cloned())
+    }
+
+    async fn extend_chain(
         &self,
-        tenant: &TenantId,
-    ) -> Result<(Vec<AuditRecord>, Option<ChainHead>), StoreError> {
-        let s = self.enter("audit_tenant_chain")?;
-        let chain = s.audit.get(tenant).cloned().unwrap_or_default();
-        let head = chain.last().map(|r| ChainHead {
-            seq: r.seq,
-            hash: r.hash.clone(),
-        });
-        Ok((chain, head))
+        tenant: &str,
+        prev: Option<&ChainHead>,
+        records: &[AuditRecord],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("audit_extend_chain")?;
+        let head_holds = match (s.heads.get(tenant), prev) {
+            (None, None) => true,
+            (Some(h), Some(p)) => h.seq == p.seq && h.hash == p.hash,
+            _ => false,
+        };
+        let chain = s.audit.get(tenant);
+        let free = |seq: u64| chain.is_none_or(|c| c.iter().all(|r| r.seq != seq));
+        let unmarked = |r: &AuditRecord| {
+            s.pending
+                .get(&(tenant.to_owned(), r.event.event_id.clone()))
+                .is_some_and(|p| p.seq.is_none())
+        };
+        if !head_holds || !records.iter().all(|r| free(r.seq) && unmarked(r)) {
+            return Err(StoreError::Conflict);
+        }
+        for r in records {
+            if let Some(p) = s
+                .pending
+                .get_mut(&(tenant.to_owned(), r.event.event_id.clone()))
+            {
+                p.seq = Some(r.seq);
+            }
+        }
+        s.audit
+            .entry(tenant.to_owned())
+            .or_default()
+            .extend(records.iter().cloned());
+        s.heads.insert(tenant.to_owned(), head.clone());
+        Ok(())
     }
 }
 

@@ -1,37 +1,36 @@
-//! The audit trail in DynamoDB ([`AuditLog`]). A tenant's chain is one partition,
-//! `AUDIT#<tid>`, its events under `SEQ#<seq, 20 digits>`; the chain's head (last number
-//! and hash) is a separate item, `AUDITHEAD#<tid>` / `HEAD`, so that the functions' IAM can
-//! keep `AUDIT#…` put-only. Events naming a customer are also in the sparse index
-//! `AuditByCustomer` (`AUDITPK` = `AUDIT#<tid>#<customer>`, `AUDITSK` = seq): one Query
-//! per page of a customer's events, and the tenant in the key keeps tenants apart.
+//! The audit trail in DynamoDB ([`AuditLog`], [`AuditChainStore`]). Three kinds of item:
 //!
-//! An append is two round trips: a consistent GetItem of the head, then one
-//! TransactWriteItems that creates the event (`attribute_not_exists`) and moves the head
-//! on condition it is still where it was read. Two appends racing for one number: one
-//! transaction is cancelled, and it reads the head again.
-
-use std::time::Duration;
+//! - pending events, `AUDITQ#<tid>` / `<event id>`: written by the request path, each in
+//!   the transaction of its change (`tx::Store::transact` takes them from the
+//!   [`Outbox`](crate::domain::Outbox)), or alone with `attribute_not_exists`. No read of
+//!   anything first, and no item that two writes share: a tenant's writes never wait for
+//!   each other here. The chainer adds `seq` once it has chained one; nothing else changes
+//!   them, and they carry no `expiresAt`, so the table's TTL never deletes one.
+//! - the chain, `AUDIT#<tid>` / `SEQ#<seq, 20 digits>`: written only by the chainer.
+//!   Events naming a customer are also in the sparse index `AuditByCustomer` (`AUDITPK` =
+//!   `AUDIT#<tid>#<customer>`, `AUDITSK` = seq): one Query per page of a customer's events.
+//! - the chain's head, `AUDITHEAD#<tid>` / `HEAD`: the last number, its hash and the
+//!   head's MAC; written only by the chainer, on condition it is where it was read.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use super::items::{self, s};
-use super::tx::{build_err, TxError};
+use super::tx::{self, build_err, TxError, Write};
 use super::{Item, Store, StoreError};
-use crate::domain::audit::GENESIS;
-use crate::domain::{AuditEvent, AuditRecord, ChainHead, CustomerId, TenantId};
-use crate::ports::AuditLog;
+use crate::domain::{
+    AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail,
+};
+use crate::ports::{AuditChainStore, AuditLog, PendingKey};
 
 pub const AUDIT_INDEX: &str = "AuditByCustomer";
-/// Appends to one hot chain cancel each other; each retry waits a random time under a
-/// doubling cap ("full jitter"), so that twenty racing writers spread out instead of
-/// colliding again in step, as they did with a fixed delay plus a little jitter.
-const CONFLICT_RETRIES: u32 = 10;
-const BACKOFF_BASE_MS: u64 = 20;
-const BACKOFF_CAP_MS: u64 = 1_000;
 
 pub fn audit_pk(tenant: &str) -> String {
     format!("AUDIT#{tenant}")
+}
+
+pub fn pending_pk(tenant: &str) -> String {
+    format!("AUDITQ#{tenant}")
 }
 
 fn head_key(tenant: &str) -> Item {
@@ -44,6 +43,33 @@ fn seq_sk(seq: u64) -> String {
 
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+fn pending_key(tenant: &str, event_id: &str) -> Item {
+    items::key(pending_pk(tenant), event_id)
+}
+
+fn pending_item(e: &AuditEvent) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(e)?;
+    item.extend(pending_key(&e.tenant_id, &e.event_id));
+    Ok(item)
+}
+
+/// The Puts of `events` as pending events, each only if new: for a change's transaction.
+pub(super) fn pending_writes(table: &str, events: &[AuditEvent]) -> Result<Vec<Write>, StoreError> {
+    events
+        .iter()
+        .map(|e| tx::put_new(table, pending_item(e)?))
+        .collect()
+}
+
+fn pending_of(mut item: Item) -> Result<PendingEvent, StoreError> {
+    let seq = items::id_attr::<u64>(&item, "seq");
+    item.remove("seq");
+    Ok(PendingEvent {
+        event: items::from_item(item)?,
+        seq,
+    })
 }
 
 fn record_item(r: &AuditRecord) -> Result<Item, StoreError> {
@@ -66,78 +92,40 @@ fn record_of(mut item: Item) -> Result<AuditRecord, StoreError> {
 }
 
 fn head_of(item: &Item) -> Option<ChainHead> {
+    let text = |name: &str| item.get(name)?.as_s().ok().cloned();
     Some(ChainHead {
         seq: items::id_attr::<u64>(item, "seq")?,
-        hash: item.get("hash")?.as_s().ok()?.clone(),
+        hash: text("hash")?,
+        mac: text("mac").unwrap_or_default(),
     })
 }
 
-fn put(
-    table: &str,
-    item: Item,
-    condition: &str,
-    prev: Option<u64>,
-) -> Result<TransactWriteItem, StoreError> {
-    let mut p = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition);
-    if let Some(prev) = prev {
-        p = p.expression_attribute_values(":prev", n(prev));
-    }
-    Ok(TransactWriteItem::builder()
-        .put(p.build().map_err(build_err)?)
-        .build())
-}
-
 impl Store {
-    async fn head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
+    /// Every item of one partition, read consistently, paged.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
         Ok(self
-            .get_item(head_key(tenant), true)
-            .await?
-            .as_ref()
-            .and_then(head_of))
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?)
     }
 }
 
 #[async_trait]
 impl AuditLog for Store {
-    async fn append(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
-        let tenant = event.tenant_id.clone();
-        for attempt in 0..=CONFLICT_RETRIES {
-            if attempt > 0 {
-                let cap = (BACKOFF_BASE_MS << attempt).min(BACKOFF_CAP_MS);
-                let wait = rand::random::<u64>() % (cap + 1);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-            }
-            let head = self.head(&tenant).await?;
-            let (seq, prev_hash) = head
-                .as_ref()
-                .map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash.clone()));
-            let record = AuditRecord::chain(seq + 1, &prev_hash, event.clone());
-            let mut new_head = head_key(&tenant);
-            new_head.insert("seq".into(), n(record.seq));
-            new_head.insert("hash".into(), s(record.hash.clone()));
-            let head_write = match head {
-                None => put(&self.table, new_head, "attribute_not_exists(PK)", None)?,
-                Some(_) => put(&self.table, new_head, "seq = :prev", Some(seq))?,
-            };
-            let writes = vec![
-                put(
-                    &self.table,
-                    record_item(&record)?,
-                    "attribute_not_exists(PK)",
-                    None,
-                )?,
-                head_write,
-            ];
-            match self.transact(writes).await {
-                Ok(()) => return Ok(record),
-                Err(TxError::Cancelled(_)) => continue,
-                Err(TxError::Store(e)) => return Err(e),
-            }
+    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
+        match self.put_new(pending_item(&event)?).await {
+            // Its own id, already written: a retry of this very Put.
+            Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(e) => Err(e),
         }
-        Err(StoreError::Conflict)
     }
 
     async fn customer_events(
@@ -169,29 +157,98 @@ impl AuditLog for Store {
             .collect()
     }
 
-    async fn tenant_chain(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<(Vec<AuditRecord>, Option<ChainHead>), StoreError> {
-        // Every event, then the head: an event and its head move together, so events past
-        // the head mean a rewound head (verify reports it), never events hidden by one.
-        let pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(audit_pk(tenant.as_str())))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?;
-        let records = pages
+    async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
+        // Pending events first, then the chain, then the head: the chainer writes in that
+        // order too, so a read racing it sees a pending event not yet chained, never a
+        // record whose pending event it missed.
+        let pending = self
+            .partition(pending_pk(tenant.as_str()))
+            .await?
+            .into_iter()
+            .map(pending_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let records = self
+            .partition(audit_pk(tenant.as_str()))
+            .await?
             .into_iter()
             .map(record_of)
             .collect::<Result<Vec<_>, _>>()?;
-        let head = self.head(tenant.as_str()).await?;
-        Ok((records, head))
+        let head = self.chain_head(tenant.as_str()).await?;
+        Ok(Trail {
+            records,
+            head,
+            pending,
+        })
+    }
+}
+
+#[async_trait]
+impl AuditChainStore for Store {
+    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<PendingEvent>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|k| pending_key(&k.tenant, &k.event_id))
+                .collect();
+            for item in self.batch_get(keys, true).await? {
+                found.push(pending_of(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn chain_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError> {
+        Ok(self
+            .get_item(head_key(tenant), true)
+            .await?
+            .as_ref()
+            .and_then(head_of))
+    }
+
+    async fn extend_chain(
+        &self,
+        tenant: &str,
+        prev: Option<&ChainHead>,
+        records: &[AuditRecord],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(records.len() * 2 + 1);
+        for r in records {
+            writes.push(tx::put_new(&self.table, record_item(r)?)?);
+            let mark = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(pending_key(tenant, &r.event.event_id)))
+                .update_expression("SET seq = :seq")
+                .condition_expression("attribute_exists(PK) AND attribute_not_exists(seq)")
+                .expression_attribute_values(":seq", n(r.seq));
+            writes.push(tx::update(mark)?);
+        }
+        let mut item = head_key(tenant);
+        item.insert("seq".into(), n(head.seq));
+        item.insert("hash".into(), s(head.hash.clone()));
+        item.insert("mac".into(), s(head.mac.clone()));
+        writes.push(match prev {
+            None => tx::put_new(&self.table, item)?,
+            Some(p) => {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("seq = :prev AND #h = :hash")
+                    .expression_attribute_names("#h", "hash")
+                    .expression_attribute_values(":prev", n(p.seq))
+                    .expression_attribute_values(":hash", s(p.hash.clone()))
+                    .build()
+                    .map_err(build_err)?;
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put)
+                    .build()
+            }
+        });
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(_)) => Err(StoreError::Conflict),
+            Err(TxError::Store(e)) => Err(e),
+        }
     }
 }

@@ -75,6 +75,18 @@ impl Store {
     // ---- plumbing: every single-item read and write goes through these -------------
 
     async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        // A change with audit events: a transaction of the Put and its events, still one
+        // round trip.
+        if !crate::domain::Outbox::staged().is_empty() {
+            let put = tx::put_new(&self.table, item)?;
+            return match self.transact(vec![put]).await {
+                Ok(()) => Ok(()),
+                Err(tx::TxError::Cancelled(failed)) if failed == [0] => {
+                    Err(StoreError::AlreadyExists)
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         let result = self
             .client
             .put_item()
@@ -86,6 +98,41 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) if condition_failed(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A conditional UpdateItem (`u` without its table): whether its condition held. With
+    /// a change's audit events staged, a transaction of it and them, still one round trip.
+    async fn update_if(
+        &self,
+        u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    ) -> Result<bool, StoreError> {
+        let u = u.table_name(&self.table).build().map_err(build_err)?;
+        if !crate::domain::Outbox::staged().is_empty() {
+            let write = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(u)
+                .build();
+            return match self.transact(vec![write]).await {
+                Ok(()) => Ok(true),
+                Err(tx::TxError::Cancelled(failed)) if failed == [0] => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

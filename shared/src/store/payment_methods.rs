@@ -172,22 +172,14 @@ impl PaymentMethodStore for Store {
         customer: CustomerId,
         pm: PaymentMethodId,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        // Not the default any more: nothing to clear, and its event is not written.
+        let update = Update::builder()
             .set_key(Some(items::customer_key(customer)))
             .update_expression("REMOVE defaultPaymentMethodId")
             .condition_expression("tenantId = :tenant AND defaultPaymentMethodId = :pm")
             .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
-            .expression_attribute_values(":pm", AttributeValue::N(pm.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if super::condition_failed(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+            .expression_attribute_values(":pm", AttributeValue::N(pm.to_string()));
+        self.update_if(update).await.map(|_| ())
     }
 
     /// Deletes a payment method and its dedupe markers. When it is the default, the

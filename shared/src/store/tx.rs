@@ -1,12 +1,14 @@
 //! The one transaction path: build the writes, send them, decode a cancellation. Every
-//! TransactWriteItems in the store goes through [`Store::transact`].
+//! TransactWriteItems in the store goes through [`Store::transact`], which is also where a
+//! change's audit events join it (from the [`Outbox`]).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, UpdateBuilder};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use super::{Item, Store, StoreError};
+use super::{audit, Item, Store, StoreError};
+use crate::domain::Outbox;
 
 /// An SDK builder's "missing field" error: a bug of ours, reported as a store error.
 pub fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -82,8 +84,13 @@ impl From<StoreError> for TxError {
 }
 
 impl Store {
-    /// Sends one TransactWriteItems: all of `writes`, or none.
-    pub(super) async fn transact(&self, writes: Vec<Write>) -> Result<(), TxError> {
+    /// Sends one TransactWriteItems: all of `writes`, or none. The audit events staged for
+    /// this change ride along, after `writes` (so a cancellation's indices are the
+    /// caller's); they are taken only when the transaction commits, so a retry carries them
+    /// again and a cancelled change leaves no event.
+    pub(super) async fn transact(&self, mut writes: Vec<Write>) -> Result<(), TxError> {
+        let staged = Outbox::staged();
+        writes.extend(audit::pending_writes(&self.table, &staged)?);
         match self
             .client
             .transact_write_items()
@@ -91,7 +98,10 @@ impl Store {
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                Outbox::taken();
+                Ok(())
+            }
             Err(e) => match cancelled_by_conditions(&e) {
                 Some(failed) => Err(TxError::Cancelled(failed)),
                 None => Err(TxError::Store(e.into())),

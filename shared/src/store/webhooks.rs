@@ -149,10 +149,7 @@ impl StripeEventStore for Store {
         account: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        let update = aws_sdk_dynamodb::types::Update::builder()
             .set_key(Some(items::tenant_key(tenant)))
             .update_expression("SET stripeRevokedAt = :at")
             .condition_expression(
@@ -161,14 +158,8 @@ impl StripeEventStore for Store {
             )
             .expression_attribute_values(":at", s(rfc3339(at)?))
             .expression_attribute_values(":connect", s("connect"))
-            .expression_attribute_values(":acct", s(account))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+            .expression_attribute_values(":acct", s(account));
+        self.update_if(update).await
     }
 
     /// A Query of the user's links (a user has few), then an UpdateItem of the one holding

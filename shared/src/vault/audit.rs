@@ -1,9 +1,12 @@
 //! The audit trail's rules: what is recorded, and reading one customer's events.
 //!
-//! An event is appended after the change it records, best effort: the change (and any
-//! Stripe call) has happened, so a failed append is logged at `error` with the event
-//! (ids only) and does not fail the request. Each append costs two DynamoDB round trips
-//! (the chain's head, then one transaction), see `store::audit`.
+//! A change and its events commit together: the vault stages the events around the store
+//! call that makes the change ([`Vault::recorded`]), and they are Puts in that call's own
+//! transaction (`store::tx`), no extra round trip. The chainer numbers and chains them
+//! later, off the request path (`crate::chain`). An event with no change of the vault's to
+//! ride with (a refusal; a detach at Stripe after the card left the vault) is one
+//! conditional Put of its own ([`Vault::record`]), best effort: a failure is logged at
+//! `error` with the event (ids only) and does not fail the request.
 //!
 //! Refusals: only callers who proved who they are get an event, so that strangers cannot
 //! grow the table. A wrong or revoked API key, or a token that does not verify, is a 401
@@ -13,12 +16,13 @@
 //! most one per caller and action a minute per container ([`DENIAL_EVERY`]), so that a
 //! flood of refusals neither grows the chain without bound nor queues behind its head.
 
+use std::future::Future;
 use std::time::Duration;
 
 use super::{Added, Vault};
 use crate::domain::{
-    Actor, AuditAction, AuditEvent, AuditRecord, Customer, CustomerId, PaymentMethod, Principal,
-    TenantId,
+    Actor, AuditAction, AuditEvent, AuditRecord, Customer, CustomerId, Outbox, PaymentMethod,
+    Principal, TenantId,
 };
 use crate::error::Error;
 pub use crate::ports::AUDIT_PAGE_MAX;
@@ -38,7 +42,27 @@ impl<P: Ports> Vault<P> {
         AuditEvent::new(self.clock.now(), tenant, action, outcome)
     }
 
-    /// Appends `event`; a failure is logged, never the caller's problem.
+    /// Runs `write`, the store call that makes a change, with `events` riding in its
+    /// transaction: both commit or neither does. A call that committed no transaction made
+    /// no change (its condition did not hold, or it found a duplicate): its events are not
+    /// written. Every adapter takes them on each change it makes (`store::tx`, the
+    /// in-memory store's `commit_events`); the tests count one event per change.
+    pub(crate) async fn recorded<T, E>(
+        &self,
+        events: Vec<AuditEvent>,
+        write: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let (result, left) = Outbox::scope(events, write).await;
+        if !left.is_empty() {
+            tracing::debug!(
+                events = left.len(),
+                "no change made: its audit events are not written"
+            );
+        }
+        result
+    }
+
+    /// Writes `event` on its own; a failure is logged, never the caller's problem.
     pub(crate) async fn record(&self, event: AuditEvent) {
         if let Err(e) = self.store.append(event.clone()).await {
             tracing::error!(
@@ -53,36 +77,38 @@ impl<P: Ports> Vault<P> {
         }
     }
 
-    pub(crate) async fn record_customer_created(&self, customer: &Customer, ext_ref: Option<&str>) {
-        let mut event = self
+    pub(crate) fn customer_created(
+        &self,
+        customer: &Customer,
+        ext_ref: Option<&str>,
+    ) -> AuditEvent {
+        let event = self
             .event(&customer.tenant_id, AuditAction::CustomerCreated, "ok")
             .customer(customer.id);
-        if let Some(r) = ext_ref {
-            event = event.object(r);
+        match ext_ref {
+            Some(r) => event.object(r),
+            None => event,
         }
-        self.record(event).await;
     }
 
-    /// A card removed, and whether its Stripe copy was detached (`None`: cardvault did
-    /// not attach it, so it stays at Stripe).
-    pub(crate) async fn record_removed(&self, pm: &PaymentMethod, detached: Option<(&str, &str)>) {
-        let removed = self
-            .event(&pm.tenant_id, AuditAction::CardRemoved, "ok")
+    /// A card removed.
+    pub(crate) fn removed(&self, pm: &PaymentMethod) -> AuditEvent {
+        self.event(&pm.tenant_id, AuditAction::CardRemoved, "ok")
             .customer(pm.customer_id)
-            .payment_method(pm.id);
-        self.record(removed).await;
-        if let Some((card, outcome)) = detached {
-            let event = self
-                .event(&pm.tenant_id, AuditAction::StripeCardDetached, outcome)
-                .customer(pm.customer_id)
-                .payment_method(pm.id)
-                .object(card);
-            self.record(event).await;
-        }
+            .payment_method(pm.id)
     }
 
-    /// The transparent redirect's add: the card, when it is new, and the collection, when
-    /// one was asked for. The actor is the cardholder's browser, through the public key.
+    /// A removed card's Stripe copy detached (`outcome` `ok` or `failed`).
+    pub(crate) fn detached(&self, pm: &PaymentMethod, card: &str, outcome: &str) -> AuditEvent {
+        self.event(&pm.tenant_id, AuditAction::StripeCardDetached, outcome)
+            .customer(pm.customer_id)
+            .payment_method(pm.id)
+            .object(card)
+    }
+
+    /// The transparent redirect's add, its collection when one was asked for (the card
+    /// itself went with its record, `cards::add`): an effect at Stripe, an event of its
+    /// own. The actor is the cardholder's browser, through the public key.
     pub(crate) async fn record_redirect_add(&self, added: &Added) {
         let pm = &added.view.payment_method;
         let event = |action, outcome: &str| {
@@ -91,9 +117,6 @@ impl<P: Ports> Vault<P> {
                 .customer(pm.customer_id)
                 .payment_method(pm.id)
         };
-        if added.created {
-            self.record(event(AuditAction::CardAdded, "ok")).await;
-        }
         if let Some(c) = &added.collection {
             let outcome = match c.succeeded {
                 Some(true) => "Succeeded",

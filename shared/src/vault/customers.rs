@@ -39,11 +39,12 @@ impl<P: Ports> Vault<P> {
     ) -> Result<Customer, Error> {
         let mut customer = self.new_customer(tenant, details, None);
         for _ in 0..ID_ATTEMPTS {
-            match self.store.create_customer(&customer).await {
-                Ok(()) => {
-                    self.record_customer_created(&customer, None).await;
-                    return Ok(customer);
-                }
+            let event = self.customer_created(&customer, None);
+            match self
+                .recorded(vec![event], self.store.create_customer(&customer))
+                .await
+            {
+                Ok(()) => return Ok(customer),
                 Err(StoreError::AlreadyExists) => customer.id = self.ids.customer_id(),
                 Err(e) => return Err(e.into()),
             }
@@ -110,15 +111,10 @@ impl<P: Ports> Vault<P> {
         ext_ref: &str,
     ) -> Result<Option<Customer>, Error> {
         let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
-        match self
-            .store
-            .create_customer_with_ref(&customer, ext_ref)
-            .await
-        {
-            Ok(()) => {
-                self.record_customer_created(&customer, Some(ext_ref)).await;
-                Ok(Some(customer))
-            }
+        let event = self.customer_created(&customer, Some(ext_ref));
+        let create = self.store.create_customer_with_ref(&customer, ext_ref);
+        match self.recorded(vec![event], create).await {
+            Ok(()) => Ok(Some(customer)),
             Err(StoreError::AlreadyExists) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -97,15 +97,7 @@ impl<P: Ports> Vault<P> {
             }
         };
         match self.store_link(user, &created, pm, &token_hash).await {
-            Ok(Stored::New(link)) => {
-                let event = self
-                    .event(&user.tenant, AuditAction::CardAdded, "ok")
-                    .customer(link.customer_id)
-                    .payment_method(link.payment_method_id)
-                    .object(link.stripe_customer_id.as_str());
-                self.record(event).await;
-                Ok(link)
-            }
+            Ok(Stored::New(link)) => Ok(link),
             // A concurrent retry of this very request stored it first, with the same Stripe
             // customer (same idempotency key): nothing to undo.
             Ok(Stored::Existing(link)) if link.stripe_customer_id == created.id => Ok(link),
@@ -184,11 +176,15 @@ impl<P: Ports> Vault<P> {
                 deleted_at: None,
             };
             let dedupe = [stripe_dedupe_key(&created.source.id)];
-            match self
+            let event = self
+                .event(&user.tenant, AuditAction::CardAdded, "ok")
+                .customer(link.customer_id)
+                .payment_method(link.payment_method_id)
+                .object(link.stripe_customer_id.as_str());
+            let create = self
                 .store
-                .create_stripe_customer_link(&link, &pm, &dedupe, token_hash)
-                .await?
-            {
+                .create_stripe_customer_link(&link, &pm, &dedupe, token_hash);
+            match self.recorded(vec![event], create).await? {
                 LinkWrite::Stored => return Ok(Stored::New(link)),
                 LinkWrite::TokenUsed(used) => {
                     return Ok(

@@ -25,7 +25,7 @@ use super::once::digest;
 use super::{Begun, OnceRequest, Vault};
 use crate::domain::stripe_event::TENANT_WEBHOOK_SECRET_PREFIX;
 use crate::domain::{
-    Actor, Applied, AuditAction, CardChange, CustomerId, EventChange, PaymentMethod,
+    Actor, Applied, AuditAction, AuditEvent, CardChange, CustomerId, EventChange, PaymentMethod,
     PaymentMethodId, SigningSecrets, StoredResponse, StripeEvent, TenantId,
 };
 use crate::error::Error;
@@ -255,21 +255,19 @@ impl<P: Ports> Vault<P> {
         let (WebhookRoute::Platform, Some(account)) = (route, &event.account) else {
             return Ok(Handled::Ignored);
         };
-        let revoked = self
-            .store
-            .revoke_stripe_connection(tenant, account, self.clock.now())
-            .await?;
-        if !revoked {
-            return Ok(Handled::Ignored);
-        }
-        self.tenants.remove(tenant);
         let audit = self
             .event(tenant, AuditAction::StripeDeauthorized, "ok")
             .actor(&Actor::StripeEvent {
                 id: event.id.clone(),
             })
             .object(account.as_str());
-        self.record(audit).await;
+        let revoke = self
+            .store
+            .revoke_stripe_connection(tenant, account, self.clock.now());
+        if !self.recorded(vec![audit], revoke).await? {
+            return Ok(Handled::Ignored);
+        }
+        self.tenants.remove(tenant);
         Ok(Handled::Applied { changes: 1 })
     }
 
@@ -304,16 +302,19 @@ impl<P: Ports> Vault<P> {
                 return Ok(false);
             }
             // Taken already (a redelivery after a failure part-way): the card and its
-            // default were written then; what follows is done again.
-            let mut default = None;
+            // default were written then, with their events; what follows is done again.
             if applied == Applied::Changed {
-                default = (*change == CardChange::Removed
+                let default = (*change == CardChange::Removed
                     && customer.default_payment_method_id == Some(id))
                 .then(|| DefaultMove {
                     from: id,
                     to: next_default(&methods, id),
                 });
-                match self.store.save_stripe_change(read, &changed, default).await {
+                // The change's events go with it: a redelivery that finds it taken writes
+                // none again.
+                let events = self.card_change_events(&changed, change, default, event);
+                let save = self.store.save_stripe_change(read, &changed, default);
+                match self.recorded(events, save).await {
                     Ok(()) => {}
                     Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
@@ -329,8 +330,6 @@ impl<P: Ports> Vault<P> {
             if let (true, Some(owner)) = (change.shown_to_users(), owner) {
                 self.store.update_link_card(tenant, owner, &changed).await?;
             }
-            self.record_card_change(&changed, change, default, event)
-                .await;
             return Ok(true);
         }
         Err(Error::Conflict(
@@ -339,13 +338,13 @@ impl<P: Ports> Vault<P> {
     }
 
     /// The audit events of a change.
-    async fn record_card_change(
+    fn card_change_events(
         &self,
         pm: &PaymentMethod,
         change: &CardChange,
         default: Option<DefaultMove>,
         event: &StripeEvent,
-    ) {
+    ) -> Vec<AuditEvent> {
         let actor = Actor::StripeEvent {
             id: event.id.clone(),
         };
@@ -357,15 +356,16 @@ impl<P: Ports> Vault<P> {
         if let Some(s) = &pm.stripe {
             audit = audit.object(s.source_id.as_str());
         }
-        self.record(audit).await;
+        let mut events = vec![audit];
         if let Some(DefaultMove { to: Some(next), .. }) = default {
             let made = self
                 .event(&pm.tenant_id, AuditAction::CardMadeDefault, "ok")
                 .actor(&actor)
                 .customer(pm.customer_id)
                 .payment_method(next);
-            self.record(made).await;
+            events.push(made);
         }
+        events
     }
 }
 

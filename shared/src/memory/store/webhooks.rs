@@ -80,6 +80,7 @@ impl StripeEventStore for MemoryStore {
             }
         }
         s.payment_methods.insert(key, changed.clone());
+        super::commit_events(&mut s);
         Ok(())
     }
 
@@ -98,6 +99,7 @@ impl StripeEventStore for MemoryStore {
             return Ok(false);
         }
         t.stripe_revoked_at = Some(at);
+        super::commit_events(&mut s);
         Ok(true)
     }
 

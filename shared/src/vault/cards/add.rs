@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    geo, AtStripe, CardEntry, Customer, CustomerId, EncryptedPan, Instrument, PanContext,
-    PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
+    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Instrument,
+    PanContext, PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -126,11 +126,15 @@ impl<P: Ports> Vault<P> {
         } else {
             DefaultRule::IfNone
         };
-        match self
-            .store
-            .create_payment_method(&pm, &pm.dedupe_keys(), rule)
-            .await
-        {
+        // The redirect's actor: the cardholder's browser, through the public key.
+        let event = self
+            .event(&tenant.id, AuditAction::CardAdded, "ok")
+            .actor(&Actor::Redirect)
+            .customer(customer.id)
+            .payment_method(id);
+        let dedupe = pm.dedupe_keys();
+        let create = self.store.create_payment_method(&pm, &dedupe, rule);
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
             Ok(Created::Duplicate(existing)) => {
                 // A concurrent request stored the same card first: answer its record.

@@ -83,11 +83,14 @@ impl<P: Ports> Vault<P> {
         } else {
             DefaultRule::IfNone
         };
-        match self
-            .store
-            .create_payment_method(&card, &[stripe_dedupe_key(&attached.id)], rule)
-            .await
-        {
+        let event = self
+            .event(tenant, AuditAction::CardAdded, "ok")
+            .customer(customer.id)
+            .payment_method(card.id)
+            .object(attached.id.as_str());
+        let dedupe = [stripe_dedupe_key(&attached.id)];
+        let create = self.store.create_payment_method(&card, &dedupe, rule);
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
             Ok(Created::Duplicate(_)) => {
                 self.compensate(&auth, undo).await;
@@ -106,12 +109,6 @@ impl<P: Ports> Vault<P> {
             self.follow_on_stripe(&auth, &stripe_customer, &attached.id)
                 .await;
         }
-        let event = self
-            .event(tenant, AuditAction::CardAdded, "ok")
-            .customer(customer.id)
-            .payment_method(card.id)
-            .object(attached.id.as_str());
-        self.record(event).await;
         Ok(CardView::of(card, &customer))
     }
 }

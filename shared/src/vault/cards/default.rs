@@ -3,7 +3,7 @@
 //! many changes run at once the customer ends with exactly one default.
 
 use super::{card_not_found, payment_method_not_found, CardView, Vault};
-use crate::domain::{AuditAction, CustomerId, PaymentMethodId, TenantId};
+use crate::domain::{AuditAction, AuditEvent, CustomerId, PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeAuth};
 use crate::vault::credentials::StripeRoute;
@@ -23,15 +23,12 @@ impl<P: Ports> Vault<P> {
             .await?
             .filter(|pm| &pm.tenant_id == tenant)
             .ok_or_else(|| payment_method_not_found(id))?;
-        match self
+        let event = self.made_default(tenant, customer, id, "ok");
+        let set = self
             .store
-            .set_default_payment_method(tenant, customer, pm.id)
-            .await
-        {
-            Ok(()) => {
-                self.record_default(tenant, customer, id, "ok").await;
-                Ok(())
-            }
+            .set_default_payment_method(tenant, customer, pm.id);
+        match self.recorded(vec![event], set).await {
+            Ok(()) => Ok(()),
             Err(StoreError::Conflict) => Err(payment_method_not_found(id)),
             Err(e) => Err(e.into()),
         }
@@ -49,17 +46,16 @@ impl<P: Ports> Vault<P> {
     ) -> Result<CardView, Error> {
         let (card, mut customer) = self.account_card(tenant, account, id).await?;
         if current {
-            match self
+            let event = self.made_default(tenant, customer.id, id, "ok");
+            let set = self
                 .store
-                .set_default_payment_method(tenant, customer.id, id)
-                .await
-            {
+                .set_default_payment_method(tenant, customer.id, id);
+            match self.recorded(vec![event], set).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => return Err(card_not_found(id)),
                 Err(e) => return Err(e.into()),
             }
             customer.default_payment_method_id = Some(id);
-            self.record_default(tenant, customer.id, id, "ok").await;
             // Only a card cardvault attached moves Stripe's default: a merchant's imported
             // card sits on the merchant's own Stripe customer, which is not the account's.
             if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
@@ -69,29 +65,32 @@ impl<P: Ports> Vault<P> {
                     .await;
             }
         } else {
-            self.store
-                .clear_default_payment_method(tenant, customer.id, id)
-                .await?;
+            // The event is written only if the card was the default when read.
+            let events = (customer.default_payment_method_id == Some(id))
+                .then(|| self.made_default(tenant, customer.id, id, "unset"))
+                .into_iter()
+                .collect();
+            let clear = self
+                .store
+                .clear_default_payment_method(tenant, customer.id, id);
+            self.recorded(events, clear).await?;
             if customer.default_payment_method_id == Some(id) {
                 customer.default_payment_method_id = None;
-                self.record_default(tenant, customer.id, id, "unset").await;
             }
         }
         Ok(CardView::of(card, &customer))
     }
 
-    async fn record_default(
+    fn made_default(
         &self,
         tenant: &TenantId,
         customer: CustomerId,
         id: PaymentMethodId,
         outcome: &str,
-    ) {
-        let event = self
-            .event(tenant, AuditAction::CardMadeDefault, outcome)
+    ) -> AuditEvent {
+        self.event(tenant, AuditAction::CardMadeDefault, outcome)
             .customer(customer)
-            .payment_method(id);
-        self.record(event).await;
+            .payment_method(id)
     }
 
     /// Stripe's default source follows the current card. Best effort: the vault's record

@@ -50,18 +50,17 @@ impl<P: Ports> Vault<P> {
 
         // The first payment method becomes the default (if_not_exists in the transaction).
         let mut customer = customer;
-        match self
-            .store
-            .create_payment_method(&payment_method, &[dedupe], DefaultRule::IfNone)
-            .await
-        {
+        let event = self
+            .event(tenant_id, AuditAction::CardImported, "ok")
+            .customer(customer.id)
+            .payment_method(payment_method.id)
+            .object(req.source.as_str());
+        let dedupe = [dedupe];
+        let create =
+            self.store
+                .create_payment_method(&payment_method, &dedupe, DefaultRule::IfNone);
+        match self.recorded(vec![event], create).await {
             Ok(Created::New) => {
-                let event = self
-                    .event(tenant_id, AuditAction::CardImported, "ok")
-                    .customer(customer.id)
-                    .payment_method(payment_method.id)
-                    .object(req.source.as_str());
-                self.record(event).await;
                 if customer.default_payment_method_id.is_none() {
                     customer.default_payment_method_id = Some(payment_method.id);
                 }

@@ -57,11 +57,11 @@ impl<P: Ports> Vault<P> {
                 "Cannot delete a default payment method".into(),
             ));
         }
-        match self
+        let dedupe = pm.dedupe_keys();
+        let delete = self
             .store
-            .delete_payment_method(&pm, &pm.dedupe_keys(), is_default, None)
-            .await
-        {
+            .delete_payment_method(&pm, &dedupe, is_default, None);
+        match self.recorded(vec![self.removed(&pm)], delete).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(changed_meanwhile()),
             Err(e) => return Err(e.into()),
@@ -71,10 +71,10 @@ impl<P: Ports> Vault<P> {
             .as_ref()
             .filter(|_| pm.attached_by_vault(&customer))
         else {
-            self.record_removed(&pm, None).await;
             return Ok(());
         };
-        // The card is gone from the vault: its audit events are written whatever Stripe says.
+        // The card is gone from the vault (its event went with it); the detach, an effect
+        // at Stripe alone, is an event of its own, written whatever Stripe says.
         let detached = async {
             let settings = self.tenant(tenant).await?;
             let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
@@ -93,8 +93,7 @@ impl<P: Ports> Vault<P> {
             }
             Err(_) => "failed",
         };
-        self.record_removed(&pm, Some((&s.source_id, outcome)))
-            .await;
+        self.record(self.detached(&pm, &s.source_id, outcome)).await;
         detached.map(|_| ())
     }
 
@@ -133,14 +132,24 @@ impl<P: Ports> Vault<P> {
         // The card is detached at Stripe now, so its record must go too: a change to the
         // account's current card meanwhile (a concurrent updateCurrent or remove) is read
         // again and the delete retried, rather than leave a card whose Stripe card is gone.
+        // Stripe has answered: the detach's event rides with the removal's.
+        let detached = card
+            .stripe
+            .as_ref()
+            .filter(|_| card.attached_by_vault(&customer))
+            .map(|s| s.source_id.clone());
         let mut attempt = 0;
         let next = loop {
             let (was_current, next) = next_current(&customer, &others, id);
-            match self
-                .store
-                .delete_payment_method(&card, &card.dedupe_keys(), was_current, next.map(|n| n.id))
-                .await
-            {
+            let mut events = vec![self.removed(&card)];
+            if let Some(source) = &detached {
+                events.push(self.detached(&card, source, "ok"));
+            }
+            let dedupe = card.dedupe_keys();
+            let delete =
+                self.store
+                    .delete_payment_method(&card, &dedupe, was_current, next.map(|n| n.id));
+            match self.recorded(events, delete).await {
                 Ok(()) => break next.cloned(),
                 Err(StoreError::Conflict) if attempt < REMOVE_RETRIES => {
                     attempt += 1;
@@ -161,12 +170,6 @@ impl<P: Ports> Vault<P> {
             self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
                 .await;
         }
-        let detached = card
-            .stripe
-            .as_ref()
-            .filter(|_| card.attached_by_vault(&customer))
-            .map(|s| (s.source_id.as_str(), "ok"));
-        self.record_removed(&card, detached).await;
         let mut view = CardView::of(card, &customer);
         view.is_default = false;
         Ok(view)

@@ -2,8 +2,13 @@
 //! recorded once a minute per caller, and one customer's events within its tenant.
 
 use super::*;
-use crate::domain::{audit::verify_chain, Actor, ApiKey, ApiKeyRecord, RequestScope};
+use crate::chain::{chain_pending, verify};
+use crate::crypto::chain_key::LocalChainKey;
+use crate::domain::{Actor, ApiKey, ApiKeyRecord, RequestScope};
 use crate::ports::AuditLog;
+
+/// Later than any event: no pending event is stale yet.
+const NOW: &str = "2100-01-01T00:00:00.000000Z";
 
 fn actions(v: &Vault<Memory>, tenant: &str) -> Vec<String> {
     v.store
@@ -37,16 +42,18 @@ async fn each_change_appends_one_event_to_a_chain_that_holds() {
             "stripe.cardDetached",
         ]
     );
+    let key = LocalChainKey([7; 32]);
+    let chained = chain_pending(&v.store, &key, v.store.unchained()).await;
+    assert_eq!((chained.chained, chained.failed_tenants.len()), (9, 0));
+    let trail = v.store.tenant_trail(&tid(CONNECT)).await.unwrap();
+    assert_eq!(verify(&trail, &key, NOW).await.unwrap(), Ok(9));
+    // Another key's MACs do not check: the trail cannot be remade without the key.
+    let other = LocalChainKey([8; 32]);
+    assert_eq!(
+        verify(&trail, &other, NOW).await.unwrap().unwrap_err().seq,
+        1
+    );
     let chain = v.store.audit_events(&tid(CONNECT));
-    let (_, head) = v.store.tenant_chain(&tid(CONNECT)).await.unwrap();
-    assert_eq!(verify_chain(&chain, head.as_ref()), Ok(9));
-    // A deleted head, or one rewound past events, no longer hides them.
-    assert!(verify_chain(&chain, None).is_err());
-    let rewound = crate::domain::ChainHead {
-        seq: 7,
-        hash: chain[6].hash.clone(),
-    };
-    assert_eq!(verify_chain(&chain, Some(&rewound)).unwrap_err().seq, 8);
     let detached = chain.last().unwrap();
     assert_eq!(detached.event.payment_method_id, Some(card.id.get()));
     assert_eq!(
@@ -187,14 +194,32 @@ async fn refusals_of_verified_callers_are_recorded_once_a_minute_and_strangers_n
 }
 
 #[tokio::test]
-async fn a_failed_append_does_not_fail_the_change() {
+async fn a_change_and_its_event_commit_together_or_neither_does() {
     let v = vault();
-    v.store.fail("audit_append");
+    v.store.fail("create_customer");
+    assert!(v
+        .create_customer(&tid(CONNECT), NewCustomer::default())
+        .await
+        .is_err());
+    assert!(v.store.audit_events(&tid(CONNECT)).is_empty());
+    v.store.heal("create_customer");
     let c = ok(v
         .create_customer(&tid(CONNECT), NewCustomer::default())
         .await);
+    assert_eq!(actions(&v, CONNECT), ["customer.created"]);
+    // The event rode with the change: no write of its own.
+    assert_eq!(v.store.take_calls(), ["create_customer", "create_customer"]);
     assert_eq!(ok(v.customer(&tid(CONNECT), c.id).await).id, c.id);
-    assert!(v.store.audit_events(&tid(CONNECT)).is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_lone_event_does_not_fail_the_request() {
+    let v = vault();
+    let card = attached(&v, "a1", "1881", false).await.payment_method;
+    v.store.fail("audit_append");
+    // The detach at Stripe, after the card left the vault, is an event of its own.
+    ok(v.delete_card(&tid(CONNECT), card.id).await);
+    assert_eq!(actions(&v, CONNECT).last().unwrap(), "card.removed");
 }
 
 #[tokio::test]
@@ -204,6 +229,9 @@ async fn a_customers_events_page_newest_first_and_another_tenants_customer_is_mi
     for last4 in ["4242", "4444", "1881"] {
         imported(&v, &c, last4).await;
     }
+    // Listed once chained.
+    assert!(ok(v.customer_audit_events(&tid(CONNECT), c.id, None, 2).await).is_empty());
+    chain_pending(&v.store, &LocalChainKey([7; 32]), v.store.unchained()).await;
     let page = ok(v.customer_audit_events(&tid(CONNECT), c.id, None, 2).await);
     let seqs: Vec<u64> = page.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [4, 3]);
@@ -233,4 +261,24 @@ fn the_operator_is_named_as_such() {
         name: "alice".into(),
     };
     assert_eq!(a.render(), "operator:alice");
+}
+
+#[tokio::test]
+async fn a_call_that_changes_nothing_writes_no_event() {
+    let v = vault();
+    attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "1881", false).await.payment_method;
+    let before = actions(&v, CONNECT);
+    // Not the current card: nothing to clear, so no `card.madeDefault` `unset`.
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, false).await);
+    assert_eq!(actions(&v, CONNECT), before);
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, true).await);
+    ok(v.set_current(&tid(CONNECT), "a1", second.id, false).await);
+    let after = actions(&v, CONNECT);
+    assert_eq!(
+        after[before.len()..],
+        ["card.madeDefault", "card.madeDefault"]
+    );
+    let unset = v.store.audit_events(&tid(CONNECT)).pop().unwrap();
+    assert_eq!(unset.event.outcome, "unset");
 }

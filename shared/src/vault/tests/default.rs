@@ -27,11 +27,7 @@ async fn make_default_moves_the_default() {
     ok(v.make_default(&tid(CONNECT), c.id, second).await);
     assert_eq!(
         v.store.take_calls(),
-        [
-            "payment_method_of",
-            "set_default_payment_method",
-            "audit_append"
-        ]
+        ["payment_method_of", "set_default_payment_method",]
     );
     assert_eq!(default_of(&v, CONNECT, c.id).await, Some(second));
     v.store.take_calls();

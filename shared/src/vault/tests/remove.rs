@@ -51,7 +51,6 @@ async fn the_only_card_can_be_deleted_and_the_default_is_cleared() {
             "locate_payment_method",
             "customer_with_payment_methods",
             "delete_payment_method",
-            "audit_append"
         ]
     );
     assert!(stored_of(&v, c.id).is_empty());

@@ -34,9 +34,7 @@ async fn create_makes_a_link_and_a_payment_method_in_the_users_vault_customer() 
             "get_tenant",
             "customer_id_by_external_ref",
             "create_customer_with_ref",
-            "audit_append",
             "create_stripe_customer_link",
-            "audit_append",
         ]
     );
     let calls = v.gateway.take_calls();
