@@ -10,69 +10,13 @@
 use std::sync::OnceLock;
 
 use cardvault::app::AuditChainer;
-use cardvault::chain::chain_pending;
-use cardvault::ports::PendingKey;
-use cardvault::store::audit::pending_pk;
+use cardvault::audit_stream::chain_batch;
 use cardvault::{App, Error};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     cardvault::serve_event(chain).await
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StreamEvent {
-    #[serde(default)]
-    records: Vec<Record>,
-}
-
-#[derive(Deserialize)]
-struct Record {
-    #[serde(rename = "eventName", default)]
-    event_name: String,
-    dynamodb: Change,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Change {
-    #[serde(default)]
-    keys: Keys,
-    #[serde(default)]
-    sequence_number: String,
-}
-
-#[derive(Deserialize, Default)]
-struct Keys {
-    #[serde(rename = "PK")]
-    pk: Option<Text>,
-    #[serde(rename = "SK")]
-    sk: Option<Text>,
-}
-
-#[derive(Deserialize)]
-struct Text {
-    #[serde(rename = "S")]
-    s: String,
-}
-
-/// The pending event a record names, if it names one.
-fn pending_key(r: &Record) -> Option<PendingKey> {
-    let prefix = pending_pk("");
-    let tenant = r.dynamodb.keys.pk.as_ref()?.s.strip_prefix(&prefix)?;
-    (r.event_name == "INSERT").then(|| PendingKey {
-        tenant: tenant.to_owned(),
-        event_id: r
-            .dynamodb
-            .keys
-            .sk
-            .as_ref()
-            .map(|t| t.s.clone())
-            .unwrap_or_default(),
-    })
 }
 
 fn chainer(app: &App) -> Result<&'static AuditChainer, Error> {
@@ -85,20 +29,6 @@ fn chainer(app: &App) -> Result<&'static AuditChainer, Error> {
 }
 
 async fn chain(app: &App, payload: Value) -> Result<Value, Error> {
-    let event: StreamEvent = serde_json::from_value(payload)
-        .map_err(|e| Error::BadRequest(format!("not a DynamoDB stream event: {e}")))?;
-    let named: Vec<(PendingKey, &str)> = event
-        .records
-        .iter()
-        .filter_map(|r| Some((pending_key(r)?, r.dynamodb.sequence_number.as_str())))
-        .collect();
     let c = chainer(app)?;
-    let keys = named.iter().map(|(k, _)| k.clone()).collect();
-    let done = chain_pending(&c.store, &c.key, keys).await;
-    let failures: Vec<Value> = named
-        .iter()
-        .filter(|(k, _)| done.failed_tenants.contains(&k.tenant))
-        .map(|(_, seq)| json!({ "itemIdentifier": seq }))
-        .collect();
-    Ok(json!({ "batchItemFailures": failures }))
+    chain_batch(&c.store, &c.key, payload).await
 }

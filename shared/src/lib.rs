@@ -39,6 +39,8 @@ pub mod cors;
 pub mod dialect;
 pub mod http;
 pub mod idempotent;
+// The table's stream, as the audit chainer receives it.
+pub mod audit_stream;
 
 // Wiring.
 pub mod app;

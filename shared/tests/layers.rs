@@ -16,6 +16,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // What the rules need, and the rules.
     ("ports", &["domain", "error"]),
     ("vault", &["domain", "error", "ports", "cache"]),
+    // The audit chainer's rules, over the ports like the vault's.
+    ("chain", &["domain", "ports"]),
     // Adapters implement ports; they never reach into the rules.
     ("store", &["domain", "error", "ports"]),
     ("stripe", &["domain", "error", "net", "ports"]),
@@ -29,6 +31,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("http", &["error"]),
     ("cors", &["domain", "error"]),
     ("dialect", &["domain", "error", "vault", "http", "cors"]),
+    // The stream the chainer is invoked with: its keys name the store's pending events.
+    ("audit_stream", &["chain", "error", "ports", "store"]),
     // Wiring.
     ("aws", &["config"]),
     ("config", &["auth", "domain"]),
@@ -63,9 +67,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "lib",
         &[
             "app",
+            "audit_stream",
             "auth",
             "aws",
             "cache",
+            "chain",
             "config",
             "cors",
             "crypto",
