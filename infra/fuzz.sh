@@ -41,7 +41,7 @@ run() { # NAME TAG CASES CHECKS [schemathesis args...]
   shift 4
   printf 'fuzz: %s (%s cases per operation)\n' "$name" "$n"
   # From the run dir: schemathesis and hypothesis keep caches in the working directory,
-  # and a write in the tree makes cargo lambda watch restart the functions mid-request.
+  # out of the source tree.
   (cd "$OUT" && "$ROOT/.tools/venv/bin/schemathesis" run "$ROOT/openapi.yaml" --url "$BASE" --include-tag "$tag" \
     --max-examples "$n" --checks "$checks" --seed 16 --no-color \
     --phases examples,coverage,fuzzing --workers 1 --request-timeout 30 \

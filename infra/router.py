@@ -2,7 +2,7 @@
 """Dev-only front door that stands in for API Gateway (HTTP API) locally.
 
 It reads template.yaml, routes each request by its `HttpApi` events to the
-function's cargo binary, sends `cargo lambda watch` the payload-format-2.0
+function's cargo binary, sends the fleet (infra/fleet.py) the payload-format-2.0
 event that API Gateway would send, and turns the Lambda proxy response back
 into HTTP.
 
@@ -420,12 +420,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="API Gateway HTTP API stand-in for cargo lambda watch")
+    ap = argparse.ArgumentParser(description="API Gateway HTTP API stand-in in front of infra/fleet.py")
     ap.add_argument("--template", default="template.yaml")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--lambda-url", required=True,
-                    help="cargo lambda watch's invoke endpoint, e.g. http://127.0.0.1:9000")
+                    help="the fleet's Lambda Invoke endpoint, e.g. http://127.0.0.1:9000")
     ap.add_argument("--max-body", type=int, default=1024 * 1024,
                     help="largest request body accepted, in bytes (default 1 MiB)")
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("ROUTER_TIMEOUT", "300")),

@@ -120,8 +120,8 @@ else
   t0=$SECONDS
   export CARDVAULT_RUN_DIR="$ROOT/.tools/run-sam" CARDVAULT_ROUTER_PORT=0
   export TABLE_NAME=cardvault-sam JWT_ISSUER=cardvault-local JWT_AUDIENCE=cardvault-local
-  # Each package alone, as make test builds them: `cargo lambda watch` runs
-  # `cargo run --bin` for the functions package alone, with its own feature set.
+  # Each package alone, as make test builds them: the functions package alone has its own
+  # feature set (its binaries are what the fleet and sam build run).
   cargo build -q -p cardvault-functions --bins
   cargo build -q -p cardvault-admin
   own_stack=1

@@ -3,7 +3,7 @@ gateway, then runs this):
 
 1. `sam local invoke` on every function of template.yaml with its events/ file, and the same
    event through `cargo lambda invoke` (the same code, run directly by the stack's
-   `cargo lambda watch`): the status and the shape of the body must match. Then the merchant
+   fleet, infra/fleet.py): the status and the shape of the body must match. Then the merchant
    API with a real key (create, then read back), the same way.
 2. `sam local start-api`: one request per dialect through SAM's own API Gateway emulation.
 

@@ -1,7 +1,7 @@
 //! Shared by the integration tests: the running stack's facts, an HTTP client, the admin CLI.
 //!
 //! `make test` starts DynamoDB Local, moto, localstripe, the siteverify stand-in,
-//! `cargo lambda watch` and the router, then runs these tests with `CARDVAULT_STACK`
+//! the fleet of function instances (infra/fleet.py) and the router, then runs these tests with `CARDVAULT_STACK`
 //! naming a JSON file of the stack's facts. Without it, the tests fail: they never skip.
 //!
 //! Each test file in `tests/` takes everything with `use cardvault_tests::*;`.

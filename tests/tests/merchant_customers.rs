@@ -1,4 +1,4 @@
-//! Merchant API customers, end to end: router → cargo lambda watch → function → DynamoDB Local.
+//! Merchant API customers, end to end: router → fleet → function → DynamoDB Local.
 
 use cardvault_tests::*;
 use serde_json::{json, Value};

@@ -541,7 +541,7 @@ async fn no_pan_or_cvv_in_the_table_or_the_logs() {
         .parent()
         .unwrap()
         .to_owned();
-    // cardvault's own logs: the functions (under cargo lambda watch) and the router.
+    // cardvault's own logs: the functions (every fleet instance) and the router.
     let mut logs = String::new();
     for name in ["lambda.log", "router.log"] {
         logs.push_str(&String::from_utf8_lossy(

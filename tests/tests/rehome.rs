@@ -1,5 +1,5 @@
 //! Re-homing vault-held cards (issue 15): `cardvault-admin rehome-cards` drives the
-//! `rehome-cards` function through the Lambda Invoke API of `cargo lambda watch`, which
+//! `rehome-cards` function through the Lambda Invoke API of the stack's fleet, which
 //! decrypts each redirect card's PAN with moto's KMS and adds it at the new connected
 //! account on localstripe. localstripe keeps one store for every account; the stack's
 //! wrapper notes the `Stripe-Account` each object was made under

@@ -4,8 +4,8 @@
 //! connection to the target. Resumable: `--cursor` takes the last batch's cursor, and a
 //! run from the start skips what has moved already.
 //!
-//! The endpoint is the SDK's: `AWS_ENDPOINT_URL_LAMBDA` locally (`cargo lambda watch`'s
-//! invoke port, `CARDVAULT_LAMBDA_PORT` in stack.env).
+//! The endpoint is the SDK's: `AWS_ENDPOINT_URL_LAMBDA` locally (the fleet's
+//! invoke port, `CARDVAULT_LAMBDA_PORT` in stack.env: infra/fleet.py).
 
 use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
@@ -146,7 +146,7 @@ async fn invoke(lambda: &aws_sdk_lambda::Client, function: &str, payload: &Value
         .send()
         .await
         // Lambda answers a function's error with 200 and `X-Amz-Function-Error`;
-        // `cargo lambda watch` with a 500 whose message is the function's.
+        // the fleet does too; `cargo lambda watch` answered a 500 whose message is the function's.
         .map_err(|e| match function_error(e.raw_response()) {
             Some(message) => format!("{function} failed: {message}"),
             None => format!("invoking {function}: {}", DisplayErrorContext(e)),
