@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::audit::{chain_digest, head_digest, verify_shape, GENESIS};
+use crate::domain::audit::{chain_digest, head_digest, pending_fault, verify_shape, GENESIS};
 use crate::domain::{AuditEvent, AuditRecord, ChainBreak, ChainHead, Trail};
 use crate::ports::{AuditChainStore, ChainKey, KeyError, PendingKey, StoreError};
 
@@ -41,18 +41,22 @@ pub struct Chained {
     pub failed_tenants: Vec<String>,
 }
 
-/// Chains the pending events of `keys`, tenant by tenant.
+/// Chains the pending events of `keys`, tenant by tenant. A pending item that is not
+/// its key's event (see [`pending_fault`]) is skipped and left unchained, for `audit
+/// verify` to report: it never fails its tenant or the batch.
 pub async fn chain_pending<S, K>(store: &S, key: &K, keys: Vec<PendingKey>) -> Chained
 where
     S: AuditChainStore + ?Sized,
     K: ChainKey + ?Sized,
 {
-    let mut by_tenant: BTreeMap<String, Vec<PendingKey>> = BTreeMap::new();
-    for k in keys {
-        by_tenant.entry(k.tenant.clone()).or_default().push(k);
+    // Each key once (BatchGetItem refuses a key twice); none empty (no item has one).
+    let mut by_tenant: BTreeMap<String, std::collections::BTreeSet<PendingKey>> = BTreeMap::new();
+    for k in keys.into_iter().filter(|k| !k.event_id.is_empty()) {
+        by_tenant.entry(k.tenant.clone()).or_default().insert(k);
     }
     let mut out = Chained::default();
     for (tenant, keys) in by_tenant {
+        let keys: Vec<PendingKey> = keys.into_iter().collect();
         match chain_tenant(store, key, &tenant, &keys).await {
             Ok(n) => out.chained += n,
             Err(e) => {
@@ -80,13 +84,21 @@ where
             let cap = (10u64 << attempt).min(500);
             tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % (cap + 1))).await;
         }
-        let mut pending: Vec<AuditEvent> = store
-            .pending_events(keys)
-            .await?
-            .into_iter()
-            .filter(|p| p.seq.is_none())
-            .map(|p| p.event)
-            .collect();
+        let mut pending: Vec<AuditEvent> = Vec::new();
+        for stored in store.pending_events(keys).await? {
+            // Read by its key, so its tenant is `tenant`; keys come from the stream.
+            let k = &stored.key;
+            if let Some(why) = pending_fault(tenant, &k.event_id, stored.pending.as_ref()) {
+                if attempt == 0 {
+                    tracing::error!(%tenant, sk = %k.event_id, reason = why,
+                        "a pending audit item is not an event; left unchained");
+                }
+                continue;
+            }
+            if let Some(p) = stored.pending.filter(|p| p.seq.is_none()) {
+                pending.push(p.event);
+            }
+        }
         if pending.is_empty() {
             return Ok(done);
         }
@@ -95,7 +107,7 @@ where
         let mut head = store.chain_head(tenant).await?;
         let mut lost = false;
         for chunk in pending.chunks(CHUNK) {
-            let (records, next) = link(key, head.as_ref(), chunk).await?;
+            let (records, next) = link(key, tenant, head.as_ref(), chunk).await?;
             match store
                 .extend_chain(tenant, head.as_ref(), &records, &next)
                 .await
@@ -121,6 +133,7 @@ where
 /// `events` as the records after `head`, and the head after them.
 async fn link<K: ChainKey + ?Sized>(
     key: &K,
+    tenant: &str,
     head: Option<&ChainHead>,
     events: &[AuditEvent],
 ) -> Result<(Vec<AuditRecord>, ChainHead), KeyError> {
@@ -137,7 +150,7 @@ async fn link<K: ChainKey + ?Sized>(
         });
         prev = hash;
     }
-    let mac = hex::encode(key.mac(&head_digest(seq, &prev)).await?);
+    let mac = hex::encode(key.mac(&head_digest(tenant, seq, &prev)).await?);
     Ok((
         records,
         ChainHead {
@@ -148,19 +161,21 @@ async fn link<K: ChainKey + ?Sized>(
     ))
 }
 
-/// Checks a whole trail: its shape ([`verify_shape`]), then every record's MAC and the
-/// head's with the chain's key. Answers how many events hold, or the first break.
+/// Checks `tenant`'s whole trail: its shape ([`verify_shape`]), then every record's MAC
+/// (up to the head) and the head's with the chain's key. Answers how many events hold,
+/// or the first break.
 pub async fn verify<K: ChainKey + ?Sized>(
+    tenant: &str,
     trail: &Trail,
     key: &K,
     stale_before: &str,
 ) -> Result<Result<u64, ChainBreak>, KeyError> {
-    let n = match verify_shape(trail, stale_before) {
+    let n = match verify_shape(tenant, trail, stale_before) {
         Ok(n) => n,
         Err(b) => return Ok(Err(b)),
     };
     let valid = |hex_mac: &str| hex::decode(hex_mac).unwrap_or_default();
-    for r in &trail.records {
+    for r in trail.records.iter().filter(|r| r.seq <= n) {
         let digest = chain_digest(r.seq, &r.prev_hash, &r.event);
         if !key.verify(&digest, &valid(&r.hash)).await? {
             return Ok(Err(ChainBreak {
@@ -171,7 +186,7 @@ pub async fn verify<K: ChainKey + ?Sized>(
     }
     if let Some(h) = trail.head.as_ref().filter(|h| h.seq > 0) {
         if !key
-            .verify(&head_digest(h.seq, &h.hash), &valid(&h.mac))
+            .verify(&head_digest(tenant, h.seq, &h.hash), &valid(&h.mac))
             .await?
         {
             return Ok(Err(ChainBreak {
@@ -194,9 +209,10 @@ mod tests {
     use crate::ports::AuditLog;
 
     const NOW: &str = "2100-01-01T00:00:00.000000Z";
+    const T: &str = "shop-connect";
 
     fn tenant() -> TenantId {
-        TenantId::try_from("shop-connect".to_owned()).unwrap()
+        TenantId::try_from(T.to_owned()).unwrap()
     }
 
     async fn trail(store: &MemoryStore) -> Trail {
@@ -237,8 +253,105 @@ mod tests {
         }
         assert_eq!(chained, 300);
         let t = trail(&v.store).await;
-        assert_eq!(verify(&t, key.as_ref(), NOW).await.unwrap(), Ok(300));
+        assert_eq!(verify(T, &t, key.as_ref(), NOW).await.unwrap(), Ok(300));
         assert!(t.pending.iter().all(|p| p.seq.is_some()));
+    }
+
+    /// Items any request-path role could Put under `AUDITQ#<tenant>` that are not that
+    /// key's event: skipped (never failing the tenant or the batch), left unchained, and
+    /// named by `audit verify`; the tenant's real events are chained all the same, and
+    /// nothing lands in another tenant's chain.
+    #[tokio::test]
+    async fn poison_pending_items_never_fail_the_batch_and_verify_names_them() {
+        let v = vault();
+        for _ in 0..2 {
+            v.create_customer(&tenant(), NewCustomer::default())
+                .await
+                .unwrap();
+        }
+        let good = v.store.audit_events(&tenant());
+        let other = TenantId::try_from("other-shop".to_owned()).unwrap();
+        let at = time::OffsetDateTime::now_utc();
+        let pending = |event: AuditEvent| Some(crate::domain::PendingEvent { event, seq: None });
+        let mut forged = good[0].event.clone();
+        forged.outcome = "denied".into();
+        let foreign = AuditEvent::new(at, &other, crate::domain::AuditAction::KeyRevoked, "ok");
+        let mut no_id = foreign.clone();
+        no_id.tenant_id = T.into();
+        no_id.event_id = String::new();
+        let mut dup = no_id.clone();
+        dup.event_id = "dup".into();
+        let s = &v.store;
+        s.put_pending_item(T, "unreadable", None);
+        s.put_pending_item(T, &foreign.event_id, pending(foreign.clone()));
+        s.put_pending_item(T, "forged", pending(forged));
+        s.put_pending_item(T, "no-id", pending(no_id));
+        s.put_pending_item(T, "dup-1", pending(dup.clone()));
+        s.put_pending_item(T, "dup-2", pending(dup));
+        let mut keys = s.unchained();
+        assert_eq!(keys.len(), 8);
+        keys.push(keys[0].clone());
+        keys.push(PendingKey {
+            tenant: T.into(),
+            event_id: String::new(),
+        });
+
+        let key = LocalChainKey([3; 32]);
+        let done = chain_pending(s, &key, keys.clone()).await;
+        assert_eq!(
+            done,
+            Chained {
+                chained: 2,
+                failed_tenants: vec![]
+            }
+        );
+        let t = trail(s).await;
+        let chained: Vec<_> = t.records.iter().map(|r| r.event.clone()).collect();
+        assert_eq!(chained, [good[0].event.clone(), good[1].event.clone()]);
+        let b = verify(T, &t, &key, NOW).await.unwrap().unwrap_err();
+        assert!(b.reason.contains("item AUDITQ#shop-connect/"), "{b:?}");
+        // Nothing in the other tenant's chain; a redelivery changes nothing.
+        assert!(s.tenant_trail(&other).await.unwrap().records.is_empty());
+        assert_eq!(chain_pending(s, &key, keys).await, Chained::default());
+    }
+
+    /// As DynamoDB refuses a transaction with two operations on one item.
+    #[tokio::test]
+    async fn the_memory_store_refuses_one_event_twice_in_a_chunk() {
+        let v = vault();
+        v.create_customer(&tenant(), NewCustomer::default())
+            .await
+            .unwrap();
+        let e = v.store.audit_events(&tenant())[0].event.clone();
+        let key = LocalChainKey([3; 32]);
+        let (records, head) = link(&key, T, None, &[e.clone(), e]).await.unwrap();
+        let r = v.store.extend_chain(T, None, &records, &head).await;
+        assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+    }
+
+    /// `audit verify`'s reads with a chain commit between the head's and the rest.
+    #[tokio::test]
+    async fn verify_holds_when_the_chainer_commits_between_its_reads() {
+        let v = vault();
+        let key = LocalChainKey([3; 32]);
+        for round in 0..2 {
+            for _ in 0..3 {
+                v.create_customer(&tenant(), NewCustomer::default())
+                    .await
+                    .unwrap();
+            }
+            if round == 0 {
+                chain_pending(&v.store, &key, v.store.unchained()).await;
+            }
+        }
+        let head = v.store.chain_head(T).await.unwrap();
+        chain_pending(&v.store, &key, v.store.unchained()).await;
+        let mut raced = trail(&v.store).await;
+        raced.head = head;
+        assert_eq!(raced.records.len(), 6);
+        // Events of a minute ago (the vault's clock) are not stale yet.
+        let fresh = "2025-12-31T23:59:00.000000Z";
+        assert_eq!(verify(T, &raced, &key, fresh).await.unwrap(), Ok(3));
     }
 
     #[tokio::test]
@@ -255,7 +368,7 @@ mod tests {
         let again = chain_pending(&v.store, &key, keys).await;
         assert_eq!(again, Chained::default());
         assert_eq!(
-            verify(&trail(&v.store).await, &key, NOW).await.unwrap(),
+            verify(T, &trail(&v.store).await, &key, NOW).await.unwrap(),
             Ok(3)
         );
     }
@@ -273,7 +386,7 @@ mod tests {
         let intact = trail(&v.store).await;
         let check = |t: Trail| {
             let key = &key;
-            async move { verify(&t, key, NOW).await.unwrap() }
+            async move { verify(T, &t, key, NOW).await.unwrap() }
         };
 
         // An edit made alike in the record and its pending copy: only the MAC tells.

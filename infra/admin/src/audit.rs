@@ -80,14 +80,16 @@ pub async fn verify(
     let stale = time::OffsetDateTime::now_utc() - time::Duration::seconds(stale_after as i64);
     let stale_before = cardvault::domain::audit::render_time(stale);
     let pending = trail.pending.iter().filter(|p| p.seq.is_none()).count();
-    Ok(match chain::verify(&trail, key, &stale_before).await? {
-        Ok(n) => json!({ "tenant": tenant, "ok": true, "events": n, "pending": pending }),
-        Err(b) => json!({
-            "tenant": tenant,
-            "ok": false,
-            "events": trail.records.len(),
-            "pending": pending,
-            "firstBreak": { "seq": b.seq, "reason": b.reason },
-        }),
-    })
+    Ok(
+        match chain::verify(tenant, &trail, key, &stale_before).await? {
+            Ok(n) => json!({ "tenant": tenant, "ok": true, "events": n, "pending": pending }),
+            Err(b) => json!({
+                "tenant": tenant,
+                "ok": false,
+                "events": trail.records.len(),
+                "pending": pending,
+                "firstBreak": { "seq": b.seq, "reason": b.reason },
+            }),
+        },
+    )
 }

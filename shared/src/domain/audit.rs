@@ -213,8 +213,9 @@ pub fn chain_digest(seq: u64, prev_hash: &str, event: &AuditEvent) -> Vec<u8> {
 
 /// What the chain's key MACs for the head: a head cannot be made from the events alone, so
 /// a head rewound over deleted events does not check unless its MAC is one made by the key.
-pub fn head_digest(seq: u64, hash: &str) -> Vec<u8> {
-    let body = serde_json::to_vec(&("head", seq, hash)).unwrap_or_default();
+/// The tenant is in it, so that one tenant's head copied over another's does not check.
+pub fn head_digest(tenant: &str, seq: u64, hash: &str) -> Vec<u8> {
+    let body = serde_json::to_vec(&("head", tenant, seq, hash)).unwrap_or_default();
     Sha256::digest(body).to_vec()
 }
 
@@ -250,22 +251,71 @@ pub struct Trail {
     pub head: Option<ChainHead>,
     /// Every pending event, chained or not, in key order.
     pub pending: Vec<PendingEvent>,
+    /// Items of the trail's partitions that are not its events (unreadable, or naming
+    /// another tenant or id than their key): their keys, and why. Each is a break.
+    pub unreadable: Vec<(String, &'static str)>,
+}
+
+/// The most a pending event may weigh as JSON: events hold ids and outcomes only, and a
+/// chunk of them must fit one transaction (4 MB) and each record one item (400 KB).
+pub const MAX_EVENT_BYTES: usize = 8 * 1024;
+
+/// Why a stored pending item, `AUDITQ#<tenant>` / `<sk>`, cannot be chained as that
+/// tenant's event `<sk>` (`None` when it can). Any role that may Put a pending event may
+/// Put one of these, so the chainer skips them (and `audit verify` reports them) rather
+/// than fail on them.
+pub fn pending_fault(
+    tenant: &str,
+    sk: &str,
+    stored: Option<&PendingEvent>,
+) -> Option<&'static str> {
+    if TenantId::try_from(tenant.to_owned()).is_err() {
+        return Some("its key names no valid tenant");
+    }
+    let Some(p) = stored else {
+        return Some("it is not an event (a field missing or malformed)");
+    };
+    if p.event.tenant_id != tenant {
+        return Some("its tenantId is not its key's tenant");
+    }
+    if sk.is_empty() || p.event.event_id != sk {
+        return Some("its eventId is not its key");
+    }
+    if serde_json::to_vec(&p.event).map_or(true, |b| b.len() > MAX_EVENT_BYTES) {
+        return Some("it is too large to be an event");
+    }
+    None
 }
 
 /// Checks a trail's shape, oldest first: numbering from 1 without gaps, each `prevHash`
 /// the previous hash, the last the head's; every chained pending event's record there
 /// and the same, every record's pending event there; no pending event left unchained
-/// since before `stale_before` (an RFC 3339 time). The MACs are checked apart
-/// (`crate::chain::verify`), since they need the key. Answers how many events hold.
-pub fn verify_shape(trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak> {
-    let records = &trail.records;
+/// since before `stale_before` (an RFC 3339 time); every event the tenant's; no item
+/// that is not an event. The MACs are checked apart (`crate::chain::verify`), since they
+/// need the key. Answers how many events hold.
+///
+/// The head is read first (`AuditLog::tenant_trail`), so the chainer may have committed
+/// after it: records numbered past the head are not looked at, and pending events marked
+/// past it count as not chained yet.
+pub fn verify_shape(tenant: &str, trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak> {
+    let upto = trail.head.as_ref().map_or(0, |h| h.seq);
+    let records: Vec<&AuditRecord> = trail.records.iter().filter(|r| r.seq <= upto).collect();
+    if let Some((key, why)) = trail.unreadable.first() {
+        return Err(ChainBreak {
+            seq: records.len() as u64 + 1,
+            reason: format!("item {key} is not an event of this trail: {why}"),
+        });
+    }
     let mut prev = GENESIS.to_owned();
     let mut expected = 1u64;
-    for r in records {
+    for r in &records {
         let fail = |reason: String| ChainBreak {
             seq: expected,
             reason,
         };
+        if r.event.tenant_id != tenant {
+            return Err(fail(format!("it is tenant {}'s event", r.event.tenant_id)));
+        }
         if r.seq != expected {
             return Err(fail(format!(
                 "event {expected} is missing (next stored event is {})",
@@ -295,30 +345,45 @@ pub fn verify_shape(trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak
                 reason: "the last event's hash is not the head's".into(),
             })
         }
-        Some(h) if h.seq < last => {
-            return Err(ChainBreak {
-                seq: h.seq + 1,
-                reason: format!("events after the head's {}: the head was rewound", h.seq),
-            })
-        }
-        None if last > 0 => {
-            return Err(ChainBreak {
-                seq: 1,
-                reason: "events but no chain head: the head was deleted".into(),
-            })
-        }
         _ => {}
     }
-    check_pending(trail, stale_before)?;
+    check_pending(tenant, trail, &records, upto, stale_before)?;
     Ok(last)
 }
 
-/// The pending events against the records: each side must find the other.
-fn check_pending(trail: &Trail, stale_before: &str) -> Result<(), ChainBreak> {
-    let by_seq = |seq: u64| trail.records.get((seq as usize).wrapping_sub(1));
+/// The pending events against the records (those up to the head's `upto`): each side
+/// must find the other.
+fn check_pending(
+    tenant: &str,
+    trail: &Trail,
+    records: &[&AuditRecord],
+    upto: u64,
+    stale_before: &str,
+) -> Result<(), ChainBreak> {
+    let by_seq = |seq: u64| records.get((seq as usize).wrapping_sub(1)).copied();
     let mut chained = std::collections::HashSet::new();
     for p in &trail.pending {
+        if p.event.tenant_id != tenant {
+            return Err(ChainBreak {
+                seq: upto + 1,
+                reason: format!(
+                    "pending event {} is tenant {}'s",
+                    p.event.event_id, p.event.tenant_id
+                ),
+            });
+        }
         match p.seq {
+            // Chained after the head was read: as good as not chained yet, unless stale.
+            Some(seq) if seq > upto && p.event.at.as_str() >= stale_before => {}
+            Some(seq) if seq > upto => {
+                return Err(ChainBreak {
+                    seq: upto + 1,
+                    reason: format!(
+                        "event {} was chained as {seq}, past the head's {upto}: the tail was cut",
+                        p.event.event_id
+                    ),
+                })
+            }
             Some(seq) => {
                 chained.insert(p.event.event_id.as_str());
                 match by_seq(seq) {
@@ -345,7 +410,7 @@ fn check_pending(trail: &Trail, stale_before: &str) -> Result<(), ChainBreak> {
             }
             None if p.event.at.as_str() < stale_before => {
                 return Err(ChainBreak {
-                    seq: trail.records.len() as u64 + 1,
+                    seq: upto + 1,
                     reason: format!(
                         "event {} (at {}) was never chained",
                         p.event.event_id, p.event.at
@@ -355,8 +420,7 @@ fn check_pending(trail: &Trail, stale_before: &str) -> Result<(), ChainBreak> {
             None => {}
         }
     }
-    match trail
-        .records
+    match records
         .iter()
         .find(|r| !chained.contains(r.event.event_id.as_str()))
     {
@@ -504,22 +568,22 @@ mod tests {
     #[test]
     fn an_intact_trail_holds_and_a_gap_a_cut_tail_or_a_lost_event_breaks_it() {
         let t = trail(4);
-        assert_eq!(verify_shape(&t, NOW), Ok(4));
+        assert_eq!(verify_shape("t", &t, NOW), Ok(4));
 
         let mut gap = t.clone();
         gap.records.remove(2);
-        let b = verify_shape(&gap, NOW).unwrap_err();
+        let b = verify_shape("t", &gap, NOW).unwrap_err();
         assert_eq!(b.seq, 3);
         assert!(b.reason.contains("missing"), "{b:?}");
 
         let mut relinked = t.clone();
         relinked.records[2].prev_hash = GENESIS.into();
-        assert_eq!(verify_shape(&relinked, NOW).unwrap_err().seq, 3);
+        assert_eq!(verify_shape("t", &relinked, NOW).unwrap_err().seq, 3);
 
         // The newest event deleted: the head tells.
         let mut cut = t.clone();
         cut.records.pop();
-        assert_eq!(verify_shape(&cut, NOW).unwrap_err().seq, 4);
+        assert_eq!(verify_shape("t", &cut, NOW).unwrap_err().seq, 4);
 
         // ...and with the head rewound to the event before: its pending event tells.
         let mut rewound = cut.clone();
@@ -528,16 +592,16 @@ mod tests {
             hash: rewound.records[2].hash.clone(),
             mac: String::new(),
         });
-        let b = verify_shape(&rewound, NOW).unwrap_err();
+        let b = verify_shape("t", &rewound, NOW).unwrap_err();
         assert!(b.reason.contains("tail was cut"), "{b:?}");
 
         // An event edited in its pending copy, or a record whose pending event is gone.
         let mut edited = t.clone();
         edited.pending[1].event.outcome = "denied".into();
-        assert_eq!(verify_shape(&edited, NOW).unwrap_err().seq, 2);
+        assert_eq!(verify_shape("t", &edited, NOW).unwrap_err().seq, 2);
         let mut orphan = t.clone();
         orphan.pending.remove(0);
-        assert_eq!(verify_shape(&orphan, NOW).unwrap_err().seq, 1);
+        assert_eq!(verify_shape("t", &orphan, NOW).unwrap_err().seq, 1);
 
         // A pending event never chained: fine while fresh, a break once stale.
         let mut late = t.clone();
@@ -545,9 +609,67 @@ mod tests {
             event: event(5),
             seq: None,
         });
-        assert_eq!(verify_shape(&late, LONG_AGO), Ok(4));
-        let b = verify_shape(&late, NOW).unwrap_err();
+        assert_eq!(verify_shape("t", &late, LONG_AGO), Ok(4));
+        let b = verify_shape("t", &late, NOW).unwrap_err();
         assert!(b.reason.contains("never chained"), "{b:?}");
+    }
+
+    /// `audit verify` reads the head, then the records, then the pending events; the
+    /// chainer may commit in between. What it adds past the head is not a break.
+    #[test]
+    fn a_chain_commit_between_the_reads_is_no_break() {
+        let mut raced = trail(5);
+        raced.head = Some(ChainHead {
+            seq: 3,
+            hash: raced.records[2].hash.clone(),
+            mac: String::new(),
+        });
+        assert_eq!(verify_shape("t", &raced, LONG_AGO), Ok(3));
+        // The same marks, stale: a tail cut and the head rewound over it.
+        let b = verify_shape("t", &raced, NOW).unwrap_err();
+        assert!(b.reason.contains("tail was cut"), "{b:?}");
+    }
+
+    /// A trail copied whole from another tenant's partitions is not this tenant's.
+    #[test]
+    fn another_tenants_events_are_a_break() {
+        let t = trail(2);
+        let b = verify_shape("u", &t, NOW).unwrap_err();
+        assert_eq!(b.seq, 1);
+        assert!(b.reason.contains("tenant t"), "{b:?}");
+        let mut pending_only = t.clone();
+        pending_only.records.clear();
+        pending_only.head = None;
+        for p in &mut pending_only.pending {
+            p.seq = None;
+        }
+        let b = verify_shape("u", &pending_only, NOW).unwrap_err();
+        assert!(b.reason.contains("tenant t"), "{b:?}");
+        assert_ne!(head_digest("t", 2, "h"), head_digest("u", 2, "h"));
+    }
+
+    #[test]
+    fn a_pending_item_that_is_not_its_keys_event_is_named_and_a_break() {
+        let e = event(1);
+        let p = PendingEvent {
+            event: e.clone(),
+            seq: None,
+        };
+        assert_eq!(pending_fault("t", &e.event_id, Some(&p)), None);
+        assert!(pending_fault("t", &e.event_id, None).is_some());
+        assert!(pending_fault("u", &e.event_id, Some(&p)).is_some());
+        assert!(pending_fault("t", "other", Some(&p)).is_some());
+        assert!(pending_fault("t", "", Some(&p)).is_some());
+        assert!(pending_fault("T#x", &e.event_id, Some(&p)).is_some());
+        let mut big = p.clone();
+        big.event.object = Some("x".repeat(MAX_EVENT_BYTES));
+        assert!(pending_fault("t", &e.event_id, Some(&big)).is_some());
+
+        let mut t = trail(2);
+        t.unreadable
+            .push(("AUDITQ#t/bad".into(), "it is not an event"));
+        let b = verify_shape("t", &t, NOW).unwrap_err();
+        assert!(b.reason.contains("AUDITQ#t/bad"), "{b:?}");
     }
 
     #[test]

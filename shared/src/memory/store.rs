@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 mod webhooks;
 
+use crate::domain::audit::pending_fault;
 use crate::domain::{
     ApiKeyRecord, AuditEvent, AuditRecord, ChainHead, Customer, CustomerId, KeyHash, OnceRecord,
     OnceState, Origin, Outbox, PaymentMethod, PaymentMethodId, PendingEvent, StripeCustomerLink,
@@ -15,8 +16,8 @@ use crate::domain::{
 };
 use crate::ports::{
     Admission, AuditChainStore, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule,
-    LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey, StoreError, TenantStore,
-    TokenUse, VelocityStore,
+    LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey, StoreError, StoredPending,
+    TenantStore, TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
@@ -38,8 +39,9 @@ struct State {
     /// Each tenant's audit chain, oldest first, and its head.
     audit: HashMap<String, Vec<AuditRecord>>,
     heads: HashMap<String, ChainHead>,
-    /// Pending events by (tenant, event id).
-    pending: BTreeMap<(String, String), PendingEvent>,
+    /// Pending items by their key, (tenant, event id): `None` for one that is not an
+    /// event (any request-path role could Put one, `put_pending_item`).
+    pending: BTreeMap<(String, String), Option<PendingEvent>>,
     /// Idempotency records by (tenant, key).
     once: HashMap<(TenantId, String), OnceRecord>,
 }
@@ -142,7 +144,8 @@ impl MemoryStore {
 fn commit_events(s: &mut State) {
     for event in Outbox::staged() {
         let key = (event.tenant_id.clone(), event.event_id.clone());
-        s.pending.insert(key, PendingEvent { event, seq: None });
+        s.pending
+            .insert(key, Some(PendingEvent { event, seq: None }));
     }
     Outbox::taken();
 }
@@ -577,8 +580,9 @@ impl MemoryStore {
         let unchained = s
             .pending
             .iter()
-            .filter(|((t, _), p)| t == tenant.as_str() && p.seq.is_none())
-            .map(|(_, p)| p.event.clone());
+            .filter(|((t, _), _)| t == tenant.as_str())
+            .filter_map(|(_, p)| p.as_ref().filter(|p| p.seq.is_none()))
+            .map(|p| p.event.clone());
         for event in unchained {
             all.push(AuditRecord {
                 seq: all.len() as u64 + 1,
@@ -595,12 +599,19 @@ impl MemoryStore {
         let s = self.state.lock().unwrap();
         s.pending
             .iter()
-            .filter(|(_, p)| p.seq.is_none())
+            .filter(|(_, p)| p.as_ref().is_none_or(|p| p.seq.is_none()))
             .map(|((tenant, event_id), _)| PendingKey {
                 tenant: tenant.clone(),
                 event_id: event_id.clone(),
             })
             .collect()
+    }
+
+    /// Puts a pending item as any request-path role could: `AUDITQ#<tenant>` / `sk`, with
+    /// `event` as its body (`None`: not an event at all).
+    pub fn put_pending_item(&self, tenant: &str, sk: &str, event: Option<PendingEvent>) {
+        let mut s = self.state.lock().unwrap();
+        s.pending.insert((tenant.to_owned(), sk.to_owned()), event);
     }
 
     /// Deletes a chained record (as someone with the table's admin rights could).
@@ -642,7 +653,7 @@ impl AuditLog for MemoryStore {
         let key = (event.tenant_id.clone(), event.event_id.clone());
         s.pending
             .entry(key)
-            .or_insert(PendingEvent { event, seq: None });
+            .or_insert(Some(PendingEvent { event, seq: None }));
         Ok(())
     }
 
@@ -668,28 +679,40 @@ impl AuditLog for MemoryStore {
 
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
         let s = self.enter("audit_tenant_trail")?;
-        Ok(Trail {
-            records: s.audit.get(tenant.as_str()).cloned().unwrap_or_default(),
-            head: s.heads.get(tenant.as_str()).cloned(),
-            pending: s
-                .pending
-                .iter()
-                .filter(|((t, _), _)| t == tenant.as_str())
-                .map(|(_, p)| p.clone())
-                .collect(),
-        })
+        let t = tenant.as_str();
+        let mut trail = Trail {
+            records: s.audit.get(t).cloned().unwrap_or_default(),
+            head: s.heads.get(t).cloned(),
+            ..Trail::default()
+        };
+        for ((_, sk), p) in s.pending.iter().filter(|((pt, _), _)| pt == t) {
+            match pending_fault(t, sk, p.as_ref()) {
+                None => trail.pending.extend(p.clone()),
+                Some(why) => trail.unreadable.push((format!("AUDITQ#{t}/{sk}"), why)),
+            }
+        }
+        Ok(trail)
     }
 }
 
 /// The chainer's side, with the conditions `store::audit` sends.
 #[async_trait]
 impl AuditChainStore for MemoryStore {
-    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<PendingEvent>, StoreError> {
+    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<StoredPending>, StoreError> {
         let s = self.enter("audit_pending_events")?;
+        // BatchGetItem refuses a key named twice.
+        if keys.iter().collect::<HashSet<_>>().len() < keys.len() {
+            return Err(StoreError::backend("ValidationException: duplicate keys"));
+        }
         Ok(keys
             .iter()
-            .filter_map(|k| s.pending.get(&(k.tenant.clone(), k.event_id.clone())))
-            .cloned()
+            .filter_map(|k| {
+                let p = s.pending.get(&(k.tenant.clone(), k.event_id.clone()))?;
+                Some(StoredPending {
+                    key: k.clone(),
+                    pending: p.clone(),
+                })
+            })
             .collect())
     }
 
@@ -706,6 +729,13 @@ impl AuditChainStore for MemoryStore {
         head: &ChainHead,
     ) -> Result<(), StoreError> {
         let mut s = self.enter("audit_extend_chain")?;
+        // DynamoDB refuses a transaction with two operations on one item.
+        let ids: HashSet<&str> = records.iter().map(|r| r.event.event_id.as_str()).collect();
+        if ids.len() < records.len() {
+            return Err(StoreError::backend(
+                "ValidationException: two operations on one item",
+            ));
+        }
         let head_holds = match (s.heads.get(tenant), prev) {
             (None, None) => true,
             (Some(h), Some(p)) => h.seq == p.seq && h.hash == p.hash,
@@ -716,13 +746,13 @@ impl AuditChainStore for MemoryStore {
         let unmarked = |r: &AuditRecord| {
             s.pending
                 .get(&(tenant.to_owned(), r.event.event_id.clone()))
-                .is_some_and(|p| p.seq.is_none())
+                .is_some_and(|p| p.as_ref().is_some_and(|p| p.seq.is_none()))
         };
         if !head_holds || !records.iter().all(|r| free(r.seq) && unmarked(r)) {
             return Err(StoreError::Conflict);
         }
         for r in records {
-            if let Some(p) = s
+            if let Some(Some(p)) = s
                 .pending
                 .get_mut(&(tenant.to_owned(), r.event.event_id.clone()))
             {

@@ -27,7 +27,10 @@ pub trait AuditLog: Send + Sync {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError>;
-    /// A tenant's whole trail: records, head and pending events (operator tools).
+    /// A tenant's whole trail: head, records and pending events (operator tools), read in
+    /// that order, so that a chain commit between the reads only adds records past the head
+    /// and marks past it (`verify_shape` looks no further than the head). Items of its
+    /// partitions that are not its events are in `Trail::unreadable`, not an error.
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError>;
 }
 
@@ -38,15 +41,22 @@ pub struct PendingKey {
     pub event_id: String,
 }
 
+/// A pending item as read by its key: `pending` is `None` when it is not an event.
+#[derive(Clone, Debug)]
+pub struct StoredPending {
+    pub key: PendingKey,
+    pub pending: Option<PendingEvent>,
+}
+
 /// What the chainer does to the trail; only its role may.
 #[async_trait]
 pub trait AuditChainStore: Send + Sync {
-    /// The pending events of `keys` that exist, read consistently.
-    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<PendingEvent>, StoreError>;
+    /// The pending items of `keys` (each once) that exist, read consistently.
+    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<StoredPending>, StoreError>;
     /// A tenant's chain head, read consistently.
     async fn chain_head(&self, tenant: &str) -> Result<Option<ChainHead>, StoreError>;
-    /// Adds `records` (the next numbers after `prev`) and marks their pending events
-    /// chained, moving the head to `head`: all in one transaction, on condition that the
+    /// Adds `records` (the next numbers after `prev`) to `tenant`'s chain and marks their
+    /// pending events (`tenant`, `event.event_id`) chained, moving the head to `head`: all in one transaction, on condition that the
     /// head is still `prev` and none of the pending events is chained yet.
     /// [`StoreError::Conflict`] if either moved meanwhile.
     async fn extend_chain(

@@ -20,7 +20,7 @@ mod secrets;
 mod store;
 mod webhooks;
 
-pub use audit::{AuditChainStore, AuditLog, ChainKey, PendingKey, AUDIT_PAGE_MAX};
+pub use audit::{AuditChainStore, AuditLog, ChainKey, PendingKey, StoredPending, AUDIT_PAGE_MAX};
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use gateway::{

@@ -18,10 +18,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use super::items::{self, s};
 use super::tx::{self, build_err, TxError, Write};
 use super::{Item, Store, StoreError};
+use crate::domain::audit::pending_fault;
 use crate::domain::{
     AuditEvent, AuditRecord, ChainHead, CustomerId, PendingEvent, TenantId, Trail,
 };
-use crate::ports::{AuditChainStore, AuditLog, PendingKey};
+use crate::ports::{AuditChainStore, AuditLog, PendingKey, StoredPending};
 
 pub const AUDIT_INDEX: &str = "AuditByCustomer";
 
@@ -63,32 +64,51 @@ pub(super) fn pending_writes(table: &str, events: &[AuditEvent]) -> Result<Vec<W
         .collect()
 }
 
-fn pending_of(mut item: Item) -> Result<PendingEvent, StoreError> {
-    let seq = items::id_attr::<u64>(&item, "seq");
-    item.remove("seq");
-    Ok(PendingEvent {
-        event: items::from_item(item)?,
+/// A pending item's event, or `None` if it is not one (a field missing or malformed, or
+/// a `seq` that is not a number): such an item is any request-path role's to Put.
+fn pending_of(mut item: Item) -> Option<PendingEvent> {
+    let seq = match item.remove("seq") {
+        None => None,
+        Some(v) => Some(v.as_n().ok()?.parse::<u64>().ok()?),
+    };
+    Some(PendingEvent {
+        event: items::from_item(item).ok()?,
         seq,
     })
 }
 
-fn record_item(r: &AuditRecord) -> Result<Item, StoreError> {
+fn sk_of(item: &Item) -> String {
+    item.get("SK")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A record of `tenant`'s chain: its keys from `tenant` and the number, never from the
+/// event's body.
+fn record_item(tenant: &str, r: &AuditRecord) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(r)?;
-    item.extend(items::key(audit_pk(&r.event.tenant_id), &seq_sk(r.seq)));
+    item.extend(items::key(audit_pk(tenant), &seq_sk(r.seq)));
     if let Some(c) = r.event.customer_id {
-        item.insert(
-            "AUDITPK".into(),
-            s(format!("AUDIT#{}#{c}", r.event.tenant_id)),
-        );
+        item.insert("AUDITPK".into(), s(format!("AUDIT#{tenant}#{c}")));
         item.insert("AUDITSK".into(), n(r.seq));
     }
     Ok(item)
 }
 
-fn record_of(mut item: Item) -> Result<AuditRecord, StoreError> {
+/// A record of `tenant`'s chain, if `item` is one: its keys `AUDIT#<tenant>` /
+/// `SEQ#<its seq>` and its event the tenant's. The index `AuditByCustomer` returns any
+/// item carrying `AUDITPK`, so its keys are what say it is a record.
+fn record_of(tenant: &str, mut item: Item) -> Option<AuditRecord> {
+    let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned();
+    let sk = sk_of(&item);
     item.remove("AUDITPK");
     item.remove("AUDITSK");
-    items::from_item(item)
+    let r: AuditRecord = items::from_item(item).ok()?;
+    (pk.as_deref() == Some(audit_pk(tenant).as_str())
+        && sk == seq_sk(r.seq)
+        && r.event.tenant_id == tenant)
+        .then_some(r)
 }
 
 fn head_of(item: &Item) -> Option<ChainHead> {
@@ -150,41 +170,52 @@ impl AuditLog for Store {
             None => q.key_condition_expression("AUDITPK = :pk"),
         };
         let out = q.send().await?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(record_of)
-            .collect()
+        let mut found = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let keys = (item.get("PK").cloned(), item.get("SK").cloned());
+            match record_of(tenant.as_str(), item) {
+                Some(r) if r.event.customer_id == Some(customer.get()) => found.push(r),
+                // Written around the chainer (the index takes any item with AUDITPK).
+                _ => tracing::warn!(?keys, "an item in AuditByCustomer is not a record; dropped"),
+            }
+        }
+        Ok(found)
     }
 
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
-        // Pending events first, then the chain, then the head: the chainer writes in that
-        // order too, so a read racing it sees a pending event not yet chained, never a
-        // record whose pending event it missed.
-        let pending = self
-            .partition(pending_pk(tenant.as_str()))
-            .await?
-            .into_iter()
-            .map(pending_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let records = self
-            .partition(audit_pk(tenant.as_str()))
-            .await?
-            .into_iter()
-            .map(record_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let head = self.chain_head(tenant.as_str()).await?;
-        Ok(Trail {
-            records,
+        let t = tenant.as_str();
+        let head = self.chain_head(t).await?;
+        let mut trail = Trail {
             head,
-            pending,
-        })
+            ..Trail::default()
+        };
+        for item in self.partition(audit_pk(t)).await? {
+            let sk = sk_of(&item);
+            match record_of(t, item) {
+                Some(r) => trail.records.push(r),
+                None => trail.unreadable.push((
+                    format!("{}/{sk}", audit_pk(t)),
+                    "not a record of this chain",
+                )),
+            }
+        }
+        for item in self.partition(pending_pk(t)).await? {
+            let sk = sk_of(&item);
+            let p = pending_of(item);
+            match pending_fault(t, &sk, p.as_ref()) {
+                None => trail.pending.extend(p),
+                Some(why) => trail
+                    .unreadable
+                    .push((format!("{}/{sk}", pending_pk(t)), why)),
+            }
+        }
+        Ok(trail)
     }
 }
 
 #[async_trait]
 impl AuditChainStore for Store {
-    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<PendingEvent>, StoreError> {
+    async fn pending_events(&self, keys: &[PendingKey]) -> Result<Vec<StoredPending>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(100) {
             let keys = chunk
@@ -192,7 +223,19 @@ impl AuditChainStore for Store {
                 .map(|k| pending_key(&k.tenant, &k.event_id))
                 .collect();
             for item in self.batch_get(keys, true).await? {
-                found.push(pending_of(item)?);
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned();
+                let key = PendingKey {
+                    tenant: pk
+                        .as_deref()
+                        .and_then(|pk| pk.strip_prefix(&pending_pk("")))
+                        .unwrap_or_default()
+                        .to_owned(),
+                    event_id: sk_of(&item),
+                };
+                found.push(StoredPending {
+                    key,
+                    pending: pending_of(item),
+                });
             }
         }
         Ok(found)
@@ -215,7 +258,7 @@ impl AuditChainStore for Store {
     ) -> Result<(), StoreError> {
         let mut writes = Vec::with_capacity(records.len() * 2 + 1);
         for r in records {
-            writes.push(tx::put_new(&self.table, record_item(r)?)?);
+            writes.push(tx::put_new(&self.table, record_item(tenant, r)?)?);
             let mark = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(pending_key(tenant, &r.event.event_id)))

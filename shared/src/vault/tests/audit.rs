@@ -46,11 +46,15 @@ async fn each_change_appends_one_event_to_a_chain_that_holds() {
     let chained = chain_pending(&v.store, &key, v.store.unchained()).await;
     assert_eq!((chained.chained, chained.failed_tenants.len()), (9, 0));
     let trail = v.store.tenant_trail(&tid(CONNECT)).await.unwrap();
-    assert_eq!(verify(&trail, &key, NOW).await.unwrap(), Ok(9));
+    assert_eq!(verify(CONNECT, &trail, &key, NOW).await.unwrap(), Ok(9));
     // Another key's MACs do not check: the trail cannot be remade without the key.
     let other = LocalChainKey([8; 32]);
     assert_eq!(
-        verify(&trail, &other, NOW).await.unwrap().unwrap_err().seq,
+        verify(CONNECT, &trail, &other, NOW)
+            .await
+            .unwrap()
+            .unwrap_err()
+            .seq,
         1
     );
     let chain = v.store.audit_events(&tid(CONNECT));
