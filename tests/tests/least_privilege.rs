@@ -429,6 +429,13 @@ fn audit_events_are_put_only_for_the_functions() {
     };
     let mut all = NOT_PUT.to_vec();
     all.push("PutItem");
+    // No request-path write may carry the keys of AuditByCustomer: a forged entry in a
+    // customer's audit listing.
+    let index_keys = (
+        "Deny".to_owned(),
+        dynamodb(&["PutItem", "UpdateItem", "BatchWriteItem"]),
+        conditions(&["ForAnyValue:StringEquals dynamodb:Attributes=AUDITPK,AUDITSK"]),
+    );
     assert_eq!(
         statements(APPEND),
         [
@@ -445,6 +452,16 @@ fn audit_events_are_put_only_for_the_functions() {
                     "ForAnyValue:StringEquals dynamodb:Attributes=expiresAt,seq"
                 ])
             ),
+            // A Put that would hand back the pending event it overwrites.
+            (
+                "Deny".to_owned(),
+                dynamodb(&["PutItem"]),
+                conditions(&[
+                    "ForAnyValue:StringLike dynamodb:LeadingKeys=AUDITQ#*",
+                    "StringEquals dynamodb:ReturnValues=ALL_OLD,ALL_NEW,UPDATED_OLD,UPDATED_NEW"
+                ])
+            ),
+            index_keys.clone(),
             (
                 "Deny".to_owned(),
                 dynamodb(&NOT_PUT),
@@ -459,13 +476,16 @@ fn audit_events_are_put_only_for_the_functions() {
     );
     assert_eq!(
         statements(UNTOUCHABLE),
-        [(
-            "Deny".to_owned(),
-            dynamodb(&all),
-            conditions(&[
-                "ForAnyValue:StringLike dynamodb:LeadingKeys=AUDIT#*,AUDITHEAD#*,AUDITQ#*"
-            ])
-        )]
+        [
+            (
+                "Deny".to_owned(),
+                dynamodb(&all),
+                conditions(&[
+                    "ForAnyValue:StringLike dynamodb:LeadingKeys=AUDIT#*,AUDITHEAD#*,AUDITQ#*"
+                ])
+            ),
+            index_keys,
+        ]
     );
 }
 
@@ -550,4 +570,8 @@ fn only_the_chainer_writes_the_chain_and_uses_its_key() {
         serde_json::json!({"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "AUDITQ#"}]}}}})
     );
     assert_eq!(source["StartingPosition"].as_str(), Some("TRIM_HORIZON"));
+    // A whole-batch failure is bisected to its record; retries are not bounded, so a
+    // transient failure is retried until the event is chained.
+    assert_eq!(source["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert!(source["MaximumRetryAttempts"].is_null());
 }

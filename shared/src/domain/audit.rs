@@ -294,9 +294,10 @@ pub fn pending_fault(
 /// that is not an event. The MACs are checked apart (`crate::chain::verify`), since they
 /// need the key. Answers how many events hold.
 ///
-/// The head is read first (`AuditLog::tenant_trail`), so the chainer may have committed
-/// after it: records numbered past the head are not looked at, and pending events marked
-/// past it count as not chained yet.
+/// The head is read first, then the pending events, then the records
+/// (`AuditLog::tenant_trail`), so the chainer may have committed after the head's read:
+/// records numbered past the head are not checked, and a pending event marked past it
+/// must find its record among them (a commit's records and marks are one transaction).
 pub fn verify_shape(tenant: &str, trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak> {
     let upto = trail.head.as_ref().map_or(0, |h| h.seq);
     let records: Vec<&AuditRecord> = trail.records.iter().filter(|r| r.seq <= upto).collect();
@@ -373,8 +374,14 @@ fn check_pending(
             });
         }
         match p.seq {
-            // Chained after the head was read: as good as not chained yet, unless stale.
-            Some(seq) if seq > upto && p.event.at.as_str() >= stale_before => {}
+            // Chained after the head was read (the pending events are read before the
+            // records, so its record is there), or a record cut and the head rewound.
+            Some(seq)
+                if seq > upto
+                    && trail
+                        .records
+                        .iter()
+                        .any(|r| r.seq == seq && r.event == p.event) => {}
             Some(seq) if seq > upto => {
                 return Err(ChainBreak {
                     seq: upto + 1,
@@ -624,9 +631,11 @@ mod tests {
             hash: raced.records[2].hash.clone(),
             mac: String::new(),
         });
-        assert_eq!(verify_shape("t", &raced, LONG_AGO), Ok(3));
-        // The same marks, stale: a tail cut and the head rewound over it.
+        assert_eq!(verify_shape("t", &raced, NOW), Ok(3));
+        // The same marks without their records: a tail cut and the head rewound over it.
+        raced.records.truncate(3);
         let b = verify_shape("t", &raced, NOW).unwrap_err();
+        assert_eq!(b.seq, 4);
         assert!(b.reason.contains("tail was cut"), "{b:?}");
     }
 

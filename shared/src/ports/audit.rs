@@ -27,9 +27,10 @@ pub trait AuditLog: Send + Sync {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError>;
-    /// A tenant's whole trail: head, records and pending events (operator tools), read in
-    /// that order, so that a chain commit between the reads only adds records past the head
-    /// and marks past it (`verify_shape` looks no further than the head). Items of its
+    /// A tenant's whole trail (operator tools): its head, then its pending events, then its
+    /// records, read in that order, so that a chain commit between the reads only adds
+    /// records past the head, and marks past it whose records are read after them
+    /// (`verify_shape` checks no further than the head). Items of its
     /// partitions that are not its events are in `Trail::unreadable`, not an error.
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError>;
 }

@@ -184,21 +184,12 @@ impl AuditLog for Store {
 
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
         let t = tenant.as_str();
+        // In this order (see the port): a chain commit between two reads is no break.
         let head = self.chain_head(t).await?;
         let mut trail = Trail {
             head,
             ..Trail::default()
         };
-        for item in self.partition(audit_pk(t)).await? {
-            let sk = sk_of(&item);
-            match record_of(t, item) {
-                Some(r) => trail.records.push(r),
-                None => trail.unreadable.push((
-                    format!("{}/{sk}", audit_pk(t)),
-                    "not a record of this chain",
-                )),
-            }
-        }
         for item in self.partition(pending_pk(t)).await? {
             let sk = sk_of(&item);
             let p = pending_of(item);
@@ -207,6 +198,16 @@ impl AuditLog for Store {
                 Some(why) => trail
                     .unreadable
                     .push((format!("{}/{sk}", pending_pk(t)), why)),
+            }
+        }
+        for item in self.partition(audit_pk(t)).await? {
+            let sk = sk_of(&item);
+            match record_of(t, item) {
+                Some(r) => trail.records.push(r),
+                None => trail.unreadable.push((
+                    format!("{}/{sk}", audit_pk(t)),
+                    "not a record of this chain",
+                )),
             }
         }
         Ok(trail)

@@ -138,31 +138,26 @@ impl<P: Ports> Vault<P> {
             .as_ref()
             .filter(|_| card.attached_by_vault(&customer))
             .map(|s| s.source_id.clone());
-        let mut attempt = 0;
-        let next = loop {
-            let (was_current, next) = next_current(&customer, &others, id);
-            let mut events = vec![self.removed(&card)];
-            if let Some(source) = &detached {
-                events.push(self.detached(&card, source, "ok"));
-            }
-            let dedupe = card.dedupe_keys();
-            let delete =
-                self.store
-                    .delete_payment_method(&card, &dedupe, was_current, next.map(|n| n.id));
-            match self.recorded(events, delete).await {
-                Ok(()) => break next.cloned(),
-                Err(StoreError::Conflict) if attempt < REMOVE_RETRIES => {
-                    attempt += 1;
-                    // Removed meanwhile by another request: a missing card, as it now is.
-                    (card, customer, others) =
-                        self.account_card_with_others(tenant, account, id).await?;
+        let removed = self
+            .remove_detached(
+                tenant,
+                account,
+                id,
+                detached.as_deref(),
+                &mut card,
+                &mut customer,
+                &mut others,
+            )
+            .await;
+        let next = match removed {
+            Ok(next) => next,
+            Err(e) => {
+                // Detached at Stripe, but the removal (and the event riding with it) did
+                // not commit: the detach is an event of its own, as `delete_card` writes.
+                if let Some(source) = &detached {
+                    self.record(self.detached(&card, source, "ok")).await;
                 }
-                Err(StoreError::Conflict) => {
-                    return Err(Error::Conflict(
-                        "The account's cards changed during the request; try again.".into(),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
+                return Err(e);
             }
         };
         let follows = next.as_ref().filter(|n| n.attached_by_vault(&customer));
@@ -173,5 +168,48 @@ impl<P: Ports> Vault<P> {
         let mut view = CardView::of(card, &customer);
         view.is_default = false;
         Ok(view)
+    }
+
+    /// The removal after the detach (`source`, if there was one): the delete, retried on a
+    /// conflicting change to the account's cards, with its events. Answers the card that
+    /// becomes current.
+    #[allow(clippy::too_many_arguments)]
+    async fn remove_detached(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        id: PaymentMethodId,
+        detached: Option<&str>,
+        card: &mut PaymentMethod,
+        customer: &mut Customer,
+        others: &mut Vec<PaymentMethod>,
+    ) -> Result<Option<PaymentMethod>, Error> {
+        let mut attempt = 0;
+        loop {
+            let (was_current, next) = next_current(customer, others, id);
+            let mut events = vec![self.removed(card)];
+            if let Some(source) = detached {
+                events.push(self.detached(card, source, "ok"));
+            }
+            let dedupe = card.dedupe_keys();
+            let delete =
+                self.store
+                    .delete_payment_method(card, &dedupe, was_current, next.map(|n| n.id));
+            match self.recorded(events, delete).await {
+                Ok(()) => return Ok(next.cloned()),
+                Err(StoreError::Conflict) if attempt < REMOVE_RETRIES => {
+                    attempt += 1;
+                    // Removed meanwhile by another request: a missing card, as it now is.
+                    (*card, *customer, *others) =
+                        self.account_card_with_others(tenant, account, id).await?;
+                }
+                Err(StoreError::Conflict) => {
+                    return Err(Error::Conflict(
+                        "The account's cards changed during the request; try again.".into(),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }

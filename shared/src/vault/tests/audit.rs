@@ -286,3 +286,25 @@ async fn a_call_that_changes_nothing_writes_no_event() {
     let unset = v.store.audit_events(&tid(CONNECT)).pop().unwrap();
     assert_eq!(unset.event.outcome, "unset");
 }
+
+/// A billing remove detaches at Stripe, then deletes; when the delete never commits, the
+/// detach is recorded on its own (the removal's transaction took no event).
+#[tokio::test]
+async fn a_detach_whose_removal_fails_is_still_recorded() {
+    let v = vault();
+    let card = attached(&v, "a1", "1881", false).await.payment_method;
+    let before = actions(&v, CONNECT);
+    v.store.fail("delete_payment_method");
+    assert!(v
+        .remove_account_card(&tid(CONNECT), "a1", card.id)
+        .await
+        .is_err());
+    v.store.heal("delete_payment_method");
+    let chain = v.store.audit_events(&tid(CONNECT));
+    assert_eq!(chain.len(), before.len() + 1);
+    let last = &chain.last().unwrap().event;
+    assert_eq!(last.action, "stripe.cardDetached");
+    assert_eq!(last.payment_method_id, Some(card.id.get()));
+    // The card is still in the vault: no removal was recorded.
+    assert!(!actions(&v, CONNECT).contains(&"card.removed".to_owned()));
+}
