@@ -348,6 +348,7 @@ mod tests {
         chain_pending(&v.store, &key, v.store.unchained()).await;
         let mut raced = trail(&v.store).await;
         raced.head = head;
+        raced.settled = false;
         assert_eq!(raced.records.len(), 6);
         assert_eq!(verify(T, &raced, &key, NOW).await.unwrap(), Ok(3));
     }

@@ -500,3 +500,102 @@ async fn a_burst_for_one_tenant_keeps_every_event_and_the_chain_verifies() {
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(verified["events"], events.len(), "{verified}");
 }
+
+/// Puts an item as any request-path role may (DynamoDB Local does not enforce IAM; the
+/// template's denials are `least_privilege.rs`'s).
+async fn put_raw(item: Vec<(&str, AttributeValue)>) {
+    let mut put = aws_sdk_dynamodb::Client::new(&aws().await)
+        .put_item()
+        .table_name(&stack().table);
+    for (name, value) in item {
+        put = put.item(name, value);
+    }
+    put.send().await.unwrap();
+}
+
+/// Items under `AUDITQ#<tenant>` that are not that key's event (a field missing; another
+/// tenant's id in the body), and an item carrying the index keys of a customer's audit
+/// listing: the chainer skips the first two (the tenant's real events after them are
+/// chained all the same, and `audit verify` names them), and the listing never shows the
+/// third.
+#[tokio::test]
+async fn poison_items_neither_wedge_the_chainer_nor_forge_a_listing() {
+    let t = tenant("audit-poison");
+    let key = t.private_api_key.clone();
+    let customer = create_customer(&key, json!({})).await;
+    assert_eq!(audit_settled(&t.id)["pending"], 0);
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    let pk = format!("AUDITQ#{}", t.id);
+    put_raw(vec![
+        ("PK", s(&pk)),
+        ("SK", s("2026-poison#1")),
+        ("action", s("x")),
+    ])
+    .await;
+    let body = |tenant: &str, id: &str| {
+        vec![
+            ("PK", s(&pk)),
+            ("SK", s(id)),
+            ("eventId", s(id)),
+            ("at", s("2026-01-01T00:00:00.000000Z")),
+            ("tenantId", s(tenant)),
+            ("actor", s("apiKey:forged")),
+            ("action", s("card.removed")),
+            ("outcome", s("ok")),
+        ]
+    };
+    put_raw(body("someone-else", "2026-poison#2")).await;
+    let mut forged = body(&t.id, "1");
+    forged[0] = ("PK", s("X#1"));
+    forged.extend([
+        ("AUDITPK", s(&format!("AUDIT#{}#{customer}", t.id))),
+        ("AUDITSK", n(999_999)),
+        ("seq", n(999_999)),
+        ("prevHash", s(&"0".repeat(64))),
+        ("hash", s(&"0".repeat(64))),
+        ("customerId", n(customer)),
+    ]);
+    put_raw(forged).await;
+
+    // A real event after them: chained, not blocked behind them.
+    import(&key, customer).await;
+    let out = audit_settled(&t.id);
+    assert_eq!(out["pending"], 0, "{out}");
+    assert_eq!(out["ok"], false, "{out}");
+    let reason = out["firstBreak"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("{pk}/2026-poison#")), "{reason}");
+    let listed = admin(&["audit", "list", "--tenant", &t.id])["events"].clone();
+    let actions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[actions.len() - 2..],
+        ["customer.created", "card.imported"]
+    );
+    assert!(!actions.contains(&"card.removed"), "{actions:?}");
+
+    let (status, page) = json(
+        call(
+            Method::GET,
+            &format!("/v1/customers/{customer}/auditEvents"),
+            &key,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let seqs: Vec<u64> = page["auditEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let last = listed.as_array().unwrap().last().unwrap()["seq"].as_u64();
+    assert_eq!(seqs.len(), 2, "{page}");
+    assert_eq!(seqs.first().copied(), last, "{page}");
+}

@@ -251,6 +251,9 @@ pub struct Trail {
     pub head: Option<ChainHead>,
     /// Every pending event, chained or not, in key order.
     pub pending: Vec<PendingEvent>,
+    /// Whether it was read as of one head (no chain commit between its reads): then a
+    /// record past the head is a break, not a commit made while it was read.
+    pub settled: bool,
     /// Items of the trail's partitions that are not its events (unreadable, or naming
     /// another tenant or id than their key): their keys, and why. Each is a break.
     pub unreadable: Vec<(String, &'static str)>,
@@ -295,9 +298,10 @@ pub fn pending_fault(
 /// need the key. Answers how many events hold.
 ///
 /// The head is read first, then the pending events, then the records
-/// (`AuditLog::tenant_trail`), so the chainer may have committed after the head's read:
-/// records numbered past the head are not checked, and a pending event marked past it
-/// must find its record among them (a commit's records and marks are one transaction).
+/// (`AuditLog::tenant_trail`). Unless the trail is `settled`, the chainer may have
+/// committed after the head's read: records numbered past the head are then not checked,
+/// and a pending event marked past it must find its record among them (a commit's records
+/// and marks are one transaction).
 pub fn verify_shape(tenant: &str, trail: &Trail, stale_before: &str) -> Result<u64, ChainBreak> {
     let upto = trail.head.as_ref().map_or(0, |h| h.seq);
     let records: Vec<&AuditRecord> = trail.records.iter().filter(|r| r.seq <= upto).collect();
@@ -305,6 +309,20 @@ pub fn verify_shape(tenant: &str, trail: &Trail, stale_before: &str) -> Result<u
         return Err(ChainBreak {
             seq: records.len() as u64 + 1,
             reason: format!("item {key} is not an event of this trail: {why}"),
+        });
+    }
+    if let Some(r) = trail
+        .records
+        .iter()
+        .find(|r| r.seq > upto)
+        .filter(|_| trail.settled)
+    {
+        return Err(ChainBreak {
+            seq: upto + 1,
+            reason: match &trail.head {
+                Some(h) => format!("events after the head's {}: the head was rewound", h.seq),
+                None => format!("event {} but no chain head: the head was deleted", r.seq),
+            },
         });
     }
     let mut prev = GENESIS.to_owned();
@@ -566,6 +584,7 @@ mod tests {
             hash: prev,
             mac: String::new(),
         });
+        t.settled = true;
         t
     }
 
@@ -631,6 +650,10 @@ mod tests {
             hash: raced.records[2].hash.clone(),
             mac: String::new(),
         });
+        // Read as of one head, the same is a rewound head.
+        let b = verify_shape("t", &raced, NOW).unwrap_err();
+        assert!(b.reason.contains("rewound"), "{b:?}");
+        raced.settled = false;
         assert_eq!(verify_shape("t", &raced, NOW), Ok(3));
         // The same marks without their records: a tail cut and the head rewound over it.
         raced.records.truncate(3);

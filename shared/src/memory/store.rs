@@ -683,6 +683,8 @@ impl AuditLog for MemoryStore {
         let mut trail = Trail {
             records: s.audit.get(t).cloned().unwrap_or_default(),
             head: s.heads.get(t).cloned(),
+            // One lock across the reads: no chain commit between them.
+            settled: true,
             ..Trail::default()
         };
         for ((_, sk), p) in s.pending.iter().filter(|((pt, _), _)| pt == t) {

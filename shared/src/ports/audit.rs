@@ -30,7 +30,8 @@ pub trait AuditLog: Send + Sync {
     /// A tenant's whole trail (operator tools): its head, then its pending events, then its
     /// records, read in that order, so that a chain commit between the reads only adds
     /// records past the head, and marks past it whose records are read after them
-    /// (`verify_shape` checks no further than the head). Items of its
+    /// (`verify_shape` checks no further than the head). `Trail::settled` when the head
+    /// did not move across the reads. Items of its
     /// partitions that are not its events are in `Trail::unreadable`, not an error.
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError>;
 }

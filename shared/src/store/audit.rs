@@ -183,8 +183,25 @@ impl AuditLog for Store {
     }
 
     async fn tenant_trail(&self, tenant: &TenantId) -> Result<Trail, StoreError> {
-        let t = tenant.as_str();
-        // In this order (see the port): a chain commit between two reads is no break.
+        // Read again while the chainer moves the head meanwhile: a trail read as of one
+        // head is `settled`, and checked strictly. Still moving after a few reads, the
+        // last is checked as of its first head read (see `verify_shape`).
+        let mut trail = self.trail_once(tenant.as_str()).await?;
+        for _ in 0..4 {
+            if self.chain_head(tenant.as_str()).await? == trail.head {
+                trail.settled = true;
+                break;
+            }
+            trail = self.trail_once(tenant.as_str()).await?;
+        }
+        Ok(trail)
+    }
+}
+
+impl Store {
+    /// One read of a trail: its head, then its pending events, then its records (see the
+    /// port: a chain commit between two of them is then no break).
+    async fn trail_once(&self, t: &str) -> Result<Trail, StoreError> {
         let head = self.chain_head(t).await?;
         let mut trail = Trail {
             head,
