@@ -22,27 +22,10 @@ use crate::Result;
 /// existing key when the alias exists (the template makes it in a deployment).
 pub async fn create_kms_key(aws: &SdkConfig, alias: String) -> Result<Value> {
     let kms = aws_sdk_kms::Client::new(aws);
-    if let Ok(found) = kms.describe_key().key_id(&alias).send().await {
-        if let Some(meta) = found.key_metadata() {
-            return Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": false}));
-        }
-    }
-    let created = kms
+    let create = kms
         .create_key()
-        .description("cardvault: data keys for stored card numbers")
-        .send()
-        .await?;
-    let meta = created.key_metadata().ok_or("KMS answered no key")?;
-    kms.enable_key_rotation()
-        .key_id(meta.key_id())
-        .send()
-        .await?;
-    kms.create_alias()
-        .alias_name(&alias)
-        .target_key_id(meta.key_id())
-        .send()
-        .await?;
-    Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": true}))
+        .description("cardvault: data keys for stored card numbers");
+    aliased_key(&kms, alias, create, true).await
 }
 
 /// `create-audit-key`: the audit chain's HMAC key (HMAC_256, GENERATE_VERIFY_MAC) under
@@ -50,19 +33,35 @@ pub async fn create_kms_key(aws: &SdkConfig, alias: String) -> Result<Value> {
 pub async fn create_audit_key(aws: &SdkConfig, alias: String) -> Result<Value> {
     use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     let kms = aws_sdk_kms::Client::new(aws);
+    let create = kms
+        .create_key()
+        .description("cardvault: audit chain HMAC key")
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac);
+    aliased_key(&kms, alias, create, false).await
+}
+
+/// The key under `alias`, or a new one made by `create` (rotated yearly if `rotate`: KMS
+/// rotates symmetric encryption keys only) and given the alias.
+async fn aliased_key(
+    kms: &aws_sdk_kms::Client,
+    alias: String,
+    create: aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder,
+    rotate: bool,
+) -> Result<Value> {
     if let Ok(found) = kms.describe_key().key_id(&alias).send().await {
         if let Some(meta) = found.key_metadata() {
             return Ok(json!({"alias": alias, "keyArn": meta.arn(), "created": false}));
         }
     }
-    let created = kms
-        .create_key()
-        .description("cardvault: audit chain HMAC key")
-        .key_spec(KeySpec::Hmac256)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await?;
+    let created = create.send().await?;
     let meta = created.key_metadata().ok_or("KMS answered no key")?;
+    if rotate {
+        kms.enable_key_rotation()
+            .key_id(meta.key_id())
+            .send()
+            .await?;
+    }
     kms.create_alias()
         .alias_name(&alias)
         .target_key_id(meta.key_id())
