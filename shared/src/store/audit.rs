@@ -120,24 +120,6 @@ fn head_of(item: &Item) -> Option<ChainHead> {
     })
 }
 
-impl Store {
-    /// Every item of one partition, read consistently, paged.
-    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
-        Ok(self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?)
-    }
-}
-
 #[async_trait]
 impl AuditLog for Store {
     async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {

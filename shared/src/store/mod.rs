@@ -156,12 +156,17 @@ impl Store {
         &self,
         customer: crate::domain::CustomerId,
     ) -> Result<Vec<Item>, StoreError> {
+        self.partition(items::customer_pk(customer)).await
+    }
+
+    /// Every item of the partition `pk`, read consistently: one Query, paged.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
         Ok(self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(items::customer_pk(customer)))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .consistent_read(true)
             .into_paginator()
             .items()
