@@ -11,6 +11,7 @@ use aws_sdk_kms::Client;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::unavailable;
 use crate::ports::{ChainKey, KeyError};
 
 pub struct KmsChainKey {
@@ -26,10 +27,6 @@ impl KmsChainKey {
             key_id: key_id.into(),
         }
     }
-}
-
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
-    KeyError::Unavailable(Box::new(e))
 }
 
 #[async_trait]

@@ -9,7 +9,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
 use secrecy::SecretBox;
 
-use super::{encryption_context, DataKey, DataKeys, Key};
+use super::{encryption_context, unavailable, DataKey, DataKeys, Key};
 use crate::domain::TenantId;
 use crate::ports::KeyError;
 
@@ -26,10 +26,6 @@ impl KmsDataKeys {
             key_id: key_id.into(),
         }
     }
-}
-
-fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
-    KeyError::Unavailable(Box::new(e))
 }
 
 fn key_of(bytes: &[u8]) -> Result<Key, KeyError> {

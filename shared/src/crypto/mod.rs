@@ -164,6 +164,11 @@ pub fn fingerprint(key: &Key, tenant: &str, pan: &CardNumber) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A KMS call that failed: the key service is unavailable (both KMS adapters).
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
+    KeyError::Unavailable(Box::new(e))
+}
+
 fn mac(key: &Key, purpose: &str, data: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret())
         .expect("HMAC takes any key length");
