@@ -34,6 +34,13 @@ JQ_PKG="jquery"
 JQ_VERSION="2.1.1"
 JQ_INTEGRITY="sha512-y+iOyLV9My82vtN1cc96DLlklSv15h5Jjug52TK+vXmgtN/dE89WvmP1W/g7lL+RWFzdsTmBwJgX/yf4RY9mPA=="
 
+# Stripe's own Node library (no dependencies): the integration tests and the fuzzing sign
+# their webhook deliveries with its webhooks.generateTestHeaderString (tests/stripe_sign.cjs),
+# so the signature the vault checks is made by code nobody here wrote.
+STRIPE_PKG="stripe"
+STRIPE_VERSION="23.2.0"
+STRIPE_INTEGRITY="sha512-0W0J4yA9qFO2rnF61v8Y62OiO2SmAR+Cv04VJaFUMpCxiq8lG5bxEYbeSMSpMDR9ofFZGd+Z/iUIgSFbOolmUw=="
+
 # The API reference at /docs: Redoc's standalone bundle (no dependencies), served by the router.
 REDOC_PKG="redoc"
 REDOC_VERSION="2.5.4"
@@ -198,6 +205,20 @@ step_browser() {
   done
 }
 
+# --- Stripe's Node library, for signing test webhook events ---------------------------
+step_stripe() {
+  local dir="$TOOLS/npm/node_modules/$STRIPE_PKG" stamp want
+  stamp="$dir/.cardvault-stamp"
+  want="$(stamp_of "$STRIPE_VERSION" "$STRIPE_INTEGRITY")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "$STRIPE_PKG $STRIPE_VERSION: ok (cached)"
+    return
+  fi
+  npm_fetch "$STRIPE_PKG" "$STRIPE_VERSION" "$STRIPE_INTEGRITY" "$dir"
+  printf '%s\n' "$want" >"$stamp"
+  say "$STRIPE_PKG $STRIPE_VERSION: installed"
+}
+
 # --- the OpenAPI reference page (Redoc) and its linter (@redocly/cli) ---------------
 step_openapi() {
   local dir="$TOOLS/npm/node_modules/$REDOC_PKG" stamp want
@@ -246,6 +267,7 @@ step_debs
 step_venv
 step_dynamodb
 step_openapi
+step_stripe
 if [[ "${1:-}" == "browser" ]]; then step_browser; fi
 if [[ "${1:-}" == "docker" ]]; then step_docker; fi
 # Other scripts read this to find the emulator without repeating the path.

@@ -20,6 +20,34 @@ fn a_signature_made_with_the_secret_verifies() {
     assert_eq!(plain.verify(Some(&header), body, NOW + 299), Ok(()));
 }
 
+/// A known answer from outside: this header was made once by Stripe's own Node library,
+/// `stripe@23.2.0` (infra/tools.sh), with
+/// `node tests/stripe_sign.cjs KAT_SECRET KAT_T < payload` (its
+/// `webhooks.generateTestHeaderString`), and written down here. Our verifier must accept it
+/// and our `sign` must make it byte for byte. The payload is pretty-printed, multi-line and
+/// not ASCII, so a change in what is hashed (the bytes as sent, UTF-8) shows.
+const KAT_SECRET: &str = "whsec_cardvaultKnownAnswer0123456789abcdef";
+const KAT_T: i64 = 1_767_225_600;
+const KAT_PAYLOAD: &str = "{\n  \"id\": \"evt_1KatVector00000001\",\n  \"object\": \"event\",\n  \"type\": \"customer.source.updated\",\n  \"created\": 1767225600,\n  \"data\": {\"object\": {\"id\": \"card_1Kat\", \"object\": \"card\", \"customer\": \"cus_Kat\", \"name\": \"Zoë Ångström ✓\", \"exp_month\": 7, \"exp_year\": 2033}}\n}";
+const KAT_HEADER: &str =
+    "t=1767225600,v1=05b7edc4ca1cd1259408e8cc9333d22ddfd270f214122a21006685e6e13d53b8";
+
+#[test]
+fn stripes_own_library_and_ours_agree_on_a_known_answer() {
+    let s = SigningSecrets::parse(&SecretString::from(KAT_SECRET.to_owned()));
+    assert_eq!(
+        s.verify(Some(KAT_HEADER), KAT_PAYLOAD.as_bytes(), KAT_T),
+        Ok(())
+    );
+    assert_eq!(sign(KAT_SECRET, KAT_T, KAT_PAYLOAD.as_bytes()), KAT_HEADER);
+    // And it is the payload's bytes that are signed: one byte less does not verify.
+    let cut = &KAT_PAYLOAD.as_bytes()[..KAT_PAYLOAD.len() - 1];
+    assert_eq!(
+        s.verify(Some(KAT_HEADER), cut, KAT_T),
+        Err(SignatureError::NoMatch)
+    );
+}
+
 #[test]
 fn a_forged_or_altered_delivery_is_refused() {
     let body = br#"{"id":"evt_1","type":"charge.failed"}"#;
