@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Fusebill's "Sample Code For Testing" page (seed 002, kept verbatim beside this file as
-// fusebill-sample-page.html) in headless Chromium against a running cardvault: `make test`
-// (tests/tests/documents/redirect_002.rs runs this) or `make dev` (`make sample-page`).
+// Fusebill's "Sample Code For Testing" page (seed 002, kept verbatim as the fixture
+// tests/tests/documents/fixtures/002/sample-page.html) in headless Chromium against a
+// running cardvault: `make test` (tests/tests/documents/redirect_002.rs runs this) or
+// `make dev` (`make sample-page`).
 //
 //   node tests/browser/sample_page.cjs FACTS_JSON OUT_DIR
 //
@@ -39,7 +40,10 @@ const origin = tenant.allowedOrigin;
 const passToken = facts.recaptcha.passToken;
 
 // The page as Chromium gets it: the document's text, hosts and keys substituted.
-const verbatim = fs.readFileSync(path.join(__dirname, "fusebill-sample-page.html"), "utf8");
+const verbatim = fs.readFileSync(
+  path.join(ROOT, "tests/tests/documents/fixtures/002/sample-page.html"),
+  "utf8",
+);
 const SUBSTITUTIONS = [
   ["https://payments.subscriptionplatform.com", facts.baseUrl],
   ["http://ajax.googleapis.com", origin],

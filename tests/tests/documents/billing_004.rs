@@ -7,43 +7,20 @@ use cardvault_tests::billing::{account, admin_of, card, fresh_tenant, owner};
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
-use super::assert_in_document;
+use super::verbatim;
 
-const SEED: &str = "004_f1be769b3c90c0e0.txt";
-
-/// The document's card table, as it writes it.
-const CARD_TABLE: &str = "| Field | Type |
-|---|---|
-| accountId | string |
-| current | boolean |
-| error | string |
-| failures | number |
-| id | string |
-| name | string |
-| number | string |
-| month | string |
-| submitted | date |
-| year | string |";
-
-const FIND_OPTIONS: &str = "| filter | string |
-| hidden | boolean |
-| index | string |
-| limit | number |
-| log | boolean |
-| next | object |
-| prev | object |
-| where | string |";
-
-const CREATE_FIELDS: &str = "| current | boolean | Current card. | |
-| name | string | yes | Card name. |
-| number | string | yes | Card number. |
-| month | string | yes | Card month. |
-| year | string | yes | Card year. |
-| stripeToken | string | yes | Stripe token. |";
+/// The first column of one of the document's tables (its header rows skipped, if any).
+fn first_column(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .filter_map(|row| row.split('|').map(str::trim).find(|c| !c.is_empty()))
+        .filter(|c| *c != "Field" && !c.starts_with("---"))
+        .collect()
+}
 
 /// Asserts a card of the document's table: each field there, of its type.
 fn assert_card(c: &Value) {
-    for row in CARD_TABLE.lines().skip(2) {
+    for row in verbatim("004/card-table.md").lines().skip(2) {
         let mut cells = row.split('|').map(str::trim).filter(|s| !s.is_empty());
         let (field, kind) = (cells.next().unwrap(), cells.next().unwrap());
         let v = c.get(field).unwrap_or_else(|| panic!("no {field}: {c}"));
@@ -90,11 +67,6 @@ fn ids(page: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn the_tables_are_the_documents_own() {
-    assert_in_document(SEED, &[CARD_TABLE, FIND_OPTIONS, CREATE_FIELDS]);
-}
-
 #[tokio::test]
 async fn each_endpoint_with_the_documents_fields() {
     let (t, acct) = (fresh_tenant(), account());
@@ -105,6 +77,19 @@ async fn each_endpoint_with_the_documents_fields() {
     // create: every field of the request table, month and year as two-digit strings.
     let body = json!({"current": true, "name": "Team Visa", "number": "4242424242424242",
                       "month": "08", "year": "30", "stripeToken": stripe_token().await});
+    let mut sent: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let mut table = first_column(verbatim("004/create-fields.md"));
+    sent.sort();
+    table.sort();
+    assert_eq!(
+        sent, table,
+        "every field of the create table, and only those"
+    );
     let (status, first) = card("/card/create", &own, Some(body)).await;
     assert_eq!(status, 200, "{first}");
     assert_card(&first);
@@ -145,6 +130,12 @@ async fn each_endpoint_with_the_documents_fields() {
         .iter()
         .for_each(assert_card);
     assert!(page["next"].is_null() && page["prev"].is_null(), "{page}");
+
+    // Each query-string option of the document's table is exercised below.
+    assert_eq!(
+        first_column(verbatim("004/find-options.md")),
+        ["filter", "hidden", "index", "limit", "log", "next", "prev", "where"]
+    );
 
     // limit, next, prev.
     let (_, p1) = find(&admin, &[("limit", "1")]).await;

@@ -1,7 +1,9 @@
 //! The source documents' own samples, replayed against the stack: one file per document
-//! (`../shared/seeds/`). Each sample is kept here as the document writes it; only the host,
-//! keys and ids are put in, as a reader trying the sample would. Each test asserts the
-//! answer and its shape against the document's sample response.
+//! (`../shared/seeds/`). Each sample is a fixture file, `fixtures/<document>/<name>`, kept
+//! as the document writes it (`fixtures/README.md` names its document and lines); only the
+//! host, keys and ids are put in, as a reader trying the sample would. Each test asserts
+//! the answer and its shape against the document's sample response. The tests read the
+//! fixtures only: a clone without `../shared` runs every one of them.
 //!
 //! | document | file |
 //! |---|---|
@@ -17,7 +19,9 @@ mod import_001;
 mod redirect_002;
 mod user_api_003;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -26,21 +30,149 @@ fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// Asserts that each sample is the document's own text. The documents live beside the
-/// project, in `../shared/seeds`; where they are not (a clone on its own), this says so and
-/// checks nothing, since the samples above are copies.
-fn assert_in_document(seed: &str, samples: &[&str]) {
-    let path = root().join("../shared/seeds").join(seed);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+fn fixtures_dir() -> PathBuf {
+    root().join("tests/tests/documents/fixtures")
+}
+
+/// One row of `fixtures/README.md`'s table, and the file's text.
+struct Fixture {
+    document: String,
+    /// 1-based, inclusive.
+    lines: (usize, usize),
+    /// The file's text without the newline that ends the file.
+    text: String,
+}
+
+/// Every fixture, by its path under `fixtures/`, as the README's table lists them.
+static FIXTURES: LazyLock<BTreeMap<String, Fixture>> = LazyLock::new(|| {
+    let index = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
+    let mut all = BTreeMap::new();
+    for row in index.lines().filter(|l| l.starts_with("| 00")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let [_, file, document, lines, _what, _] = cells[..] else {
+            panic!("fixtures/README.md: not a row of four cells: {row}");
+        };
+        let (first, last) = lines
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .filter(|(a, b): &(usize, usize)| *a >= 1 && a <= b)
+            .unwrap_or_else(|| panic!("fixtures/README.md: lines {lines:?} in {row}"));
+        let raw = std::fs::read_to_string(fixtures_dir().join(file))
+            .unwrap_or_else(|e| panic!("fixtures/{file}: {e}"));
+        let text = raw
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("fixtures/{file}: no final newline"))
+            .to_owned();
+        let fixture = Fixture {
+            document: document.to_owned(),
+            lines: (first, last),
+            text,
+        };
+        assert!(
+            all.insert(file.to_owned(), fixture).is_none(),
+            "fixtures/README.md lists {file} twice"
+        );
+    }
+    all
+});
+
+/// A document's sample, from its fixture file (`fixtures/<file>`, listed in the README).
+fn verbatim(file: &str) -> &'static str {
+    &FIXTURES
+        .get(file)
+        .unwrap_or_else(|| panic!("fixtures/{file} is not in fixtures/README.md"))
+        .text
+}
+
+/// Where the documents are: `CARDVAULT_SEEDS`, or `../shared/seeds` beside the project.
+fn seeds_dir() -> PathBuf {
+    std::env::var_os("CARDVAULT_SEEDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/seeds"))
+}
+
+/// Whether `fixture` is `document`'s text from the start of its first line, spanning exactly
+/// its lines (the last may run on in the document: `}Response`); else where it differs.
+fn in_document(fixture: &Fixture, document: &str) -> Result<(), String> {
+    let (first, last) = fixture.lines;
+    let start: usize = document
+        .split_inclusive('\n')
+        .take(first - 1)
+        .map(str::len)
+        .sum();
+    let from = &document[start..];
+    let spans = fixture.text.split('\n').count();
+    if spans != last + 1 - first {
+        return Err(format!(
+            "spans {spans} lines, the README says {first}-{last}"
+        ));
+    }
+    if from.starts_with(&fixture.text) {
+        return Ok(());
+    }
+    let at = fixture
+        .text
+        .split('\n')
+        .zip(from.split('\n'))
+        .position(|(ours, theirs)| !theirs.starts_with(ours))
+        .unwrap_or(0);
+    Err(format!(
+        "line {}: the fixture has {:?}, the document {:?}",
+        first + at,
+        fixture.text.split('\n').nth(at).unwrap_or(""),
+        from.split('\n').nth(at).unwrap_or("")
+    ))
+}
+
+/// Every fixture file is listed in the README and every listed one exists (the index is
+/// read); where the documents are, each fixture is still its document's text at its lines.
+#[test]
+fn the_fixtures_are_the_documents_own() {
+    let mut on_disk = Vec::new();
+    for dir in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let dir = dir.unwrap();
+        if dir.file_type().unwrap().is_dir() {
+            for f in std::fs::read_dir(dir.path()).unwrap() {
+                let name = f.unwrap().file_name().into_string().unwrap();
+                on_disk.push(format!("{}/{name}", dir.file_name().to_str().unwrap()));
+            }
+        }
+    }
+    on_disk.sort();
+    let listed: Vec<&String> = FIXTURES.keys().collect();
+    assert_eq!(
+        on_disk.iter().collect::<Vec<_>>(),
+        listed,
+        "fixtures/README.md's table"
+    );
+
+    let seeds = seeds_dir();
+    if !seeds.is_dir() {
         eprintln!(
-            "{}: not found; the samples are not compared",
-            path.display()
+            "{}: not found; the {} fixtures are not compared with their documents",
+            seeds.display(),
+            listed.len()
         );
         return;
-    };
-    for sample in samples {
-        assert!(text.contains(sample), "not verbatim from {seed}:\n{sample}");
     }
+    let mut wrong = Vec::new();
+    for (file, fixture) in FIXTURES.iter() {
+        let path = seeds.join(&fixture.document);
+        let document = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (named by fixtures/{file})", path.display()));
+        if let Err(why) = in_document(fixture, &document) {
+            wrong.push(format!(
+                "fixtures/{file} is not {}: {why}",
+                fixture.document
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    eprintln!(
+        "{} fixtures compared with {}",
+        listed.len(),
+        seeds.display()
+    );
 }
 
 /// The JSON kind of a value, for shape comparisons.

@@ -12,75 +12,7 @@ use std::process::Command;
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
-use super::{assert_in_document, assert_shape, fill, root};
-
-const SEED: &str = "002_06fdc06ce619c860.txt";
-
-const QUERY: &str = "POST https://payments.subscriptionplatform.com/api/paymentsv2/?CustomerId=12345678&PublicApiKey=123-abc-456-def&CardNumber=4242424242424242&FirstName=Karen&LastName=Wood&ExpirationMonth=12&ExpirationYear=23&Cvv=123&Address1=10+Dodge+St&Address2=Unit+B&City=Columbia&CountryId=124&StateId=1&PostalZip=V9C9V9&MakeDefault=true&Recaptcha=abc123def456&PaymentCollectOptions.collectionAmount=0.50";
-
-const JSON_REQUEST: &str = r#"POST https://payments.subscriptionplatform.com/api/paymentsv2
-{
-"customerId": 12345678,
-"PublicApiKey":"123-abc-456-def",
-"cardNumber": "4242424242424242",
-"firstName": "Karen",
-"lastName": "Wood",
-"expirationMonth": 2,
-"expirationYear": 23,
-"cvv": "123",
-"makeDefault": true,
-"recaptcha": "abc123def456",
-"address1": "10 Dodge St",
-"address2": "Unit B",
-"city": "Columbia",
-"stateId": 1,
-"countryId": 124,
-"postalZip": "V9V 9V9",
-"paymentCollectOptions":{
-"collectionAmount":0.50
-}
-}"#;
-
-const RESPONSE: &str = r#"{
-"maskedCardNumber": "************4242",
-"cardType": "Visa",
-"expirationMonth": 2,
-"expirationYear": 23,
-"customerId": 2563146,
-"firstName": "Karen",
-"lastName": "Wood",
-"address1": "10 Dodge St",
-"address2": "Unit B",
-"countryId": 124,
-"country": "CAN",
-"stateId": 1,
-"state": "Alberta",
-"city": "Columbia",
-"postalZip": "V9V 9V9",
-"isDefault": true,
-"externalCustomerId": null,
-"externalCardId": null,
-"storedInFusebillVault": true,
-"email": null,
-"modifiedDate": "2020-05-22T04:50:27.211012Z",
-"originalPaymentMethodId": null,
-"id": 469910,
-"uri": null
-}"#;
-
-const ERROR: &str = r#"{
-"ErrorId": 0,
-"HttpStatusCode": 400,
-"Errors": [
-{
-"Key": "Api Error",
-"Value": "There was an error validating the payment method: Failed validation"
-}
-]
-}"#;
-
-/// The sample page, beside its driver.
-const PAGE: &str = include_str!("../../browser/fusebill-sample-page.html");
+use super::{assert_shape, fill, root, verbatim};
 
 const PASS: &str = "cardvault-test-pass";
 
@@ -141,7 +73,10 @@ fn keys(err: &Value) -> Vec<&str> {
 
 /// Asserts an added card in the shape of the document's sample response.
 fn assert_added(pm: &Value, customer: u64) {
-    let extra = assert_shape(&serde_json::from_str(RESPONSE).unwrap(), pm);
+    let extra = assert_shape(
+        &serde_json::from_str(verbatim("002/response.json")).unwrap(),
+        pm,
+    );
     assert_eq!(extra, ["paymentCollection", "stripeStatus"], "{pm}");
     assert_eq!(pm["customerId"], customer);
     assert_eq!(pm["isDefault"], true);
@@ -162,17 +97,9 @@ fn assert_added(pm: &Value, customer: u64) {
     assert!(modified.ends_with('Z'));
 }
 
-#[test]
-fn the_samples_are_the_documents_own() {
-    assert_in_document(
-        SEED,
-        &[QUERY, JSON_REQUEST, RESPONSE, ERROR, PAGE.trim_end()],
-    );
-}
-
 #[tokio::test]
 async fn the_query_string_sample_from_a_server() {
-    let (sample, customer) = filled(QUERY).await;
+    let (sample, customer) = filled(verbatim("002/query.http")).await;
     let (status, cors, err) = send(&sample, None, None).await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(
@@ -214,7 +141,7 @@ async fn the_query_string_sample_is_refused_for_a_tenant_without_legacy_query_st
         .collect();
     let token = format!("{PASS}#qs-{nonce}");
     let sample = fill(
-        QUERY,
+        verbatim("002/query.http"),
         &[
             (
                 "https://payments.subscriptionplatform.com",
@@ -248,7 +175,7 @@ async fn the_query_string_sample_is_refused_for_a_tenant_without_legacy_query_st
 
 #[tokio::test]
 async fn the_same_pairs_as_a_form_from_a_browser() {
-    let (sample, customer) = filled(QUERY).await;
+    let (sample, customer) = filled(verbatim("002/query.http")).await;
     let (url, pairs) = sample.split_once('?').unwrap();
     let form = format!("{url}\n{pairs}");
     let origin = tenant_a().allowed_origin.as_str();
@@ -267,7 +194,7 @@ async fn the_same_pairs_as_a_form_from_a_browser() {
 
 #[tokio::test]
 async fn the_json_sample_and_its_response() {
-    let (sample, customer) = filled(JSON_REQUEST).await;
+    let (sample, customer) = filled(verbatim("002/json-request.http")).await;
     let origin = Some(tenant_a().allowed_origin.as_str());
     let (status, _, err) = send(&sample, Some("application/json"), origin).await;
     assert_eq!(status, 400, "{err}");
@@ -285,7 +212,7 @@ async fn the_json_sample_and_its_response() {
     assert_eq!(pm["email"], Value::Null, "none was sent, as in the sample");
 
     // An email sent with the card is echoed.
-    let (with_email, _) = filled(JSON_REQUEST).await;
+    let (with_email, _) = filled(verbatim("002/json-request.http")).await;
     let with_email = with_email
         .replace("\"expirationYear\": 23", "\"expirationYear\": 30")
         .replace(
@@ -299,16 +226,23 @@ async fn the_json_sample_and_its_response() {
 
 #[tokio::test]
 async fn the_error_sample() {
-    let (sample, _) = filled(JSON_REQUEST).await;
+    let (sample, _) = filled(verbatim("002/json-request.http")).await;
     let declined = sample
         .replace("\"expirationYear\": 23", "\"expirationYear\": 30")
         .replace("4242424242424242", "4000000000000002");
     let (status, _, err) = send(&declined, Some("application/json"), None).await;
     assert_eq!(status, 400, "{err}");
-    assert!(assert_shape(&serde_json::from_str(ERROR).unwrap(), &err).is_empty());
+    assert!(assert_shape(
+        &serde_json::from_str(verbatim("002/error.json")).unwrap(),
+        &err
+    )
+    .is_empty());
     // Every decline answers the document's error sample word for word: Stripe's reason
     // would tell a card tester which detail was wrong.
-    assert_eq!(err, serde_json::from_str::<Value>(ERROR).unwrap());
+    assert_eq!(
+        err,
+        serde_json::from_str::<Value>(verbatim("002/error.json")).unwrap()
+    );
 }
 
 /// The sample page in headless Chromium: every outcome the page shows, errors included,
