@@ -12,6 +12,7 @@ mod http;
 mod jwt;
 mod stack;
 mod stripe;
+mod stripe_sign;
 mod table;
 
 pub use app::*;
@@ -19,6 +20,7 @@ pub use http::*;
 pub use jwt::*;
 pub use stack::*;
 pub use stripe::*;
+pub use stripe_sign::*;
 pub use table::*;
 
 /// Whether `logs` name the `cvv` field: as a word of its own, since random ids

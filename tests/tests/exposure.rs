@@ -407,7 +407,7 @@ async fn a_webhook_at_trace_logs_no_signing_secret() {
         "type": "customer.source.updated", "created": now,
         "data": {"object": {"id": "card_unknown", "object": "card", "customer": "cus_unknown"}}})
     .to_string();
-    let signature = cardvault::domain::stripe_event::sign(secret, now, body.as_bytes());
+    let signature = stripe_signature(secret, now, &body);
     let mut event: Value = serde_json::from_str(
         &std::fs::read_to_string(
             env!("CARGO_MANIFEST_DIR").to_owned() + "/../events/stripe-webhook.json",

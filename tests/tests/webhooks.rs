@@ -1,11 +1,12 @@
 //! Stripe webhooks on the local stack: localstripe's own signed deliveries for the events it
 //! emits, and events it never emits (the card updater, expiring, detaches, deauthorization)
 //! built here and signed with the same secrets bootstrap.py registered (`webhooks` in the
-//! stack's facts). Each change is read back through every dialect that shows the card.
+//! stack's facts). Every signature here is made by Stripe's own Node library
+//! (`stripe_signature`, tests/stripe_sign.cjs), never by the vault's `sign`. Each change is
+//! read back through every dialect that shows the card.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cardvault::domain::stripe_event::sign;
 use cardvault_tests::billing::{self, admin_of, create, owner};
 use cardvault_tests::*;
 use serde_json::{json, Value};
@@ -64,7 +65,7 @@ async fn post_raw(url: &str, body: &str, signature: Option<String>) -> (u16, Val
 async fn deliver_to(tenant: Option<&str>, event: &Value) -> (u16, Value) {
     let (url, secret) = endpoint(tenant);
     let body = event.to_string();
-    post_raw(&url, &body, Some(sign(&secret, now(), body.as_bytes()))).await
+    post_raw(&url, &body, Some(stripe_signature(&secret, now(), &body))).await
 }
 
 async fn deliver(event: &Value) -> Value {
@@ -343,9 +344,9 @@ async fn a_forged_stale_or_missing_signature_is_400_and_a_replay_is_counted_once
     let (url, secret) = endpoint(None);
     for signature in [
         None,
-        Some(sign("whsec_forged", now(), body.as_bytes())),
+        Some(stripe_signature("whsec_forged", now(), &body)),
         // The right secret, six minutes ago: a captured delivery replayed later.
-        Some(sign(&secret, now() - 360, body.as_bytes())),
+        Some(stripe_signature(&secret, now() - 360, &body)),
         Some(format!("t={},v1=", now())),
         Some("garbage".to_owned()),
     ] {
@@ -355,7 +356,12 @@ async fn a_forged_stale_or_missing_signature_is_400_and_a_replay_is_counted_once
     }
     // A signature over other bytes: the body changed on the way.
     let altered = body.replace("Do not honor.", "Do not honour");
-    let (status, _) = post_raw(&url, &altered, Some(sign(&secret, now(), body.as_bytes()))).await;
+    let (status, _) = post_raw(
+        &url,
+        &altered,
+        Some(stripe_signature(&secret, now(), &body)),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(embedthis(&id, &admin).await["failures"], 0);
 
@@ -441,11 +447,16 @@ async fn a_tenant_endpoint_cannot_reach_another_tenants_cards() {
     let (_, b_secret) = endpoint(Some(&tenant_b().id));
     let (url, _) = endpoint(None);
     let text = e.to_string();
-    let (status, _) = post_raw(&url, &text, Some(sign(&b_secret, now(), text.as_bytes()))).await;
+    let (status, _) = post_raw(&url, &text, Some(stripe_signature(&b_secret, now(), &text))).await;
     assert_eq!(status, 400);
     // Nor does it open another tenant's endpoint (demo-a has none: no secret, nothing verifies).
     let other = url.clone() + "/" + &tenant_a().id;
-    let (status, _) = post_raw(&other, &text, Some(sign(&b_secret, now(), text.as_bytes()))).await;
+    let (status, _) = post_raw(
+        &other,
+        &text,
+        Some(stripe_signature(&b_secret, now(), &text)),
+    )
+    .await;
     assert_eq!(status, 400);
     let card = embedthis(&id, &admin).await;
     assert_eq!(
@@ -477,7 +488,7 @@ async fn a_flood_of_forged_and_repeated_events_changes_nothing_twice() {
             post_raw(
                 &url,
                 &body,
-                Some(sign(&format!("whsec_guess{i}"), now(), body.as_bytes())),
+                Some(stripe_signature(&format!("whsec_guess{i}"), now(), &body)),
             )
             .await
             .0
@@ -490,7 +501,7 @@ async fn a_flood_of_forged_and_repeated_events_changes_nothing_twice() {
     for _ in 0..20 {
         let (url, body, secret) = (url.clone(), body.clone(), secret.clone());
         copies.spawn(async move {
-            post_raw(&url, &body, Some(sign(&secret, now(), body.as_bytes()))).await
+            post_raw(&url, &body, Some(stripe_signature(&secret, now(), &body))).await
         });
     }
     let results = copies.join_all().await;
@@ -627,11 +638,11 @@ async fn an_unknown_or_malformed_tenant_id_answers_as_a_bad_signature() {
     // a path trick all answer exactly as a forged signature does, and nothing is read.
     let body = json!({"id": unique("evt"), "object": "event", "type": "charge.failed"}).to_string();
     let (platform, secret) = endpoint(None);
-    let signature = sign(&secret, now(), body.as_bytes());
+    let signature = stripe_signature(&secret, now(), &body);
     let (forged_status, forged) = post_raw(
         &format!("{platform}/{}", tenant_a().id),
         &body,
-        Some(sign("whsec_forged", now(), body.as_bytes())),
+        Some(stripe_signature("whsec_forged", now(), &body)),
     )
     .await;
     assert_eq!(forged_status, 400, "{forged}");
