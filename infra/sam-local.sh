@@ -46,7 +46,11 @@ cleanup() {
       say "removed leftover containers: $left"
     fi
   fi
-  if [[ -n $own_stack ]]; then infra/stack.sh down >/dev/null 2>&1; fi
+  # A process of its stack left behind fails the run (stack.sh down says which).
+  if [[ -n $own_stack ]] && ! infra/stack.sh down >"$SAM_DIR/stack-down.log" 2>&1; then
+    cat "$SAM_DIR/stack-down.log" >&2
+    ((rc)) || rc=1
+  fi
   if [[ -n $dockerd_pid ]] && kill -TERM "$dockerd_pid" 2>/dev/null; then
     for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
     say "dockerd (started here) stopped"

@@ -94,4 +94,10 @@ step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml
 .tools/venv/bin/cfn-lint template.yaml
 
+# The stack's own teardown, checked: a process of the run dir left after it fails the run
+# (infra/stack.sh down). On an earlier failure, the trap stops it instead.
+step "stop the stack"
+trap - EXIT
+infra/stack.sh down
+
 step "done in $(($(date +%s) - started)) s"
