@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make sam-local (make test runs it): every function through `sam local invoke` and the API
-# through `sam local start-api`, in Docker, against the local stand-ins (README, "Develop with
-# SAM").
+# make sam-local (make test runs it): every function through `sam local start-lambda` (its
+# shipped event answers the status events/expected.toml names, a real-credential event 2xx)
+# and the API through `sam local start-api`, in Docker, against the local stand-ins (README,
+# "Develop with SAM").
 #
 # - Docker: docker.io from apt when missing; dockerd started when none runs (and stopped after).
 # - The image: AWS's Lambda base images cannot be pulled here, so a stand-in built once from

@@ -85,8 +85,9 @@ step "generated client"
 .tools/venv/bin/python tests/client/smoke.py "$CARDVAULT_STACK" "$CARDVAULT_RUN_DIR/client"
 
 # sam build and sam local, in Docker, against this stack: every function through
-# `sam local invoke`, compared with the same event through cargo lambda; one request per
-# dialect through `sam local start-api` (README, "Develop with SAM").
+# `sam local start-lambda`, its shipped event answering the status events/expected.toml
+# names (as through cargo lambda) and a real-credential event 2xx; one request per dialect
+# through `sam local start-api` (README, "Develop with SAM").
 step "sam local"
 infra/sam-local.sh
 
