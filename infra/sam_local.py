@@ -267,23 +267,23 @@ class Checks:
         return answer(out.stdout, binary, plain)
 
     @contextlib.contextmanager
-    def start_lambda(self):
-        """`sam local start-lambda` with one warm container per function, made on its
-        first invocation and reused: each function's events share one container start."""
+    def sam_server(self, what, *extra):
+        """`sam local start-lambda` or `start-api` on a free loopback port, until the block
+        ends; yields its base URL."""
         port = free_port()
-        log_path = os.path.join(self.args.work, "start-lambda.log")
+        log_path = os.path.join(self.args.work, f"{what}.log")
         t0 = time.monotonic()
         with open(log_path, "w") as log:
             sam = subprocess.Popen(
-                [SAM, "local", "start-lambda", "--host", "127.0.0.1", "--port", str(port),
-                 "--warm-containers", "LAZY", *self.sam_common],
+                [SAM, "local", what, "--host", "127.0.0.1", "--port", str(port), *extra,
+                 *self.sam_common],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         try:
-            wait_listening(sam, port, log_path, "start-lambda")
-            print(f"  start-lambda up on 127.0.0.1:{port} ({time.monotonic() - t0:.1f} s)", flush=True)
+            wait_listening(sam, port, log_path, what)
+            print(f"  {what} up on 127.0.0.1:{port} ({time.monotonic() - t0:.1f} s)", flush=True)
             yield f"http://127.0.0.1:{port}"
         finally:
-            # SIGINT: SAM removes its warm containers on the way out.
+            # SIGINT, as Ctrl-C: SAM removes its containers (warm ones too) on the way out.
             os.killpg(sam.pid, signal.SIGINT)
             try:
                 sam.wait(timeout=60)
@@ -359,8 +359,11 @@ class Checks:
         print(f"  real-credential events and their fixtures, through the fleet "
               f"({time.monotonic() - t0:.1f} s)", flush=True)
         failures = []
-        with self.start_lambda() as base, ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            # A few functions at a time: most of a first invocation is a container start.
+        # One warm container per function, made on its first invocation and reused: each
+        # function's events share one container start. A few functions at a time: most of a
+        # first invocation is that start.
+        with self.sam_server("start-lambda", "--warm-containers", "LAZY") as base, \
+                ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             checks = pool.map(lambda fb: self.check_function(base, *fb, real.get(fb[1])), listed)
             for lines, failed in checks:
                 print("\n".join(lines), flush=True)
@@ -373,26 +376,9 @@ class Checks:
               f"event and {len(real)} real-credential calls, {time.monotonic() - t0:.0f} s", flush=True)
 
     def start_api(self):
-        port = free_port()
-        log_path = os.path.join(self.args.work, "start-api.log")
         t0 = time.monotonic()
-        with open(log_path, "w") as log:
-            api = subprocess.Popen(
-                [SAM, "local", "start-api", "--host", "127.0.0.1", "--port", str(port),
-                 *self.sam_common],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_listening(api, port, log_path, "start-api")
-            print(f"  start-api up on {base} ({time.monotonic() - t0:.1f} s)", flush=True)
+        with self.sam_server("start-api") as base:
             self.one_per_dialect(base)
-        finally:
-            os.killpg(api.pid, 15)
-            try:
-                api.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(api.pid, 9)
-                api.wait()
         print(f"sam-local: one request per dialect through sam local start-api, "
               f"{time.monotonic() - t0:.0f} s", flush=True)
 
