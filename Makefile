@@ -50,8 +50,9 @@ sam-build:
 	CARDVAULT_SAM_ARCH=$(SAM_ARCH) CARDVAULT_SAM_PROFILE=$(SAM_PROFILE) \
 	  .tools/venv/bin/sam build --parameter-overrides Architecture=$(SAM_ARCH)
 
-## sam local invoke on every function and sam local start-api, in Docker, against a local
-## stack of its own, compared with the same binaries run directly; make test runs it.
+## sam local (start-lambda) on every function and sam local start-api, in Docker, against a
+## local stack of its own: each shipped event's named status, as the same binaries run
+## directly answer it, and a real-credential call each; make test runs it.
 sam-local:
 	@infra/sam-local.sh
 

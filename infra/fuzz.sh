@@ -6,13 +6,18 @@
 # sent (tests/fuzz/hooks.py), and webhook cases past the signature check (webhook_reach.py).
 # Any failure fails the script.
 #
-# Usage: infra/fuzz.sh FACTS_JSON [CASES]   (CASES: generated cases per operation and run, default 20)
+# Then each operation that takes an input must have had at least MIN cases over all the
+# runs, every other operation at least one (tests/fuzz/count.py), or the script fails.
+#
+# Usage: infra/fuzz.sh FACTS_JSON [CASES [MIN]]   (CASES: generated cases per operation and
+# run, default 20; MIN: cases per operation over all runs, default CASES)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 FACTS="$1"
 CASES="${2:-20}"
+MIN_CASES="${3:-$CASES}"
 PY=.tools/venv/bin/python
 OUT="${CARDVAULT_RUN_DIR:-$ROOT/.tools/run}/fuzz"
 mkdir -p "$OUT"
@@ -40,6 +45,8 @@ CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,resp
 run() { # NAME TAG CASES CHECKS [schemathesis args...]
   local name="$1" tag="$2" n="$3" checks="$4"
   shift 4
+  rm -f "$OUT/$name.ndjson"
+  reports+=("$OUT/$name.ndjson")
   printf 'fuzz: %s (%s cases per operation)\n' "$name" "$n"
   # From the run dir: schemathesis and hypothesis keep caches in the working directory,
   # out of the source tree.
@@ -57,6 +64,7 @@ USER="User API (Rechat style)"
 BILLING="Billing card API (EmbedThis style)"
 WEBHOOK="Stripe webhooks"
 failed=0
+reports=()
 run merchant "$MERCHANT" "$CASES" "$CHECKS,ignored_auth" -H "Authorization: Basic $MERCHANT_KEY" || failed=1
 run redirect "$REDIRECT" "$CASES" "$CHECKS" || failed=1
 run user "$USER" "$CASES" "$CHECKS,ignored_auth" -H "Authorization: Bearer $USER_JWT" || failed=1
@@ -72,5 +80,7 @@ run merchant-wrong-key "$MERCHANT" "$few" "$CHECKS" -H "Authorization: Basic sk_
 run user-wrong-jwt "$USER" "$few" "$CHECKS" -H "Authorization: Bearer not.a.jwt" || failed=1
 run billing-wrong-jwt "$BILLING" "$few" "$CHECKS" -H "Authorization: Bearer $USER_JWT.x" || failed=1
 
-"$PY" tests/fuzz/count.py "$OUT"/*.ndjson
+# Reports of this run only: an earlier run's would count cases this one never sent.
+"$PY" tests/fuzz/count.py --spec openapi.yaml --min "$MIN_CASES" \
+  "${reports[@]}" || failed=1
 exit "$failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make sam-local (make test runs it): every function through `sam local invoke` and the API
-# through `sam local start-api`, in Docker, against the local stand-ins (README, "Develop with
-# SAM").
+# make sam-local (make test runs it): every function through `sam local start-lambda` (its
+# shipped event answers the status events/expected.toml names, a real-credential event 2xx)
+# and the API through `sam local start-api`, in Docker, against the local stand-ins (README,
+# "Develop with SAM").
 #
 # - Docker: docker.io from apt when missing; dockerd started when none runs (and stopped after).
 # - The image: AWS's Lambda base images cannot be pulled here, so a stand-in built once from
@@ -46,7 +47,11 @@ cleanup() {
       say "removed leftover containers: $left"
     fi
   fi
-  if [[ -n $own_stack ]]; then infra/stack.sh down >/dev/null 2>&1; fi
+  # A process of its stack left behind fails the run (stack.sh down says which).
+  if [[ -n $own_stack ]] && ! infra/stack.sh down >"$SAM_DIR/stack-down.log" 2>&1; then
+    cat "$SAM_DIR/stack-down.log" >&2
+    ((rc)) || rc=1
+  fi
   if [[ -n $dockerd_pid ]] && kill -TERM "$dockerd_pid" 2>/dev/null; then
     for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
     say "dockerd (started here) stopped"

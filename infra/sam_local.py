@@ -1,27 +1,39 @@
 """make sam-local's checks (infra/sam-local.sh prepares Docker, the image, the build and the
 gateway, then runs this):
 
-1. `sam local invoke` on every function of template.yaml with its events/ file, and the same
-   event through `cargo lambda invoke` (the same code, run directly by the stack's
-   fleet, infra/fleet.py): the status and the shape of the body must match. Then the merchant
-   API with a real key (create, then read back), the same way.
+1. Every function of template.yaml under `sam local start-lambda` (the same container and
+   runtime emulator as `sam local invoke`, one warm container per function), two events each:
+   - its events/ file as shipped (a placeholder credential): the status events/expected.toml
+     names, and the same status and body shape from the same event through `cargo lambda
+     invoke` (the same code run directly by the stack's fleet, infra/fleet.py);
+   - one with real credentials (a merchant key, an HS256 bearer JWT, a public key from the
+     tenant's origin, a webhook signed with the tenant's secret; infra/bench/bench.py's
+     plan, on fixtures made through the fleet first): the status bench.py expects of it,
+     2xx, and no dialect's error envelope. The stream and ops functions take no
+     credentials: their shipped event is a valid one, and their answer is checked.
+   A 500 on both sides fails, as does any other status than the named one.
 2. `sam local start-api`: one request per dialect through SAM's own API Gateway emulation.
 
     sam_local.py invoke|start-api --facts STACK_JSON --gateway-ports PORTS_JSON --gateway IP
                  --image TAG --template BUILT_TEMPLATE --arch ARCH --work DIR
 
-Prints one line per check and exits non-zero on the first mismatch.
+Prints one line per check and exits non-zero after them if any failed.
 """
 
 import argparse
 import base64
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, ".tools", "venv", "bin")
 SAM = os.path.join(VENV, "sam")
+# bench.py's event plan: a real-credential event for every function, and its one answer.
+sys.path.insert(0, os.path.join(ROOT, "infra", "bench"))
+import bench  # noqa: E402
 # sam local invoke processes at once.
 PARALLEL = int(os.environ.get("CARDVAULT_SAM_PARALLEL", "4"))
 
@@ -113,8 +128,106 @@ def answer(raw, who, plain=False):
     except json.JSONDecodeError:
         pass
     if not isinstance(status, int):
-        sys.exit(f"sam-local: FAILED: {who}: no statusCode in {raw[:300]!r}")
+        raise Failed(f"{who}: no statusCode in {raw[:300]!r}")
     return status, body
+
+
+class Failed(Exception):
+    """A check that failed: reported with the others once all have run."""
+
+
+def content(binary, body):
+    """What is wrong with the body of an expected 2xx or payload (empty: nothing): an error
+    envelope of any dialect; for the stream and ops functions, their own payload's."""
+    if binary == "audit-chain":
+        return [] if body == {"batchItemFailures": []} else [f"chained with failures: {body}"]
+    if binary == "rehome-cards":
+        return [] if isinstance(body, dict) and "errorType" not in body else [f"answered {body}"]
+    if not isinstance(body, dict):
+        return []
+    if body.get("Errors") or body.get("code") not in (None, "OK") or isinstance(body.get("error"), str):
+        return [f"an error envelope: {json.dumps(body)[:300]}"]
+    return []
+
+
+def mint_hs256(jwt, who):
+    """An HS256 bearer JWT with the stack's secret and `who`'s claims, as `cardvault-admin
+    mint-jwt --secret` makes one: the functions under SAM have no JWKS (see env_vars)."""
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    now = int(time.time())
+    claims = {"iss": jwt["issuer"], "aud": jwt["audience"], "sub": who["sub"],
+              "iat": now, "nbf": now, "exp": now + 3600, jwt["claims"]["tenant"]: who["tenant"]}
+    for claim in ("account", "role"):
+        if who.get(claim):
+            claims[jwt["claims"][claim]] = who[claim]
+    signing = (b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "."
+               + b64(json.dumps(claims).encode()))
+    mac = hmac.new(jwt["hs256Secret"].encode(), signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{b64(mac)}"
+
+
+def fleet_invoke(facts, binary, event):
+    """The function run directly by the stack's fleet (the Lambda Invoke API it serves)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{facts['lambdaInvokePort']}/2015-03-31/functions/{binary}/invocations",
+        data=json.dumps(event).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return answer(response.read().decode(), binary)
+
+
+def real_events(facts, binaries):
+    """binary -> an event with real credentials, from bench.py's plan; the records it reads
+    or consumes (a customer, payment methods, billing cards, a card of tenant b's own
+    Stripe account for the webhook) made first through the fleet, with the stack's RS256
+    tokens. The events for SAM carry HS256 tokens of the same users."""
+    plan = bench.Plan(facts, facts["stripeUrl"], facts["recaptcha"]["passToken"])
+    a, b = facts["tenants"][0]["privateApiKey"], facts["tenants"][1]["privateApiKey"]
+
+    def made(binary, event):
+        status, body = fleet_invoke(facts, binary, event)
+        if status != bench.EXPECTED[binary]:
+            sys.exit(f"sam-local: FAILED: fixture {binary}: {status} {body}")
+        return str(body["id"])
+
+    customer = lambda key: made("create-customer", plan.basic(plan.events("create-customer")(0), key))  # noqa: E731
+    plan.fixed["customer"] = plan.fixed["customers"] = customer(a)
+    plan.pools["customers"].append(plan.fixed["customer"])
+    plan.fixed["paymentMethod"] = made("import-stripe-connect", plan.events("import-stripe-connect")(0))
+    # One more, for the delete; a fresh customer for the redirect's card.
+    plan.pools["paymentMethods"].append(made("import-stripe-connect", plan.events("import-stripe-connect")(0)))
+    plan.pools["customers"][:] = [customer(a)]
+    plan.fixed["customers-b"] = customer(b)
+    plan.fixed["card"] = made("card-create", plan.events("card-create")(0))
+    plan.pools["cards"].append(made("card-create", plan.events("card-create")(0)))
+    # Tenant b's card, imported: the webhook's event names it (fixed["stripe-b"]).
+    made("import-stripe", plan.events("import-stripe")(0))
+    webhook = plan.events("stripe-webhook")(0)
+
+    tokens = facts["jwt"]["tokens"]
+    plan.user, plan.owner, plan.admin = (mint_hs256(facts["jwt"], tokens[who])
+                                        for who in ("demo-a", "owner", "admin"))
+    events = {}
+    for binary in binaries:
+        if binary == "stripe-webhook":
+            events[binary] = webhook
+        elif binary in bench.ORDER:
+            events[binary] = plan.events(binary)(0)
+    return events
+
+
+def wait_listening(process, port, log_path, what):
+    """Until `process` (a sam local server) accepts connections on `port`."""
+    t0 = time.monotonic()
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"sam-local: FAILED: sam local {what} exited; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() - t0 > 120:
+                sys.exit(f"sam-local: FAILED: sam local {what} not up in 120 s; see {log_path}")
+            time.sleep(0.5)
 
 
 class Checks:
@@ -142,20 +255,6 @@ class Checks:
             json.dump(event, f)
         return path
 
-    def sam_invoke(self, logical, path, plain=False):
-        t0 = time.monotonic()
-        out = subprocess.run(
-            [SAM, "local", "invoke", logical, "--event", path, *self.sam_common],
-            capture_output=True, text=True, cwd=ROOT, timeout=300)
-        log = os.path.join(self.args.work, f"{logical}.log")
-        with open(log, "w") as f:
-            f.write(out.stderr)
-        if out.returncode != 0 or not out.stdout.strip():
-            tail = "\n".join(out.stderr.strip().splitlines()[-15:])
-            sys.exit(f"sam-local: FAILED: sam local invoke {logical} (exit {out.returncode}):\n{tail}")
-        # The response is the last line SAM prints on stdout.
-        return answer(out.stdout.strip().splitlines()[-1], logical, plain), time.monotonic() - t0
-
     def direct_invoke(self, binary, path, plain=False):
         out = subprocess.run(
             [os.path.join(VENV, "cargo-lambda"), "lambda", "invoke",
@@ -164,99 +263,122 @@ class Checks:
              "--output-format", "json", "--data-file", path, binary],
             capture_output=True, text=True, cwd=ROOT, timeout=300)
         if out.returncode != 0:
-            sys.exit(f"sam-local: FAILED: cargo lambda invoke {binary}: {out.stderr.strip()[-500:]}")
+            raise Failed(f"cargo lambda invoke {binary}: {out.stderr.strip()[-500:]}")
         return answer(out.stdout, binary, plain)
 
-    def compare(self, logical, binary, event, label, want=None):
-        return self.report(self.run_both(logical, binary, event, label), want)
+    @contextlib.contextmanager
+    def sam_server(self, what, *extra):
+        """`sam local start-lambda` or `start-api` on a free loopback port, until the block
+        ends; yields its base URL."""
+        port = free_port()
+        log_path = os.path.join(self.args.work, f"{what}.log")
+        t0 = time.monotonic()
+        with open(log_path, "w") as log:
+            sam = subprocess.Popen(
+                [SAM, "local", what, "--host", "127.0.0.1", "--port", str(port), *extra,
+                 *self.sam_common],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        try:
+            wait_listening(sam, port, log_path, what)
+            print(f"  {what} up on 127.0.0.1:{port} ({time.monotonic() - t0:.1f} s)", flush=True)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            # SIGINT, as Ctrl-C: SAM removes its containers (warm ones too) on the way out.
+            os.killpg(sam.pid, signal.SIGINT)
+            try:
+                sam.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(sam.pid, signal.SIGKILL)
+                sam.wait()
 
-    def run_both(self, logical, binary, event, label):
-        path = self.event_file(f"{binary}.{label}", event)
-        # A function without a route (rehome-cards) takes its own payload, not an API event.
-        plain = "requestContext" not in event
-        (sam_status, sam_body), took = self.sam_invoke(logical, path, plain)
-        direct_status, direct_body = self.direct_invoke(binary, path, plain)
-        return logical, label, sam_status, sam_body, direct_status, direct_body, took
+    def sam_invoke(self, base, logical, event, plain=False):
+        """One invocation through start-lambda's Invoke API: (status, body), seconds."""
+        t0 = time.monotonic()
+        request = urllib.request.Request(
+            f"{base}/2015-03-31/functions/{logical}/invocations",
+            data=json.dumps(event).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                raw = response.read().decode()
+        except urllib.error.HTTPError as e:
+            raise Failed(f"sam local start-lambda {logical}: {e.code} {e.read().decode()[:400]}")
+        return answer(raw, logical, plain), time.monotonic() - t0
 
-    def report(self, result, want=None):
-        logical, label, sam_status, sam_body, direct_status, direct_body, took = result
-        same = sam_status == direct_status and shape(sam_body) == shape(direct_body)
-        print(f"  {logical:<34} {label:<9} sam {sam_status} / direct {direct_status}"
-              f"  {'same shape' if same else 'DIFFERENT'}  ({took:.1f} s)", flush=True)
-        if sam_status == "error":
-            sys.exit(f"sam-local: FAILED: {logical}: the function failed: {json.dumps(sam_body)[:400]}")
-        if not same:
-            sys.exit(f"sam-local: FAILED: {logical}: sam local invoke answered {sam_status} "
-                     f"{json.dumps(sam_body)[:400]}\n  cargo lambda invoke answered "
-                     f"{direct_status} {json.dumps(direct_body)[:400]}")
-        if want is not None and sam_status != want:
-            sys.exit(f"sam-local: FAILED: {logical}: {sam_status}, expected {want}: {sam_body}")
-        return sam_body, direct_body
+    def check_function(self, base, logical, binary, real_event):
+        """Both events of one function, on its one warm container. Answers its lines and
+        its failures."""
+        lines, failures = [], []
+        with open(os.path.join(ROOT, "events", f"{binary}.json")) as f:
+            shipped = json.load(f)
+        plain = "requestContext" not in shipped
+        want = self.expected[binary]
+        try:
+            (status, body), took = self.sam_invoke(base, logical, shipped, plain)
+            path = self.event_file(f"{binary}.shipped", shipped)
+            direct_status, direct_body = self.direct_invoke(binary, path, plain)
+        except Failed as e:
+            return lines, [f"{logical}: {e}"]
+        same = status == direct_status and shape(body) == shape(direct_body)
+        lines.append(f"  {logical:<34} shipped   sam {status} / direct {direct_status} "
+                     f"(expected {want})  {'same shape' if same else 'DIFFERENT'}  ({took:.1f} s)")
+        if status != want or direct_status != want:
+            failures.append(f"{logical}: the shipped event: sam {status}, direct {direct_status}, "
+                            f"expected {want}: {json.dumps(body)[:400]}")
+        elif not same:
+            failures.append(f"{logical}: sam answered {json.dumps(body)[:300]}, "
+                            f"cargo lambda {json.dumps(direct_body)[:300]}")
+        elif plain:
+            # A refusal's body is its dialect's error envelope; a payload is checked.
+            failures += [f"{logical}: the shipped event: {f}" for f in content(binary, body)]
+        if real_event is None:
+            return lines, failures
+        want = bench.EXPECTED[binary]
+        try:
+            (status, body), took = self.sam_invoke(base, logical, real_event, plain)
+        except Failed as e:
+            return lines, failures + [f"{logical}: {e}"]
+        lines.append(f"  {logical:<34} real      sam {status} (expected {want})  ({took:.1f} s)")
+        if status != want:
+            failures.append(f"{logical}: with real credentials: {status}, expected {want}: "
+                            f"{json.dumps(body)[:400]}")
+        else:
+            failures += [f"{logical}: with real credentials: {f}" for f in content(binary, body)]
+        return lines, failures
 
     def invoke_all(self):
         listed = functions(self.args.template)
         if len(listed) < 20:
             sys.exit(f"sam-local: FAILED: only {len(listed)} functions found in {self.args.template}")
+        with open(os.path.join(ROOT, "events", "expected.toml"), "rb") as f:
+            self.expected = tomllib.load(f)["shipped"]
+        unnamed = sorted({b for _, b in listed} ^ set(self.expected))
+        if unnamed:
+            sys.exit(f"sam-local: FAILED: events/expected.toml and template.yaml differ: {unnamed}")
         t0 = time.monotonic()
-        # As shipped, each event carries a placeholder credential: both answer the dialect's
-        # own 4xx, after the function has read the table. A few at a time: most of each
-        # sam local invoke is SAM's and Docker's start-up, not the function.
-        def shipped(function):
-            logical, binary = function
-            with open(os.path.join(ROOT, "events", f"{binary}.json")) as f:
-                return self.run_both(logical, binary, json.load(f), "shipped")
-
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            for result in pool.map(shipped, listed):
-                self.report(result)
-        # A real key: a customer is created and read back, on each side.
-        key = self.facts["tenants"][0]["privateApiKey"]
-        auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-        with open(os.path.join(ROOT, "events", "create-customer.json")) as f:
-            create = json.load(f)
-        create["headers"]["authorization"] = auth
-        sam_made, direct_made = self.compare(
-            "CreateCustomerFunction", "create-customer", create, "real key", want=200)
-        with open(os.path.join(ROOT, "events", "get-customer.json")) as f:
-            get = json.load(f)
-        get["headers"]["authorization"] = auth
-        for made, label in ((sam_made, "sam"), (direct_made, "direct")):
-            get["pathParameters"]["id"] = str(made["id"])
-            get["rawPath"] = get["requestContext"]["http"]["path"] = f"/v1/customers/{made['id']}"
-            self.compare("GetCustomerFunction", "get-customer", get, f"{label} id", want=200)
-        print(f"sam-local: {len(listed)} functions and 3 real-key calls through sam local invoke, "
-              f"{time.monotonic() - t0:.0f} s", flush=True)
+        real = real_events(self.facts, [b for _, b in listed])
+        print(f"  real-credential events and their fixtures, through the fleet "
+              f"({time.monotonic() - t0:.1f} s)", flush=True)
+        failures = []
+        # One warm container per function, made on its first invocation and reused: each
+        # function's events share one container start. A few functions at a time: most of a
+        # first invocation is that start.
+        with self.sam_server("start-lambda", "--warm-containers", "LAZY") as base, \
+                ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            checks = pool.map(lambda fb: self.check_function(base, *fb, real.get(fb[1])), listed)
+            for lines, failed in checks:
+                print("\n".join(lines), flush=True)
+                failures += failed
+        for f in failures:
+            print(f"sam-local: FAILED: {f}", file=sys.stderr, flush=True)
+        if failures:
+            sys.exit(f"sam-local: {len(failures)} checks failed")
+        print(f"sam-local: {len(listed)} functions through sam local start-lambda: each shipped "
+              f"event and {len(real)} real-credential calls, {time.monotonic() - t0:.0f} s", flush=True)
 
     def start_api(self):
-        port = free_port()
-        log_path = os.path.join(self.args.work, "start-api.log")
         t0 = time.monotonic()
-        with open(log_path, "w") as log:
-            api = subprocess.Popen(
-                [SAM, "local", "start-api", "--host", "127.0.0.1", "--port", str(port),
-                 *self.sam_common],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            while True:
-                if api.poll() is not None:
-                    sys.exit(f"sam-local: FAILED: sam local start-api exited; see {log_path}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() - t0 > 120:
-                        sys.exit(f"sam-local: FAILED: sam local start-api not up in 120 s; see {log_path}")
-                    time.sleep(0.5)
-            print(f"  start-api up on {base} ({time.monotonic() - t0:.1f} s)", flush=True)
+        with self.sam_server("start-api") as base:
             self.one_per_dialect(base)
-        finally:
-            os.killpg(api.pid, 15)
-            try:
-                api.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(api.pid, 9)
-                api.wait()
         print(f"sam-local: one request per dialect through sam local start-api, "
               f"{time.monotonic() - t0:.0f} s", flush=True)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local AWS stack for development and tests: DynamoDB Local, moto (Secrets
 # Manager), localstripe and the reCAPTCHA siteverify stand-in, each on a free
-# port of 127.0.0.1.
+# port of 127.0.0.1 and on no other address (checked once each is up).
 #
 #   infra/stack.sh up       start everything, write $RUN_DIR/stack.env
 #   infra/stack.sh up --serve
@@ -59,6 +59,110 @@ start() {
   # not a group leader), so $! is the new session's id.
   setsid "$@" >"$RUN_DIR/$name.log" 2>&1 </dev/null &
   printf '%s\n' "$!" >"$RUN_DIR/$name.pid"
+  # Every session this run dir started, with its leader's start time (a pid is reused
+  # only once no process is left in its session), kept until a down finds none of it left.
+  local stat_line fields=()
+  stat_line="$(cat "/proc/$!/stat" 2>/dev/null)" || stat_line=""
+  read -ra fields <<<"${stat_line##*) }"
+  printf '%s %s\n' "$!" "${fields[19]:-0}" >>"$RUN_DIR/sessions"
+}
+
+# After a down: any process still in a session or process group this run dir started, or
+# holding a file of the run dir open (a service's log is every child's stdout), other than
+# this script and its callers. Prints "PID COMMAND" per process; kills those of its
+# sessions (surely ours); answers 1 when there was any.
+leftovers() {
+  python3 - "$RUN_DIR" <<'PY'
+import os, signal, sys, time
+run_dir = os.path.realpath(sys.argv[1])
+def stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[1]), int(rest[2]), int(rest[3]), int(rest[19])  # ppid, pgrp, sid, start
+ours = set()
+try:
+    with open(os.path.join(run_dir, "sessions")) as f:
+        for line in f:
+            leader, started = (int(x) for x in line.split())
+            try:
+                if stat(leader)[3] != started:
+                    continue  # the pid is another process's now: that session is over
+            except OSError:
+                pass  # the leader is gone; its session lives while any member does
+            ours.add(leader)
+except FileNotFoundError:
+    pass
+# This script and its callers (make test holds the run dir's files it writes to).
+mine, pid = set(), os.getpid()
+while pid > 1:
+    mine.add(pid)
+    try:
+        pid = stat(pid)[0]
+    except OSError:
+        break
+found, killable = [], []
+for entry in os.listdir("/proc"):
+    if not entry.isdigit() or int(entry) in mine:
+        continue
+    pid = int(entry)
+    try:
+        _, pgrp, sid, _ = stat(pid)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:160]
+        fds = os.listdir(f"/proc/{pid}/fd")
+        held = any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(run_dir + "/") for fd in fds)
+    except OSError:
+        continue  # gone meanwhile, or not ours to read
+    if not cmd:
+        continue  # a kernel thread or a zombie
+    if pgrp in ours or sid in ours:
+        killable.append(pid)
+    elif not held:
+        continue
+    found.append(f"{pid} {cmd}")
+for line in found:
+    print(line)
+for pid in killable:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+sys.exit(1 if found else 0)
+PY
+}
+
+# infra/dynamodb/LoopbackDynamoDB.java compiled once per source and emulator, in .tools;
+# prints the class folder. Made beside and renamed, so stacks starting at once can share it.
+loopback_dynamodb() {
+  local emulator=$1 src="$ROOT/infra/dynamodb/LoopbackDynamoDB.java" key dir tmp
+  key="$(cat "$src" "$emulator/sha256" 2>/dev/null | sha256sum | cut -c1-12)"
+  dir="$TOOLS/dynamodb-loopback/$key"
+  if [[ ! -f $dir/LoopbackDynamoDB.class ]]; then
+    mkdir -p "$TOOLS/dynamodb-loopback"
+    tmp="$(mktemp -d "$TOOLS/dynamodb-loopback/tmp.XXXXXX")"
+    javac -nowarn -cp "$emulator/DynamoDBLocal.jar" -d "$tmp" "$src" >&2 \
+      || { rm -rf "$tmp"; say "FAILED: javac $src" >&2; exit 1; }
+    mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
+  fi
+  printf '%s\n' "$dir"
+}
+
+# Every socket a service listens on is on 127.0.0.1: the stand-ins hold card data and
+# secrets, and nothing here authenticates. Fails (and says which) for one that is not.
+loopback_only() {
+  local name port bad=""
+  for name in "$@"; do
+    port="${PORTS[$name]}"
+    # ss prints IPv4-mapped addresses as [::ffff:127.0.0.1]; anything else (*, 0.0.0.0,
+    # [::], another address) is reachable from outside this machine.
+    bad+="$(ss -Hltn "sport = :$port" | awk -v n="$name" -v p="$port" \
+      '$4 != "127.0.0.1:" p && $4 != "[::ffff:127.0.0.1]:" p {print "  " n " listens on " $4}')"
+  done
+  if [[ -n $bad ]]; then
+    say "FAILED: not on loopback only:" >&2
+    printf '%s\n' "$bad" >&2
+    exit 1
+  fi
 }
 
 healthy() {
@@ -136,6 +240,16 @@ cmd_down() {
   # The functions first: they use the stand-ins.
   for name in "${SERVING[@]}" "${SERVICES[@]}"; do stop_one "$name" || rc=1; done
   rm -f "$RUN_DIR/stack.env"
+  # A teardown that leaves a process behind fails: it would hold ports, files and memory
+  # into the next run, and a test that passed beside it proved less.
+  local left
+  if left="$(leftovers)"; then
+    rm -f "$RUN_DIR/sessions"
+  else
+    say "FAILED: processes of $RUN_DIR left after down:" >&2
+    printf '  %s\n' "${left//$'\n'/$'\n'  }" >&2
+    rc=1
+  fi
   return "$rc"
 }
 
@@ -169,7 +283,8 @@ cmd_up() {
     say "already up; env: $RUN_DIR/stack.env"
     return 0
   fi
-  cmd_down # clear any half-started leftovers
+  # Clear any half-started leftovers; what an earlier down left is said, not fatal here.
+  cmd_down || say "WARNING: an earlier run left processes behind (killed, see above)" >&2
 
   local emulator name port
   emulator="$(cat "$TOOLS/dynamodb-local.path")"
@@ -186,10 +301,12 @@ cmd_up() {
   T0S[dynamodb]="$(now_ms)"
   # -sharedDb: one database for every access key and region, so a client with
   # other fake credentials still sees the same tables. DynamoDB Local has no
-  # bind-address option: it listens on all interfaces.
+  # bind-address option (its -port alone listens on every interface): it runs under
+  # infra/dynamodb/LoopbackDynamoDB.java, which binds its server to 127.0.0.1
+  # (loopback_only below checks every service).
   start dynamodb java -Djava.library.path="$emulator/DynamoDBLocal_lib" \
     -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-    -jar "$emulator/DynamoDBLocal.jar" \
+    -cp "$emulator/DynamoDBLocal.jar:$(loopback_dynamodb "$emulator")" LoopbackDynamoDB \
     -inMemory -sharedDb -port "${PORTS[dynamodb]}" -disableTelemetry
 
   T0S[secretsmanager]="$(now_ms)"
@@ -261,6 +378,7 @@ web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
     --jwks-file "$RUN_DIR/jwks.json"
 
   wait_all_healthy "${SERVICES[@]}"
+  loopback_only "${SERVICES[@]}"
 
   local env_tmp="$RUN_DIR/stack.env.tmp"
   cat >"$env_tmp" <<EOF
@@ -308,6 +426,7 @@ serve() {
   start router "$VENV/bin/python" "$ROOT/infra/router.py" --template "$ROOT/template.yaml" \
     --port "${PORTS[router]}" --lambda-url "http://127.0.0.1:${PORTS[lambda]}"
   wait_all_healthy "${SERVING[@]}"
+  loopback_only "${SERVING[@]}"
 
   cat >>"$env_file" <<EOF
 export CARDVAULT_BASE_URL=http://127.0.0.1:${PORTS[router]}

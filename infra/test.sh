@@ -85,13 +85,20 @@ step "generated client"
 .tools/venv/bin/python tests/client/smoke.py "$CARDVAULT_STACK" "$CARDVAULT_RUN_DIR/client"
 
 # sam build and sam local, in Docker, against this stack: every function through
-# `sam local invoke`, compared with the same event through cargo lambda; one request per
-# dialect through `sam local start-api` (README, "Develop with SAM").
+# `sam local start-lambda`, its shipped event answering the status events/expected.toml
+# names (as through cargo lambda) and a real-credential event 2xx; one request per dialect
+# through `sam local start-api` (README, "Develop with SAM").
 step "sam local"
 infra/sam-local.sh
 
 step "template"
 .tools/venv/bin/sam validate --lint --region us-east-1 --template template.yaml
 .tools/venv/bin/cfn-lint template.yaml
+
+# The stack's own teardown, checked: a process of the run dir left after it fails the run
+# (infra/stack.sh down). On an earlier failure, the trap stops it instead.
+step "stop the stack"
+trap - EXIT
+infra/stack.sh down
 
 step "done in $(($(date +%s) - started)) s"

@@ -78,22 +78,25 @@ java_major() {
 step_java() {
   local major=""
   if command -v java >/dev/null 2>&1; then major="$(java_major)"; fi
-  if [[ -n "$major" && "$major" -ge 17 ]]; then
+  # javac too: infra/stack.sh compiles DynamoDB Local's loopback-only launcher.
+  if [[ -n "$major" && "$major" -ge 17 ]] && command -v javac >/dev/null 2>&1; then
     say "java $major: ok"
     return
   fi
-  apt_install openjdk-17-jre-headless
+  apt_install openjdk-17-jdk-headless
   say "java $(java_major): installed"
 }
 
-# --- command-line tools the tests drive (curl for examples, openssl for test keys) ---
+# --- command-line tools the tests drive (curl for examples, openssl for test keys, ss for
+# the stack's loopback-only check) ---
 step_debs() {
   local missing=() cmd
   for cmd in curl openssl; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
   done
+  command -v ss >/dev/null 2>&1 || missing+=(iproute2)
   if ((${#missing[@]} == 0)); then
-    say "curl, openssl: ok"
+    say "curl, openssl, ss: ok"
     return
   fi
   apt_install "${missing[@]}"

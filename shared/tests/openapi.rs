@@ -13,7 +13,12 @@ fn root() -> PathBuf {
 fn checked_in_document_is_the_generated_one() {
     let generated = cardvault::dialect::openapi::yaml();
     let path = root().join("openapi.yaml");
-    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+    let rewrite = may_rewrite(
+        std::env::var_os("UPDATE_OPENAPI").is_some(),
+        // As CI services set it (`CI=true`); `CI=false` or empty is no CI.
+        std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false")),
+    );
+    if rewrite.unwrap_or_else(|refused| panic!("{refused}")) {
         std::fs::write(&path, &generated).unwrap();
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
@@ -22,6 +27,26 @@ fn checked_in_document_is_the_generated_one() {
         "openapi.yaml differs from what the wire types generate: run \
          UPDATE_OPENAPI=1 cargo test -p cardvault --features openapi --test openapi"
     );
+}
+
+/// Whether to rewrite openapi.yaml: only when asked, and never under `CI`, where a rewrite
+/// would make the comparison below pass whatever the wire types generate.
+fn may_rewrite(update: bool, ci: bool) -> Result<bool, &'static str> {
+    match (update, ci) {
+        (true, true) => Err(
+            "UPDATE_OPENAPI is refused under CI: run it locally and commit \
+             openapi.yaml",
+        ),
+        (update, _) => Ok(update),
+    }
+}
+
+#[test]
+fn update_openapi_is_refused_under_ci() {
+    assert_eq!(may_rewrite(false, false), Ok(false));
+    assert_eq!(may_rewrite(false, true), Ok(false));
+    assert_eq!(may_rewrite(true, false), Ok(true));
+    assert!(may_rewrite(true, true).is_err());
 }
 
 /// (METHOD, path) of every HttpApi event in template.yaml.
