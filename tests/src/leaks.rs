@@ -103,11 +103,13 @@ impl CardData {
                 let hit = [("", text), (" (separated)", joined.as_str())]
                     .into_iter()
                     .find_map(|(what, hay)| hay.find(run).map(|at| (what, hay, at)));
+                // The first run found is enough to show where.
                 if let Some((what, hay, at)) = hit {
                     found.push(format!(
                         "{place}: {run} of PAN {pan}{what}: …{}…",
                         around(hay, at, run.len())
                     ));
+                    break;
                 }
             }
         }
@@ -391,7 +393,8 @@ mod tests {
         let d = data();
         assert_eq!(d.findings_in("log", "number 453201511283 ok").len(), 1);
         assert_eq!(d.findings_in("log", "x=015112830366").len(), 1);
-        assert_eq!(d.findings_in("log", "4532 0151 1283 0366").len(), 5);
+        assert_eq!(d.findings_in("log", "4532 0151 1283 0366").len(), 1);
+        assert_eq!(d.findings_in("log", "4532015112830366 4111111111111111").len(), 2);
         assert!(d.findings_in("log", "45320151128 and 4532-0151").is_empty());
         assert!(d.findings_in("log", "last4=0366 bin=453201").is_empty());
     }
