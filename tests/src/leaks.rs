@@ -63,9 +63,10 @@ pub struct CardData {
 
 impl CardData {
     /// `pans`, and a random CVV that is part of none of `fields` (the requests' other
-    /// values: ids, expiry, names) and that `seen` (the logs so far) never shows in a shape
-    /// [`Self::findings_in`] looks for: any shape of it found later came from a request.
-    pub fn new(pans: Vec<String>, fields: &[&str], seen: &[&str]) -> Self {
+    /// values: ids, expiry, names), that `seen` (the logs so far) never shows in a shape
+    /// [`Self::findings_in`] looks for, and that no value in `stored` (the table so far,
+    /// [`stored_values`]) is or shows: any of it found later came from a request.
+    pub fn new(pans: Vec<String>, fields: &[&str], seen: &[&str], stored: &[String]) -> Self {
         let mut rng = rand::thread_rng();
         loop {
             let probe = Self {
@@ -73,14 +74,14 @@ impl CardData {
                 cvv: format!("{:03}", rng.gen_range(0..1000u32)),
             };
             let cvv = probe.cvv.as_str();
+            let shown = |t: &str| t.contains(cvv) && !probe.findings_in_value("", t).is_empty();
             if pans
                 .iter()
                 .map(String::as_str)
                 .chain(fields.iter().copied())
                 .all(|f| !f.contains(cvv))
-                && seen
-                    .iter()
-                    .all(|t| !t.contains(cvv) || probe.findings_in("", t).is_empty())
+                && !seen.iter().any(|t| shown(t))
+                && !stored.iter().any(|v| shown(v))
             {
                 return Self {
                     pans,
@@ -114,7 +115,7 @@ impl CardData {
             }
         }
         if !self.cvv.is_empty() {
-            for at in digit_runs_equal_to(text, &self.cvv) {
+            for at in tokens_equal_to(text, &self.cvv) {
                 let before = &text[..at];
                 let after = &text[at + self.cvv.len()..];
                 let quoted = before.ends_with(['"', '\'']) && after.starts_with(['"', '\'', '\\'])
@@ -175,17 +176,28 @@ impl CardData {
     }
 }
 
-/// The byte offsets of every run of digits in `text` that is exactly `digits`.
-fn digit_runs_equal_to(text: &str, digits: &str) -> Vec<usize> {
+/// Every scalar value stored in the table now, as text (what [`CardData::new`] avoids).
+pub async fn stored_values() -> Vec<String> {
+    let (_, items) = table_and_indexes().await.swap_remove(0);
+    items
+        .iter()
+        .flat_map(|item| item.iter().flat_map(|(name, v)| values(name, v)))
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// The byte offsets of every occurrence of `digits` in `text` that is a token of its own:
+/// no letter or digit either side (`Parent=739a…` in a trace id, `x=17391` are not).
+fn tokens_equal_to(text: &str, digits: &str) -> Vec<usize> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
     while let Some(i) = text[start..].find(digits) {
         let at = start + i;
         let end = at + digits.len();
-        let digit_before = at > 0 && bytes[at - 1].is_ascii_digit();
-        let digit_after = end < bytes.len() && bytes[end].is_ascii_digit();
-        if !digit_before && !digit_after {
+        let joined_before = at > 0 && bytes[at - 1].is_ascii_alphanumeric();
+        let joined_after = end < bytes.len() && bytes[end].is_ascii_alphanumeric();
+        if !joined_before && !joined_after {
             out.push(at);
         }
         start = at + 1;
@@ -394,7 +406,11 @@ mod tests {
         assert_eq!(d.findings_in("log", "number 453201511283 ok").len(), 1);
         assert_eq!(d.findings_in("log", "x=015112830366").len(), 1);
         assert_eq!(d.findings_in("log", "4532 0151 1283 0366").len(), 1);
-        assert_eq!(d.findings_in("log", "4532015112830366 4111111111111111").len(), 2);
+        assert_eq!(
+            d.findings_in("log", "4532015112830366 4111111111111111")
+                .len(),
+            2
+        );
         assert!(d.findings_in("log", "45320151128 and 4532-0151").is_empty());
         assert!(d.findings_in("log", "last4=0366 bin=453201").is_empty());
     }
@@ -406,6 +422,7 @@ mod tests {
             r#"{"cvv":"739"}"#,
             r#"body: "{\"x\":\"739\"}""#,
             "Cvv=739&x=1",
+            "cvv=739",
             "card_cvc: 739,",
             "value 739 (CVC)",
             "'739'",
@@ -418,6 +435,8 @@ mod tests {
             r#""n":"87390""#,
             "budget_ms: 739",
             "cvv is required",
+            "xrayTraceId=Root=1-6b16;Parent=739a8d0e",
+            "cvv_a739",
         ] {
             assert!(d.findings_in("log", miss).is_empty(), "{miss}");
         }
@@ -464,7 +483,8 @@ mod tests {
             .map(|n| format!("x={n:03} "))
             .collect();
         for _ in 0..20 {
-            let d = CardData::new(vec![fresh_pan()], &["2030"], &[&logs]);
+            let d = CardData::new(vec![fresh_pan()], &["2030"], &[&logs], &["840".into()]);
+            assert_ne!(d.cvv, "840");
             assert!(!d.cvv.contains("2030") && !"2030".contains(&d.cvv));
             assert_eq!(d.cvv.parse::<u32>().unwrap() % 7, 0, "{}", d.cvv);
         }
