@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use rand::Rng;
 
-use crate::{aws, stack};
+use crate::{aws, scan_items, stack};
 
 /// The shortest run of a PAN's digits that counts as the PAN: a masked number shows at most
 /// the first six and last four.
@@ -329,19 +329,10 @@ pub async fn table_and_indexes() -> Vec<(String, Vec<HashMap<String, AttributeVa
             .filter_map(|l| l.index_name().map(str::to_owned)),
     );
     assert!(!indexes.is_empty(), "{table} has indexes to scan");
-    let mut out = Vec::new();
-    for index in std::iter::once(None).chain(indexes.iter().map(Some)) {
-        let items = client
-            .scan()
-            .table_name(table)
-            .set_index_name(index.cloned())
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .expect("scan");
-        out.push((index.cloned().unwrap_or_else(|| "table".into()), items));
+    let mut out = vec![("table".to_owned(), scan_items(None).await)];
+    for index in indexes {
+        let items = scan_items(Some(&index)).await;
+        out.push((index, items));
     }
     out
 }

@@ -227,7 +227,12 @@ async fn an_http_origin_stored_before_https_was_required_is_no_longer_honoured()
 
 /// localstripe (as infra/stack.sh runs it) declines a card of this holder, whatever its
 /// number: a decline of a card number of the scan's own.
-const DECLINED: (&str, &str) = ("Declined", "Cardholder");
+const DECLINED: &str = "Declined Cardholder";
+
+/// [`DECLINED`] as first and last names.
+fn declined_names() -> (&'static str, &'static str) {
+    DECLINED.split_once(' ').unwrap()
+}
 
 /// How a scan runs a function.
 #[derive(Clone, Copy, Debug)]
@@ -302,6 +307,29 @@ impl Scan {
         answers
     }
 
+    /// [`Self::each_way`] for an HTTP function: every answer has `status`; their bodies.
+    async fn http<F, Fut>(
+        &mut self,
+        function: &str,
+        path: &str,
+        logs_at_info: bool,
+        status: u64,
+        event: F,
+    ) -> Vec<String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Value>,
+    {
+        let answers = self.each_way(function, path, logs_at_info, event).await;
+        answers
+            .iter()
+            .map(|answer| {
+                assert_eq!(answer["statusCode"], status, "{function}, {path}: {answer}");
+                answer["body"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+
     /// The one search, once every path has run: the table, each of its indexes, every log
     /// of the stack and everything the runs at trace wrote hold none of the card data.
     async fn assert_nowhere(&self) {
@@ -359,33 +387,6 @@ fn http_event(function: &str, content_type: &str, body: &str, headers: &[(&str, 
     event
 }
 
-/// An HTTP function's status, from its answer (a function error answers 0).
-fn status(answer: &Value) -> u64 {
-    answer["statusCode"].as_u64().unwrap_or(0)
-}
-
-/// A localstripe token (`tok_…`) of `pan`, as Stripe.js makes one from the cardholder's
-/// entry.
-async fn token_of(pan: &str, cvc: &str, holder: &str) -> String {
-    let token: Value = http()
-        .post(format!("{}/v1/tokens", stack().stripe_url))
-        .basic_auth("sk_test_cardvault_tests", Some(""))
-        .form(&[
-            ("card[number]", pan),
-            ("card[exp_month]", "12"),
-            ("card[exp_year]", "2030"),
-            ("card[cvc]", cvc),
-            ("card[name]", holder),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["id"].as_str().expect("token id").to_owned()
-}
-
 /// The transparent redirect on its four paths (a card added, a card declined, a number
 /// that fails the Luhn check, a card number and CVV in the URL), each run every way: the
 /// card data is nowhere, and the runs at trace log no API key either.
@@ -404,97 +405,59 @@ async fn card_data_sent_to_the_redirect_is_nowhere() {
     let mut scan = Scan::new(&[&added, &declined, &invalid, &in_url], &fields).await;
     let cvv = scan.cvv().to_owned();
 
-    let origin = tenant_a().allowed_origin.as_str();
+    const F: &str = "add-credit-card";
     // A header the redirect ignores, so a logged event would show the private key too.
     let authorization = format!("Basic {}", t.private_api_key);
     let headers = [
-        ("origin", origin),
+        ("origin", tenant_a().allowed_origin.as_str()),
         ("authorization", authorization.as_str()),
     ];
-    let json_body = |customer: u64, pan: &str| {
-        json!({
+    let event = |customer: u64, pan: &str| {
+        let body = json!({
             "customerId": customer, "publicApiKey": t.public_api_key,
             "cardNumber": pan, "cvv": cvv, "expirationMonth": 12, "expirationYear": 30,
             "firstName": "Karen", "lastName": "Wood", "recaptcha": PASS
-        })
-        .to_string()
+        });
+        http_event(F, "application/json", &body.to_string(), &headers)
     };
 
-    let ok = scan
-        .each_way("add-credit-card", "card added", false, || async {
-            http_event(
-                "add-credit-card",
-                "application/json",
-                &json_body(customers[0], &added),
-                &headers,
-            )
-        })
-        .await;
-    for answer in &ok {
-        assert_eq!(status(answer), 200, "{answer}");
-    }
-
+    scan.http(F, "card added", false, 200, || async {
+        event(customers[0], &added)
+    })
+    .await;
     // Form-encoded, as a browser posts it: a logged body would show `Cvv=…`.
     let form = format!(
         "CustomerId={}&PublicApiKey={}&CardNumber={declined}&Cvv={cvv}&ExpirationMonth=12\
          &ExpirationYear=30&FirstName={}&LastName={}&Recaptcha={PASS}",
-        customers[1], t.public_api_key, DECLINED.0, DECLINED.1
+        customers[1],
+        t.public_api_key,
+        declined_names().0,
+        declined_names().1
     );
-    let no = scan
-        .each_way("add-credit-card", "card declined", true, || async {
-            http_event(
-                "add-credit-card",
-                "application/x-www-form-urlencoded",
-                &form,
-                &headers,
-            )
+    let form_type = "application/x-www-form-urlencoded";
+    for body in scan
+        .http(F, "card declined", true, 400, || async {
+            http_event(F, form_type, &form, &headers)
         })
-        .await;
-    for answer in &no {
-        assert_eq!(status(answer), 400, "{answer}");
-        assert!(
-            answer["body"]
-                .as_str()
-                .unwrap()
-                .contains("Failed validation"),
-            "{answer}"
-        );
+        .await
+    {
+        assert!(body.contains("Failed validation"), "{body}");
     }
-
-    let bad = scan
-        .each_way("add-credit-card", "Luhn-invalid number", false, || async {
-            http_event(
-                "add-credit-card",
-                "application/json",
-                &json_body(customers[2], &invalid),
-                &headers,
-            )
+    for body in scan
+        .http(F, "Luhn-invalid number", false, 400, || async {
+            event(customers[2], &invalid)
         })
-        .await;
-    for answer in &bad {
-        assert_eq!(status(answer), 400, "{answer}");
-        assert!(
-            answer["body"].as_str().unwrap().contains("cardNumber"),
-            "{answer}"
-        );
+        .await
+    {
+        assert!(body.contains("cardNumber"), "{body}");
     }
-
-    let refused = scan
-        .each_way("add-credit-card", "card data in the URL", false, || async {
-            let mut event = http_event(
-                "add-credit-card",
-                "application/json",
-                &json_body(customers[3], ""),
-                &headers,
-            );
-            event["rawQueryString"] = json!(format!("cardNumber={in_url}&cvv={cvv}"));
-            event["queryStringParameters"] = json!({"cardNumber": in_url, "cvv": cvv});
-            event
-        })
-        .await;
-    for answer in &refused {
-        assert_eq!(status(answer), 400, "{answer}");
-    }
+    scan.http(F, "card data in the URL", false, 400, || async {
+        let mut e = event(customers[3], "");
+        e["rawQueryString"] = json!(format!("cardNumber={in_url}&cvv={cvv}"));
+        e["queryStringParameters"] = json!({"cardNumber": in_url, "cvv": cvv});
+        e
+    })
+    .await;
 
     audit_settled(&t.id);
     scan.assert_nowhere().await;
@@ -517,61 +480,40 @@ async fn card_data_sent_to_the_redirect_is_nowhere() {
 #[tokio::test]
 async fn card_data_sent_to_card_create_is_nowhere() {
     let tenant = billing::fresh_tenant();
-    let account = billing::account();
-    let bearer = format!("Bearer {}", billing::owner(&tenant, &account));
+    let bearer = format!("Bearer {}", billing::owner(&tenant, &billing::account()));
     let (added, declined, invalid) = (fresh_pan(), fresh_pan(), fresh_luhn_invalid());
-    let mut scan = Scan::new(&[&added, &declined, &invalid], &["2030"]).await;
+    let mut scan = Scan::new(&[&added, &declined, &invalid], &["2031"]).await;
     let cvv = scan.cvv().to_owned();
-    let headers = [("authorization", bearer.as_str())];
-    let body = |number: &str, month: &str, token: &str| {
-        json!({"current": true, "name": "Exposure Visa", "number": number,
-               "month": month, "year": "2030", "stripeToken": token})
-        .to_string()
+    const F: &str = "card-create";
+    // Each run a token of its own (of `pan`, held by `holder`), as Stripe.js makes one for
+    // each entry, beside the number the body carries.
+    let event = |pan: &str, number: &str, month: &str, holder: &'static str| {
+        let (pan, cvv, bearer) = (pan.to_owned(), cvv.clone(), bearer.clone());
+        let body = json!({"current": true, "name": "Exposure Visa", "number": number,
+                          "month": month, "year": "2031"});
+        async move {
+            let mut body = body;
+            body["stripeToken"] = json!(stripe_token_of(&pan, &cvv, holder).await);
+            http_event(
+                F,
+                "application/json",
+                &body.to_string(),
+                &[("authorization", &bearer)],
+            )
+        }
     };
-
-    let ok = scan
-        .each_way("card-create", "card added", false, || async {
-            let token = token_of(&added, &cvv, "Karen Wood").await;
-            http_event(
-                "card-create",
-                "application/json",
-                &body(&added, "12", &token),
-                &headers,
-            )
-        })
-        .await;
-    for answer in &ok {
-        assert_eq!(status(answer), 200, "{answer}");
-    }
-    let holder = format!("{} {}", DECLINED.0, DECLINED.1);
-    let no = scan
-        .each_way("card-create", "card declined", true, || async {
-            let token = token_of(&declined, &cvv, &holder).await;
-            http_event(
-                "card-create",
-                "application/json",
-                &body(&declined, "12", &token),
-                &headers,
-            )
-        })
-        .await;
-    for answer in &no {
-        assert_eq!(status(answer), 400, "{answer}");
-    }
-    let bad = scan
-        .each_way("card-create", "month 13", false, || async {
-            let token = token_of(&added, &cvv, "Karen Wood").await;
-            http_event(
-                "card-create",
-                "application/json",
-                &body(&invalid, "13", &token),
-                &headers,
-            )
-        })
-        .await;
-    for answer in &bad {
-        assert_eq!(status(answer), 400, "{answer}");
-    }
+    scan.http(F, "card added", false, 200, || {
+        event(&added, &added, "8", "Karen Wood")
+    })
+    .await;
+    scan.http(F, "card declined", true, 400, || {
+        event(&declined, &declined, "8", DECLINED)
+    })
+    .await;
+    scan.http(F, "month 13", false, 400, || {
+        event(&added, &invalid, "13", "Karen Wood")
+    })
+    .await;
     scan.assert_nowhere().await;
 }
 
@@ -582,50 +524,30 @@ async fn card_data_sent_to_card_create_is_nowhere() {
 async fn card_data_sent_to_create_stripe_customer_is_nowhere() {
     let tenant = billing::fresh_tenant();
     let (added, declined, misplaced) = (fresh_pan(), fresh_pan(), fresh_luhn_invalid());
-    let mut scan = Scan::new(&[&added, &declined, &misplaced], &["2030"]).await;
+    let mut scan = Scan::new(&[&added, &declined, &misplaced], &["2031"]).await;
     let cvv = scan.cvv().to_owned();
-    let event = |body: String| {
+    const F: &str = "create-stripe-customer";
+    let event = |body: Value| {
         let bearer = format!("Bearer {}", user_token(&tenant, &fresh_user("exposure")));
         http_event(
-            "create-stripe-customer",
+            F,
             "application/json",
-            &body,
+            &body.to_string(),
             &[("authorization", &bearer)],
         )
     };
-
-    let ok = scan
-        .each_way("create-stripe-customer", "card added", false, || async {
-            let token = token_of(&added, &cvv, "Karen Wood").await;
-            event(json!({ "token": token }).to_string())
-        })
+    let token = |pan: &str, holder: &'static str| {
+        let (pan, cvv) = (pan.to_owned(), cvv.clone());
+        async move { event(json!({ "token": stripe_token_of(&pan, &cvv, holder).await })) }
+    };
+    scan.http(F, "card added", false, 200, || token(&added, "Karen Wood"))
         .await;
-    for answer in &ok {
-        assert_eq!(status(answer), 200, "{answer}");
-    }
-    let holder = format!("{} {}", DECLINED.0, DECLINED.1);
-    let no = scan
-        .each_way("create-stripe-customer", "card declined", true, || async {
-            let token = token_of(&declined, &cvv, &holder).await;
-            event(json!({ "token": token }).to_string())
-        })
+    scan.http(F, "card declined", true, 400, || token(&declined, DECLINED))
         .await;
-    for answer in &no {
-        assert_eq!(status(answer), 400, "{answer}");
-    }
-    let bad = scan
-        .each_way(
-            "create-stripe-customer",
-            "card data for a token",
-            false,
-            || async {
-                event(json!({"token": misplaced, "cardNumber": misplaced, "cvv": cvv}).to_string())
-            },
-        )
-        .await;
-    for answer in &bad {
-        assert_eq!(status(answer), 400, "{answer}");
-    }
+    scan.http(F, "card data for a token", false, 400, || async {
+        event(json!({"token": misplaced, "cardNumber": misplaced, "cvv": cvv}))
+    })
+    .await;
     scan.assert_nowhere().await;
 }
 
@@ -649,36 +571,37 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
             "expirationYear": 31, "cvv": cvv, "recaptcha": PASS,
         }))
         .await;
-        tenants.push((t, customer, pm["id"].as_u64().unwrap()));
+        tenants.push((t.id, customer, pm["id"].as_u64().unwrap()));
     }
     let (_, customer, pm) = &tenants[1];
     update_payment_method_item(
         *customer,
         *pm,
         "SET holder.firstName = :f, holder.lastName = :l",
-        &[(":f", DECLINED.0), (":l", DECLINED.1)],
+        &[(":f", declined_names().0), (":l", declined_names().1)],
     )
     .await;
-    let to = || json!(format!("acct_1Exposure{:x}", random::<u64>()));
+    const F: &str = "rehome-cards";
+    let event = |tenant: &str, to: String| {
+        let event = json!({"tenant": tenant, "toAccount": to, "dryRun": false});
+        async move { event }
+    };
+    let to = || format!("acct_1Exposure{:x}", random::<u64>());
 
-    let ok = scan
-        .each_way("rehome-cards", "card moved", false, || async {
-            json!({"tenant": tenants[0].0.id, "toAccount": to(), "dryRun": false})
-        })
-        .await;
-    for report in &ok {
+    for report in scan
+        .each_way(F, "card moved", false, || event(&tenants[0].0, to()))
+        .await
+    {
         assert_eq!(
             report["moved"].as_array().map(Vec::len),
             Some(1),
             "{report}"
         );
     }
-    let no = scan
-        .each_way("rehome-cards", "card declined", false, || async {
-            json!({"tenant": tenants[1].0.id, "toAccount": to(), "dryRun": false})
-        })
-        .await;
-    for report in &no {
+    for report in scan
+        .each_way(F, "card declined", false, || event(&tenants[1].0, to()))
+        .await
+    {
         assert_eq!(
             report["failed"].as_array().map(Vec::len),
             Some(1),
@@ -686,13 +609,13 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
         );
         assert_eq!(report["moved"], json!([]), "{report}");
     }
-    let bad = scan
-        .each_way("rehome-cards", "no such account", true, || async {
-            json!({"tenant": tenants[0].0.id, "toAccount": "not an account", "dryRun": false})
+    for answer in scan
+        .each_way(F, "no such account", true, || {
+            event(&tenants[0].0, "not an account".into())
         })
-        .await;
-    for answer in &bad {
-        assert!(answer.get("moved").is_none(), "{answer}");
+        .await
+    {
+        assert!(answer["functionError"].is_object(), "{answer}");
     }
     scan.assert_nowhere().await;
 }
