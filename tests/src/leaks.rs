@@ -57,7 +57,7 @@ pub fn luhn_check_digit(body: &str) -> u32 {
 pub struct CardData {
     /// Every number sent: valid, declined and Luhn-invalid ones alike.
     pub pans: Vec<String>,
-    /// Three random digits (localstripe takes no other length).
+    /// Three random digits (localstripe takes no other length); empty: look for PANs only.
     pub cvv: String,
 }
 

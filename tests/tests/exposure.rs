@@ -251,6 +251,7 @@ struct Scan {
     data: CardData,
     traced: Vec<(String, String)>,
     answers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
 }
 
 impl Scan {
@@ -264,6 +265,7 @@ impl Scan {
             data: CardData::new(pans, fields, &seen, &stored_values().await),
             traced: Vec::new(),
             answers: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -297,11 +299,15 @@ impl Scan {
                     answer
                 }
             };
-            // What the caller gets back is searched too: card data is never answered.
-            self.answers.push((
-                format!("{function}'s answer ({run:?}), {path}"),
-                answer.to_string(),
-            ));
+            // What the caller gets back is searched too: card data is never answered. Its
+            // headers for PANs only: numbers such as a CORS max-age are quoted there.
+            let place = format!("{function}'s answer ({run:?}), {path}");
+            let mut rest = answer.clone();
+            let headers = ["headers", "multiValueHeaders"]
+                .map(|h| rest.as_object_mut().and_then(|a| a.remove(h)));
+            self.headers
+                .push((format!("{place}, headers"), json!(headers).to_string()));
+            self.answers.push((place, rest.to_string()));
             answers.push(answer);
         }
         answers
@@ -339,6 +345,13 @@ impl Scan {
         for (place, text) in logs.iter().chain(&self.traced).chain(&self.answers) {
             bytes += text.len();
             found.extend(self.data.findings_in(place, text));
+        }
+        let pans = CardData {
+            cvv: String::new(),
+            ..self.data.clone()
+        };
+        for (place, text) in &self.headers {
+            found.extend(pans.findings_in(place, text));
         }
         assert!(
             found.is_empty(),
