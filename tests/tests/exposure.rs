@@ -760,7 +760,7 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
     // Until the function answers and its output names this invocation (or 60 s), then stop
     // it and read everything it wrote. Every HTTP function logs its request's deadline
     // inside the invocation (at debug), so its output must name it; an event function
-    // (re-homing) may log nothing there: for it, a second after the answer is enough.
+    // (re-homing) may log nothing there: for it, half a second after the answer is enough.
     let must_name = event.get("requestContext").is_some();
     let started = Instant::now();
     let mut answered = None;
@@ -773,7 +773,7 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
             .find(|r| r.method.as_str() == "POST");
         if let Some(r) = posted {
             let at = *answered.get_or_insert_with(Instant::now);
-            let waited = !must_name && at.elapsed() > Duration::from_secs(1);
+            let waited = !must_name && at.elapsed() > Duration::from_millis(500);
             if written().contains(&request_id) || waited {
                 break Some(r);
             }
