@@ -246,7 +246,7 @@ enum Run {
 /// Every path runs all three ways.
 const RUNS: [Run; 3] = [Run::Fleet, Run::Trace("Text"), Run::Trace("JSON")];
 
-/// One scan: the card data it sends, and what its runs at trace wrote.
+/// One scan: the card data it sends, what its runs at trace wrote, and its answers.
 struct Scan {
     data: CardData,
     traced: Vec<(String, String)>,
@@ -337,7 +337,8 @@ impl Scan {
     }
 
     /// The one search, once every path has run: the table, each of its indexes, every log
-    /// of the stack and everything the runs at trace wrote hold none of the card data.
+    /// of the stack, everything the runs at trace wrote and every answer hold none of the
+    /// card data.
     async fn assert_nowhere(&self) {
         let mut found = self.data.findings_in_table().await;
         let logs = stack_logs();
