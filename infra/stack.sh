@@ -323,10 +323,14 @@ cmd_up() {
   # at which connected account an object was made. Stripe keeps the `metadata` given when a
   # card is added to a customer (re-homing names the vault card there); localstripe 1.15
   # refuses the parameter, so it is taken and set on the new card. Its routes capture their
-  # functions when the server module loads: patched before that import.
+  # functions when the server module loads: patched before that import. Stripe declines
+  # any card its issuer refuses, localstripe only its fixed test numbers: a card held by
+  # "Declined Cardholder" is declined too, so a test can have a number of its own declined
+  # (tests/tests/exposure.rs).
   T0S[stripe]="$(now_ms)"
   start stripe "$VENV/bin/python" -c '
 import logging, sys
+DECLINED_HOLDER = "Declined Cardholder"
 from aiohttp import web
 from localstripe import resources
 _add_source = resources.Customer._api_add_source
@@ -349,6 +353,10 @@ def _card_init_without_cvc(self, source=None, **kwargs):
     if no_cvc:
         self.cvc_check = None
 Card.__init__ = _card_init_without_cvc
+_card_declined = Card._attaching_is_declined
+def _card_declined_or_its_holder(self):
+    return self.name == DECLINED_HOLDER or _card_declined(self)
+Card._attaching_is_declined = _card_declined_or_its_holder
 import json
 made_under = {}
 @web.middleware

@@ -10,6 +10,7 @@ mod app;
 pub mod billing;
 mod http;
 mod jwt;
+pub mod leaks;
 mod stack;
 mod stripe;
 mod stripe_sign;

@@ -53,6 +53,12 @@ pub async fn stripe_token() -> String {
 /// A token of another card number (localstripe declines 4000000000000002 and
 /// 4000000000000127 when they are attached).
 pub async fn stripe_token_for(pan: &str) -> String {
+    stripe_token_of(pan, "123", "Jane Roe").await
+}
+
+/// A token of `pan` (expiring 8/2031) with its CVC and holder, as Stripe.js makes one from
+/// the cardholder's entry (localstripe declines a card held by "Declined Cardholder").
+pub async fn stripe_token_of(pan: &str, cvc: &str, holder: &str) -> String {
     let token: Value = http()
         .post(format!("{}/v1/tokens", stack().stripe_url))
         .basic_auth("sk_test_cardvault_tests", Some(""))
@@ -60,8 +66,8 @@ pub async fn stripe_token_for(pan: &str) -> String {
             ("card[number]", pan),
             ("card[exp_month]", "8"),
             ("card[exp_year]", "2031"),
-            ("card[cvc]", "123"),
-            ("card[name]", "Jane Roe"),
+            ("card[cvc]", cvc),
+            ("card[name]", holder),
         ])
         .send()
         .await

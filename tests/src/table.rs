@@ -23,19 +23,25 @@ pub async fn payment_method_count(customer: u64) -> usize {
     out.items().len()
 }
 
-/// Every string in the table: attribute names and values, nested ones included.
-pub async fn scan_table_strings() -> Vec<String> {
-    let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_dynamodb::Client::new(&cfg);
-    let items = client
+/// Every item of the table, or of one of its indexes, by Scan.
+pub async fn scan_items(
+    index: Option<&str>,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(&aws().await)
         .scan()
         .table_name(&stack().table)
+        .set_index_name(index.map(str::to_owned))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .expect("scan");
+        .expect("scan")
+}
+
+/// Every string in the table: attribute names and values, nested ones included.
+pub async fn scan_table_strings() -> Vec<String> {
+    let items = scan_items(None).await;
     fn walk(v: &aws_sdk_dynamodb::types::AttributeValue, out: &mut Vec<String>) {
         match v {
             aws_sdk_dynamodb::types::AttributeValue::S(s) => out.push(s.clone()),

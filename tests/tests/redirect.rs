@@ -506,56 +506,6 @@ async fn a_failed_collection_keeps_the_card_and_counts_the_failure() {
 }
 
 #[tokio::test]
-async fn no_pan_or_cvv_in_the_table_or_the_logs() {
-    // Cards of this file's other tests, plus one here, with a CVV chosen to be findable.
-    let customer = customer().await;
-    let mut body = sample(customer, "4111111111111111");
-    body["cvv"] = json!("739");
-    let (status, pm) = json(post(&body).await).await;
-    assert_eq!(status, 200, "{pm}");
-    let pans = [
-        "4111111111111111",
-        "4242424242424242",
-        "5555555555554444",
-        "378282246310005",
-        "6011111111111117",
-        "4000000000000341",
-        "3566002020360505",
-        "6011000990139424",
-        "2223003122003222",
-    ];
-    let strings = scan_table_strings().await;
-    for pan in pans {
-        assert!(
-            !strings.iter().any(|s| s.contains(pan)),
-            "a PAN is stored in clear"
-        );
-    }
-    assert!(!strings.iter().any(|s| s == "739"), "a CVV is stored");
-    assert!(
-        !strings.iter().any(|s| s.eq_ignore_ascii_case("cvv")),
-        "a cvv attribute exists"
-    );
-
-    let run_dir = std::path::Path::new(&std::env::var("CARDVAULT_STACK").unwrap())
-        .parent()
-        .unwrap()
-        .to_owned();
-    // cardvault's own logs: the functions (every fleet instance) and the router.
-    let mut logs = String::new();
-    for name in ["lambda.log", "router.log"] {
-        logs.push_str(&String::from_utf8_lossy(
-            &std::fs::read(run_dir.join(name)).unwrap(),
-        ));
-    }
-    assert!(logs.contains("paymentsv2"), "the logs saw the redirect");
-    for pan in pans {
-        assert!(!logs.contains(pan), "a PAN is in the logs");
-    }
-    assert!(!names_cvv(&logs), "request fields are in the logs");
-}
-
-#[tokio::test]
 async fn the_same_card_with_a_collection_is_charged_on_the_card_on_file() {
     let customer = customer().await;
     let (_, first) = json(post(&sample(customer, "5555555555554444")).await).await;
