@@ -250,11 +250,9 @@ async fn the_wrong_route_for_the_connection_is_bad_request() {
     assert!(v.store.payment_methods().is_empty());
 }
 
-/// README: "the wrong route for the tenant's connection [...]: 400 saying so". The
-/// duplicate check comes before the route check, so the wrong route answers 200 with the
-/// record when the source was imported before, and 400 when it was not.
+/// README: "the wrong route for the tenant's connection [...]: 400 saying so", also for a
+/// source imported before (the route is checked before a repeated import is answered).
 #[tokio::test]
-#[ignore = "bug: the wrong import route answers 200 for a source imported before (the duplicate check runs before the route check)"]
 async fn the_wrong_route_is_bad_request_even_for_a_source_imported_before() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
