@@ -487,3 +487,78 @@ async fn a_remove_racing_a_current_change_still_removes_the_detached_card() {
     assert_eq!(left.len(), 2);
     assert!(!v.gateway.sources_of(&cus).contains(&first_card));
 }
+
+/// Stripe's 404 on a detach is success, on every path (`Vault::detach`): the card is not
+/// attached there, which is what the detach was for. The merchant delete records the
+/// detach `ok`, the billing remove removes the card, and neither asks again.
+#[tokio::test]
+async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let added = ok(v
+        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
+        .await)
+    .view;
+    let (cus, card_id) = source(&added);
+    v.gateway
+        .detach_source(&any_auth(), &cus, &card_id)
+        .await
+        .unwrap();
+    v.gateway.take_calls();
+
+    ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("detach_source {cus} {card_id}")]
+    );
+    let chain = v.store.audit_events(&tid(CONNECT));
+    let last = &chain.last().unwrap().event;
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.outcome.as_str(),
+            last.object.as_deref()
+        ),
+        ("stripe.cardDetached", "ok", Some(card_id.as_str()))
+    );
+
+    // The billing remove, and a Stripe customer that is gone altogether.
+    let view = attached(&v, "a1", "4242", false).await;
+    let (cus, card_id) = source(&view);
+    v.gateway.delete_customer(&any_auth(), &cus).await.unwrap();
+    v.gateway.take_calls();
+    ok(
+        v.remove_account_card(&tid(CONNECT), "a1", view.payment_method.id)
+            .await,
+    );
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("detach_source {cus} {card_id}")]
+    );
+    let chain = v.store.audit_events(&tid(CONNECT));
+    let last = &chain.last().unwrap().event;
+    assert_eq!(
+        (last.action.as_str(), last.outcome.as_str()),
+        ("stripe.cardDetached", "ok")
+    );
+}
+
+/// Any other refusal of the detach is no success: the delete stands (it went first), and
+/// the detach is recorded `failed`.
+#[tokio::test]
+async fn a_detach_refused_otherwise_is_recorded_failed() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let added = ok(v
+        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
+        .await)
+    .view;
+    v.gateway.fail("detach_source", FailWith::Api(400));
+    ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
+    let chain = v.store.audit_events(&tid(CONNECT));
+    let last = &chain.last().unwrap().event;
+    assert_eq!(
+        (last.action.as_str(), last.outcome.as_str()),
+        ("stripe.cardDetached", "failed")
+    );
+}
