@@ -10,7 +10,7 @@ use cardvault::ports::CustomerStore;
 use cardvault_tests::billing::{account, card, owner};
 use cardvault_tests::*;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const PASS: &str = "cardvault-test-pass";
 
@@ -71,7 +71,7 @@ async fn update_current_and_remove_leave_stripe_as_the_vault_says() {
     let own = owner(&tenant_a().id, &acct);
     let (a, cus, a_card) = billing_card(&own, &acct, "4242424242424242").await;
     let (b, _, b_card) = billing_card(&own, &acct, "5555555555554444").await;
-    let (c, _, c_card) = billing_card(&own, &acct, "378282246310005").await;
+    let (c, _, c_card) = billing_card(&own, &acct, "4000056655665556").await;
     assert_eq!(at_stripe(&cus).await.0.as_deref(), Some(a_card.as_str()));
 
     let (status, body) = card("/card/updateCurrent", &own, Some(json!({"id": c}))).await;

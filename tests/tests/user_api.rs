@@ -369,7 +369,8 @@ async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
     assert_eq!(status, 200, "{first}");
     let app = app_with_stripe(&stack().stripe_url).await;
     let store = app.vault.store();
-    let reference = || store.customer_id_by_external_ref(&tenant("demo-a"), &user_ref(&sub));
+    let (t, r) = (tenant("demo-a"), user_ref(&sub));
+    let reference = || store.customer_id_by_external_ref(&t, &r);
     let gone = reference()
         .await
         .unwrap()
@@ -394,7 +395,7 @@ async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
     let made = reference().await.unwrap().expect("the reference");
     assert_ne!(made, gone);
     let customer = store
-        .customer_by_external_ref(&tenant("demo-a"), &user_ref(&sub))
+        .customer_by_external_ref(&t, &r)
         .await
         .unwrap()
         .expect("the new vault customer");
