@@ -97,7 +97,7 @@ async fn update_current_and_remove_leave_stripe_as_the_vault_says() {
     let (status, body) = card("/card/remove", &own, Some(json!({"id": a}))).await;
     assert_eq!(status, 200, "{body}");
     let (default, cards) = at_stripe(&cus).await;
-    assert_eq!(cards, [b_card.clone()]);
+    assert_eq!(cards, std::slice::from_ref(&b_card));
     assert_eq!(default.as_deref(), Some(b_card.as_str()));
 
     let (status, body) = card("/card/remove", &own, Some(json!({"id": b}))).await;
