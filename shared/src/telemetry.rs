@@ -105,25 +105,39 @@ pub fn card_metrics_line(
     refused: u32,
     at_ms: u128,
 ) -> String {
-    serde_json::json!({
+    emf_line(
+        tenant,
+        at_ms,
+        &[
+            ("CardAdds", adds),
+            ("CardDeclines", declines),
+            ("VelocityRefusals", refused),
+        ],
+    )
+}
+
+/// An EMF line of `counts` (each a `Count` metric), by tenant and in total (the empty
+/// dimension set).
+fn emf_line(tenant: &str, at_ms: u128, counts: &[(&str, u32)]) -> String {
+    let metrics: Vec<_> = counts
+        .iter()
+        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["Tenant"], []],
-                "Metrics": [
-                    {"Name": "CardAdds", "Unit": "Count"},
-                    {"Name": "CardDeclines", "Unit": "Count"},
-                    {"Name": "VelocityRefusals", "Unit": "Count"},
-                ],
+                "Metrics": metrics,
             }],
         },
         "Tenant": tenant,
-        "CardAdds": adds,
-        "CardDeclines": declines,
-        "VelocityRefusals": refused,
-    })
-    .to_string()
+    });
+    for (name, n) in counts {
+        line[*name] = (*n).into();
+    }
+    line.to_string()
 }
 
 /// The target of metric events ([`count`]): [`EmfLayer`] writes each as its own line, and
@@ -138,19 +152,7 @@ pub const STRIPE_DEFAULT_SOURCE_FAILURES: &str = "StripeDefaultSourceFailures";
 
 /// One count of `metric` as an EMF line, by tenant and in total.
 pub fn count_line(metric: &str, tenant: &str, at_ms: u128) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Tenant"], []],
-                "Metrics": [{"Name": metric, "Unit": "Count"}],
-            }],
-        },
-        "Tenant": tenant,
-        metric: 1,
-    })
-    .to_string()
+    emf_line(tenant, at_ms, &[(metric, 1)])
 }
 
 /// Counts one `metric` for `tenant`: an event at [`METRIC_TARGET`] that [`EmfLayer`] writes

@@ -181,17 +181,7 @@ async fn set_default_and_delete_leave_stripe_as_the_vault_says() {
         "set-default moves Stripe's default source"
     );
 
-    let delete = |pm: u64| async move {
-        call(
-            Method::DELETE,
-            &format!("/v1/paymentMethods/{pm}/creditCard"),
-            key,
-            None,
-        )
-        .await
-        .status()
-        .as_u16()
-    };
+    let delete = |pm: u64| async move { delete_credit_card(pm, key).await.status().as_u16() };
     assert_eq!(delete(first).await, 204);
     assert_eq!(
         at_stripe(&cus).await,

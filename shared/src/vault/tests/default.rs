@@ -294,14 +294,8 @@ async fn a_stripe_failure_to_follow_is_not_fatal_but_logged_counted_and_audited(
 async fn make_default_of_a_redirect_card_moves_stripes_default_source() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    let first = ok(v
-        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
-        .await)
-    .view;
-    let second = ok(v
-        .add_entered_card(&connect_tenant(), c.id, card(MASTERCARD).build())
-        .await)
-    .view;
+    let first = entered(&v, &c, VISA).await;
+    let second = entered(&v, &c, MASTERCARD).await;
     let cus = second.payment_method.stripe.clone().unwrap().customer_id;
     assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&first)));
     v.gateway.take_calls();

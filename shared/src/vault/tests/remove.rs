@@ -488,6 +488,13 @@ async fn a_remove_racing_a_current_change_still_removes_the_detached_card() {
     assert!(!v.gateway.sources_of(&cus).contains(&first_card));
 }
 
+/// The tenant's last audit event: (action, outcome, object).
+fn last_event(v: &Vault<Memory>) -> (String, String, Option<String>) {
+    let chain = v.store.audit_events(&tid(CONNECT));
+    let e = chain.last().expect("an event").event.clone();
+    (e.action, e.outcome, e.object)
+}
+
 /// Stripe's 404 on a detach is success, on every path (`Vault::detach`): the card is not
 /// attached there, which is what the detach was for. The merchant delete records the
 /// detach `ok`, the billing remove removes the card, and neither asks again.
@@ -495,10 +502,7 @@ async fn a_remove_racing_a_current_change_still_removes_the_detached_card() {
 async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    let added = ok(v
-        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
-        .await)
-    .view;
+    let added = entered(&v, &c, VISA).await;
     let (cus, card_id) = source(&added);
     v.gateway
         .detach_source(&any_auth(), &cus, &card_id)
@@ -511,15 +515,9 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
         v.gateway.take_calls(),
         [format!("detach_source {cus} {card_id}")]
     );
-    let chain = v.store.audit_events(&tid(CONNECT));
-    let last = &chain.last().unwrap().event;
     assert_eq!(
-        (
-            last.action.as_str(),
-            last.outcome.as_str(),
-            last.object.as_deref()
-        ),
-        ("stripe.cardDetached", "ok", Some(card_id.as_str()))
+        last_event(&v),
+        ("stripe.cardDetached".into(), "ok".into(), Some(card_id))
     );
 
     // The billing remove, and a Stripe customer that is gone altogether.
@@ -535,11 +533,9 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
         v.gateway.take_calls(),
         [format!("detach_source {cus} {card_id}")]
     );
-    let chain = v.store.audit_events(&tid(CONNECT));
-    let last = &chain.last().unwrap().event;
     assert_eq!(
-        (last.action.as_str(), last.outcome.as_str()),
-        ("stripe.cardDetached", "ok")
+        last_event(&v),
+        ("stripe.cardDetached".into(), "ok".into(), Some(card_id))
     );
 }
 
@@ -549,16 +545,12 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
 async fn a_detach_refused_otherwise_is_recorded_failed() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    let added = ok(v
-        .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
-        .await)
-    .view;
+    let added = entered(&v, &c, VISA).await;
     v.gateway.fail("detach_source", FailWith::Api(400));
     ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
-    let chain = v.store.audit_events(&tid(CONNECT));
-    let last = &chain.last().unwrap().event;
+    let (action, outcome, _) = last_event(&v);
     assert_eq!(
-        (last.action.as_str(), last.outcome.as_str()),
+        (action.as_str(), outcome.as_str()),
         ("stripe.cardDetached", "failed")
     );
 }
