@@ -5,12 +5,16 @@
 //! `default_source` is the vault's default card. The vault's own state is checked elsewhere
 //! (`billing.rs`, `payment_methods.rs`).
 
-use cardvault::domain::{account_ref, TenantId};
+use std::time::{Duration, Instant};
+
+use cardvault::domain::{account_ref, PaymentMethodId, TenantId};
 use cardvault::ports::CustomerStore;
 use cardvault_tests::billing::{account, card, owner};
 use cardvault_tests::*;
 use reqwest::Method;
 use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PASS: &str = "cardvault-test-pass";
 
@@ -103,6 +107,59 @@ async fn update_current_and_remove_leave_stripe_as_the_vault_says() {
     let (status, body) = card("/card/remove", &own, Some(json!({"id": b}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(at_stripe(&cus).await, (None, vec![]));
+}
+
+/// Stripe refusing to move its default source does not fail `updateCurrent` (best effort
+/// on purpose: the vault's change has committed), and it leaves a trace: an audit event
+/// `stripe.defaultSourceSet`, outcome `failed`, naming the card (the warning and the
+/// `StripeDefaultSourceFailures` count are asserted in the unit tier). The vault runs
+/// in-process here, with Stripe at wiremock answering 500 to the customer update.
+#[tokio::test]
+async fn a_default_source_stripe_refuses_is_audited_and_the_change_stands() {
+    let acct = account();
+    let own = owner(&tenant_a().id, &acct);
+    let (_, cus, a_card) = billing_card(&own, &acct, "4242424242424242").await;
+    let (b, _, b_card) = billing_card(&own, &acct, "5555555555554444").await;
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/customers/{cus}")))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(3)
+        .mount(&stripe)
+        .await;
+    let app = app_with_stripe(&stripe.uri()).await;
+    let tenant = TenantId::try_from(tenant_a().id.clone()).unwrap();
+    let view = app
+        .vault
+        .set_current(&tenant, &acct, PaymentMethodId::parse(&b).unwrap(), true)
+        .await
+        .expect("the change stands");
+    assert!(view.is_default);
+    assert_eq!(
+        at_stripe(&cus).await.0,
+        Some(a_card),
+        "Stripe's default did not move"
+    );
+
+    let customer = view.payment_method.customer_id.get();
+    let until = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let page = audit_listed(&tenant_a().private_api_key, customer, 1).await;
+        let found = page["auditEvents"]
+            .as_array()
+            .and_then(|es| es.iter().find(|e| e["action"] == "stripe.defaultSourceSet"))
+            .cloned();
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            Instant::now() < until,
+            "no stripe.defaultSourceSet event: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(event["outcome"], "failed", "{event}");
+    assert_eq!(event["object"], b_card.as_str(), "{event}");
 }
 
 /// Stripe's 404 on a detach (the card already gone there) is a detach that succeeded: the
