@@ -4,7 +4,16 @@
 //! raw event, the AWS SDK the requests and responses) are capped at `info` here, whatever
 //! `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` asks for.
 
-use tracing_subscriber::EnvFilter;
+use std::io::Write;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::{Filtered, LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The crates capped at `info`: each can print request or response bodies below it.
 pub const CAPPED: &[&str] = &[
@@ -53,6 +62,8 @@ pub fn directives(level: Option<&str>) -> String {
         .map(|d| d.to_ascii_lowercase())
         .collect();
     kept.extend(CAPPED.iter().map(|c| format!("{c}=info")));
+    // Metric lines are written by [`EmfLayer`] alone, whatever the level.
+    kept.push(format!("{METRIC_TARGET}=off"));
     kept.join(",")
 }
 
@@ -63,16 +74,19 @@ pub fn init() {
         .ok();
     let directives = directives(level.as_deref());
     let filter = EnvFilter::builder().parse_lossy(&directives);
-    let fmt = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .without_time()
-        .with_env_filter(filter);
+        .without_time();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let _ = if json {
-        fmt.json().try_init()
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        fmt.try_init()
+        fmt.boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(EmfLayer::filtered(std::io::stdout))
+        .try_init();
     // Crate names and levels only: what a trace-level run can show, and proof it is on.
     tracing::trace!(filter = %directives, "log filter");
 }
@@ -91,38 +105,175 @@ pub fn card_metrics_line(
     refused: u32,
     at_ms: u128,
 ) -> String {
-    serde_json::json!({
+    emf_line(
+        tenant,
+        at_ms,
+        &[
+            ("CardAdds", adds),
+            ("CardDeclines", declines),
+            ("VelocityRefusals", refused),
+        ],
+    )
+}
+
+/// An EMF line of `counts` (each a `Count` metric), by tenant and in total (the empty
+/// dimension set).
+fn emf_line(tenant: &str, at_ms: u128, counts: &[(&str, u32)]) -> String {
+    let metrics: Vec<_> = counts
+        .iter()
+        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["Tenant"], []],
-                "Metrics": [
-                    {"Name": "CardAdds", "Unit": "Count"},
-                    {"Name": "CardDeclines", "Unit": "Count"},
-                    {"Name": "VelocityRefusals", "Unit": "Count"},
-                ],
+                "Metrics": metrics,
             }],
         },
         "Tenant": tenant,
-        "CardAdds": adds,
-        "CardDeclines": declines,
-        "VelocityRefusals": refused,
-    })
-    .to_string()
+    });
+    for (name, n) in counts {
+        line[*name] = (*n).into();
+    }
+    line.to_string()
+}
+
+/// The target of metric events ([`count`]): [`EmfLayer`] writes each as its own line, and
+/// the log formatter never sees them (its fields would wrap the line, and CloudWatch reads
+/// a metric only from a line that is the EMF object itself).
+pub const METRIC_TARGET: &str = "cardvault::metric";
+
+/// A best-effort step at Stripe that failed: Stripe's default source did not follow the
+/// vault's default card (`vault::cards::default`). The vault's record stands; the count is
+/// what an alarm watches.
+pub const STRIPE_DEFAULT_SOURCE_FAILURES: &str = "StripeDefaultSourceFailures";
+
+/// One count of `metric` as an EMF line, by tenant and in total.
+pub fn count_line(metric: &str, tenant: &str, at_ms: u128) -> String {
+    emf_line(tenant, at_ms, &[(metric, 1)])
+}
+
+/// Counts one `metric` for `tenant`: an event at [`METRIC_TARGET`] that [`EmfLayer`] writes
+/// out, so that a test's subscriber sees exactly what CloudWatch would.
+pub fn count(metric: &str, tenant: &str) {
+    let line = count_line(metric, tenant, now_ms());
+    tracing::info!(target: METRIC_TARGET, emf = %line);
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+/// Writes each [`METRIC_TARGET`] event's `emf` field, alone on its line, to its writer
+/// (stdout in a function), at every log level.
+pub struct EmfLayer<W> {
+    writer: W,
+}
+
+impl<W: for<'w> MakeWriter<'w> + 'static> EmfLayer<W> {
+    /// The layer, seeing only [`METRIC_TARGET`]: no other event is made for it.
+    pub fn filtered<S>(writer: W) -> Filtered<Self, Targets, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        Self { writer }.with_filter(Targets::new().with_target(METRIC_TARGET, LevelFilter::TRACE))
+    }
+}
+
+struct EmfField(Option<String>);
+
+impl Visit for EmfField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "emf" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "emf" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S, W> Layer<S> for EmfLayer<W>
+where
+    S: Subscriber,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != METRIC_TARGET {
+            return;
+        }
+        let mut emf = EmfField(None);
+        event.record(&mut emf);
+        if let Some(line) = emf.0 {
+            let _ = writeln!(self.writer.make_writer(), "{line}");
+        }
+    }
 }
 
 /// Writes [`card_metrics_line`] to stdout, a line of its own (not through the log
 /// formatter, whose fields would wrap it).
 pub fn card_metrics(tenant: &str, adds: u32, declines: u32, refused: u32) {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
     println!(
         "{}",
-        card_metrics_line(tenant, adds, declines, refused, at_ms)
+        card_metrics_line(tenant, adds, declines, refused, now_ms())
     );
+}
+
+/// A buffer a test's subscriber writes logs and metric lines into.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Captured {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The metric lines written so far, parsed.
+    pub(crate) fn metrics(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Until the guard drops, this thread logs at `debug` (through [`directives`]) and writes
+/// its metric lines (through [`EmfLayer`]) into the buffer, as a function would to stdout.
+#[cfg(test)]
+pub(crate) fn capture() -> (tracing::subscriber::DefaultGuard, Captured) {
+    let buf = Captured::default();
+    let (logs, metrics) = (buf.clone(), buf.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_writer(move || logs.clone())
+                .with_filter(EnvFilter::builder().parse_lossy(directives(Some("debug")))),
+        )
+        .with(EmfLayer::filtered(move || metrics.clone()));
+    (tracing::subscriber::set_default(subscriber), buf)
 }
 
 #[cfg(test)]
@@ -226,5 +377,25 @@ mod tests {
             (Some("demo-a"), Some(1))
         );
         assert_eq!(v["_aws"]["Timestamp"], 1_767_225_600_000u64);
+    }
+
+    #[test]
+    fn a_count_is_its_own_emf_line_and_never_a_log_line() {
+        let (guard, out) = capture();
+        count(STRIPE_DEFAULT_SOURCE_FAILURES, "demo-a");
+        tracing::warn!("a log line");
+        drop(guard);
+        let [m] = out.metrics().try_into().expect("one metric line");
+        let spec = &m["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], NAMESPACE);
+        assert_eq!(spec["Dimensions"], serde_json::json!([["Tenant"], []]));
+        assert_eq!(spec["Metrics"][0]["Name"], STRIPE_DEFAULT_SOURCE_FAILURES);
+        assert_eq!(m["Tenant"], "demo-a");
+        assert_eq!(m[STRIPE_DEFAULT_SOURCE_FAILURES], 1);
+        // The formatter never wraps it, at any level.
+        let text = out.text();
+        assert_eq!(text.matches("_aws").count(), 1, "{text}");
+        assert!(text.contains("a log line"), "{text}");
+        assert!(directives(Some("trace")).ends_with(&format!("{METRIC_TARGET}=off")));
     }
 }

@@ -112,6 +112,17 @@ pub fn embedthis_error(status: u16, body: &Value, want: u16) -> String {
     body["message"].as_str().expect("message").to_owned()
 }
 
+/// The merchant API's delete of a card (`DELETE /v1/paymentMethods/{pm}/creditCard`).
+pub async fn delete_credit_card(pm: u64, key: &str) -> reqwest::Response {
+    call(
+        reqwest::Method::DELETE,
+        &format!("/v1/paymentMethods/{pm}/creditCard"),
+        key,
+        None,
+    )
+    .await
+}
+
 /// The transparent redirect's POST (`body` as its client sends it, JSON), from demo-a's
 /// page origin: (status, body).
 pub async fn post_redirect(body: &Value) -> (u16, Value) {

@@ -98,13 +98,7 @@ async fn get_answers_the_same_record_as_the_import() {
 }
 
 async fn delete(pm: u64, key: &str) -> reqwest::Response {
-    call(
-        Method::DELETE,
-        &format!("/v1/paymentMethods/{pm}/creditCard"),
-        key,
-        None,
-    )
-    .await
+    delete_credit_card(pm, key).await
 }
 
 #[tokio::test]

@@ -123,6 +123,92 @@ async fn connect_calls_carry_the_account_and_a_pinned_version() {
     assert_eq!(payment_method_count(customer).await, 1);
 }
 
+/// demo-b's own Stripe secret key, as `infra/bootstrap.py` stores it in its secret.
+const DEMO_B_OWN_KEY: &str = "sk_test_cardvault_demo_b";
+
+/// The own-key import (`POST /v1/paymentMethodImport/Stripe`) calls Stripe with the
+/// tenant's own secret key and never names a connected account: every call it makes, the
+/// import's GET and, on Stripe's 404, the GET of the customer. (localstripe takes any key,
+/// so only a mock can tell.)
+#[tokio::test]
+async fn own_key_calls_carry_the_tenants_own_key_and_no_account() {
+    let stripe = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers/cus_Own/sources/card_Own"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "card", "id": "card_Own", "brand": "Visa", "last4": "4242",
+            "exp_month": 4, "exp_year": 2031, "name": "Ada Lovelace"})))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers/cus_Own/sources/card_OwnGone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "resource_missing",
+            "message": "No such source: 'card_OwnGone'", "param": "id"}})))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers/cus_Own"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "cus_Own"})))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    let app = app_with_stripe(&stripe.uri()).await;
+    let tenant = TenantId::try_from(tenant_b().id.clone()).unwrap();
+    let customer = create_customer(&tenant_b().private_api_key, json!({})).await;
+    let req = |card: &str| ImportRequest {
+        customer_id: CustomerId::try_from(customer).unwrap(),
+        stripe_customer: CustomerRef::parse("cus_Own").unwrap(),
+        source: SourceRef::parse(card).unwrap(),
+    };
+
+    let view = app
+        .vault
+        .import_card(&tenant, StripeRoute::OwnKey, req("card_Own"))
+        .await
+        .expect("import");
+    assert_eq!(view.payment_method.last4, "4242");
+    match app
+        .vault
+        .import_card(&tenant, StripeRoute::OwnKey, req("card_OwnGone"))
+        .await
+    {
+        Err(Error::BadRequest(m)) => assert_eq!(m, "No such source: card_OwnGone"),
+        other => panic!("{other:?}"),
+    }
+
+    let calls = stripe.received_requests().await.expect("recorded");
+    let paths: Vec<&str> = calls.iter().map(|r| r.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/customers/cus_Own/sources/card_Own",
+            "/v1/customers/cus_Own/sources/card_OwnGone",
+            "/v1/customers/cus_Own",
+        ]
+    );
+    for call in &calls {
+        let auth = call
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(
+            auth,
+            Some(format!("Bearer {DEMO_B_OWN_KEY}").as_str()),
+            "{}",
+            call.url
+        );
+        assert!(
+            call.headers.get("stripe-account").is_none(),
+            "{}: no connected account",
+            call.url
+        );
+    }
+    assert_eq!(payment_method_count(customer).await, 1);
+}
+
 #[tokio::test]
 async fn a_bank_account_imports_as_ach() {
     let stripe = MockServer::start().await;

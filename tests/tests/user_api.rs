@@ -358,6 +358,54 @@ async fn bad_bodies_are_4xx_in_the_envelope() {
     rechat_error(status, &resp, 415);
 }
 
+/// A user's vault customer deleted meanwhile (its item gone, its external reference left)
+/// is made again, once: the reference is taken over, on DynamoDB's condition that it still
+/// names the deleted customer (`store::customers`), and the card joins the new customer.
+#[tokio::test]
+async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
+    let sub = fresh_user("remade");
+    let jwt = user_token("demo-a", &sub);
+    let (status, first) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{first}");
+    let app = app_with_stripe(&stack().stripe_url).await;
+    let store = app.vault.store();
+    let (t, r) = (tenant("demo-a"), user_ref(&sub));
+    let reference = || store.customer_id_by_external_ref(&t, &r);
+    let gone = reference()
+        .await
+        .unwrap()
+        .expect("the user's vault customer");
+    aws_sdk_dynamodb::Client::new(&aws().await)
+        .delete_item()
+        .table_name(&stack().table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{gone}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CUSTOMER".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let (status, second) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{second}");
+    let made = reference().await.unwrap().expect("the reference");
+    assert_ne!(made, gone);
+    let customer = store
+        .customer_by_external_ref(&t, &r)
+        .await
+        .unwrap()
+        .expect("the new vault customer");
+    assert_eq!(customer.id, made);
+    assert_eq!(payment_method_count(made.get()).await, 1);
+    let (status, third) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{third}");
+    assert_eq!(reference().await.unwrap(), Some(made), "made once");
+}
+
 #[tokio::test]
 async fn the_card_joins_the_users_vault_customer() {
     let sub = fresh_user("vault");

@@ -34,6 +34,9 @@ pub enum AuditAction {
     CardRemoved,
     CollectionAttempted,
     StripeCardDetached,
+    /// Stripe's default source did not follow the default card (written only on failure:
+    /// `vault::cards::default`).
+    StripeDefaultSourceSet,
     /// A vault-held card moved to the tenant's new Stripe connection.
     CardRehomed,
     KeyCreated,
@@ -60,6 +63,7 @@ impl AuditAction {
             Self::CardRemoved => "card.removed",
             Self::CollectionAttempted => "collection.attempted",
             Self::StripeCardDetached => "stripe.cardDetached",
+            Self::StripeDefaultSourceSet => "stripe.defaultSourceSet",
             Self::CardRehomed => "card.rehomed",
             Self::KeyCreated => "key.created",
             Self::KeyRevoked => "key.revoked",

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 
 use crate::domain::{Deadline, OutOfTime, SourceCard, StripeToken};
 use crate::ports::{
@@ -52,6 +53,8 @@ struct State {
     replies: HashMap<String, String>,
     intents: HashMap<String, PaymentIntent>,
     calls: Vec<String>,
+    /// The credentials of every call, in order.
+    credentials: Vec<Credentials>,
     failing: HashMap<&'static str, FailWith>,
     /// Every token made, and the id of its card.
     minted: HashMap<String, String>,
@@ -59,6 +62,18 @@ struct State {
     /// The `Stripe-Account` each customer and card on file was made under (`None`: the
     /// key's own account), as Stripe keeps connected accounts apart.
     accounts: HashMap<String, Option<String>>,
+}
+
+/// The credentials one call was made with: Stripe answers by them (localstripe takes
+/// any), so a test asserts them here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The port method called.
+    pub op: &'static str,
+    /// The secret key (`Authorization: Bearer`).
+    pub key: String,
+    /// `Stripe-Account`, for a Connect call.
+    pub account: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -100,9 +115,19 @@ impl State {
         format!("{prefix}_mem{}", self.next)
     }
 
-    fn call(&mut self, op: &'static str, detail: String) -> Result<(), StripeError> {
+    fn call(
+        &mut self,
+        op: &'static str,
+        auth: &StripeAuth,
+        detail: String,
+    ) -> Result<(), StripeError> {
         self.calls
             .push(format!("{op} {detail}").trim_end().to_owned());
+        self.credentials.push(Credentials {
+            op,
+            key: auth.key.expose_secret().to_owned(),
+            account: auth.account.clone(),
+        });
         match self.failing.get(op) {
             None => Ok(()),
             Some(FailWith::Unavailable) => Err(StripeError::Unavailable("injected".into())),
@@ -248,6 +273,11 @@ impl MemoryGateway {
         std::mem::take(&mut self.state.lock().unwrap().calls)
     }
 
+    /// The credentials of every call so far, in order, and forgets them.
+    pub fn take_credentials(&self) -> Vec<Credentials> {
+        std::mem::take(&mut self.state.lock().unwrap().credentials)
+    }
+
     /// The ids of the sources attached to a customer now.
     pub fn sources_of(&self, customer: &str) -> Vec<String> {
         let s = self.state.lock().unwrap();
@@ -350,12 +380,12 @@ fn source_card(card: &Card, customer: &str) -> SourceCard {
 impl PaymentGateway for MemoryGateway {
     async fn retrieve_source(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         customer: &str,
         source: &str,
     ) -> Result<Source, StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("retrieve_source", format!("{customer} {source}"))?;
+        s.call("retrieve_source", auth, format!("{customer} {source}"))?;
         let c = s.customer(customer)?;
         c.sources
             .iter()
@@ -374,7 +404,7 @@ impl PaymentGateway for MemoryGateway {
             return Err(cut("create_vault_customer"));
         }
         let mut s = self.state.lock().unwrap();
-        s.call("create_vault_customer", idempotency_key.to_owned())?;
+        s.call("create_vault_customer", auth, idempotency_key.to_owned())?;
         if let Some(id) = s.replies.get(idempotency_key) {
             return Ok(id.clone());
         }
@@ -387,13 +417,17 @@ impl PaymentGateway for MemoryGateway {
 
     async fn create_customer_with_source(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         token: &StripeToken,
         _metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<CreatedCustomer, StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("create_customer_with_source", idempotency_key.to_owned())?;
+        s.call(
+            "create_customer_with_source",
+            auth,
+            idempotency_key.to_owned(),
+        )?;
         if let Some(id) = s.replies.get(idempotency_key).cloned() {
             let c = s.customers.get(&id).expect("replied customers exist");
             let Some(Source::Card(card)) = c.sources.first() else {
@@ -420,24 +454,24 @@ impl PaymentGateway for MemoryGateway {
         Ok(CreatedCustomer { id, source })
     }
 
-    async fn delete_customer(&self, _auth: &StripeAuth, id: &str) -> Result<(), StripeError> {
+    async fn delete_customer(&self, auth: &StripeAuth, id: &str) -> Result<(), StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("delete_customer", id.to_owned())?;
+        s.call("delete_customer", auth, id.to_owned())?;
         if let Some(c) = s.customers.get_mut(id) {
             c.deleted = true;
         }
         Ok(())
     }
 
-    async fn customer_exists(&self, _auth: &StripeAuth, id: &str) -> Result<bool, StripeError> {
+    async fn customer_exists(&self, auth: &StripeAuth, id: &str) -> Result<bool, StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("customer_exists", id.to_owned())?;
+        s.call("customer_exists", auth, id.to_owned())?;
         Ok(s.customers.get(id).is_some_and(|c| !c.deleted))
     }
 
     async fn create_card_token(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         card: &CardDetails<'_>,
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
@@ -445,7 +479,7 @@ impl PaymentGateway for MemoryGateway {
             return Err(cut("create_card_token"));
         }
         let mut s = self.state.lock().unwrap();
-        s.call("create_card_token", idempotency_key.to_owned())?;
+        s.call("create_card_token", auth, idempotency_key.to_owned())?;
         if let Some(id) = s.replies.get(idempotency_key) {
             return Ok(id.clone());
         }
@@ -472,14 +506,14 @@ impl PaymentGateway for MemoryGateway {
 
     async fn attach_source(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         customer: &str,
         token: &str,
         idempotency_key: &str,
     ) -> Result<Card, StripeError> {
         let cut_short = self.elapse("attach_source").await?;
         let mut s = self.state.lock().unwrap();
-        s.call("attach_source", idempotency_key.to_owned())?;
+        s.call("attach_source", auth, idempotency_key.to_owned())?;
         if let Some(card_id) = s.replies.get(idempotency_key).cloned() {
             let c = s.customer(customer)?;
             if let Some(Source::Card(card)) = c
@@ -503,6 +537,10 @@ impl PaymentGateway for MemoryGateway {
             .insert(idempotency_key.to_owned(), card.id.clone());
         let c = s.customer(customer)?;
         c.sources.push(Source::Card(card.clone()));
+        // As Stripe: a customer's first source becomes its default.
+        if c.default_source.is_none() {
+            c.default_source = Some(card.id.clone());
+        }
         if cut_short {
             return Err(cut("attach_source"));
         }
@@ -511,19 +549,19 @@ impl PaymentGateway for MemoryGateway {
 
     async fn set_default_source(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         customer: &str,
         source: &str,
     ) -> Result<(), StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("set_default_source", format!("{customer} {source}"))?;
+        s.call("set_default_source", auth, format!("{customer} {source}"))?;
         s.customer(customer)?.default_source = Some(source.to_owned());
         Ok(())
     }
 
     async fn detach_source(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         customer: &str,
         source: &str,
     ) -> Result<(), StripeError> {
@@ -531,7 +569,7 @@ impl PaymentGateway for MemoryGateway {
             return Err(cut("detach_source"));
         }
         let mut s = self.state.lock().unwrap();
-        s.call("detach_source", format!("{customer} {source}"))?;
+        s.call("detach_source", auth, format!("{customer} {source}"))?;
         let c = s.customer(customer)?;
         let before = c.sources.len();
         c.sources.retain(|src| source_id(src) != source);
@@ -546,7 +584,7 @@ impl PaymentGateway for MemoryGateway {
 
     async fn collect(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         _amount_minor: u64,
         _currency: &str,
         customer: &str,
@@ -554,7 +592,7 @@ impl PaymentGateway for MemoryGateway {
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("collect", idempotency_key.to_owned())?;
+        s.call("collect", auth, idempotency_key.to_owned())?;
         if let Some(pi) = s.replies.get(idempotency_key).cloned() {
             let intent = &s.intents[&pi];
             return Ok(PaymentIntent {
@@ -581,12 +619,12 @@ impl PaymentGateway for MemoryGateway {
         })
     }
 
-    async fn token_card_id(&self, _auth: &StripeAuth, token: &str) -> Result<String, StripeError> {
+    async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError> {
         if self.elapse("token_card_id").await? {
             return Err(cut("token_card_id"));
         }
         let mut s = self.state.lock().unwrap();
-        s.call("token_card_id", token.to_owned())?;
+        s.call("token_card_id", auth, token.to_owned())?;
         s.minted
             .get(token)
             .cloned()
@@ -602,7 +640,7 @@ impl PaymentGateway for MemoryGateway {
     ) -> Result<Card, StripeError> {
         let cut_short = self.elapse("add_card_on_file").await?;
         let mut s = self.state.lock().unwrap();
-        s.call("add_card_on_file", idempotency_key.to_owned())?;
+        s.call("add_card_on_file", auth, idempotency_key.to_owned())?;
         if let Some(card_id) = s.replies.get(idempotency_key).cloned() {
             if let Some(Source::Card(c)) = s
                 .customer(customer)?
@@ -644,11 +682,11 @@ impl PaymentGateway for MemoryGateway {
 
     async fn list_cards(
         &self,
-        _auth: &StripeAuth,
+        auth: &StripeAuth,
         customer: &str,
     ) -> Result<Vec<Card>, StripeError> {
         let mut s = self.state.lock().unwrap();
-        s.call("list_cards", customer.to_owned())?;
+        s.call("list_cards", auth, customer.to_owned())?;
         Ok(s.customer(customer)?
             .sources
             .iter()

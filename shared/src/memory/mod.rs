@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-pub use gateway::{FailWith, FakeCard, MemoryGateway, DECLINED_AT_ATTACH, DECLINES_CHARGES};
+pub use gateway::{
+    Credentials, FailWith, FakeCard, MemoryGateway, DECLINED_AT_ATTACH, DECLINES_CHARGES,
+};
 pub use store::MemoryStore;
 
 use crate::crypto::{DataKey, DataKeys, Key, VaultKeys};

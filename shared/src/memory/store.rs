@@ -242,10 +242,11 @@ impl CustomerStore for MemoryStore {
         &self,
         customer: &Customer,
         ext_ref: &str,
+        replacing: Option<CustomerId>,
     ) -> Result<(), StoreError> {
         let mut s = self.enter("create_customer_with_ref")?;
         let key = (customer.tenant_id.clone(), ext_ref.to_owned());
-        if s.customers.contains_key(&customer.id) || s.ext_refs.contains_key(&key) {
+        if s.customers.contains_key(&customer.id) || s.ext_refs.get(&key).copied() != replacing {
             return Err(StoreError::AlreadyExists);
         }
         s.customers.insert(customer.id, customer.clone());

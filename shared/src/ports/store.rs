@@ -114,11 +114,14 @@ pub trait CustomerStore: Send + Sync {
         ext_ref: &str,
     ) -> Result<Option<CustomerId>, StoreError>;
     /// Creates a customer and its external reference together. `AlreadyExists` when the
-    /// reference (or, rarely, the id) is taken.
+    /// reference (or, rarely, the id) is taken. With `replacing`, the reference is taken
+    /// over from that customer (deleted since its reference was written), on condition that
+    /// it still names it.
     async fn create_customer_with_ref(
         &self,
         customer: &Customer,
         ext_ref: &str,
+        replacing: Option<CustomerId>,
     ) -> Result<(), StoreError>;
     /// Links a customer to its Stripe customer unless it has one; answers the link that
     /// holds (a concurrent first card may have set it first).

@@ -1,7 +1,7 @@
 //! Customers and their external references ([`CustomerStore`]).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::items::{self, key};
 use super::tx;
@@ -82,20 +82,35 @@ impl CustomerStore for Store {
     /// Creates a customer with an external reference, in one transaction with the
     /// reference's uniqueness item, so two concurrent first requests cannot make two
     /// customers. `AlreadyExists` when the reference (or, rarely, the id) is taken: the
-    /// caller reads the reference again.
+    /// caller reads the reference again. With `replacing`, the reference is overwritten
+    /// only if it still names that (deleted) customer.
     async fn create_customer_with_ref(
         &self,
         customer: &Customer,
         ext_ref: &str,
+        replacing: Option<CustomerId>,
     ) -> Result<(), StoreError> {
         let mut reference = extref_key(&customer.tenant_id, ext_ref);
         reference.insert(
             "customerId".into(),
             AttributeValue::N(customer.id.to_string()),
         );
+        let reference = match replacing {
+            None => tx::put_new(&self.table, reference)?,
+            Some(old) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(reference))
+                    .condition_expression("customerId = :old")
+                    .expression_attribute_values(":old", AttributeValue::N(old.to_string()))
+                    .build()
+                    .map_err(tx::build_err)?;
+                TransactWriteItem::builder().put(put).build()
+            }
+        };
         let writes = vec![
             tx::put_new(&self.table, items::customer(customer)?)?,
-            tx::put_new(&self.table, reference)?,
+            reference,
         ];
         match self.transact(writes).await {
             Ok(()) => Ok(()),

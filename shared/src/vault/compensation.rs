@@ -87,15 +87,21 @@ impl<P: Ports> Vault<P> {
         undone(result, &undo);
     }
 
-    async fn detach(
+    /// Detaches `card` from `customer` at Stripe. Stripe's 404 (`resource_missing`: no
+    /// such card on the customer, or no such customer) is success: the card is not
+    /// attached there, which is all a detach is for. One rule for every detach: a removal
+    /// (`cards::remove`) and an undo alike.
+    pub(crate) async fn detach(
         &self,
         auth: &StripeAuth,
         customer: &str,
         card: &str,
     ) -> Result<(), StripeError> {
         match self.gateway.detach_source(auth, customer, card).await {
-            // Never attached, or already detached: nothing is left to undo.
-            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_not_found() => {
+                tracing::info!(customer, card, "already detached at Stripe");
+                Ok(())
+            }
             other => other,
         }
     }

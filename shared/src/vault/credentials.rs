@@ -42,6 +42,25 @@ fn wrong_kind(route: StripeRoute) -> Error {
     })
 }
 
+/// The tenant's connection, if `route` may use it: none, a revoked one, or the other kind
+/// than `route` needs is the caller's problem (400), not ours. No secret is read, so a
+/// rule may check the route before it answers from the vault alone (a repeated import).
+pub(crate) fn connection(tenant: &Tenant, route: StripeRoute) -> Result<&StripeConnection, Error> {
+    if tenant.stripe_revoked_at.is_some() {
+        return Err(Error::BadRequest(STRIPE_REVOKED.into()));
+    }
+    match (&tenant.stripe, route) {
+        (None, _) => Err(Error::BadRequest(
+            "This account has no Stripe connection configured.".into(),
+        )),
+        (Some(c @ StripeConnection::Connect { .. }), StripeRoute::Connect | StripeRoute::Any)
+        | (Some(c @ StripeConnection::OwnKey { .. }), StripeRoute::OwnKey | StripeRoute::Any) => {
+            Ok(c)
+        }
+        (Some(_), route) => Err(wrong_kind(route)),
+    }
+}
+
 impl<P: Ports> Vault<P> {
     /// A platform secret (the Stripe key, the reCAPTCHA secret): a plain string, each in a
     /// secret of its own so that a function reads only the one it uses. Empty is unset.
@@ -57,24 +76,14 @@ impl<P: Ports> Vault<P> {
         Ok(value)
     }
 
-    /// The credentials for a tenant's Stripe calls. A tenant with no connection, or with
-    /// the other kind than `route` needs, is the caller's problem (400), not ours.
+    /// The credentials for a tenant's Stripe calls, on the connection [`connection`] allows.
     pub async fn stripe_auth(
         &self,
         tenant: &Tenant,
         route: StripeRoute,
     ) -> Result<StripeAuth, Error> {
-        if tenant.stripe_revoked_at.is_some() {
-            return Err(Error::BadRequest(STRIPE_REVOKED.into()));
-        }
-        match (&tenant.stripe, route) {
-            (None, _) => Err(Error::BadRequest(
-                "This account has no Stripe connection configured.".into(),
-            )),
-            (
-                Some(StripeConnection::Connect { account_id }),
-                StripeRoute::Connect | StripeRoute::Any,
-            ) => {
+        match connection(tenant, route)? {
+            StripeConnection::Connect { account_id } => {
                 let key = self
                     .platform_secret(&self.settings.stripe_platform_secret_id, "Stripe key")
                     .await?;
@@ -83,14 +92,10 @@ impl<P: Ports> Vault<P> {
                     account: Some(account_id.clone()),
                 })
             }
-            (
-                Some(StripeConnection::OwnKey { secret_id }),
-                StripeRoute::OwnKey | StripeRoute::Any,
-            ) => Ok(StripeAuth {
+            StripeConnection::OwnKey { secret_id } => Ok(StripeAuth {
                 key: self.secrets.secret(secret_id).await?,
                 account: None,
             }),
-            (Some(_), route) => Err(wrong_kind(route)),
         }
     }
 

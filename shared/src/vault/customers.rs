@@ -68,13 +68,21 @@ impl<P: Ports> Vault<P> {
         tenant: &TenantId,
         ext_ref: &str,
     ) -> Result<Customer, Error> {
+        let mut stale = None;
         for _ in 0..ID_ATTEMPTS {
             if let Some(c) = self.store.customer_by_external_ref(tenant, ext_ref).await? {
                 return Ok(c);
             }
-            if let Some(c) = self.create_for_ref(tenant, ext_ref).await? {
+            if let Some(c) = self.create_for_ref(tenant, ext_ref, stale).await? {
                 return Ok(c);
             }
+            // Taken: by a concurrent first request (read next time round), by a clash of
+            // ids (made again), or by a reference whose customer was deleted since: the
+            // next attempt takes that reference over, if it still names the same customer.
+            stale = self
+                .store
+                .customer_id_by_external_ref(tenant, ext_ref)
+                .await?;
         }
         Err(Error::bug(format!(
             "could not create the customer for {ext_ref}"
@@ -96,23 +104,27 @@ impl<P: Ports> Vault<P> {
         {
             return Ok(id);
         }
-        match self.create_for_ref(tenant, ext_ref).await? {
+        match self.create_for_ref(tenant, ext_ref, None).await? {
             Some(c) => Ok(c.id),
             // Another first request made it meanwhile.
             None => Ok(self.customer_for_ref(tenant, ext_ref).await?.id),
         }
     }
 
-    /// One attempt at making the customer of an external reference; `None` when the
-    /// reference (or, rarely, the id) was taken meanwhile.
+    /// One attempt at making the customer of an external reference (taking it over from
+    /// `stale`, a deleted customer, if given); `None` when the reference (or, rarely, the
+    /// id) was taken meanwhile.
     async fn create_for_ref(
         &self,
         tenant: &TenantId,
         ext_ref: &str,
+        stale: Option<CustomerId>,
     ) -> Result<Option<Customer>, Error> {
         let customer = self.new_customer(tenant, NewCustomer::default(), Some(ext_ref));
         let event = self.customer_created(&customer, Some(ext_ref));
-        let create = self.store.create_customer_with_ref(&customer, ext_ref);
+        let create = self
+            .store
+            .create_customer_with_ref(&customer, ext_ref, stale);
         match self.recorded(vec![event], create).await {
             Ok(()) => Ok(Some(customer)),
             Err(StoreError::AlreadyExists) => Ok(None),

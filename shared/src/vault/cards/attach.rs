@@ -106,8 +106,7 @@ impl<P: Ports> Vault<P> {
         let mut customer = customer;
         if new.current || customer.default_payment_method_id.is_none() {
             customer.default_payment_method_id = Some(id);
-            self.follow_on_stripe(&auth, &stripe_customer, &attached.id)
-                .await;
+            self.follow_on_stripe(&auth, &card).await;
         }
         Ok(CardView::of(card, &customer))
     }

@@ -3,9 +3,12 @@
 //! many changes run at once the customer ends with exactly one default.
 
 use super::{card_not_found, payment_method_not_found, CardView, Vault};
-use crate::domain::{AuditAction, AuditEvent, CustomerId, PaymentMethodId, TenantId};
+use crate::domain::{
+    AuditAction, AuditEvent, CustomerId, PaymentMethod, PaymentMethodId, TenantId,
+};
 use crate::error::Error;
 use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeAuth};
+use crate::telemetry;
 use crate::vault::credentials::StripeRoute;
 
 impl<P: Ports> Vault<P> {
@@ -28,10 +31,18 @@ impl<P: Ports> Vault<P> {
             .store
             .set_default_payment_method(tenant, customer, pm.id);
         match self.recorded(vec![event], set).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(payment_method_not_found(id)),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(payment_method_not_found(id)),
+            Err(e) => return Err(e.into()),
         }
+        // A card the vault holds (the redirect's) was attached by cardvault, to the
+        // customer's own Stripe customer (`PaymentMethod::attached_by_vault` whatever the
+        // customer): Stripe's default follows it, as `set_current`'s does. An imported card
+        // is the merchant's, on the merchant's Stripe customer, and is left alone.
+        if pm.stored_in_vault {
+            self.follow_on_stripe_of(tenant, &pm).await;
+        }
+        Ok(())
     }
 
     /// The billing card API's current card: `current: true` makes it the account's one
@@ -58,11 +69,8 @@ impl<P: Ports> Vault<P> {
             customer.default_payment_method_id = Some(id);
             // Only a card cardvault attached moves Stripe's default: a merchant's imported
             // card sits on the merchant's own Stripe customer, which is not the account's.
-            if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
-                let settings = self.tenant(tenant).await?;
-                let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
-                self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
-                    .await;
+            if card.attached_by_vault(&customer) {
+                self.follow_on_stripe_of(tenant, &card).await;
             }
         } else {
             // The event is written only if the card was the default when read.
@@ -93,11 +101,59 @@ impl<P: Ports> Vault<P> {
             .payment_method(id)
     }
 
-    /// Stripe's default source follows the current card. Best effort: the vault's record
-    /// is the source of truth, and a failure here is logged, not fatal.
-    pub(super) async fn follow_on_stripe(&self, auth: &StripeAuth, customer: &str, card: &str) {
-        if let Err(e) = self.gateway.set_default_source(auth, customer, card).await {
-            tracing::warn!(error = %e, "Stripe default source not updated");
+    /// Stripe's default source follows the vault's default card `pm` (one cardvault
+    /// attached). Best effort, on purpose: the vault's change has committed and is the
+    /// source of truth (cardvault's own charges name the card), so failing the request now
+    /// would answer an error for a change that was made. A failure is logged at `warn` (ids
+    /// only), counted ([`telemetry::STRIPE_DEFAULT_SOURCE_FAILURES`], by tenant) and
+    /// audited (`stripe.defaultSourceSet`, outcome `failed`), so that it is seen and set
+    /// again by hand or by the next change of the default.
+    pub(super) async fn follow_on_stripe(&self, auth: &StripeAuth, pm: &PaymentMethod) {
+        let Some(s) = &pm.stripe else { return };
+        if let Err(e) = self
+            .gateway
+            .set_default_source(auth, &s.customer_id, &s.source_id)
+            .await
+        {
+            self.not_followed(pm, &e.to_string()).await;
         }
+    }
+
+    /// [`Self::follow_on_stripe`] on the tenant's connection. The change has committed, so
+    /// credentials that cannot be had now (a connection revoked meanwhile) are one more
+    /// way for the step to fail, not an error of the request's.
+    async fn follow_on_stripe_of(&self, tenant: &TenantId, pm: &PaymentMethod) {
+        let auth = async {
+            let settings = self.tenant(tenant).await?;
+            self.stripe_auth(&settings, StripeRoute::Any).await
+        };
+        match auth.await {
+            Ok(auth) => self.follow_on_stripe(&auth, pm).await,
+            Err(e) => self.not_followed(pm, &e.to_string()).await,
+        }
+    }
+
+    /// Stripe's default source did not follow `pm`: logged, counted and audited.
+    async fn not_followed(&self, pm: &PaymentMethod, error: &str) {
+        let Some(s) = &pm.stripe else { return };
+        tracing::warn!(
+            error,
+            tenant = %pm.tenant_id,
+            customer = %pm.customer_id,
+            payment_method = %pm.id,
+            stripe_customer = %s.customer_id,
+            stripe_card = %s.source_id,
+            "Stripe default source not updated"
+        );
+        telemetry::count(
+            telemetry::STRIPE_DEFAULT_SOURCE_FAILURES,
+            pm.tenant_id.as_str(),
+        );
+        let event = self
+            .event(&pm.tenant_id, AuditAction::StripeDefaultSourceSet, "failed")
+            .customer(pm.customer_id)
+            .payment_method(pm.id)
+            .object(s.source_id.as_str());
+        self.record(event).await;
     }
 }

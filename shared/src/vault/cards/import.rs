@@ -12,14 +12,14 @@ use crate::ports::{
     Clock, Created, DefaultRule, Ids, PaymentGateway, PaymentMethodStore, Ports, Source,
     StoreError, StripeAuth, StripeError,
 };
-use crate::vault::credentials::StripeRoute;
+use crate::vault::credentials::{connection, StripeRoute};
 
 impl<P: Ports> Vault<P> {
     /// Retrieves the source from the Stripe customer and stores it for the customer. The
     /// same source imported twice for the same customer answers the first record.
     ///
-    /// Round trips: one BatchGetItem (customer + dedupe marker), one Stripe GET, one
-    /// TransactWriteItems. Nothing is written unless Stripe answered with the source.
+    /// Round trips: one BatchGetItem (customer + dedupe marker), the tenant (on a cache
+    /// miss), one Stripe GET, one TransactWriteItems. Nothing is written unless Stripe answered with the source.
     pub async fn import_card(
         &self,
         tenant_id: &TenantId,
@@ -32,11 +32,14 @@ impl<P: Ports> Vault<P> {
             .customer_and_dedupe(tenant_id, req.customer_id, std::slice::from_ref(&dedupe))
             .await?;
         let customer = customer.ok_or_else(|| Error::not_found("Customer", req.customer_id))?;
+        // The route is checked before a repeated import is answered: the wrong route is
+        // the wrong route whatever the vault holds (the tenant is cached when warm).
+        let tenant = self.tenant(tenant_id).await?;
+        connection(&tenant, route)?;
         if let Some(id) = existing {
             return self.existing_view(tenant_id, &customer, id).await;
         }
 
-        let tenant = self.tenant(tenant_id).await?;
         let auth = self.stripe_auth(&tenant, route).await?;
         let source = match self
             .gateway

@@ -12,7 +12,7 @@
 use super::{payment_method_not_found, CardView, Vault};
 use crate::domain::{Customer, PaymentMethod, PaymentMethodId, TenantId};
 use crate::error::Error;
-use crate::ports::{PaymentGateway, PaymentMethodStore, Ports, StoreError, StripeError};
+use crate::ports::{PaymentMethodStore, Ports, StoreError, StripeError};
 use crate::vault::credentials::StripeRoute;
 
 /// Re-reads after a conflicting change to the account's cards, once the card is detached.
@@ -78,11 +78,7 @@ impl<P: Ports> Vault<P> {
         let detached = async {
             let settings = self.tenant(tenant).await?;
             let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
-            Ok::<_, Error>(
-                self.gateway
-                    .detach_source(&auth, &s.customer_id, &s.source_id)
-                    .await,
-            )
+            Ok::<_, Error>(self.detach(&auth, &s.customer_id, &s.source_id).await)
         }
         .await;
         let outcome = match &detached {
@@ -112,14 +108,10 @@ impl<P: Ports> Vault<P> {
         let settings = self.tenant(tenant).await?;
         let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
         if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
-            match self
-                .gateway
-                .detach_source(&auth, &s.customer_id, &s.source_id)
-                .await
-            {
+            // Already gone at Stripe is detached (`Vault::detach`): removing our record is
+            // what is left to do.
+            match self.detach(&auth, &s.customer_id, &s.source_id).await {
                 Ok(()) => {}
-                // Already gone at Stripe: removing our record is what is left to do.
-                Err(e) if e.is_not_found() => {}
                 Err(StripeError::OutOfTime(e)) => return Err(e.into()),
                 Err(e) => {
                     return Err(Error::upstream(
@@ -160,10 +152,8 @@ impl<P: Ports> Vault<P> {
                 return Err(e);
             }
         };
-        let follows = next.as_ref().filter(|n| n.attached_by_vault(&customer));
-        if let Some(s) = follows.and_then(|n| n.stripe.as_ref()) {
-            self.follow_on_stripe(&auth, &s.customer_id, &s.source_id)
-                .await;
+        if let Some(n) = next.as_ref().filter(|n| n.attached_by_vault(&customer)) {
+            self.follow_on_stripe(&auth, n).await;
         }
         let mut view = CardView::of(card, &customer);
         view.is_default = false;

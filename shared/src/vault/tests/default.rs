@@ -210,21 +210,112 @@ async fn the_account_card_view_is_the_accounts_card_only() {
     );
 }
 
+/// Stripe's default source following the vault's is best effort on purpose (the vault's
+/// change has committed: `cards::default::follow_on_stripe`), and a failure is seen: a
+/// `warn` line with ids only, one `StripeDefaultSourceFailures` count for the tenant, and a
+/// `stripe.defaultSourceSet` event with outcome `failed`. A success writes none of them.
 #[tokio::test]
-async fn a_stripe_failure_to_follow_is_not_fatal() {
+async fn a_stripe_failure_to_follow_is_not_fatal_but_logged_counted_and_audited() {
+    use crate::telemetry::{capture, STRIPE_DEFAULT_SOURCE_FAILURES};
     let v = vault();
-    attached(&v, "a1", "4242", false).await;
+    let first = attached(&v, "a1", "4242", false).await;
     let second = attached(&v, "a1", "4444", false).await;
+    let (cus, card) = {
+        let s = second.payment_method.stripe.clone().unwrap();
+        (s.customer_id, s.source_id)
+    };
+    let events = v.store.audit_events(&tid(CONNECT)).len();
     v.gateway.fail("set_default_source", FailWith::Unavailable);
 
+    let (guard, out) = capture();
     let view = ok(v
         .set_current(&tid(CONNECT), "a1", second.payment_method.id, true)
         .await);
+    drop(guard);
     assert!(view.is_default);
     assert_eq!(
         default_of(&v, CONNECT, second.payment_method.customer_id).await,
         Some(second.payment_method.id)
     );
+    assert_eq!(
+        v.gateway.default_source_of(&cus),
+        Some(source_id(&first)),
+        "Stripe's default did not move"
+    );
+
+    let logs = out.text();
+    let [warn] = logs
+        .lines()
+        .filter(|l| l.contains("Stripe default source not updated"))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("one warning");
+    assert!(warn.contains("WARN"), "{warn}");
+    assert!(warn.contains(&card) && warn.contains(&cus), "{warn}");
+    let [metric] = out.metrics().try_into().expect("one metric line");
+    assert_eq!(metric[STRIPE_DEFAULT_SOURCE_FAILURES], 1);
+    assert_eq!(metric["Tenant"], CONNECT);
+
+    let chain = v.store.audit_events(&tid(CONNECT));
+    let [made, failed] = &chain[events..] else {
+        panic!("{chain:?}")
+    };
+    assert_eq!(made.event.action, "card.madeDefault");
+    let e = &failed.event;
+    assert_eq!(
+        (e.action.as_str(), e.outcome.as_str(), e.object.as_deref()),
+        ("stripe.defaultSourceSet", "failed", Some(card.as_str()))
+    );
+    assert_eq!(e.payment_method_id, Some(second.payment_method.id.get()));
+    assert_eq!(e.customer_id, Some(second.payment_method.customer_id.get()));
+
+    // Healed: the same change follows, and nothing is counted or audited.
+    v.gateway.heal("set_default_source");
+    let events = v.store.audit_events(&tid(CONNECT)).len();
+    let (guard, out) = capture();
+    ok(
+        v.set_current(&tid(CONNECT), "a1", second.payment_method.id, true)
+            .await,
+    );
+    drop(guard);
+    assert_eq!(v.gateway.default_source_of(&cus), Some(card));
+    assert!(out.metrics().is_empty(), "{}", out.text());
+    assert!(!out.text().contains("not updated"), "{}", out.text());
+    let chain = v.store.audit_events(&tid(CONNECT));
+    assert!(chain[events..]
+        .iter()
+        .all(|r| r.event.action != "stripe.defaultSourceSet"));
+}
+
+/// The merchant API's default follows at Stripe too, for a card cardvault attached (the
+/// redirect's, on the customer's own Stripe customer); an imported card is the merchant's
+/// and Stripe is not asked (`make_default_moves_the_default`).
+#[tokio::test]
+async fn make_default_of_a_redirect_card_moves_stripes_default_source() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let first = entered(&v, &c, VISA).await;
+    let second = entered(&v, &c, MASTERCARD).await;
+    let cus = second.payment_method.stripe.clone().unwrap().customer_id;
+    assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&first)));
+    v.gateway.take_calls();
+    v.gateway.take_credentials();
+
+    ok(
+        v.make_default(&tid(CONNECT), c.id, second.payment_method.id)
+            .await,
+    );
+    assert_eq!(
+        default_of(&v, CONNECT, c.id).await,
+        Some(second.payment_method.id)
+    );
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("set_default_source {cus} {}", source_id(&second))]
+    );
+    assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&second)));
+    let [creds] = v.gateway.take_credentials().try_into().unwrap();
+    assert_eq!(creds.account.as_deref(), Some(CONNECT_ACCOUNT));
 }
 
 #[tokio::test]

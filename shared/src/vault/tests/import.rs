@@ -250,11 +250,9 @@ async fn the_wrong_route_for_the_connection_is_bad_request() {
     assert!(v.store.payment_methods().is_empty());
 }
 
-/// README: "the wrong route for the tenant's connection [...]: 400 saying so". The
-/// duplicate check comes before the route check, so the wrong route answers 200 with the
-/// record when the source was imported before, and 400 when it was not.
+/// README: "the wrong route for the tenant's connection [...]: 400 saying so", also for a
+/// source imported before (the route is checked before a repeated import is answered).
 #[tokio::test]
-#[ignore = "bug: the wrong import route answers 200 for a source imported before (the duplicate check runs before the route check)"]
 async fn the_wrong_route_is_bad_request_even_for_a_source_imported_before() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
@@ -419,4 +417,48 @@ async fn an_unknown_or_foreign_customer_is_not_found_with_no_stripe_call() {
 
     assert!(v.gateway.take_calls().is_empty());
     assert!(v.store.payment_methods().is_empty());
+}
+
+/// Each route calls Stripe with its own credentials, every call of it: the own-key route
+/// with the tenant's own secret key and no connected account, the Connect route with the
+/// platform's key on the tenant's account. (localstripe takes any key: only here, and at
+/// wiremock in `tests/tests/stripe_faults.rs`, is the key checked.)
+#[tokio::test]
+async fn each_import_route_calls_stripe_with_its_own_credentials() {
+    use crate::memory::Credentials;
+    let creds = |op, key: &str, account: Option<&str>| Credentials {
+        op,
+        key: key.to_owned(),
+        account: account.map(str::to_owned),
+    };
+    for (tenant, route, key, account) in [
+        (OWN, StripeRoute::OwnKey, OWN_KEY, None),
+        (
+            CONNECT,
+            StripeRoute::Connect,
+            PLATFORM_KEY,
+            Some(CONNECT_ACCOUNT),
+        ),
+    ] {
+        let v = vault();
+        let c = customer(&v, tenant).await;
+        let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+        ok(import(&v, tenant, route, import_request(c.id, &cus, &card)).await);
+        assert_eq!(
+            v.gateway.take_credentials(),
+            [creds("retrieve_source", key, account)],
+            "{tenant}"
+        );
+        // A missing source asks for the customer too: on the same credentials.
+        let e = err(import(&v, tenant, route, import_request(c.id, &cus, "card_gone")).await);
+        bad_request(e);
+        assert_eq!(
+            v.gateway.take_credentials(),
+            [
+                creds("retrieve_source", key, account),
+                creds("customer_exists", key, account),
+            ],
+            "{tenant}"
+        );
+    }
 }

@@ -259,6 +259,15 @@ pub(super) async fn imported(
     view
 }
 
+/// A card of `pan` entered through the redirect for `customer` of the Connect tenant.
+pub(super) async fn entered(v: &Vault<Memory>, customer: &Customer, pan: &str) -> CardView {
+    ok(
+        v.add_entered_card(&connect_tenant(), customer.id, card(pan).build())
+            .await,
+    )
+    .view
+}
+
 /// A `/card/create` body for a token whose card ends in `last4`.
 pub(super) fn token_card(token: StripeToken, last4: &str, current: bool) -> NewTokenCard {
     NewTokenCard {

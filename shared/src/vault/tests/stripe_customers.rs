@@ -315,14 +315,12 @@ async fn without_a_limit_the_whole_list_is_answered() {
 }
 
 /// `store_link`: "A customer deleted meanwhile is made again, once." `MemoryStore::
-/// remove_customer` models that deletion (the customer goes, its references stay), and the
-/// store then answers `CustomerGone`; but `customer_for_ref` cannot replace a reference
-/// whose customer is gone (`customer_by_external_ref` answers none, and
-/// `create_customer_with_ref` answers `AlreadyExists` on the reference every time), so the
-/// retry ends in an internal error after `ID_ATTEMPTS`, and the Stripe customer just made
-/// is left behind. Latent: nothing in cardvault deletes customers today.
+/// remove_customer` models that deletion (the customer goes, its references stay): the
+/// link's write answers `CustomerGone`, and the retry takes the stale reference over with a
+/// new customer (`customer_for_ref`), rather than fail with an internal error and leave
+/// the Stripe customer just made behind. Latent: nothing in cardvault deletes customers
+/// today.
 #[tokio::test]
-#[ignore = "bug: a user's vault customer deleted meanwhile is never made again (its external reference stays), so the link fails with an internal error"]
 async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
     let v = vault();
     let user = principal("u1").build();
@@ -335,4 +333,15 @@ async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
         .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("4444")))
         .await);
     assert_ne!(link.customer_id, first.customer_id);
+    // The reference names the new customer, which holds the card: made again once, and
+    // found from now on.
+    let c = user_customer(&v, &user)
+        .await
+        .expect("the user's new vault customer");
+    assert_eq!(c.id, link.customer_id);
+    assert_eq!(c.default_payment_method_id, Some(link.payment_method_id));
+    let again = ok(v
+        .create_stripe_customer(&user, v.gateway.seed_token(stripe_card("5555")))
+        .await);
+    assert_eq!(again.customer_id, link.customer_id);
 }
