@@ -10,7 +10,7 @@
 #                                      (a name starts with its file; `-f` would not narrow:
 #                                      cargo-mutants adds it to the config's examine_globs).
 #                                      MUTANTS_REPORT=target/other.md keeps bench/mutants.md
-#   MUTANTS_JOBS=2                     two builds at once (default 1)
+#   MUTANTS_JOBS=2                     two builds at once (default 1; see CARGO_TARGET_DIR)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,15 +19,27 @@ cd "$ROOT"
 infra/tools.sh mutants
 MUTANTS="$ROOT/.tools/cargo/bin/cargo-mutants"
 
-# cargo-mutants builds in a copy of the tree; pointed at the workspace's target dir, that copy
-# reuses the dependencies make test/dev already built (only the domain crate is compiled per
-# mutant). The price: each mutant's build holds target/'s lock, so another cargo command in
-# this checkout waits for it. MUTANTS_TARGET_DIR=... for a target dir of its own.
-export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$ROOT/target}"
+JOBS="${MUTANTS_JOBS:-1}"
+# cargo-mutants builds in a copy of the tree, here into a target dir of its own: never
+# target/ itself, whose domain crate would then be the last mutant's build, with a newer
+# mtime than the checkout's sources, so that cargo took it as fresh and the next `cargo test`
+# here ran a mutant (seen). The first run seeds it with a copy of target/debug (make test's
+# or make dev's dependencies), so only what differs is compiled; it stays for the next run.
+# With more than one job each copy builds in a target dir of its own: cargo names the domain
+# crate's artifacts the same in every copy, and two copies in one dir rebuild over each
+# other (seen: 90 s builds, and tests timing out waiting for the lock).
+if [[ "$JOBS" == 1 ]]; then
+  export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$ROOT/target/mutants}"
+  if [[ ! -d "$CARGO_TARGET_DIR/debug" && -d "$ROOT/target/debug" ]]; then
+    mkdir -p "$CARGO_TARGET_DIR"
+    cp -a "$ROOT/target/debug" "$CARGO_TARGET_DIR/"
+    rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+  fi
+fi
 OUT="$ROOT/target/mutants.out"
 REPORT="${MUTANTS_REPORT:-$ROOT/bench/mutants.md}"
 
-args=(mutants --jobs "${MUTANTS_JOBS:-1}" --output "$ROOT/target" --no-shuffle)
+args=(mutants --jobs "$JOBS" --output "$ROOT/target" --no-shuffle)
 if [[ -n "${SHARD:-}" ]]; then
   args+=(--shard "$SHARD" --sharding round-robin)
 fi

@@ -6,12 +6,14 @@ table of reasons for the mutants left missed (bench/mutants-left.tsv: a mutant's
 without its line:column, a tab, why it is left). A missed mutant with no reason there is
 listed as "not triaged", so a new gap shows up in the report instead of hiding in a total.
 
-Usage: mutants_report.py OUT [OUT...] [--reasons TSV] [--scope LIST] [--command TEXT]
-                         [--seconds N]
+Usage: mutants_report.py OUT [OUT...] [--rerun OUT]... [--reasons TSV] [--scope LIST]
+                         [--command TEXT] [--seconds N]
 --scope: `cargo mutants --list` of the whole scope, so a sample (SHARD=k/n) says what share
 of each module it tried.
-Several OUT directories: a later run's outcome for a mutant replaces an earlier one (a
-re-run of the mutants that new tests were written for).
+Several OUT directories: their mutants together, a later run's outcome for a mutant
+replacing an earlier one. --rerun OUT: a re-run of the mutants that new tests were written
+for; its outcomes replace those of the same mutants, and it adds none (so a sample stays
+the sample it was, and the report shows the score as run and after the new tests).
 """
 
 import argparse
@@ -56,9 +58,10 @@ def load_reasons(path):
     return reasons
 
 
-def load(out_dirs):
-    """{mutant name: (outcome, file, seconds)}, later directories winning; plus run facts."""
-    mutants = OrderedDict()
+def load(out_dirs, mutants=None, only_known=False):
+    """{mutant name: (outcome, file, seconds)}, later directories winning; plus run facts.
+    With only_known, outcomes of mutants not already in `mutants` are left out."""
+    mutants = OrderedDict() if mutants is None else mutants
     runs = []
     for out in out_dirs:
         data = json.loads((Path(out) / "outcomes.json").read_text())
@@ -70,6 +73,8 @@ def load(out_dirs):
                 continue
             m = o["scenario"]["Mutant"]
             outcome = OUTCOMES.get(o["summary"], o["summary"])
+            if only_known and m["name"] not in mutants:
+                continue
             mutants[m["name"]] = (outcome, m["file"], secs)
         runs.append(
             {
@@ -97,6 +102,7 @@ def pct(n, d):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="+")
+    ap.add_argument("--rerun", action="append", default=[])
     ap.add_argument("--reasons")
     ap.add_argument("--scope")
     ap.add_argument("--command", default="make mutants")
@@ -104,6 +110,11 @@ def main():
     a = ap.parse_args()
 
     mutants, runs = load(a.out)
+    as_run = dict(mutants)
+    reruns = []
+    if a.rerun:
+        mutants, reruns = load(a.rerun, OrderedDict(mutants), only_known=True)
+    changed = sorted(n for n in mutants if mutants[n][0] != as_run[n][0])
     reasons = load_reasons(a.reasons)
     try:
         commit = subprocess.run(
@@ -119,6 +130,9 @@ def main():
                 in_scope[module_of(line.split(":", 1)[0])] += 1
 
     per_module = {name: Counter() for _, name, _ in MODULES}
+    per_module_as_run = {name: Counter() for _, name, _ in MODULES}
+    for _, (outcome, path, _) in as_run.items():
+        per_module_as_run.setdefault(module_of(path), Counter())[outcome] += 1
     per_file = {}
     for _, (outcome, path, _) in mutants.items():
         per_module.setdefault(module_of(path), Counter())[outcome] += 1
@@ -134,9 +148,10 @@ def main():
     )
     w()
     w(f"- Command: `{a.command}`, at commit {commit}.")
-    for r in runs:
-        base = f", baseline build+test {r['baseline']:.0f} s" if r["baseline"] else ""
-        w(f"- Run {r['dir']}: {r['mutants']} mutants, {r['start']} to {r['end']}{base}.")
+    for kind, rs in (("Run", runs), ("Re-run", reruns)):
+        for r in rs:
+            base = f", baseline build+test {r['baseline']:.0f} s" if r["baseline"] else ""
+            w(f"- {kind} {r['dir']}: {r['mutants']} mutants, {r['start']} to {r['end']}{base}.")
     if a.seconds is not None:
         w(f"- Wall time: {a.seconds // 60} min {a.seconds % 60} s.")
     times = [s for (o, _, s) in mutants.values() if o != "unviable"]
@@ -147,8 +162,11 @@ def main():
         "build). A timeout is a mutant whose tests hung: counted as viable, not as caught."
     )
     w()
-    w("| module | in scope | tried | caught | missed | timeout | unviable | score | target |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    w(
+        "| module | in scope | tried | caught | missed | timeout | unviable | score "
+        "| score as run | target |"
+    )
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for _, name, target in MODULES + [(None, "other", None)]:
         c = per_module.get(name)
         if not c:
@@ -158,10 +176,18 @@ def main():
         if target is not None and viable:
             met = ("met" if c["caught"] / viable >= target else "NOT met") + f" ({target:.0%})"
         scope = in_scope.get(name, "?")
+        r = per_module_as_run.get(name, Counter())
+        as_run_score = pct(r["caught"], r["caught"] + r["missed"] + r["timeout"])
         w(
             f"| {name} | {scope} | {sum(c.values())} | {c['caught']} | {c['missed']} "
-            f"| {c['timeout']} | {c['unviable']} | {pct(c['caught'], viable)} | {met} |"
+            f"| {c['timeout']} | {c['unviable']} | {pct(c['caught'], viable)} "
+            f"| {as_run_score} | {met} |"
         )
+    w()
+    w(
+        "Score as run: before the re-runs, i.e. before the tests written for the missed "
+        "mutants (none when there was no re-run)."
+    )
     w()
     w("## Per file")
     w()
@@ -175,6 +201,12 @@ def main():
             f"| {c['unviable']} | {pct(c['caught'], viable)} |"
         )
     w()
+    if changed:
+        w("## Caught on re-run, by tests written for them")
+        w()
+        for n in changed:
+            w(f"- `{n}`: {as_run[n][0]} → {mutants[n][0]}")
+        w()
     w("## Missed, and why each is left")
     w()
     w("Reasons live in bench/mutants-left.tsv (keyed by the mutant's name without line:col).")
