@@ -59,6 +59,8 @@ struct State {
     /// The `Stripe-Account` each customer and card on file was made under (`None`: the
     /// key's own account), as Stripe keeps connected accounts apart.
     accounts: HashMap<String, Option<String>>,
+    /// The status of every later PaymentIntent (`None`: `succeeded`).
+    intent_status: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -215,6 +217,12 @@ impl MemoryGateway {
 
     pub fn heal(&self, op: &'static str) {
         self.state.lock().unwrap().failing.remove(op);
+    }
+
+    /// Makes every later collection's PaymentIntent answer with `status` (e.g.
+    /// `requires_action`, a card that wants 3-D Secure) rather than `succeeded`.
+    pub fn intent_status(&self, status: &'static str) {
+        self.state.lock().unwrap().intent_status = Some(status);
     }
 
     /// Makes every later call of `op` take `time` to answer.
@@ -567,18 +575,16 @@ impl PaymentGateway for MemoryGateway {
             return Err(declined("Your card has insufficient funds."));
         }
         let id = s.id("pi");
+        let status = s.intent_status.unwrap_or("succeeded").to_owned();
         s.intents.insert(
             id.clone(),
             PaymentIntent {
                 id: id.clone(),
-                status: "succeeded".into(),
+                status: status.clone(),
             },
         );
         s.replies.insert(idempotency_key.to_owned(), id.clone());
-        Ok(PaymentIntent {
-            id,
-            status: "succeeded".into(),
-        })
+        Ok(PaymentIntent { id, status })
     }
 
     async fn token_card_id(&self, _auth: &StripeAuth, token: &str) -> Result<String, StripeError> {

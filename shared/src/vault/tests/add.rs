@@ -328,6 +328,28 @@ async fn a_declined_collection_keeps_the_card_and_counts_the_failure() {
     assert_eq!(v.gateway.intents(), 0);
 }
 
+/// Only a PaymentIntent that `succeeded` is a collection: one that wants 3-D Secure (or is
+/// still processing) is not money taken.
+#[tokio::test]
+async fn a_collection_that_did_not_succeed_at_stripe_is_no_success() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.gateway.intent_status("requires_action");
+
+    let added = ok(add(&v, &c, card(VISA).collect(550).build()).await);
+    let collection = added.collection.expect("a collection");
+    assert_eq!(collection.succeeded, Some(false));
+    assert!(collection.payment_intent_id.is_some());
+    assert_eq!(
+        collection.message.as_deref(),
+        Some(crate::vault::cards::COLLECTION_DECLINED)
+    );
+    assert_eq!(
+        added.view.payment_method.last_error.as_deref(),
+        Some("The payment is requires_action.")
+    );
+}
+
 #[tokio::test]
 async fn an_unanswered_collection_is_unknown_and_no_failure() {
     let v = vault();
