@@ -211,19 +211,20 @@ def main():
     w()
     w("Reasons live in bench/mutants-left.tsv (keyed by the mutant's name without line:col).")
     w()
-    missed = [n for n, (o, _, _) in mutants.items() if o == "missed"]
-    if not missed:
-        w("None.")
-    for n in sorted(missed):
-        w(f"- `{n}`: {reasons.get(key(n), '**not triaged**')}")
+    def listed(outcome, note):
+        names = sorted(n for n, (o, _, _) in mutants.items() if o == outcome)
+        for n in names:
+            w(f"- `{n}`{note(n)}")
+        if not names:
+            w("None.")
+
+    listed("missed", lambda n: f": {reasons.get(key(n), '**not triaged**')}")
     w()
     w("## Timeouts")
     w()
-    timeouts = [n for n, (o, _, _) in mutants.items() if o == "timeout"]
-    if not timeouts:
-        w("None.")
-    for n in sorted(timeouts):
-        w(f"- `{n}`")
+    w("A mutant under which the tests did not finish in time (a loop): the run fails.")
+    w()
+    listed("timeout", lambda n: "")
 
 
 if __name__ == "__main__":

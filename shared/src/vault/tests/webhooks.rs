@@ -42,6 +42,17 @@ async fn deliver(
         .await
 }
 
+/// Imports a new card seeded at Stripe for `c`, a customer of `tenant`.
+async fn import_new_card(v: &Vault<Memory>, tenant: &str, c: &Customer) -> Result<CardView, Error> {
+    let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+    v.import_card(
+        &tid(tenant),
+        StripeRoute::Any,
+        import_request(c.id, &cus, &card),
+    )
+    .await
+}
+
 fn own() -> WebhookRoute {
     WebhookRoute::Tenant(tid(OWN))
 }
@@ -506,14 +517,7 @@ async fn deauthorization_revokes_the_connection_until_it_is_set_again() {
         ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &deauth).await),
         Handled::Applied { changes: 1 }
     );
-    let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
-    let r = v
-        .import_card(
-            &tid(CONNECT),
-            StripeRoute::Any,
-            import_request(c.id, &cus, &card),
-        )
-        .await;
+    let r = import_new_card(&v, CONNECT, &c).await;
     assert_eq!(bad_request(err(r)), STRIPE_REVOKED);
     assert_eq!(stripe_ops(&v), Vec::<String>::new(), "no Stripe call");
     assert_eq!(
@@ -693,7 +697,7 @@ async fn a_re_home_target_never_reaches_another_tenants_cards() {
 
 /// The webhook function reads at most `MAX_EVENT_BYTES` of a delivery. Stripe's largest
 /// events the endpoint receives carry a customer with its sources: one with 100 cards
-/// (about 60 KiB) is taken whole, and handled.
+/// (about 50 KiB) is taken whole, and handled.
 #[tokio::test]
 async fn an_event_with_a_customer_and_its_hundred_cards_is_within_the_size_limit() {
     let v = hooked();
@@ -734,14 +738,7 @@ async fn a_deauthorization_of_a_shared_account_revokes_every_tenant_on_it() {
     );
     for tenant in [CONNECT, "neighbour"] {
         let c = customer(&v, tenant).await;
-        let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
-        let r = v
-            .import_card(
-                &tid(tenant),
-                StripeRoute::Any,
-                import_request(c.id, &cus, &card),
-            )
-            .await;
+        let r = import_new_card(&v, tenant, &c).await;
         assert_eq!(bad_request(err(r)), STRIPE_REVOKED, "{tenant}");
     }
 }
