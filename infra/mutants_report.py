@@ -6,7 +6,7 @@ table of reasons for the mutants left missed (bench/mutants-left.tsv: a mutant's
 without its line:column, a tab, why it is left). A missed mutant with no reason there is
 listed as "not triaged", so a new gap shows up in the report instead of hiding in a total.
 
-Usage: mutants_report.py OUT [OUT...] [--rerun OUT]... [--reasons TSV] [--scope LIST]
+Usage: mutants_report.py OUT[=PREFIX] [OUT...] [--rerun OUT]... [--reasons TSV] [--scope LIST]
                          [--command TEXT] [--seconds N]
 --scope: `cargo mutants --list` of the whole scope, so a sample (SHARD=k/n) says what share
 of each module it tried.
@@ -63,7 +63,10 @@ def load(out_dirs, mutants=None, only_known=False):
     With only_known, outcomes of mutants not already in `mutants` are left out."""
     mutants = OrderedDict() if mutants is None else mutants
     runs = []
-    for out in out_dirs:
+    for spec in out_dirs:
+        # OUT=PREFIX: only that run's mutants in files under PREFIX (cargo-mutants 27's --re
+        # lets "delete field" mutants of every file through; seen).
+        out, _, prefix = spec.partition("=")
         data = json.loads((Path(out) / "outcomes.json").read_text())
         baseline = None
         for o in data["outcomes"]:
@@ -73,7 +76,7 @@ def load(out_dirs, mutants=None, only_known=False):
                 continue
             m = o["scenario"]["Mutant"]
             outcome = OUTCOMES.get(o["summary"], o["summary"])
-            if only_known and m["name"] not in mutants:
+            if only_known and m["name"] not in mutants or not m["file"].startswith(prefix):
                 continue
             mutants[m["name"]] = (outcome, m["file"], secs)
         runs.append(
@@ -114,7 +117,6 @@ def main():
     reruns = []
     if a.rerun:
         mutants, reruns = load(a.rerun, OrderedDict(mutants), only_known=True)
-    changed = sorted(n for n in mutants if mutants[n][0] != as_run[n][0])
     reasons = load_reasons(a.reasons)
     try:
         commit = subprocess.run(
@@ -125,9 +127,16 @@ def main():
 
     in_scope = Counter()
     if a.scope:
+        files = set()
         for line in Path(a.scope).read_text().splitlines():
             if line.strip():
+                files.add(line.split(":", 1)[0])
                 in_scope[module_of(line.split(":", 1)[0])] += 1
+        # Outcomes of files the scope no longer holds (excluded since) are left out.
+        for n in [n for n, (_, path, _) in mutants.items() if path not in files]:
+            del mutants[n]
+            as_run.pop(n, None)
+    changed = sorted(n for n in mutants if mutants[n][0] != as_run[n][0])
 
     per_module = {name: Counter() for _, name, _ in MODULES}
     per_module_as_run = {name: Counter() for _, name, _ in MODULES}
