@@ -185,6 +185,12 @@ async fn an_event_id_is_processed_once() {
             Handled::Duplicate
         );
     }
+    // Stripe retries a delivery for up to three days: still the same event then.
+    v.clock.advance(3 * 24 * 3600);
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &failed).await),
+        Handled::Duplicate
+    );
     let pm = stored(&v, &card);
     assert_eq!(pm.failures, 1);
     assert_eq!(pm.last_error.as_deref(), Some("Your card was declined."));
