@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--reasons")
     ap.add_argument("--scope")
     ap.add_argument("--command", default="make mutants")
+    ap.add_argument("--note", action="append", default=[], help="a paragraph under the header")
     ap.add_argument("--seconds", type=int)
     a = ap.parse_args()
 
@@ -156,6 +157,9 @@ def main():
         "(infra/mutants.sh, .cargo/mutants.toml); not part of `make test`."
     )
     w()
+    for note in a.note:
+        w(note)
+        w()
     w(f"- Command: `{a.command}`, at commit {commit}.")
     for kind, rs in (("Run", runs), ("Re-run", reruns)):
         for r in rs:
