@@ -1,5 +1,5 @@
 # cardvault: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test fuzz unit lint fmt release bench load sample-page sam-build sam-local clean-tools
+.PHONY: dev test fuzz unit lint fmt release bench load mutants sample-page sam-build sam-local clean-tools
 
 ## Run the whole service locally: the AWS stand-ins, every function, a router on :8080.
 ## Each function runs up to CONCURRENCY instances at once, as Lambda would (default 4):
@@ -71,6 +71,13 @@ bench:
 ## bench/load.svg, exits non-zero on a broken invariant. Loopback only; stops by itself.
 load:
 	@infra/load.sh
+
+## cargo-mutants over the business rules (vault, domain, the dialects' parsers) against the
+## domain crate's unit tier; writes bench/mutants.md. Not part of make test: every mutant is a
+## rebuild, so all of them take hours here. make mutants SHARD=0/4 tries every 4th one;
+## MUTANTS_ARGS='--re vault/cards/add' only the mutants named so (infra/mutants.sh).
+mutants:
+	@infra/mutants.sh
 
 clean-tools:
 	rm -rf .tools

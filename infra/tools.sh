@@ -3,10 +3,11 @@
 # Idempotent: each step is skipped when its stamp (a hash of its pinned inputs)
 # matches, so a second run takes well under 2 s. Details go to .tools/install.log.
 #
-# Usage: infra/tools.sh [browser|docker]
+# Usage: infra/tools.sh [browser|docker|mutants]
 #   browser: also Debian's Chromium (apt) and, from npm, playwright-core to drive it and
 #   the jQuery the Fusebill sample page loads (make test's sample-page test needs them).
 #   docker: also Debian's docker.io and debootstrap (make sam-local).
+#   mutants: also cargo-mutants from crates.io, into .tools/cargo (make mutants).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +50,10 @@ REDOC_INTEGRITY="sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo
 # of the pinned version into its own prefix.
 REDOCLY_VERSION="2.77.0"
 REDOCLY_DIR="$TOOLS/redocly"
+
+# make mutants: the mutation-testing tool, built from crates.io with its own Cargo.lock.
+MUTANTS_VERSION="27.1.0"
+CARGO_TOOLS="$TOOLS/cargo"
 
 mkdir -p "$TOOLS"
 : >>"$LOG"
@@ -249,6 +254,23 @@ step_docker() {
   say "${missing[*]}: installed ($((SECONDS - t0)) s)"
 }
 
+# --- cargo-mutants, for make mutants (compiled once: a few minutes) ----------------------
+step_mutants() {
+  local stamp="$CARGO_TOOLS/.cargo-mutants-stamp" want
+  want="$(stamp_of "$MUTANTS_VERSION" "$(rustc --version)")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$CARGO_TOOLS/bin/cargo-mutants" ]]; then
+    say "cargo-mutants $MUTANTS_VERSION: ok (cached)"
+    return
+  fi
+  local t0=$SECONDS
+  log "cargo install cargo-mutants@$MUTANTS_VERSION"
+  # Niced: the machine's two cores are shared with builds and tests.
+  nice -n 19 cargo install --locked --root "$CARGO_TOOLS" "cargo-mutants@$MUTANTS_VERSION" \
+    >>"$LOG" 2>&1 || die "cargo install cargo-mutants@$MUTANTS_VERSION"
+  printf '%s\n' "$want" >"$stamp"
+  say "cargo-mutants $MUTANTS_VERSION: installed ($((SECONDS - t0)) s)"
+}
+
 log "tools.sh start"
 step_java
 step_debs
@@ -258,6 +280,7 @@ step_openapi
 step_stripe
 if [[ "${1:-}" == "browser" ]]; then step_browser; fi
 if [[ "${1:-}" == "docker" ]]; then step_docker; fi
+if [[ "${1:-}" == "mutants" ]]; then step_mutants; fi
 # Other scripts read this to find the emulator without repeating the path.
 printf '%s\n' "$DDB_DIR/emulator" >"$TOOLS/dynamodb-local.path"
 log "tools.sh done"

@@ -403,6 +403,11 @@ mod tests {
     }
 
     fn card_json(as_sent: Option<ExpiryAsSent>) -> serde_json::Value {
+        card_json_with(|pm| pm.expiry_as_sent = as_sent)
+    }
+
+    /// A Visa card's JSON, its record changed by `edit` first.
+    fn card_json_with(edit: impl FnOnce(&mut PaymentMethod)) -> serde_json::Value {
         let tenant = TenantId::try_from("t1".to_owned()).unwrap();
         let customer = Customer {
             id: CustomerId::try_from(1_000_001).unwrap(),
@@ -433,8 +438,56 @@ mod tests {
             },
             fingerprint: None,
         });
-        pm.expiry_as_sent = as_sent;
+        edit(&mut pm);
         serde_json::to_value(CardJson::from(CardView::of(pm, &customer))).unwrap()
+    }
+
+    #[test]
+    fn error_says_the_most_pressing_thing_wrong_with_the_card() {
+        use crate::domain::stripe_event::{EXPIRING, REMOVED_AT_STRIPE};
+        let error = |edit: fn(&mut PaymentMethod)| card_json_with(edit)["error"].clone();
+        assert_eq!(error(|_| {}), serde_json::Value::Null);
+        assert_eq!(error(|pm| pm.stripe_expiring = true), EXPIRING);
+        let declined = |pm: &mut PaymentMethod| {
+            pm.stripe_expiring = true;
+            pm.last_error = Some("Your card was declined.".into());
+        };
+        assert_eq!(error(declined), "Your card was declined.");
+        let removed = |pm: &mut PaymentMethod| {
+            pm.last_error = Some("Your card was declined.".into());
+            pm.removed_at_stripe = Some(time::OffsetDateTime::UNIX_EPOCH);
+        };
+        assert_eq!(error(removed), REMOVED_AT_STRIPE);
+    }
+
+    #[test]
+    fn errors_render_as_the_dialects_envelope() {
+        let resp = render_error(&Error::field("number", "number must be 4 to 19 digits"));
+        assert_eq!(resp.status(), 400);
+        let Body::Text(text) = resp.body() else {
+            panic!("{:?}", resp.body())
+        };
+        let body: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body["message"], "number must be 4 to 19 digits");
+        assert_eq!(body["fields"]["number"], "number must be 4 to 19 digits");
+    }
+
+    #[test]
+    fn only_the_last_four_digits_of_number_are_kept() {
+        let body = |number: &str| {
+            serde_json::json!({"name": "Work", "number": number, "month": "08", "year": "30",
+                               "stripeToken": "tok_1"})
+        };
+        for (number, last4) in [
+            ("4242 4242 4242 4242", "4242"),
+            ("4000-0000-0000-0002", "0002"),
+            ("1881", "1881"),
+        ] {
+            assert_eq!(create(body(number)).unwrap().last4, last4, "{number}");
+        }
+        for bad in ["424", "4242x", "42424242424242424242"] {
+            assert!(create(body(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -255,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn paging_takes_start_up_to_a_million_and_limit_in_its_range() {
+        let page_of = |query: &[(&str, &str)]| {
+            let map: std::collections::HashMap<String, String> = query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            page(&lambda_http::Request::default().with_query_string_parameters(map))
+        };
+        let p = page_of(&[("start", "1000000"), ("limit", "1")]).unwrap();
+        assert_eq!((p.start, p.limit), (1_000_000, 1));
+        for bad in [
+            [("start", "1000001"), ("limit", "1")],
+            [("start", "-1"), ("limit", "1")],
+            [("start", "0"), ("limit", "0")],
+        ] {
+            assert!(matches!(page_of(&bad), Err(Error::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn timestamps_are_epoch_seconds_with_microseconds() {
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_765_163_615_609_121_000).unwrap();
         assert_eq!(

@@ -78,11 +78,6 @@ impl AuditAction {
             Self::StripeDeauthorized => "stripe.deauthorized",
         }
     }
-
-    /// A refusal: written at most once a minute per caller (`vault::audit`).
-    pub fn is_denial(self) -> bool {
-        matches!(self, Self::RoleDenied | Self::TenantDenied)
-    }
 }
 
 /// Who acted, as stored: `apiKey:<keyId>`, `user:<sub>:<role>`, `redirect:publicKey`,
@@ -654,9 +649,10 @@ mod tests {
             hash: raced.records[2].hash.clone(),
             mac: String::new(),
         });
-        // Read as of one head, the same is a rewound head.
+        // Read as of one head, the same is a rewound head, broken at the first event past it.
         let b = verify_shape("t", &raced, NOW).unwrap_err();
         assert!(b.reason.contains("rewound"), "{b:?}");
+        assert_eq!(b.seq, 4);
         raced.settled = false;
         assert_eq!(verify_shape("t", &raced, NOW), Ok(3));
         // The same marks without their records: a tail cut and the head rewound over it.
@@ -700,12 +696,25 @@ mod tests {
         let mut big = p.clone();
         big.event.object = Some("x".repeat(MAX_EVENT_BYTES));
         assert!(pending_fault("t", &e.event_id, Some(&big)).is_some());
+        // The limit is 8 KiB of JSON, inclusive: an event of exactly that size chains.
+        let sized = |bytes: usize| {
+            let mut s = p.clone();
+            s.event.object = Some(String::new());
+            let base = serde_json::to_vec(&s.event).unwrap().len();
+            s.event.object = Some("x".repeat(bytes - base));
+            assert_eq!(serde_json::to_vec(&s.event).unwrap().len(), bytes);
+            pending_fault("t", &e.event_id, Some(&s))
+        };
+        assert_eq!(sized(8 * 1024), None);
+        assert!(sized(8 * 1024 + 1).is_some());
 
         let mut t = trail(2);
         t.unreadable
             .push(("AUDITQ#t/bad".into(), "it is not an event"));
         let b = verify_shape("t", &t, NOW).unwrap_err();
         assert!(b.reason.contains("AUDITQ#t/bad"), "{b:?}");
+        // Named as a break after the trail's two good events.
+        assert_eq!(b.seq, 3);
     }
 
     #[test]

@@ -170,6 +170,8 @@ mod tests {
         let t = StripeToken::parse("tok_1AbcDEF").unwrap();
         assert_eq!(t.reveal(), "tok_1AbcDEF");
         assert!(!format!("{t:?}").contains("Abc"));
+        // Redacted, not blank: a log line still shows that a token was there.
+        assert_eq!(format!("{t:?}"), "StripeToken([REDACTED])");
         for bad in ["", "tok_", "card_1", "tok_a b", "tok_a/b", " tok_1"] {
             assert!(StripeToken::parse(bad).is_none(), "{bad:?}");
         }

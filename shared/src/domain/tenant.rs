@@ -237,5 +237,13 @@ mod tests {
         json.as_object_mut().unwrap().remove("trustedIssuers");
         let old: Tenant = serde_json::from_value(json).unwrap();
         assert!(old.trusted_issuers.is_empty());
+        // ...and one stored before tenants had a currency charges in US dollars.
+        let mut json = serde_json::to_value(tenant(&[])).unwrap();
+        json["currency"] = "eur".into();
+        let eur: Tenant = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(eur.currency, "eur");
+        json.as_object_mut().unwrap().remove("currency");
+        let old: Tenant = serde_json::from_value(json).unwrap();
+        assert_eq!(old.currency, "usd");
     }
 }

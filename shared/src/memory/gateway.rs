@@ -62,6 +62,8 @@ struct State {
     /// The `Stripe-Account` each customer and card on file was made under (`None`: the
     /// key's own account), as Stripe keeps connected accounts apart.
     accounts: HashMap<String, Option<String>>,
+    /// The status of every later PaymentIntent (`None`: `succeeded`).
+    intent_status: Option<&'static str>,
 }
 
 /// The credentials one call was made with: Stripe answers by them (localstripe takes
@@ -240,6 +242,12 @@ impl MemoryGateway {
 
     pub fn heal(&self, op: &'static str) {
         self.state.lock().unwrap().failing.remove(op);
+    }
+
+    /// Makes every later collection's PaymentIntent answer with `status` (e.g.
+    /// `requires_action`, a card that wants 3-D Secure) rather than `succeeded`.
+    pub fn intent_status(&self, status: &'static str) {
+        self.state.lock().unwrap().intent_status = Some(status);
     }
 
     /// Makes every later call of `op` take `time` to answer.
@@ -494,6 +502,12 @@ impl PaymentGateway for MemoryGateway {
         let mut c = s.new_card(&fake);
         c.last4 = Some(card.number.last4());
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+        // Stripe keeps the address it was given on the card (its AVS checks read it).
+        c.address_line1 = card.address_line1.map(str::to_owned);
+        c.address_line2 = card.address_line2.map(str::to_owned);
+        c.address_city = card.address_city.map(str::to_owned);
+        c.address_zip = card.address_zip.map(str::to_owned);
+        c.address_country = card.address_country.map(str::to_owned);
         let tok = s.id("tok");
         if pan == DECLINED_AT_ATTACH {
             s.declining.push(tok.clone());
@@ -605,18 +619,16 @@ impl PaymentGateway for MemoryGateway {
             return Err(declined("Your card has insufficient funds."));
         }
         let id = s.id("pi");
+        let status = s.intent_status.unwrap_or("succeeded").to_owned();
         s.intents.insert(
             id.clone(),
             PaymentIntent {
                 id: id.clone(),
-                status: "succeeded".into(),
+                status: status.clone(),
             },
         );
         s.replies.insert(idempotency_key.to_owned(), id.clone());
-        Ok(PaymentIntent {
-            id,
-            status: "succeeded".into(),
-        })
+        Ok(PaymentIntent { id, status })
     }
 
     async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError> {

@@ -588,3 +588,67 @@ fn take_match(cards: &mut Vec<Card>, pm: &PaymentMethod) -> Option<Card> {
     })?;
     Some(cards.remove(at))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::tests::{connect_tenant, tid, CONNECT};
+
+    fn card() -> CardRef {
+        CardRef {
+            customer_id: CustomerId::MIN,
+            payment_method_id: PaymentMethodId::MIN,
+            last4: "4242".into(),
+        }
+    }
+
+    /// A report with `n` cards in each list: moved, to re-import, removed, failed.
+    fn report(n: [usize; 4]) -> RehomeReport {
+        let moved = MovedCard {
+            card: card(),
+            stripe: None,
+        };
+        let failed = FailedCard {
+            card: card(),
+            reason: "declined".into(),
+        };
+        RehomeReport {
+            moved: vec![moved; n[0]],
+            needs_reimport: vec![card(); n[1]],
+            removed_at_stripe: vec![card(); n[2]],
+            failed: vec![failed; n[3]],
+            ..RehomeReport::default()
+        }
+    }
+
+    /// The report's cap counts the cards of every list alike, whichever they are in (a
+    /// batch that only fails still stops, its answer bounded).
+    #[test]
+    fn a_batch_is_full_at_report_max_cards_in_any_list() {
+        let tenant = connect_tenant();
+        let request = RehomeRequest {
+            tenant: tid(CONNECT),
+            to: tenant.stripe.clone().unwrap(),
+            cursor: None,
+            dry_run: false,
+            max_cards: None,
+        };
+        let run = Run {
+            tenant: &tenant,
+            target: String::new(),
+            current: None,
+            auth: None,
+            request: &request,
+        };
+        let full = |n| matches!(run.full(&report(n)), Some(Stop::Full));
+        for i in 0..4 {
+            let mut n = [0; 4];
+            n[i] = REPORT_MAX;
+            assert!(full(n), "{REPORT_MAX} in list {i}");
+            n[i] -= 1;
+            assert!(!full(n), "{} in list {i}", REPORT_MAX - 1);
+        }
+        assert!(full([250, 250, 250, 250]));
+        assert!(!full([250, 250, 250, 249]));
+    }
+}

@@ -524,6 +524,36 @@ mod tests {
     }
 
     #[test]
+    fn an_import_names_every_missing_or_blank_field() {
+        let parse = |v: serde_json::Value| {
+            serde_json::from_value::<ImportRequestJson>(v)
+                .unwrap()
+                .parse()
+        };
+        let ok = parse(serde_json::json!({"customerId": 1_000_001,
+            "stripeCustomerId": "cus_AExsNjBZDLMNDK", "stripeCardId": "card_19uTyBAXix6Ggd0e"}))
+        .unwrap();
+        assert_eq!(ok.stripe_customer.to_string(), "cus_AExsNjBZDLMNDK");
+        assert_eq!(ok.source.to_string(), "card_19uTyBAXix6Ggd0e");
+        let Err(Error::Invalid(errors)) =
+            parse(serde_json::json!({"customerId": 1_000_001, "stripeCardId": "  "}))
+        else {
+            panic!("expected Invalid")
+        };
+        let named: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("stripeCustomerId", "stripeCustomerId is required"),
+                ("stripeCardId", "stripeCardId is required")
+            ]
+        );
+    }
+
+    #[test]
     fn timestamps_have_six_fractional_digits() {
         let at = |nanos: i128| {
             timestamp(time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())

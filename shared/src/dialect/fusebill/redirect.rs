@@ -365,6 +365,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn booleans_are_true_or_false_in_any_case_and_nothing_else() {
+        let p = Params::from_json(&serde_json::json!(
+            {"a": "FALSE", "b": "True", "c": true, "d": "yes"}
+        ));
+        let mut errors = Vec::new();
+        assert!(!p.boolean("a", &mut errors));
+        assert!(p.boolean("b", &mut errors));
+        assert!(p.boolean("c", &mut errors));
+        assert!(!p.boolean("missing", &mut errors));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!p.boolean("d", &mut errors));
+        assert_eq!(errors[0].field, "d");
+    }
+
+    #[test]
+    fn a_collection_amount_is_read_in_minor_units_from_its_nested_field() {
+        let p = Params::from_json(&serde_json::json!(
+            {"paymentCollectOptions": {"collectionAmount": "5.50"}, "bad": "5.505"}
+        ));
+        let mut errors = Vec::new();
+        let name = "paymentCollectOptions.collectionAmount";
+        assert_eq!(p.amount(name, &mut errors), Some(550));
+        assert_eq!(p.amount("missing", &mut errors), None);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(p.amount("bad", &mut errors), None);
+        assert_eq!(errors[0].field, "bad");
+    }
+
+    #[test]
     fn amounts() {
         assert_eq!(parse_minor_units("0.50"), Some(50));
         assert_eq!(parse_minor_units("0.5"), Some(50));

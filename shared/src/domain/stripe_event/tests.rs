@@ -354,6 +354,45 @@ fn a_message_never_carries_a_card_number() {
         "Amount 1,234.56 at 12:30"
     );
     assert_eq!(safe_message(&"x".repeat(2000)).len(), ERROR_MAX);
+    // Past twice the limit the rest is not read: a short run at that cut may be the start of
+    // a number and is masked; a short number before it is not.
+    let cut = format!(
+        "code 7 card {}x1234567890123 more",
+        "4".repeat(2 * ERROR_MAX - 12 - 6)
+    );
+    assert_eq!(safe_message(&cut), "code 7 card [redacted]x[redacted]");
+}
+
+#[test]
+fn brands_are_spelled_as_stripe_spells_them_on_a_card() {
+    // Stripe's card object's `brand` values (what the user API shows for a source).
+    for (brand, stripe) in [
+        (CardBrand::Visa, "Visa"),
+        (CardBrand::MasterCard, "MasterCard"),
+        (CardBrand::AmericanExpress, "American Express"),
+        (CardBrand::Discover, "Discover"),
+        (CardBrand::Diners, "Diners Club"),
+        (CardBrand::Jcb, "JCB"),
+        (CardBrand::UnionPay, "UnionPay"),
+    ] {
+        assert_eq!(brand.stripe_name(), stripe);
+        assert_eq!(CardBrand::from_stripe(stripe), brand, "{stripe}");
+    }
+}
+
+#[test]
+fn card_details_that_are_not_stripes_are_left_out() {
+    // A last4 that is not four digits, a month or year out of range: not stored.
+    for (last4, month, year) in [("12345", 13, 1999), ("4a42", 0, 2100), ("424", 12, 2099)] {
+        let card = json!({"id": "card_1", "object": "card", "customer": "cus_1",
+                          "brand": "Visa", "last4": last4, "exp_month": month, "exp_year": year});
+        let EventChange::CardUpdated(_, d) = event("customer.source.updated", card).change else {
+            panic!("{last4}")
+        };
+        let valid = (month == 12).then_some(12u8);
+        assert_eq!((d.last4, d.exp_month), (None, valid), "{last4}");
+        assert_eq!(d.exp_year, (year == 2099).then_some(2099u16), "{last4}");
+    }
 }
 
 #[test]

@@ -328,6 +328,55 @@ async fn a_declined_collection_keeps_the_card_and_counts_the_failure() {
     assert_eq!(v.gateway.intents(), 0);
 }
 
+/// The holder's address goes to Stripe with the card, as entered (its AVS checks read it).
+#[tokio::test]
+async fn the_holders_address_goes_to_stripe_with_the_card() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let mut entry = card(VISA).holder("Karen", "Wood").build();
+    let text = |s: &str| Text::parse_optional("address", Some(s), 100).unwrap();
+    entry.holder.address1 = text("1 Main Street");
+    entry.holder.address2 = text("Apt 2");
+    entry.holder.city = text("Springfield");
+    entry.holder.postal_zip = text("10001");
+
+    let added = ok(add(&v, &c, entry).await);
+
+    let s = added.view.payment_method.stripe.unwrap();
+    let at_stripe = v.gateway.card_of(&s.customer_id, &s.source_id).unwrap();
+    assert_eq!(
+        [
+            at_stripe.address_line1,
+            at_stripe.address_line2,
+            at_stripe.address_city,
+            at_stripe.address_zip
+        ],
+        ["1 Main Street", "Apt 2", "Springfield", "10001"].map(|a| Some(a.to_owned()))
+    );
+}
+
+/// Only a PaymentIntent that `succeeded` is a collection: one that wants 3-D Secure (or is
+/// still processing) is not money taken.
+#[tokio::test]
+async fn a_collection_that_did_not_succeed_at_stripe_is_no_success() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.gateway.intent_status("requires_action");
+
+    let added = ok(add(&v, &c, card(VISA).collect(550).build()).await);
+    let collection = added.collection.expect("a collection");
+    assert_eq!(collection.succeeded, Some(false));
+    assert!(collection.payment_intent_id.is_some());
+    assert_eq!(
+        collection.message.as_deref(),
+        Some(crate::vault::cards::COLLECTION_DECLINED)
+    );
+    assert_eq!(
+        added.view.payment_method.last_error.as_deref(),
+        Some("The payment is requires_action.")
+    );
+}
+
 #[tokio::test]
 async fn an_unanswered_collection_is_unknown_and_no_failure() {
     let v = vault();

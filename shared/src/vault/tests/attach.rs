@@ -184,6 +184,24 @@ async fn an_unknown_or_used_token_is_an_error_on_stripe_token() {
     assert_eq!(v.store.payment_methods().len(), 1);
 }
 
+/// A decline answers with the vault's own words, never Stripe's message (which can say
+/// why: fraud, lost card…), and stores nothing.
+#[tokio::test]
+async fn a_declined_card_is_an_error_on_stripe_token_in_the_vaults_words() {
+    let v = vault();
+    v.gateway.fail("attach_source", FailWith::Api(402));
+    let token = v.gateway.seed_token(stripe_card("4242"));
+
+    let e = err(attach(&v, "a1", token_card(token, "4242", false)).await);
+    let [f] = field_errors(e).try_into().unwrap();
+    assert_eq!(f.field, "stripeToken");
+    assert_eq!(
+        f.message,
+        format!("stripeToken: {}", crate::error::CARD_DECLINED)
+    );
+    assert!(v.store.payment_methods().is_empty());
+}
+
 #[tokio::test]
 async fn stripe_unavailable_is_upstream_and_stores_nothing() {
     let v = vault();

@@ -17,6 +17,7 @@ mod default;
 mod human;
 mod import;
 mod list;
+mod mutants_stripe_customers;
 mod once;
 mod rehome;
 mod remove;

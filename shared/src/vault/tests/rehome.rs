@@ -258,6 +258,35 @@ async fn a_crash_between_the_stripe_add_and_the_write_resumes_without_a_second_c
     assert_eq!(v.gateway.sources_of(&to.customer_id), vec![to.source_id]);
 }
 
+/// Two runs of the same move at once (an operator's retry while the first still runs):
+/// whichever records its copy first wins, and the other never detaches the copy the record
+/// now points at, nor leaves a copy of its own behind.
+#[tokio::test(start_paused = true)]
+async fn two_runs_at_once_leave_one_copy_the_record_points_at() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+    // Both runs read the card before either records its move.
+    v.gateway
+        .latency("add_card_on_file", Duration::from_millis(200));
+    let r = request(CONNECT, false);
+
+    let (a, b) = tokio::join!(run(&v, &r), run(&v, &r));
+
+    assert_eq!(a.moved.len(), 1, "{a:?}");
+    let to = stored(&v, &pm).stripe.unwrap();
+    assert_eq!(
+        to.customer_id,
+        a.moved[0].stripe.as_ref().unwrap().customer_id
+    );
+    assert_eq!(
+        v.gateway.sources_of(&to.customer_id),
+        vec![to.source_id.clone()],
+        "{b:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_batch_size_stops_part_way_and_the_next_batches_finish_without_repeats() {
     let v = vault();

@@ -42,6 +42,17 @@ async fn deliver(
         .await
 }
 
+/// Imports a new card seeded at Stripe for `c`, a customer of `tenant`.
+async fn import_new_card(v: &Vault<Memory>, tenant: &str, c: &Customer) -> Result<CardView, Error> {
+    let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
+    v.import_card(
+        &tid(tenant),
+        StripeRoute::Any,
+        import_request(c.id, &cus, &card),
+    )
+    .await
+}
+
 fn own() -> WebhookRoute {
     WebhookRoute::Tenant(tid(OWN))
 }
@@ -174,6 +185,12 @@ async fn an_event_id_is_processed_once() {
             Handled::Duplicate
         );
     }
+    // Stripe retries a delivery for up to three days: still the same event then.
+    v.clock.advance(3 * 24 * 3600);
+    assert_eq!(
+        ok(deliver(&v, &own(), OWN_SECRET, &failed).await),
+        Handled::Duplicate
+    );
     let pm = stored(&v, &card);
     assert_eq!(pm.failures, 1);
     assert_eq!(pm.last_error.as_deref(), Some("Your card was declined."));
@@ -506,14 +523,7 @@ async fn deauthorization_revokes_the_connection_until_it_is_set_again() {
         ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &deauth).await),
         Handled::Applied { changes: 1 }
     );
-    let (cus, card) = v.gateway.seed_customer_with_card(stripe_card("4242"));
-    let r = v
-        .import_card(
-            &tid(CONNECT),
-            StripeRoute::Any,
-            import_request(c.id, &cus, &card),
-        )
-        .await;
+    let r = import_new_card(&v, CONNECT, &c).await;
     assert_eq!(bad_request(err(r)), STRIPE_REVOKED);
     assert_eq!(stripe_ops(&v), Vec::<String>::new(), "no Stripe call");
     assert_eq!(
@@ -689,4 +699,52 @@ async fn a_re_home_target_never_reaches_another_tenants_cards() {
         Handled::Ignored
     );
     assert_eq!(stored(&v, &their_card), their_card.payment_method);
+}
+
+/// The webhook function reads at most `MAX_EVENT_BYTES` of a delivery. Stripe's largest
+/// events the endpoint receives carry a customer with its sources: one with 100 cards
+/// (about 50 KiB) is taken whole, and handled.
+#[tokio::test]
+async fn an_event_with_a_customer_and_its_hundred_cards_is_within_the_size_limit() {
+    let v = hooked();
+    let card = |n: usize| {
+        json!({"id": format!("card_{n:024}"), "object": "card", "address_city": null,
+               "address_country": "US", "address_line1": "1 Main Street", "address_line1_check": "pass",
+               "address_line2": null, "address_state": "NY", "address_zip": "10001",
+               "address_zip_check": "pass", "brand": "Visa", "country": "US",
+               "customer": "cus_1Big", "cvc_check": "pass", "dynamic_last4": null,
+               "exp_month": 8, "exp_year": 2030, "fingerprint": "Xt5EWLLDS7FJjR1c",
+               "funding": "credit", "last4": "4242", "metadata": {}, "name": "Karen Wood",
+               "tokenization_method": null, "wallet": null})
+    };
+    let customer = json!({"id": "cus_1Big", "object": "customer", "email": "karen@example.com",
+        "sources": {"object": "list", "has_more": false, "url": "/v1/customers/cus_1Big/sources",
+                    "data": (0..100).map(card).collect::<Vec<_>>()}});
+    let e = event(&v, "evt_big", "customer.updated", 0, customer);
+    let size = e.to_string().len();
+    assert!(size > 48 * 1024, "{size}");
+    assert!(size <= crate::vault::webhooks::MAX_EVENT_BYTES, "{size}");
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &e).await),
+        Handled::Ignored
+    );
+}
+
+/// Two tenants connected through one Stripe account: a deauthorization of the account
+/// revokes both, and the answer counts both changes.
+#[tokio::test]
+async fn a_deauthorization_of_a_shared_account_revokes_every_tenant_on_it() {
+    let v = hooked();
+    v.store.insert_tenant(tenant_with_account(CONNECT_ACCOUNT));
+    let deauth = json!({"id": "evt_deauth2", "type": "account.application.deauthorized",
+        "created": now(&v), "account": CONNECT_ACCOUNT, "data": {"object": {"id": "ca_1"}}});
+    assert_eq!(
+        ok(deliver(&v, &WebhookRoute::Platform, PLATFORM_SECRET, &deauth).await),
+        Handled::Applied { changes: 2 }
+    );
+    for tenant in [CONNECT, "neighbour"] {
+        let c = customer(&v, tenant).await;
+        let r = import_new_card(&v, tenant, &c).await;
+        assert_eq!(bad_request(err(r)), STRIPE_REVOKED, "{tenant}");
+    }
 }

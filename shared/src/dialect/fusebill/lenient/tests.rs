@@ -354,3 +354,12 @@ fn the_fusebill_bodies_read_tolerantly() {
         }
     }
 }
+
+#[test]
+fn the_depth_limit_counts_nesting_not_siblings() {
+    // MAX_DEPTH arrays side by side, each closed before the next: one level deep.
+    let siblings = format!("[{}]", vec!["[1]"; MAX_DEPTH + 1].join(","));
+    assert_eq!(ok(&siblings).as_array().unwrap().len(), MAX_DEPTH + 1);
+    let objects = format!("[{}]", vec!["{\"a\":1}"; MAX_DEPTH + 1].join(","));
+    assert_eq!(ok(&objects).as_array().unwrap().len(), MAX_DEPTH + 1);
+}
