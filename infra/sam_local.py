@@ -44,6 +44,12 @@ SAM = os.path.join(VENV, "sam")
 # bench.py's event plan: a real-credential event for every function, and its one answer.
 sys.path.insert(0, os.path.join(ROOT, "infra", "bench"))
 import bench  # noqa: E402
+# The functions with no real-credential event, and why: every other one must have one, or
+# the run fails (a function dropped from bench.py's plan would otherwise lose its real call
+# silently).
+NO_REAL_EVENT = {
+    "audit-chain": "a DynamoDB stream event carries no credentials; its shipped event is a valid one",
+}
 # sam local invoke processes at once.
 PARALLEL = int(os.environ.get("CARDVAULT_SAM_PARALLEL", "4"))
 
@@ -215,6 +221,12 @@ def real_events(facts, binaries):
     return events
 
 
+def without_real_event(binaries, events):
+    """The functions that have no real-credential event and are not in NO_REAL_EVENT, and
+    those in NO_REAL_EVENT that have one after all or are gone (the list must stay true)."""
+    return sorted((set(binaries) - set(events)) ^ set(NO_REAL_EVENT))
+
+
 def wait_listening(process, port, log_path, what):
     """Until `process` (a sam local server) accepts connections on `port`."""
     t0 = time.monotonic()
@@ -356,6 +368,10 @@ class Checks:
             sys.exit(f"sam-local: FAILED: events/expected.toml and template.yaml differ: {unnamed}")
         t0 = time.monotonic()
         real = real_events(self.facts, [b for _, b in listed])
+        unreal = without_real_event([b for _, b in listed], real)
+        if unreal:
+            sys.exit(f"sam-local: FAILED: no real-credential event for {unreal} "
+                     f"(bench.py's plan, or NO_REAL_EVENT with a reason)")
         print(f"  real-credential events and their fixtures, through the fleet "
               f"({time.monotonic() - t0:.1f} s)", flush=True)
         failures = []

@@ -68,9 +68,11 @@ start() {
 }
 
 # After a down: any process still in a session or process group this run dir started, or
-# holding a file of the run dir open (a service's log is every child's stdout), other than
-# this script and its callers. Prints "PID COMMAND" per process; kills those of its
-# sessions (surely ours); answers 1 when there was any.
+# with a file of the run dir as its stdout or stderr (a service's log is every child's
+# stdout: a child that left its session still writes there), other than this script and its
+# callers. Prints "PID COMMAND" per process, kills those of its sessions (surely ours), and
+# answers 1 when there was any. A process that merely has a run-dir file open otherwise (tail
+# -f on a log, an editor) is not the stack's: it is named on stderr, left alone, and passes.
 leftovers() {
   python3 - "$RUN_DIR" <<'PY'
 import os, signal, sys, time
@@ -100,7 +102,9 @@ while pid > 1:
         pid = stat(pid)[0]
     except OSError:
         break
-found, killable = [], []
+def in_run_dir(pid, fd):
+    return os.readlink(f"/proc/{pid}/fd/{fd}").startswith(run_dir + "/")
+found, killable, others = [], [], []
 for entry in os.listdir("/proc"):
     if not entry.isdigit() or int(entry) in mine:
         continue
@@ -110,16 +114,22 @@ for entry in os.listdir("/proc"):
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:160]
         fds = os.listdir(f"/proc/{pid}/fd")
-        held = any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(run_dir + "/") for fd in fds)
+        writes = any(in_run_dir(pid, fd) for fd in ("1", "2") if fd in fds)
+        held = writes or any(in_run_dir(pid, fd) for fd in fds)
     except OSError:
         continue  # gone meanwhile, or not ours to read
     if not cmd:
         continue  # a kernel thread or a zombie
     if pgrp in ours or sid in ours:
         killable.append(pid)
-    elif not held:
+    elif not writes:
+        if held:
+            others.append(f"{pid} {cmd}")
         continue
     found.append(f"{pid} {cmd}")
+for line in others:
+    print(f"stack: WARNING: {line} has a file of {run_dir} open; not the stack's, left alone",
+          file=sys.stderr)
 for line in found:
     print(line)
 for pid in killable:
@@ -131,16 +141,22 @@ sys.exit(1 if found else 0)
 PY
 }
 
-# infra/dynamodb/LoopbackDynamoDB.java compiled once per source and emulator, in .tools;
-# prints the class folder. Made beside and renamed, so stacks starting at once can share it.
+# infra/dynamodb/LoopbackDynamoDB.java compiled once per source, flags and emulator, in
+# .tools; prints the class folder. Made beside and renamed, so stacks starting at once can
+# share it. --release 17: the class loads on the java tools.sh asks for (17 or newer) even
+# when javac is newer than java.
+JAVAC_FLAGS=(-nowarn --release 17)
 loopback_dynamodb() {
   local emulator=$1 src="$ROOT/infra/dynamodb/LoopbackDynamoDB.java" key dir tmp
-  key="$(cat "$src" "$emulator/sha256" 2>/dev/null | sha256sum | cut -c1-12)"
+  # The emulator's sha256 file names its build: without it, a new emulator would reuse a
+  # class compiled against the old one.
+  [[ -f $emulator/sha256 ]] || { say "FAILED: no $emulator/sha256 (run infra/tools.sh)" >&2; exit 1; }
+  key="$( { cat "$src" "$emulator/sha256"; printf '%s\n' "${JAVAC_FLAGS[@]}"; } | sha256sum | cut -c1-12)"
   dir="$TOOLS/dynamodb-loopback/$key"
   if [[ ! -f $dir/LoopbackDynamoDB.class ]]; then
     mkdir -p "$TOOLS/dynamodb-loopback"
     tmp="$(mktemp -d "$TOOLS/dynamodb-loopback/tmp.XXXXXX")"
-    javac -nowarn -cp "$emulator/DynamoDBLocal.jar" -d "$tmp" "$src" >&2 \
+    javac "${JAVAC_FLAGS[@]}" -cp "$emulator/DynamoDBLocal.jar" -d "$tmp" "$src" >&2 \
       || { rm -rf "$tmp"; say "FAILED: javac $src" >&2; exit 1; }
     mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
   fi
@@ -148,21 +164,64 @@ loopback_dynamodb() {
 }
 
 # Every socket a service listens on is on 127.0.0.1: the stand-ins hold card data and
-# secrets, and nothing here authenticates. Fails (and says which) for one that is not.
+# secrets, and nothing here authenticates. Every TCP socket listening in a service's session
+# counts (a child's too, on any port, not only the announced one), read from /proc, where a
+# socket is found by its owner and so cannot go unseen as an empty `ss` filter did: each
+# service must listen on its announced port, and on loopback only. Else fails, saying why.
 loopback_only() {
-  local name port bad=""
-  for name in "$@"; do
-    port="${PORTS[$name]}"
-    # ss prints IPv4-mapped addresses as [::ffff:127.0.0.1]; anything else (*, 0.0.0.0,
-    # [::], another address) is reachable from outside this machine.
-    bad+="$(ss -Hltn "sport = :$port" | awk -v n="$name" -v p="$port" \
-      '$4 != "127.0.0.1:" p && $4 != "[::ffff:127.0.0.1]:" p {print "  " n " listens on " $4}')"
-  done
-  if [[ -n $bad ]]; then
-    say "FAILED: not on loopback only:" >&2
-    printf '%s\n' "$bad" >&2
-    exit 1
-  fi
+  local name specs=()
+  for name in "$@"; do specs+=("$name=${PORTS[$name]}=$(pid_of "$name")"); done
+  python3 - "${specs[@]}" <<'PY' || exit 1
+import ipaddress, os, sys
+services = {}  # session id (the leader's pid) -> (name, announced port)
+for spec in sys.argv[1:]:
+    name, port, sid = spec.split("=")
+    services[int(sid)] = (name, int(port))
+inodes = {}  # socket inode -> service, over every fd of every process in its session
+for entry in os.listdir("/proc"):
+    if not entry.isdigit():
+        continue
+    try:
+        with open(f"/proc/{entry}/stat") as f:
+            sid = int(f.read().rsplit(")", 1)[1].split()[3])
+        if sid not in services:
+            continue
+        for fd in os.listdir(f"/proc/{entry}/fd"):
+            link = os.readlink(f"/proc/{entry}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes[int(link[8:-1])] = services[sid][0]
+    except OSError:
+        continue  # gone meanwhile
+def address(hex_addr):
+    raw = bytes.fromhex(hex_addr)
+    # /proc/net/tcp{,6} print each 32-bit word in little-endian order.
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(raw)
+    return getattr(ip, "ipv4_mapped", None) or ip
+listening = {name: [] for name, _ in services.values()}
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    with open(table) as f:
+        for row in f.read().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] != "0A" or int(cols[9]) not in inodes:  # 0A: LISTEN
+                continue
+            host, port = cols[1].split(":")
+            listening[inodes[int(cols[9])]].append((address(host), int(port, 16)))
+bad = []
+for name, port in services.values():
+    socks = listening[name]
+    if port not in {p for _, p in socks}:
+        bad.append(f"{name} does not listen on its port {port} (it listens on: "
+                   + (", ".join(f"{a}:{p}" for a, p in socks) or "nothing") + ")")
+    # 0.0.0.0, [::] or another address is reachable from outside this machine.
+    bad += [f"{name} listens on {a}:{p}" for a, p in socks if not a.is_loopback]
+if bad:
+    print("stack: FAILED: not on loopback only:", *bad, sep="\n  ", file=sys.stderr)
+    sys.exit(1)
+for name in listening:
+    print(f"stack: {name} listens on loopback only: "
+          + ", ".join(f"{a}:{p}" for a, p in sorted(listening[name], key=str)))
+PY
 }
 
 healthy() {
@@ -286,8 +345,11 @@ cmd_up() {
   # Clear any half-started leftovers; what an earlier down left is said, not fatal here.
   cmd_down || say "WARNING: an earlier run left processes behind (killed, see above)" >&2
 
-  local emulator name port
+  local emulator name port loopback
   emulator="$(cat "$TOOLS/dynamodb-local.path")"
+  # Here, not inside start's arguments: a failed compile must stop the up (set -e does not
+  # reach into a command substitution used as an argument).
+  loopback="$(loopback_dynamodb "$emulator")"
   for name in "${SERVICES[@]}"; do
     PORTS[$name]="$(free_port)"
     printf '%s\n' "${PORTS[$name]}" >"$RUN_DIR/$name.port"
@@ -306,7 +368,7 @@ cmd_up() {
   # (loopback_only below checks every service).
   start dynamodb java -Djava.library.path="$emulator/DynamoDBLocal_lib" \
     -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-    -cp "$emulator/DynamoDBLocal.jar:$(loopback_dynamodb "$emulator")" LoopbackDynamoDB \
+    -cp "$emulator/DynamoDBLocal.jar:$loopback" LoopbackDynamoDB \
     -inMemory -sharedDb -port "${PORTS[dynamodb]}" -disableTelemetry
 
   T0S[secretsmanager]="$(now_ms)"

@@ -92,16 +92,31 @@ step_java() {
   say "java $(java_major): installed"
 }
 
-# --- command-line tools the tests drive (curl for examples, openssl for test keys, ss for
-# the stack's loopback-only check) ---
+# --- Node.js 20+ with npm -----------------------------------------------------------
+# stripe@23 (tests/stripe_sign.cjs) needs node 20 or newer and fails on 18 with an error that
+# names neither (Debian 12's own nodejs is 18, so apt is no way to get it): checked here.
+NODE_MIN=20
+step_node() {
+  local version major
+  command -v node >/dev/null 2>&1 || die "node not found: Node.js $NODE_MIN or newer (with npm) is needed"
+  version="$(node --version)"
+  major="${version#v}"
+  major="${major%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$major" -ge $NODE_MIN ]] \
+    || die "node $version: Node.js $NODE_MIN or newer is needed (stripe@$STRIPE_VERSION)"
+  command -v npm >/dev/null 2>&1 || die "npm not found (it comes with Node.js $NODE_MIN+)"
+  say "node $version: ok"
+}
+
+# --- command-line tools the tests drive (curl for examples, openssl for test keys; the
+# stack's loopback-only check reads /proc and needs no ss) ---
 step_debs() {
   local missing=() cmd
   for cmd in curl openssl; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
   done
-  command -v ss >/dev/null 2>&1 || missing+=(iproute2)
   if ((${#missing[@]} == 0)); then
-    say "curl, openssl, ss: ok"
+    say "curl, openssl: ok"
     return
   fi
   apt_install "${missing[@]}"
@@ -273,6 +288,7 @@ step_mutants() {
 
 log "tools.sh start"
 step_java
+step_node
 step_debs
 step_venv
 step_dynamodb

@@ -2,8 +2,9 @@
 // main). DynamoDB Local has no bind-address option: its Jetty server is made with a port
 // alone and so listens on every interface. This builds the server from the same command
 // line as the jar's main does, sets its connectors' host to the loopback address before
-// they open, and starts it. Run as a single-file source program:
-//   java -cp DynamoDBLocal.jar infra/dynamodb/LoopbackDynamoDB.java -inMemory -port N ...
+// they open, and starts it. stack.sh compiles it once (javac --release 17, cached in
+// .tools/dynamodb-loopback/) and runs the class:
+//   java -cp DynamoDBLocal.jar:<class dir> LoopbackDynamoDB -inMemory -port N ...
 import com.amazonaws.services.dynamodbv2.local.main.ServerRunner;
 import com.amazonaws.services.dynamodbv2.local.server.DynamoDBProxyServer;
 import java.lang.reflect.Field;

@@ -123,8 +123,9 @@ def before_call(ctx, case, kwargs):
     now = int(time.time())
     body = case.body
     if isinstance(body, dict) and random.random() < 0.5:
-        body = {"id": f"evt_fuzz{random.getrandbits(64):x}", "object": "event",
-                "type": random.choice(EVENT_TYPES), "created": now, **body}
+        # Last, so that a generated `id` or `type` does not overwrite the event's.
+        body = {**body, "id": f"evt_fuzz{random.getrandbits(64):x}", "object": "event",
+                "type": random.choice(EVENT_TYPES), "created": now}
     if isinstance(body, bytes):
         payload = body.decode("utf-8", "replace")
         body = payload.encode("utf-8")
