@@ -85,6 +85,7 @@ EVENT_TYPES = [
     "payment_intent.payment_failed", "payment_intent.succeeded",
     "account.application.deauthorized", "invoice.paid",
 ]
+DEAUTHORIZED = "account.application.deauthorized"
 _signer = None
 
 
@@ -126,6 +127,10 @@ def before_call(ctx, case, kwargs):
         # Last, so that a generated `id` or `type` does not overwrite the event's.
         body = {**body, "id": f"evt_fuzz{random.getrandbits(64):x}", "object": "event",
                 "type": random.choice(EVENT_TYPES), "created": now}
+    if isinstance(body, dict) and body.get("type") == DEAUTHORIZED:
+        # The document's example names demo tenant a's account: a signed deauthorization of it
+        # would revoke the connection the later steps (bench, client, sam local) import through.
+        body = {**body, "account": f"acct_fuzz{random.getrandbits(48):x}"}
     if isinstance(body, bytes):
         payload = body.decode("utf-8", "replace")
         body = payload.encode("utf-8")
