@@ -406,6 +406,45 @@ async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
     assert_eq!(reference().await.unwrap(), Some(made), "made once");
 }
 
+/// Review A1: the takeover's transaction also checks that the customer it replaces is gone
+/// (DynamoDB's ConditionCheck), so a caller that read a live customer as missing (a read
+/// racing its creation) cannot take its reference: `AlreadyExists`, and the reference
+/// still names the live customer.
+#[tokio::test]
+async fn a_live_customers_reference_is_never_taken_over() {
+    let sub = fresh_user("live-ref");
+    let jwt = user_token("demo-a", &sub);
+    let (status, first) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{first}");
+    let app = app_with_stripe(&stack().stripe_url).await;
+    let store = app.vault.store();
+    let (t, r) = (tenant("demo-a"), user_ref(&sub));
+    let live = store
+        .customer_by_external_ref(&t, &r)
+        .await
+        .unwrap()
+        .expect("the user's vault customer");
+    let mut usurper = live.clone();
+    usurper.id = cardvault::domain::CustomerId::random();
+
+    let taken = store
+        .create_customer_with_ref(&usurper, &r, Some(live.id))
+        .await;
+    assert!(
+        matches!(taken, Err(cardvault::ports::StoreError::AlreadyExists)),
+        "{taken:?}"
+    );
+    assert_eq!(
+        store.customer_id_by_external_ref(&t, &r).await.unwrap(),
+        Some(live.id)
+    );
+    assert_eq!(
+        store.get_customer(&t, usurper.id).await.unwrap(),
+        None,
+        "no second customer"
+    );
+}
+
 #[tokio::test]
 async fn the_card_joins_the_users_vault_customer() {
     let sub = fresh_user("vault");
