@@ -145,13 +145,16 @@ async fn a_live_customers_reference_is_never_taken_over() {
         .create_customer_with_ref(&usurper, "account:a1", Some(live.id))
         .await;
     assert!(matches!(taken, Err(StoreError::AlreadyExists)), "{taken:?}");
-    assert_eq!(
-        v.store
-            .customer_id_by_external_ref(&t, "account:a1")
-            .await
-            .unwrap(),
-        Some(live.id)
-    );
+    the_one_customer_holding_a1(&v, live.id).await;
+}
+
+/// `account:a1` of [`CONNECT`] names `id`, the one customer there is.
+async fn the_one_customer_holding_a1(v: &Vault<Memory>, id: CustomerId) {
+    let held = v
+        .store
+        .customer_id_by_external_ref(&tid(CONNECT), "account:a1")
+        .await;
+    assert_eq!(held.unwrap(), Some(id));
     assert_eq!(v.store.customer_count(), 1);
 }
 
@@ -168,14 +171,7 @@ async fn a_read_missing_a_just_made_customer_takes_nothing_over() {
 
     let loser = ok(v.customer_for_ref(&t, "account:a1").await);
     assert_eq!(loser, winner);
-    assert_eq!(
-        v.store
-            .customer_id_by_external_ref(&t, "account:a1")
-            .await
-            .unwrap(),
-        Some(winner.id)
-    );
-    assert_eq!(v.store.customer_count(), 1);
+    the_one_customer_holding_a1(&v, winner.id).await;
 }
 
 #[tokio::test]
