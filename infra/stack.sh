@@ -388,12 +388,23 @@ cmd_up() {
   # functions when the server module loads: patched before that import. Stripe declines
   # any card its issuer refuses, localstripe only its fixed test numbers: a card held by
   # "Declined Cardholder" is declined too, so a test can have a number of its own declined
-  # (tests/tests/exposure.rs).
+  # (tests/tests/exposure.rs). Stripe's 404 for a missing object carries
+  # `code: resource_missing`, the one 404 the vault takes as "already detached"
+  # (`StripeError::is_resource_missing`); localstripe's carries no code, so its UserError
+  # 404s get it. Any other 404 (an unknown route) stays without one, as a wrong API base
+  # would answer.
   T0S[stripe]="$(now_ms)"
   start stripe "$VENV/bin/python" -c '
 import logging, sys
 DECLINED_HOLDER = "Declined Cardholder"
 from aiohttp import web
+from localstripe import errors
+_user_error = errors.UserError.__init__
+def _user_error_with_code(self, code, message=None, contents=None):
+    _user_error(self, code, message, contents)
+    if code == 404:
+        self.body["error"].setdefault("code", "resource_missing")
+errors.UserError.__init__ = _user_error_with_code
 from localstripe import resources
 _add_source = resources.Customer._api_add_source
 def _add_source_with_metadata(id, source=None, metadata=None, **kwargs):

@@ -72,23 +72,39 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
-    let directives = directives(level.as_deref());
-    let filter = EnvFilter::builder().parse_lossy(&directives);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = subscriber(level.as_deref(), json, std::io::stdout, std::io::stdout).try_init();
+    // Crate names and levels only: what a trace-level run can show, and proof it is on.
+    tracing::trace!(filter = %directives(level.as_deref()), "log filter");
+}
+
+/// The subscriber a function runs with ([`init`]), and the one the tests log through: log
+/// lines filtered by [`directives`] at `level`, as JSON or text, to `logs`; metric lines
+/// by [`EmfLayer`] to `metrics` (both stdout in a function). One builder, so a test sees
+/// exactly what a function would write.
+pub fn subscriber<L, M>(
+    level: Option<&str>,
+    json: bool,
+    logs: L,
+    metrics: M,
+) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>
+where
+    L: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::builder().parse_lossy(directives(level));
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .without_time();
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+        .without_time()
+        .with_writer(logs);
     let fmt = if json {
         fmt.json().boxed()
     } else {
         fmt.boxed()
     };
-    let _ = tracing_subscriber::registry()
+    tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(EmfLayer::filtered(std::io::stdout))
-        .try_init();
-    // Crate names and levels only: what a trace-level run can show, and proof it is on.
-    tracing::trace!(filter = %directives, "log filter");
+        .with(EmfLayer::filtered(metrics))
 }
 
 /// The CloudWatch namespace of cardvault's metrics.
@@ -259,20 +275,22 @@ impl Write for Captured {
     }
 }
 
-/// Until the guard drops, this thread logs at `debug` (through [`directives`]) and writes
-/// its metric lines (through [`EmfLayer`]) into the buffer, as a function would to stdout.
+/// Until the guard drops, this thread logs at `debug` and writes its metric lines into
+/// the buffer, through the subscriber a function runs with ([`subscriber`]).
 #[cfg(test)]
 pub(crate) fn capture() -> (tracing::subscriber::DefaultGuard, Captured) {
+    capture_with(Some("debug"), false)
+}
+
+/// As [`capture`], at `level` (as `RUST_LOG`) and in JSON if `json`.
+#[cfg(test)]
+pub(crate) fn capture_with(
+    level: Option<&str>,
+    json: bool,
+) -> (tracing::subscriber::DefaultGuard, Captured) {
     let buf = Captured::default();
     let (logs, metrics) = (buf.clone(), buf.clone());
-    let subscriber = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .without_time()
-                .with_writer(move || logs.clone())
-                .with_filter(EnvFilter::builder().parse_lossy(directives(Some("debug")))),
-        )
-        .with(EmfLayer::filtered(move || metrics.clone()));
+    let subscriber = subscriber(level, json, move || logs.clone(), move || metrics.clone());
     (tracing::subscriber::set_default(subscriber), buf)
 }
 
@@ -322,29 +340,12 @@ mod tests {
         logged_at_trace_with("trace", emit)
     }
 
-    /// Logs through the real filter at `level` (as `RUST_LOG`) into a buffer.
+    /// Logs through the function's subscriber at `level` (as `RUST_LOG`) into a buffer.
     fn logged_at_trace_with(level: &str, emit: impl FnOnce()) -> String {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let out = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::builder().parse_lossy(directives(Some(level))))
-            .with_writer(move || buf.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit);
-        let bytes = out.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        let (guard, out) = capture_with(Some(level), false);
+        emit();
+        drop(guard);
+        out.text()
     }
 
     #[test]
@@ -397,5 +398,30 @@ mod tests {
         assert_eq!(text.matches("_aws").count(), 1, "{text}");
         assert!(text.contains("a log line"), "{text}");
         assert!(directives(Some("trace")).ends_with(&format!("{METRIC_TARGET}=off")));
+    }
+
+    /// Review A4: in JSON (as Lambda asks), at trace, a count is still the bare EMF
+    /// object on a line of its own, and the log lines are JSON.
+    #[test]
+    fn in_json_logs_a_count_is_still_its_own_emf_line() {
+        let (guard, out) = capture_with(Some("trace"), true);
+        count(STRIPE_DEFAULT_SOURCE_FAILURES, "demo-a");
+        tracing::warn!("a log line");
+        drop(guard);
+        let [m] = out.metrics().try_into().expect("one metric line");
+        assert_eq!(m[STRIPE_DEFAULT_SOURCE_FAILURES], 1);
+        let text = out.text();
+        assert_eq!(text.matches("_aws").count(), 1, "{text}");
+        let logged: Vec<serde_json::Value> = text
+            .lines()
+            .filter(|l| !l.contains("_aws"))
+            .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+            .collect();
+        assert!(
+            logged
+                .iter()
+                .any(|l| l["fields"]["message"] == "a log line"),
+            "{text}"
+        );
     }
 }

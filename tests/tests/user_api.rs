@@ -358,18 +358,24 @@ async fn bad_bodies_are_4xx_in_the_envelope() {
     rechat_error(status, &resp, 415);
 }
 
+/// A fresh user of demo-a with one card made through the router, hence a vault customer:
+/// its token, the app in-process (for its store), the tenant and the user's reference.
+async fn user_with_a_card(name: &str) -> (String, cardvault::App, TenantId, String) {
+    let sub = fresh_user(name);
+    let jwt = user_token("demo-a", &sub);
+    let (status, first) = create(&jwt, &stripe_token().await).await;
+    assert_eq!(status, 200, "{first}");
+    let app = app_with_stripe(&stack().stripe_url).await;
+    (jwt, app, tenant("demo-a"), user_ref(&sub))
+}
+
 /// A user's vault customer deleted meanwhile (its item gone, its external reference left)
 /// is made again, once: the reference is taken over, on DynamoDB's condition that it still
 /// names the deleted customer (`store::customers`), and the card joins the new customer.
 #[tokio::test]
 async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
-    let sub = fresh_user("remade");
-    let jwt = user_token("demo-a", &sub);
-    let (status, first) = create(&jwt, &stripe_token().await).await;
-    assert_eq!(status, 200, "{first}");
-    let app = app_with_stripe(&stack().stripe_url).await;
+    let (jwt, app, t, r) = user_with_a_card("remade").await;
     let store = app.vault.store();
-    let (t, r) = (tenant("demo-a"), user_ref(&sub));
     let reference = || store.customer_id_by_external_ref(&t, &r);
     let gone = reference()
         .await
@@ -404,6 +410,40 @@ async fn a_users_vault_customer_deleted_meanwhile_is_made_again() {
     let (status, third) = create(&jwt, &stripe_token().await).await;
     assert_eq!(status, 200, "{third}");
     assert_eq!(reference().await.unwrap(), Some(made), "made once");
+}
+
+/// Review A1: the takeover's transaction also checks that the customer it replaces is gone
+/// (DynamoDB's ConditionCheck), so a caller that read a live customer as missing (a read
+/// racing its creation) cannot take its reference: `AlreadyExists`, and the reference
+/// still names the live customer.
+#[tokio::test]
+async fn a_live_customers_reference_is_never_taken_over() {
+    let (_, app, t, r) = user_with_a_card("live-ref").await;
+    let store = app.vault.store();
+    let live = store
+        .customer_by_external_ref(&t, &r)
+        .await
+        .unwrap()
+        .expect("the user's vault customer");
+    let mut usurper = live.clone();
+    usurper.id = cardvault::domain::CustomerId::random();
+
+    let taken = store
+        .create_customer_with_ref(&usurper, &r, Some(live.id))
+        .await;
+    assert!(
+        matches!(taken, Err(cardvault::ports::StoreError::AlreadyExists)),
+        "{taken:?}"
+    );
+    assert_eq!(
+        store.customer_id_by_external_ref(&t, &r).await.unwrap(),
+        Some(live.id)
+    );
+    assert_eq!(
+        store.get_customer(&t, usurper.id).await.unwrap(),
+        None,
+        "no second customer"
+    );
 }
 
 #[tokio::test]

@@ -56,6 +56,9 @@ pub struct MemoryStore {
     rehomed: Mutex<HashMap<(CustomerId, String), String>>,
     /// Re-homing targets: (tenant, connected account).
     pub(crate) rehome_targets: Mutex<BTreeSet<(TenantId, String)>>,
+    /// Customers the next reads by reference miss, and how many times: as an eventually
+    /// consistent read of one just made could ([`MemoryStore::miss`]).
+    missed: Mutex<HashMap<CustomerId, usize>>,
 }
 
 impl MemoryStore {
@@ -79,6 +82,12 @@ impl MemoryStore {
     /// Removes a customer (as if deleted meanwhile), leaving its cards and references.
     pub fn remove_customer(&self, id: CustomerId) {
         self.state.lock().unwrap().customers.remove(&id);
+    }
+
+    /// The next `times` reads of `id` by its external reference answer `None`, as reads
+    /// that have not yet seen a customer a concurrent request just made.
+    pub fn miss(&self, id: CustomerId, times: usize) {
+        self.missed.lock().unwrap().insert(id, times);
     }
 
     /// Every payment method stored, in key order.
@@ -223,6 +232,13 @@ impl CustomerStore for MemoryStore {
         let s = self.enter("customer_by_external_ref")?;
         Ok(s.ext_refs
             .get(&(tenant.clone(), ext_ref.to_owned()))
+            .filter(|id| match self.missed.lock().unwrap().get_mut(id) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            })
             .and_then(|id| customer_of(&s, tenant, *id))
             .cloned())
     }
@@ -246,7 +262,12 @@ impl CustomerStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut s = self.enter("create_customer_with_ref")?;
         let key = (customer.tenant_id.clone(), ext_ref.to_owned());
-        if s.customers.contains_key(&customer.id) || s.ext_refs.get(&key).copied() != replacing {
+        // As the DynamoDB adapter's transaction: a new id, the reference unchanged since
+        // read, and a reference taken over only from a customer that is gone.
+        if s.customers.contains_key(&customer.id)
+            || s.ext_refs.get(&key).copied() != replacing
+            || replacing.is_some_and(|old| s.customers.contains_key(&old))
+        {
             return Err(StoreError::AlreadyExists);
         }
         s.customers.insert(customer.id, customer.clone());

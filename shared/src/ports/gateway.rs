@@ -61,6 +61,13 @@ impl StripeError {
         }
     }
 
+    /// Stripe's own "no such object" (`resource_missing`): the object named is not there.
+    /// A bare 404 is not it: a wrong API base, a proxy's path or a key of another account
+    /// answers 404 as well, and must not pass for "already detached".
+    pub fn is_resource_missing(&self) -> bool {
+        matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api { status: 404, .. })
             || matches!(self, Self::Api { code: Some(c), .. } if c == "resource_missing")

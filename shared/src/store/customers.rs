@@ -1,7 +1,7 @@
 //! Customers and their external references ([`CustomerStore`]).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
 use super::items::{self, key};
 use super::tx;
@@ -55,16 +55,23 @@ impl CustomerStore for Store {
     }
 
     /// The customer holding an external reference (`user:<sub>`, `account:<id>`) in a
-    /// tenant. One GetItem on the reference, one on the customer.
+    /// tenant. One GetItem on the reference, one on the customer, both consistent: a
+    /// customer a concurrent first request just made must not read as missing, or the
+    /// caller would take its reference over as stale.
     async fn customer_by_external_ref(
         &self,
         tenant: &TenantId,
         ext_ref: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        match self.customer_id_by_external_ref(tenant, ext_ref).await? {
-            Some(id) => self.get_customer(tenant, id).await,
-            None => Ok(None),
-        }
+        let Some(id) = self.customer_id_by_external_ref(tenant, ext_ref).await? else {
+            return Ok(None);
+        };
+        let customer: Option<Customer> = self
+            .get_item(items::customer_key(id), true)
+            .await?
+            .map(items::from_item)
+            .transpose()?;
+        Ok(customer.filter(|c| &c.tenant_id == tenant))
     }
 
     /// One consistent GetItem on the reference.
@@ -83,7 +90,8 @@ impl CustomerStore for Store {
     /// reference's uniqueness item, so two concurrent first requests cannot make two
     /// customers. `AlreadyExists` when the reference (or, rarely, the id) is taken: the
     /// caller reads the reference again. With `replacing`, the reference is overwritten
-    /// only if it still names that (deleted) customer.
+    /// only if it still names that customer and that customer is gone: a live one keeps
+    /// its reference whatever a stale read made the caller believe.
     async fn create_customer_with_ref(
         &self,
         customer: &Customer,
@@ -95,8 +103,9 @@ impl CustomerStore for Store {
             "customerId".into(),
             AttributeValue::N(customer.id.to_string()),
         );
-        let reference = match replacing {
-            None => tx::put_new(&self.table, reference)?,
+        let mut writes = vec![tx::put_new(&self.table, items::customer(customer)?)?];
+        match replacing {
+            None => writes.push(tx::put_new(&self.table, reference)?),
             Some(old) => {
                 let put = Put::builder()
                     .table_name(&self.table)
@@ -105,13 +114,14 @@ impl CustomerStore for Store {
                     .expression_attribute_values(":old", AttributeValue::N(old.to_string()))
                     .build()
                     .map_err(tx::build_err)?;
-                TransactWriteItem::builder().put(put).build()
+                writes.push(TransactWriteItem::builder().put(put).build());
+                let gone = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(items::customer_key(old)))
+                    .condition_expression("attribute_not_exists(PK)");
+                writes.push(tx::check(gone)?);
             }
-        };
-        let writes = vec![
-            tx::put_new(&self.table, items::customer(customer)?)?,
-            reference,
-        ];
+        }
         match self.transact(writes).await {
             Ok(()) => Ok(()),
             Err(tx::TxError::Cancelled(failed)) if !failed.is_empty() => {

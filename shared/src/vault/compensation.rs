@@ -70,12 +70,12 @@ impl<P: Ports> Vault<P> {
 
     async fn undo(&self, auth: &StripeAuth, undo: Undo) {
         let result = match &undo {
-            Undo::Detach { customer, card } => self.detach(auth, customer, card).await,
+            Undo::Detach { customer, card } => self.detach(auth, customer, card).await.map(drop),
             Undo::DetachToken { customer, token } => {
                 match self.gateway.token_card_id(auth, token).await {
                     // Logged by the card's id, which names it without the token.
                     Ok(card) => {
-                        let result = self.detach(auth, customer, &card).await;
+                        let result = self.detach(auth, customer, &card).await.map(drop);
                         let customer = customer.clone();
                         return undone(result, &Undo::Detach { customer, card });
                     }
@@ -87,22 +87,44 @@ impl<P: Ports> Vault<P> {
         undone(result, &undo);
     }
 
-    /// Detaches `card` from `customer` at Stripe. Stripe's 404 (`resource_missing`: no
-    /// such card on the customer, or no such customer) is success: the card is not
-    /// attached there, which is all a detach is for. One rule for every detach: a removal
-    /// (`cards::remove`) and an undo alike.
+    /// Detaches `card` from `customer` at Stripe. Stripe's `resource_missing` (no such
+    /// card on the customer, or no such customer) is success, [`Detached::Absent`]: the
+    /// card is not attached there, which is all a detach is for; it is logged at `warn`
+    /// and audited `absent`, apart from a detach, since a card someone else removed is
+    /// worth a look. Any other 404 (a wrong API base, a key of another account) is a
+    /// failure. One rule for every detach: a removal (`cards::remove`) and an undo alike.
     pub(crate) async fn detach(
         &self,
         auth: &StripeAuth,
         customer: &str,
         card: &str,
-    ) -> Result<(), StripeError> {
+    ) -> Result<Detached, StripeError> {
         match self.gateway.detach_source(auth, customer, card).await {
-            Err(e) if e.is_not_found() => {
-                tracing::info!(customer, card, "already detached at Stripe");
-                Ok(())
+            Ok(()) => Ok(Detached::Now),
+            Err(e) if e.is_resource_missing() => {
+                tracing::warn!(customer, card, "not attached at Stripe: taken as detached");
+                Ok(Detached::Absent)
             }
-            other => other,
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What a detach that succeeded found at Stripe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Detached {
+    /// The card was attached, and is no more.
+    Now,
+    /// Stripe had no such card on the customer (`resource_missing`).
+    Absent,
+}
+
+impl Detached {
+    /// The outcome of the `stripe.cardDetached` audit event.
+    pub(crate) fn outcome(self) -> &'static str {
+        match self {
+            Self::Now => "ok",
+            Self::Absent => "absent",
         }
     }
 }

@@ -19,13 +19,19 @@ impl<P: Ports> Vault<P> {
         customer: CustomerId,
         id: PaymentMethodId,
     ) -> Result<(), Error> {
-        // The customer is known: one GetItem in its partition, no index.
-        let pm = self
+        // The customer is known: one consistent Query of its partition, no index. It
+        // answers the customer too, whose own Stripe customer says whether Stripe's default
+        // follows (`set_current`'s rule, `attached_by_vault`), in the same round trip.
+        let (owner, cards) = self
             .store
-            .payment_method_of(customer, id)
+            .customer_with_payment_methods(tenant, customer)
             .await?
-            .filter(|pm| &pm.tenant_id == tenant)
             .ok_or_else(|| payment_method_not_found(id))?;
+        let pm = cards
+            .into_iter()
+            .find(|pm| pm.id == id)
+            .ok_or_else(|| payment_method_not_found(id))?;
+        let follows = pm.attached_by_vault(&owner);
         let event = self.made_default(tenant, customer, id, "ok");
         let set = self
             .store
@@ -35,11 +41,10 @@ impl<P: Ports> Vault<P> {
             Err(StoreError::Conflict) => return Err(payment_method_not_found(id)),
             Err(e) => return Err(e.into()),
         }
-        // A card the vault holds (the redirect's) was attached by cardvault, to the
-        // customer's own Stripe customer (`PaymentMethod::attached_by_vault` whatever the
-        // customer): Stripe's default follows it, as `set_current`'s does. An imported card
-        // is the merchant's, on the merchant's Stripe customer, and is left alone.
-        if pm.stored_in_vault {
+        // A card cardvault attached, to the customer's own Stripe customer: Stripe's
+        // default follows it. An imported card is the merchant's, on the merchant's Stripe
+        // customer, and is left alone.
+        if follows {
             self.follow_on_stripe_of(tenant, &pm).await;
         }
         Ok(())

@@ -13,6 +13,7 @@ use super::{payment_method_not_found, CardView, Vault};
 use crate::domain::{Customer, PaymentMethod, PaymentMethodId, TenantId};
 use crate::error::Error;
 use crate::ports::{PaymentMethodStore, Ports, StoreError, StripeError};
+use crate::vault::compensation::Detached;
 use crate::vault::credentials::StripeRoute;
 
 /// Re-reads after a conflicting change to the account's cards, once the card is detached.
@@ -82,7 +83,7 @@ impl<P: Ports> Vault<P> {
         }
         .await;
         let outcome = match &detached {
-            Ok(Ok(())) => "ok",
+            Ok(Ok(d)) => d.outcome(),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "a deleted card is still attached at Stripe");
                 "failed"
@@ -107,11 +108,12 @@ impl<P: Ports> Vault<P> {
             self.account_card_with_others(tenant, account, id).await?;
         let settings = self.tenant(tenant).await?;
         let auth = self.stripe_auth(&settings, StripeRoute::Any).await?;
+        let mut outcome = Detached::Now;
         if let (true, Some(s)) = (card.attached_by_vault(&customer), &card.stripe) {
             // Already gone at Stripe is detached (`Vault::detach`): removing our record is
             // what is left to do.
             match self.detach(&auth, &s.customer_id, &s.source_id).await {
-                Ok(()) => {}
+                Ok(d) => outcome = d,
                 Err(StripeError::OutOfTime(e)) => return Err(e.into()),
                 Err(e) => {
                     return Err(Error::upstream(
@@ -129,13 +131,13 @@ impl<P: Ports> Vault<P> {
             .stripe
             .as_ref()
             .filter(|_| card.attached_by_vault(&customer))
-            .map(|s| s.source_id.clone());
+            .map(|s| (s.source_id.clone(), outcome));
         let removed = self
             .remove_detached(
                 tenant,
                 account,
                 id,
-                detached.as_deref(),
+                detached.as_ref().map(|(s, d)| (s.as_str(), *d)),
                 &mut card,
                 &mut customer,
                 &mut others,
@@ -146,8 +148,8 @@ impl<P: Ports> Vault<P> {
             Err(e) => {
                 // Detached at Stripe, but the removal (and the event riding with it) did
                 // not commit: the detach is an event of its own, as `delete_card` writes.
-                if let Some(source) = &detached {
-                    self.record(self.detached(&card, source, "ok")).await;
+                if let Some((source, d)) = &detached {
+                    self.record(self.detached(&card, source, d.outcome())).await;
                 }
                 return Err(e);
             }
@@ -160,7 +162,7 @@ impl<P: Ports> Vault<P> {
         Ok(view)
     }
 
-    /// The removal after the detach (`source`, if there was one): the delete, retried on a
+    /// The removal after the detach (`source` and what it found, if there was one): the delete, retried on a
     /// conflicting change to the account's cards, with its events. Answers the card that
     /// becomes current.
     #[allow(clippy::too_many_arguments)]
@@ -169,7 +171,7 @@ impl<P: Ports> Vault<P> {
         tenant: &TenantId,
         account: &str,
         id: PaymentMethodId,
-        detached: Option<&str>,
+        detached: Option<(&str, Detached)>,
         card: &mut PaymentMethod,
         customer: &mut Customer,
         others: &mut Vec<PaymentMethod>,
@@ -178,8 +180,8 @@ impl<P: Ports> Vault<P> {
         loop {
             let (was_current, next) = next_current(customer, others, id);
             let mut events = vec![self.removed(card)];
-            if let Some(source) = detached {
-                events.push(self.detached(card, source, "ok"));
+            if let Some((source, d)) = detached {
+                events.push(self.detached(card, source, d.outcome()));
             }
             let dedupe = card.dedupe_keys();
             let delete =

@@ -4,6 +4,7 @@
 use super::*;
 use crate::domain::CustomerFields;
 use crate::memory::FailWith;
+use crate::ports::{CustomerStore, Ids, StoreError};
 use crate::vault::customers::ID_ATTEMPTS;
 
 #[tokio::test]
@@ -127,6 +128,50 @@ async fn customer_for_ref_retries_an_id_collision() {
         ok(v.customer_for_ref(&tid(CONNECT), "user:u1").await).id,
         made.id
     );
+}
+
+/// Review A1: a takeover is for the reference of a deleted customer only. Whatever the
+/// caller believes, a live customer keeps its reference, and no second customer is made.
+#[tokio::test]
+async fn a_live_customers_reference_is_never_taken_over() {
+    let v = vault();
+    let t = tid(CONNECT);
+    let live = ok(v.customer_for_ref(&t, "account:a1").await);
+    let mut usurper = live.clone();
+    usurper.id = v.ids.customer_id();
+
+    let taken = v
+        .store
+        .create_customer_with_ref(&usurper, "account:a1", Some(live.id))
+        .await;
+    assert!(matches!(taken, Err(StoreError::AlreadyExists)), "{taken:?}");
+    the_one_customer_holding_a1(&v, live.id).await;
+}
+
+/// `account:a1` of [`CONNECT`] names `id`, the one customer there is.
+async fn the_one_customer_holding_a1(v: &Vault<Memory>, id: CustomerId) {
+    let held = v
+        .store
+        .customer_id_by_external_ref(&tid(CONNECT), "account:a1")
+        .await;
+    assert_eq!(held.unwrap(), Some(id));
+    assert_eq!(v.store.customer_count(), 1);
+}
+
+/// Review A1: a read that misses a customer a concurrent first request just made (an
+/// eventually consistent read) must not make its reference look stale: the loser still
+/// answers the winner's customer, and the reference still names it.
+#[tokio::test]
+async fn a_read_missing_a_just_made_customer_takes_nothing_over() {
+    let v = vault();
+    let t = tid(CONNECT);
+    let winner = ok(v.customer_for_ref(&t, "account:a1").await);
+    // Both reads before the loser's takeover attempt miss it.
+    v.store.miss(winner.id, 2);
+
+    let loser = ok(v.customer_for_ref(&t, "account:a1").await);
+    assert_eq!(loser, winner);
+    the_one_customer_holding_a1(&v, winner.id).await;
 }
 
 #[tokio::test]

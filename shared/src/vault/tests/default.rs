@@ -27,7 +27,10 @@ async fn make_default_moves_the_default() {
     ok(v.make_default(&tid(CONNECT), c.id, second).await);
     assert_eq!(
         v.store.take_calls(),
-        ["payment_method_of", "set_default_payment_method",]
+        [
+            "customer_with_payment_methods",
+            "set_default_payment_method",
+        ]
     );
     assert_eq!(default_of(&v, CONNECT, c.id).await, Some(second));
     v.store.take_calls();
@@ -316,6 +319,31 @@ async fn make_default_of_a_redirect_card_moves_stripes_default_source() {
     assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&second)));
     let [creds] = v.gateway.take_credentials().try_into().unwrap();
     assert_eq!(creds.account.as_deref(), Some(CONNECT_ACCOUNT));
+}
+
+/// Review A3: the merchant API's default and the billing API's current follow one rule,
+/// `attached_by_vault`: a card cardvault attached from a token (not held in the vault) to
+/// the account's own Stripe customer moves Stripe's default through either API.
+#[tokio::test]
+async fn make_default_of_a_card_attached_from_a_token_moves_stripes_default_source() {
+    let v = vault();
+    attached(&v, "a1", "4242", false).await;
+    let second = attached(&v, "a1", "4444", false).await;
+    assert!(!second.payment_method.stored_in_vault);
+    let cus = second.payment_method.stripe.clone().unwrap().customer_id;
+    v.gateway.take_calls();
+
+    ok(v.make_default(
+        &tid(CONNECT),
+        second.payment_method.customer_id,
+        second.payment_method.id,
+    )
+    .await);
+    assert_eq!(
+        v.gateway.take_calls(),
+        [format!("set_default_source {cus} {}", source_id(&second))]
+    );
+    assert_eq!(v.gateway.default_source_of(&cus), Some(source_id(&second)));
 }
 
 #[tokio::test]

@@ -495,9 +495,10 @@ fn last_event(v: &Vault<Memory>) -> (String, String, Option<String>) {
     (e.action, e.outcome, e.object)
 }
 
-/// Stripe's 404 on a detach is success, on every path (`Vault::detach`): the card is not
-/// attached there, which is what the detach was for. The merchant delete records the
-/// detach `ok`, the billing remove removes the card, and neither asks again.
+/// Stripe's `resource_missing` on a detach is success, on every path (`Vault::detach`):
+/// the card is not attached there, which is what the detach was for. The merchant delete
+/// and the billing remove record the detach `absent` (not `ok`: the vault did not detach
+/// it), the billing remove removes the card, and neither asks again.
 #[tokio::test]
 async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
     let v = vault();
@@ -510,14 +511,23 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
         .unwrap();
     v.gateway.take_calls();
 
+    let (guard, out) = crate::telemetry::capture();
     ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
+    drop(guard);
     assert_eq!(
         v.gateway.take_calls(),
         [format!("detach_source {cus} {card_id}")]
     );
+    let logs = out.text();
+    assert!(
+        logs.lines().any(|l| l.contains("WARN")
+            && l.contains("not attached at Stripe")
+            && l.contains(&card_id)),
+        "{logs}"
+    );
     assert_eq!(
         last_event(&v),
-        ("stripe.cardDetached".into(), "ok".into(), Some(card_id))
+        ("stripe.cardDetached".into(), "absent".into(), Some(card_id))
     );
 
     // The billing remove, and a Stripe customer that is gone altogether.
@@ -535,22 +545,51 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
     );
     assert_eq!(
         last_event(&v),
-        ("stripe.cardDetached".into(), "ok".into(), Some(card_id))
+        ("stripe.cardDetached".into(), "absent".into(), Some(card_id))
     );
+    assert!(stored_of(&v, view.payment_method.customer_id)
+        .iter()
+        .all(|p| p.id != view.payment_method.id));
+}
+
+/// Review A2: a 404 that is not Stripe's `resource_missing` (a wrong API base, a proxy's
+/// path, a key of another Stripe account) is no "already detached": the billing remove
+/// keeps the card and answers 502 (the merchant delete records it `failed`:
+/// `a_detach_refused_otherwise_is_recorded_failed`).
+#[tokio::test]
+async fn a_bare_404_on_a_detach_is_a_failure_not_already_detached() {
+    let v = vault();
+    let view = attached(&v, "a1", "4242", false).await;
+    v.gateway.fail("detach_source", FailWith::Api(404));
+
+    let e = err(v
+        .remove_account_card(&tid(CONNECT), "a1", view.payment_method.id)
+        .await);
+    assert_eq!(
+        upstream(e),
+        "Stripe is unavailable; the card was not removed. Try again."
+    );
+    assert!(stored_of(&v, view.payment_method.customer_id)
+        .iter()
+        .any(|p| p.id == view.payment_method.id));
 }
 
 /// Any other refusal of the detach is no success: the delete stands (it went first), and
-/// the detach is recorded `failed`.
+/// the detach is recorded `failed`. A 404 without Stripe's `resource_missing` too (review
+/// A2): it is not Stripe saying the card is gone.
 #[tokio::test]
 async fn a_detach_refused_otherwise_is_recorded_failed() {
-    let v = vault();
-    let c = customer(&v, CONNECT).await;
-    let added = entered(&v, &c, VISA).await;
-    v.gateway.fail("detach_source", FailWith::Api(400));
-    ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
-    let (action, outcome, _) = last_event(&v);
-    assert_eq!(
-        (action.as_str(), outcome.as_str()),
-        ("stripe.cardDetached", "failed")
-    );
+    for status in [400, 404] {
+        let v = vault();
+        let c = customer(&v, CONNECT).await;
+        let added = entered(&v, &c, VISA).await;
+        v.gateway.fail("detach_source", FailWith::Api(status));
+        ok(v.delete_card(&tid(CONNECT), added.payment_method.id).await);
+        let (action, outcome, _) = last_event(&v);
+        assert_eq!(
+            (action.as_str(), outcome.as_str()),
+            ("stripe.cardDetached", "failed"),
+            "{status}"
+        );
+    }
 }
