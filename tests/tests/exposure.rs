@@ -776,11 +776,15 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
         .with_priority(1)
         .mount(&runtime)
         .await;
-    // Then no more events: the next poll fails (no request id), so the runtime gives up
-    // and the process exits by itself, having written everything it was going to.
+    // Then no more events: the next poll answers a request id that is no text, which the
+    // runtime reports as an error (no id at all would be a panic): `run` returns, main
+    // ends, and the process exits by itself, having written everything it was going to.
+    let no_id = reqwest::header::HeaderValue::from_bytes(b"\xffnone").unwrap();
     Mock::given(method("GET"))
         .and(path(next))
-        .respond_with(ResponseTemplate::new(500))
+        .respond_with(
+            ResponseTemplate::new(500).insert_header("lambda-runtime-aws-request-id", no_id),
+        )
         .with_priority(2)
         .mount(&runtime)
         .await;
@@ -846,9 +850,12 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
         d.join().unwrap();
     }
     let logs = written();
-    assert!(
-        exited.is_some(),
-        "{function} did not exit in 60 s after its one event:\n{logs}"
+    // Exit code 1: main returned the runtime's error; a panic (101) or a kill is not the
+    // end this wait is for.
+    assert_eq!(
+        exited.and_then(|s| s.code()),
+        Some(1),
+        "{function} ended by returning from main after its one event:\n{logs}"
     );
     let answer = runtime
         .received_requests()
