@@ -17,6 +17,13 @@ pub const PAN_RUN: usize = 12;
 /// How far (in characters) `cvv` or `cvc` may be from the CVV to count as naming it.
 const CVV_NEAR: usize = 12;
 
+/// How many other characters may stand between two digits of a PAN that still counts as
+/// written out: a separator (` `, `-`, `+`, `.`, a no-break space) or two (`, `).
+const MAX_GAP: usize = 2;
+
+/// The shortest base64 token that is decoded and searched: 12 bytes, room for a PAN run.
+const BASE64_MIN: usize = 16;
+
 /// A Visa number (16 digits, the only length localstripe takes) with a random body and the
 /// right Luhn check digit: no other test, and no id the vault issues, holds it.
 pub fn fresh_pan() -> String {
@@ -92,28 +99,29 @@ impl CardData {
     }
 
     /// Where `text` (found at `place`) holds card data: any run of [`PAN_RUN`] of a PAN's
-    /// digits (also with spaces or dashes between them), or the CVV quoted (`"739"`),
-    /// after `=`, or beside `cvv`/`cvc`. Each finding names the place and shows its
+    /// digits, also with up to [`MAX_GAP`] other characters between any two of them
+    /// (`4111 1111`, `4111+1111`, `4111.1111`, a no-break space), also once `%XX` escapes
+    /// are decoded (`4111%201111`); or the CVV quoted (`"739"`), after `=`, or beside
+    /// `cvv`/`cvc`. Both are also looked for inside every base64 token of 16 characters or
+    /// more (a logged body or blob). Each finding names the place and shows its
     /// surroundings.
     pub fn findings_in(&self, place: &str, text: &str) -> Vec<String> {
-        let mut found = Vec::new();
-        let joined: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        for pan in &self.pans {
-            for run in pan.as_bytes().windows(PAN_RUN) {
-                let run = std::str::from_utf8(run).unwrap();
-                let hit = [("", text), (" (separated)", joined.as_str())]
-                    .into_iter()
-                    .find_map(|(what, hay)| hay.find(run).map(|at| (what, hay, at)));
-                // The first run found is enough to show where.
-                if let Some((what, hay, at)) = hit {
-                    found.push(format!(
-                        "{place}: {run} of PAN {pan}{what}: …{}…",
-                        around(hay, at, run.len())
-                    ));
-                    break;
-                }
-            }
+        let mut found = self.findings_in_plain(place, text);
+        let unescaped = percent_decoded(text);
+        if unescaped != text {
+            let place = format!("{place} (%-decoded)");
+            found.extend(self.findings_in_plain(&place, &unescaped));
         }
+        for (token, inner) in base64_tokens(text) {
+            let place = format!("{place} (base64 {}…)", head(token, 24));
+            found.extend(self.findings_in_plain(&place, &inner));
+        }
+        found
+    }
+
+    /// [`Self::findings_in`] in `text` as it is: no decoding.
+    fn findings_in_plain(&self, place: &str, text: &str) -> Vec<String> {
+        let mut found = self.pan_findings(place, text);
         if !self.cvv.is_empty() {
             for at in tokens_equal_to(text, &self.cvv) {
                 let before = &text[..at];
@@ -133,6 +141,28 @@ impl CardData {
                         around(text, at, self.cvv.len())
                     ));
                 }
+            }
+        }
+        found
+    }
+
+    /// Every PAN of which `text` holds a run of [`PAN_RUN`] digits, at most [`MAX_GAP`]
+    /// characters apart: the first such run of each PAN, to show where.
+    fn pan_findings(&self, place: &str, text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let runs = digit_runs(text);
+        for pan in &self.pans {
+            let hit = pan.as_bytes().windows(PAN_RUN).find_map(|run| {
+                let run = std::str::from_utf8(run).unwrap();
+                runs.iter().find_map(|(digits, at)| {
+                    digits.find(run).map(|i| (run, at[i], at[i + PAN_RUN - 1]))
+                })
+            });
+            if let Some((run, from, to)) = hit {
+                found.push(format!(
+                    "{place}: {run} of PAN {pan}: …{}…",
+                    around(text, from, to + 1 - from)
+                ));
             }
         }
         found
@@ -174,6 +204,76 @@ impl CardData {
         }
         found
     }
+}
+
+/// `text`'s digits, in runs whose digits stand at most [`MAX_GAP`] characters apart: each
+/// run's digits, and each digit's byte offset in `text`.
+fn digit_runs(text: &str) -> Vec<(String, Vec<usize>)> {
+    let mut runs: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut gap = usize::MAX;
+    for (at, c) in text.char_indices() {
+        if !c.is_ascii_digit() {
+            gap = gap.saturating_add(1);
+            continue;
+        }
+        match runs.last_mut() {
+            Some((digits, offsets)) if gap <= MAX_GAP => {
+                digits.push(c);
+                offsets.push(at);
+            }
+            _ => runs.push((c.to_string(), vec![at])),
+        }
+        gap = 0;
+    }
+    runs.retain(|(digits, _)| digits.len() >= PAN_RUN);
+    runs
+}
+
+/// `text` with its `%XX` escapes decoded (lossily: the bytes as latin-1).
+fn percent_decoded(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(char::from((h * 16 + l) as u8));
+                i += 3;
+                continue;
+            }
+        }
+        let c = text[i..].chars().next().unwrap();
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// Every token of `text` of [`BASE64_MIN`] base64 characters or more (standard or URL-safe
+/// alphabet), with what it decodes to as latin-1: a card number or CVV logged encoded.
+fn base64_tokens(text: &str) -> Vec<(&str, String)> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_');
+    let mut out = Vec::new();
+    for token in text.split(|c: char| !is_b64(c)) {
+        if token.len() < BASE64_MIN {
+            continue;
+        }
+        // A token need not start on a 3-byte boundary of what was encoded (a longer blob
+        // cut at a separator): each of the four shifts, its tail cut to whole groups.
+        for shift in 0..4 {
+            let t = &token[shift..];
+            let t = &t[..t.len() - t.len() % 4];
+            let decoded = STANDARD_NO_PAD
+                .decode(t)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(t));
+            if let Ok(b) = decoded {
+                out.push((token, b.iter().map(|&c| char::from(c)).collect()));
+            }
+        }
+    }
+    out
 }
 
 /// Every scalar value stored in the table now, as text (what [`CardData::new`] avoids).
@@ -404,6 +504,47 @@ mod tests {
         );
         assert!(d.findings_in("log", "45320151128 and 4532-0151").is_empty());
         assert!(d.findings_in("log", "last4=0366 bin=453201").is_empty());
+    }
+
+    #[test]
+    fn a_pan_is_found_through_any_separator_and_escape() {
+        let d = data();
+        for hit in [
+            "4532+0151+1283+0366",
+            "4532.0151.1283.0366",
+            "4532\u{a0}0151\u{a0}1283\u{a0}0366",
+            "4532%200151%201283%200366",
+            "4532, 0151, 1283",
+            "4-5-3-2-0-1-5-1-1-2-8-3",
+            "card=4532 01511283 0366&x",
+        ] {
+            assert_eq!(d.findings_in("log", hit).len(), 1, "{hit}");
+        }
+        // Three characters apart is no longer one number.
+        assert!(d.findings_in("log", "4532 - 0151 - 1283 - 0366").is_empty());
+    }
+
+    #[test]
+    fn card_data_is_found_inside_base64_in_a_log() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let d = data();
+        for hit in [
+            format!(
+                "body={}",
+                STANDARD.encode(r#"{"number":"4532015112830366"}"#)
+            ),
+            format!(
+                "b64 {} end",
+                URL_SAFE_NO_PAD.encode("pan 4532-0151-1283-0366")
+            ),
+            // A blob cut mid-group: its tail after the first character.
+            format!("x {}", &STANDARD.encode("..pan 453201511283")[1..]),
+            format!("\"{}\"", STANDARD.encode(r#"{"cvv":"739"}"#)),
+        ] {
+            assert!(!d.findings_in("log", &hit).is_empty(), "{hit}");
+        }
+        let clean = STANDARD.encode("last4=0366 took 739 ms, Parent=739a8d0e");
+        assert!(d.findings_in("log", &clean).is_empty(), "{clean}");
     }
 
     #[test]

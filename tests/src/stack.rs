@@ -121,7 +121,9 @@ pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
 
 /// The chainer numbers audit events off the request path, from the table's stream: waits
 /// (at most 30 s) until none of `tenant`'s is left unchained, and answers `audit verify`
-/// then (its last answer if the wait ran out, for the caller's assertion to show).
+/// then (its last answer if the wait ran out, for the caller's assertion to show). The
+/// wait's end says nothing by itself: the caller asserts `pending` (hence `must_use`).
+#[must_use = "a wait that ran out returns all the same: assert its `pending` is 0"]
 pub fn audit_settled(tenant: &str) -> Value {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {

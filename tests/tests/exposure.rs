@@ -246,9 +246,11 @@ enum Run {
 /// Every path runs all three ways.
 const RUNS: [Run; 3] = [Run::Fleet, Run::Trace("Text"), Run::Trace("JSON")];
 
-/// One scan: the card data it sends, what its runs at trace wrote, and its answers.
+/// One scan: the card data it sends, the tenants it touched, what its runs at trace wrote,
+/// and its answers.
 struct Scan {
     data: CardData,
+    tenants: Vec<String>,
     traced: Vec<(String, String)>,
     answers: Vec<(String, String)>,
     headers: Vec<(String, String)>,
@@ -257,12 +259,15 @@ struct Scan {
 impl Scan {
     /// A scan of `pans`, with a CVV found in none of `fields` (the requests' other values)
     /// nor, in any shape the search looks for, in the stack's logs or the table so far.
-    async fn new(pans: &[&str], fields: &[&str]) -> Self {
+    /// `tenants`: every tenant whose data the scan writes (their audit events are waited for
+    /// before the search).
+    async fn new(pans: &[&str], fields: &[&str], tenants: &[&str]) -> Self {
         let seen: Vec<String> = stack_logs().into_iter().map(|(_, text)| text).collect();
         let seen: Vec<&str> = seen.iter().map(String::as_str).collect();
         let pans = pans.iter().map(|p| (*p).to_owned()).collect();
         Self {
             data: CardData::new(pans, fields, &seen, &stored_values().await),
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
             traced: Vec::new(),
             answers: Vec::new(),
             headers: Vec::new(),
@@ -336,10 +341,22 @@ impl Scan {
             .collect()
     }
 
-    /// The one search, once every path has run: the table, each of its indexes, every log
-    /// of the stack, everything the runs at trace wrote and every answer hold none of the
-    /// card data.
+    /// The one search, once every path has run and the audit chainer has numbered every
+    /// event of the scan's tenants (what it writes is searched too): the table, each of its
+    /// indexes, every log of the stack, everything the runs at trace wrote and every answer
+    /// hold none of the card data.
     async fn assert_nowhere(&self) {
+        assert!(
+            !self.tenants.is_empty(),
+            "a scan names the tenants it touched"
+        );
+        for tenant in &self.tenants {
+            let settled = audit_settled(tenant);
+            assert_eq!(
+                settled["pending"], 0,
+                "{tenant}'s events left unchained: {settled}"
+            );
+        }
         let mut found = self.data.findings_in_table().await;
         let logs = stack_logs();
         let mut bytes = 0;
@@ -407,17 +424,22 @@ fn http_event(function: &str, content_type: &str, body: &str, headers: &[(&str, 
 #[tokio::test]
 async fn card_data_sent_to_the_redirect_is_nowhere() {
     let t = redirect_tenant("exposure", &[]);
-    let (added, declined, invalid, in_url) =
-        (fresh_pan(), fresh_pan(), fresh_luhn_invalid(), fresh_pan());
+    // A card added: each run a number and a customer of its own, so each run stores a new
+    // card (seals the PAN, writes it encrypted) rather than meet the one on file.
+    let added: Vec<String> = RUNS.iter().map(|_| fresh_pan()).collect();
+    let (declined, invalid, in_url) = (fresh_pan(), fresh_luhn_invalid(), fresh_pan());
     let mut customers = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..RUNS.len() + 3 {
         customers.push(create_customer(&t.private_api_key, json!({})).await);
     }
     let ids: Vec<String> = customers.iter().map(u64::to_string).collect();
     let mut fields: Vec<&str> = ids.iter().map(String::as_str).collect();
     fields.extend(["2030", &t.public_api_key, &t.private_api_key]);
-    let mut scan = Scan::new(&[&added, &declined, &invalid, &in_url], &fields).await;
+    let mut pans: Vec<&str> = added.iter().map(String::as_str).collect();
+    pans.extend([declined.as_str(), &invalid, &in_url]);
+    let mut scan = Scan::new(&pans, &fields, &[&t.id]).await;
     let cvv = scan.cvv().to_owned();
+    let (added_for, others) = customers.split_at(RUNS.len());
 
     const F: &str = "add-credit-card";
     // A header the redirect ignores, so a logged event would show the private key too.
@@ -435,15 +457,25 @@ async fn card_data_sent_to_the_redirect_is_nowhere() {
         http_event(F, "application/json", &body.to_string(), &headers)
     };
 
-    scan.http(F, "card added", false, 200, || async {
-        event(customers[0], &added)
-    })
-    .await;
+    let mut runs = added_for.iter().zip(&added);
+    let bodies = scan
+        .http(F, "card added", false, 200, || {
+            let (customer, pan) = runs.next().expect("one card per run");
+            let e = event(*customer, pan);
+            async move { e }
+        })
+        .await;
+    // Each run stored a card of its own, its PAN sealed: none was already on file.
+    for (body, customer) in bodies.iter().zip(added_for) {
+        let pm: Value = serde_json::from_str(body).unwrap();
+        let item = payment_method_item(*customer, pm["id"].as_u64().unwrap()).await;
+        assert!(item.get("encryptedPan").is_some(), "{item}");
+    }
     // Form-encoded, as a browser posts it: a logged body would show `Cvv=…`.
     let form = format!(
         "CustomerId={}&PublicApiKey={}&CardNumber={declined}&Cvv={cvv}&ExpirationMonth=12\
          &ExpirationYear=30&FirstName={}&LastName={}&Recaptcha={PASS}",
-        customers[1],
+        others[0],
         t.public_api_key,
         declined_names().0,
         declined_names().1
@@ -459,21 +491,20 @@ async fn card_data_sent_to_the_redirect_is_nowhere() {
     }
     for body in scan
         .http(F, "Luhn-invalid number", false, 400, || async {
-            event(customers[2], &invalid)
+            event(others[1], &invalid)
         })
         .await
     {
         assert!(body.contains("cardNumber"), "{body}");
     }
     scan.http(F, "card data in the URL", false, 400, || async {
-        let mut e = event(customers[3], "");
+        let mut e = event(others[2], "");
         e["rawQueryString"] = json!(format!("cardNumber={in_url}&cvv={cvv}"));
         e["queryStringParameters"] = json!({"cardNumber": in_url, "cvv": cvv});
         e
     })
     .await;
 
-    audit_settled(&t.id);
     scan.assert_nowhere().await;
     for (run, logs) in &scan.traced {
         for (what, key) in [
@@ -494,15 +525,19 @@ async fn card_data_sent_to_the_redirect_is_nowhere() {
 #[tokio::test]
 async fn card_data_sent_to_card_create_is_nowhere() {
     let tenant = billing::fresh_tenant();
-    let bearer = format!("Bearer {}", billing::owner(&tenant, &billing::account()));
-    let (added, declined, invalid) = (fresh_pan(), fresh_pan(), fresh_luhn_invalid());
-    let mut scan = Scan::new(&[&added, &declined, &invalid], &["2031"]).await;
+    // A card added: each run a number and a billing account of its own.
+    let added: Vec<String> = RUNS.iter().map(|_| fresh_pan()).collect();
+    let (declined, invalid) = (fresh_pan(), fresh_luhn_invalid());
+    let mut pans: Vec<&str> = added.iter().map(String::as_str).collect();
+    pans.extend([declined.as_str(), &invalid]);
+    let mut scan = Scan::new(&pans, &["2031"], &[&tenant]).await;
     let cvv = scan.cvv().to_owned();
     const F: &str = "card-create";
     // Each run a token of its own (of `pan`, held by `holder`), as Stripe.js makes one for
-    // each entry, beside the number the body carries.
+    // each entry, beside the number the body carries, for a billing account of its own.
     let event = |pan: &str, number: &str, month: &str, holder: &'static str| {
-        let (pan, cvv, bearer) = (pan.to_owned(), cvv.clone(), bearer.clone());
+        let (pan, cvv) = (pan.to_owned(), cvv.clone());
+        let bearer = format!("Bearer {}", billing::owner(&tenant, &billing::account()));
         let body = json!({"current": true, "name": "Exposure Visa", "number": number,
                           "month": month, "year": "2031"});
         async move {
@@ -516,18 +551,34 @@ async fn card_data_sent_to_card_create_is_nowhere() {
             )
         }
     };
+    let mut runs = added.iter();
     scan.http(F, "card added", false, 200, || {
-        event(&added, &added, "8", "Karen Wood")
+        let pan = runs.next().expect("one number per run");
+        event(pan, pan, "8", "Karen Wood")
     })
     .await;
-    scan.http(F, "card declined", true, 400, || {
-        event(&declined, &declined, "8", DECLINED)
-    })
-    .await;
-    scan.http(F, "month 13", false, 400, || {
-        event(&added, &invalid, "13", "Karen Wood")
-    })
-    .await;
+    // Each 400 says which path ran: Stripe's decline, and the month that failed validation.
+    for body in scan
+        .http(F, "card declined", true, 400, || {
+            event(&declined, &declined, "8", DECLINED)
+        })
+        .await
+    {
+        // Stripe's decline at the attach, reported on the token's field.
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let field = body["fields"]["stripeToken"].as_str().unwrap_or_default();
+        assert!(field.contains("The card was declined."), "{body}");
+    }
+    for body in scan
+        .http(F, "month 13", false, 400, || {
+            event(&added[0], &invalid, "13", "Karen Wood")
+        })
+        .await
+    {
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "Validation", "{body}");
+        assert!(body["fields"].get("month").is_some(), "{body}");
+    }
     scan.assert_nowhere().await;
 }
 
@@ -538,7 +589,7 @@ async fn card_data_sent_to_card_create_is_nowhere() {
 async fn card_data_sent_to_create_stripe_customer_is_nowhere() {
     let tenant = billing::fresh_tenant();
     let (added, declined, misplaced) = (fresh_pan(), fresh_pan(), fresh_luhn_invalid());
-    let mut scan = Scan::new(&[&added, &declined, &misplaced], &["2031"]).await;
+    let mut scan = Scan::new(&[&added, &declined, &misplaced], &["2031"], &[&tenant]).await;
     let cvv = scan.cvv().to_owned();
     const F: &str = "create-stripe-customer";
     let event = |body: Value| {
@@ -556,12 +607,25 @@ async fn card_data_sent_to_create_stripe_customer_is_nowhere() {
     };
     scan.http(F, "card added", false, 200, || token(&added, "Karen Wood"))
         .await;
-    scan.http(F, "card declined", true, 400, || token(&declined, DECLINED))
-        .await;
-    scan.http(F, "card data for a token", false, 400, || async {
-        event(json!({"token": misplaced, "cardNumber": misplaced, "cvv": cvv}))
-    })
-    .await;
+    // Each 400 says which path ran: Stripe's decline, and the token field refused.
+    for body in scan
+        .http(F, "card declined", true, 400, || token(&declined, DECLINED))
+        .await
+    {
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("The card was declined."), "{body}");
+    }
+    for body in scan
+        .http(F, "card data for a token", false, 400, || async {
+            event(json!({"token": misplaced, "cardNumber": misplaced, "cvv": cvv}))
+        })
+        .await
+    {
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], "Validation", "{body}");
+        assert!(body["attributes"].get("token").is_some(), "{body}");
+    }
     scan.assert_nowhere().await;
 }
 
@@ -571,13 +635,14 @@ async fn card_data_sent_to_create_stripe_customer_is_nowhere() {
 #[tokio::test]
 async fn card_data_the_rehoming_opens_is_nowhere() {
     let (moved, declined) = (fresh_pan(), fresh_pan());
-    let mut scan = Scan::new(&[&moved, &declined], &["2031"]).await;
-    let cvv = scan.cvv().to_owned();
     // A tenant whose card moves, and one whose card the target declines (its holder renamed
     // behind the vault's back, after Stripe took the card).
+    let made = [(); 2].map(|_| redirect_tenant("exposure-rehome", &[]));
+    let ids = made.each_ref().map(|t| t.id.as_str());
+    let mut scan = Scan::new(&[&moved, &declined], &["2031"], &ids).await;
+    let cvv = scan.cvv().to_owned();
     let mut tenants = Vec::new();
-    for pan in [&moved, &declined] {
-        let t = redirect_tenant("exposure-rehome", &[]);
+    for (pan, t) in [&moved, &declined].into_iter().zip(&made) {
         let customer = create_customer(&t.private_api_key, json!({})).await;
         let pm = enter_card(&json!({
             "customerId": customer, "PublicApiKey": t.public_api_key, "cardNumber": pan,
@@ -585,7 +650,7 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
             "expirationYear": 31, "cvv": cvv, "recaptcha": PASS,
         }))
         .await;
-        tenants.push((t.id, customer, pm["id"].as_u64().unwrap()));
+        tenants.push((t.id.clone(), customer, pm["id"].as_u64().unwrap()));
     }
     let (_, customer, pm) = &tenants[1];
     update_payment_method_item(
@@ -622,7 +687,11 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
         })
         .await
     {
-        assert!(answer["functionError"].is_object(), "{answer}");
+        let message = answer["functionError"]["errorMessage"].as_str();
+        assert!(
+            message.is_some_and(|m| m.contains("\"not an account\" is not a Stripe account id")),
+            "the target account refused: {answer}"
+        );
     }
     scan.assert_nowhere().await;
 }
@@ -707,10 +776,15 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
         .with_priority(1)
         .mount(&runtime)
         .await;
-    // Then no more events: the next poll waits.
+    // Then no more events: the next poll answers a request id that is no text, which the
+    // runtime reports as an error (no id at all would be a panic): `run` returns, main
+    // ends, and the process exits by itself, having written everything it was going to.
+    let no_id = reqwest::header::HeaderValue::from_bytes(b"\xffnone").unwrap();
     Mock::given(method("GET"))
         .and(path(next))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(120)))
+        .respond_with(
+            ResponseTemplate::new(500).insert_header("lambda-runtime-aws-request-id", no_id),
+        )
         .with_priority(2)
         .mount(&runtime)
         .await;
@@ -758,40 +832,46 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
     ];
     let written = || String::from_utf8_lossy(&output.lock().unwrap()).into_owned();
 
-    // Until the function answers and its output names this invocation (or 60 s), then stop
-    // it and read everything it wrote. Every HTTP function logs its request's deadline
-    // inside the invocation (at debug), so its output must name it; an event function
-    // (re-homing) may log nothing there: for it, half a second after the answer is enough.
-    let must_name = event.get("requestContext").is_some();
+    // Until the process exits (the second poll's error ends it), or 60 s; then everything
+    // it wrote, read to its end.
     let started = Instant::now();
-    let mut answered = None;
-    let answer = loop {
-        let posted = runtime
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .find(|r| r.method.as_str() == "POST");
-        if let Some(r) = posted {
-            let at = *answered.get_or_insert_with(Instant::now);
-            let waited = !must_name && at.elapsed() > Duration::from_millis(500);
-            if written().contains(&request_id) || waited {
-                break Some(r);
-            }
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
         }
         if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
             break None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let _ = child.kill();
-    let _ = child.wait();
     for d in drains {
         d.join().unwrap();
     }
     let logs = written();
-    let answer = answer
-        .unwrap_or_else(|| panic!("no answer to {request_id}, or no line of it, in 60 s:\n{logs}"));
+    // Exit code 1: main returned the runtime's error; a panic (101) or a kill is not the
+    // end this wait is for.
+    assert_eq!(
+        exited.and_then(|s| s.code()),
+        Some(1),
+        "{function} ended by returning from main after its one event:\n{logs}"
+    );
+    let answer = runtime
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.method.as_str() == "POST")
+        .unwrap_or_else(|| panic!("no answer to {request_id}:\n{logs}"));
+    // Every HTTP function logs its request's deadline inside the invocation (at debug): a
+    // trace that does not name the invocation was not the whole output.
+    if event.get("requestContext").is_some() {
+        assert!(
+            logs.contains(&request_id),
+            "the output names invocation {request_id}:\n{logs}"
+        );
+    }
 
     let at = answer.url.path();
     assert!(

@@ -56,6 +56,12 @@ async fn billing_card(bearer: &str, acct: &str, pan: &str) -> (String, String, S
     .await;
     assert_eq!(status, 200, "{made}");
     let id = made["id"].as_str().expect("an id").to_owned();
+    let (cus, card) = stripe_of(account_customer(acct).await, id.parse().unwrap()).await;
+    (id, cus, card)
+}
+
+/// The vault customer of demo-a's billing account `acct`.
+async fn account_customer(acct: &str) -> u64 {
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = TenantId::try_from(tenant_a().id.clone()).unwrap();
     let customer = app
@@ -65,8 +71,39 @@ async fn billing_card(bearer: &str, acct: &str, pan: &str) -> (String, String, S
         .await
         .unwrap()
         .expect("the account's vault customer");
-    let (cus, card) = stripe_of(customer.id.get(), id.parse().unwrap()).await;
-    (id, cus, card)
+    customer.id.get()
+}
+
+/// demo-a's audit event `action` on `customer` about Stripe object `object`, once the
+/// chainer has listed it (at most 30 s).
+async fn audit_event(customer: u64, action: &str, object: &str) -> serde_json::Value {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = audit_listed(&tenant_a().private_api_key, customer, 1).await;
+        let found = page["auditEvents"]
+            .as_array()
+            .and_then(|es| {
+                es.iter()
+                    .find(|e| e["action"] == action && e["object"] == object)
+            })
+            .cloned();
+        if let Some(e) = found {
+            return e;
+        }
+        assert!(
+            Instant::now() < until,
+            "no {action} event for {object}: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many lines of localstripe's request log are `request` answered with `status`
+/// (`DELETE /v1/…`, `404`): the calls that reached it.
+fn stripe_log_count(request: &str, status: u16) -> usize {
+    let log = std::fs::read_to_string(leaks::run_dir().join("stripe.log")).expect("stripe.log");
+    let line = format!("{request} HTTP/1.1 {status} ");
+    log.lines().filter(|l| l.starts_with(&line)).count()
 }
 
 #[tokio::test]
@@ -135,61 +172,61 @@ async fn a_default_source_stripe_refuses_is_audited_and_the_change_stands() {
         .await
         .expect("the change stands");
     assert!(view.is_default);
-    assert_eq!(
-        at_stripe(&cus).await.0,
-        Some(a_card),
-        "Stripe's default did not move"
+    // The vault did ask Stripe (here: wiremock) to move the default to b's card.
+    let asked = stripe.received_requests().await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&asked.first().expect("a call to Stripe").body);
+    assert!(
+        body.contains(&format!("default_source={b_card}")),
+        "the vault asked for b's card as the default: {body}"
     );
+    assert_eq!(at_stripe(&cus).await.0, Some(a_card));
 
     let customer = view.payment_method.customer_id.get();
-    let until = Instant::now() + Duration::from_secs(30);
-    let event = loop {
-        let page = audit_listed(&tenant_a().private_api_key, customer, 1).await;
-        let found = page["auditEvents"]
-            .as_array()
-            .and_then(|es| es.iter().find(|e| e["action"] == "stripe.defaultSourceSet"))
-            .cloned();
-        if let Some(e) = found {
-            break e;
-        }
-        assert!(
-            Instant::now() < until,
-            "no stripe.defaultSourceSet event: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let event = audit_event(customer, "stripe.defaultSourceSet", &b_card).await;
     assert_eq!(event["outcome"], "failed", "{event}");
-    assert_eq!(event["object"], b_card.as_str(), "{event}");
 }
 
+/// The audit outcome of a detach that met Stripe's 404 (`resource_missing`): the card was
+/// not attached there, which is all a detach is for.
+const DETACHED_ALREADY: &str = "ok";
+
 /// Stripe's 404 on a detach (the card already gone there) is a detach that succeeded: the
-/// remove answers 200 and the card leaves the vault. localstripe answers the DELETE of a
-/// card its customer does not hold with 404, as Stripe does.
+/// remove answers 200, the card leaves the vault, and the audit event says so. localstripe
+/// answers the DELETE of a card its customer does not hold with 404, as Stripe does; its
+/// request log shows the vault's DELETE met that 404.
 #[tokio::test]
 async fn a_card_already_detached_at_stripe_is_removed() {
     let acct = account();
     let own = owner(&tenant_a().id, &acct);
     let (id, cus, stripe_id) = billing_card(&own, &acct, "4242424242424242").await;
-    let detach = || async {
-        http()
-            .delete(format!(
-                "{}/v1/customers/{cus}/sources/{stripe_id}",
-                stack().stripe_url
-            ))
-            .basic_auth("sk_test_cardvault_tests", Some(""))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    };
-    assert_eq!(detach().await, 200);
-    assert_eq!(detach().await, 404, "what the vault's detach now meets");
+    let customer = account_customer(&acct).await;
+    let request = format!("DELETE /v1/customers/{cus}/sources/{stripe_id}");
+    // Detached behind the vault's back, as the dashboard would.
+    let status = http()
+        .delete(format!("{}{}", stack().stripe_url, &request[7..]))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(stripe_log_count(&request, 404), 0);
 
     let (status, body) = card("/card/remove", &own, Some(json!({"id": id}))).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = card("/card/get", &own, Some(json!({"id": id}))).await;
     embedthis_error(status, &body, 404);
+    let until = Instant::now() + Duration::from_secs(10);
+    while stripe_log_count(&request, 404) == 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stripe_log_count(&request, 404),
+        1,
+        "the vault's own DELETE reached localstripe and met its 404"
+    );
+    let event = audit_event(customer, "stripe.cardDetached", &stripe_id).await;
+    assert_eq!(event["outcome"], DETACHED_ALREADY, "{event}");
 }
 
 /// A card entered through demo-a's redirect for `customer`: (its id, its Stripe card).
