@@ -187,8 +187,9 @@ async fn a_default_source_stripe_refuses_is_audited_and_the_change_stands() {
 }
 
 /// The audit outcome of a detach that met Stripe's 404 (`resource_missing`): the card was
-/// not attached there, which is all a detach is for.
-const DETACHED_ALREADY: &str = "ok";
+/// not attached there, which is all a detach is for, but a state the vault did not make
+/// (README, "Audit": `absent`, logged at `warn`).
+const DETACHED_ALREADY: &str = "absent";
 
 /// Stripe's 404 on a detach (the card already gone there) is a detach that succeeded: the
 /// remove answers 200, the card leaves the vault, and the audit event says so. localstripe
