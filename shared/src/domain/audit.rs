@@ -618,7 +618,10 @@ mod tests {
             mac: String::new(),
         });
         let b = verify_shape("t", &rewound, NOW).unwrap_err();
-        assert!(b.reason.contains("tail was cut"), "{b:?}");
+        assert!(
+            b.reason.contains("past the head's 3: the tail was cut"),
+            "{b:?}"
+        );
 
         // An event edited in its pending copy, or a record whose pending event is gone.
         let mut edited = t.clone();

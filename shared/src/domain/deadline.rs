@@ -223,7 +223,12 @@ mod tests {
             Deadline::from_context_ms(600_000, Some(S(2)), now).remaining(),
             S(2)
         );
-        // Further away than any Lambda runs.
+        // Lambda's longest timeout is a Lambda's; further away than any Lambda runs is not.
+        let longest = 1_764_000_000_000 + 15 * 60 * 1000;
+        assert_eq!(
+            Deadline::from_context_ms(longest, None, now).remaining(),
+            S(15 * 60)
+        );
         let far = 1_764_000_000_000 + 16 * 60 * 1000;
         assert_eq!(
             Deadline::from_context_ms(far, None, now).remaining(),

@@ -71,3 +71,15 @@ pub struct OnceRecord {
     /// The replay window's end (Unix seconds), also the table's TTL attribute.
     pub expires_at: i64,
 }
+
+#[cfg(test)]
+mod client_key_tests {
+    use super::ClientKey;
+
+    #[test]
+    fn a_client_key_is_kept_as_sent_and_never_printed() {
+        let key = ClientKey::parse("order-42/retry").unwrap();
+        assert_eq!(key.as_str(), "order-42/retry");
+        assert_eq!(format!("{key:?}"), "ClientKey([REDACTED])");
+    }
+}

@@ -126,6 +126,12 @@ mod tests {
         ] {
             assert!(Origin::parse_allowed(ok).is_ok(), "{ok}");
         }
+        // The error says what to change: http is the problem, not an unknown scheme.
+        let e = Origin::parse_allowed("http://shop.example").unwrap_err();
+        assert!(
+            e.contains("must use https (plain http only on localhost"),
+            "{e}"
+        );
         for bad in [
             "http://shop.example",
             "http://shop.example:443",

@@ -197,6 +197,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stripe_account_id_is_acct_and_up_to_59_letters_digits_or_underscores() {
+        for ok in [
+            "acct_1",
+            "acct_1DemoShop_A",
+            &format!("acct_{}", "a".repeat(59)),
+        ] {
+            assert!(StripeConnection::parse_account_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "acct_",
+            "acct_1Demo-A",
+            "acct_1 Demo",
+            "cus_1DemoShopA",
+            &format!("acct_{}", "a".repeat(60)),
+        ] {
+            assert!(StripeConnection::parse_account_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_tenant_trusts_an_issuer_only_for_its_audience() {
         let t = tenant(&[("idp-a", "app-a"), ("idp-b", "app-b")]);
         assert!(t.trusts("idp-a", &auds(&["app-a"])));

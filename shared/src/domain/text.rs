@@ -78,6 +78,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(t.as_str(), "Zoë");
+        assert_eq!(String::from(t), "Zoë");
     }
 
     #[test]

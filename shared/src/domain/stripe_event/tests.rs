@@ -558,3 +558,43 @@ fn a_legacy_clock_is_a_floor_for_both_kinds_of_news() {
     let kept = serde_json::to_value(legacy_card(100)).unwrap();
     assert_eq!(kept["stripeEventAt"], 100);
 }
+
+/// A charge of a PaymentIntent fails with it: only the PaymentIntent's event counts the
+/// decline, so the charge's own changes nothing.
+#[test]
+fn a_failed_charge_of_a_payment_intent_is_left_to_the_payment_intents_event() {
+    let charge = json!({"id": "ch_1", "customer": "cus_1", "payment_intent": "pi_1",
+        "payment_method": "card_1", "failure_message": "Your card was declined."});
+    assert_eq!(event("charge.failed", charge).change, EventChange::Ignored);
+}
+
+/// What a card's Stripe status is stored and shown as: a renamed variant must not change it.
+#[test]
+fn stripe_statuses_keep_their_names() {
+    assert_eq!(
+        [
+            StripeStatus::Active,
+            StripeStatus::Expiring,
+            StripeStatus::RemovedAtStripe
+        ]
+        .map(StripeStatus::as_str),
+        ["Active", "Expiring", "RemovedAtStripe"]
+    );
+}
+
+#[test]
+fn signing_secrets_are_empty_only_when_none_is_set() {
+    assert!(SigningSecrets::none().is_empty());
+    assert!(secrets(&[]).is_empty());
+    let one = secrets(&["whsec_1"]);
+    assert!(!one.is_empty());
+    assert_eq!(one.len(), 1);
+}
+
+/// A message no longer than twice the limit is read whole: a short run of digits that the
+/// cut ends is dropped with the cut, not taken for a number and masked.
+#[test]
+fn a_message_under_twice_the_limit_is_read_whole() {
+    let lead = "a".repeat(ERROR_MAX - 5);
+    assert_eq!(safe_message(&format!("{lead}1234567890")), lead);
+}
