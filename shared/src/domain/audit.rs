@@ -640,6 +640,60 @@ mod tests {
         assert_eq!(verify_shape("t", &late, LONG_AGO), Ok(4));
         let b = verify_shape("t", &late, NOW).unwrap_err();
         assert!(b.reason.contains("never chained"), "{b:?}");
+        assert_eq!(b.seq, 5, "the first event past the head");
+    }
+
+    /// The head's own checks, with the pending events made to agree, as an attacker with
+    /// write access would leave them: only the head tells.
+    #[test]
+    fn the_head_tells_a_cut_tail_or_a_swapped_last_event() {
+        // The newest record and its pending event deleted together.
+        let mut cut = trail(4);
+        cut.records.pop();
+        cut.pending.pop();
+        let b = verify_shape("t", &cut, NOW).unwrap_err();
+        assert_eq!(b.seq, 4);
+        assert!(
+            b.reason
+                .contains("the head says 4 events; events after 3 are missing"),
+            "{b:?}"
+        );
+
+        // The head's hash is not the last record's.
+        let mut swapped = trail(4);
+        if let Some(h) = swapped.head.as_mut() {
+            h.hash = GENESIS.into();
+        }
+        let b = verify_shape("t", &swapped, NOW).unwrap_err();
+        assert_eq!(b.seq, 4);
+        assert!(b.reason.contains("not the head's"), "{b:?}");
+
+        // An empty trail whose head says 0 events has nothing to compare.
+        let mut empty = trail(0);
+        empty.head = Some(ChainHead {
+            seq: 0,
+            hash: "not the genesis".into(),
+            mac: String::new(),
+        });
+        assert_eq!(verify_shape("t", &empty, NOW), Ok(0));
+    }
+
+    /// A pending event marked past the head (a commit between the reads) must find its own
+    /// record there: the same number holding another event is an edit.
+    #[test]
+    fn a_mark_past_the_head_needs_its_own_event_in_the_record() {
+        let mut raced = trail(4);
+        raced.settled = false;
+        raced.head = Some(ChainHead {
+            seq: 3,
+            hash: raced.records[2].hash.clone(),
+            mac: String::new(),
+        });
+        assert_eq!(verify_shape("t", &raced, NOW), Ok(3));
+        raced.pending[3].event.outcome = "denied".into();
+        let b = verify_shape("t", &raced, NOW).unwrap_err();
+        assert_eq!(b.seq, 4);
+        assert!(b.reason.contains("past the head's 3"), "{b:?}");
     }
 
     /// `audit verify` reads the head, then the records, then the pending events; the
@@ -680,6 +734,7 @@ mod tests {
         }
         let b = verify_shape("u", &pending_only, NOW).unwrap_err();
         assert!(b.reason.contains("tenant t"), "{b:?}");
+        assert_eq!(b.seq, 1, "the first event past the (absent) head");
         assert_ne!(head_digest("t", 2, "h"), head_digest("u", 2, "h"));
     }
 
