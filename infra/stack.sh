@@ -382,7 +382,9 @@ cmd_up() {
   # (cvc_check null, as Stripe answers) instead of a 400. localstripe also ignores
   # Stripe-Account (one store for every account): GET /_cardvault/made_under/<id> answers
   # the Stripe-Account header the request that made an object carried, so tests can see
-  # at which connected account an object was made. Stripe keeps the `metadata` given when a
+  # at which connected account an object was made, and GET /_cardvault/calls?path=<path>
+  # the key and Stripe-Account of every request to a path (localstripe takes any key, so
+  # a test asks it which one the vault used). Stripe keeps the `metadata` given when a
   # card is added to a customer (re-homing names the vault card there); localstripe 1.15
   # refuses the parameter, so it is taken and set on the new card. Its routes capture their
   # functions when the server module loads: patched before that import. Stripe declines
@@ -430,12 +432,26 @@ _card_declined = Card._attaching_is_declined
 def _card_declined_or_its_holder(self):
     return self.name == DECLINED_HOLDER or _card_declined(self)
 Card._attaching_is_declined = _card_declined_or_its_holder
-import json
+import base64, json
 made_under = {}
+calls = {}
+def key_of(request):
+    kind, _, value = request.headers.get("Authorization", "").partition(" ")
+    if kind == "Bearer":
+        return value
+    if kind == "Basic":
+        try:
+            return base64.b64decode(value).decode().partition(":")[0]
+        except Exception:
+            return None
+    return None
 @web.middleware
 async def note_stripe_account(request, handler):
-    response = await handler(request)
     account = request.headers.get("Stripe-Account")
+    if not request.path.startswith("/_"):
+        calls.setdefault(request.path, []).append(
+            {"method": request.method, "key": key_of(request), "account": account})
+    response = await handler(request)
     if request.method == "POST" and account and response.status == 200:
         try:
             made = json.loads(response.body)
@@ -448,7 +464,10 @@ async def account_of(request):
     return web.json_response({"id": request.match_info["id"],
                               "account": made_under.get(request.match_info["id"])})
 server.app.middlewares.append(note_stripe_account)
+async def calls_to(request):
+    return web.json_response(calls.get(request.query.get("path", ""), []))
 server.app.router.add_get("/_cardvault/made_under/{id}", account_of)
+server.app.router.add_get("/_cardvault/calls", calls_to)
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
             access_log_format="%r %s %Tfs", print=print)

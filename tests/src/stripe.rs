@@ -89,6 +89,33 @@ pub async fn stripe_get(path: &str) -> (u16, Value) {
     json(resp).await
 }
 
+/// Every request localstripe got at `path`: (method, the API key, the `Stripe-Account`
+/// header), in order (infra/stack.sh's `/_cardvault/calls`: localstripe takes any key, so
+/// this is how a test sees which one the vault used).
+pub async fn stripe_calls(path: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let resp = http()
+        .get(format!("{}/_cardvault/calls", stack().stripe_url))
+        .query(&[("path", path)])
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    body.as_array()
+        .expect("a list of calls")
+        .iter()
+        .map(|c| {
+            (
+                text(&c["method"]).unwrap_or_default(),
+                text(&c["key"]),
+                text(&c["account"]),
+            )
+        })
+        .collect()
+}
+
 /// The cards attached at localstripe to a vault customer's Stripe customer (0 before it has
 /// one).
 pub async fn cards_at_stripe(customer: u64) -> usize {

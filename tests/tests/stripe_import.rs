@@ -25,6 +25,15 @@ async fn connect_import_of_a_tokenized_card() {
     let body = json!({"customerId": customer, "stripeCustomerId": cus, "stripeCardId": card});
     let (status, pm) = post_json(CONNECT, key, &body).await;
     assert_eq!(status, 200, "{pm}");
+    // The platform's key, on demo-a's connected account (bootstrap.py).
+    assert_eq!(
+        stripe_calls(&format!("/v1/customers/{cus}/sources/{card}")).await,
+        vec![(
+            "GET".to_owned(),
+            Some("sk_test_cardvault_platform".to_owned()),
+            Some("acct_1DemoShopA00001".to_owned())
+        )]
+    );
     assert_eq!(pm["maskedCardNumber"], "************4242");
     assert_eq!(pm["cardType"], "Visa");
     assert_eq!(pm["expirationMonth"], 12);
@@ -100,6 +109,15 @@ async fn non_connect_import_uses_the_tenants_own_key() {
     assert_eq!(status, 200, "{pm}");
     assert_eq!(pm["externalCardId"], card.as_str());
     assert_eq!(pm["isDefault"], true);
+    // What the import-stripe function sent: demo-b's own key (bootstrap.py), no account.
+    assert_eq!(
+        stripe_calls(&format!("/v1/customers/{cus}/sources/{card}")).await,
+        vec![(
+            "GET".to_owned(),
+            Some("sk_test_cardvault_demo_b".to_owned()),
+            None
+        )]
+    );
 }
 
 #[tokio::test]
