@@ -246,7 +246,7 @@ mod tests {
         assert!(printed.ends_with("****4242)"));
         assert_eq!(n.first6(), "424242");
         let cvv = Cvv::parse("012", None).unwrap();
-        assert!(!format!("{cvv:?}").contains("012"));
+        assert_eq!(format!("{cvv:?}"), "Cvv([REDACTED])");
     }
 
     #[test]
@@ -261,8 +261,14 @@ mod tests {
                 .expose(),
             "0123"
         );
-        assert!(Cvv::parse("0123", Some(CardBrand::Visa)).is_err());
-        assert!(Cvv::parse("123", Some(CardBrand::AmericanExpress)).is_err());
+        assert_eq!(
+            Cvv::parse("0123", Some(CardBrand::Visa)).unwrap_err(),
+            "must be 3 digits"
+        );
+        assert_eq!(
+            Cvv::parse("123", Some(CardBrand::AmericanExpress)).unwrap_err(),
+            "must be 4 digits for American Express"
+        );
         assert!(Cvv::parse("12a", None).is_err());
     }
 
@@ -294,5 +300,67 @@ mod tests {
             "expirationMonth"
         );
         assert!(Expiry::parse(1, 123, today).is_err());
+        // Four digits are taken too; 50 years ahead is the furthest.
+        assert_eq!(
+            Expiry::parse(2, 2030, today),
+            Ok(Expiry {
+                month: 2,
+                year: 2030
+            })
+        );
+        assert!(Expiry::parse(12, 2076, today).is_ok());
+        assert_eq!(
+            Expiry::parse(1, 2077, today).unwrap_err().1,
+            "expirationYear is too far in the future"
+        );
+        assert_eq!(
+            Expiry::parse(1, 2100, today).unwrap_err().1,
+            "expirationYear must be two digits (YY)"
+        );
+    }
+
+    /// Every range of the brand table, by its first digits (the length check is apart).
+    #[test]
+    fn each_bin_range_names_its_brand() {
+        for (bin, brand) in [
+            ("6011", CardBrand::Discover),
+            ("6500", CardBrand::Discover),
+            ("6440", CardBrand::Discover),
+            ("6499", CardBrand::Discover),
+            ("622126", CardBrand::Discover),
+            ("622925", CardBrand::Discover),
+            ("3000", CardBrand::Diners),
+            ("3050", CardBrand::Diners),
+            ("3090", CardBrand::Diners),
+            ("3600", CardBrand::Diners),
+            ("3800", CardBrand::Diners),
+            ("3900", CardBrand::Diners),
+            ("3528", CardBrand::Jcb),
+            ("3589", CardBrand::Jcb),
+            ("5100", CardBrand::MasterCard),
+            ("5500", CardBrand::MasterCard),
+            ("222100", CardBrand::MasterCard),
+            ("272099", CardBrand::MasterCard),
+            ("3400", CardBrand::AmericanExpress),
+            ("3700", CardBrand::AmericanExpress),
+            ("6200", CardBrand::UnionPay),
+            ("8100", CardBrand::UnionPay),
+        ] {
+            assert_eq!(brand_of(&format!("{bin:0<16}")), Some(brand), "{bin}");
+        }
+        // Just outside Discover's 622126-622925: UnionPay's 62.
+        for bin in ["622125", "622926"] {
+            assert_eq!(
+                brand_of(&format!("{bin:0<16}")),
+                Some(CardBrand::UnionPay),
+                "{bin}"
+            );
+        }
+        for bin in [
+            "6012", "6430", "3060", "3527", "3590", "5000", "5600", "222099", "272100", "3500",
+            "6300", "1234",
+        ] {
+            assert_eq!(brand_of(&format!("{bin:0<16}")), None, "{bin}");
+        }
     }
 }
