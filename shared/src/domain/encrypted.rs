@@ -1,7 +1,5 @@
 //! A PAN at rest, and what binds it to its record.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::{CustomerId, PaymentMethodId, TenantId};
@@ -54,8 +52,3 @@ impl PanContext {
     }
 }
 
-impl fmt::Display for PanContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.aad)
-    }
-}
