@@ -51,4 +51,3 @@ impl PanContext {
         &self.aad
     }
 }
-

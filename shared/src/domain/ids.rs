@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn tenant_id_is_a_slug() {
-        assert!(TenantId::try_from("demo-a".to_string()).is_ok());
+        let id = TenantId::try_from("demo-a".to_string()).unwrap();
+        assert_eq!(String::from(id), "demo-a");
         for bad in ["", "-a", "Demo", "a b", "a#b", &"a".repeat(65)] {
             assert!(TenantId::try_from(bad.to_string()).is_err(), "{bad:?}");
         }

@@ -111,6 +111,14 @@ mod tests {
         );
         assert_eq!(Origin::new("http://localhost:3000/x").host(), "localhost");
         assert_eq!(Origin::new("shop.example").host(), "shop.example");
+        // Only a number after the last colon is a port.
+        assert_eq!(
+            Origin::new("https://shop.example:tls").host(),
+            "shop.example:tls"
+        );
+        let origin = Origin::new("https://shop.example:8443");
+        assert_eq!(origin.as_str(), "https://shop.example:8443");
+        assert_eq!(origin.to_string(), origin.as_str());
     }
 
     #[test]
