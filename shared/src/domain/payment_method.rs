@@ -339,6 +339,22 @@ mod tests {
         pm
     }
 
+    #[test]
+    fn a_card_shows_twelve_stars_and_its_last_four() {
+        assert_eq!(card(None, true).masked_number(), "************4242");
+    }
+
+    /// Fixed width, so that positions sort as text in time order, then by id.
+    #[test]
+    fn a_list_position_is_its_time_in_nanoseconds_then_its_id() {
+        let at = datetime!(2026-01-01 0:00:00.5 UTC);
+        let id = PaymentMethodId::try_from(7).unwrap();
+        let p = ListPosition::of(at, id);
+        assert_eq!(p.as_str(), "01767225600500000000#7");
+        assert_eq!(ListPosition::from_signed(p.as_str().to_owned()), p);
+        assert!(ListPosition::of(datetime!(2025-12-31 23:59 UTC), id) < p);
+    }
+
     fn customer(own_stripe_customer: Option<&str>) -> Customer {
         Customer {
             id: CustomerId::try_from(3).unwrap(),

@@ -87,6 +87,20 @@ pub fn random_token(prefix: &str, len: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Public keys and key ids: the prefix, then `len` random letters and digits, never
+    /// the same twice.
+    #[test]
+    fn a_random_token_is_its_prefix_and_fresh_alphanumerics() {
+        let a = random_token("pk_", 24);
+        let b = random_token("pk_", 24);
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            let rest = t.strip_prefix("pk_").expect("the prefix");
+            assert_eq!(rest.len(), 24);
+            assert!(rest.bytes().all(|c| c.is_ascii_alphanumeric()), "{t}");
+        }
+    }
+
     #[test]
     fn debug_never_prints_the_key() {
         let key = ApiKey::generate();
