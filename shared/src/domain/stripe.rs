@@ -144,6 +144,13 @@ fn card_object() -> String {
 mod tests {
     use super::*;
 
+    /// Stripe's card objects say `"object": "card"`; one stored without it reads as one.
+    #[test]
+    fn a_source_card_without_its_object_is_a_card() {
+        let card: SourceCard = serde_json::from_str(r#"{"id": "card_1"}"#).unwrap();
+        assert_eq!(card.object, "card");
+    }
+
     #[test]
     fn prefixes_are_required() {
         assert!(CustomerRef::parse("cus_AExsNjBZDLMNDK").is_some());

@@ -589,6 +589,32 @@ fn signing_secrets_are_empty_only_when_none_is_set() {
     let one = secrets(&["whsec_1"]);
     assert!(!one.is_empty());
     assert_eq!(one.len(), 1);
+    assert_eq!(secrets(&["whsec_1", "whsec_2"]).len(), 2);
+}
+
+/// The same signature offered twice (a proxy repeating a header part) still verifies: one
+/// match is enough, however many there are.
+#[test]
+fn a_signature_offered_twice_still_verifies() {
+    let body = br#"{"id":"evt_1"}"#;
+    let header = sign("whsec_a", NOW, body);
+    let v1 = header.split_once(",v1=").unwrap().1;
+    let twice = format!("{header},v1={v1}");
+    assert_eq!(
+        secrets(&["whsec_a"]).verify(Some(&twice), body, NOW),
+        Ok(())
+    );
+}
+
+/// The first `t` is the signed one; a second one appended cannot move the clock.
+#[test]
+fn only_the_first_timestamp_counts() {
+    let body = br#"{"id":"evt_1"}"#;
+    let header = format!("{},t=1", sign("whsec_a", NOW, body));
+    assert_eq!(
+        secrets(&["whsec_a"]).verify(Some(&header), body, NOW),
+        Ok(())
+    );
 }
 
 /// A message no longer than twice the limit is read whole: a short run of digits that the
