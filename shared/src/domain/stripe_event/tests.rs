@@ -568,6 +568,19 @@ fn a_failed_charge_of_a_payment_intent_is_left_to_the_payment_intents_event() {
     assert_eq!(event("charge.failed", charge).change, EventChange::Ignored);
 }
 
+/// The redirect's own collection counted its decline when it happened: Stripe's event of
+/// that PaymentIntent (named by its metadata) changes nothing more.
+#[test]
+fn a_failed_collection_of_the_redirect_is_not_counted_twice() {
+    let pi = json!({"id": "pi_1", "customer": "cus_1", "payment_method": "pm_1",
+        "metadata": {COLLECTION_METADATA_KEY: "1"},
+        "last_payment_error": {"message": "Insufficient funds.", "payment_method": {"id": "pm_1"}}});
+    assert_eq!(
+        event("payment_intent.payment_failed", pi).change,
+        EventChange::Ignored
+    );
+}
+
 /// What a card's Stripe status is stored and shown as: a renamed variant must not change it.
 #[test]
 fn stripe_statuses_keep_their_names() {
@@ -623,4 +636,7 @@ fn only_the_first_timestamp_counts() {
 fn a_message_under_twice_the_limit_is_read_whole() {
     let lead = "a".repeat(ERROR_MAX - 5);
     assert_eq!(safe_message(&format!("{lead}1234567890")), lead);
+    // Exactly the limit is not cut: its last digits stay.
+    let full = format!("{}123", "a".repeat(ERROR_MAX - 3));
+    assert_eq!(safe_message(&full), full);
 }
