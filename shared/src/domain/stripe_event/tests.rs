@@ -640,3 +640,99 @@ fn a_message_under_twice_the_limit_is_read_whole() {
     let full = format!("{}123", "a".repeat(ERROR_MAX - 3));
     assert_eq!(safe_message(&full), full);
 }
+
+/// A success at the very second of a failure does not make the failure history: only what
+/// came strictly before a reset is stale.
+#[test]
+fn a_failure_at_the_second_of_a_success_still_counts() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let mut pm = legacy_card(0);
+    pm.failures = 0;
+    assert_eq!(
+        pm.apply_stripe(&CardChange::Succeeded, "evt_s", 100, now),
+        Applied::Changed
+    );
+    assert_eq!(
+        pm.apply_stripe(&CardChange::Failed("x".into()), "evt_f", 100, now),
+        Applied::Changed
+    );
+    assert_eq!(pm.failures, 1);
+}
+
+/// `modifiedAt` moves with a change, and only then.
+#[test]
+fn only_a_change_moves_modified_at() {
+    let later = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
+    let mut pm = legacy_card(100);
+    let before = pm.modified_at;
+    let update = CardChange::Details(CardDetails {
+        brand: None,
+        last4: None,
+        exp_month: Some(5),
+        exp_year: Some(2031),
+    });
+    assert_eq!(
+        pm.apply_stripe(&update, "evt_old", 99, later),
+        Applied::Stale
+    );
+    assert_eq!(pm.modified_at, before);
+    assert_eq!(
+        pm.apply_stripe(&update, "evt_new", 101, later),
+        Applied::Changed
+    );
+    assert_eq!(pm.modified_at, later);
+}
+
+/// A new expiry from Stripe is shown back in the width the client first wrote it.
+#[test]
+fn a_new_expiry_keeps_the_width_it_was_sent_in() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let update = CardChange::Details(CardDetails {
+        brand: None,
+        last4: None,
+        exp_month: Some(9),
+        exp_year: Some(2031),
+    });
+    for (sent, shown) in [(("08", "30"), ("09", "31")), (("8", "2030"), ("9", "2031"))] {
+        let mut pm = legacy_card(0);
+        pm.expiry_as_sent = Some(crate::domain::ExpiryAsSent {
+            month: sent.0.into(),
+            year: sent.1.into(),
+        });
+        pm.apply_stripe(&update, "evt_u", 1, now);
+        let after = pm.expiry_as_sent.expect("kept");
+        assert_eq!(
+            (after.month.as_str(), after.year.as_str()),
+            shown,
+            "{sent:?}"
+        );
+    }
+}
+
+/// What the user API shows of a card's Stripe news: details and removal, nothing else.
+#[test]
+fn users_see_details_and_removal_only() {
+    let details = CardChange::Details(CardDetails {
+        brand: None,
+        last4: None,
+        exp_month: None,
+        exp_year: None,
+    });
+    assert!(details.shown_to_users());
+    assert!(CardChange::Removed.shown_to_users());
+    for hidden in [
+        CardChange::Expiring,
+        CardChange::Failed("x".into()),
+        CardChange::Succeeded,
+    ] {
+        assert!(!hidden.shown_to_users(), "{hidden:?}");
+    }
+}
+
+/// A run of digits at the very start, then separators up to the limit and a letter: the
+/// run ends at its last digit.
+#[test]
+fn separators_after_a_leading_digit_end_the_run() {
+    assert_eq!(safe_message("1   x"), "1   x");
+    assert_eq!(safe_message("12 - x"), "12 - x");
+}
