@@ -59,6 +59,17 @@ impl VelocityLimits {
 mod tests {
     use super::*;
 
+    /// A tenant that overrides nothing stores no limits (`Tenant`'s serde skips them).
+    #[test]
+    fn only_no_override_at_all_is_the_default() {
+        assert!(VelocityLimits::default().is_default());
+        let one = VelocityLimits {
+            per_ip: Some(DEFAULT_PER_IP),
+            ..VelocityLimits::default()
+        };
+        assert!(!one.is_default(), "an override equal to the default is still kept");
+    }
+
     #[test]
     fn overrides_replace_only_what_they_name() {
         let none = VelocityLimits::default();
