@@ -67,7 +67,10 @@ mod tests {
             per_ip: Some(DEFAULT_PER_IP),
             ..VelocityLimits::default()
         };
-        assert!(!one.is_default(), "an override equal to the default is still kept");
+        assert!(
+            !one.is_default(),
+            "an override equal to the default is still kept"
+        );
     }
 
     #[test]

@@ -138,3 +138,23 @@ fn undone(result: Result<(), StripeError>, undo: &Undo) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Undo;
+
+    /// An undo is logged when it fails: the token it names is a bearer of the card.
+    #[test]
+    fn an_undo_prints_its_customer_never_the_token() {
+        let undo = Undo::DetachToken {
+            customer: "cus_1".into(),
+            token: "tok_secret".into(),
+        };
+        let printed = format!("{undo:?}");
+        assert!(
+            printed.contains("cus_1") && printed.contains("[REDACTED]"),
+            "{printed}"
+        );
+        assert!(!printed.contains("tok_secret"), "{printed}");
+    }
+}

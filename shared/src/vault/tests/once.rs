@@ -111,7 +111,14 @@ async fn the_window_ends_and_scopes_never_meet() {
             Begun::Run(_)
         ));
     }
-    v.clock.advance(REPLAY_WINDOW.as_secs() + 1);
+    // Stripe's 24 hours: still a replay a second before they end, a new run after.
+    assert_eq!(REPLAY_WINDOW.as_secs(), 24 * 3600);
+    v.clock.advance(REPLAY_WINDOW.as_secs() - 1);
+    assert!(matches!(
+        ok(v.begin_once(request(&a, "merchant", "k", "x")).await),
+        Begun::Replay(_)
+    ));
+    v.clock.advance(2);
     assert!(matches!(
         ok(v.begin_once(request(&a, "merchant", "k", "x")).await),
         Begun::Run(_)
