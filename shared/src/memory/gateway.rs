@@ -674,6 +674,11 @@ impl PaymentGateway for MemoryGateway {
         let mut c = s.new_card(&fake);
         c.last4 = Some(card.number.last4());
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+        c.address_line1 = card.address_line1.map(str::to_owned);
+        c.address_line2 = card.address_line2.map(str::to_owned);
+        c.address_city = card.address_city.map(str::to_owned);
+        c.address_zip = card.address_zip.map(str::to_owned);
+        c.address_country = card.address_country.map(str::to_owned);
         c.customer = Some(customer.to_owned());
         c.metadata.insert(
             crate::ports::CARD_METADATA_KEY.to_owned(),

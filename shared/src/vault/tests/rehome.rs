@@ -342,6 +342,66 @@ async fn the_deadline_stops_a_batch_before_a_card_it_could_not_finish() {
     assert_eq!(long.cursor, None);
 }
 
+/// The card made at the new account carries the holder's name and address, as the
+/// redirect took them: Stripe's address checks need them on the new card too.
+#[tokio::test]
+async fn a_moved_card_keeps_its_holders_name_and_address() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let text = |s: &str| Text::parse_optional("f", Some(s), 50).unwrap();
+    let mut entry = card(VISA).holder("Karen", "Wood").build();
+    entry.holder.address1 = text("10 Dodge St");
+    entry.holder.address2 = text("Unit 2");
+    entry.holder.city = text("Columbia");
+    entry.holder.postal_zip = text("V9V 9V9");
+    entry.holder.country_id = Some(124);
+    let pm = ok(v.add_entered_card(&t, c.id, entry).await)
+        .view
+        .payment_method;
+
+    assert_eq!(run(&v, &request(CONNECT, false)).await.moved.len(), 1);
+    let to = stored(&v, &pm).stripe.unwrap();
+    let at = v.gateway.card_of(&to.customer_id, &to.source_id).unwrap();
+    assert_eq!(at.name.as_deref(), Some("Karen Wood"));
+    assert_eq!(
+        [
+            &at.address_line1,
+            &at.address_line2,
+            &at.address_city,
+            &at.address_zip,
+            &at.address_country
+        ]
+        .map(|f| f.as_deref()),
+        [
+            Some("10 Dodge St"),
+            Some("Unit 2"),
+            Some("Columbia"),
+            Some("V9V 9V9"),
+            Some("CA")
+        ]
+    );
+}
+
+/// Each customer needs a second beyond the reserve: with less, the batch stops before it,
+/// even one with no card to move (whose turn would otherwise pass it by).
+#[tokio::test]
+async fn the_deadline_stops_a_batch_before_a_customer_it_could_not_start() {
+    let v = vault();
+    customer(&v, CONNECT).await;
+
+    let short = ok(Deadline::after(Duration::from_millis(3_500))
+        .scope(v.rehome_cards(&request(CONNECT, false)))
+        .await);
+    assert_eq!(short.cursor.as_deref(), Some(START));
+    assert!(short.stopped.unwrap().contains("time"));
+
+    let enough = ok(Deadline::after(Duration::from_millis(4_500))
+        .scope(v.rehome_cards(&request(CONNECT, false)))
+        .await);
+    assert_eq!((enough.cursor, enough.stopped), (None, None));
+}
+
 #[tokio::test]
 async fn another_tenants_cards_are_never_touched() {
     let v = vault();
