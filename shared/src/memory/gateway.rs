@@ -430,6 +430,8 @@ impl PaymentGateway for MemoryGateway {
         _metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<CreatedCustomer, StripeError> {
+        // Slow on request, so that two requests can be at Stripe at once.
+        self.elapse("create_customer_with_source").await?;
         let mut s = self.state.lock().unwrap();
         s.call(
             "create_customer_with_source",

@@ -1,6 +1,8 @@
 //! The user API's Stripe customers: a card token becomes a Stripe customer, a link, and a
 //! payment method of the user's vault customer.
 
+use std::time::Duration;
+
 use super::*;
 use crate::memory::FailWith;
 use crate::ports::CustomerStore;
@@ -141,6 +143,26 @@ async fn the_same_token_replayed_by_the_same_user_answers_the_same_link() {
     );
     assert_eq!(v.store.take_calls(), ["token_use", "link_for_token_use"]);
     assert_eq!(v.gateway.live_customers(), 1);
+    assert_eq!(v.store.link_count(), 1);
+}
+
+/// A client's retry racing its first request: both are at Stripe before either stores
+/// (one idempotency key, so one Stripe customer); the one that stores second finds the
+/// first's link to that same customer and answers it, undoing nothing.
+#[tokio::test(start_paused = true)]
+async fn a_retry_racing_the_first_request_answers_its_link_and_undoes_nothing() {
+    let v = vault();
+    let user = principal("u1").build();
+    let token = v.gateway.seed_token(stripe_card("4242"));
+    v.gateway
+        .latency("create_customer_with_source", Duration::from_secs(1));
+
+    let (first, second) = tokio::join!(
+        v.create_stripe_customer(&user, token.clone()),
+        v.create_stripe_customer(&user, token)
+    );
+    assert_eq!(ok(first), ok(second));
+    assert_eq!(v.gateway.live_customers(), 1, "the Stripe customer stays");
     assert_eq!(v.store.link_count(), 1);
 }
 
