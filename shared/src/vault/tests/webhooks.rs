@@ -504,6 +504,42 @@ async fn a_card_removed_at_stripe_is_kept_marked_and_the_default_moves() {
     );
 }
 
+/// Only a removal moves the default: news of the default card (a new expiry) or the
+/// removal of another card leaves it where it is.
+#[tokio::test]
+async fn news_of_the_default_card_or_a_removal_of_another_keeps_the_default() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let first = imported(&v, &c, "4242").await;
+    let second = imported(&v, &c, "1881").await;
+    let third = imported(&v, &c, "0005").await;
+    ok(v.make_default(&tid(OWN), c.id, first.payment_method.id)
+        .await);
+    let updated = event(
+        &v,
+        "evt_upd",
+        "customer.source.updated",
+        0,
+        card_object(&first, 4, 2032),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &updated).await);
+    assert_eq!(expiry(&stored(&v, &first)), (4, 2032));
+    let deleted = event(
+        &v,
+        "evt_del_other",
+        "customer.source.deleted",
+        0,
+        card_object(&third, 1, 2031),
+    );
+    ok(deliver(&v, &own(), OWN_SECRET, &deleted).await);
+    assert!(stored(&v, &third).removed_at_stripe.is_some());
+    assert!(stored(&v, &second).removed_at_stripe.is_none());
+    assert_eq!(
+        reread(&v, &c).await.default_payment_method_id,
+        Some(first.payment_method.id)
+    );
+}
+
 #[tokio::test]
 async fn deauthorization_revokes_the_connection_until_it_is_set_again() {
     let v = hooked();
