@@ -50,6 +50,8 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     failing: Mutex<HashSet<&'static str>>,
+    /// Operations that answer `Conflict`, as a conditional write another request beat.
+    conflicting: Mutex<HashSet<&'static str>>,
     /// Every operation called, in order: the round trips a rule makes.
     calls: Mutex<Vec<&'static str>>,
     /// Re-homing's progress: (customer, target) → the Stripe customer made there.
@@ -130,6 +132,16 @@ impl MemoryStore {
         self.failing.lock().unwrap().insert(op);
     }
 
+    /// Makes every later call of `op` lose its condition, as if another request always
+    /// wrote first.
+    pub fn conflict(&self, op: &'static str) {
+        self.conflicting.lock().unwrap().insert(op);
+    }
+
+    pub fn heal_conflict(&self, op: &'static str) {
+        self.conflicting.lock().unwrap().remove(op);
+    }
+
     pub fn heal(&self, op: &'static str) {
         self.failing.lock().unwrap().remove(op);
     }
@@ -143,6 +155,9 @@ impl MemoryStore {
         self.calls.lock().unwrap().push(op);
         if self.failing.lock().unwrap().contains(op) {
             return Err(StoreError::backend(format!("injected failure of {op}")));
+        }
+        if self.conflicting.lock().unwrap().contains(op) {
+            return Err(StoreError::Conflict);
         }
         Ok(self.state.lock().unwrap())
     }

@@ -552,6 +552,33 @@ async fn a_card_already_detached_at_stripe_is_a_detach_that_succeeded() {
         .all(|p| p.id != view.payment_method.id));
 }
 
+/// A removal that loses its condition every time (other requests keep changing the
+/// account's cards) gives up after its retries with a conflict, and removes nothing.
+#[tokio::test]
+async fn a_removal_that_always_conflicts_gives_up_with_a_conflict() {
+    let v = vault();
+    let view = attached(&v, "a1", "4242", false).await;
+    v.store.take_calls();
+    v.store.conflict("delete_payment_method");
+
+    let e = err(v
+        .remove_account_card(&tid(CONNECT), "a1", view.payment_method.id)
+        .await);
+    assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+    let deletes = v
+        .store
+        .take_calls()
+        .into_iter()
+        .filter(|op| *op == "delete_payment_method")
+        .count();
+    assert_eq!(deletes, 6, "the first try and five retries");
+    v.store.heal_conflict("delete_payment_method");
+    ok(
+        v.remove_account_card(&tid(CONNECT), "a1", view.payment_method.id)
+            .await,
+    );
+}
+
 /// Review A2: a 404 that is not Stripe's `resource_missing` (a wrong API base, a proxy's
 /// path, a key of another Stripe account) is no "already detached": the billing remove
 /// keeps the card and answers 502 (the merchant delete records it `failed`:
