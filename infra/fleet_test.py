@@ -342,9 +342,12 @@ def stream_checks(port, admin, template, table, record):
                             "UpdateExpression": "SET x = :x",
                             "ExpressionAttributeValues": {":x": {"N": "1"}}})
 
+    # Caught up too: the last records (the MODIFY, an OTHER#) may still be unread, hence
+    # uncounted, when the last AUDIT# one is delivered (seen: 12 filtered of 13).
     def delivered():
         s = stats(port)["mappings"][0]
-        return s if s["recordsDelivered"] >= len(keys) and s["pending"] == 0 else None
+        done = s["recordsDelivered"] >= len(keys) and s["pending"] == 0 and s["caughtUp"]
+        return s if done else None
 
     s = wait_for("every AUDIT# insert is delivered", delivered, 30)
     with open(record) as f:
