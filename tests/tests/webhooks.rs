@@ -398,6 +398,34 @@ async fn an_older_event_never_overwrites_newer_state() {
     );
 }
 
+/// An event dated after its own signature (beyond the tolerance) is refused: accepted, it
+/// would set the card's clock in the future, and every genuine event after it would be
+/// dropped as stale. The genuine removal that follows is applied.
+#[tokio::test]
+async fn a_future_dated_event_is_refused_and_a_genuine_removal_after_it_applies() {
+    let (id, _, admin) = billing_card().await;
+    let pm = fusebill(&id).await;
+    let future = connect_event(
+        "customer.source.updated",
+        -86_400,
+        card_object(&pm, 4, 2039, "4242"),
+    );
+    let (status, body) = deliver_to(None, &future).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    let card = embedthis(&id, &admin).await;
+    assert_ne!(card["year"].as_str(), Some("2039"), "{card}");
+
+    let removal = deliver(&connect_event(
+        "customer.source.deleted",
+        0,
+        card_object(&pm, 12, 2030, "4242"),
+    ))
+    .await;
+    assert_eq!(removal["result"], "applied", "{removal}");
+    assert_eq!(fusebill(&id).await["stripeStatus"], "RemovedAtStripe");
+}
+
 #[tokio::test]
 async fn unknown_objects_and_event_types_answer_200_and_change_nothing() {
     let (id, _, admin) = billing_card().await;

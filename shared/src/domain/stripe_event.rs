@@ -83,13 +83,14 @@ impl SigningSecrets {
         self.0.is_empty()
     }
 
-    /// Checks `header` against `payload` (the raw body) at `now` (Unix seconds).
+    /// Checks `header` against `payload` (the raw body) at `now` (Unix seconds), and
+    /// answers the signature's timestamp.
     pub fn verify(
         &self,
         header: Option<&str>,
         payload: &[u8],
         now: i64,
-    ) -> Result<(), SignatureError> {
+    ) -> Result<i64, SignatureError> {
         if self.0.is_empty() {
             return Err(SignatureError::NoSecret);
         }
@@ -121,7 +122,7 @@ impl SigningSecrets {
         if !matched {
             return Err(SignatureError::NoMatch);
         }
-        Ok(())
+        Ok(t)
     }
 }
 
@@ -243,6 +244,14 @@ pub const ERROR_MAX: usize = 500;
 pub struct NotAnEvent(pub &'static str);
 
 impl StripeEvent {
+    /// Whether the event says it was made later than its signature allows. Stripe makes
+    /// an event before it signs a delivery of it, so only a signer's clock or a forgery
+    /// dates it later; kept, it would set a card's event clock in the future and every
+    /// genuine event after it would be dropped as stale.
+    pub fn dated_after(&self, signed_at: i64) -> bool {
+        self.created > signed_at.saturating_add(SIGNATURE_TOLERANCE_SECS)
+    }
+
     /// Reads a body whose signature has been checked.
     pub fn parse(payload: &[u8]) -> Result<Self, NotAnEvent> {
         let v: Value = serde_json::from_slice(payload).map_err(|_| NotAnEvent("invalid JSON"))?;

@@ -53,6 +53,7 @@ const CONFLICT_RETRIES: usize = 3;
 /// The answer to every refused delivery: it says nothing of which check failed (the log
 /// does), nor whether the endpoint has a secret at all.
 pub const BAD_SIGNATURE: &str = "The Stripe-Signature header is missing or does not verify.";
+pub const FUTURE_EVENT: &str = "The event is dated after its signature's timestamp.";
 
 /// Which endpoint a delivery came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,11 +111,19 @@ impl<P: Ports> Vault<P> {
     ) -> Result<Handled, Error> {
         let secrets = self.webhook_secrets(route).await;
         let now = self.clock.now().unix_timestamp();
-        if let Err(reason) = secrets.verify(signature, payload, now) {
-            tracing::warn!(%reason, ?route, "Stripe webhook refused");
-            return Err(Error::BadRequest(BAD_SIGNATURE.into()));
-        }
+        let signed_at = match secrets.verify(signature, payload, now) {
+            Ok(t) => t,
+            Err(reason) => {
+                tracing::warn!(%reason, ?route, "Stripe webhook refused");
+                return Err(Error::BadRequest(BAD_SIGNATURE.into()));
+            }
+        };
         let event = StripeEvent::parse(payload).map_err(|e| Error::BadRequest(e.to_string()))?;
+        if event.dated_after(signed_at) {
+            tracing::warn!(event = %event.id, created = event.created, signed_at, ?route,
+                "Stripe webhook refused: dated after its signature");
+            return Err(Error::BadRequest(FUTURE_EVENT.into()));
+        }
         tracing::info!(event = %event.id, kind = %event.kind, ?route, "Stripe webhook");
         if event.change == EventChange::Ignored {
             return Ok(Handled::Ignored);

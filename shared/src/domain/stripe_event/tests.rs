@@ -13,11 +13,11 @@ fn a_signature_made_with_the_secret_verifies() {
     let header = sign("whsec_a", NOW, body);
     assert_eq!(
         secrets(&["whsec_a"]).verify(Some(&header), body, NOW),
-        Ok(())
+        Ok(NOW)
     );
     // A plain string secret, as a first `set-webhook-secret` might leave it.
     let plain = SigningSecrets::parse(&SecretString::from("whsec_a".to_owned()));
-    assert_eq!(plain.verify(Some(&header), body, NOW + 299), Ok(()));
+    assert_eq!(plain.verify(Some(&header), body, NOW + 299), Ok(NOW));
 }
 
 /// A known answer from outside: this header was made once by Stripe's own Node library,
@@ -37,7 +37,7 @@ fn stripes_own_library_and_ours_agree_on_a_known_answer() {
     let s = SigningSecrets::parse(&SecretString::from(KAT_SECRET.to_owned()));
     assert_eq!(
         s.verify(Some(KAT_HEADER), KAT_PAYLOAD.as_bytes(), KAT_T),
-        Ok(())
+        Ok(KAT_T)
     );
     assert_eq!(sign(KAT_SECRET, KAT_T, KAT_PAYLOAD.as_bytes()), KAT_HEADER);
     // And it is the payload's bytes that are signed: one byte less does not verify.
@@ -404,7 +404,7 @@ fn only_the_first_eight_sha256_sized_v1_values_are_tried() {
     let good_sig = good.split_once("v1=").unwrap().1;
     let s = secrets(&["whsec_a"]);
     let padded = format!("t={NOW},{}v1={good_sig}", "v1=,v1=ab,".repeat(100));
-    assert_eq!(s.verify(Some(&padded), body, NOW), Ok(()));
+    assert_eq!(s.verify(Some(&padded), body, NOW), Ok(NOW));
     let late = format!(
         "t={NOW},{}v1={good_sig}",
         format!("v1={},", "00".repeat(32)).repeat(8)
@@ -615,7 +615,7 @@ fn a_signature_offered_twice_still_verifies() {
     let twice = format!("{header},v1={v1}");
     assert_eq!(
         secrets(&["whsec_a"]).verify(Some(&twice), body, NOW),
-        Ok(())
+        Ok(NOW)
     );
 }
 
@@ -626,7 +626,7 @@ fn only_the_first_timestamp_counts() {
     let header = format!("{},t=1", sign("whsec_a", NOW, body));
     assert_eq!(
         secrets(&["whsec_a"]).verify(Some(&header), body, NOW),
-        Ok(())
+        Ok(NOW)
     );
 }
 
@@ -735,4 +735,15 @@ fn users_see_details_and_removal_only() {
 fn separators_after_a_leading_digit_end_the_run() {
     assert_eq!(safe_message("1   x"), "1   x");
     assert_eq!(safe_message("12 - x"), "12 - x");
+}
+
+/// An event may be dated up to the tolerance after its signature (two clocks at Stripe),
+/// never later.
+#[test]
+fn an_event_dated_past_its_signature_and_the_tolerance_is_after_it() {
+    let e = event("customer.source.updated", json!({}));
+    assert!(!e.dated_after(NOW));
+    assert!(!e.dated_after(NOW - SIGNATURE_TOLERANCE_SECS));
+    assert!(e.dated_after(NOW - SIGNATURE_TOLERANCE_SECS - 1));
+    assert!(!e.dated_after(i64::MAX));
 }
