@@ -92,6 +92,7 @@ where
     let ticket = match begun {
         Ok(Begun::Run(ticket)) => ticket,
         Ok(Begun::Replay(answer)) => return replay(answer),
+        Ok(Begun::Fresh) => return handler(app, req).await,
         Err(e) => {
             crate::dialect::log_internal(&e);
             return match cors_origin {
@@ -135,7 +136,8 @@ async fn keyed(
     caller: Caller,
     client_key: Option<ClientKey>,
 ) -> Option<Keyed> {
-    let (tenant, scope, implicit, cors_origin) = match caller {
+    // `keyed`: a redirect card's implicit key and keyed request hash.
+    let (tenant, scope, keyed, cors_origin) = match caller {
         Caller::Merchant => {
             let tenant = app.merchant(req).await.ok()?;
             (tenant, "merchant".to_owned(), None, None)
@@ -148,26 +150,24 @@ async fn keyed(
             let params = Params::from_request(req).ok()?;
             let (public_key, customer) = params.identity().ok()?;
             let tenant = app.vault.tenant_by_public_key(&public_key).await.ok()??;
-            let implicit = match client_key {
-                Some(_) => None,
-                None => {
-                    let entry = params.card_entry(&tenant, app.vault.today()).ok()?;
-                    let key = app
-                        .vault
-                        .double_submit_key(&tenant.id, customer, &entry)
-                        .await
-                        .ok()?;
-                    Some(key)
-                }
+            // A card's request is hashed under its fingerprint: the record must not be
+            // open to guessed card numbers (the body holds the number and the CVV).
+            let keyed = match params.card_entry(&tenant, app.vault.today()) {
+                Ok(entry) => app
+                    .vault
+                    .double_submit(&tenant.id, customer, &entry, &request_hash(req))
+                    .await
+                    .ok(),
+                Err(_) => None,
             };
             let origin = crate::cors::check(req, &tenant).ok().flatten();
-            (tenant.id, format!("redirect:{customer}"), implicit, origin)
+            (tenant.id, format!("redirect:{customer}"), keyed, origin)
         }
     };
-    let (key, request_hash) = match (client_key, implicit) {
-        (Some(k), _) => (k.as_str().to_owned(), request_hash(req)),
-        // The implicit key names everything that makes two submits the same one.
-        (None, Some(k)) => (k.clone(), k),
+    let (key, request_hash) = match (client_key, keyed) {
+        (Some(k), Some((_, hash))) => (k.as_str().to_owned(), hash),
+        (Some(k), None) => (k.as_str().to_owned(), request_hash(req)),
+        (None, Some(implicit)) => implicit,
         (None, None) => return None,
     };
     Some(Keyed {

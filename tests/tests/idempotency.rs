@@ -428,6 +428,47 @@ async fn a_double_submit_without_a_key_is_one_card_with_one_answer() {
     assert_eq!(cards_at_stripe(customer).await, 2);
 }
 
+/// Without a key, a second submit of the same card with another body (another CVV, other
+/// names) within the window is not the first one's answer: the holder's name, address and
+/// email the first submit gave are only answered to the very same request. It runs as a
+/// fresh submit (Stripe checks the details it entered again, as after the window) and
+/// nothing in its answer says the card was just submitted. The same request still replays.
+#[tokio::test]
+async fn a_double_submit_with_another_body_is_a_fresh_submit_not_the_first_answer() {
+    let t = redirect_tenant("dbl-other", &[]);
+    let customer = create_customer(&t.private_api_key, json!({})).await;
+    let body = redirect_body(&t, customer, PAN);
+    let first = send(&Call::redirect(body.clone()), None).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.json()["firstName"], "Karen", "{first:?}");
+    let cus = customer_item(customer).await["stripeCustomerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sources = format!("/v1/customers/{cus}/sources");
+    let posts = || async {
+        stripe_calls(&sources)
+            .await
+            .into_iter()
+            .filter(|(m, _, _)| m == "POST")
+            .count()
+    };
+    let before = posts().await;
+
+    let mut other = body.clone();
+    other["cvv"] = json!("987");
+    other["firstName"] = json!("Mallory");
+    other["lastName"] = json!("Other");
+    let second = send(&Call::redirect(other), None).await;
+    assert!(!second.replayed, "{second:?}");
+    assert_ne!(second.status, 422, "{second:?}");
+    assert!(posts().await > before, "the second submit was not checked at Stripe");
+
+    let again = send(&Call::redirect(body), None).await;
+    assert!(again.replayed && again.body == first.body, "{again:?}");
+    assert_eq!(cards_at_stripe(customer).await, 1);
+}
+
 #[tokio::test]
 async fn idempotency_records_hold_no_card_number() {
     let t = redirect_tenant("idem-pan", &[]);

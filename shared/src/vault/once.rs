@@ -45,6 +45,11 @@ pub struct OnceRequest<'a> {
 pub enum Begun {
     Run(Ticket),
     Replay(StoredResponse),
+    /// A redirect submit under an implicit key that another request holds: run it as if
+    /// no submit came before, under no key. Only the same request, CVV and every name
+    /// included, may see the first answer, and another one is not told (a 422 would say
+    /// that this card was just submitted for this customer).
+    Fresh,
 }
 
 /// What marks a redirect's implicit double-submit key; no client key may start with it.
@@ -97,17 +102,18 @@ impl<P: Ports> Vault<P> {
             },
             expires_at: now.unix_timestamp() + req.window.as_secs() as i64,
         };
+        let implicit = req.key.starts_with(IMPLICIT_PREFIX);
         let held = match self.store.claim(&record, now_ms).await {
-            Ok(Claim::Claimed) => {
-                let implicit = req.key.starts_with(IMPLICIT_PREFIX);
-                return Ok(Begun::Run(Ticket { record, implicit }));
-            }
+            Ok(Claim::Claimed) => return Ok(Begun::Run(Ticket { record, implicit })),
             Ok(Claim::Held(held)) => held,
             Err(StoreError::Conflict) => return Err(Error::Conflict(IN_FLIGHT.into())),
             Err(e) => return Err(e.into()),
         };
         if held.request_hash != record.request_hash {
-            return Err(Error::Unprocessable(MISMATCH.into()));
+            return match implicit {
+                true => Ok(Begun::Fresh),
+                false => Err(Error::Unprocessable(MISMATCH.into())),
+            };
         }
         match held.state {
             OnceState::Completed(answer) => Ok(Begun::Replay(answer)),
@@ -137,23 +143,28 @@ impl<P: Ports> Vault<P> {
         Ok(())
     }
 
-    /// The key a redirect without `Idempotency-Key` runs under: the same card (its keyed
-    /// fingerprint, never the number), expiry, collection and default choice for the same
-    /// customer is the same submit.
-    pub async fn double_submit_key(
+    /// The key a redirect without `Idempotency-Key` runs under, and the hash of what it
+    /// asks. The key: the same card (its keyed fingerprint, never the number), expiry,
+    /// collection and default choice for the same customer, so that a double submit waits
+    /// for the first. The hash: the whole request (`request`, a digest of its method,
+    /// path, query and body, CVV and names included), keyed by the fingerprint so that the
+    /// record cannot be tried against guessed card numbers. Only an equal hash replays.
+    pub async fn double_submit(
         &self,
         tenant: &TenantId,
         customer: CustomerId,
         entry: &CardEntry,
-    ) -> Result<String, Error> {
+        request: &str,
+    ) -> Result<(String, String), Error> {
         let fp = self.keys.fingerprints(tenant, &entry.number).await?;
         let detail = format!(
             "{customer}/{}/{}/{:?}/{}",
             entry.expiry.month, entry.expiry.year, entry.collect_minor, entry.make_default
         );
-        Ok(format!(
+        let key = format!(
             "{IMPLICIT_PREFIX}{}",
             digest([fp.current.as_bytes(), detail.as_bytes()])
-        ))
+        );
+        Ok((key, digest([fp.current.as_bytes(), request.as_bytes()])))
     }
 }

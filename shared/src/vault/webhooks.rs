@@ -201,6 +201,7 @@ impl<P: Ports> Vault<P> {
         let ticket = match begun {
             Begun::Replay(_) => return Ok(Handled::Duplicate),
             Begun::Run(ticket) => ticket,
+            Begun::Fresh => return Err(Error::bug("an event id is never an implicit key")),
         };
         let result = self.apply_event(route, tenant, event).await;
         match &result {

@@ -153,14 +153,16 @@ async fn a_double_submit_key_names_the_card_by_fingerprint_only() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
     let t = tid(CONNECT);
-    let k1 = ok(v.double_submit_key(&t, c.id, &card(VISA).build()).await);
-    let again = ok(v.double_submit_key(&t, c.id, &card(VISA).build()).await);
+    let k1 = ok(v.double_submit(&t, c.id, &card(VISA).build(), "req").await).0;
+    let again = ok(v.double_submit(&t, c.id, &card(VISA).build(), "req").await).0;
     let other = ok(v
-        .double_submit_key(&t, c.id, &card(MASTERCARD).build())
-        .await);
+        .double_submit(&t, c.id, &card(MASTERCARD).build(), "req")
+        .await)
+    .0;
     let charged = ok(v
-        .double_submit_key(&t, c.id, &card(VISA).collect(500).build())
-        .await);
+        .double_submit(&t, c.id, &card(VISA).collect(500).build(), "req")
+        .await)
+    .0;
     assert_eq!(k1, again);
     assert_ne!(k1, other);
     assert_ne!(k1, charged);
@@ -173,8 +175,9 @@ async fn only_a_client_key_seeds_stripe_keys_never_the_redirects_implicit_one() 
     let t = tid(CONNECT);
     let c = customer(&v, CONNECT).await;
     let implicit = ok(v
-        .double_submit_key(&t, c.id, &card(VISA).collect(500).build())
-        .await);
+        .double_submit(&t, c.id, &card(VISA).collect(500).build(), "req")
+        .await)
+    .0;
     let Begun::Run(ticket) = ok(v
         .begin_once(request(&t, "redirect:1", &implicit, "a"))
         .await)
@@ -191,4 +194,48 @@ async fn only_a_client_key_seeds_stripe_keys_never_the_redirects_implicit_one() 
     };
     assert!(keyed.stripe_seed().is_some());
     assert!(crate::domain::ClientKey::parse("implicit:abc").is_err());
+}
+
+/// Without a client key, only the very same request (CVV and names included) sees the first
+/// answer; another body for the same card runs as a fresh request, told nothing of the
+/// first (no 422), and its hash is keyed by the card's fingerprint, not the bare body.
+#[tokio::test]
+async fn an_implicit_key_replays_only_the_same_request_and_runs_another_fresh() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let t = tid(CONNECT);
+    let (key, first) = ok(v
+        .double_submit(&t, c.id, &card(VISA).build(), "body-a")
+        .await);
+    let (again, other) = ok(v
+        .double_submit(&t, c.id, &card(VISA).build(), "body-b")
+        .await);
+    assert_eq!(key, again);
+    assert_ne!(first, other);
+    assert_ne!(first, digest([b"body-a".as_slice()]));
+    let scope = "redirect:1";
+    let Begun::Run(ticket) = ok(v.begin_once(request(&t, scope, &key, &first)).await) else {
+        panic!("expected to run");
+    };
+    ok(
+        v.finish_once(ticket, Some(answer("{\"firstName\":\"Karen\"}")))
+            .await,
+    );
+    assert!(matches!(
+        ok(v.begin_once(request(&t, scope, &key, &other)).await),
+        Begun::Fresh
+    ));
+    assert!(matches!(
+        ok(v.begin_once(request(&t, scope, &key, &first)).await),
+        Begun::Replay(_)
+    ));
+    // A client's own key keeps Stripe's rule: another body under it is 422.
+    let Begun::Run(ticket) = ok(v.begin_once(request(&t, scope, "client", &first)).await) else {
+        panic!("expected to run");
+    };
+    ok(v.finish_once(ticket, Some(answer("{}"))).await);
+    assert!(v
+        .begin_once(request(&t, scope, "client", &other))
+        .await
+        .is_err());
 }
