@@ -757,6 +757,16 @@ async fn logged(request_id: &str, own_line: bool) {
 /// services: its answer (a function error as `{"functionError": …}`), and everything it
 /// wrote to stdout and stderr, once that holds the invocation's own request id.
 async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Value, String) {
+    once_at_trace_with(function, event, log_format, &[]).await
+}
+
+/// [`once_at_trace`] with `env` set for the function (a secret id of a test's own, say).
+async fn once_at_trace_with(
+    function: &str,
+    event: &Value,
+    log_format: &str,
+    env: &[(&str, &str)],
+) -> (Value, String) {
     let request_id = format!("{:032x}", random::<u128>());
     let runtime = MockServer::start().await;
     let next = "/2018-06-01/runtime/invocation/next";
@@ -807,6 +817,7 @@ async fn once_at_trace(function: &str, event: &Value, log_format: &str) -> (Valu
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_LOG_FORMAT", log_format)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -933,4 +944,197 @@ async fn a_webhook_at_trace_logs_no_signing_secret() {
         "the signing secret is in the logs:\n{logs}"
     );
     assert!(!logs.contains(v1), "the signature is in the logs:\n{logs}");
+}
+
+/// Each kind of secret a function reads, malformed several ways, each value holding a
+/// marker of its own: the function at trace hits the malformed secret (its log says so) and
+/// no part of the value is anywhere in what it wrote. serde's errors quote a value
+/// (`invalid type: string "…"`), and a key ring's errors once named its ids.
+#[tokio::test]
+async fn a_malformed_secret_of_each_kind_is_never_in_the_logs() {
+    let t = redirect_tenant("malformed", &[]);
+    let owner = billing::owner(&billing::fresh_tenant(), &billing::account());
+    billing::create(&owner, true).await;
+    let user = user_token(&tenant_a().id, &fresh_user("malformed"));
+    let good = base64_key();
+    // (what, the function, its secret id variable, the log line that shows the secret was
+    // read and refused, the values, the event)
+    type Values = fn(&str, &str) -> Vec<String>;
+    let rings: Values = |m, good| {
+        vec![
+            m.to_owned(),
+            format!("\"{m}\""),
+            format!("{{\"current\": \"{m}\", \"keys\": {{\"v1\": \"{good}\"}}}}"),
+            format!("{{\"current\": \"v1\", \"keys\": {{\"v1\": \"{m}\"}}}}"),
+            format!("{{\"current\": \"v1\", \"keys\": \"{m}\"}}"),
+            format!("{{\"current\": \"{m}\", \"keys\": {{\"{m}\": \"{m}==\"}}}}"),
+        ]
+    };
+    let webhook: Values = |m, _| {
+        vec![
+            format!("{{\"secrets\": \"{m}\"}}"),
+            format!("{{\"secrets\": [5, {{\"{m}\": 1}}]}}"),
+            format!("{{{m}"),
+        ]
+    };
+    let plain: Values = |m, _| {
+        vec![
+            format!("sk_test_{m}\nX-Injected: {m}"),
+            format!("{m}\r\n"),
+            format!("\u{7}{m}"),
+        ]
+    };
+    let short: Values = |m, _| vec![m[..12].to_owned(), format!(" {} ", &m[..10])];
+    let pan = fresh_pan();
+    let redirect = |customer: u64| {
+        let body = json!({
+            "customerId": customer, "publicApiKey": t.public_api_key, "cardNumber": pan,
+            "cvv": "123", "expirationMonth": 12, "expirationYear": 30,
+            "firstName": "Karen", "lastName": "Wood", "recaptcha": PASS
+        });
+        http_event(
+            "add-credit-card",
+            "application/json",
+            &body.to_string(),
+            &[("origin", tenant_a().allowed_origin.as_str())],
+        )
+    };
+    let bearer = format!("Bearer {owner}");
+    let mut find = http_event(
+        "card-find",
+        "application/json",
+        "",
+        &[("authorization", &bearer)],
+    );
+    find["rawQueryString"] = json!("next=e30.v1~00");
+    find["queryStringParameters"] = json!({"next": "e30.v1~00"});
+    let webhook_event = {
+        let mut e: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                env!("CARGO_MANIFEST_DIR").to_owned() + "/../events/stripe-webhook.json",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        // The platform endpoint, whose secret id the function's configuration names.
+        for (at, value) in [
+            ("/routeKey", "POST /v1/webhooks/stripe"),
+            ("/rawPath", "/v1/webhooks/stripe"),
+            ("/requestContext/http/path", "/v1/webhooks/stripe"),
+            ("/requestContext/routeKey", "POST /v1/webhooks/stripe"),
+        ] {
+            *e.pointer_mut(at).unwrap() = json!(value);
+        }
+        e.as_object_mut().unwrap().remove("pathParameters");
+        e["headers"]["stripe-signature"] = json!(format!("t=1,v1={}", "0".repeat(64)));
+        e
+    };
+    let user_bearer = format!("Bearer {user}");
+    let stripe_customer = json!({"token": stripe_token().await}).to_string();
+    let hs256 = format!("Bearer {}", ready_token("hs256"));
+    let kinds: Vec<(&str, &str, &str, &str, Values, Value)> = vec![
+        (
+            "fingerprint key ring",
+            "add-credit-card",
+            "FINGERPRINT_KEY_SECRET_ID",
+            "vault keys",
+            rings,
+            redirect(create_customer(&t.private_api_key, json!({})).await),
+        ),
+        (
+            "cursor key ring",
+            "card-find",
+            "CURSOR_KEY_SECRET_ID",
+            "vault keys",
+            rings,
+            find,
+        ),
+        (
+            "webhook signing secrets",
+            "stripe-webhook",
+            "STRIPE_WEBHOOK_SECRET_ID",
+            "no signing secret",
+            webhook,
+            webhook_event,
+        ),
+        (
+            "platform Stripe key",
+            "create-stripe-customer",
+            "STRIPE_PLATFORM_SECRET_ID",
+            "Stripe is unavailable",
+            plain,
+            http_event(
+                "create-stripe-customer",
+                "application/json",
+                &stripe_customer,
+                &[("authorization", &user_bearer)],
+            ),
+        ),
+        (
+            "reCAPTCHA secret",
+            "add-credit-card",
+            "RECAPTCHA_SECRET_ID",
+            "recaptcha token is not valid",
+            plain,
+            redirect(create_customer(&t.private_api_key, json!({})).await),
+        ),
+        (
+            "HS256 secret",
+            "card-find",
+            "JWT_HS256_SECRET_ID",
+            "HS256",
+            short,
+            http_event(
+                "card-find",
+                "application/json",
+                "",
+                &[("authorization", &hs256)],
+            ),
+        ),
+    ];
+    // All at once: each run is a process of its own.
+    let mut runs = tokio::task::JoinSet::new();
+    for (what, function, variable, says, values, event) in kinds {
+        for value in values(
+            &format!("Mk{:016x}{:016x}", random::<u64>(), random::<u64>()),
+            &good,
+        ) {
+            let id = format!("cardvault/test/malformed-{:x}", random::<u64>());
+            admin(&["put-secret", "--id", &id, "--value", &value]);
+            let event = event.clone();
+            runs.spawn(async move {
+                let mut env = vec![(variable, id.as_str())];
+                if variable == "JWT_HS256_SECRET_ID" {
+                    // Read only where no JWKS is configured.
+                    env.push(("JWT_JWKS_URL", ""));
+                }
+                let (answer, logs) = once_at_trace_with(function, &event, "Text", &env).await;
+                (what, value, says, answer, logs)
+            });
+        }
+    }
+    while let Some(run) = runs.join_next().await {
+        let (what, value, says, answer, logs) = run.unwrap();
+        assert!(
+            logs.contains(says) || answer.to_string().contains(says),
+            "{what} {value:?}: the run never read the secret ({answer}):\n{logs}"
+        );
+        let marker = value
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| w.starts_with("Mk"))
+            .expect("a marker");
+        for part in marker.as_bytes().windows(8) {
+            let part = std::str::from_utf8(part).unwrap();
+            assert!(
+                !logs.contains(part),
+                "{what} {value:?}: {part:?} is in the logs:\n{logs}"
+            );
+        }
+    }
+}
+
+/// A key in the rings' format (32 random bytes, base64).
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(random::<[u8; 32]>())
 }

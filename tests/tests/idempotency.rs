@@ -462,7 +462,10 @@ async fn a_double_submit_with_another_body_is_a_fresh_submit_not_the_first_answe
     let second = send(&Call::redirect(other), None).await;
     assert!(!second.replayed, "{second:?}");
     assert_ne!(second.status, 422, "{second:?}");
-    assert!(posts().await > before, "the second submit was not checked at Stripe");
+    assert!(
+        posts().await > before,
+        "the second submit was not checked at Stripe"
+    );
 
     let again = send(&Call::redirect(body), None).await;
     assert!(again.replayed && again.body == first.body, "{again:?}");

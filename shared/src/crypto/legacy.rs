@@ -31,14 +31,16 @@ struct KeysJson {
 impl LegacyKeys {
     pub fn parse(json: &str) -> Result<Self, KeyError> {
         let parsed: KeysJson =
-            serde_json::from_str(json).map_err(|e| KeyError::Keys(format!("legacy keys: {e}")))?;
+            serde_json::from_str(json).map_err(|e| super::malformed("legacy keys", &e))?;
         let keys = parsed
             .keys
             .iter()
-            .map(|(id, b64)| Ok((id.clone(), decode_key(b64, id)?)))
+            .map(|(id, b64)| Ok((id.clone(), decode_key(b64, "a legacy key")?)))
             .collect::<Result<HashMap<_, _>, KeyError>>()?;
         if !keys.contains_key(&parsed.current) {
-            return Err(KeyError::Keys(format!("no legacy key {}", parsed.current)));
+            return Err(KeyError::Keys(
+                "legacy keys: the current key is not among them".into(),
+            ));
         }
         Ok(Self {
             fingerprint: decode_key(&parsed.fingerprint_key, "fingerprintKey")?,

@@ -81,7 +81,8 @@ struct RingJson {
     keys: BTreeMap<String, SecretString>,
 }
 
-/// A key's bytes from its base64 form.
+/// A key's bytes from its base64 form. `name` says which key, in words of ours: nothing
+/// read from the secret goes into an error, which is logged.
 pub fn decode_key(b64: &SecretString, name: &str) -> Result<Key, KeyError> {
     let bytes = STANDARD
         .decode(b64.expose_secret().trim())
@@ -92,20 +93,33 @@ pub fn decode_key(b64: &SecretString, name: &str) -> Result<Key, KeyError> {
     Ok(SecretBox::new(Box::new(array)))
 }
 
+/// Why a secret's JSON does not read, without serde's text: that quotes the value
+/// (`invalid type: string "…"`), and a secret's value must never reach a log.
+pub fn malformed(what: &str, e: &serde_json::Error) -> KeyError {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not JSON",
+        serde_json::error::Category::Data => "not in its format",
+    };
+    KeyError::Keys(format!(
+        "{what}: {kind} (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
 impl KeyRing {
     pub fn parse(json: &str) -> Result<Self, KeyError> {
-        let parsed: RingJson =
-            serde_json::from_str(json).map_err(|e| KeyError::Keys(format!("key ring: {e}")))?;
+        let parsed: RingJson = serde_json::from_str(json).map_err(|e| malformed("key ring", &e))?;
         let keys = parsed
             .keys
             .iter()
-            .map(|(id, b64)| Ok((id.clone(), decode_key(b64, id)?)))
+            .map(|(id, b64)| Ok((id.clone(), decode_key(b64, "a key of the ring")?)))
             .collect::<Result<BTreeMap<_, _>, KeyError>>()?;
         if !keys.contains_key(&parsed.current) {
-            return Err(KeyError::Keys(format!(
-                "the current key {} is not in the ring",
-                parsed.current
-            )));
+            return Err(KeyError::Keys(
+                "key ring: its current version is not in the ring".into(),
+            ));
         }
         Ok(Self {
             current: parsed.current,
@@ -370,7 +384,7 @@ pub fn rotated_ring(
         None | Some("") | Some("{}") => serde_json::json!({"keys": {}}),
         Some(raw) => {
             KeyRing::parse(raw)?;
-            serde_json::from_str(raw).map_err(|e| KeyError::Keys(e.to_string()))?
+            serde_json::from_str(raw).map_err(|e| malformed("key ring", &e))?
         }
     };
     let id = new_version_id(now);

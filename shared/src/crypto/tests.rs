@@ -206,3 +206,40 @@ fn a_legacy_fingerprint_key_carried_into_a_ring_gives_the_same_fingerprints() {
     );
     assert!(legacy.decrypt(&sealed, "t:1:3").is_err());
 }
+
+/// A key ring or legacy key set that does not read says why in words of ours: no part of
+/// the value (key material, ids, whatever was typed where) reaches the error, which is
+/// logged. serde's own text would quote it (`invalid type: string "…"`).
+#[test]
+fn a_malformed_key_secret_never_quotes_its_value() {
+    const M: &str = "Zq9SECRETvalue7Xw";
+    let good = STANDARD.encode([7u8; 32]);
+    let values = [
+        M.to_owned(),
+        format!("\"{M}\""),
+        format!("{{\"current\": \"v1\", \"keys\": \"{M}\"}}"),
+        format!("{{\"current\": \"{M}\""),
+        format!("{{\"current\": 5, \"keys\": \"{M}\"}}"),
+        format!("{{\"current\": \"{M}\", \"keys\": {{\"v1\": \"{good}\"}}}}"),
+        format!("{{\"current\": \"v1\", \"keys\": {{\"v1\": \"{M}!!\"}}}}"),
+        format!("{{\"current\": \"{M}\", \"keys\": {{\"{M}\": \"{M}\"}}}}"),
+        format!("{{\"current\": [\"{M}\"], \"keys\": {{}}}}"),
+        format!("{{\"current\": \"v1\", \"keys\": {{\"v1\": \"{good}\"}}, \"fingerprintKey\": 1, \"{M}\": 2}}"),
+    ];
+    for value in &values {
+        let mut said = Vec::new();
+        if let Err(e) = KeyRing::parse(value) {
+            said.push(format!("{e} {e:?}"));
+        }
+        if let Err(e) = legacy::LegacyKeys::parse(value) {
+            said.push(format!("{e} {e:?}"));
+        }
+        if let Err(e) = rotated_ring(Some(value), now()) {
+            said.push(format!("{e} {e:?}"));
+        }
+        assert!(!said.is_empty(), "{value} read as a ring");
+        for text in said {
+            assert!(!text.contains("SECRET"), "{value} -> {text}");
+        }
+    }
+}
