@@ -106,6 +106,11 @@ def demo_jwts(admin, der, hs256_secret):
     """What a script needs to mint more tokens, and the ready ones (minted by the admin
     CLI, so the claims have one source of truth: shared/src/auth/jwt.rs)."""
     tokens = {}
+    # A tenant takes tokens of a day at most unless it says otherwise; the demo tenants'
+    # ready tokens live a week (local only), so these two say so.
+    for tenant in sorted({who["tenant"] for who in DEMO_JWTS.values()}):
+        admin("set-token-policy", "--tenant", tenant,
+              "--max-lifetime-secs", str(DEMO_JWT_TTL_SECS))
     for name, who in DEMO_JWTS.items():
         args = ["mint-jwt", "--tenant", who["tenant"], "--sub", who["sub"],
                 "--ttl-secs", str(DEMO_JWT_TTL_SECS)]

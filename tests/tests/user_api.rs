@@ -642,3 +642,50 @@ async fn a_declined_card_is_one_generic_answer_not_stripes_reason() {
     assert!(text.contains("the card was declined"), "{text}");
     assert!(!text.contains("security code"), "{text}");
 }
+
+/// A token its tenant's issuer signed may still live too long: a day at most by default,
+/// what the tenant sets otherwise (`set-token-policy`); a token without `iat` only where
+/// the tenant allows it, and then what is left of it counts.
+#[tokio::test]
+async fn a_token_living_longer_than_its_tenant_allows_is_401() {
+    // Two tenants, the second with its policy set before any request (tenants are cached).
+    let strict = cardvault_tests::billing::fresh_tenant();
+    let lax = cardvault_tests::billing::fresh_tenant();
+    admin(&[
+        "set-token-policy",
+        "--tenant",
+        &lax,
+        "--allow-missing-iat",
+        "true",
+        "--max-lifetime-secs",
+        "900",
+    ]);
+    let config = jwt_config();
+    let now = jsonwebtoken::get_current_timestamp();
+    let sub = fresh_user("lifetime");
+    let signed = |tenant: &str, iat: Option<u64>, exp: u64| {
+        let mut c = json!({"iss": config.issuer, "aud": config.audience, "sub": sub,
+                           "tenant": tenant, "exp": exp});
+        if let Some(iat) = iat {
+            c["iat"] = json!(iat);
+        }
+        sign_claims(&c)
+    };
+    let day = 24 * 3600;
+    let (status, body) = list(&signed(&strict, Some(now - 60), now - 60 + day), "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = list(&signed(&lax, None, now + 600), "").await;
+    assert_eq!(status, 200, "{body}");
+    for (token, says) in [
+        (
+            signed(&strict, Some(now - 60), now - 59 + day),
+            "lifetime is longer",
+        ),
+        (signed(&strict, None, now + 600), "no iat claim"),
+        (signed(&lax, None, now + 1200), "lifetime is longer"),
+        (signed(&lax, Some(now), now + 901), "lifetime is longer"),
+    ] {
+        let (status, body) = list(&token, "").await;
+        assert!(rechat_error(status, &body, 401).contains(says), "{body}");
+    }
+}

@@ -273,6 +273,17 @@ enum Command {
         #[arg(long)]
         audience: String,
     },
+    /// How long the tenant's bearer tokens may live (`exp` − `iat`; a day unless set), and
+    /// whether a token without `iat` is taken (then `exp` − now counts). Unset options keep
+    /// their value.
+    SetTokenPolicy {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        max_lifetime_secs: Option<u64>,
+        #[arg(long)]
+        allow_missing_iat: Option<bool>,
+    },
     /// Use the tenant's own reCAPTCHA secret (a Secrets Manager id) instead of the platform's.
     SetRecaptchaSecret {
         #[arg(long)]
@@ -367,6 +378,7 @@ impl Command {
             Command::SetVelocity { tenant, .. } => setting(tenant, "velocity"),
             Command::TrustIssuer { tenant, .. } => setting(tenant, "trust-issuer"),
             Command::DistrustIssuer { tenant, .. } => setting(tenant, "distrust-issuer"),
+            Command::SetTokenPolicy { tenant, .. } => setting(tenant, "token-policy"),
             Command::SetRecaptchaSecret { tenant, .. } => setting(tenant, "recaptcha-secret"),
             Command::SetWebhookSecret {
                 tenant: Some(tenant),
@@ -558,6 +570,11 @@ async fn command(
             issuer,
             audience,
         } => tenants::trust_issuer(&store, &tenant, issuer, audience, false).await,
+        Command::SetTokenPolicy {
+            tenant,
+            max_lifetime_secs,
+            allow_missing_iat,
+        } => tenants::set_token_policy(&store, &tenant, max_lifetime_secs, allow_missing_iat).await,
         Command::SetRecaptchaSecret { tenant, secret_id } => {
             tenants::set_recaptcha_secret(&store, &tenant, secret_id).await
         }

@@ -24,6 +24,7 @@ pub async fn create(store: &Store, id: String, name: String, currency: String) -
         legacy_query_string_cards: false,
         stripe_revoked_at: None,
         trusted_issuers: vec![],
+        token_policy: Default::default(),
         velocity: Default::default(),
         currency: currency.to_ascii_lowercase(),
         created_at: time::OffsetDateTime::now_utc(),
@@ -152,6 +153,30 @@ pub async fn set_recaptcha_secret(store: &Store, tenant: &str, secret_id: String
     let secret_id = tenant_secret_id(tenant, secret_id)?;
     update(store, tenant, |t| {
         t.recaptcha_secret_id = Some(secret_id.clone());
+        Ok(())
+    })
+    .await
+}
+
+/// The tenant's bearer token lifetimes. A maximum of 0 would refuse every token, and one
+/// over 30 days is a standing credential: both refused.
+pub async fn set_token_policy(
+    store: &Store,
+    tenant: &str,
+    max_lifetime_secs: Option<u64>,
+    allow_missing_iat: Option<bool>,
+) -> Result<Value> {
+    const MAX: u64 = 30 * 24 * 3600;
+    if let Some(secs) = max_lifetime_secs.filter(|s| !(1..=MAX).contains(s)) {
+        return Err(format!("--max-lifetime-secs {secs}: from 1 to {MAX}").into());
+    }
+    update(store, tenant, |t| {
+        if let Some(secs) = max_lifetime_secs {
+            t.token_policy.max_lifetime_secs = secs;
+        }
+        if let Some(allow) = allow_missing_iat {
+            t.token_policy.allow_missing_iat = allow;
+        }
         Ok(())
     })
     .await

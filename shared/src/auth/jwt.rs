@@ -199,10 +199,24 @@ pub fn token_from_claims(claims: &Map<String, Value>, names: &ClaimNames) -> Res
     if audiences.is_empty() {
         return Err(Error::Unauthorized("The token's aud claim is not valid."));
     }
+    // `exp` is required and checked by the validation; `iat` is the tenant's question.
+    let expires_at = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(Error::Unauthorized("The token's exp claim is not valid."))?;
+    let issued_at = match claims.get("iat") {
+        None => None,
+        Some(iat) => Some(
+            iat.as_i64()
+                .ok_or(Error::Unauthorized("The token's iat claim is not valid."))?,
+        ),
+    };
     Ok(Token {
         principal: principal_from_claims(claims, names)?,
         issuer,
         audiences,
+        issued_at,
+        expires_at,
     })
 }
 
@@ -793,7 +807,8 @@ mod tests {
     #[test]
     fn the_token_carries_its_issuer_and_audiences() {
         let names = ClaimNames::default();
-        let base = json!({"sub": "u", "tenant": "demo-a", "iss": "https://idp.example"});
+        let base = json!({"sub": "u", "tenant": "demo-a", "iss": "https://idp.example",
+                          "iat": 1_000, "exp": 2_000});
         for (aud, expected) in [
             (json!("app-1"), vec!["app-1"]),
             (json!(["app-1", "app-2"]), vec!["app-1", "app-2"]),
@@ -807,13 +822,30 @@ mod tests {
             assert_eq!(t.audiences, expected, "{aud}");
             assert_eq!(t.principal.user, "u");
             assert_eq!(t.principal.tenant, tenant());
+            assert_eq!((t.issued_at, t.expires_at), (Some(1_000), 2_000));
+        }
+        // `iat` is optional (the tenant decides), but a present one must be a number.
+        let mut no_iat = base.clone();
+        no_iat["aud"] = json!("app-1");
+        no_iat.as_object_mut().unwrap().remove("iat");
+        assert_eq!(
+            token_from_claims(&claims(no_iat.clone()), &names)
+                .unwrap()
+                .issued_at,
+            None
+        );
+        for iat in [json!("1000"), json!(1.5), json!(null)] {
+            let mut c = no_iat.clone();
+            c["iat"] = iat.clone();
+            assert!(token_from_claims(&claims(c), &names).is_err(), "{iat}");
         }
     }
 
     #[test]
     fn a_token_without_a_valid_iss_or_aud_is_refused() {
         let names = ClaimNames::default();
-        let good = json!({"sub": "u", "tenant": "demo-a", "iss": "idp", "aud": "app"});
+        let good = json!({"sub": "u", "tenant": "demo-a", "iss": "idp", "aud": "app",
+                          "exp": 2_000});
         assert!(token_from_claims(&claims(good.clone()), &names).is_ok());
         for (field, value, reason) in [
             ("iss", None, "iss"),

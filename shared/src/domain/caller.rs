@@ -49,6 +49,10 @@ pub struct Token {
     pub principal: Principal,
     pub issuer: String,
     pub audiences: Vec<String>,
+    /// `iat`, Unix seconds, if the token has one.
+    pub issued_at: Option<i64>,
+    /// `exp`, Unix seconds.
+    pub expires_at: i64,
 }
 
 impl Role {

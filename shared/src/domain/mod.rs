@@ -45,7 +45,10 @@ pub use stripe_event::{
     Applied, CardChange, CardDetails, ChargeClock, EventChange, EventClock, SignatureError,
     SigningSecrets, StripeCardRef, StripeEvent,
 };
-pub use tenant::{ApiKeyRecord, StripeConnection, Tenant, TrustedIssuer};
+pub use tenant::{
+    ApiKeyRecord, StripeConnection, Tenant, TokenPolicy, TokenRefusal, TrustedIssuer,
+    DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+};
 pub use text::Text;
 pub use velocity::VelocityLimits;
 

@@ -38,6 +38,9 @@ pub struct Tenant {
     /// for this tenant. Empty: no bearer token does.
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// How long a bearer token may live, and whether one without `iat` is taken.
+    #[serde(default, skip_serializing_if = "TokenPolicy::is_default")]
+    pub token_policy: TokenPolicy,
     /// The transparent redirect's card-testing limits this tenant overrides.
     #[serde(default, skip_serializing_if = "VelocityLimits::is_default")]
     pub velocity: VelocityLimits,
@@ -73,6 +76,79 @@ impl Tenant {
         self.trusted_issuers
             .iter()
             .any(|t| t.issuer == issuer && audiences.contains(&t.audience))
+    }
+}
+
+/// The longest lifetime a tenant takes by default: a day. A token that lives longer is a
+/// credential that outlives a session, and a stolen one is good for that long.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// A tenant's rule for bearer tokens' lifetimes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPolicy {
+    /// The longest lifetime taken: `exp` − `iat`, or `exp` − now without `iat`.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_lifetime_secs: u64,
+    /// Whether a token without `iat` is taken at all. Off: such a token's lifetime cannot
+    /// be told, only what is left of it.
+    #[serde(default)]
+    pub allow_missing_iat: bool,
+}
+
+fn default_max_token_lifetime() -> u64 {
+    DEFAULT_MAX_TOKEN_LIFETIME_SECS
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+            allow_missing_iat: false,
+        }
+    }
+}
+
+/// Why a tenant's policy refuses a token (a 401; [`TokenRefusal::message`] is the
+/// caller's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    NoIssuedAt,
+    TooLong,
+}
+
+impl TokenRefusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NoIssuedAt => "The token has no iat claim, and its tenant requires one.",
+            Self::TooLong => "The token's lifetime is longer than its tenant allows.",
+        }
+    }
+}
+
+impl TokenPolicy {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether a token issued at `issued_at` and expiring at `expires_at` may act, at
+    /// `now` (Unix seconds).
+    pub fn admits(
+        &self,
+        issued_at: Option<i64>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), TokenRefusal> {
+        let from = match issued_at {
+            Some(iat) => iat,
+            None if self.allow_missing_iat => now,
+            None => return Err(TokenRefusal::NoIssuedAt),
+        };
+        let lifetime = i128::from(expires_at) - i128::from(from);
+        if lifetime > i128::from(self.max_lifetime_secs) {
+            return Err(TokenRefusal::TooLong);
+        }
+        Ok(())
     }
 }
 
@@ -186,10 +262,43 @@ mod tests {
                     audience: (*audience).into(),
                 })
                 .collect(),
+            token_policy: TokenPolicy::default(),
             velocity: VelocityLimits::default(),
             currency: "usd".into(),
             created_at: time::macros::datetime!(2025-06-01 0:00 UTC),
         }
+    }
+
+    #[test]
+    fn a_token_policy_measures_a_lifetime_from_iat_or_from_now() {
+        let p = TokenPolicy::default();
+        assert_eq!(p.admits(Some(100), 100 + 86_400, 5_000), Ok(()));
+        assert_eq!(
+            p.admits(Some(100), 100 + 86_401, 5_000),
+            Err(TokenRefusal::TooLong)
+        );
+        assert_eq!(p.admits(None, 6_000, 5_000), Err(TokenRefusal::NoIssuedAt));
+        // An `exp` before `iat` lives no time at all; extremes do not overflow.
+        assert_eq!(p.admits(Some(i64::MAX), i64::MIN, 0), Ok(()));
+        assert_eq!(
+            p.admits(Some(i64::MIN), i64::MAX, 0),
+            Err(TokenRefusal::TooLong)
+        );
+        let lax = TokenPolicy {
+            max_lifetime_secs: 60,
+            allow_missing_iat: true,
+        };
+        assert_eq!(lax.admits(None, 5_060, 5_000), Ok(()));
+        assert_eq!(lax.admits(None, 5_061, 5_000), Err(TokenRefusal::TooLong));
+        // Stored tenants without a policy read as the default, which is not written.
+        let t: Tenant = serde_json::from_value(serde_json::json!({
+            "id": "t1", "name": "T1", "createdAt": "2025-06-01T00:00:00Z"}))
+        .unwrap();
+        assert!(t.token_policy.is_default());
+        assert!(serde_json::to_value(&t)
+            .unwrap()
+            .get("tokenPolicy")
+            .is_none());
     }
 
     fn auds(list: &[&str]) -> Vec<String> {

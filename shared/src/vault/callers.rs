@@ -4,7 +4,7 @@
 use super::Vault;
 use crate::domain::{Actor, ApiKey, AuditAction, Principal, RequestScope, Role, TenantId, Token};
 use crate::error::Error;
-use crate::ports::{Ports, TenantStore};
+use crate::ports::{Clock, Ports, TenantStore};
 
 impl<P: Ports> Vault<P> {
     /// The tenant behind a private API key: active, and matched in constant time.
@@ -34,8 +34,18 @@ impl<P: Ports> Vault<P> {
     /// probe which tenants exist.
     pub async fn user(&self, token: Token) -> Result<Principal, Error> {
         let refused = || Error::Unauthorized("The token's issuer is not trusted by its tenant.");
+        let now = self.clock.now().unix_timestamp();
         match self.find_tenant(&token.principal.tenant).await? {
             Some(t) if t.trusts(&token.issuer, &token.audiences) => {
+                // A trusted issuer's token that lives longer than the tenant allows.
+                if let Err(refusal) = t
+                    .token_policy
+                    .admits(token.issued_at, token.expires_at, now)
+                {
+                    self.record_denial(&token.principal, AuditAction::TenantDenied)
+                        .await;
+                    return Err(Error::Unauthorized(refusal.message()));
+                }
                 RequestScope::set_actor(&Actor::User {
                     sub: token.principal.user.clone(),
                     role: token.principal.role,

@@ -244,3 +244,40 @@ async fn an_unknown_public_key_is_asked_each_time_so_a_new_key_works_at_once() {
     let found = ok(v.tenant_by_public_key("pk_later").await).expect("the new key's tenant");
     assert_eq!(found.id, tid(CONNECT));
 }
+
+/// A trusted issuer's token may still live too long for its tenant: a day by default,
+/// what the tenant sets otherwise; without `iat`, only where the tenant allows it, and
+/// then what is left of it counts. Each refusal is recorded.
+#[tokio::test]
+async fn a_token_living_longer_than_its_tenant_allows_is_unauthorized() {
+    let v = vault();
+    let day = crate::domain::DEFAULT_MAX_TOKEN_LIFETIME_SECS as i64;
+    let living = |iat: Option<i64>, lifetime: i64| {
+        let mut t = principal("u1").token();
+        t.issued_at = iat;
+        t.expires_at = iat.unwrap_or(CLOCK_START) + lifetime;
+        t
+    };
+    ok(v.user(living(Some(CLOCK_START - 3600), day)).await);
+    let too_long = living(Some(CLOCK_START - 3600), day + 1);
+    assert_eq!(
+        unauthorized(err(v.user(too_long).await)),
+        "The token's lifetime is longer than its tenant allows."
+    );
+    let no_iat = living(None, 600);
+    assert_eq!(
+        unauthorized(err(v.user(no_iat.clone()).await)),
+        "The token has no iat claim, and its tenant requires one."
+    );
+
+    let mut tenant = connect_tenant();
+    tenant.token_policy.allow_missing_iat = true;
+    tenant.token_policy.max_lifetime_secs = 900;
+    let v = vault();
+    v.store.insert_tenant(tenant);
+    ok(v.user(no_iat).await);
+    ok(v.user(living(Some(CLOCK_START), 900)).await);
+    assert!(v.user(living(Some(CLOCK_START), 901)).await.is_err());
+    // Without iat, what is left of the token counts against the maximum.
+    assert!(v.user(living(None, 901)).await.is_err());
+}

@@ -83,6 +83,7 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
         }],
+        token_policy: Default::default(),
         velocity: Default::default(),
         currency: "usd".into(),
         created_at: datetime!(2025-06-01 0:00 UTC),
@@ -129,6 +130,9 @@ pub(super) fn unconnected_tenant(id: &str) -> Tenant {
 
 /// A vault over fresh in-memory adapters, with both tenants seeded (not yet in the
 /// vault's tenant cache) and the own-key tenant's secret in place.
+/// The memory clock's first second (2026-01-01T00:00:00Z).
+pub(super) const CLOCK_START: i64 = 1_767_225_600;
+
 pub(super) fn vault() -> Vault<Memory> {
     let v = memory::vault();
     v.store.insert_tenant(connect_tenant());
@@ -419,6 +423,9 @@ impl PrincipalBuilder {
             principal: self.0,
             issuer: issuer.into(),
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            // Ten minutes, from the memory clock's start.
+            issued_at: Some(CLOCK_START),
+            expires_at: CLOCK_START + 600,
         }
     }
 }
