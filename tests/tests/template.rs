@@ -103,3 +103,106 @@ fn access_logs_are_on_kept_for_a_bounded_time_and_never_record_the_query_string(
         "access logs need a retention period"
     );
 }
+
+/// The logical ids of the template's functions.
+fn functions(t: &Value) -> Vec<String> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Whether `v` is `!<tag> <text>`.
+fn tagged(v: &Value, tag: &str, text: &str) -> bool {
+    matches!(v, Value::Tagged(t) if t.tag == tag && t.value.as_str() == Some(text))
+}
+
+/// Issue 26, item 9: every function's log group is the template's own (not the one Lambda
+/// makes on first use, kept forever and unencrypted): named as Lambda names it, kept for
+/// the retention parameter (a year by default), encrypted under the logs key, whose policy
+/// lets CloudWatch Logs, and only for log groups, use it. The access logs too.
+#[test]
+fn every_function_logs_to_a_declared_log_group_kept_and_encrypted() {
+    let t = template();
+    let retention = &t["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Default"].as_u64(), Some(365));
+    let r = &t["Resources"];
+    let names = functions(&t);
+    assert!(names.len() >= 20, "{names:?}");
+    for name in names.iter().map(String::as_str).chain(["ApiAccess"]) {
+        let (id, group) = if name == "ApiAccess" {
+            ("ApiAccessLogs".to_owned(), &r["ApiAccessLogs"])
+        } else {
+            let id = format!("{name}LogGroup");
+            let group = &r[id.as_str()];
+            assert!(
+                tagged(
+                    &group["Properties"]["LogGroupName"],
+                    "!Sub",
+                    &format!("/aws/lambda/${{{name}}}")
+                ),
+                "{id}: {:?}",
+                group["Properties"]["LogGroupName"]
+            );
+            (id, group)
+        };
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{id}");
+        let properties = &group["Properties"];
+        assert!(
+            tagged(&properties["KmsKeyId"], "!GetAtt", "LogsKey.Arn"),
+            "{id}: {:?}",
+            properties["KmsKeyId"]
+        );
+        if name != "ApiAccess" {
+            assert!(
+                tagged(&properties["RetentionInDays"], "!Ref", "LogRetentionDays"),
+                "{id}: {:?}",
+                properties["RetentionInDays"]
+            );
+        }
+        assert_eq!(group["DeletionPolicy"], "Retain", "{id}");
+    }
+    // The logs service may use the key for this account's log groups, nothing else.
+    let key = &r["LogsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let logs = statements
+        .iter()
+        .find(|s| !s["Principal"]["Service"].is_null())
+        .expect("a statement for CloudWatch Logs");
+    assert!(tagged(
+        &logs["Principal"]["Service"],
+        "!Sub",
+        "logs.${AWS::Region}.amazonaws.com"
+    ));
+    assert!(
+        tagged(
+            &logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
+            "!Sub",
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+        ),
+        "{:?}",
+        logs["Condition"]
+    );
+}
+
+/// Issue 26, item 9: the table cannot be deleted by a stray call or stack change, and can
+/// be restored to any second of the last 35 days.
+#[test]
+fn the_table_has_deletion_protection_and_point_in_time_recovery() {
+    let t = template();
+    let table = &t["Resources"]["VaultTable"];
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    let p = &table["Properties"];
+    assert_eq!(p["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+}
