@@ -723,3 +723,74 @@ fn the_vault_keys_policy_names_its_users_statement_by_statement() {
         }
     }
 }
+
+/// Issue 26, item 9: each of the template's secrets has a resource policy that refuses
+/// GetSecretValue to every principal but its readers: the roles of the functions whose own
+/// policies grant it (as computed from the template, so a new grant without the secret's
+/// consent fails here) and the operator's role (`cardvault-admin` rotates, sets and
+/// migrates). A role that gains a broad IAM grant still cannot read it.
+#[test]
+fn each_secret_refuses_every_reader_but_the_roles_granted_it() {
+    let template = template();
+    let r = template["Resources"].as_mapping().unwrap();
+    let secrets: Vec<&str> = r
+        .iter()
+        .filter(|(_, v)| v["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert!(secrets.len() >= 7, "{secrets:?}");
+    for secret in secrets {
+        let mut readers: BTreeSet<String> = r
+            .iter()
+            .filter(|(_, f)| f["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .filter(|(_, f)| {
+                grants(f).iter().any(|(a, res)| {
+                    a == "secretsmanager:GetSecretValue" && res.trim_end_matches('?') == secret
+                })
+            })
+            .map(|(name, _)| format!("GetAtt {}Role.Arn", name.as_str().unwrap()))
+            .collect();
+        readers.insert("Ref OperatorRoleArn".to_owned());
+
+        let policies: Vec<&Value> = r
+            .values()
+            .filter(|p| {
+                p["Type"].as_str() == Some("AWS::SecretsManager::ResourcePolicy")
+                    && matches!(&p["Properties"]["SecretId"], Value::Tagged(t) if t.tag == "!Ref" && t.value.as_str() == Some(secret))
+            })
+            .collect();
+        assert_eq!(policies.len(), 1, "{secret}: one resource policy");
+        let policy = policies[0];
+        // Exists exactly when the secret does.
+        assert_eq!(policy["Condition"], r[secret]["Condition"], "{secret}");
+        let p = &policy["Properties"];
+        assert_eq!(p["BlockPublicPolicy"].as_bool(), Some(true), "{secret}");
+        let statements = p["ResourcePolicy"]["Statement"].as_sequence().unwrap();
+        assert_eq!(statements.len(), 1, "{secret}");
+        let s = &statements[0];
+        assert_eq!(s["Effect"].as_str(), Some("Deny"), "{secret}");
+        assert_eq!(s["Principal"].as_str(), Some("*"), "{secret}");
+        assert_eq!(
+            s["Action"].as_str(),
+            Some("secretsmanager:GetSecretValue"),
+            "{secret}"
+        );
+        assert_eq!(s["Resource"].as_str(), Some("*"), "{secret}");
+        let condition = s["Condition"].as_mapping().unwrap();
+        assert_eq!(condition.len(), 1, "{secret}");
+        let allowed: BTreeSet<String> = s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{secret}: ArnNotEquals aws:PrincipalArn"))
+            .iter()
+            .map(|v| match v {
+                Value::Tagged(t) => format!(
+                    "{} {}",
+                    t.tag.to_string().trim_start_matches('!'),
+                    t.value.as_str().unwrap()
+                ),
+                other => panic!("{secret}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(allowed, readers, "{secret}'s readers");
+    }
+}
