@@ -206,3 +206,90 @@ fn the_table_has_deletion_protection_and_point_in_time_recovery() {
         Some(true)
     );
 }
+
+/// The functions anyone may call without a credential: the transparent redirect (and its
+/// preflight) and Stripe's webhooks. Each route of theirs has a throttle of its own.
+const PUBLIC: &[(&str, &str)] = &[
+    ("AddCreditCardFunction", "Redirect"),
+    ("AddCreditCardPreflightFunction", "Redirect"),
+    ("StripeWebhookFunction", "Webhook"),
+];
+
+/// Every route key (`METHOD /path`) of a function's HttpApi events.
+fn route_keys(function: &Value) -> Vec<String> {
+    function["Properties"]["Events"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| e["Type"] == "HttpApi")
+        .map(|(_, e)| {
+            format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap(),
+                e["Properties"]["Path"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Issue 26, item 8: throttling per route. Every route has the default route settings; the
+/// public ones (the redirect, the webhooks) a rate of their own, below the default, so a
+/// flood of one cannot use the others' share; and the public functions have reserved
+/// concurrency, so a flood cannot take every other function's capacity (nor more than
+/// its own).
+#[test]
+fn the_public_routes_are_throttled_apart_and_their_functions_capped() {
+    let t = template();
+    let api = &t["Resources"]["Api"]["Properties"];
+    assert!(tagged(
+        &api["DefaultRouteSettings"]["ThrottlingRateLimit"],
+        "!Ref",
+        "StageThrottleRate"
+    ));
+    let settings = api["RouteSettings"].as_mapping().expect("RouteSettings");
+    let mut public_routes = Vec::new();
+    for (function, prefix) in PUBLIC {
+        let f = &t["Resources"][*function];
+        let routes = route_keys(f);
+        assert!(!routes.is_empty(), "{function}");
+        for route in routes {
+            let s = settings
+                .get(route.as_str())
+                .unwrap_or_else(|| panic!("no RouteSettings for {route}"));
+            for (field, parameter) in [
+                ("ThrottlingRateLimit", format!("{prefix}ThrottleRate")),
+                ("ThrottlingBurstLimit", format!("{prefix}ThrottleBurst")),
+            ] {
+                assert!(tagged(&s[field], "!Ref", &parameter), "{route}: {field}");
+                let default = t["Parameters"][parameter.as_str()]["Default"].as_u64();
+                let stage = t["Parameters"][if field == "ThrottlingRateLimit" {
+                    "StageThrottleRate"
+                } else {
+                    "StageThrottleBurst"
+                }]["Default"]
+                    .as_u64();
+                assert!(default < stage, "{parameter}: {default:?} < {stage:?}");
+            }
+            public_routes.push(route);
+        }
+        assert!(
+            matches!(&f["Properties"]["ReservedConcurrentExecutions"], Value::Tagged(i) if i.tag == "!If"
+                && i.value[0] == "ReservePublicConcurrency"
+                && tagged(&i.value[1], "!Ref", "PublicFunctionConcurrency")
+                && tagged(&i.value[2], "!Ref", "AWS::NoValue")),
+            "{function}: {:?}",
+            f["Properties"]["ReservedConcurrentExecutions"]
+        );
+    }
+    // Every route named in RouteSettings exists (a typo would throttle nothing).
+    let all: Vec<String> = functions(&t)
+        .iter()
+        .flat_map(|f| route_keys(&t["Resources"][f.as_str()]))
+        .collect();
+    for (key, _) in settings {
+        let key = key.as_str().unwrap();
+        assert!(all.iter().any(|r| r == key), "{key} is not a route");
+    }
+    assert_eq!(settings.len(), public_routes.len());
+    assert!(t["Parameters"]["PublicFunctionConcurrency"]["Default"].as_u64() > Some(0));
+}
