@@ -39,6 +39,7 @@ use crate::ports::{Clock, Ports};
 
 pub use cards::{
     Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom,
+    CURSOR_LIFETIME,
 };
 pub use credentials::{StripeConfig, StripeRoute};
 pub use once::{Begun, OnceRequest, Ticket};
