@@ -258,7 +258,9 @@ class Checks:
             "--env-vars", self.env_file,
             "--invoke-image", args.image,
             "--skip-pull-image",
-            "--parameter-overrides", f"Architecture={args.arch} LocalStandIns=true",
+            "--parameter-overrides", f"Architecture={args.arch} LocalStandIns=true"
+            " KeyAdministratorRoleArn=arn:aws:iam::123456789012:role/local-key-admin"
+            " OperatorRoleArn=arn:aws:iam::123456789012:role/local-operator",
         ]
 
     def event_file(self, name, event):

@@ -1,8 +1,12 @@
 //! Request plumbing shared by every dialect: body limits, content types, JSON with
 //! field-naming errors, path parameters.
 
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
 use lambda_http::{http::header::CONTENT_TYPE, Body, Request, RequestExt};
 use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
 
 use crate::error::{Error, FieldError};
 
@@ -139,13 +143,64 @@ fn without_values(message: &str) -> String {
         .to_owned()
 }
 
-/// The caller's IP as API Gateway saw it.
+/// The caller's IP: as API Gateway saw it, or, behind the edge (where API Gateway sees
+/// CloudFront), as CloudFront saw it ([`VIEWER_IP_HEADER`]).
 pub fn source_ip(req: &Request) -> Option<String> {
+    client_ip(req, edge_secret().is_some())
+}
+
+fn client_ip(req: &Request, behind_edge: bool) -> Option<String> {
+    if behind_edge {
+        // `serve` refused every request without the edge's secret, so the header is the
+        // one CloudFront's viewer-request function set (over any the client sent).
+        let header = req.headers().get(VIEWER_IP_HEADER)?.to_str().ok()?;
+        return header.parse::<IpAddr>().ok().map(|ip| ip.to_string());
+    }
     match req.request_context_ref()? {
         lambda_http::request::RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.clone(),
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// The header CloudFront adds to every request it forwards when the stack is behind the
+/// edge (template.yaml, EdgeProtection): a shared secret proving that the request went
+/// through CloudFront and its web ACL, not around them to the API's origin domain.
+pub const EDGE_HEADER: &str = "x-cardvault-edge";
+/// The viewer's IP, set by the edge's viewer-request function on every request.
+pub const VIEWER_IP_HEADER: &str = "x-cardvault-viewer-ip";
+
+/// `CARDVAULT_EDGE_SECRET`, read once: set only on a stack behind the edge.
+pub fn edge_secret() -> Option<&'static str> {
+    static SECRET: OnceLock<Option<String>> = OnceLock::new();
+    SECRET
+        .get_or_init(|| {
+            std::env::var("CARDVAULT_EDGE_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
+}
+
+/// Whether a request may be served: any, without an edge; behind one, only a request
+/// carrying its secret (compared in constant time).
+pub fn through_edge(req: &Request, secret: Option<&str>) -> bool {
+    let Some(secret) = secret else {
+        return true;
+    };
+    req.headers()
+        .get(EDGE_HEADER)
+        .is_some_and(|v| bool::from(v.as_bytes().ct_eq(secret.as_bytes())))
+}
+
+/// The answer to a request that went around the edge: API Gateway's own 403, so the
+/// origin looks like a gateway that refuses, not like the API.
+pub fn edge_refusal() -> lambda_http::Response<Body> {
+    lambda_http::Response::builder()
+        .status(403)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
+        .expect("a static response")
 }
 
 /// A `{name}` path parameter, as API Gateway (and the dev router) put it in the event.
@@ -222,5 +277,66 @@ mod tests {
             Err(Error::Invalid(errs)) => assert_eq!(errs[0].field, "customerId"),
             other => panic!("{other:?}"),
         }
+    }
+
+    // ---- The edge (EdgeProtection) ----
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut b = lambda_http::http::Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn without_an_edge_every_request_is_served() {
+        assert!(through_edge(&request(&[]), None));
+        assert!(through_edge(&request(&[(EDGE_HEADER, "anything")]), None));
+    }
+
+    #[test]
+    fn behind_the_edge_only_a_request_with_its_secret_is_served() {
+        let secret = Some("s3cretS3cretS3cretS3cretS3cret00");
+        assert!(through_edge(
+            &request(&[(EDGE_HEADER, "s3cretS3cretS3cretS3cretS3cret00")]),
+            secret
+        ));
+        for bad in [
+            vec![],
+            vec![(EDGE_HEADER, "")],
+            vec![(EDGE_HEADER, "s3cretS3cretS3cretS3cretS3cret0")],
+            vec![(EDGE_HEADER, "s3cretS3cretS3cretS3cretS3cret000")],
+            vec![(EDGE_HEADER, "S3CRETS3CRETS3CRETS3CRETS3CRET00")],
+            vec![("x-cardvault-edge-other", "s3cretS3cretS3cretS3cretS3cret00")],
+        ] {
+            assert!(!through_edge(&request(&bad), secret), "{bad:?}");
+        }
+        let refused = edge_refusal();
+        assert_eq!(refused.status(), 403);
+        assert_eq!(
+            refused.body(),
+            &Body::Text(r#"{"message":"Forbidden"}"#.into())
+        );
+    }
+
+    #[test]
+    fn behind_the_edge_the_callers_ip_is_the_viewers_as_cloudfront_saw_it() {
+        let ip = |headers: &[(&str, &str)], edge| client_ip(&request(headers), edge);
+        assert_eq!(
+            ip(&[(VIEWER_IP_HEADER, "203.0.113.7")], true).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            ip(&[(VIEWER_IP_HEADER, "2001:db8::1")], true).as_deref(),
+            Some("2001:db8::1")
+        );
+        // Not an address: none, never the text (nor CloudFront's own address).
+        for bad in ["203.0.113.7, 198.51.100.1", "", "localhost"] {
+            assert_eq!(ip(&[(VIEWER_IP_HEADER, bad)], true), None, "{bad}");
+        }
+        assert_eq!(ip(&[], true), None);
+        // Without the edge the header is the client's own: never believed.
+        assert_eq!(ip(&[(VIEWER_IP_HEADER, "203.0.113.7")], false), None);
     }
 }

@@ -25,11 +25,23 @@ where
     // Lives as long as the container; leaking it lets handlers borrow it across awaits.
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
     let cap = deadline_cap();
+    let edge = crate::http::edge_secret();
     run(service_fn(move |req: Request| {
+        // Behind the edge, a request that went around CloudFront (and its web ACL) to the
+        // origin domain is refused before anything runs.
+        let allowed = crate::http::through_edge(&req, edge);
         let deadline = request_deadline(&req, cap);
         let scope = request_scope(&req);
-        let response = handler(app, req);
-        async move { Ok::<_, Infallible>(scope.scope(deadline.scope(response)).await) }
+        let response = allowed.then(|| handler(app, req));
+        async move {
+            Ok::<_, Infallible>(match response {
+                Some(response) => scope.scope(deadline.scope(response)).await,
+                None => {
+                    tracing::warn!("a request without the edge's header, refused");
+                    crate::http::edge_refusal()
+                }
+            })
+        }
     }))
     .await
 }

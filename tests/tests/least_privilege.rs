@@ -149,6 +149,32 @@ fn grants(function: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
+/// What the vault key's policy grants a function's role (`<name>Role`): the key policy, not
+/// the role's own policy, is where a use of the vault key is granted.
+fn key_grants(template: &Value, function: &str) -> BTreeSet<(String, String)> {
+    let role = format!("{function}Role.Arn");
+    let mut out = BTreeSet::new();
+    for s in template["Resources"]["VaultKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap()
+    {
+        let named = matches!(&s["Principal"]["AWS"], Value::Tagged(t) if t.value.as_str() == Some(role.as_str()));
+        if named && s["Effect"].as_str() == Some("Allow") {
+            for a in s["Action"].as_sequence().unwrap() {
+                out.insert((a.as_str().unwrap().to_owned(), "VaultKey".to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// A function's grants: its role's policies and the vault key's policy.
+fn all_grants(template: &Value, name: &str, function: &Value) -> BTreeSet<(String, String)> {
+    let mut out = grants(function);
+    out.extend(key_grants(template, name));
+    out
+}
+
 fn template() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -201,7 +227,11 @@ fn each_function_reads_encrypts_and_decrypts_only_what_the_table_says() {
             let index = "VaultTable/StripeRefs".to_owned();
             wanted.insert(("dynamodb:Query".to_owned(), index));
         }
-        assert_eq!(grants(function), wanted, "{name}'s grants");
+        assert_eq!(
+            all_grants(&template, name, function),
+            wanted,
+            "{name}'s grants"
+        );
     }
 }
 
@@ -296,12 +326,13 @@ fn only_the_rehome_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs
     let resources = template["Resources"].as_mapping().unwrap();
     let mut decrypters = Vec::new();
     for (name, r) in resources {
+        let name = name.as_str().unwrap();
         if r["Type"].as_str() == Some("AWS::Serverless::Function")
-            && grants(r)
+            && all_grants(&template, name, r)
                 .iter()
                 .any(|(a, _)| a == "kms:Decrypt" || a == "kms:*")
         {
-            decrypters.push(name.as_str().unwrap().to_owned());
+            decrypters.push(name.to_owned());
         }
     }
     assert_eq!(decrypters, [DECRYPTER], "who may decrypt");
@@ -311,32 +342,8 @@ fn only_the_rehome_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs
         function["Properties"]["Events"].is_null(),
         "{DECRYPTER} must have no route"
     );
-    // Its Decrypt is only for a PAN's data keys, each bound to a tenant.
-    let statement = function["Properties"]["Policies"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p["Statement"].as_sequence())
-        .flatten()
-        .find(|s| {
-            s["Action"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .any(|a| a.as_str() == Some("kms:Decrypt"))
-        })
-        .unwrap();
-    assert_eq!(statement["Action"].as_sequence().unwrap().len(), 1);
-    let condition = &statement["Condition"];
-    assert_eq!(
-        condition["StringEquals"]["kms:EncryptionContext:cardvault:purpose"].as_str(),
-        Some("pan")
-    );
-    assert_eq!(
-        condition["Null"]["kms:EncryptionContext:cardvault:tenant"].as_str(),
-        Some("false")
-    );
-    assert_eq!(condition.as_mapping().unwrap().len(), 2);
+    // Its Decrypt (the key policy's) is only for a PAN's data keys, each bound to a
+    // tenant: the_vault_keys_policy_names_its_users_statement_by_statement.
     // The stored PANs, their fingerprints and the legacy records depend on these.
     for name in [
         "VaultTable",
@@ -356,12 +363,13 @@ fn only_the_rehome_function_can_decrypt_a_stored_pan_and_the_keys_the_data_needs
 
 /// A statement's effect, actions and conditions (`operator key=v1,v2`, sorted).
 fn statement(s: &Value) -> (String, BTreeSet<String>, Vec<String>) {
-    let actions = s["Action"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let actions = match &s["Action"] {
+        Value::Sequence(list) => list
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect(),
+        one => BTreeSet::from([one.as_str().unwrap().to_owned()]),
+    };
     let mut conditions = Vec::new();
     for (op, keys) in s["Condition"].as_mapping().into_iter().flatten() {
         for (key, values) in keys.as_mapping().unwrap() {
@@ -574,4 +582,215 @@ fn only_the_chainer_writes_the_chain_and_uses_its_key() {
     // transient failure is retried until the event is chained.
     assert_eq!(source["BisectBatchOnFunctionError"].as_bool(), Some(true));
     assert!(source["MaximumRetryAttempts"].is_null());
+}
+
+/// A key policy statement, shortened: (effect, principal, actions, conditions). The
+/// principal is `root`, a role parameter's name (`Ref X` → `X`), a function's generated
+/// role (`GetAtt XRole.Arn` → `XRole`), or `service:<name>` for an AWS service.
+fn key_statement(s: &Value) -> (String, String, BTreeSet<String>, Vec<String>) {
+    let principal = &s["Principal"];
+    let who = if let Some(service) = principal["Service"].as_str() {
+        format!("service:{service}")
+    } else {
+        match &principal["AWS"] {
+            Value::Tagged(t) if t.tag == "!Sub" => {
+                let arn = t.value.as_str().unwrap();
+                assert_eq!(arn, "arn:${AWS::Partition}:iam::${AWS::AccountId}:root");
+                "root".to_owned()
+            }
+            Value::Tagged(t) if t.tag == "!GetAtt" || t.tag == "!Ref" => t
+                .value
+                .as_str()
+                .unwrap()
+                .trim_end_matches(".Arn")
+                .to_owned(),
+            other => panic!("unexpected principal {other:?}"),
+        }
+    };
+    assert_eq!(s["Resource"].as_str(), Some("*"));
+    let (effect, actions, conditions) = statement(s);
+    (effect, who, actions, conditions)
+}
+
+fn actions(a: &[&str]) -> BTreeSet<String> {
+    a.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// What administering a key takes, and nothing that uses it: no cryptographic operation
+/// and no CreateGrant (a grant could hand the administrator a use of the key).
+const KEY_ADMINISTRATION: [&str; 18] = [
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+];
+
+/// Every use of a symmetric key's material, and a grant of one.
+const KEY_USE: [&str; 7] = [
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:GenerateMac",
+    "kms:ReEncrypt*",
+    "kms:Sign",
+];
+
+/// Issue 26, item 2: the vault key's policy names its users. The add-card role alone gets
+/// data keys, for PANs; the re-home role alone decrypts, a PAN's data key of a named
+/// tenant; the administrator role (a parameter) administers it and is refused every use;
+/// the account root keeps only `kms:PutKeyPolicy`, the recovery path AWS's lockout check
+/// asks for. Nothing delegates use to IAM: no function's own policy names the key.
+#[test]
+fn the_vault_keys_policy_names_its_users_statement_by_statement() {
+    let template = template();
+    let r = &template["Resources"];
+    let parameter = &template["Parameters"]["KeyAdministratorRoleArn"];
+    assert_eq!(parameter["Type"].as_str(), Some("String"));
+    assert!(
+        parameter["Default"].is_null(),
+        "the administrator has no default"
+    );
+    let statements: Vec<_> = r["VaultKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(key_statement)
+        .collect();
+    let pan = "StringEquals kms:EncryptionContext:cardvault:purpose=pan";
+    let named_tenant = "Null kms:EncryptionContext:cardvault:tenant=false";
+    assert_eq!(
+        statements,
+        [
+            (
+                "Allow".to_owned(),
+                "root".to_owned(),
+                actions(&["kms:PutKeyPolicy"]),
+                vec![]
+            ),
+            (
+                "Allow".to_owned(),
+                "KeyAdministratorRoleArn".to_owned(),
+                actions(&KEY_ADMINISTRATION),
+                vec![]
+            ),
+            (
+                "Deny".to_owned(),
+                "KeyAdministratorRoleArn".to_owned(),
+                actions(&KEY_USE),
+                vec![]
+            ),
+            (
+                "Allow".to_owned(),
+                "AddCreditCardFunctionRole".to_owned(),
+                actions(&["kms:GenerateDataKey"]),
+                conditions(&[pan, named_tenant])
+            ),
+            (
+                "Allow".to_owned(),
+                "RehomeCardsFunctionRole".to_owned(),
+                actions(&["kms:Decrypt"]),
+                conditions(&[pan, named_tenant])
+            ),
+        ]
+    );
+    // No function's own policy or grant names the vault key: the key policy is the one
+    // place that says who may use it.
+    for (name, f) in r.as_mapping().unwrap() {
+        if f["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let kms: Vec<_> = grants(f)
+            .into_iter()
+            .filter(|(a, _)| a.starts_with("kms:"))
+            .collect();
+        if name != "AuditChainFunction" {
+            assert!(kms.is_empty(), "{name:?} grants itself {kms:?}");
+        }
+    }
+}
+
+/// Issue 26, item 9: each of the template's secrets has a resource policy that refuses
+/// GetSecretValue to every principal but its readers: the roles of the functions whose own
+/// policies grant it (as computed from the template, so a new grant without the secret's
+/// consent fails here) and the operator's role (`cardvault-admin` rotates, sets and
+/// migrates). A role that gains a broad IAM grant still cannot read it.
+#[test]
+fn each_secret_refuses_every_reader_but_the_roles_granted_it() {
+    let template = template();
+    let r = template["Resources"].as_mapping().unwrap();
+    let secrets: Vec<&str> = r
+        .iter()
+        .filter(|(_, v)| v["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert!(secrets.len() >= 7, "{secrets:?}");
+    for secret in secrets {
+        let mut readers: BTreeSet<String> = r
+            .iter()
+            .filter(|(_, f)| f["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .filter(|(_, f)| {
+                grants(f).iter().any(|(a, res)| {
+                    a == "secretsmanager:GetSecretValue" && res.trim_end_matches('?') == secret
+                })
+            })
+            .map(|(name, _)| format!("GetAtt {}Role.Arn", name.as_str().unwrap()))
+            .collect();
+        readers.insert("Ref OperatorRoleArn".to_owned());
+
+        let policies: Vec<&Value> = r
+            .values()
+            .filter(|p| {
+                p["Type"].as_str() == Some("AWS::SecretsManager::ResourcePolicy")
+                    && matches!(&p["Properties"]["SecretId"], Value::Tagged(t) if t.tag == "!Ref" && t.value.as_str() == Some(secret))
+            })
+            .collect();
+        assert_eq!(policies.len(), 1, "{secret}: one resource policy");
+        let policy = policies[0];
+        // Exists exactly when the secret does.
+        assert_eq!(policy["Condition"], r[secret]["Condition"], "{secret}");
+        let p = &policy["Properties"];
+        assert_eq!(p["BlockPublicPolicy"].as_bool(), Some(true), "{secret}");
+        let statements = p["ResourcePolicy"]["Statement"].as_sequence().unwrap();
+        assert_eq!(statements.len(), 1, "{secret}");
+        let s = &statements[0];
+        assert_eq!(s["Effect"].as_str(), Some("Deny"), "{secret}");
+        assert_eq!(s["Principal"].as_str(), Some("*"), "{secret}");
+        assert_eq!(
+            s["Action"].as_str(),
+            Some("secretsmanager:GetSecretValue"),
+            "{secret}"
+        );
+        assert_eq!(s["Resource"].as_str(), Some("*"), "{secret}");
+        let condition = s["Condition"].as_mapping().unwrap();
+        assert_eq!(condition.len(), 1, "{secret}");
+        let allowed: BTreeSet<String> = s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{secret}: ArnNotEquals aws:PrincipalArn"))
+            .iter()
+            .map(|v| match v {
+                Value::Tagged(t) => format!(
+                    "{} {}",
+                    t.tag.to_string().trim_start_matches('!'),
+                    t.value.as_str().unwrap()
+                ),
+                other => panic!("{secret}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(allowed, readers, "{secret}'s readers");
+    }
 }

@@ -68,18 +68,22 @@ fn unguarded(t: &Value) -> Vec<String> {
     found
 }
 
+/// A parameter's AllowedValues.
+fn allowed_values(parameter: &Value) -> Vec<&str> {
+    parameter["AllowedValues"]
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn the_architecture_is_a_parameter_arm64_by_default() {
     let t = template();
     let p = &t["Parameters"]["Architecture"];
     assert_eq!(p["Default"], "arm64");
-    let allowed: Vec<&str> = p["AllowedValues"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(allowed, ["arm64", "x86_64"]);
+    assert_eq!(allowed_values(p), ["arm64", "x86_64"]);
     let arch = &t["Globals"]["Function"]["Architectures"][0];
     assert!(
         matches!(arch, Value::Tagged(r) if r.tag == "!Ref" && r.value.as_str() == Some("Architecture")),
@@ -184,4 +188,28 @@ fn every_function_is_built_by_the_makefile_from_its_logical_id() {
     assert!(
         makefile.contains("\nbuild-%Function:\n\t@infra/sam-build.sh $* \"$(ARTIFACTS_DIR)\"\n")
     );
+}
+
+/// The stack's stage (issue 26, item 7): `dev` or `prod`, `prod` unless said otherwise, and
+/// every function is told it (`CARDVAULT_STAGE`) through the Globals, so none can miss it.
+#[test]
+fn every_function_is_told_the_stage_prod_by_default() {
+    let t = template();
+    let p = &t["Parameters"]["Stage"];
+    assert_eq!(p["Default"], "prod");
+    assert_eq!(allowed_values(p), ["dev", "prod"]);
+    let stage = &t["Globals"]["Function"]["Environment"]["Variables"]["CARDVAULT_STAGE"];
+    assert!(
+        matches!(stage, Value::Tagged(r) if r.tag == "!Ref" && r.value.as_str() == Some("Stage")),
+        "Globals CARDVAULT_STAGE: {stage:?}"
+    );
+    // No function overrides it with a value of its own.
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        assert!(
+            resource["Properties"]["Environment"]["Variables"]
+                .get("CARDVAULT_STAGE")
+                .is_none(),
+            "{name:?} sets its own CARDVAULT_STAGE"
+        );
+    }
 }

@@ -39,6 +39,7 @@ use crate::ports::{Clock, Ports};
 
 pub use cards::{
     Added, CardPage, CardView, Collection, ImportRequest, NewTokenCard, Page, PageFrom,
+    CURSOR_LIFETIME,
 };
 pub use credentials::{StripeConfig, StripeRoute};
 pub use once::{Begun, OnceRequest, Ticket};
@@ -99,6 +100,9 @@ pub struct Vault<P: Ports> {
     denials: TtlCache<String, ()>,
     /// Webhook secret ids that could not be read lately (`webhooks::SECRET_MISS_TTL`).
     webhook_secret_misses: TtlCache<String, ()>,
+    /// Tenant ids the webhook route was called with lately that name no tenant: a cache
+    /// of their own, bounded, so made-up ids never crowd out a real endpoint's miss.
+    unknown_webhook_tenants: TtlCache<TenantId, ()>,
 }
 
 impl<P: Ports> Vault<P> {
@@ -117,6 +121,10 @@ impl<P: Ports> Vault<P> {
             public_keys: TtlCache::new(KEY_CACHE_TTL),
             denials: TtlCache::new(audit::DENIAL_EVERY),
             webhook_secret_misses: TtlCache::bounded(
+                webhooks::SECRET_MISS_TTL,
+                webhooks::SECRET_MISSES_MAX,
+            ),
+            unknown_webhook_tenants: TtlCache::bounded(
                 webhooks::SECRET_MISS_TTL,
                 webhooks::SECRET_MISSES_MAX,
             ),

@@ -147,8 +147,10 @@ impl<P: Ports> Vault<P> {
     /// Stripe retries).
     ///
     /// The tenant route is open to anyone: an unknown tenant costs no Secrets Manager call
-    /// (a read of the tenant instead), and a known tenant's miss is remembered for
-    /// [`SECRET_MISS_TTL`], so that a flood of deliveries to it reads nothing twice. Only
+    /// (a read of the tenant instead, itself remembered as a miss), and a known tenant's
+    /// miss is remembered for [`SECRET_MISS_TTL`], so that a flood of deliveries to either
+    /// reads nothing twice. A tenant created meanwhile is heard within that time (Stripe
+    /// retries). Only
     /// real endpoints are remembered, so random ids cannot crowd the real ones out.
     async fn webhook_secrets(&self, route: &WebhookRoute) -> SigningSecrets {
         let id = match route {
@@ -159,9 +161,16 @@ impl<P: Ports> Vault<P> {
             return SigningSecrets::none();
         }
         if let WebhookRoute::Tenant(t) = route {
+            // An id found unknown lately: not even the tenant's item is read again.
+            if self.unknown_webhook_tenants.get(t).is_some() {
+                return SigningSecrets::none();
+            }
             match self.find_tenant(t).await {
                 Ok(Some(_)) => {}
-                Ok(None) => return SigningSecrets::none(),
+                Ok(None) => {
+                    self.unknown_webhook_tenants.insert(t.clone(), ());
+                    return SigningSecrets::none();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "tenant not read");
                     return SigningSecrets::none();

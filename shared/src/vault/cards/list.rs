@@ -7,9 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::{CardView, Vault};
 use crate::domain::{account_ref, CustomerId, ListPosition, PaymentMethod, TenantId};
 use crate::error::Error;
-use crate::ports::{CustomerStore, KeyService, PaymentMethodStore, Ports};
+use crate::ports::{Clock, CustomerStore, KeyService, PaymentMethodStore, Ports};
 
 pub const PAGE_SIZE_MAX: usize = 100;
+
+/// How long a `/card/find` cursor pages after its page was served: long enough to page
+/// through an account at a person's pace, short enough that a cursor copied out of a log,
+/// a proxy or a browser's history is useless soon after.
+pub const CURSOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Fusebill-style paging: `pageNumber` counts from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,12 +58,19 @@ struct Cursor {
     k: String,
     /// "n": next (older), "p": previous (newer).
     d: String,
+    /// Issued at (Unix seconds, the vault's clock): [`CURSOR_LIFETIME`]. Required: a cursor
+    /// signed before cursors expired has none and is refused.
+    i: i64,
 }
 
 const CURSOR_PURPOSE: &str = "card-find-cursor";
 
 fn invalid_cursor() -> Error {
     Error::BadRequest("The cursor is not valid; start again without one.".into())
+}
+
+fn expired_cursor() -> Error {
+    Error::BadRequest("The cursor has expired; start again without one.".into())
 }
 
 impl<P: Ports> Vault<P> {
@@ -186,6 +198,7 @@ impl<P: Ports> Vault<P> {
             a: account.to_owned(),
             k: at.list_position().as_str().to_owned(),
             d: direction.into(),
+            i: self.clock.now().unix_timestamp(),
         };
         let body = serde_json::to_vec(&cursor).map_err(|e| Error::internal("cursor", e))?;
         let mac = self.keys.sign(CURSOR_PURPOSE, &body).await?;
@@ -209,6 +222,10 @@ impl<P: Ports> Vault<P> {
         // this page's.
         if cursor.t != tenant.as_str() || cursor.a != account || cursor.d != direction {
             return Err(invalid_cursor());
+        }
+        let age = self.clock.now().unix_timestamp().saturating_sub(cursor.i);
+        if age > CURSOR_LIFETIME.as_secs() as i64 {
+            return Err(expired_cursor());
         }
         Ok(ListPosition::from_signed(cursor.k))
     }

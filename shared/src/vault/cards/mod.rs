@@ -14,7 +14,7 @@ mod remove;
 pub use add::{Added, Collection, COLLECTION_DECLINED, COLLECTION_UNKNOWN};
 // The inputs, owned by the domain, under the operations' names too.
 pub use crate::domain::{ImportRequest, NewTokenCard};
-pub use list::{CardPage, Page, PageFrom, PAGE_SIZE_MAX};
+pub use list::{CardPage, Page, PageFrom, CURSOR_LIFETIME, PAGE_SIZE_MAX};
 
 use super::Vault;
 use crate::domain::{

@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 use super::*;
 use crate::domain::PaymentMethodId;
-use crate::vault::{CardPage, Page, PageFrom};
+use crate::vault::{CardPage, Page, PageFrom, CURSOR_LIFETIME};
 
 fn ids(views: &[CardView]) -> Vec<PaymentMethodId> {
     views.iter().map(|c| c.payment_method.id).collect()
@@ -469,4 +469,60 @@ async fn a_cursor_works_in_its_own_direction_only() {
 
     bad_request(err(find(&v, CONNECT, "a1", 1, PageFrom::Next(prev)).await));
     bad_request(err(find(&v, CONNECT, "a1", 1, PageFrom::Prev(next)).await));
+}
+
+const EXPIRED_CURSOR: &str = "The cursor has expired; start again without one.";
+
+/// Issue 26, item 9: a cursor is good for `CURSOR_LIFETIME` (15 minutes) from when its page
+/// was served, then refused as expired (400) before any read: a cursor copied out of a
+/// log or a browser's history does not page an account's cards forever. A cursor without
+/// an issued-at (signed before cursors had one) is refused too.
+#[tokio::test]
+async fn a_cursor_expires_fifteen_minutes_after_its_page() {
+    let v = vault();
+    account_cards(&v, CONNECT, "a1", 3).await;
+    let page = ok(find(&v, CONNECT, "a1", 1, PageFrom::Start).await);
+    let next = page.next.unwrap();
+    let (body, _) = next.split_once('.').unwrap();
+    let cursor: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+    assert_eq!(
+        cursor["i"].as_i64(),
+        Some(crate::ports::Clock::now(&v.clock).unix_timestamp())
+    );
+
+    v.clock.advance(CURSOR_LIFETIME.as_secs());
+    let older = ok(find(&v, CONNECT, "a1", 1, PageFrom::Next(next.clone())).await);
+    // Its own cursors are new: good for another 15 minutes.
+    let prev = older.prev.unwrap();
+    v.clock.advance(1);
+    v.store.take_calls();
+    let e = err(find(&v, CONNECT, "a1", 1, PageFrom::Next(next)).await);
+    assert_eq!(bad_request(e), EXPIRED_CURSOR);
+    assert!(v.store.take_calls().is_empty(), "refused before any read");
+    ok(find(&v, CONNECT, "a1", 1, PageFrom::Prev(prev.clone())).await);
+    v.clock.advance(CURSOR_LIFETIME.as_secs());
+    let e = err(find(&v, CONNECT, "a1", 1, PageFrom::Prev(prev)).await);
+    assert_eq!(bad_request(e), EXPIRED_CURSOR);
+}
+
+/// A cursor signed without an issued-at (as before cursors expired) never pages again.
+#[tokio::test]
+async fn a_cursor_without_an_issued_at_is_refused() {
+    let v = vault();
+    account_cards(&v, CONNECT, "a1", 3).await;
+    let next = ok(find(&v, CONNECT, "a1", 1, PageFrom::Start).await)
+        .next
+        .unwrap();
+    let (body, _) = next.split_once('.').unwrap();
+    let mut cursor: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+    cursor.as_object_mut().unwrap().remove("i");
+    let body = serde_json::to_vec(&cursor).unwrap();
+    let mac = crate::ports::KeyService::sign(&v.keys, "card-find-cursor", &body)
+        .await
+        .unwrap();
+    let old = format!("{}.{mac}", URL_SAFE_NO_PAD.encode(&body));
+    let e = err(find(&v, CONNECT, "a1", 1, PageFrom::Next(old)).await);
+    assert_eq!(bad_request(e), INVALID_CURSOR);
 }

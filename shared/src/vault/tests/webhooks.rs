@@ -378,6 +378,29 @@ async fn the_tenant_route_reads_secrets_only_for_a_known_tenant_and_remembers_mi
     assert_eq!(v.secrets.reads(), 1);
 }
 
+/// Issue 26, item 8: the tenant route reads nothing for an unknown tenant. "Nothing": no
+/// secret at all, and of the table only the tenant's own item, once per container while
+/// the miss is remembered (`webhooks::SECRET_MISS_TTL`): a flood of deliveries to one made-up id
+/// costs one GetItem, not one per delivery. (Each new id costs its one GetItem: the route's
+/// throttle bounds those.)
+#[tokio::test]
+async fn an_unknown_tenant_costs_one_read_of_its_item_and_no_secret() {
+    let v = hooked();
+    let e = event(&v, "evt_x", "customer.source.updated", 0, json!({}));
+    let body = e.to_string();
+    let header = sign(OWN_SECRET, now(&v), body.as_bytes());
+    let unknown = WebhookRoute::Tenant(tid("no-such-tenant"));
+    v.store.take_calls();
+    for _ in 0..5 {
+        let refused = v
+            .stripe_webhook(&unknown, Some(&header), body.as_bytes())
+            .await;
+        assert_eq!(bad_request(err(refused)), BAD_SIGNATURE);
+    }
+    assert_eq!(v.store.take_calls(), ["get_tenant"]);
+    assert_eq!(v.secrets.reads(), 0);
+}
+
 #[tokio::test]
 async fn a_tenant_endpoint_never_touches_another_tenants_cards() {
     let v = hooked();
