@@ -258,7 +258,7 @@ class Checks:
             "--env-vars", self.env_file,
             "--invoke-image", args.image,
             "--skip-pull-image",
-            "--parameter-overrides", f"Architecture={args.arch} LocalStandIns=true"
+            "--parameter-overrides", f"Architecture={args.arch} LocalStandIns=true Stage=dev"
             " KeyAdministratorRoleArn=arn:aws:iam::123456789012:role/local-key-admin"
             " OperatorRoleArn=arn:aws:iam::123456789012:role/local-operator",
         ]

@@ -494,6 +494,9 @@ export STRIPE_PUBLISHABLE_KEY=pk_test_cardvault_platform
 export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
 export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN
+# A development stack (template.yaml's Stage): the demo pages and tests are served from
+# http://localhost, which a production stack never honours.
+export CARDVAULT_STAGE=dev
 # The local identity provider: RS256 tokens, verified against the JWKS bootstrap.py writes
 # (so HS256 tokens are refused, as in a deployment with a JWKS).
 export JWT_JWKS_URL=http://127.0.0.1:${PORTS[siteverify]}/.well-known/jwks.json

@@ -44,7 +44,7 @@ async fn add(
         .await?
         .ok_or_else(|| Error::not_found("Customer", customer))?;
     params.refuse_secrets_in_url(&tenant)?;
-    *allowed_origin = cors::check(req, &tenant)?;
+    *allowed_origin = cors::check(req, &tenant, app.vault.stage())?;
     let ip = http::source_ip(req);
     app.vault
         .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())

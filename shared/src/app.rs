@@ -73,6 +73,7 @@ impl App {
             recaptcha_secret_id: config.recaptcha_secret_id.clone(),
             stripe_publishable_key: config.stripe_publishable_key.clone(),
             stripe_webhook_secret_id: config.stripe_webhook_secret_id.clone(),
+            stage: config.stage,
         };
         Self {
             vault: Vault::new(adapters, settings),

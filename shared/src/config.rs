@@ -45,6 +45,8 @@ pub struct Config {
     /// Secrets Manager id of the platform webhook endpoint's signing secrets
     /// (`STRIPE_WEBHOOK_SECRET_ID`), read only by the webhook function.
     pub stripe_webhook_secret_id: String,
+    /// `CARDVAULT_STAGE`: `dev` honours loopback origins; unset or `prod` never does.
+    pub stage: crate::domain::Stage,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,8 @@ impl Config {
                 "STRIPE_WEBHOOK_SECRET_ID",
                 crate::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID,
             ),
+            stage: crate::domain::Stage::parse(env::var("CARDVAULT_STAGE").ok().as_deref())
+                .map_err(ConfigError::Invalid)?,
         })
     }
 }

@@ -13,7 +13,7 @@ use lambda_http::{
     Body, Request, Response,
 };
 
-use crate::domain::{Origin, Tenant};
+use crate::domain::{Origin, Stage, Tenant};
 use crate::error::Error;
 
 pub fn origin(req: &Request) -> Option<&str> {
@@ -24,13 +24,13 @@ pub fn origin(req: &Request) -> Option<&str> {
         .filter(|o| !o.is_empty())
 }
 
-/// The request's origin if the tenant allows it, or none when the request has no `Origin`
-/// (not a browser's); an origin the tenant does not allow is a 403.
-pub fn check(req: &Request, tenant: &Tenant) -> Result<Option<String>, Error> {
+/// The request's origin if the tenant allows it on this `stage`, or none when the request
+/// has no `Origin` (not a browser's); an origin the tenant does not allow is a 403.
+pub fn check(req: &Request, tenant: &Tenant, stage: Stage) -> Result<Option<String>, Error> {
     let Some(origin) = origin(req) else {
         return Ok(None);
     };
-    if Origin::new(origin).is_in(&tenant.allowed_origins) {
+    if Origin::new(origin).is_in(&tenant.allowed_origins, stage) {
         Ok(Some(origin.to_owned()))
     } else {
         Err(Error::Forbidden(

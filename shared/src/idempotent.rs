@@ -160,7 +160,9 @@ async fn keyed(
                     .ok(),
                 Err(_) => None,
             };
-            let origin = crate::cors::check(req, &tenant).ok().flatten();
+            let origin = crate::cors::check(req, &tenant, app.vault.stage())
+                .ok()
+                .flatten();
             (tenant.id, format!("redirect:{customer}"), keyed, origin)
         }
     };

@@ -30,6 +30,7 @@ pub async fn app_with_stripe_timeout(
         jwt_hs256_secret_id: cardvault::config::DEFAULT_JWT_HS256_SECRET_ID.into(),
         stripe_webhook_secret_id:
             cardvault::domain::stripe_event::DEFAULT_PLATFORM_WEBHOOK_SECRET_ID.into(),
+        stage: cardvault::domain::Stage::Dev,
     };
     cardvault::App::new(config, &aws().await)
 }

@@ -9,6 +9,7 @@
 mod app;
 pub mod billing;
 mod http;
+pub mod invoke;
 mod jwt;
 pub mod leaks;
 mod stack;

@@ -548,3 +548,88 @@ async fn deleting_a_vault_card_detaches_it_at_stripe() {
         .unwrap();
     assert_eq!(at_stripe.status(), 404, "the card is gone from Stripe");
 }
+
+/// Loopback origins are a development stack's only: the same binaries, told they are
+/// production (`CARDVAULT_STAGE=prod`, the template's default), refuse `http://localhost`
+/// for CORS (preflight and request) and a reCAPTCHA solved on `localhost`, while an https
+/// origin the tenant lists still works. Told `dev`, as the local stack is, both work.
+#[tokio::test]
+async fn loopback_origins_are_honoured_only_by_a_development_stack() {
+    use cardvault_tests::invoke::{http_event, once_at_trace_with};
+    let https = format!("https://shop-{}.example", rand_suffix());
+    let t = redirect_tenant("stage", &[]);
+    admin(&[
+        "set-origins",
+        "--tenant",
+        &t.id,
+        "--origin",
+        &tenant_a().allowed_origin,
+        "--origin",
+        &https,
+    ]);
+    let local = tenant_a().allowed_origin.clone();
+    assert!(local.starts_with("http://localhost"), "{local}");
+    let preflight = |origin: &str| {
+        http_event(
+            "add-credit-card-preflight",
+            "text/plain",
+            "",
+            &[("origin", origin)],
+        )
+    };
+    let add = |customer: u64, origin: &str, solved_on: &str| {
+        let mut body = sample(customer, "4242424242424242");
+        body["PublicApiKey"] = json!(t.public_api_key);
+        body["recaptcha"] = json!(format!("{PASS}@{solved_on}"));
+        http_event(
+            "add-credit-card",
+            "application/json",
+            &body.to_string(),
+            &[("origin", origin)],
+        )
+    };
+    let status = |answer: &Value| answer["statusCode"].as_u64();
+    for (stage, local_status) in [("prod", 403), ("dev", 204)] {
+        let env = [("CARDVAULT_STAGE", stage)];
+        let (answer, _) = once_at_trace_with(
+            "add-credit-card-preflight",
+            &preflight(&local),
+            "Text",
+            &env,
+        )
+        .await;
+        assert_eq!(status(&answer), Some(local_status), "{stage}: {answer}");
+        let (answer, _) = once_at_trace_with(
+            "add-credit-card-preflight",
+            &preflight(&https),
+            "Text",
+            &env,
+        )
+        .await;
+        assert_eq!(status(&answer), Some(204), "{stage}: {answer}");
+    }
+    // The request itself: a localhost Origin is a 403 in production; an https one with a
+    // reCAPTCHA solved on localhost is refused as solved elsewhere; both pass in dev.
+    let host = https.trim_start_matches("https://").to_owned();
+    for (stage, origin, solved_on, want) in [
+        ("prod", local.as_str(), "localhost", 403),
+        ("prod", https.as_str(), "localhost", 400),
+        ("prod", https.as_str(), host.as_str(), 200),
+        ("dev", local.as_str(), "localhost", 200),
+        ("dev", https.as_str(), "localhost", 200),
+    ] {
+        let customer = create_customer(&t.private_api_key, json!({})).await;
+        let (answer, _) = once_at_trace_with(
+            "add-credit-card",
+            &add(customer, origin, solved_on),
+            "Text",
+            &[("CARDVAULT_STAGE", stage)],
+        )
+        .await;
+        assert_eq!(
+            status(&answer),
+            Some(want),
+            "{stage} {origin} {solved_on}: {answer}"
+        );
+    }
+}

@@ -33,7 +33,7 @@ pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
 pub use new_card::{CardEntry, ImportRequest, NewTokenCard};
 pub use once::{ClientKey, OnceRecord, OnceState, StoredResponse};
-pub use origin::Origin;
+pub use origin::{Origin, Stage};
 pub use payment_method::{
     stripe_dedupe_key, AtStripe, CardBrand, ExpiryAsSent, Holder, Instrument, ListPosition,
     PaymentMethod, Status, StripeRef,

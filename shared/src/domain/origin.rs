@@ -3,6 +3,9 @@
 //! Only https origins can be allowed, except `http://localhost` and `http://127.0.0.1` (any
 //! port) for development: a page served over plain http can be rewritten on the way, card
 //! form included. An http origin stored before this rule is never honoured ([`Origin::honoured`]).
+//! Loopback origins are honoured only by a development stack ([`Stage::Dev`]): in
+//! production no cardholder's page is on localhost, and a reCAPTCHA token solved on one is
+//! anyone's.
 
 use std::fmt;
 
@@ -13,6 +16,31 @@ pub struct Origin(String);
 
 /// The plain-http hosts allowed, for development.
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1"];
+
+/// What a stack is (the template's `Stage`, `CARDVAULT_STAGE`): a development stack
+/// honours loopback origins, for CORS and reCAPTCHA hostnames; production never does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stage {
+    Dev,
+    #[default]
+    Prod,
+}
+
+impl Stage {
+    /// `dev` or `prod`; unset is production.
+    pub fn parse(raw: Option<&str>) -> Result<Self, String> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("prod") => Ok(Self::Prod),
+            Some("dev") => Ok(Self::Dev),
+            Some(other) => Err(format!("CARDVAULT_STAGE {other:?}: dev or prod")),
+        }
+    }
+
+    /// Whether this stack honours `origin` when a tenant allows it.
+    pub fn honours(self, origin: &Origin) -> bool {
+        self == Self::Dev || !LOOPBACK_HOSTS.contains(&origin.host())
+    }
+}
 
 impl Origin {
     pub fn new(raw: &str) -> Self {
@@ -71,15 +99,19 @@ impl Origin {
     }
 
     /// Whether `allowed` (a tenant's list, as configured) names this origin, among the
-    /// entries that may be honoured.
-    pub fn is_in(&self, allowed: &[String]) -> bool {
-        Self::honoured(allowed).any(|o| o == *self)
+    /// entries that `stage` honours.
+    pub fn is_in(&self, allowed: &[String], stage: Stage) -> bool {
+        Self::honoured(allowed, stage).any(|o| o == *self)
     }
 
     /// The entries of a tenant's list that are honoured: one that could not be allowed
-    /// today (plain http stored before https was required) is skipped, not trusted.
-    pub fn honoured(allowed: &[String]) -> impl Iterator<Item = Origin> + '_ {
-        allowed.iter().filter_map(|o| Origin::parse_allowed(o).ok())
+    /// today (plain http stored before https was required) is skipped, not trusted, and so
+    /// is a loopback origin outside a development stack.
+    pub fn honoured(allowed: &[String], stage: Stage) -> impl Iterator<Item = Origin> + '_ {
+        allowed
+            .iter()
+            .filter_map(|o| Origin::parse_allowed(o).ok())
+            .filter(move |o| stage.honours(o))
     }
 }
 
@@ -99,8 +131,10 @@ mod tests {
             Origin::new(" https://Shop.Example/ "),
             Origin::new("https://shop.example")
         );
-        assert!(Origin::new("https://SHOP.example").is_in(&["https://shop.example/".into()]));
-        assert!(!Origin::new("https://shop.example.evil").is_in(&["https://shop.example".into()]));
+        assert!(Origin::new("https://SHOP.example")
+            .is_in(&["https://shop.example/".into()], Stage::Dev));
+        assert!(!Origin::new("https://shop.example.evil")
+            .is_in(&["https://shop.example".into()], Stage::Dev));
     }
 
     #[test]
@@ -171,11 +205,41 @@ mod tests {
             "https://secure.example".into(),
             "http://localhost:3000".into(),
         ];
-        assert!(!Origin::new("http://shop.example").is_in(&stored));
-        assert!(Origin::new("https://secure.example").is_in(&stored));
-        assert!(Origin::new("http://localhost:3000").is_in(&stored));
-        let kept: Vec<String> = Origin::honoured(&stored).map(|o| o.to_string()).collect();
+        assert!(!Origin::new("http://shop.example").is_in(&stored, Stage::Dev));
+        assert!(Origin::new("https://secure.example").is_in(&stored, Stage::Dev));
+        assert!(Origin::new("http://localhost:3000").is_in(&stored, Stage::Dev));
+        let kept: Vec<String> = Origin::honoured(&stored, Stage::Dev)
+            .map(|o| o.to_string())
+            .collect();
         assert_eq!(kept, ["https://secure.example", "http://localhost:3000"]);
         assert!(!Origin::new("http://shop.example").may_be_allowed());
+    }
+
+    /// Production honours no loopback origin, of either scheme, whatever a tenant lists;
+    /// a development stack honours them. Unset is production; anything else is refused.
+    #[test]
+    fn loopback_origins_are_honoured_only_by_a_development_stack() {
+        let stored: Vec<String> = vec![
+            "http://localhost:3000".into(),
+            "http://127.0.0.1:8080".into(),
+            "https://localhost:8443".into(),
+            "https://shop.example".into(),
+        ];
+        let kept = |stage| {
+            Origin::honoured(&stored, stage)
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(Stage::Prod), ["https://shop.example"]);
+        assert_eq!(kept(Stage::Dev).len(), 4);
+        assert!(!Origin::new("http://localhost:3000").is_in(&stored, Stage::Prod));
+        assert!(Origin::new("https://shop.example").is_in(&stored, Stage::Prod));
+        assert_eq!(Stage::parse(None), Ok(Stage::Prod));
+        assert_eq!(Stage::parse(Some("")), Ok(Stage::Prod));
+        assert_eq!(Stage::parse(Some("prod")), Ok(Stage::Prod));
+        assert_eq!(Stage::parse(Some("dev")), Ok(Stage::Dev));
+        assert!(Stage::parse(Some("Dev")).is_err());
+        assert!(Stage::parse(Some("staging")).is_err());
+        assert_eq!(Stage::default(), Stage::Prod);
     }
 }

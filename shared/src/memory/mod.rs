@@ -54,8 +54,13 @@ pub fn ring() -> String {
 }
 
 /// A vault over fresh in-memory adapters, with the platform's Stripe key and reCAPTCHA
-/// secret, and the fingerprint and cursor key rings, in place.
+/// secret, and the fingerprint and cursor key rings, in place: a production stack's.
 pub fn vault() -> Vault<Memory> {
+    vault_at(crate::domain::Stage::Prod)
+}
+
+/// [`vault`] on a stack of this stage.
+pub fn vault_at(stage: crate::domain::Stage) -> Vault<Memory> {
     let secrets = MemorySecrets::default();
     secrets.set(STRIPE_PLATFORM_SECRET_ID, "sk_test_platform");
     secrets.set(RECAPTCHA_SECRET_ID, "platform-recaptcha");
@@ -83,6 +88,7 @@ pub fn vault() -> Vault<Memory> {
                 crate::domain::PublishableKey::parse(PUBLISHABLE_KEY).expect("a pk_ key"),
             ),
             stripe_webhook_secret_id: WEBHOOK_SECRET_ID.into(),
+            stage,
         },
     )
 }

@@ -57,7 +57,7 @@ impl<P: Ports> Vault<P> {
         }
         // Solved on another site: a token farmed elsewhere and replayed here.
         let hostname = verdict.hostname.unwrap_or_default();
-        let allowed = Origin::honoured(&tenant.allowed_origins)
+        let allowed = Origin::honoured(&tenant.allowed_origins, self.settings.stage)
             .any(|o| o.host().eq_ignore_ascii_case(&hostname));
         if !allowed {
             return Err(refused(HumanCheck::WrongHostname));

@@ -61,6 +61,8 @@ pub struct Settings {
     /// The secret holding the platform webhook endpoint's signing secrets: read only by the
     /// webhook function (`webhooks`).
     pub stripe_webhook_secret_id: String,
+    /// Development or production: which origins may be honoured.
+    pub stage: crate::domain::Stage,
 }
 
 /// One of each adapter the vault is built from.

@@ -24,6 +24,11 @@ impl<P: Ports> Vault<P> {
         Ok(tenant)
     }
 
+    /// What this stack is: which origins it may honour.
+    pub fn stage(&self) -> crate::domain::Stage {
+        self.settings.stage
+    }
+
     /// The tenant a public API key (transparent redirect) belongs to. A key whose tenant is
     /// gone names no one: the same answer as an unknown key. A key found is kept for
     /// [`KEY_CACHE_TTL`](super::KEY_CACHE_TTL), as private keys are: the redirect asks twice
@@ -45,9 +50,10 @@ impl<P: Ports> Vault<P> {
     }
 
     /// Whether any tenant allows this browser origin (the CORS preflight names no tenant).
-    /// A plain-http origin (not loopback) is never allowed, even if an old list names it.
+    /// A plain-http origin (not loopback) is never allowed, even if an old list names it,
+    /// nor a loopback one outside a development stack.
     pub async fn origin_allowed(&self, origin: &Origin) -> Result<bool, Error> {
-        if !origin.may_be_allowed() {
+        if !origin.may_be_allowed() || !self.settings.stage.honours(origin) {
             return Ok(false);
         }
         Ok(self.store.origin_allowed(origin).await?)

@@ -1,6 +1,7 @@
 //! Whether a human solved the transparent redirect's reCAPTCHA.
 
 use super::*;
+use crate::domain::Stage;
 use crate::ports::Verdict;
 
 const MISSING: &str = "The recaptcha token is required.";
@@ -118,25 +119,39 @@ async fn a_tenant_without_origins_allows_no_host() {
 }
 
 /// An http origin stored before https was required is not honoured: not for reCAPTCHA's
-/// hostname, not for the preflight's origin index (which answers without a read).
+/// hostname, not for the preflight's origin index (which answers without a read). A
+/// loopback origin is honoured by a development stack only.
 #[tokio::test]
 async fn an_http_origin_stored_before_https_was_required_is_not_honoured() {
-    let v = memory::vault();
-    let mut t = connect_tenant();
-    t.allowed_origins = vec!["http://shop.example".into(), "http://localhost:3000".into()];
-    v.store.insert_tenant(t.clone());
-    v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
-    let e = err(v.verify_human(&t, Some("tok-ok"), None).await);
-    assert_eq!(bad_request(e), WRONG_HOST);
-    v.captcha.answer("tok-local", solved_on(Some("localhost")));
-    ok(v.verify_human(&t, Some("tok-local"), None).await);
+    for stage in [Stage::Dev, Stage::Prod] {
+        let v = memory::vault_at(stage);
+        let mut t = connect_tenant();
+        t.allowed_origins = vec!["http://shop.example".into(), "http://localhost:3000".into()];
+        v.store.insert_tenant(t.clone());
+        v.captcha.answer("tok-ok", solved_on(Some("shop.example")));
+        let e = err(v.verify_human(&t, Some("tok-ok"), None).await);
+        assert_eq!(bad_request(e), WRONG_HOST);
+        v.captcha.answer("tok-local", solved_on(Some("localhost")));
+        let local_token = v.verify_human(&t, Some("tok-local"), None).await;
 
-    v.store.take_calls();
-    let http = crate::domain::Origin::new("http://shop.example");
-    assert!(!ok(v.origin_allowed(&http).await));
-    assert_eq!(v.store.take_calls(), Vec::<&str>::new(), "no read for it");
-    let local = crate::domain::Origin::new("http://localhost:3000");
-    assert!(ok(v.origin_allowed(&local).await));
+        v.store.take_calls();
+        let http = crate::domain::Origin::new("http://shop.example");
+        assert!(!ok(v.origin_allowed(&http).await));
+        assert_eq!(v.store.take_calls(), Vec::<&str>::new(), "no read for it");
+        let local = crate::domain::Origin::new("http://localhost:3000");
+        let local_origin = ok(v.origin_allowed(&local).await);
+        match stage {
+            Stage::Dev => {
+                ok(local_token);
+                assert!(local_origin);
+            }
+            Stage::Prod => {
+                assert_eq!(bad_request(err(local_token)), WRONG_HOST);
+                assert!(!local_origin);
+                assert_eq!(v.store.take_calls(), Vec::<&str>::new(), "no read for it");
+            }
+        }
+    }
 }
 
 #[tokio::test]
