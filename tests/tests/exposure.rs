@@ -661,9 +661,13 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     )
     .await;
     const F: &str = "rehome-cards";
+    // Each target registered for the tenant first (`connect-account`), as re-homing needs.
     let event = |tenant: &str, to: String| {
-        let event = json!({"tenant": tenant, "toAccount": to, "dryRun": false});
-        async move { event }
+        let tenant = tenant.to_owned();
+        async move {
+            connect_account(&tenant, &to).await;
+            json!({"tenant": tenant, "toAccount": to, "dryRun": false})
+        }
     };
     let to = || format!("acct_1Exposure{:x}", random::<u64>());
 
@@ -683,7 +687,9 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     }
     for answer in scan
         .each_way(F, "no such account", true, || {
-            event(&tenants[0].0, "not an account".into())
+            let event =
+                json!({"tenant": tenants[0].0, "toAccount": "not an account", "dryRun": false});
+            async move { event }
         })
         .await
     {

@@ -34,6 +34,7 @@ pub async fn rehome_cards(
     args: RehomeArgs,
 ) -> Result<Value> {
     let lambda = aws_sdk_lambda::Client::new(aws);
+    let operator = super::audit::operator(aws).await?;
     let mut payload = json!({
         "tenant": args.tenant,
         "dryRun": args.dry_run,
@@ -115,6 +116,7 @@ pub async fn rehome_cards(
         let setting = Some("stripe (rehome-cards)".to_owned());
         super::audit::record(
             store,
+            &operator,
             &args.tenant,
             AuditAction::TenantSettingsChanged,
             setting,
