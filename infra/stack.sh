@@ -475,7 +475,10 @@ server.app.router.add_get("/_cardvault/calls", calls_to)
 import secrets as _secrets
 oauth_codes = {}
 async def oauth_authorize(request):
-    account = (await request.json()).get("account")
+    if request.content_type == "application/json":
+        account = (await request.json()).get("account")
+    else:
+        account = (await request.post()).get("account")
     if not isinstance(account, str) or not account.startswith("acct_"):
         return web.json_response({"error": "invalid_request"}, status=400)
     code = "ac_" + _secrets.token_hex(12)
@@ -523,6 +526,9 @@ export AWS_ENDPOINT_URL_STS=http://127.0.0.1:${PORTS[secretsmanager]}
 # Plain configuration, not a secret (template.yaml's StripePublishableKey).
 export STRIPE_PUBLISHABLE_KEY=pk_test_cardvault_platform
 export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
+# The one principal the re-homing function serves (template.yaml's OperatorRoleArn names a
+# role): here, the ARN moto's STS answers for the stack's credentials.
+export OPERATOR_ROLE_ARN=arn:aws:sts::123456789012:user/moto
 # Stripe Connect's OAuth token endpoint (cardvault-admin connect-account): localstripe's patch.
 export STRIPE_CONNECT_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify

@@ -52,18 +52,17 @@ pub fn tenant_b() -> &'static DemoTenant {
 }
 
 fn run_admin(args: &[&str]) -> std::process::Output {
-    run_admin_as(None, args)
+    run_admin_env(&[], args)
 }
 
-/// With `label`, the operator's `CARDVAULT_OPERATOR`; without, none (whatever the test
-/// runner's environment holds).
-fn run_admin_as(label: Option<&str>, args: &[&str]) -> std::process::Output {
+/// With `env` set over the test runner's environment; `CARDVAULT_OPERATOR` only if `env`
+/// sets it.
+fn run_admin_env(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
     let mut command = Command::new(bin);
-    match label {
-        Some(l) => command.env("CARDVAULT_OPERATOR", l),
-        None => command.env_remove("CARDVAULT_OPERATOR"),
-    };
+    command
+        .env_remove("CARDVAULT_OPERATOR")
+        .envs(env.iter().copied());
     command
         .args(["--table", &stack().table])
         .args(args)
@@ -84,7 +83,12 @@ pub fn admin(args: &[&str]) -> Value {
 
 /// [`admin`], by an operator who labels themself `label` (`CARDVAULT_OPERATOR`).
 pub fn admin_as(label: &str, args: &[&str]) -> Value {
-    let out = run_admin_as(Some(label), args);
+    admin_env(&[("CARDVAULT_OPERATOR", label)], args)
+}
+
+/// [`admin`], with `env` over the test runner's environment (other AWS credentials, say).
+pub fn admin_env(env: &[(&str, &str)], args: &[&str]) -> Value {
+    let out = run_admin_env(env, args);
     assert!(
         out.status.success(),
         "cardvault-admin {args:?}: {}",

@@ -666,7 +666,8 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
         let tenant = tenant.to_owned();
         async move {
             connect_account(&tenant, &to).await;
-            json!({"tenant": tenant, "toAccount": to, "dryRun": false})
+            let caller = admin(&["caller-identity"]);
+            json!({"tenant": tenant, "toAccount": to, "dryRun": false, "caller": caller})
         }
     };
     let to = || format!("acct_1Exposure{:x}", random::<u64>());
@@ -687,8 +688,9 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     }
     for answer in scan
         .each_way(F, "no such account", true, || {
-            let event =
-                json!({"tenant": tenants[0].0, "toAccount": "not an account", "dryRun": false});
+            let caller = admin(&["caller-identity"]);
+            let event = json!({"tenant": tenants[0].0, "toAccount": "not an account",
+                               "dryRun": false, "caller": caller});
             async move { event }
         })
         .await

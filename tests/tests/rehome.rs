@@ -142,6 +142,16 @@ async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
     }
     // The imported card is left as it was.
     assert_eq!(payment_method_item(c1, imported).await, before_imported);
+    // Each move names the invoking principal as STS named it, not a name of its own.
+    let arn = sts_caller_arn().await;
+    let rehomed = events_of(&t.id, "card.rehomed");
+    assert_eq!(rehomed.len(), 2, "{rehomed:?}");
+    assert!(
+        rehomed
+            .iter()
+            .all(|e| e["actor"] == format!("operator:{arn}")),
+        "{rehomed:?}"
+    );
     // The tenant now uses the new account.
     let tenant = admin(&["show-tenant", "--tenant", &t.id]);
     assert_eq!(
@@ -407,6 +417,9 @@ async fn an_account_typed_in_free_is_refused_and_the_refusal_is_audited() {
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert_eq!(refused[0]["object"], to.as_str());
     assert_eq!(refused[0]["outcome"], "refused");
+    // The invoking principal, as STS named it to the function.
+    let arn = sts_caller_arn().await;
+    assert_eq!(refused[0]["actor"], format!("operator:{arn}"));
 }
 
 /// Issue 26: registration records only the account Stripe answers for the tenant's code
@@ -519,4 +532,88 @@ async fn sts_caller_arn() -> String {
     let sts = aws_sdk_sts::Client::new(&aws().await);
     let me = sts.get_caller_identity().send().await.expect("moto's STS");
     me.arn().unwrap().to_owned()
+}
+
+/// One invocation of the re-homing function through the fleet's Invoke API, as anyone
+/// allowed to invoke it could: its answer, or `{"functionError": …}`.
+async fn invoke_rehome(payload: &Value) -> Value {
+    let resp = http()
+        .post(format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/rehome-cards/invocations",
+            stack().lambda_invoke_port
+        ))
+        .json(payload)
+        .send()
+        .await
+        .unwrap();
+    let failed = resp.headers().contains_key("x-amz-function-error");
+    let body: Value = resp.json().await.unwrap();
+    if failed {
+        json!({ "functionError": body })
+    } else {
+        body
+    }
+}
+
+/// Issue 26: the function serves only a caller STS names as the operator. A payload with
+/// no signed caller, one signed for another host (the function never sends it there), or
+/// one signed by another principal (a role session moto's STS hands out) is refused before
+/// a card is read. (moto does not check signatures: a forged one is not tested here.)
+#[tokio::test]
+async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
+    let t = redirect_tenant("rehome-who", &[]);
+    let c = customer_of(&t).await;
+    let pm = redirect_card(&t, c, "4242424242424242", 2).await;
+    let before = payment_method_item(c, pm).await;
+    let to = connected(&t, "Who").await;
+    let payload = |caller: Value| json!({"tenant": t.id, "toAccount": to, "caller": caller});
+
+    let operator = admin(&["caller-identity"]);
+    let mut elsewhere = operator.clone();
+    elsewhere["headers"]["host"] = json!("169.254.169.254");
+    let sts = aws_sdk_sts::Client::new(&aws().await);
+    let session = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::123456789012:role/not-the-operator")
+        .role_session_name("mallory")
+        .send()
+        .await
+        .expect("moto's AssumeRole");
+    let creds = session.credentials().unwrap();
+    let intruder = admin_env(
+        &[
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", creds.session_token()),
+        ],
+        &["caller-identity"],
+    );
+    let mut anonymous = payload(Value::Null);
+    anonymous.as_object_mut().unwrap().remove("caller");
+
+    for (what, sent, says) in [
+        ("no caller", anonymous, "caller"),
+        ("no headers", payload(json!({"headers": {}})), "signed for"),
+        ("another host", payload(elsewhere), "signed for"),
+        (
+            "another principal",
+            payload(intruder),
+            "not the operator role",
+        ),
+    ] {
+        let answer = invoke_rehome(&sent).await;
+        let message = answer["functionError"]["errorMessage"].as_str();
+        assert!(
+            message.is_some_and(|m| m.contains(says)),
+            "{what}: {answer}"
+        );
+    }
+    assert_eq!(payment_method_item(c, pm).await, before);
+    // The operator's own signature is served.
+    let served = invoke_rehome(&payload(operator)).await;
+    assert_eq!(
+        served["moved"].as_array().map(Vec::len),
+        Some(1),
+        "{served}"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod connect;
+mod identity;
 mod jwt;
 mod keys;
 mod rehome;
@@ -243,6 +244,10 @@ enum Command {
         #[arg(long)]
         no_switch: bool,
     },
+    /// Print a GetCallerIdentity request signed with this CLI's AWS credentials, unsent:
+    /// the `caller` of a payload for the re-homing function, when it is invoked by hand
+    /// (rehome-cards signs its own).
+    CallerIdentity,
     /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
     /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
     MintJwt {
@@ -568,6 +573,7 @@ async fn command(
             };
             rehome::rehome_cards(&aws, &store, args).await
         }
+        Command::CallerIdentity => identity::signed_caller_identity(&aws).await,
         Command::MintJwt {
             tenant,
             sub,

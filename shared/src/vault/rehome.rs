@@ -64,6 +64,9 @@ pub struct RehomeRequest {
     pub dry_run: bool,
     /// Stop after moving this many cards (a batch size); `None`: as many as time allows.
     pub max_cards: Option<usize>,
+    /// Who invoked the run, as STS named them (`crate::caller_identity`): the actor of
+    /// its audit events.
+    pub invoker: String,
 }
 
 /// Where a run goes on: after this customer, every card of which is dealt with.
@@ -213,7 +216,7 @@ where
                 let event = self
                     .event(&tenant.id, AuditAction::RehomeRefused, "refused")
                     .actor(&Actor::Operator {
-                        name: "rehome-cards".into(),
+                        name: request.invoker.clone(),
                     })
                     .object(account_id.as_str());
                 self.record(event).await;
@@ -466,7 +469,7 @@ where
         let event = self
             .event(&pm.tenant_id, AuditAction::CardRehomed, "ok")
             .actor(&Actor::Operator {
-                name: "rehome-cards".into(),
+                name: run.request.invoker.clone(),
             })
             .customer(pm.customer_id)
             .payment_method(pm.id)
@@ -678,6 +681,7 @@ mod tests {
             cursor: None,
             dry_run: false,
             max_cards: None,
+            invoker: String::new(),
         };
         let run = Run {
             tenant: &tenant,

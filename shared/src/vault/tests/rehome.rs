@@ -10,6 +10,8 @@ use crate::vault::rehome::{
 };
 
 const NEW_ACCOUNT: &str = "acct_1NewHome";
+/// The invoking principal, as STS named it.
+const INVOKER: &str = "arn:aws:sts::123456789012:assumed-role/cardvault-operator/alice";
 
 fn to_new_account() -> StripeConnection {
     StripeConnection::parse_account_id(NEW_ACCOUNT).unwrap()
@@ -30,6 +32,7 @@ fn request(tenant: &str, dry_run: bool) -> RehomeRequest {
         cursor: None,
         dry_run,
         max_cards: None,
+        invoker: INVOKER.into(),
     }
 }
 
@@ -169,7 +172,7 @@ async fn vault_held_cards_move_to_the_new_account_and_imported_ones_are_listed()
     assert_eq!(rehomed.len(), 2);
     assert!(rehomed
         .iter()
-        .all(|e| e.event.actor == "operator:rehome-cards"));
+        .all(|e| e.event.actor == format!("operator:{INVOKER}")));
 }
 
 #[tokio::test]
@@ -648,6 +651,7 @@ async fn an_account_not_registered_for_the_tenant_is_refused_and_audited() {
         .collect();
     assert_eq!(refused.len(), 2);
     assert_eq!(refused[0].event.object.as_deref(), Some(NEW_ACCOUNT));
+    assert_eq!(refused[0].event.actor, format!("operator:{INVOKER}"));
     // Registered for another tenant is not registered for this one.
     ok(register_target(&v.store, &tid(OWN), "acct_1Elsewhere", PROOF_STRIPE_OAUTH).await);
     let to_theirs = RehomeRequest {

@@ -672,6 +672,7 @@ async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
         cursor: None,
         dry_run: false,
         max_cards: None,
+        invoker: "arn:aws:sts::123456789012:assumed-role/ops/alice".into(),
     };
     let report = ok(v.rehome_cards(&request).await);
     assert_eq!(report.moved.len(), 1);
@@ -719,6 +720,7 @@ async fn a_re_home_target_never_reaches_another_tenants_cards() {
         cursor: None,
         dry_run: false,
         max_cards: None,
+        invoker: "arn:aws:sts::123456789012:assumed-role/ops/alice".into(),
     };
     ok(v.rehome_cards(&request).await);
     let theirs = customer(&v, OWN).await;
