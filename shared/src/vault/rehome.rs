@@ -571,7 +571,8 @@ pub async fn account_free_for<S: StripeEventStore + ?Sized>(
     let holders = store.tenants_by_stripe_account(account).await?;
     if holders.iter().any(|t| t != tenant) {
         return Err(Error::BadRequest(format!(
-            "{account} is another tenant's Stripe connection; cards are never moved there"
+            "{account} is another tenant's Stripe connection or re-homing target: \
+             no two tenants share an account, and cards are never moved to another's"
         )));
     }
     Ok(())
