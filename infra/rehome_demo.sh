@@ -3,8 +3,11 @@
 #
 #     infra/rehome_demo.sh [.tools/dev.json]
 #
-# Adds a card through the transparent redirect for a new demo-a customer, dry-runs and then
-# runs `cardvault-admin rehome-cards` to a new connected account, and shows where the card's
+# Adds a card through the transparent redirect for a new demo-a customer, shows that an
+# account id typed in free is refused, registers a new connected account for demo-a the
+# way an operator does (the tenant's Stripe Connect OAuth code, played by localstripe,
+# exchanged by `cardvault-admin connect-account`), dry-runs and then runs
+# `cardvault-admin rehome-cards` to it, and shows where the card's
 # Stripe references point, the card localstripe holds there (last 4, expiry, no CVC check),
 # and the Stripe-Account each object was made under. It switches demo-a's connection to that
 # account: restart `make dev` for the original demo data.
@@ -22,9 +25,17 @@ PMID=$(echo "$PM" | .tools/venv/bin/python -c 'import json,sys; print(json.load(
 set -a; . "$(dirname "$D")/run/stack.env"; set +a
 TO=acct_1DevNewHome$(date +%s)
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
-target/debug/cardvault-admin --table "$(j "d['table']")" rehome-cards --tenant demo-a --to "$TO" --dry-run > "$OUT/dry.json"
+ADMIN=(target/debug/cardvault-admin --table "$(j "d['table']")")
+if "${ADMIN[@]}" rehome-cards --tenant demo-a --to "acct_1DevTypedInFree$(date +%s)" --dry-run >/dev/null 2>"$OUT/refused.txt"; then
+  echo "an unregistered account was accepted" >&2; exit 1
+fi
+echo "typed in free: $(cat "$OUT/refused.txt")"
+CODE=$(curl -s -X POST "$STRIPE/_cardvault/oauth/authorize" -u sk_test_platform: -H 'Content-Type: application/json' -d "{\"account\":\"$TO\"}" | .tools/venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["code"])')
+"${ADMIN[@]}" connect-account --tenant demo-a --oauth-code "$CODE" > "$OUT/connect.json"
+echo "registered: $(cat "$OUT/connect.json" | tr -d '\n ')"
+"${ADMIN[@]}" rehome-cards --tenant demo-a --to "$TO" --dry-run > "$OUT/dry.json"
 .tools/venv/bin/python -c "import json,sys; d=json.load(open(sys.argv[1])); print('dry run:', len(d['moved']), 'to move,', len(d['needsReimport']), 'need re-import')" "$OUT/dry.json"
-target/debug/cardvault-admin --table "$(j "d['table']")" rehome-cards --tenant demo-a --to "$TO" > "$OUT/run.json"
+"${ADMIN[@]}" rehome-cards --tenant demo-a --to "$TO" > "$OUT/run.json"
 .tools/venv/bin/python - "$PMID" "$STRIPE" "$OUT/run.json" "$TO" <<'PY'
 import json, sys, urllib.request
 pmid, stripe, to = int(sys.argv[1]), sys.argv[2], sys.argv[4]

@@ -69,6 +69,24 @@ def functions(template_path):
     return found
 
 
+OPERATOR_ARN = "arn:aws:sts::123456789012:user/moto"
+
+
+def sts_url(gateway, ports):
+    """moto's STS as a container reaches it (through the bridge gateway)."""
+    return f"http://{gateway}:{ports['secretsmanager']}"
+
+
+def caller_for(sts):
+    """The operator's signed GetCallerIdentity for the STS at `sts` (cardvault-admin
+    caller-identity): re-homing checks the host it was signed for is its own STS."""
+    admin = os.environ.get("CARDVAULT_ADMIN", os.path.join(ROOT, "target", "debug", "cardvault-admin"))
+    env = dict(os.environ, AWS_ENDPOINT_URL_STS=sts)
+    out = subprocess.run([admin, "--table", os.environ.get("TABLE_NAME", "unused"),
+                          "caller-identity"], check=True, capture_output=True, env=env)
+    return json.loads(out.stdout)
+
+
 def env_vars(facts, gateway, ports):
     """The env-vars file: the stand-ins through the bridge gateway, and the local stack's
     secret ids and issuer. Only variables the template declares reach a function."""
@@ -82,6 +100,10 @@ def env_vars(facts, gateway, ports):
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": url("secretsmanager"),
             # moto serves KMS on its Secrets Manager port.
             "AWS_ENDPOINT_URL_KMS": url("secretsmanager"),
+            # moto's STS (same port): re-homing asks it who signed the operator's caller.
+            "AWS_ENDPOINT_URL_STS": url("secretsmanager"),
+            # The principal moto's STS answers for the stack's credentials (as stack.sh).
+            "OPERATOR_ROLE_ARN": OPERATOR_ARN,
             "STRIPE_API_BASE": url("stripe"),
             "RECAPTCHA_VERIFY_URL": f"{url('siteverify')}/recaptcha/api/siteverify",
             "STRIPE_PUBLISHABLE_KEY": "pk_test_cardvault_platform",
@@ -249,6 +271,7 @@ class Checks:
             self.facts = json.load(f)
         with open(args.gateway_ports) as f:
             ports = json.load(f)
+        self.sts = sts_url(args.gateway, ports)
         os.makedirs(args.work, exist_ok=True)
         self.env_file = os.path.join(args.work, "env.json")
         with open(self.env_file, "w") as f:
@@ -387,6 +410,10 @@ class Checks:
             sys.exit(f"sam-local: FAILED: events/expected.toml and template.yaml differ: {unnamed}")
         t0 = time.monotonic()
         real = real_events(self.facts, [b for _, b in listed])
+        if "rehome-cards" in real:
+            # bench's caller was signed for this machine's STS; under SAM the function's
+            # STS is the gateway's.
+            real["rehome-cards"]["caller"] = caller_for(self.sts)
         unreal = without_real_event([b for _, b in listed], real)
         if unreal:
             sys.exit(f"sam-local: FAILED: no real-credential event for {unreal} "

@@ -394,7 +394,11 @@ cmd_up() {
   # `code: resource_missing`, the one 404 the vault takes as "already detached"
   # (`StripeError::is_resource_missing`); localstripe's carries no code, so its UserError
   # 404s get it. Any other 404 (an unknown route) stays without one, as a wrong API base
-  # would answer.
+  # would answer. Stripe Connect's OAuth (`cardvault-admin connect-account`): POST
+  # /_cardvault/oauth/authorize {"account": "acct_…"} stands for the tenant consenting in
+  # Stripe and answers a one-time code; POST /oauth/token (grant_type=authorization_code,
+  # the code, an sk_ key) answers it once with the account as `stripe_user_id`, as Stripe's
+  # token endpoint does, and refuses a code used or unknown with `invalid_grant`.
   T0S[stripe]="$(now_ms)"
   start stripe "$VENV/bin/python" -c '
 import logging, sys
@@ -468,6 +472,35 @@ async def calls_to(request):
     return web.json_response(calls.get(request.query.get("path", ""), []))
 server.app.router.add_get("/_cardvault/made_under/{id}", account_of)
 server.app.router.add_get("/_cardvault/calls", calls_to)
+import secrets as _secrets
+oauth_codes = {}
+async def oauth_authorize(request):
+    if request.content_type == "application/json":
+        account = (await request.json()).get("account")
+    else:
+        account = (await request.post()).get("account")
+    if not isinstance(account, str) or not account.startswith("acct_"):
+        return web.json_response({"error": "invalid_request"}, status=400)
+    code = "ac_" + _secrets.token_hex(12)
+    oauth_codes[code] = account
+    return web.json_response({"code": code})
+async def oauth_token(request):
+    form = await request.post()
+    if not (key_of(request) or "").startswith("sk_"):
+        return web.json_response({"error": "invalid_client",
+                                  "error_description": "no platform secret key"}, status=401)
+    if form.get("grant_type") != "authorization_code":
+        return web.json_response({"error": "unsupported_grant_type"}, status=400)
+    account = oauth_codes.pop(form.get("code", ""), None)
+    if account is None:
+        return web.json_response({"error": "invalid_grant",
+                                  "error_description": "Authorization code does not exist or was used"},
+                                 status=400)
+    return web.json_response({"access_token": "sk_test_oauth_" + _secrets.token_hex(8),
+                              "livemode": False, "scope": "read_write", "token_type": "bearer",
+                              "stripe_user_id": account})
+server.app.router.add_post("/_cardvault/oauth/authorize", oauth_authorize)
+server.app.router.add_post("/oauth/token", oauth_token)
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]),
             access_log_format="%r %s %Tfs", print=print)
@@ -487,11 +520,17 @@ export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:${PORTS[dynamodb]}
 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:${PORTS[secretsmanager]}
-# moto serves KMS on the same port as Secrets Manager.
+# moto serves KMS and STS on the same port as Secrets Manager.
 export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:${PORTS[secretsmanager]}
+export AWS_ENDPOINT_URL_STS=http://127.0.0.1:${PORTS[secretsmanager]}
 # Plain configuration, not a secret (template.yaml's StripePublishableKey).
 export STRIPE_PUBLISHABLE_KEY=pk_test_cardvault_platform
 export STRIPE_API_BASE=http://127.0.0.1:${PORTS[stripe]}
+# The one principal the re-homing function serves (template.yaml's OperatorRoleArn names a
+# role): here, the ARN moto's STS answers for the stack's credentials.
+export OPERATOR_ROLE_ARN=arn:aws:sts::123456789012:user/moto
+# Stripe Connect's OAuth token endpoint (cardvault-admin connect-account): localstripe's patch.
+export STRIPE_CONNECT_BASE=http://127.0.0.1:${PORTS[stripe]}
 export RECAPTCHA_VERIFY_URL=http://127.0.0.1:${PORTS[siteverify]}/recaptcha/api/siteverify
 export RECAPTCHA_PASS_TOKEN=$PASS_TOKEN
 # A development stack (template.yaml's Stage): the demo pages and tests are served from

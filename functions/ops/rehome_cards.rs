@@ -4,8 +4,14 @@
 //! one allowed `kms:Decrypt` on the vault key (README, "Re-homing vault-held cards").
 //!
 //! Payload: `{"tenant": "t", "toAccount": "acct_…"}` or `{"tenant": "t", "toSecretId":
-//! "cardvault/tenant/t/…"}`, with `cursor` (from the last answer), `dryRun` and `maxCards`.
+//! "cardvault/tenant/t/…"}`, with `cursor` (from the last answer), `dryRun` and `maxCards`,
+//! and `caller`: a GetCallerIdentity request the operator signed, which this function sends
+//! to STS. Only the operator role STS names is served, and its ARN is the actor of the
+//! run's audit events (`cardvault::caller_identity`).
 
+use std::sync::OnceLock;
+
+use cardvault::caller_identity::{CallerCheck, SignedIdentity};
 use cardvault::domain::{StripeConnection, TenantId};
 use cardvault::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
 use cardvault::{App, Error};
@@ -27,15 +33,24 @@ struct Input {
     #[serde(default)]
     dry_run: bool,
     max_cards: Option<usize>,
+    caller: SignedIdentity,
 }
 
 async fn rehome(app: &App, payload: Value) -> Result<RehomeReport, Error> {
-    let request = parse(payload).map_err(Error::BadRequest)?;
+    static CHECK: OnceLock<Result<CallerCheck, String>> = OnceLock::new();
+    let (mut request, caller) = parse(payload).map_err(Error::BadRequest)?;
+    let check = CHECK
+        .get_or_init(CallerCheck::from_env)
+        .as_ref()
+        .map_err(|e| Error::bug(e.clone()))?;
+    // Before anything is read: who asks, as STS says.
+    request.invoker = check.operator(&caller).await?;
     app.vault.rehome_cards(&request).await
 }
 
-/// The payload as the rule takes it: every field checked here, once.
-fn parse(payload: Value) -> Result<RehomeRequest, String> {
+/// The payload as the rule takes it: every field checked here, once. The caller's
+/// identity is checked after (`rehome`), by STS.
+fn parse(payload: Value) -> Result<(RehomeRequest, SignedIdentity), String> {
     let input: Input = serde_json::from_value(payload).map_err(|e| e.to_string())?;
     let tenant = TenantId::try_from(input.tenant).map_err(|e| format!("tenant: {e}"))?;
     let to = match (input.to_account, input.to_secret_id) {
@@ -50,13 +65,15 @@ fn parse(payload: Value) -> Result<RehomeRequest, String> {
     if input.max_cards == Some(0) {
         return Err("maxCards: at least 1".into());
     }
-    Ok(RehomeRequest {
+    let request = RehomeRequest {
         tenant,
         to,
         cursor,
         dry_run: input.dry_run,
         max_cards: input.max_cards,
-    })
+        invoker: String::new(),
+    };
+    Ok((request, input.caller))
 }
 
 #[cfg(test)]
@@ -64,12 +81,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `payload` with a (syntactically) signed caller.
+    fn with_caller(mut payload: Value) -> Value {
+        if payload.is_object() && payload.get("caller").is_none() {
+            payload["caller"] = json!({"headers": {"Host": "sts.example"}});
+        }
+        payload
+    }
+
     /// Every malformed payload is refused by `parse`, before the vault is asked anything,
     /// with words that name what is wrong.
     #[test]
     fn a_malformed_payload_is_refused_before_anything_runs() {
-        let ok = parse(json!({"tenant": "demo-a", "toAccount": "acct_1New", "maxCards": 5}))
-            .expect("a good payload");
+        let (ok, _) = parse(with_caller(
+            json!({"tenant": "demo-a", "toAccount": "acct_1New", "maxCards": 5}),
+        ))
+        .expect("a good payload");
         assert_eq!(
             (ok.max_cards, ok.dry_run, ok.cursor),
             (Some(5), false, None)
@@ -111,11 +138,18 @@ mod tests {
                 "unknown field",
             ),
             (json!("not an object"), "invalid type"),
+            (
+                json!({"tenant": "demo-a", "toAccount": "acct_1New", "caller": {"url": "x"}}),
+                "unknown field",
+            ),
         ] {
-            match parse(payload.clone()) {
+            match parse(with_caller(payload.clone())) {
                 Err(e) => assert!(e.contains(says), "{payload}: {e}"),
                 Ok(_) => panic!("accepted: {payload}"),
             }
         }
+        // No signed caller: refused before STS is asked.
+        let anonymous = parse(json!({"tenant": "demo-a", "toAccount": "acct_1New"}));
+        assert!(anonymous.is_err_and(|e| e.contains("caller")));
     }
 }

@@ -420,6 +420,19 @@ def stripe_post(base, path, form, key="sk_test_bench"):
         return json.load(resp)
 
 
+def rehome_operator(stripe, tenant, account):
+    """Registers `account` as `tenant`'s re-homing target (its OAuth code from localstripe,
+    exchanged by cardvault-admin connect-account) and answers the operator's signed caller
+    identity (cardvault-admin caller-identity), the `caller` of the function's payload."""
+    admin = [os.environ.get("CARDVAULT_ADMIN", os.path.join(ROOT, "target", "debug", "cardvault-admin")),
+             "--table", os.environ["TABLE_NAME"]]
+    code = stripe_post(stripe, "/_cardvault/oauth/authorize", {"account": account})["code"]
+    subprocess.run(admin + ["connect-account", "--tenant", tenant, "--oauth-code", code],
+                   check=True, capture_output=True)
+    signed = subprocess.run(admin + ["caller-identity"], check=True, capture_output=True)
+    return json.loads(signed.stdout)
+
+
 def card_token(stripe):
     return stripe_post(stripe, "/v1/tokens", {
         "card[number]": "4242424242424242", "card[exp_month]": "12",
@@ -591,8 +604,13 @@ class Plan:
                 return x
             return ev
         if name == "rehome-cards":
-            # A dry run of one small batch: it reads, and moves nothing.
-            ev = {"tenant": a["id"], "toAccount": "acct_BenchDryRun", "dryRun": True, "maxCards": 5}
+            # A dry run of one small batch: it reads, and moves nothing. Its target is
+            # registered for the tenant and the operator signs who they are, as re-homing
+            # needs before it reads anything.
+            account = "acct_1BenchDryRun"
+            caller = rehome_operator(self.stripe, a["id"], account)
+            ev = {"tenant": a["id"], "toAccount": account, "dryRun": True, "maxCards": 5,
+                  "caller": caller}
             return lambda i: ev
         raise SystemExit(f"no event plan for {name}")
 

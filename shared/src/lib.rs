@@ -20,6 +20,7 @@ pub use domain::secret;
 pub mod ports;
 pub mod vault;
 // The audit chainer, off the request path.
+pub mod caller_identity;
 pub mod chain;
 
 // Adapters of the ports.

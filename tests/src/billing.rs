@@ -54,13 +54,9 @@ pub fn fresh_tenant() -> String {
         fresh_user("t").chars().rev().take(12).collect::<String>()
     );
     admin(&["create-tenant", "--id", &id, "--name", "Billing"]);
-    admin(&[
-        "set-stripe",
-        "--tenant",
-        &id,
-        "--account",
-        "acct_1BillingTenant1",
-    ]);
+    // An account of its own: no two tenants share one (`set-stripe` refuses).
+    let account = format!("acct_1Bill{}", id.replace('-', ""));
+    admin(&["set-stripe", "--tenant", &id, "--account", &account]);
     let config = jwt_config();
     admin(&[
         "trust-issuer",

@@ -52,8 +52,18 @@ pub fn tenant_b() -> &'static DemoTenant {
 }
 
 fn run_admin(args: &[&str]) -> std::process::Output {
+    run_admin_env(&[], args)
+}
+
+/// With `env` set over the test runner's environment; `CARDVAULT_OPERATOR` only if `env`
+/// sets it.
+fn run_admin_env(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let bin = env!("CARGO_MANIFEST_DIR").to_owned() + "/../target/debug/cardvault-admin";
-    Command::new(bin)
+    let mut command = Command::new(bin);
+    command
+        .env_remove("CARDVAULT_OPERATOR")
+        .envs(env.iter().copied());
+    command
         .args(["--table", &stack().table])
         .args(args)
         .output()
@@ -63,6 +73,22 @@ fn run_admin(args: &[&str]) -> std::process::Output {
 /// Runs the admin CLI against the test stack and returns its JSON output.
 pub fn admin(args: &[&str]) -> Value {
     let out = run_admin(args);
+    assert!(
+        out.status.success(),
+        "cardvault-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("admin prints JSON")
+}
+
+/// [`admin`], by an operator who labels themself `label` (`CARDVAULT_OPERATOR`).
+pub fn admin_as(label: &str, args: &[&str]) -> Value {
+    admin_env(&[("CARDVAULT_OPERATOR", label)], args)
+}
+
+/// [`admin`], with `env` over the test runner's environment (other AWS credentials, say).
+pub fn admin_env(env: &[(&str, &str)], args: &[&str]) -> Value {
+    let out = run_admin_env(env, args);
     assert!(
         out.status.success(),
         "cardvault-admin {args:?}: {}",
@@ -85,6 +111,8 @@ pub struct RedirectTenant {
     pub id: String,
     pub private_api_key: String,
     pub public_api_key: String,
+    /// Its own connected account: no two tenants share one (`set-stripe` refuses).
+    pub stripe_account: String,
 }
 
 pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
@@ -101,13 +129,8 @@ pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
     let public_api_key = field(admin(&["set-public-key", "--tenant", &id]), "publicApiKey");
     let origin = tenant_a().allowed_origin.as_str();
     admin(&["set-origins", "--tenant", &id, "--origin", origin]);
-    admin(&[
-        "set-stripe",
-        "--tenant",
-        &id,
-        "--account",
-        "acct_1RedirectTenant",
-    ]);
+    let stripe_account = format!("acct_1Rt{}x{n}", nanos % 10_000_000_000);
+    admin(&["set-stripe", "--tenant", &id, "--account", &stripe_account]);
     for s in settings {
         let (command, flags) = s.split_first().expect("a subcommand");
         admin(&[&[*command, "--tenant", &id], flags].concat());
@@ -116,6 +139,7 @@ pub fn redirect_tenant(prefix: &str, settings: &[&[&str]]) -> RedirectTenant {
         id,
         private_api_key,
         public_api_key,
+        stripe_account,
     }
 }
 

@@ -128,3 +128,25 @@ pub async fn cards_at_stripe(customer: u64) -> usize {
     let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
     list["data"].as_array().expect("a list").len()
 }
+
+/// The tenant's consent to connect `account`, as Stripe Connect's OAuth gives it: a
+/// one-time authorization code (localstripe's stand-in, infra/stack.sh).
+pub async fn oauth_code(account: &str) -> String {
+    let resp = http()
+        .post(format!("{}/_cardvault/oauth/authorize", stack().stripe_url))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .json(&serde_json::json!({ "account": account }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    body["code"].as_str().unwrap().to_owned()
+}
+
+/// Registers `account` as a re-homing target of `tenant`, as the operator does: the
+/// tenant's code, exchanged by `cardvault-admin connect-account`.
+pub async fn connect_account(tenant: &str, account: &str) -> Value {
+    let code = oauth_code(account).await;
+    crate::admin(&["connect-account", "--tenant", tenant, "--oauth-code", &code])
+}

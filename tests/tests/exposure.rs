@@ -630,9 +630,14 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     )
     .await;
     const F: &str = "rehome-cards";
+    // Each target registered for the tenant first (`connect-account`), as re-homing needs.
     let event = |tenant: &str, to: String| {
-        let event = json!({"tenant": tenant, "toAccount": to, "dryRun": false});
-        async move { event }
+        let tenant = tenant.to_owned();
+        async move {
+            connect_account(&tenant, &to).await;
+            let caller = admin(&["caller-identity"]);
+            json!({"tenant": tenant, "toAccount": to, "dryRun": false, "caller": caller})
+        }
     };
     let to = || format!("acct_1Exposure{:x}", random::<u64>());
 
@@ -652,7 +657,10 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     }
     for answer in scan
         .each_way(F, "no such account", true, || {
-            event(&tenants[0].0, "not an account".into())
+            let caller = admin(&["caller-identity"]);
+            let event = json!({"tenant": tenants[0].0, "toAccount": "not an account",
+                               "dryRun": false, "caller": caller});
+            async move { event }
         })
         .await
     {

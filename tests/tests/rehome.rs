@@ -23,6 +23,14 @@ fn new_account(label: &str) -> String {
 }
 
 /// A card entered through the redirect for `customer` of `t`: its payment method id.
+/// A fresh account registered as the tenant's re-homing target (its OAuth code exchanged).
+async fn connected(t: &RedirectTenant, label: &str) -> String {
+    let to = new_account(label);
+    let out = connect_account(&t.id, &to).await;
+    assert_eq!(out["account"], to.as_str(), "{out}");
+    to
+}
+
 async fn redirect_card(t: &RedirectTenant, customer: u64, pan: &str, month: u8) -> u64 {
     let body = json!({
         "customerId": customer, "PublicApiKey": t.public_api_key, "cardNumber": pan,
@@ -84,7 +92,7 @@ async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
     let imported = imported_card(&t, c1).await;
     let before_imported = payment_method_item(c1, imported).await;
     let old = payment_method_item(c1, visa).await["stripe"].clone();
-    let to = new_account("Home");
+    let to = connected(&t, "Home").await;
 
     let out = rehome(&t, &to, &[]);
 
@@ -134,6 +142,16 @@ async fn redirect_cards_move_to_the_new_account_and_imported_ones_are_listed() {
     }
     // The imported card is left as it was.
     assert_eq!(payment_method_item(c1, imported).await, before_imported);
+    // Each move names the invoking principal as STS named it, not a name of its own.
+    let arn = sts_caller_arn().await;
+    let rehomed = events_of(&t.id, "card.rehomed");
+    assert_eq!(rehomed.len(), 2, "{rehomed:?}");
+    assert!(
+        rehomed
+            .iter()
+            .all(|e| e["actor"] == format!("operator:{arn}")),
+        "{rehomed:?}"
+    );
     // The tenant now uses the new account.
     let tenant = admin(&["show-tenant", "--tenant", &t.id]);
     assert_eq!(
@@ -169,7 +187,8 @@ async fn a_dry_run_counts_and_changes_nothing() {
         customer_item(c).await,
     ];
 
-    let out = rehome(&t, &new_account("Dry"), &["--dry-run"]);
+    let to = connected(&t, "Dry").await;
+    let out = rehome(&t, &to, &["--dry-run"]);
 
     assert_eq!(out["dryRun"], true);
     assert_eq!(out["finished"], true);
@@ -190,7 +209,7 @@ async fn a_dry_run_counts_and_changes_nothing() {
     let tenant = admin(&["show-tenant", "--tenant", &t.id]);
     assert_eq!(
         tenant["tenant"]["stripe"]["accountId"],
-        "acct_1RedirectTenant"
+        t.stripe_account.as_str()
     );
 }
 
@@ -206,7 +225,7 @@ async fn a_run_stopped_part_way_resumes_and_a_second_run_creates_nothing() {
         (c1, redirect_card(&t, c1, "5555555555554444", 3).await),
         (c2, redirect_card(&t, c2, "4000056655665556", 4).await),
     ];
-    let to = new_account("Resume");
+    let to = connected(&t, "Resume").await;
 
     let first = rehome(&t, &to, &["--max-cards", "1", "--max-batches", "1"]);
     assert_eq!(first["finished"], false, "{first}");
@@ -222,7 +241,7 @@ async fn a_run_stopped_part_way_resumes_and_a_second_run_creates_nothing() {
     let tenant = admin(&["show-tenant", "--tenant", &t.id]);
     assert_eq!(
         tenant["tenant"]["stripe"]["accountId"],
-        "acct_1RedirectTenant"
+        t.stripe_account.as_str()
     );
 
     let rest = rehome(&t, &to, &["--max-cards", "1", "--cursor", &cursor]);
@@ -266,7 +285,8 @@ async fn another_tenants_cards_are_never_touched() {
         customer_item(theirs).await,
     );
 
-    let out = rehome(&t, &new_account("Mine"), &[]);
+    let to = connected(&t, "Mine").await;
+    let out = rehome(&t, &to, &[]);
 
     assert_eq!(out["moved"].as_array().unwrap().len(), 1, "{out}");
     assert!(out["moved"][0]["customerId"] == json!(mine));
@@ -278,7 +298,7 @@ async fn another_tenants_cards_are_never_touched() {
     let tenant = admin(&["show-tenant", "--tenant", &other.id]);
     assert_eq!(
         tenant["tenant"]["stripe"]["accountId"],
-        "acct_1RedirectTenant"
+        other.stripe_account.as_str()
     );
 }
 
@@ -308,8 +328,7 @@ async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
     let secret = format!("cardvault/tenant/{}/stripe-next", t.id);
     let err = admin_refuses(&["rehome-cards", "--tenant", &t.id, "--to-secret-id", &secret]);
     assert!(err.contains("rehome-cards failed"), "{err}");
-    // Another tenant's account (every other redirect tenant is connected through this
-    // one): its owner would hold this tenant's cardholders' cards.
+    // Another tenant's account: its owner would hold this tenant's cardholders' cards.
     let other = redirect_tenant("rehome-neighbour", &[]);
     let theirs = admin(&["show-tenant", "--tenant", &other.id])["tenant"]["stripe"]["accountId"]
         .as_str()
@@ -351,4 +370,250 @@ async fn a_card_removed_at_stripe_while_it_moves_is_not_repointed() {
     assert!(matches!(written, Err(StoreError::Conflict)), "{written:?}");
     let item = payment_method_item(c, pm).await;
     assert_eq!(item["stripe"], serde_json::to_value(&read.stripe).unwrap());
+}
+
+/// The tenant's audit events with `action`, once the chainer has numbered them.
+fn events_of(tenant: &str, action: &str) -> Vec<Value> {
+    let settled = audit_settled(tenant);
+    assert_eq!(settled["pending"], 0, "{settled}");
+    let all = admin(&["audit", "list", "--tenant", tenant]);
+    all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+/// Issue 26: an account id typed in free (no registration, no proof the tenant controls
+/// it) is refused before a card is read: nothing is made at Stripe, the card stays, and
+/// the refusal is on the tenant's trail.
+#[tokio::test]
+async fn an_account_typed_in_free_is_refused_and_the_refusal_is_audited() {
+    let t = redirect_tenant("rehome-free", &[]);
+    let c = customer_of(&t).await;
+    let pm = redirect_card(&t, c, "4242424242424242", 2).await;
+    let before = payment_method_item(c, pm).await;
+    let to = new_account("Free");
+
+    for dry in [&[][..], &["--dry-run"][..]] {
+        let err = admin_refuses(&[&["rehome-cards", "--tenant", &t.id, "--to", &to], dry].concat());
+        assert!(
+            err.contains("not registered") && err.contains("connect-account"),
+            "{err}"
+        );
+    }
+
+    assert_eq!(payment_method_item(c, pm).await, before);
+    let made = stripe_calls("/v1/customers").await;
+    assert!(
+        !made
+            .iter()
+            .any(|(_, _, account)| account.as_deref() == Some(&to)),
+        "{made:?}"
+    );
+    let refused = events_of(&t.id, "rehome.refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["object"], to.as_str());
+    assert_eq!(refused[0]["outcome"], "refused");
+    // The invoking principal, as STS named it to the function.
+    let arn = sts_caller_arn().await;
+    assert_eq!(refused[0]["actor"], format!("operator:{arn}"));
+}
+
+/// Issue 26: registration records only the account Stripe answers for the tenant's code
+/// (once), audited with the operator's AWS identity; never another tenant's account.
+#[tokio::test]
+async fn registration_takes_stripes_answer_once_and_never_another_tenants_account() {
+    let (t, other) = (
+        redirect_tenant("rehome-reg", &[]),
+        redirect_tenant("rehome-reg-other", &[]),
+    );
+    let to = new_account("Reg");
+    let code = oauth_code(&to).await;
+
+    let out = admin(&["connect-account", "--tenant", &t.id, "--oauth-code", &code]);
+
+    assert_eq!(out["account"], to.as_str(), "{out}");
+    let registered = events_of(&t.id, "rehome.targetRegistered");
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert_eq!(registered[0]["object"], to.as_str());
+    // Who registered it: the caller's AWS identity (moto's STS), not a login name.
+    let actor = registered[0]["actor"].as_str().unwrap();
+    assert!(actor.starts_with("operator:arn:aws:"), "{actor}");
+    // A code is good once, and a made-up one never.
+    for code in [code.as_str(), "ac_madeUp"] {
+        let err = admin_refuses(&["connect-account", "--tenant", &t.id, "--oauth-code", code]);
+        assert!(err.contains("invalid_grant"), "{err}");
+    }
+    // The other tenant's own connection, or the account this tenant registered: refused.
+    for theirs in [&t.stripe_account, &to] {
+        let code = oauth_code(theirs).await;
+        let err = admin_refuses(&[
+            "connect-account",
+            "--tenant",
+            &other.id,
+            "--oauth-code",
+            &code,
+        ]);
+        assert!(err.contains("another tenant"), "{theirs}: {err}");
+    }
+    assert!(events_of(&other.id, "rehome.targetRegistered").is_empty());
+}
+
+/// Issue 26: `set-stripe` applies the same rule: no account another tenant is connected
+/// through or registered as its re-homing target.
+#[tokio::test]
+async fn set_stripe_refuses_an_account_another_tenant_holds() {
+    let (t, other) = (
+        redirect_tenant("stripe-mine", &[]),
+        redirect_tenant("stripe-theirs", &[]),
+    );
+    let registered = connected(&other, "Theirs").await;
+    for theirs in [&other.stripe_account, &registered] {
+        let err = admin_refuses(&["set-stripe", "--tenant", &t.id, "--account", theirs]);
+        assert!(err.contains("another tenant"), "{theirs}: {err}");
+    }
+    let tenant = admin(&["show-tenant", "--tenant", &t.id]);
+    assert_eq!(
+        tenant["tenant"]["stripe"]["accountId"],
+        t.stripe_account.as_str()
+    );
+    // Its own account again is fine.
+    admin(&[
+        "set-stripe",
+        "--tenant",
+        &t.id,
+        "--account",
+        &t.stripe_account,
+    ]);
+}
+
+/// Issue 26: the operator in an audit event is the caller's AWS identity (STS
+/// GetCallerIdentity); `CARDVAULT_OPERATOR` only adds a label beside it.
+#[tokio::test]
+async fn the_operator_is_the_callers_aws_identity_with_a_label_beside_it() {
+    let t = redirect_tenant("operator-id", &[]);
+    let arn = sts_caller_arn().await;
+    admin_as(
+        "claims-to-be-root",
+        &[
+            "set-origins",
+            "--tenant",
+            &t.id,
+            "--origin",
+            "https://a.example",
+        ],
+    );
+
+    let changed = events_of(&t.id, "tenant.settingsChanged");
+    let origins: Vec<&Value> = changed
+        .iter()
+        .filter(|e| e["object"] == "origins")
+        .collect();
+    let last = origins.last().unwrap();
+    assert_eq!(
+        last["actor"],
+        format!("operator:{arn} [claims-to-be-root]"),
+        "{origins:?}"
+    );
+    // Without a label: the identity alone (redirect_tenant's own changes).
+    assert!(
+        changed
+            .iter()
+            .any(|e| e["actor"] == format!("operator:{arn}")),
+        "{changed:?}"
+    );
+}
+
+/// The ARN moto's STS answers for the stack's credentials.
+async fn sts_caller_arn() -> String {
+    let sts = aws_sdk_sts::Client::new(&aws().await);
+    let me = sts.get_caller_identity().send().await.expect("moto's STS");
+    me.arn().unwrap().to_owned()
+}
+
+/// One invocation of the re-homing function through the fleet's Invoke API, as anyone
+/// allowed to invoke it could: its answer, or `{"functionError": …}`.
+async fn invoke_rehome(payload: &Value) -> Value {
+    let resp = http()
+        .post(format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/rehome-cards/invocations",
+            stack().lambda_invoke_port
+        ))
+        .json(payload)
+        .send()
+        .await
+        .unwrap();
+    let failed = resp.headers().contains_key("x-amz-function-error");
+    let body: Value = resp.json().await.unwrap();
+    if failed {
+        json!({ "functionError": body })
+    } else {
+        body
+    }
+}
+
+/// Issue 26: the function serves only a caller STS names as the operator. A payload with
+/// no signed caller, one signed for another host (the function never sends it there), or
+/// one signed by another principal (a role session moto's STS hands out) is refused before
+/// a card is read. (moto does not check signatures: a forged one is not tested here.)
+#[tokio::test]
+async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
+    let t = redirect_tenant("rehome-who", &[]);
+    let c = customer_of(&t).await;
+    let pm = redirect_card(&t, c, "4242424242424242", 2).await;
+    let before = payment_method_item(c, pm).await;
+    let to = connected(&t, "Who").await;
+    let payload = |caller: Value| json!({"tenant": t.id, "toAccount": to, "caller": caller});
+
+    let operator = admin(&["caller-identity"]);
+    let mut elsewhere = operator.clone();
+    elsewhere["headers"]["host"] = json!("169.254.169.254");
+    let sts = aws_sdk_sts::Client::new(&aws().await);
+    let session = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::123456789012:role/not-the-operator")
+        .role_session_name("mallory")
+        .send()
+        .await
+        .expect("moto's AssumeRole");
+    let creds = session.credentials().unwrap();
+    let intruder = admin_env(
+        &[
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", creds.session_token()),
+        ],
+        &["caller-identity"],
+    );
+    let mut anonymous = payload(Value::Null);
+    anonymous.as_object_mut().unwrap().remove("caller");
+
+    for (what, sent, says) in [
+        ("no caller", anonymous, "caller"),
+        ("no headers", payload(json!({"headers": {}})), "signed for"),
+        ("another host", payload(elsewhere), "signed for"),
+        (
+            "another principal",
+            payload(intruder),
+            "not the operator role",
+        ),
+    ] {
+        let answer = invoke_rehome(&sent).await;
+        let message = answer["functionError"]["errorMessage"].as_str();
+        assert!(
+            message.is_some_and(|m| m.contains(says)),
+            "{what}: {answer}"
+        );
+    }
+    assert_eq!(payment_method_item(c, pm).await, before);
+    // The operator's own signature is served.
+    let served = invoke_rehome(&payload(operator)).await;
+    assert_eq!(
+        served["moved"].as_array().map(Vec::len),
+        Some(1),
+        "{served}"
+    );
 }

@@ -503,3 +503,63 @@ fn with_edge_protection_cloudfront_and_waf_front_the_api_and_execute_api_is_off(
         Some(true)
     );
 }
+
+/// Issue 26: only the operator role (a parameter) may invoke the re-homing function, the
+/// one function that opens stored PANs: its resource policy names that role and nothing
+/// else in the template grants `lambda:InvokeFunction` on it (no route, no event source, no
+/// policy of another function); the function gets the role to check its callers against.
+#[test]
+fn only_the_operator_role_may_invoke_the_rehoming_function() {
+    let t = template();
+    let param = &t["Parameters"]["OperatorRoleArn"];
+    assert_eq!(param["Type"], "String");
+    let pattern = param["AllowedPattern"].as_str().unwrap();
+    assert!(
+        pattern.contains(":iam::") && pattern.contains(":role/"),
+        "{pattern}"
+    );
+
+    let resources = t["Resources"].as_mapping().unwrap();
+    let names_rehome = |v: &Value| format!("{v:?}").contains("RehomeCardsFunction");
+    let permissions: Vec<(&Value, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Permission")
+        .filter(|(_, r)| names_rehome(&r["Properties"]["FunctionName"]))
+        .collect();
+    assert_eq!(permissions.len(), 1, "one resource policy statement");
+    let (_, permission) = permissions[0];
+    let props = &permission["Properties"];
+    assert_eq!(props["Action"], "lambda:InvokeFunction");
+    let principal = format!("{:?}", props["Principal"]);
+    assert!(
+        principal.contains("Ref") && principal.contains("OperatorRoleArn"),
+        "{principal}"
+    );
+    for key in [
+        "SourceArn",
+        "SourceAccount",
+        "EventSourceToken",
+        "PrincipalOrgID",
+    ] {
+        assert!(props[key].is_null(), "{key}: the role alone");
+    }
+
+    // No other grant: no route or event source, and no policy anywhere that allows invoking.
+    let function = &t["Resources"]["RehomeCardsFunction"];
+    assert!(
+        function["Properties"]["Events"].is_null(),
+        "no event source"
+    );
+    for (name, r) in resources {
+        let text = format!("{r:?}");
+        let invokes = text.contains("lambda:InvokeFunction") || text.contains("lambda:*");
+        if r["Type"] != "AWS::Lambda::Permission" {
+            assert!(!invokes, "{name:?} grants lambda:InvokeFunction");
+        }
+    }
+    let env = format!(
+        "{:?}",
+        function["Properties"]["Environment"]["Variables"]["OPERATOR_ROLE_ARN"]
+    );
+    assert!(env.contains("OperatorRoleArn"), "{env}");
+}

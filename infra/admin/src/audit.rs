@@ -9,12 +9,41 @@ use serde_json::{json, Value};
 
 use crate::Result;
 
-/// The operator, as the event names them: `CARDVAULT_OPERATOR`, else the login name.
-fn operator() -> Actor {
-    let name = std::env::var("CARDVAULT_OPERATOR")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    Actor::Operator { name }
+/// The operator, as events name them: the caller's AWS identity, the ARN STS
+/// GetCallerIdentity answers for the credentials this CLI runs with (endpoint: the SDK's,
+/// `AWS_ENDPOINT_URL_STS` locally). `CARDVAULT_OPERATOR` adds a label beside it, never
+/// instead of it. Asked before a change is made: no identity, no change.
+pub async fn operator(aws: &aws_config::SdkConfig) -> Result<Actor> {
+    let me = aws_sdk_sts::Client::new(aws)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "the operator's AWS identity (STS GetCallerIdentity): {}",
+                aws_sdk_sts::error::DisplayErrorContext(e)
+            )
+        })?;
+    let arn = me.arn().ok_or("STS GetCallerIdentity named no ARN")?;
+    let label = std::env::var("CARDVAULT_OPERATOR").ok();
+    Ok(Actor::Operator {
+        name: operator_name(arn, label.as_deref()),
+    })
+}
+
+/// `<arn>`, or `<arn> [<label>]`: the ARN first, whatever the label says; the label is cut
+/// to 64 printable characters without brackets.
+fn operator_name(arn: &str, label: Option<&str>) -> String {
+    let label: String = label
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '[' | ']'))
+        .take(64)
+        .collect();
+    match label.trim() {
+        "" => arn.to_owned(),
+        l => format!("{arn} [{l}]"),
+    }
 }
 
 fn tenant_id(raw: &str) -> Result<TenantId> {
@@ -26,6 +55,7 @@ fn tenant_id(raw: &str) -> Result<TenantId> {
 /// operator sees it and records it.
 pub async fn record(
     store: &Store,
+    operator: &Actor,
     tenant: &str,
     action: AuditAction,
     object: Option<String>,
@@ -36,7 +66,7 @@ pub async fn record(
         action,
         "ok",
     )
-    .actor(&operator());
+    .actor(operator);
     if let Some(o) = object {
         event = event.object(o);
     }
@@ -92,4 +122,29 @@ pub async fn verify(
             }),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:sts::123456789012:assumed-role/cardvault-operator/alice";
+
+    /// The label sits beside the identity and can neither replace nor precede it.
+    #[test]
+    fn the_operator_is_the_aws_identity_and_a_label_only_adds_to_it() {
+        assert_eq!(operator_name(ARN, None), ARN);
+        assert_eq!(operator_name(ARN, Some("  ")), ARN);
+        assert_eq!(operator_name(ARN, Some("alice")), format!("{ARN} [alice]"));
+        let forged = operator_name(ARN, Some("] arn:aws:iam::1:user/bob\n["));
+        assert!(forged.starts_with(&format!("{ARN} [")), "{forged}");
+        assert!(
+            !forged.contains('\n') && forged.matches(']').count() == 1,
+            "{forged}"
+        );
+        assert_eq!(
+            operator_name(ARN, Some(&"x".repeat(200))).len(),
+            ARN.len() + 67
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! Endpoints and credentials come from the standard AWS variables (`AWS_ENDPOINT_URL_*`).
 
 mod audit;
+mod connect;
+mod identity;
 mod jwt;
 mod keys;
 mod rehome;
@@ -99,6 +101,26 @@ enum Command {
         /// The tenant's own publishable key (pk_…), shown by /card/getStripe.
         #[arg(long, requires = "secret_id")]
         publishable_key: Option<String>,
+    },
+    /// Register a Stripe connected account as a re-homing target of the tenant, proven by
+    /// Stripe Connect's OAuth: exchanges the authorization code the tenant obtained (its
+    /// consent in Stripe) for the account Stripe names. `rehome-cards --to` takes only an
+    /// account registered so. Refused for an account another tenant holds or registered.
+    ConnectAccount {
+        #[arg(long)]
+        tenant: String,
+        /// The code Stripe's OAuth redirect gave the tenant (`ac_…`).
+        #[arg(long)]
+        oauth_code: String,
+        #[arg(long, env = "STRIPE_PLATFORM_SECRET_ID", default_value = cardvault::config::DEFAULT_STRIPE_PLATFORM_SECRET_ID)]
+        platform_secret_id: String,
+        /// Stripe Connect's OAuth base (its `/oauth/token`).
+        #[arg(
+            long,
+            env = "STRIPE_CONNECT_BASE",
+            default_value = "https://connect.stripe.com"
+        )]
+        connect_base: String,
     },
     /// Transparent-redirect settings: require the AVS fields, the risk fields.
     SetRedirectSettings {
@@ -222,6 +244,10 @@ enum Command {
         #[arg(long)]
         no_switch: bool,
     },
+    /// Print a GetCallerIdentity request signed with this CLI's AWS credentials, unsent:
+    /// the `caller` of a payload for the re-homing function, when it is invoked by hand
+    /// (rehome-cards signs its own).
+    CallerIdentity,
     /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
     /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
     MintJwt {
@@ -371,6 +397,10 @@ impl Command {
             Command::SetPublicKey { tenant, .. } => setting(tenant, "public-key"),
             Command::SetOrigins { tenant, .. } => setting(tenant, "origins"),
             Command::SetStripe { tenant, .. } => setting(tenant, "stripe"),
+            // The account is Stripe's answer: known only once the command has run.
+            Command::ConnectAccount { tenant, .. } => {
+                Some((tenant.clone(), AuditAction::RehomeTargetRegistered, None))
+            }
             Command::SetRedirectSettings { tenant, .. } => setting(tenant, "redirect-settings"),
             Command::SetLegacyQueryStringCards { tenant, .. } => {
                 setting(tenant, "legacy-query-string-cards")
@@ -414,11 +444,20 @@ async fn run(cli: Cli) -> Result<Value> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let store = Store::new(dynamo.clone(), &cli.table);
     let audited = cli.command.audited();
+    // Who acts is known before anything changes (README, "Operator identity").
+    let operator = match audited {
+        Some(_) => Some(audit::operator(&aws).await?),
+        None => None,
+    };
     let out = command(cli.command, &aws, &dynamo, &store, &cli.table).await?;
-    if let Some((tenant, action, object)) = audited {
-        // A new key's id is known only now.
-        let object = object.or_else(|| out["keyId"].as_str().map(str::to_owned));
-        audit::record(&store, &tenant, action, object).await?;
+    if let (Some((tenant, action, object)), Some(operator)) = (audited, operator) {
+        // A new key's id, a registered account, are known only now.
+        let object = object.or_else(|| {
+            [&out["keyId"], &out["account"]]
+                .into_iter()
+                .find_map(|v| v.as_str().map(str::to_owned))
+        });
+        audit::record(&store, &operator, &tenant, action, object).await?;
     }
     Ok(out)
 }
@@ -453,6 +492,20 @@ async fn command(
             secret_id,
             publishable_key,
         } => tenants::set_stripe(&store, &tenant, account, secret_id, publishable_key).await,
+        Command::ConnectAccount {
+            tenant,
+            oauth_code,
+            platform_secret_id,
+            connect_base,
+        } => {
+            let args = connect::ConnectArgs {
+                tenant,
+                oauth_code,
+                platform_secret_id,
+                connect_base,
+            };
+            connect::connect_account(&aws, &store, args).await
+        }
         Command::SetRedirectSettings {
             tenant,
             require_avs,
@@ -532,6 +585,7 @@ async fn command(
             };
             rehome::rehome_cards(&aws, &store, args).await
         }
+        Command::CallerIdentity => identity::signed_caller_identity(&aws).await,
         Command::MintJwt {
             tenant,
             sub,

@@ -34,6 +34,7 @@ pub async fn rehome_cards(
     args: RehomeArgs,
 ) -> Result<Value> {
     let lambda = aws_sdk_lambda::Client::new(aws);
+    let operator = super::audit::operator(aws).await?;
     let mut payload = json!({
         "tenant": args.tenant,
         "dryRun": args.dry_run,
@@ -55,6 +56,8 @@ pub async fn rehome_cards(
             break false;
         }
         payload["cursor"] = cursor.as_ref().map_or(Value::Null, |c| json!(c));
+        // Signed afresh for each batch: a signature is good for 15 minutes.
+        payload["caller"] = super::identity::signed_caller_identity(aws).await?;
         let report = invoke(&lambda, &args.function, &payload).await?;
         batches += 1;
         let list = |k: &str| report[k].as_array().cloned().unwrap_or_default();
@@ -115,6 +118,7 @@ pub async fn rehome_cards(
         let setting = Some("stripe (rehome-cards)".to_owned());
         super::audit::record(
             store,
+            &operator,
             &args.tenant,
             AuditAction::TenantSettingsChanged,
             setting,

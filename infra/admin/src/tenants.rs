@@ -81,7 +81,14 @@ pub async fn set_stripe(
     publishable_key: Option<String>,
 ) -> Result<Value> {
     let connection = match (account, secret_id) {
-        (Some(acct), _) => StripeConnection::parse_account_id(&acct)?,
+        (Some(acct), _) => {
+            let connection = StripeConnection::parse_account_id(&acct)?;
+            // The same rule as a re-homing target: another tenant's account would see this
+            // tenant's cardholders' cards.
+            let id = TenantId::try_from(tenant.to_owned())?;
+            cardvault::vault::rehome::account_free_for(store, &id, &acct).await?;
+            connection
+        }
         (None, Some(secret_id)) => StripeConnection::OwnKey {
             secret_id: tenant_secret_id(tenant, secret_id)?,
         },

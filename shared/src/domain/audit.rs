@@ -39,6 +39,12 @@ pub enum AuditAction {
     StripeDefaultSourceSet,
     /// A vault-held card moved to the tenant's new Stripe connection.
     CardRehomed,
+    /// A connected account the tenant proved it controls (Stripe's OAuth answer), made a
+    /// re-homing target by the operator (`cardvault-admin connect-account`).
+    RehomeTargetRegistered,
+    /// A re-homing run refused before anything was read: a target not registered for the
+    /// tenant, or another tenant's.
+    RehomeRefused,
     KeyCreated,
     KeyRevoked,
     TenantSettingsChanged,
@@ -65,6 +71,8 @@ impl AuditAction {
             Self::StripeCardDetached => "stripe.cardDetached",
             Self::StripeDefaultSourceSet => "stripe.defaultSourceSet",
             Self::CardRehomed => "card.rehomed",
+            Self::RehomeTargetRegistered => "rehome.targetRegistered",
+            Self::RehomeRefused => "rehome.refused",
             Self::KeyCreated => "key.created",
             Self::KeyRevoked => "key.revoked",
             Self::TenantSettingsChanged => "tenant.settingsChanged",

@@ -957,6 +957,7 @@ impl crate::ports::RehomeStore for MemoryStore {
         &self,
         tenant: &TenantId,
         account: &str,
+        _proof: &str,
     ) -> Result<(), StoreError> {
         drop(self.enter("record_rehome_target")?);
         self.rehome_targets
@@ -964,6 +965,19 @@ impl crate::ports::RehomeStore for MemoryStore {
             .unwrap()
             .insert((tenant.clone(), account.to_owned()));
         Ok(())
+    }
+
+    async fn rehome_target_registered(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<bool, StoreError> {
+        drop(self.enter("rehome_target_registered")?);
+        Ok(self
+            .rehome_targets
+            .lock()
+            .unwrap()
+            .contains(&(tenant.clone(), account.to_owned())))
     }
 
     async fn switch_stripe_customer(

@@ -332,14 +332,23 @@ pub trait RehomeStore: Send + Sync {
         to: &crate::domain::StripeRef,
         target: &str,
     ) -> Result<(), StoreError>;
-    /// Records that the tenant's cards are moving to connected account `account`, so that
-    /// the platform's webhooks map that account's events to the tenant before its
-    /// connection switches (or if it never does: `--no-switch`, a card that failed).
+    /// Registers connected account `account` as a target the tenant proved it controls
+    /// (`proof`: how, e.g. [`crate::vault::rehome::PROOF_STRIPE_OAUTH`]): re-homing moves
+    /// cards only to a registered account, and the platform's webhooks map that account's
+    /// events to the tenant before its connection switches (or if it never does).
     async fn record_rehome_target(
         &self,
         tenant: &TenantId,
         account: &str,
+        proof: &str,
     ) -> Result<(), StoreError>;
+    /// Whether `account` was registered for the tenant with a proof (a strongly
+    /// consistent read).
+    async fn rehome_target_registered(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<bool, StoreError>;
     /// Makes `stripe_customer` the customer's own Stripe customer (where new cards go), on
     /// condition that it is still `from`.
     async fn switch_stripe_customer(

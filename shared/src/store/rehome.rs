@@ -29,23 +29,29 @@ fn now() -> Result<String, StoreError> {
 /// tenant's own item is (`STRIPEACCT#<acct>` / `TENANT#<t>`), so that one Query finds both.
 const REHOME_TARGET_PREFIX: &str = "REHOMETARGET#";
 
+fn rehome_target_key(tenant: &TenantId, account: &str) -> super::Item {
+    items::key(
+        items::tenant_pk(tenant),
+        &format!("{REHOME_TARGET_PREFIX}{account}"),
+    )
+}
+
 #[async_trait]
 impl RehomeStore for Store {
     async fn record_rehome_target(
         &self,
         tenant: &TenantId,
         account: &str,
+        proof: &str,
     ) -> Result<(), StoreError> {
-        let mut item = items::key(
-            items::tenant_pk(tenant),
-            &format!("{REHOME_TARGET_PREFIX}{account}"),
-        );
+        let mut item = rehome_target_key(tenant, account);
         item.insert(
             "GSI1PK".into(),
             AttributeValue::S(items::stripe_account_gsi1pk(account)),
         );
         item.insert("GSI1SK".into(), AttributeValue::S(items::tenant_pk(tenant)));
         item.insert("tenantId".into(), AttributeValue::S(tenant.to_string()));
+        item.insert("proof".into(), AttributeValue::S(proof.to_owned()));
         item.insert("createdAt".into(), AttributeValue::S(now()?));
         self.client
             .put_item()
@@ -54,6 +60,26 @@ impl RehomeStore for Store {
             .send()
             .await?;
         Ok(())
+    }
+
+    /// A marker written by a run before targets were registered has no `proof`: not one.
+    async fn rehome_target_registered(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(rehome_target_key(tenant, account)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item().is_some_and(|i| {
+            i.get("proof").and_then(|v| v.as_s().ok()).is_some()
+                && i.get("tenantId").and_then(|v| v.as_s().ok()) == Some(&tenant.to_string())
+        }))
     }
 
     /// One Query of GSI1 (`TENANT#<t>`, `CUST#…`), which projects the customer id: the

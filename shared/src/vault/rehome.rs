@@ -64,6 +64,9 @@ pub struct RehomeRequest {
     pub dry_run: bool,
     /// Stop after moving this many cards (a batch size); `None`: as many as time allows.
     pub max_cards: Option<usize>,
+    /// Who invoked the run, as STS named them (`crate::caller_identity`): the actor of
+    /// its audit events.
+    pub invoker: String,
 }
 
 /// Where a run goes on: after this customer, every card of which is dealt with.
@@ -207,13 +210,17 @@ where
             .await?
             .ok_or_else(|| Error::BadRequest(format!("no tenant {}", request.tenant)))?;
         let target = request.to.label();
-        // Another tenant's account would hold this tenant's cardholders' cards.
         if let StripeConnection::Connect { account_id } = &request.to {
-            let holders = self.store.tenants_by_stripe_account(account_id).await?;
-            if holders.iter().any(|t| *t != tenant.id) {
-                return Err(Error::BadRequest(format!(
-                    "{account_id} is another tenant's Stripe connection; cards are never moved there"
-                )));
+            // Refused before any card is read or opened, and the refusal is on the trail.
+            if let Err(e) = self.target_allowed(&tenant.id, account_id).await {
+                let event = self
+                    .event(&tenant.id, AuditAction::RehomeRefused, "refused")
+                    .actor(&Actor::Operator {
+                        name: request.invoker.clone(),
+                    })
+                    .object(account_id.as_str());
+                self.record(event).await;
+                return Err(e);
             }
         }
         // The target's credentials are checked before anything else: a wrong secret fails
@@ -228,14 +235,7 @@ where
                 stripe_revoked_at: None,
                 ..tenant.clone()
             };
-            let auth = self.stripe_auth(&at_target, StripeRoute::Any).await?;
-            // Moved cards hear from their new account at once, switch or no switch.
-            if let StripeConnection::Connect { account_id } = &request.to {
-                self.store
-                    .record_rehome_target(&tenant.id, account_id)
-                    .await?;
-            }
-            Some(auth)
+            Some(self.stripe_auth(&at_target, StripeRoute::Any).await?)
         };
         let run = Run {
             current: tenant.stripe.as_ref().map(StripeConnection::label),
@@ -273,6 +273,19 @@ where
                 return Ok(report);
             }
         }
+    }
+
+    /// A Connect target is one the tenant proved it controls (registered by
+    /// `cardvault-admin connect-account`) and that no other tenant holds or registered.
+    async fn target_allowed(&self, tenant: &TenantId, account: &str) -> Result<(), Error> {
+        account_free_for(&self.store, tenant, account).await?;
+        if !self.store.rehome_target_registered(tenant, account).await? {
+            return Err(Error::BadRequest(format!(
+                "{account} is not registered for tenant {tenant}: register it first with \
+                 `cardvault-admin connect-account` (Stripe's OAuth answer for the tenant)"
+            )));
+        }
+        Ok(())
     }
 
     /// Every payment method of one customer. `Err` stops the batch before this customer
@@ -456,7 +469,7 @@ where
         let event = self
             .event(&pm.tenant_id, AuditAction::CardRehomed, "ok")
             .actor(&Actor::Operator {
-                name: "rehome-cards".into(),
+                name: run.request.invoker.clone(),
             })
             .customer(pm.customer_id)
             .payment_method(pm.id)
@@ -541,6 +554,43 @@ where
             other => Moved::Stop(Stop::Unavailable(other.to_string())),
         })
     }
+}
+
+/// How a re-homing target was proven the tenant's: Stripe Connect's OAuth token endpoint
+/// answered the tenant's authorization code with the account.
+pub const PROOF_STRIPE_OAUTH: &str = "stripe-oauth";
+
+/// The rule for every place that points a tenant at a connected account (a re-homing
+/// target, its registration, `set-stripe`): no account that another tenant is connected
+/// through or registered, whose owner would otherwise hold this tenant's cardholders' cards.
+pub async fn account_free_for<S: StripeEventStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    account: &str,
+) -> Result<(), Error> {
+    let holders = store.tenants_by_stripe_account(account).await?;
+    if holders.iter().any(|t| t != tenant) {
+        return Err(Error::BadRequest(format!(
+            "{account} is another tenant's Stripe connection or re-homing target: \
+             no two tenants share an account, and cards are never moved to another's"
+        )));
+    }
+    Ok(())
+}
+
+/// Registers `account` as a re-homing target of `tenant`, proven by `proof`, if no other
+/// tenant holds it. (Two registrations of one account racing each other can both pass the
+/// index read: the index is eventually consistent.)
+pub async fn register_target<S: RehomeStore + StripeEventStore + ?Sized>(
+    store: &S,
+    tenant: &TenantId,
+    account: &str,
+    proof: &str,
+) -> Result<(), Error> {
+    StripeConnection::parse_account_id(account).map_err(Error::BadRequest)?;
+    account_free_for(store, tenant, account).await?;
+    store.record_rehome_target(tenant, account, proof).await?;
+    Ok(())
 }
 
 /// How moving one card ended, when it did not move.
@@ -632,6 +682,7 @@ mod tests {
             cursor: None,
             dry_run: false,
             max_cards: None,
+            invoker: String::new(),
         };
         let run = Run {
             tenant: &tenant,

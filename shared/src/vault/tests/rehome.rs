@@ -5,12 +5,24 @@ use std::time::Duration;
 
 use super::*;
 use crate::domain::{Deadline, Instrument, StripeRef};
-use crate::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
+use crate::vault::rehome::{
+    register_target, RehomeCursor, RehomeReport, RehomeRequest, PROOF_STRIPE_OAUTH, START,
+};
 
 const NEW_ACCOUNT: &str = "acct_1NewHome";
+/// The invoking principal, as STS named it.
+const INVOKER: &str = "arn:aws:sts::123456789012:assumed-role/cardvault-operator/alice";
 
 fn to_new_account() -> StripeConnection {
     StripeConnection::parse_account_id(NEW_ACCOUNT).unwrap()
+}
+
+/// The test vault with [`NEW_ACCOUNT`] registered as the Connect tenant's target.
+async fn registered_vault() -> Vault<Memory> {
+    let v = vault();
+    ok(register_target(&v.store, &tid(CONNECT), NEW_ACCOUNT, PROOF_STRIPE_OAUTH).await);
+    v.store.take_calls();
+    v
 }
 
 fn request(tenant: &str, dry_run: bool) -> RehomeRequest {
@@ -20,6 +32,7 @@ fn request(tenant: &str, dry_run: bool) -> RehomeRequest {
         cursor: None,
         dry_run,
         max_cards: None,
+        invoker: INVOKER.into(),
     }
 }
 
@@ -70,7 +83,7 @@ fn count(ops: &[String], op: &str) -> usize {
 
 #[tokio::test]
 async fn vault_held_cards_move_to_the_new_account_and_imported_ones_are_listed() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let (c1, c2) = (customer(&v, CONNECT).await, customer(&v, CONNECT).await);
     let visa = redirect_card(&v, &t, &c1, VISA).await;
@@ -159,12 +172,12 @@ async fn vault_held_cards_move_to_the_new_account_and_imported_ones_are_listed()
     assert_eq!(rehomed.len(), 2);
     assert!(rehomed
         .iter()
-        .all(|e| e.event.actor == "operator:rehome-cards"));
+        .all(|e| e.event.actor == format!("operator:{INVOKER}")));
 }
 
 #[tokio::test]
 async fn a_second_run_creates_nothing_and_reports_the_cards_already_there() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     redirect_card(&v, &t, &c, VISA).await;
@@ -192,7 +205,7 @@ async fn a_second_run_creates_nothing_and_reports_the_cards_already_there() {
 
 #[tokio::test]
 async fn a_dry_run_counts_and_opens_creates_and_changes_nothing() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     redirect_card(&v, &t, &c, VISA).await;
@@ -217,7 +230,7 @@ async fn a_dry_run_counts_and_opens_creates_and_changes_nothing() {
 /// after 24 hours, or on localstripe): the resume still adds nothing twice.
 #[tokio::test]
 async fn a_crash_between_the_stripe_add_and_the_write_resumes_without_a_second_card() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &t, &c, VISA).await;
@@ -263,7 +276,7 @@ async fn a_crash_between_the_stripe_add_and_the_write_resumes_without_a_second_c
 /// now points at, nor leaves a copy of its own behind.
 #[tokio::test(start_paused = true)]
 async fn two_runs_at_once_leave_one_copy_the_record_points_at() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &t, &c, VISA).await;
@@ -289,7 +302,7 @@ async fn two_runs_at_once_leave_one_copy_the_record_points_at() {
 
 #[tokio::test]
 async fn a_batch_size_stops_part_way_and_the_next_batches_finish_without_repeats() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let (c1, c2) = (customer(&v, CONNECT).await, customer(&v, CONNECT).await);
     redirect_card(&v, &t, &c1, VISA).await;
@@ -321,7 +334,7 @@ async fn a_batch_size_stops_part_way_and_the_next_batches_finish_without_repeats
 
 #[tokio::test]
 async fn the_deadline_stops_a_batch_before_a_card_it_could_not_finish() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &t, &c, VISA).await;
@@ -346,7 +359,7 @@ async fn the_deadline_stops_a_batch_before_a_card_it_could_not_finish() {
 /// redirect took them: Stripe's address checks need them on the new card too.
 #[tokio::test]
 async fn a_moved_card_keeps_its_holders_name_and_address() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let text = |s: &str| Text::parse_optional("f", Some(s), 50).unwrap();
@@ -387,7 +400,7 @@ async fn a_moved_card_keeps_its_holders_name_and_address() {
 /// even one with no card to move (whose turn would otherwise pass it by).
 #[tokio::test]
 async fn the_deadline_stops_a_batch_before_a_customer_it_could_not_start() {
-    let v = vault();
+    let v = registered_vault().await;
     customer(&v, CONNECT).await;
 
     let short = ok(Deadline::after(Duration::from_millis(3_500))
@@ -404,7 +417,7 @@ async fn the_deadline_stops_a_batch_before_a_customer_it_could_not_start() {
 
 #[tokio::test]
 async fn another_tenants_cards_are_never_touched() {
-    let v = vault();
+    let v = registered_vault().await;
     let own = own_key_tenant();
     let theirs = customer(&v, OWN).await;
     let their_card = redirect_card(&v, &own, &theirs, VISA).await;
@@ -422,7 +435,7 @@ async fn another_tenants_cards_are_never_touched() {
 
 #[tokio::test]
 async fn an_own_key_target_needs_its_secret_before_anything_moves() {
-    let v = vault();
+    let v = registered_vault().await;
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &connect_tenant(), &c, VISA).await;
     let secret = format!("cardvault/tenant/{CONNECT}/stripe-new");
@@ -457,7 +470,7 @@ async fn an_own_key_target_needs_its_secret_before_anything_moves() {
 
 #[tokio::test]
 async fn a_pan_that_does_not_open_fails_its_card_only() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let good = redirect_card(&v, &t, &c, VISA).await;
@@ -482,7 +495,7 @@ async fn a_pan_that_does_not_open_fails_its_card_only() {
 
 #[tokio::test]
 async fn a_card_removed_at_stripe_is_neither_opened_nor_moved() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let kept = redirect_card(&v, &t, &c, VISA).await;
@@ -509,7 +522,7 @@ async fn a_card_removed_at_stripe_is_neither_opened_nor_moved() {
 
 #[tokio::test]
 async fn a_tenant_whose_old_account_was_deauthorized_can_still_move_its_cards() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let card = redirect_card(&v, &t, &c, VISA).await;
@@ -528,7 +541,7 @@ async fn a_tenant_whose_old_account_was_deauthorized_can_still_move_its_cards() 
 /// with the same last 4 and expiry) is never taken for an interrupted run's copy.
 #[tokio::test]
 async fn a_look_alike_card_at_the_target_is_not_taken_for_an_earlier_copy() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &t, &c, VISA).await;
@@ -556,7 +569,7 @@ async fn a_look_alike_card_at_the_target_is_not_taken_for_an_earlier_copy() {
 /// inside a customer would list it again for ever), and its batches cover every card once.
 #[tokio::test]
 async fn a_dry_run_batch_stops_between_customers_and_its_batches_list_each_card_once() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     for _ in 0..3 {
         let c = customer(&v, CONNECT).await;
@@ -585,7 +598,7 @@ async fn a_dry_run_batch_stops_between_customers_and_its_batches_list_each_card_
 /// owner would hold this tenant's cardholders' cards.
 #[tokio::test]
 async fn another_tenants_account_is_refused_as_a_target() {
-    let v = vault();
+    let v = registered_vault().await;
     let t = connect_tenant();
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &t, &c, VISA).await;
@@ -606,4 +619,64 @@ async fn another_tenants_account_is_refused_as_a_target() {
         ..tenant_with_account(NEW_ACCOUNT)
     });
     ok(v.rehome_cards(&request(CONNECT, true)).await);
+}
+
+/// A connected account no one registered for the tenant (an id typed in free) is refused
+/// before any card is read, opened or sent to Stripe, and the refusal is on the trail.
+#[tokio::test]
+async fn an_account_not_registered_for_the_tenant_is_refused_and_audited() {
+    let v = vault();
+    let t = connect_tenant();
+    let c = customer(&v, CONNECT).await;
+    let pm = redirect_card(&v, &t, &c, VISA).await;
+
+    for dry_run in [false, true] {
+        let refused = v.rehome_cards(&request(CONNECT, dry_run)).await;
+        assert!(
+            bad_request(err(refused)).contains("connect-account"),
+            "dry run {dry_run}"
+        );
+    }
+
+    assert_eq!(stripe_ops(&v), Vec::<String>::new());
+    assert_eq!(v.keys.data_keys().decrypted.load(Ordering::SeqCst), 0);
+    assert_eq!(stored(&v, &pm), pm);
+    let ops = v.store.take_calls();
+    assert!(!ops.contains(&"tenant_customer_ids"), "{ops:?}");
+    let refused: Vec<_> = v
+        .store
+        .audit_events(&tid(CONNECT))
+        .into_iter()
+        .filter(|e| e.event.action == "rehome.refused")
+        .collect();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0].event.object.as_deref(), Some(NEW_ACCOUNT));
+    assert_eq!(refused[0].event.actor, format!("operator:{INVOKER}"));
+    // Registered for another tenant is not registered for this one.
+    ok(register_target(&v.store, &tid(OWN), "acct_1Elsewhere", PROOF_STRIPE_OAUTH).await);
+    let to_theirs = RehomeRequest {
+        to: StripeConnection::parse_account_id("acct_1Elsewhere").unwrap(),
+        ..request(CONNECT, true)
+    };
+    assert!(bad_request(err(v.rehome_cards(&to_theirs).await)).contains("another tenant"));
+}
+
+/// Registration refuses an account another tenant is connected through or registered,
+/// and takes one the tenant holds already (a repeat).
+#[tokio::test]
+async fn registration_refuses_an_account_another_tenant_holds_or_registered() {
+    let v = vault();
+    let (mine, theirs) = (tid(CONNECT), tid(OWN));
+    v.store.insert_tenant(tenant_with_account("acct_1Theirs"));
+    let refused = register_target(&v.store, &mine, "acct_1Theirs", PROOF_STRIPE_OAUTH);
+    assert!(bad_request(err(refused.await)).contains("another tenant"));
+
+    ok(register_target(&v.store, &theirs, "acct_1TheirNext", PROOF_STRIPE_OAUTH).await);
+    let refused = register_target(&v.store, &mine, "acct_1TheirNext", PROOF_STRIPE_OAUTH);
+    assert!(bad_request(err(refused.await)).contains("another tenant"));
+
+    ok(register_target(&v.store, &tid(CONNECT), "acct_1Mine", PROOF_STRIPE_OAUTH).await);
+    ok(register_target(&v.store, &tid(CONNECT), "acct_1Mine", PROOF_STRIPE_OAUTH).await);
+    let not_an_account = register_target(&v.store, &mine, "cus_1", PROOF_STRIPE_OAUTH);
+    assert!(bad_request(err(not_an_account.await)).contains("acct_"));
 }

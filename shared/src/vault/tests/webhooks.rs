@@ -681,9 +681,10 @@ async fn a_redelivery_finishes_the_users_copy_a_failure_left_behind() {
 /// `--no-switch`), but the account's events about the moved card still reach it.
 #[tokio::test]
 async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
-    use crate::vault::rehome::RehomeRequest;
+    use crate::vault::rehome::{register_target, RehomeRequest, PROOF_STRIPE_OAUTH};
     const TARGET: &str = "acct_1MovedTo";
     let v = hooked();
+    ok(register_target(&v.store, &tid(CONNECT), TARGET, PROOF_STRIPE_OAUTH).await);
     let c = customer(&v, CONNECT).await;
     let added = ok(v
         .add_entered_card(&connect_tenant(), c.id, card(VISA).build())
@@ -694,6 +695,7 @@ async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
         cursor: None,
         dry_run: false,
         max_cards: None,
+        invoker: "arn:aws:sts::123456789012:assumed-role/ops/alice".into(),
     };
     let report = ok(v.rehome_cards(&request).await);
     assert_eq!(report.moved.len(), 1);
@@ -726,9 +728,10 @@ async fn a_moved_cards_new_account_reaches_its_tenant_before_the_switch() {
 /// named by its Stripe ids in an event from that account, is left as it is.
 #[tokio::test]
 async fn a_re_home_target_never_reaches_another_tenants_cards() {
-    use crate::vault::rehome::RehomeRequest;
+    use crate::vault::rehome::{register_target, RehomeRequest, PROOF_STRIPE_OAUTH};
     const TARGET: &str = "acct_1MovedTo";
     let v = hooked();
+    ok(register_target(&v.store, &tid(CONNECT), TARGET, PROOF_STRIPE_OAUTH).await);
     let c = customer(&v, CONNECT).await;
     ok(
         v.add_entered_card(&connect_tenant(), c.id, card(VISA).build())
@@ -740,6 +743,7 @@ async fn a_re_home_target_never_reaches_another_tenants_cards() {
         cursor: None,
         dry_run: false,
         max_cards: None,
+        invoker: "arn:aws:sts::123456789012:assumed-role/ops/alice".into(),
     };
     ok(v.rehome_cards(&request).await);
     let theirs = customer(&v, OWN).await;

@@ -1,0 +1,283 @@
+//! Who invoked the re-homing function, as STS says, not as the caller says. A direct
+//! Lambda Invoke passes no caller identity to the function, so the operator's CLI signs an
+//! `sts:GetCallerIdentity` request with its own credentials and sends it, unsent, in the
+//! payload (the HashiCorp Vault "aws iam auth" pattern); the function sends it to STS (its
+//! endpoint from configuration, never from the payload) and takes the ARN STS answers. STS
+//! answers only a valid signature (moto, locally, does not check it).
+//!
+//! Only the signed request's own headers go on, to one fixed host, with one fixed body: the
+//! payload can choose neither where the request goes nor what it asks (no SSRF, no other
+//! STS action), and redirects are not followed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The one request the function sends to STS.
+pub const GET_CALLER_IDENTITY_BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// The headers a signed GetCallerIdentity carries, lower-case; no other is sent on.
+const FORWARDED: &[&str] = &[
+    "authorization",
+    "content-type",
+    "host",
+    "x-amz-date",
+    "x-amz-security-token",
+];
+
+/// The signed request's headers, as the CLI sends them (`caller` in the payload).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIdentity {
+    pub headers: BTreeMap<String, String>,
+}
+
+/// STS's endpoint and the operator role the function serves.
+pub struct CallerCheck {
+    http: reqwest::Client,
+    url: String,
+    host: String,
+    operator: Option<String>,
+}
+
+impl CallerCheck {
+    /// `AWS_ENDPOINT_URL_STS` (locally: moto), else the region's STS; the operator role is
+    /// `OPERATOR_ROLE_ARN` (template.yaml's OperatorRoleArn): unset, no one is served.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        let url = match var("AWS_ENDPOINT_URL_STS") {
+            Some(u) => u,
+            None => {
+                let region = var("AWS_REGION").ok_or("AWS_REGION is not set")?;
+                format!("https://sts.{region}.amazonaws.com")
+            }
+        };
+        Self::new(&url, var("OPERATOR_ROLE_ARN"))
+    }
+
+    pub fn new(url: &str, operator: Option<String>) -> Result<Self, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("STS endpoint {url}: {e}"))?;
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(format!("STS endpoint {url}: no host")),
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            http,
+            url: url.trim_end_matches('/').to_owned() + "/",
+            host,
+            operator,
+        })
+    }
+
+    /// The invoking principal's ARN, if STS vouches for the signature and it is the
+    /// operator role (or a session of it); `Forbidden` otherwise.
+    pub async fn operator(&self, signed: &SignedIdentity) -> Result<String, Error> {
+        let role = self.operator.as_deref().ok_or_else(|| {
+            Error::Forbidden(
+                "no operator role is configured (OPERATOR_ROLE_ARN): no one may re-home".into(),
+            )
+        })?;
+        let headers = forwarded(signed, &self.host).map_err(Error::Forbidden)?;
+        let mut request = self.http.post(&self.url).body(GET_CALLER_IDENTITY_BODY);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let resp = request.send().await.map_err(|e| Error::Unavailable {
+            message: format!("STS did not answer: {e}"),
+            source: None,
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let arn = match (status.is_success(), arn_of(&text)) {
+            (true, Some(arn)) => arn,
+            _ => {
+                return Err(Error::Forbidden(format!(
+                    "STS did not vouch for the caller's signature ({status})"
+                )))
+            }
+        };
+        if !is_operator(&arn, role) {
+            return Err(Error::Forbidden(format!(
+                "{arn} is not the operator role {role}"
+            )));
+        }
+        Ok(arn)
+    }
+}
+
+/// The headers to send on: only those a signed GetCallerIdentity has, the host the one
+/// configured, and a SigV4 signature for STS that covers the host.
+pub fn forwarded(signed: &SignedIdentity, host: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (name, value) in &signed.headers {
+        let name = name.to_ascii_lowercase();
+        if !FORWARDED.contains(&name.as_str()) {
+            return Err(format!(
+                "caller: header {name} is not one a signed GetCallerIdentity has"
+            ));
+        }
+        if out.iter().any(|(k, _)| *k == name) {
+            return Err(format!("caller: header {name} twice"));
+        }
+        out.push((name, value.clone()));
+    }
+    let get = |n: &str| out.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    if get("host") != Some(host) {
+        return Err(format!("caller: the request must be signed for {host}"));
+    }
+    if get("x-amz-date").is_none() {
+        return Err("caller: no x-amz-date".into());
+    }
+    let auth = get("authorization").ok_or("caller: no signature")?;
+    let signed_headers = auth
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .filter(|a| a.contains("/sts/aws4_request"))
+        .and_then(|a| a.split("SignedHeaders=").nth(1))
+        .and_then(|s| s.split(',').next())
+        .ok_or("caller: not a SigV4 signature for STS")?;
+    let signed_headers: Vec<&str> = signed_headers.split(';').collect();
+    if !signed_headers.contains(&"host") {
+        return Err("caller: the signature does not cover the host".into());
+    }
+    if let Some(h) = signed_headers.iter().find(|h| !FORWARDED.contains(h)) {
+        return Err(format!("caller: signed header {h} is not one sent on"));
+    }
+    Ok(out)
+}
+
+/// The role itself, or a session of it (`arn:…:sts::<acct>:assumed-role/<name>/<session>`;
+/// an assumed-role ARN drops the role's path).
+pub fn is_operator(arn: &str, role: &str) -> bool {
+    if arn == role {
+        return true;
+    }
+    let Some((prefix, path)) = role.split_once(":role/") else {
+        return false;
+    };
+    let (Some(name), Some(sts_prefix)) = (
+        path.rsplit('/').next().filter(|n| !n.is_empty()),
+        prefix
+            .split_once(":iam::")
+            .map(|(p, acct)| format!("{p}:sts::{acct}")),
+    ) else {
+        return false;
+    };
+    arn.strip_prefix(&format!("{sts_prefix}:assumed-role/{name}/"))
+        .is_some_and(|session| !session.is_empty() && !session.contains('/'))
+}
+
+/// `<Arn>…</Arn>` of a GetCallerIdentity answer.
+fn arn_of(xml: &str) -> Option<String> {
+    let (_, rest) = xml.split_once("<Arn>")?;
+    let (arn, _) = rest.split_once("</Arn>")?;
+    Some(arn.trim().to_owned()).filter(|a| a.starts_with("arn:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: &str = "sts.us-east-1.amazonaws.com";
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIA/20261207/us-east-1/sts/aws4_request, \
+                        SignedHeaders=content-type;host;x-amz-date, Signature=ab";
+
+    fn signed(extra: &[(&str, &str)]) -> SignedIdentity {
+        let mut headers: BTreeMap<String, String> = [
+            ("Authorization", AUTH),
+            ("Host", HOST),
+            ("X-Amz-Date", "20261207T150000Z"),
+            ("Content-Type", CONTENT_TYPE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            headers.insert((*k).to_owned(), (*v).to_owned());
+        }
+        SignedIdentity { headers }
+    }
+
+    #[test]
+    fn only_a_signed_identity_request_for_the_configured_host_goes_on() {
+        assert_eq!(forwarded(&signed(&[]), HOST).unwrap().len(), 4);
+        let token = forwarded(&signed(&[("X-Amz-Security-Token", "t")]), HOST);
+        assert_eq!(token.unwrap().len(), 5);
+        for (bad, says) in [
+            (signed(&[("Host", "169.254.169.254")]), "signed for"),
+            (signed(&[("X-Forwarded-Host", "evil")]), "not one"),
+            (signed(&[("Authorization", "Bearer x")]), "SigV4"),
+            (
+                signed(&[("Authorization", &AUTH.replace("/sts/", "/s3/"))]),
+                "SigV4",
+            ),
+            (
+                signed(&[(
+                    "Authorization",
+                    &AUTH.replace("content-type;host;", "content-type;"),
+                )]),
+                "host",
+            ),
+            (
+                signed(&[(
+                    "Authorization",
+                    &AUTH.replace("x-amz-date", "x-amz-date;range"),
+                )]),
+                "range",
+            ),
+        ] {
+            let e = forwarded(&bad, HOST).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+        let twice = forwarded(&signed(&[("host", "169.254.169.254")]), HOST);
+        assert!(twice.unwrap_err().contains("twice"));
+        let mut no_date = signed(&[]);
+        no_date.headers.remove("X-Amz-Date");
+        assert!(forwarded(&no_date, HOST).is_err());
+    }
+
+    #[test]
+    fn the_operator_is_the_role_or_a_session_of_it() {
+        let role = "arn:aws:iam::123456789012:role/ops/cardvault-operator";
+        for (arn, ok) in [
+            (
+                "arn:aws:sts::123456789012:assumed-role/cardvault-operator/alice",
+                true,
+            ),
+            (role, true),
+            (
+                "arn:aws:sts::123456789012:assumed-role/cardvault-operator/",
+                false,
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/cardvault-operator-2/alice",
+                false,
+            ),
+            (
+                "arn:aws:sts::999999999999:assumed-role/cardvault-operator/alice",
+                false,
+            ),
+            ("arn:aws:iam::123456789012:user/cardvault-operator", false),
+            (
+                "arn:aws:sts::123456789012:assumed-role/other/cardvault-operator",
+                false,
+            ),
+        ] {
+            assert_eq!(is_operator(arn, role), ok, "{arn}");
+        }
+        assert_eq!(
+            arn_of("<GetCallerIdentityResult><Arn>arn:aws:sts::1:user/moto</Arn></GetCallerIdentityResult>"),
+            Some("arn:aws:sts::1:user/moto".into())
+        );
+        assert_eq!(arn_of("<Error>denied</Error>"), None);
+    }
+}
