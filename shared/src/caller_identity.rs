@@ -45,13 +45,17 @@ pub struct CallerCheck {
 }
 
 impl CallerCheck {
-    /// `AWS_ENDPOINT_URL_STS` (locally: moto), else the region's STS; the operator role is
-    /// `OPERATOR_ROLE_ARN` (template.yaml's OperatorRoleArn): unset, no one is served.
+    /// The region's STS, or on a development stack (`CARDVAULT_STAGE=dev`)
+    /// `AWS_ENDPOINT_URL_STS` (locally: moto); the operator role is `OPERATOR_ROLE_ARN`
+    /// (template.yaml's OperatorRoleArn): unset, no one is served. In production the
+    /// endpoint is never configuration: a function whose environment someone could change
+    /// must not be pointed at an STS that vouches for anyone.
     pub fn from_env() -> Result<Self, String> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-        let url = match var("AWS_ENDPOINT_URL_STS") {
-            Some(u) => u,
-            None => {
+        let stage = crate::domain::Stage::parse(var("CARDVAULT_STAGE").as_deref())?;
+        let url = match (stage, var("AWS_ENDPOINT_URL_STS")) {
+            (crate::domain::Stage::Dev, Some(u)) => u,
+            _ => {
                 let region = var("AWS_REGION").ok_or("AWS_REGION is not set")?;
                 format!("https://sts.{region}.amazonaws.com")
             }

@@ -136,7 +136,7 @@ async fn keyed(
     caller: Caller,
     client_key: Option<ClientKey>,
 ) -> Option<Keyed> {
-    // `keyed`: a redirect card's implicit key and keyed request hash.
+    // `keyed`: the redirect's key (the client's, or the implicit one) and keyed hash.
     let (tenant, scope, keyed, cors_origin) = match caller {
         Caller::Merchant => {
             let tenant = app.merchant(req).await.ok()?;
@@ -150,26 +150,37 @@ async fn keyed(
             let params = Params::from_request(req).ok()?;
             let (public_key, customer) = params.identity().ok()?;
             let tenant = app.vault.tenant_by_public_key(&public_key).await.ok()??;
-            // A card's request is hashed under its fingerprint: the record must not be
-            // open to guessed card numbers (the body holds the number and the CVV).
-            let keyed = match params.card_entry(&tenant, app.vault.today()) {
-                Ok(entry) => app
+            // The body holds a card number and a CVV: its hash is a MAC under the
+            // fingerprint key, whatever the key, so a record cannot be tried against
+            // guessed numbers.
+            let request = request_bytes(req);
+            let keyed = match (&client_key, params.card_entry(&tenant, app.vault.today())) {
+                (None, Ok(entry)) => app
                     .vault
-                    .double_submit(&tenant.id, customer, &entry, &request_hash(req))
+                    .double_submit(&tenant.id, customer, &entry, &request)
                     .await
-                    .ok(),
-                Err(_) => None,
+                    .ok()?,
+                // A redirect without a key and without a card is the handler's to refuse.
+                (None, Err(_)) => return None,
+                (Some(k), _) => (
+                    k.as_str().to_owned(),
+                    app.vault.request_digest(&request).await.ok()?,
+                ),
             };
             let origin = crate::cors::check(req, &tenant, app.vault.stage())
                 .ok()
                 .flatten();
-            (tenant.id, format!("redirect:{customer}"), keyed, origin)
+            (
+                tenant.id,
+                format!("redirect:{customer}"),
+                Some(keyed),
+                origin,
+            )
         }
     };
     let (key, request_hash) = match (client_key, keyed) {
-        (Some(k), Some((_, hash))) => (k.as_str().to_owned(), hash),
+        (_, Some(redirect)) => redirect,
         (Some(k), None) => (k.as_str().to_owned(), request_hash(req)),
-        (None, Some(implicit)) => implicit,
         (None, None) => return None,
     };
     Some(Keyed {
@@ -181,15 +192,26 @@ async fn keyed(
     })
 }
 
-/// What the request asks, hashed: method, path, query and body (never kept themselves).
-fn request_hash(req: &Request) -> String {
+/// What the request asks: method, path, query and body, each ended by a 0 byte so that
+/// ("a", "bc") and ("ab", "c") differ.
+fn request_bytes(req: &Request) -> Vec<u8> {
     let body = crate::http::body_bytes(req).unwrap_or_default();
-    once::digest([
+    let mut bytes = Vec::with_capacity(body.len() + 64);
+    for part in [
         req.method().as_str().as_bytes(),
         req.uri().path().as_bytes(),
         req.uri().query().unwrap_or("").as_bytes(),
         body,
-    ])
+    ] {
+        bytes.extend_from_slice(part);
+        bytes.push(0);
+    }
+    bytes
+}
+
+/// What the request asks, hashed (never kept itself): a merchant's or user's request.
+fn request_hash(req: &Request) -> String {
+    once::digest([request_bytes(req).as_slice()])
 }
 
 /// The answer to keep: a success. An error wrote nothing, so its key is freed for a retry.

@@ -14,12 +14,14 @@ use serde_json::{json, Value};
 /// One cell: the status, or `-` where the case does not apply to the endpoint.
 type Row = BTreeMap<&'static str, String>;
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 11] = [
     "other tenant",
     "other account",
     "other user",
     "role below",
     "expired",
+    "lives too long",
+    "no iat",
     "forged",
     "untrusted issuer",
     "HS256 under JWKS",
@@ -68,6 +70,21 @@ fn expired(tenant: &str, sub: &str, account: &str, role: &str) -> String {
     }))
 }
 
+/// A valid owner token of `acct-demo-a` whose lifetime (`exp` − `iat`) is `lifetime`
+/// seconds, or which has no `iat` (`None`; it then expires in ten minutes).
+fn living(lifetime: Option<u64>) -> String {
+    let config = jwt_config();
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut claims = json!({
+        "iss": config.issuer, "aud": config.audience, "sub": "admin-demo-a",
+        "tenant": tenant_a().id, "account": "acct-demo-a", "role": "owner", "exp": now + 600,
+    });
+    if let Some(lifetime) = lifetime {
+        claims["iat"] = json!(now + 600 - lifetime);
+    }
+    sign_claims(&claims)
+}
+
 /// A real owner token of `acct-demo-a` whose payload is rewritten to name another account
 /// (and the owner role), its signature kept: what a caller forging a token can make.
 fn forged() -> String {
@@ -110,6 +127,10 @@ async fn token_cases(row: &mut Row, method: Method, path: &str, body: Option<&Va
             "expired",
             expired(t, "admin-demo-a", "acct-demo-a", "owner"),
         ),
+        // demo-a takes tokens of a week (bootstrap.py): one that lives eight days, and one
+        // without iat, which demo-a does not allow.
+        ("lives too long", living(Some(8 * 24 * 3600))),
+        ("no iat", living(None)),
         ("forged", forged()),
         ("untrusted issuer", ready_token("untrusted")),
         ("HS256 under JWKS", ready_token("hs256")),

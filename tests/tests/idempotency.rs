@@ -431,8 +431,8 @@ async fn a_double_submit_without_a_key_is_one_card_with_one_answer() {
 /// Without a key, a second submit of the same card with another body (another CVV, other
 /// names) within the window is not the first one's answer: the holder's name, address and
 /// email the first submit gave are only answered to the very same request. It runs as a
-/// fresh submit (Stripe checks the details it entered again, as after the window) and
-/// nothing in its answer says the card was just submitted. The same request still replays.
+/// fresh submit (Stripe checks the details it entered again, as after the window), and the
+/// card on file answers with the holder it entered. The same request still replays.
 #[tokio::test]
 async fn a_double_submit_with_another_body_is_a_fresh_submit_not_the_first_answer() {
     let t = redirect_tenant("dbl-other", &[]);
@@ -466,6 +466,13 @@ async fn a_double_submit_with_another_body_is_a_fresh_submit_not_the_first_answe
         posts().await > before,
         "the second submit was not checked at Stripe"
     );
+    // The card on file answers with what this request entered, never the first holder.
+    assert_eq!(second.status, 200, "{second:?}");
+    assert!(
+        !second.body.contains("Karen") && !second.body.contains("Wood"),
+        "{second:?}"
+    );
+    assert_eq!(second.json()["firstName"], "Mallory", "{second:?}");
 
     let again = send(&Call::redirect(body), None).await;
     assert!(again.replayed && again.body == first.body, "{again:?}");

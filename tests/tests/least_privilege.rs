@@ -766,8 +766,40 @@ fn each_secret_refuses_every_reader_but_the_roles_granted_it() {
         let p = &policy["Properties"];
         assert_eq!(p["BlockPublicPolicy"].as_bool(), Some(true), "{secret}");
         let statements = p["ResourcePolicy"]["Statement"].as_sequence().unwrap();
-        assert_eq!(statements.len(), 1, "{secret}");
-        let s = &statements[0];
+        assert_eq!(statements.len(), 2, "{secret}");
+        // First: no one but the operator and the deployer changes the secret or the policy.
+        let manage = &statements[0];
+        assert_eq!(manage["Effect"].as_str(), Some("Deny"), "{secret}");
+        assert_eq!(manage["Principal"].as_str(), Some("*"), "{secret}");
+        let actions: BTreeSet<&str> = manage["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for action in [
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecret",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:PutResourcePolicy",
+            "secretsmanager:DeleteResourcePolicy",
+            "secretsmanager:RotateSecret",
+            "secretsmanager:UpdateSecretVersionStage",
+        ] {
+            assert!(actions.contains(action), "{secret}: {action} is not denied");
+        }
+        let managers = format!(
+            "{:?}",
+            manage["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        );
+        assert!(
+            managers.contains("OperatorRoleArn")
+                && managers.contains("KeyAdministratorRoleArn")
+                && managers.matches("Tagged").count() == 2,
+            "{secret}: {managers}"
+        );
+        // Then: only its readers read it.
+        let s = &statements[1];
         assert_eq!(s["Effect"].as_str(), Some("Deny"), "{secret}");
         assert_eq!(s["Principal"].as_str(), Some("*"), "{secret}");
         assert_eq!(

@@ -324,10 +324,21 @@ async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
         "cus_notAnAccount",
     ]);
     assert!(err.contains("acct_"), "{err}");
-    // A tenant's own new key that is not in Secrets Manager yet: nothing moves.
+    // A key under the tenant's own prefix, even one in Secrets Manager: nothing proves
+    // which account it opens (whoever wrote it could name their own), so it is refused.
     let secret = format!("cardvault/tenant/{}/stripe-next", t.id);
+    admin(&[
+        "put-secret",
+        "--id",
+        &secret,
+        "--value",
+        "sk_test_someone_elses",
+    ]);
     let err = admin_refuses(&["rehome-cards", "--tenant", &t.id, "--to-secret-id", &secret]);
-    assert!(err.contains("rehome-cards failed"), "{err}");
+    assert!(
+        err.contains("not proven to be the tenant's account"),
+        "{err}"
+    );
     // Another tenant's account: its owner would hold this tenant's cardholders' cards.
     let other = redirect_tenant("rehome-neighbour", &[]);
     let theirs = admin(&["show-tenant", "--tenant", &other.id])["tenant"]["stripe"]["accountId"]

@@ -431,6 +431,17 @@ fn with_edge_protection_cloudfront_and_waf_front_the_api_and_execute_api_is_off(
     assert_eq!(acl["Scope"], "CLOUDFRONT");
     assert!(acl["DefaultAction"]["Allow"].is_mapping());
     let rules = acl["Rules"].as_sequence().unwrap();
+    // WAF keeps no sample of requests: a legacy query-string tenant's card number and CVV
+    // are in the URL, and samples are readable for hours (`wafv2:GetSampledRequests`).
+    let samples = std::iter::once(&acl["VisibilityConfig"])
+        .chain(rules.iter().map(|r| &r["VisibilityConfig"]));
+    for visibility in samples {
+        assert_eq!(
+            visibility["SampledRequestsEnabled"].as_bool(),
+            Some(false),
+            "{visibility:?}"
+        );
+    }
     let rate = rules
         .iter()
         .find(|r| !r["Statement"]["RateBasedStatement"].is_null())

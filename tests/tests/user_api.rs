@@ -682,6 +682,15 @@ async fn a_token_living_longer_than_its_tenant_allows_is_401() {
             "lifetime is longer",
         ),
         (signed(&strict, None, now + 600), "no iat claim"),
+        // An iat in the future would make a year-long token look a minute long.
+        (
+            signed(&strict, Some(now + 365 * day), now + 365 * day + 60),
+            "iat claim is in the future",
+        ),
+        (
+            signed(&strict, Some(now + 600), now + 600),
+            "iat claim is in the future",
+        ),
         (signed(&lax, None, now + 1200), "lifetime is longer"),
         (signed(&lax, Some(now), now + 901), "lifetime is longer"),
     ] {

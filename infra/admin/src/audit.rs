@@ -32,12 +32,13 @@ pub async fn operator(aws: &aws_config::SdkConfig) -> Result<Actor> {
 }
 
 /// `<arn>`, or `<arn> [<label>]`: the ARN first, whatever the label says; the label is cut
-/// to 64 printable characters without brackets.
+/// to 64 printable ASCII characters without brackets (no direction overrides or invisible
+/// characters that would make it read as something else).
 fn operator_name(arn: &str, label: Option<&str>) -> String {
     let label: String = label
         .unwrap_or_default()
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '[' | ']'))
+        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && !matches!(c, '[' | ']'))
         .take(64)
         .collect();
     match label.trim() {
@@ -145,6 +146,11 @@ mod tests {
         assert_eq!(
             operator_name(ARN, Some(&"x".repeat(200))).len(),
             ARN.len() + 67
+        );
+        // A right-to-left override or a zero-width space could make it read otherwise.
+        assert_eq!(
+            operator_name(ARN, Some("al\u{202E}ice\u{200B}")),
+            format!("{ARN} [alice]")
         );
     }
 }

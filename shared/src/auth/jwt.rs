@@ -54,7 +54,7 @@ use crate::error::{BoxError, Error};
 pub const DEFAULT_ISSUER: &str = "cardvault";
 pub const DEFAULT_AUDIENCE: &str = "cardvault";
 /// Allowed clock skew on `exp` and `nbf`, in seconds.
-pub const LEEWAY_SECS: u64 = 30;
+pub const LEEWAY_SECS: u64 = crate::domain::TOKEN_CLOCK_SKEW_SECS as u64;
 /// The JWKS is fetched again on an unknown `kid` at most this often.
 pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(30);
 /// Cached keys are trusted this long; after it the JWKS is read again, so a key the

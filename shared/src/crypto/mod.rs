@@ -341,6 +341,13 @@ impl<S: SecretSource, D: DataKeys> KeyService for VaultKeys<S, D> {
         Ok(self.ring(&self.cursor_secret_id).await?.sign(purpose, data))
     }
 
+    async fn request_digest(&self, purpose: &str, data: &[u8]) -> Result<String, KeyError> {
+        Ok(self
+            .ring(&self.fingerprint_secret_id)
+            .await?
+            .sign(purpose, data))
+    }
+
     async fn verify(&self, purpose: &str, data: &[u8], mac: &str) -> Result<bool, KeyError> {
         Ok(self
             .ring(&self.cursor_secret_id)

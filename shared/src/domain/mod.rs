@@ -47,7 +47,7 @@ pub use stripe_event::{
 };
 pub use tenant::{
     ApiKeyRecord, StripeConnection, Tenant, TokenPolicy, TokenRefusal, TrustedIssuer,
-    DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+    DEFAULT_MAX_TOKEN_LIFETIME_SECS, TOKEN_CLOCK_SKEW_SECS,
 };
 pub use text::Text;
 pub use velocity::VelocityLimits;

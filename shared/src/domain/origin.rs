@@ -38,8 +38,19 @@ impl Stage {
 
     /// Whether this stack honours `origin` when a tenant allows it.
     pub fn honours(self, origin: &Origin) -> bool {
-        self == Self::Dev || !LOOPBACK_HOSTS.contains(&origin.host())
+        self == Self::Dev || !dev_only_host(origin.host())
     }
+}
+
+/// A host no production page is served from: `localhost` and its subdomains (RFC 6761
+/// sends them all to loopback), an IP literal (`127.0.0.2`, `127.1`, `0.0.0.0`), or a name
+/// with a trailing dot (`localhost.`), which would slip past a comparison of names.
+fn dev_only_host(host: &str) -> bool {
+    LOOPBACK_HOSTS.contains(&host)
+        || host.ends_with(".localhost")
+        || host.ends_with('.')
+        || host.starts_with('[')
+        || host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 impl Origin {
@@ -231,6 +242,25 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(kept(Stage::Prod), ["https://shop.example"]);
+        // Other names of loopback, and IP literals, are no production page's either.
+        for other in [
+            "https://localhost.",
+            "https://app.localhost",
+            "https://127.0.0.2",
+            "https://127.1",
+            "https://0.0.0.0",
+            "https://10.0.0.7:8443",
+            "https://shop.example.",
+        ] {
+            let listed = vec![other.to_owned()];
+            assert_eq!(
+                Origin::honoured(&listed, Stage::Prod).count(),
+                0,
+                "{other} in production"
+            );
+        }
+        assert!(Origin::new("https://localhost.shop.example")
+            .is_in(&["https://localhost.shop.example".into()], Stage::Prod));
         assert_eq!(kept(Stage::Dev).len(), 4);
         assert!(!Origin::new("http://localhost:3000").is_in(&stored, Stage::Prod));
         assert!(Origin::new("https://shop.example").is_in(&stored, Stage::Prod));

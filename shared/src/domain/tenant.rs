@@ -114,13 +114,20 @@ impl Default for TokenPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenRefusal {
     NoIssuedAt,
+    /// `iat` after now (beyond the clock skew), or not before `exp`: a lifetime measured
+    /// from it would be short or negative however long the token really lives.
+    BadIssuedAt,
     TooLong,
 }
+
+/// The clock skew allowed on `iat`, as on `exp` and `nbf` (`auth::jwt`).
+pub const TOKEN_CLOCK_SKEW_SECS: i64 = 30;
 
 impl TokenRefusal {
     pub fn message(self) -> &'static str {
         match self {
             Self::NoIssuedAt => "The token has no iat claim, and its tenant requires one.",
+            Self::BadIssuedAt => "The token's iat claim is in the future or not before its exp.",
             Self::TooLong => "The token's lifetime is longer than its tenant allows.",
         }
     }
@@ -140,6 +147,9 @@ impl TokenPolicy {
         now: i64,
     ) -> Result<(), TokenRefusal> {
         let from = match issued_at {
+            Some(iat) if iat > now.saturating_add(TOKEN_CLOCK_SKEW_SECS) || iat >= expires_at => {
+                return Err(TokenRefusal::BadIssuedAt)
+            }
             Some(iat) => iat,
             None if self.allow_missing_iat => now,
             None => return Err(TokenRefusal::NoIssuedAt),
@@ -278,8 +288,23 @@ mod tests {
             Err(TokenRefusal::TooLong)
         );
         assert_eq!(p.admits(None, 6_000, 5_000), Err(TokenRefusal::NoIssuedAt));
-        // An `exp` before `iat` lives no time at all; extremes do not overflow.
-        assert_eq!(p.admits(Some(i64::MAX), i64::MIN, 0), Ok(()));
+        // An `iat` in the future or not before `exp` would make a long token look short:
+        // refused, past the clock skew; extremes do not overflow.
+        let year = 365 * 86_400;
+        for (iat, exp) in [
+            (5_000 + year, 5_000 + year + 60),
+            (5_000 + 31, 5_000 + 600),
+            (i64::MAX, i64::MIN),
+            (i64::MAX, i64::MAX),
+            (6_000, 6_000),
+            (4_000, 3_000),
+        ] {
+            assert_eq!(
+                p.admits(Some(iat), exp, 5_000),
+                Err(TokenRefusal::BadIssuedAt)
+            );
+        }
+        assert_eq!(p.admits(Some(5_030), 5_600, 5_000), Ok(()));
         assert_eq!(
             p.admits(Some(i64::MIN), i64::MAX, 0),
             Err(TokenRefusal::TooLong)

@@ -22,6 +22,9 @@ use crate::ports::{
 
 pub const DECLINED_AT_ATTACH: &str = "4000000000000002";
 pub const DECLINES_CHARGES: &str = "4000000000000341";
+/// A CVC the issuer says is wrong: the card attaches with `cvc_check: fail`, as Stripe's
+/// do when no Radar rule declines them. Any other passes.
+pub const CVC_FAILS: &str = "000";
 
 /// A card a test seeds at Stripe (for imports and user-API tokens).
 #[derive(Clone, Debug, Default)]
@@ -510,6 +513,14 @@ impl PaymentGateway for MemoryGateway {
         c.address_city = card.address_city.map(str::to_owned);
         c.address_zip = card.address_zip.map(str::to_owned);
         c.address_country = card.address_country.map(str::to_owned);
+        c.cvc_check = Some(
+            if card.cvv.expose() == CVC_FAILS {
+                "fail"
+            } else {
+                "pass"
+            }
+            .into(),
+        );
         let tok = s.id("tok");
         if pan == DECLINED_AT_ATTACH {
             s.declining.push(tok.clone());

@@ -244,6 +244,10 @@ pub struct Card {
     pub funding: Option<String>,
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The issuer's verdict on the CVC sent with it: `pass`, `fail`, `unavailable`,
+    /// `unchecked`, or none.
+    #[serde(default)]
+    pub cvc_check: Option<String>,
     #[serde(default)]
     pub metadata: std::collections::HashMap<String, String>,
 }
@@ -288,6 +292,7 @@ impl From<&SourceCard> for Card {
             country: c.country.clone(),
             funding: c.funding.clone(),
             fingerprint: c.fingerprint.clone(),
+            cvc_check: c.cvc_check.clone(),
             metadata: Default::default(),
         }
     }

@@ -52,6 +52,11 @@ pub trait KeyService: Send + Sync {
     ) -> Result<EncryptedPan, KeyError>;
     /// A MAC over data handed to clients to give back. `purpose` separates uses.
     async fn sign(&self, purpose: &str, data: &[u8]) -> Result<String, KeyError>;
+    /// A MAC, under the fingerprint key, over what a request that carries card data asks
+    /// (an idempotency record's request hash): equal for equal requests, and useless
+    /// without the key, so a record read from the table cannot be tried against guessed
+    /// card numbers. `purpose` separates uses.
+    async fn request_digest(&self, purpose: &str, data: &[u8]) -> Result<String, KeyError>;
     /// Checks [`sign`](Self::sign)'s MAC in constant time.
     async fn verify(&self, purpose: &str, data: &[u8], mac: &str) -> Result<bool, KeyError>;
 }

@@ -52,6 +52,9 @@ pub enum Begun {
     Fresh,
 }
 
+/// The purpose of [`Vault::request_digest`]'s MAC.
+const REQUEST_PURPOSE: &str = "once-request";
+
 /// What marks a redirect's implicit double-submit key; no client key may start with it.
 pub const IMPLICIT_PREFIX: &str = "implicit:";
 
@@ -146,15 +149,14 @@ impl<P: Ports> Vault<P> {
     /// The key a redirect without `Idempotency-Key` runs under, and the hash of what it
     /// asks. The key: the same card (its keyed fingerprint, never the number), expiry,
     /// collection and default choice for the same customer, so that a double submit waits
-    /// for the first. The hash: the whole request (`request`, a digest of its method,
-    /// path, query and body, CVV and names included), keyed by the fingerprint so that the
-    /// record cannot be tried against guessed card numbers. Only an equal hash replays.
+    /// for the first. The hash: [`Self::request_digest`] of the whole request. Only an
+    /// equal hash replays.
     pub async fn double_submit(
         &self,
         tenant: &TenantId,
         customer: CustomerId,
         entry: &CardEntry,
-        request: &str,
+        request: &[u8],
     ) -> Result<(String, String), Error> {
         let fp = self.keys.fingerprints(tenant, &entry.number).await?;
         let detail = format!(
@@ -165,6 +167,13 @@ impl<P: Ports> Vault<P> {
             "{IMPLICIT_PREFIX}{}",
             digest([fp.current.as_bytes(), detail.as_bytes()])
         );
-        Ok((key, digest([fp.current.as_bytes(), request.as_bytes()])))
+        Ok((key, self.request_digest(request).await?))
+    }
+
+    /// The hash kept of a request that carries card data (`request`, its bytes: method,
+    /// path, query and body, the number and CVV included): a MAC under the fingerprint key,
+    /// so that a record read from the table cannot be tried against guessed numbers.
+    pub async fn request_digest(&self, request: &[u8]) -> Result<String, Error> {
+        Ok(self.keys.request_digest(REQUEST_PURPOSE, request).await?)
     }
 }

@@ -198,6 +198,11 @@ impl Run<'_> {
     }
 }
 
+/// Why an own-key target is refused (see [`Vault::rehome_cards`]).
+pub const OWN_KEY_TARGET: &str = "an own-key target (toSecretId) is not proven to be the \
+     tenant's account: register the account with `cardvault-admin connect-account` and \
+     re-home to it with toAccount";
+
 impl<P: Ports> Vault<P>
 where
     P::Store: RehomeStore,
@@ -210,18 +215,26 @@ where
             .await?
             .ok_or_else(|| Error::BadRequest(format!("no tenant {}", request.tenant)))?;
         let target = request.to.label();
-        if let StripeConnection::Connect { account_id } = &request.to {
-            // Refused before any card is read or opened, and the refusal is on the trail.
-            if let Err(e) = self.target_allowed(&tenant.id, account_id).await {
-                let event = self
-                    .event(&tenant.id, AuditAction::RehomeRefused, "refused")
-                    .actor(&Actor::Operator {
-                        name: request.invoker.clone(),
-                    })
-                    .object(account_id.as_str());
-                self.record(event).await;
-                return Err(e);
+        // Refused before any card is read or opened, and the refusal is on the trail. An
+        // own-key target (a secret id) is refused outright: nothing proves which Stripe
+        // account a key stored under the tenant's prefix opens (anyone who can write a
+        // secret there could name their own), so only a registered Connect account is a
+        // target; a tenant moving to its own key registers that account first.
+        let allowed = match &request.to {
+            StripeConnection::Connect { account_id } => {
+                self.target_allowed(&tenant.id, account_id).await
             }
+            StripeConnection::OwnKey { .. } => Err(Error::BadRequest(OWN_KEY_TARGET.into())),
+        };
+        if let Err(e) = allowed {
+            let event = self
+                .event(&tenant.id, AuditAction::RehomeRefused, "refused")
+                .actor(&Actor::Operator {
+                    name: request.invoker.clone(),
+                })
+                .object(target.as_str());
+            self.record(event).await;
+            return Err(e);
         }
         // The target's credentials are checked before anything else: a wrong secret fails
         // the first batch, not a card.

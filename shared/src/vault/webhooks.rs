@@ -119,7 +119,9 @@ impl<P: Ports> Vault<P> {
             }
         };
         let event = StripeEvent::parse(payload).map_err(|e| Error::BadRequest(e.to_string()))?;
-        if event.dated_after(signed_at) {
+        // Measured from the earlier of the signature and now: a signature up to the
+        // tolerance ahead must not buy an event a second tolerance on top.
+        if event.dated_after(signed_at.min(now)) {
             tracing::warn!(event = %event.id, created = event.created, signed_at, ?route,
                 "Stripe webhook refused: dated after its signature");
             return Err(Error::BadRequest(FUTURE_EVENT.into()));

@@ -234,6 +234,11 @@ impl<P: Ports> Vault<P> {
             }
             _ => None,
         };
+        // The answer names the card on file, with the holder this request entered, never
+        // the stored one: a caller who knows a card's number and expiry must not read whose
+        // it is, where they live or their email.
+        view.payment_method.holder = entry.holder.clone();
+        view.payment_method.email = entry.email.clone();
         Ok(Added {
             view,
             created: false,
@@ -280,6 +285,19 @@ impl<P: Ports> Vault<P> {
             .attach_source(auth, stripe_customer, &token, attach_key.as_str())
             .await;
         match attached {
+            // Stripe attached the card but its issuer said the CVC is wrong: declined, and
+            // undone. The number and expiry alone must neither store a card nor read the
+            // one on file.
+            Ok(card) if card.cvc_check.as_deref() == Some("fail") => {
+                let undo = Undo::Detach {
+                    customer: stripe_customer.to_owned(),
+                    card: card.id,
+                };
+                self.compensate(auth, undo).await;
+                Err(Error::Declined {
+                    reason: "the card's CVC check failed".into(),
+                })
+            }
             Ok(card) => Ok(card.id),
             Err(e) => {
                 self.undo_lost_attach(auth, stripe_customer, &token, &e)

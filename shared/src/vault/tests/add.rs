@@ -171,6 +171,48 @@ async fn the_same_card_again_answers_the_record_on_file() {
     assert!(ok(add(&v, &d, card(VISA).build()).await).created);
 }
 
+/// The card on file answers with the holder the request entered, never the stored one: a
+/// caller with the number and expiry learns neither whose card it is nor where they live.
+/// A CVC the issuer fails declines (the copy undone), on file or new, and reads nothing.
+#[tokio::test]
+async fn the_card_on_file_answers_no_stored_holder_and_a_failed_cvc_declines() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    let mut karen = card(VISA).holder("Karen", "Wood").build();
+    karen.email = Text::parse_optional("email", Some("karen@example.com"), 100).unwrap();
+    let first = ok(add(&v, &c, karen).await);
+    let again = ok(add(&v, &c, card(VISA).holder("Mallory", "Other").build()).await);
+    assert!(!again.created);
+    assert_eq!(again.view.payment_method.id, first.view.payment_method.id);
+    let holder = &again.view.payment_method.holder;
+    assert_eq!(
+        (
+            holder.first_name.as_ref().map(Text::as_str),
+            holder.last_name.as_ref().map(Text::as_str)
+        ),
+        (Some("Mallory"), Some("Other"))
+    );
+    assert_eq!(again.view.payment_method.email, None);
+    // The record on file keeps its holder.
+    let [stored] = stored_of(&v, c.id).try_into().expect("one card");
+    assert_eq!(stored.holder, first.view.payment_method.holder);
+
+    let stripe = first.view.payment_method.stripe.clone().unwrap();
+    for entry in [
+        card(VISA).cvv(crate::memory::CVC_FAILS).build(),
+        card(MASTERCARD).cvv(crate::memory::CVC_FAILS).build(),
+    ] {
+        let e = err(add(&v, &c, entry).await);
+        assert!(matches!(e, Error::Declined { .. }), "{e:?}");
+    }
+    assert_eq!(
+        v.gateway.sources_of(&stripe.customer_id),
+        [stripe.source_id],
+        "each copy was detached"
+    );
+    assert_eq!(stored_of(&v, c.id).len(), 1);
+}
+
 #[tokio::test]
 async fn a_duplicate_adds_nothing_not_even_the_default() {
     let v = vault();

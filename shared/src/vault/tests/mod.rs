@@ -324,6 +324,7 @@ pub(super) struct CardBuilder {
     holder: Holder,
     make_default: bool,
     collect_minor: Option<u64>,
+    cvv: Option<String>,
 }
 
 pub(super) fn card(pan: &str) -> CardBuilder {
@@ -336,6 +337,7 @@ pub(super) fn card(pan: &str) -> CardBuilder {
         holder: Holder::default(),
         make_default: false,
         collect_minor: None,
+        cvv: None,
     }
 }
 
@@ -357,11 +359,18 @@ impl CardBuilder {
         self
     }
 
+    /// The CVV entered (`memory::gateway::CVC_FAILS` fails the issuer's check).
+    pub(super) fn cvv(mut self, cvv: &str) -> Self {
+        self.cvv = Some(cvv.to_owned());
+        self
+    }
+
     pub(super) fn build(self) -> CardEntry {
         let number = CardNumber::parse(&self.pan).expect("a valid test card number");
-        let cvv = match number.brand() {
-            crate::domain::CardBrand::AmericanExpress => "1234",
-            _ => "123",
+        let cvv = match (self.cvv.as_deref(), number.brand()) {
+            (Some(cvv), _) => cvv,
+            (None, crate::domain::CardBrand::AmericanExpress) => "1234",
+            (None, _) => "123",
         };
         CardEntry {
             cvv: Cvv::parse(cvv, Some(number.brand())).expect("a valid cvv"),

@@ -153,14 +153,14 @@ async fn a_double_submit_key_names_the_card_by_fingerprint_only() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
     let t = tid(CONNECT);
-    let k1 = ok(v.double_submit(&t, c.id, &card(VISA).build(), "req").await).0;
-    let again = ok(v.double_submit(&t, c.id, &card(VISA).build(), "req").await).0;
+    let k1 = ok(v.double_submit(&t, c.id, &card(VISA).build(), b"req").await).0;
+    let again = ok(v.double_submit(&t, c.id, &card(VISA).build(), b"req").await).0;
     let other = ok(v
-        .double_submit(&t, c.id, &card(MASTERCARD).build(), "req")
+        .double_submit(&t, c.id, &card(MASTERCARD).build(), b"req")
         .await)
     .0;
     let charged = ok(v
-        .double_submit(&t, c.id, &card(VISA).collect(500).build(), "req")
+        .double_submit(&t, c.id, &card(VISA).collect(500).build(), b"req")
         .await)
     .0;
     assert_eq!(k1, again);
@@ -175,7 +175,7 @@ async fn only_a_client_key_seeds_stripe_keys_never_the_redirects_implicit_one() 
     let t = tid(CONNECT);
     let c = customer(&v, CONNECT).await;
     let implicit = ok(v
-        .double_submit(&t, c.id, &card(VISA).collect(500).build(), "req")
+        .double_submit(&t, c.id, &card(VISA).collect(500).build(), b"req")
         .await)
     .0;
     let Begun::Run(ticket) = ok(v
@@ -205,10 +205,10 @@ async fn an_implicit_key_replays_only_the_same_request_and_runs_another_fresh() 
     let c = customer(&v, CONNECT).await;
     let t = tid(CONNECT);
     let (key, first) = ok(v
-        .double_submit(&t, c.id, &card(VISA).build(), "body-a")
+        .double_submit(&t, c.id, &card(VISA).build(), b"body-a")
         .await);
     let (again, other) = ok(v
-        .double_submit(&t, c.id, &card(VISA).build(), "body-b")
+        .double_submit(&t, c.id, &card(VISA).build(), b"body-b")
         .await);
     assert_eq!(key, again);
     assert_ne!(first, other);

@@ -434,27 +434,31 @@ async fn another_tenants_cards_are_never_touched() {
 }
 
 #[tokio::test]
-async fn an_own_key_target_needs_its_secret_before_anything_moves() {
+async fn an_own_key_target_is_refused_before_anything_is_read_and_audited() {
     let v = registered_vault().await;
     let c = customer(&v, CONNECT).await;
     let pm = redirect_card(&v, &connect_tenant(), &c, VISA).await;
     let secret = format!("cardvault/tenant/{CONNECT}/stripe-new");
     let to = StripeConnection::parse_secret_id(&tid(CONNECT), &secret).unwrap();
-    let r = RehomeRequest {
-        to,
-        ..request(CONNECT, false)
-    };
-
-    assert!(v.rehome_cards(&r).await.is_err(), "no secret yet");
-    assert_eq!(stored(&v, &pm), pm);
-
+    // Even with a key in place: nothing proves which account it opens.
     v.secrets.set(&secret, "sk_test_new_home");
-    let report = run(&v, &r).await;
-    assert_eq!(report.moved.len(), 1);
-    assert_eq!(
-        stored(&v, &pm).stripe_home,
-        Some(format!("secret:{secret}"))
-    );
+    for dry_run in [true, false] {
+        let r = RehomeRequest {
+            to: to.clone(),
+            ..request(CONNECT, dry_run)
+        };
+        v.store.take_calls();
+        let e = err(v.rehome_cards(&r).await);
+        assert_eq!(bad_request(e), crate::vault::rehome::OWN_KEY_TARGET);
+        let calls = v.store.take_calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.contains("customer") || c.contains("payment_method")),
+            "nothing of the tenant's cards was read: {calls:?}"
+        );
+    }
+    assert_eq!(stored(&v, &pm), pm);
     // A secret outside the tenant's own prefix is refused at the boundary.
     for bad in [
         "cardvault/stripe-platform",

@@ -811,3 +811,44 @@ async fn a_deauthorization_of_a_shared_account_revokes_every_tenant_on_it() {
         assert_eq!(bad_request(err(r)), STRIPE_REVOKED, "{tenant}");
     }
 }
+
+/// An event may be dated at most the tolerance after the earlier of its signature and now:
+/// a signature up to the tolerance ahead (a skewed signer) does not buy it a second one.
+#[tokio::test]
+async fn an_event_dated_past_its_signature_or_now_is_refused() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let card = imported(&v, &c, "4242").await;
+    let t = now(&v);
+    for (signed_at, created, refused) in [
+        (t, t + 300, false),
+        (t, t + 301, true),
+        (t + 299, t + 301, true),
+        (t + 299, t + 599, true),
+        (t - 200, t + 101, true),
+    ] {
+        let mut e = event(
+            &v,
+            &format!("evt_at{created}{signed_at}"),
+            "customer.source.updated",
+            0,
+            card_object(&card, 3, 2033),
+        );
+        e["created"] = json!(created);
+        let body = e.to_string();
+        let header = sign(OWN_SECRET, signed_at, body.as_bytes());
+        let r = v
+            .stripe_webhook(&own(), Some(&header), body.as_bytes())
+            .await;
+        match refused {
+            true => assert_eq!(
+                bad_request(err(r)),
+                crate::vault::webhooks::FUTURE_EVENT,
+                "{signed_at} {created}"
+            ),
+            false => {
+                ok(r);
+            }
+        }
+    }
+}
