@@ -77,14 +77,12 @@ def sts_url(gateway, ports):
     return f"http://{gateway}:{ports['secretsmanager']}"
 
 
-def caller_for(sts):
-    """The operator's signed GetCallerIdentity for the STS at `sts` (cardvault-admin
-    caller-identity): re-homing checks the host it was signed for is its own STS."""
-    admin = os.environ.get("CARDVAULT_ADMIN", os.path.join(ROOT, "target", "debug", "cardvault-admin"))
-    env = dict(os.environ, AWS_ENDPOINT_URL_STS=sts)
-    out = subprocess.run([admin, "--table", os.environ.get("TABLE_NAME", "unused"),
-                          "caller-identity"], check=True, capture_output=True, env=env)
-    return json.loads(out.stdout)
+def caller_for(sts, payload):
+    """`payload` signed by the operator for the STS at `sts` (cardvault-admin
+    caller-identity, bound to it): re-homing checks the host it was signed for is its own
+    STS, and that the signature is minutes old at most."""
+    return bench.signed({k: v for k, v in payload.items() if k != "caller"},
+                        env=dict(os.environ, AWS_ENDPOINT_URL_STS=sts))
 
 
 def env_vars(facts, gateway, ports):
@@ -410,10 +408,6 @@ class Checks:
             sys.exit(f"sam-local: FAILED: events/expected.toml and template.yaml differ: {unnamed}")
         t0 = time.monotonic()
         real = real_events(self.facts, [b for _, b in listed])
-        if "rehome-cards" in real:
-            # bench's caller was signed for this machine's STS; under SAM the function's
-            # STS is the gateway's.
-            real["rehome-cards"]["caller"] = caller_for(self.sts)
         unreal = without_real_event([b for _, b in listed], real)
         if unreal:
             sys.exit(f"sam-local: FAILED: no real-credential event for {unreal} "
@@ -426,7 +420,7 @@ class Checks:
         # first invocation is that start.
         with self.sam_server("start-lambda", "--warm-containers", "LAZY") as base, \
                 ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            checks = pool.map(lambda fb: self.check_function(base, *fb, real.get(fb[1])), listed)
+            checks = pool.map(lambda fb: self.check_function(base, *fb, self.fresh(real, fb[1])), listed)
             for lines, failed in checks:
                 print("\n".join(lines), flush=True)
                 failures += failed
@@ -436,6 +430,14 @@ class Checks:
             sys.exit(f"sam-local: {len(failures)} checks failed")
         print(f"sam-local: {len(listed)} functions through sam local start-lambda: each shipped "
               f"event and {len(real)} real-credential calls, {time.monotonic() - t0:.0f} s", flush=True)
+
+    def fresh(self, real, binary):
+        """The real event of `binary`, re-homing's signed now for the STS the function sees
+        under SAM (bench signed it for this machine's, minutes ago)."""
+        event = real.get(binary)
+        if binary == "rehome-cards" and event is not None:
+            return caller_for(self.sts, event)
+        return event
 
     def start_api(self):
         t0 = time.monotonic()

@@ -38,13 +38,16 @@ struct Input {
 
 async fn rehome(app: &App, payload: Value) -> Result<RehomeReport, Error> {
     static CHECK: OnceLock<Result<CallerCheck, String>> = OnceLock::new();
+    let binding = cardvault::caller_identity::binding(&payload);
     let (mut request, caller) = parse(payload).map_err(Error::BadRequest)?;
     let check = CHECK
         .get_or_init(CallerCheck::from_env)
         .as_ref()
         .map_err(|e| Error::bug(e.clone()))?;
-    // Before anything is read: who asks, as STS says.
-    request.invoker = check.operator(&caller).await?;
+    // Before anything is read: who asks, as STS says, for this very payload.
+    request.invoker = check
+        .operator(&caller, &binding, app.vault.now_unix())
+        .await?;
     app.vault.rehome_cards(&request).await
 }
 

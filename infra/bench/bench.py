@@ -420,16 +420,29 @@ def stripe_post(base, path, form, key="sk_test_bench"):
         return json.load(resp)
 
 
-def rehome_operator(stripe, tenant, account):
-    """Registers `account` as `tenant`'s re-homing target (its OAuth code from localstripe,
-    exchanged by cardvault-admin connect-account) and answers the operator's signed caller
-    identity (cardvault-admin caller-identity), the `caller` of the function's payload."""
-    admin = [os.environ.get("CARDVAULT_ADMIN", os.path.join(ROOT, "target", "debug", "cardvault-admin")),
-             "--table", os.environ["TABLE_NAME"]]
+def admin_cli():
+    return [os.environ.get("CARDVAULT_ADMIN", os.path.join(ROOT, "target", "debug", "cardvault-admin")),
+            "--table", os.environ.get("TABLE_NAME", "unused")]
+
+
+def register_target(stripe, tenant, account):
+    """Registers `account` as `tenant`'s re-homing target: its OAuth code from localstripe,
+    exchanged by cardvault-admin connect-account."""
     code = stripe_post(stripe, "/_cardvault/oauth/authorize", {"account": account})["code"]
-    subprocess.run(admin + ["connect-account", "--tenant", tenant, "--oauth-code", code],
+    subprocess.run(admin_cli() + ["connect-account", "--tenant", tenant, "--oauth-code", code],
                    check=True, capture_output=True)
-    signed = subprocess.run(admin + ["caller-identity"], check=True, capture_output=True)
+
+
+def signed(payload, env=None):
+    """`payload` with its `caller`: the operator's signed GetCallerIdentity, bound to it."""
+    return {**payload, "caller": caller_identity(admin_cli(), payload, env)}
+
+
+def caller_identity(admin, payload, env=None):
+    """cardvault-admin caller-identity for `payload`: the operator's signed caller, bound to
+    that payload (its `caller` aside) and good for a few minutes."""
+    signed = subprocess.run(admin + ["caller-identity", "--payload", json.dumps(payload)],
+                            check=True, capture_output=True, env=env)
     return json.loads(signed.stdout)
 
 
@@ -608,10 +621,10 @@ class Plan:
             # registered for the tenant and the operator signs who they are, as re-homing
             # needs before it reads anything.
             account = "acct_1BenchDryRun"
-            caller = rehome_operator(self.stripe, a["id"], account)
-            ev = {"tenant": a["id"], "toAccount": account, "dryRun": True, "maxCards": 5,
-                  "caller": caller}
-            return lambda i: ev
+            register_target(self.stripe, a["id"], account)
+            ev = {"tenant": a["id"], "toAccount": account, "dryRun": True, "maxCards": 5}
+            # Signed for each call: a caller is good for a few minutes.
+            return lambda i: signed(ev)
         raise SystemExit(f"no event plan for {name}")
 
     def fresh_customers(self, n):

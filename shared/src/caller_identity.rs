@@ -20,6 +20,13 @@ use crate::error::Error;
 pub const GET_CALLER_IDENTITY_BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
+/// The header that binds a signed caller to one invocation: the SHA-256 of the payload it
+/// came with, `caller` left out ([`binding`]). Signed with the rest, so STS vouches for it
+/// too: a caller copied from one run (a log, a ticket) cannot ask for another.
+pub const BINDING_HEADER: &str = "x-cardvault-rehome";
+/// How old (or how far ahead) a caller's signature may be. STS itself takes 15 minutes.
+pub const MAX_AGE_SECS: i64 = 300;
+
 /// The headers a signed GetCallerIdentity carries, lower-case; no other is sent on.
 const FORWARDED: &[&str] = &[
     "authorization",
@@ -27,7 +34,19 @@ const FORWARDED: &[&str] = &[
     "host",
     "x-amz-date",
     "x-amz-security-token",
+    BINDING_HEADER,
 ];
+
+/// What a caller's [`BINDING_HEADER`] must be for `payload`: SHA-256 of its JSON without
+/// `caller` (keys in order: serde_json's map is sorted), hex.
+pub fn binding(payload: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut rest = payload.clone();
+    if let Some(map) = rest.as_object_mut() {
+        map.remove("caller");
+    }
+    hex::encode(Sha256::digest(rest.to_string().as_bytes()))
+}
 
 /// The signed request's headers, as the CLI sends them (`caller` in the payload).
 #[derive(Clone, Debug, Deserialize)]
@@ -85,13 +104,19 @@ impl CallerCheck {
 
     /// The invoking principal's ARN, if STS vouches for the signature and it is the
     /// operator role (or a session of it); `Forbidden` otherwise.
-    pub async fn operator(&self, signed: &SignedIdentity) -> Result<String, Error> {
+    /// `binding` is [`binding`] of the payload the caller came with; `now`, Unix seconds.
+    pub async fn operator(
+        &self,
+        signed: &SignedIdentity,
+        binding: &str,
+        now: i64,
+    ) -> Result<String, Error> {
         let role = self.operator.as_deref().ok_or_else(|| {
             Error::Forbidden(
                 "no operator role is configured (OPERATOR_ROLE_ARN): no one may re-home".into(),
             )
         })?;
-        let headers = forwarded(signed, &self.host).map_err(Error::Forbidden)?;
+        let headers = forwarded(signed, &self.host, binding, now).map_err(Error::Forbidden)?;
         let mut request = self.http.post(&self.url).body(GET_CALLER_IDENTITY_BODY);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -120,8 +145,14 @@ impl CallerCheck {
 }
 
 /// The headers to send on: only those a signed GetCallerIdentity has, the host the one
-/// configured, and a SigV4 signature for STS that covers the host.
-pub fn forwarded(signed: &SignedIdentity, host: &str) -> Result<Vec<(String, String)>, String> {
+/// configured, signed within [`MAX_AGE_SECS`] of `now`, bound to this payload (`binding`),
+/// and a SigV4 signature for STS that covers the host and the binding.
+pub fn forwarded(
+    signed: &SignedIdentity,
+    host: &str,
+    binding: &str,
+    now: i64,
+) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for (name, value) in &signed.headers {
         let name = name.to_ascii_lowercase();
@@ -139,8 +170,18 @@ pub fn forwarded(signed: &SignedIdentity, host: &str) -> Result<Vec<(String, Str
     if get("host") != Some(host) {
         return Err(format!("caller: the request must be signed for {host}"));
     }
-    if get("x-amz-date").is_none() {
-        return Err("caller: no x-amz-date".into());
+    let signed_at = get("x-amz-date")
+        .and_then(amz_date)
+        .ok_or("caller: no x-amz-date")?;
+    if (now - signed_at).abs() > MAX_AGE_SECS {
+        return Err(format!(
+            "caller: signed more than {MAX_AGE_SECS} s from now; sign again"
+        ));
+    }
+    if get(BINDING_HEADER) != Some(binding) {
+        return Err(format!(
+            "caller: {BINDING_HEADER} does not name this payload (a caller is good for one)"
+        ));
     }
     let auth = get("authorization").ok_or("caller: no signature")?;
     let signed_headers = auth
@@ -152,6 +193,11 @@ pub fn forwarded(signed: &SignedIdentity, host: &str) -> Result<Vec<(String, Str
     let signed_headers: Vec<&str> = signed_headers.split(';').collect();
     if !signed_headers.contains(&"host") {
         return Err("caller: the signature does not cover the host".into());
+    }
+    if !signed_headers.contains(&BINDING_HEADER) {
+        return Err(format!(
+            "caller: the signature does not cover {BINDING_HEADER}"
+        ));
     }
     if let Some(h) = signed_headers.iter().find(|h| !FORWARDED.contains(h)) {
         return Err(format!("caller: signed header {h} is not one sent on"));
@@ -180,6 +226,14 @@ pub fn is_operator(arn: &str, role: &str) -> bool {
         .is_some_and(|session| !session.is_empty() && !session.contains('/'))
 }
 
+/// `20261207T150000Z` as Unix seconds.
+fn amz_date(raw: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(raw, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
 /// `<Arn>…</Arn>` of a GetCallerIdentity answer.
 fn arn_of(xml: &str) -> Option<String> {
     let (_, rest) = xml.split_once("<Arn>")?;
@@ -193,7 +247,10 @@ mod tests {
 
     const HOST: &str = "sts.us-east-1.amazonaws.com";
     const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIA/20261207/us-east-1/sts/aws4_request, \
-                        SignedHeaders=content-type;host;x-amz-date, Signature=ab";
+                        SignedHeaders=content-type;host;x-amz-date;x-cardvault-rehome, Signature=ab";
+    /// 2026-12-07T15:00:00Z, the test signatures' x-amz-date.
+    const NOW: i64 = 1_796_655_600;
+    const BINDING: &str = "b1nd";
 
     fn signed(extra: &[(&str, &str)]) -> SignedIdentity {
         let mut headers: BTreeMap<String, String> = [
@@ -201,6 +258,7 @@ mod tests {
             ("Host", HOST),
             ("X-Amz-Date", "20261207T150000Z"),
             ("Content-Type", CONTENT_TYPE),
+            ("X-Cardvault-Rehome", BINDING),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -213,9 +271,10 @@ mod tests {
 
     #[test]
     fn only_a_signed_identity_request_for_the_configured_host_goes_on() {
-        assert_eq!(forwarded(&signed(&[]), HOST).unwrap().len(), 4);
+        let forwarded = |s: &SignedIdentity, host: &str| forwarded(s, host, BINDING, NOW);
+        assert_eq!(forwarded(&signed(&[]), HOST).unwrap().len(), 5);
         let token = forwarded(&signed(&[("X-Amz-Security-Token", "t")]), HOST);
-        assert_eq!(token.unwrap().len(), 5);
+        assert_eq!(token.unwrap().len(), 6);
         for (bad, says) in [
             (signed(&[("Host", "169.254.169.254")]), "signed for"),
             (signed(&[("X-Forwarded-Host", "evil")]), "not one"),
@@ -238,6 +297,15 @@ mod tests {
                 )]),
                 "range",
             ),
+            // Another payload's caller, one whose binding is not signed, a stale one.
+            (signed(&[("X-Cardvault-Rehome", "other")]), "this payload"),
+            (
+                signed(&[("Authorization", &AUTH.replace(";x-cardvault-rehome", ""))]),
+                "does not cover x-cardvault-rehome",
+            ),
+            (signed(&[("X-Amz-Date", "20261207T145459Z")]), "sign again"),
+            (signed(&[("X-Amz-Date", "20261207T150501Z")]), "sign again"),
+            (signed(&[("X-Amz-Date", "yesterday")]), "x-amz-date"),
         ] {
             let e = forwarded(&bad, HOST).unwrap_err();
             assert!(e.contains(says), "{e}");
@@ -247,6 +315,26 @@ mod tests {
         let mut no_date = signed(&[]);
         no_date.headers.remove("X-Amz-Date");
         assert!(forwarded(&no_date, HOST).is_err());
+        let mut unbound = signed(&[]);
+        unbound.headers.remove("X-Cardvault-Rehome");
+        assert!(forwarded(&unbound, HOST).is_err());
+        // Within the window either way, the edges included.
+        for date in ["20261207T145500Z", "20261207T150500Z"] {
+            assert!(
+                forwarded(&signed(&[("X-Amz-Date", date)]), HOST).is_ok(),
+                "{date}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_binding_names_the_payload_without_its_caller() {
+        let a = serde_json::json!({"tenant": "t", "toAccount": "acct_1", "caller": {"x": 1}});
+        let b = serde_json::json!({"toAccount": "acct_1", "tenant": "t"});
+        assert_eq!(binding(&a), binding(&b));
+        let c = serde_json::json!({"tenant": "t", "toAccount": "acct_2"});
+        assert_ne!(binding(&a), binding(&c));
+        assert_eq!(binding(&b).len(), 64);
     }
 
     #[test]

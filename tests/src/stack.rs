@@ -97,6 +97,15 @@ pub fn admin_env(env: &[(&str, &str)], args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("admin prints JSON")
 }
 
+/// A payload for the re-homing function with its `caller`: a GetCallerIdentity signed by
+/// `cardvault-admin caller-identity` with the credentials `env` sets (the stack's when
+/// empty), bound to this payload.
+pub fn signed_for(env: &[(&str, &str)], mut payload: Value) -> Value {
+    let caller = admin_env(env, &["caller-identity", "--payload", &payload.to_string()]);
+    payload["caller"] = caller;
+    payload
+}
+
 /// Runs the admin CLI, which must refuse: its error message.
 pub fn admin_refuses(args: &[&str]) -> String {
     let out = run_admin(args);

@@ -635,8 +635,10 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
         let tenant = tenant.to_owned();
         async move {
             connect_account(&tenant, &to).await;
-            let caller = admin(&["caller-identity"]);
-            json!({"tenant": tenant, "toAccount": to, "dryRun": false, "caller": caller})
+            signed_for(
+                &[],
+                json!({"tenant": tenant, "toAccount": to, "dryRun": false}),
+            )
         }
     };
     let to = || format!("acct_1Exposure{:x}", random::<u64>());
@@ -657,9 +659,10 @@ async fn card_data_the_rehoming_opens_is_nowhere() {
     }
     for answer in scan
         .each_way(F, "no such account", true, || {
-            let caller = admin(&["caller-identity"]);
-            let event = json!({"tenant": tenants[0].0, "toAccount": "not an account",
-                               "dryRun": false, "caller": caller});
+            let event = signed_for(
+                &[],
+                json!({"tenant": tenants[0].0, "toAccount": "not an account", "dryRun": false}),
+            );
             async move { event }
         })
         .await

@@ -577,11 +577,16 @@ async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
     let pm = redirect_card(&t, c, "4242424242424242", 2).await;
     let before = payment_method_item(c, pm).await;
     let to = connected(&t, "Who").await;
-    let payload = |caller: Value| json!({"tenant": t.id, "toAccount": to, "caller": caller});
+    let request = json!({"tenant": t.id, "toAccount": to});
+    let payload = |caller: &Value| {
+        let mut p = request.clone();
+        p["caller"] = caller["caller"].clone();
+        p
+    };
 
-    let operator = admin(&["caller-identity"]);
+    let operator = signed_for(&[], request.clone());
     let mut elsewhere = operator.clone();
-    elsewhere["headers"]["host"] = json!("169.254.169.254");
+    elsewhere["caller"]["headers"]["host"] = json!("169.254.169.254");
     let sts = aws_sdk_sts::Client::new(&aws().await);
     let session = sts
         .assume_role()
@@ -591,24 +596,39 @@ async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
         .await
         .expect("moto's AssumeRole");
     let creds = session.credentials().unwrap();
-    let intruder = admin_env(
+    let intruder = signed_for(
         &[
             ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
             ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
             ("AWS_SESSION_TOKEN", creds.session_token()),
         ],
-        &["caller-identity"],
+        request.clone(),
     );
-    let mut anonymous = payload(Value::Null);
+    // The operator's caller for another payload (a dry run of the same tenant, say): a
+    // caller is good for the payload it was signed with only.
+    let for_another = signed_for(
+        &[],
+        json!({"tenant": t.id, "toAccount": to, "dryRun": true}),
+    );
+    let mut anonymous = request.clone();
     anonymous.as_object_mut().unwrap().remove("caller");
 
     for (what, sent, says) in [
         ("no caller", anonymous, "caller"),
-        ("no headers", payload(json!({"headers": {}})), "signed for"),
-        ("another host", payload(elsewhere), "signed for"),
+        (
+            "no headers",
+            payload(&json!({"caller": {"headers": {}}})),
+            "signed for",
+        ),
+        ("another host", payload(&elsewhere), "signed for"),
+        (
+            "another payload's",
+            payload(&for_another),
+            "does not name this payload",
+        ),
         (
             "another principal",
-            payload(intruder),
+            payload(&intruder),
             "not the operator role",
         ),
     ] {
@@ -621,7 +641,7 @@ async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
     }
     assert_eq!(payment_method_item(c, pm).await, before);
     // The operator's own signature is served.
-    let served = invoke_rehome(&payload(operator)).await;
+    let served = invoke_rehome(&operator).await;
     assert_eq!(
         served["moved"].as_array().map(Vec::len),
         Some(1),

@@ -9,13 +9,15 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use cardvault::caller_identity::{CONTENT_TYPE, GET_CALLER_IDENTITY_BODY};
+use cardvault::caller_identity::{BINDING_HEADER, CONTENT_TYPE, GET_CALLER_IDENTITY_BODY};
 use serde_json::{json, Value};
 
 use crate::Result;
 
-/// `{"headers": {...}}`: the signed request's headers, host included.
-pub async fn signed_caller_identity(aws: &aws_config::SdkConfig) -> Result<Value> {
+/// `{"headers": {...}}`: the signed request's headers, host included, bound to `payload`
+/// (`caller_identity::binding`): good for that payload only, for a few minutes.
+pub async fn signed_caller_identity(aws: &aws_config::SdkConfig, payload: &Value) -> Result<Value> {
+    let binding = cardvault::caller_identity::binding(payload);
     let region = aws
         .region()
         .map(|r| r.to_string())
@@ -48,7 +50,11 @@ pub async fn signed_caller_identity(aws: &aws_config::SdkConfig) -> Result<Value
         .settings(SigningSettings::default())
         .build()?
         .into();
-    let headers = [("host", host.as_str()), ("content-type", CONTENT_TYPE)];
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", CONTENT_TYPE),
+        (BINDING_HEADER, binding.as_str()),
+    ];
     let request = SignableRequest::new(
         "POST",
         url.as_str(),

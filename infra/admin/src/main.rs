@@ -245,9 +245,13 @@ enum Command {
         no_switch: bool,
     },
     /// Print a GetCallerIdentity request signed with this CLI's AWS credentials, unsent:
-    /// the `caller` of a payload for the re-homing function, when it is invoked by hand
-    /// (rehome-cards signs its own).
-    CallerIdentity,
+    /// the `caller` of `--payload` for the re-homing function, when it is invoked by hand
+    /// (rehome-cards signs its own). Bound to that payload, and good for 5 minutes.
+    CallerIdentity {
+        /// The payload (JSON) the caller will go with; its `caller`, if any, is ignored.
+        #[arg(long)]
+        payload: String,
+    },
     /// Mint a bearer JWT for the user and billing card APIs: HS256, signed with the HS256
     /// secret (or --secret), or RS256 with --rsa-der. Claim names follow JWT_*_CLAIM.
     MintJwt {
@@ -585,7 +589,10 @@ async fn command(
             };
             rehome::rehome_cards(&aws, &store, args).await
         }
-        Command::CallerIdentity => identity::signed_caller_identity(&aws).await,
+        Command::CallerIdentity { payload } => {
+            let payload: Value = serde_json::from_str(&payload)?;
+            identity::signed_caller_identity(&aws, &payload).await
+        }
         Command::MintJwt {
             tenant,
             sub,

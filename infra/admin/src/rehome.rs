@@ -57,7 +57,7 @@ pub async fn rehome_cards(
         }
         payload["cursor"] = cursor.as_ref().map_or(Value::Null, |c| json!(c));
         // Signed afresh for each batch: a signature is good for 15 minutes.
-        payload["caller"] = super::identity::signed_caller_identity(aws).await?;
+        payload["caller"] = super::identity::signed_caller_identity(aws, &payload).await?;
         let report = invoke(&lambda, &args.function, &payload).await?;
         batches += 1;
         let list = |k: &str| report[k].as_array().cloned().unwrap_or_default();

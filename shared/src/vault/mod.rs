@@ -142,4 +142,9 @@ impl<P: Ports> Vault<P> {
     pub fn today(&self) -> time::Date {
         self.clock.now().date()
     }
+
+    /// Now, Unix seconds, as the vault's clock has it.
+    pub fn now_unix(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
 }
