@@ -44,10 +44,20 @@ async fn rehome(app: &App, payload: Value) -> Result<RehomeReport, Error> {
         .get_or_init(CallerCheck::from_env)
         .as_ref()
         .map_err(|e| Error::bug(e.clone()))?;
-    // Before anything is read: who asks, as STS says, for this very payload.
-    request.invoker = check
+    // Before anything is read: who asks, as STS says, for this very payload. A refusal is
+    // on the tenant's trail.
+    request.invoker = match check
         .operator(&caller, &binding, app.vault.now_unix())
-        .await?;
+        .await
+    {
+        Ok(arn) => arn,
+        Err(e) => {
+            app.vault
+                .rehome_caller_refused(&request.tenant, &e.to_string())
+                .await;
+            return Err(e);
+        }
+    };
     app.vault.rehome_cards(&request).await
 }
 

@@ -640,6 +640,14 @@ async fn the_function_serves_only_the_principal_sts_names_as_the_operator() {
         );
     }
     assert_eq!(payment_method_item(c, pm).await, before);
+    // Each refused caller is on the tenant's trail, named by nothing it said itself (the
+    // payload without a caller is refused before the caller is checked).
+    let refused = events_of(&t.id, "rehome.refused");
+    let unverified: Vec<&Value> = refused
+        .iter()
+        .filter(|e| e["actor"] == "operator:unverified caller")
+        .collect();
+    assert_eq!(unverified.len(), 4, "{refused:?}");
     // The operator's own signature is served.
     let served = invoke_rehome(&operator).await;
     assert_eq!(

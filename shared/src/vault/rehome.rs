@@ -198,6 +198,9 @@ impl Run<'_> {
     }
 }
 
+/// The actor of a refused caller's event: nothing it said about itself is taken.
+pub const UNVERIFIED_CALLER: &str = "unverified caller";
+
 /// Why an own-key target is refused (see [`Vault::rehome_cards`]).
 pub const OWN_KEY_TARGET: &str = "an own-key target (toSecretId) is not proven to be the \
      tenant's account: register the account with `cardvault-admin connect-account` and \
@@ -208,6 +211,24 @@ where
     P::Store: RehomeStore,
     P::Keys: PanOpener,
 {
+    /// A caller of re-homing STS did not name as the operator (or a signature that did
+    /// not verify, or was for another payload): on the named tenant's trail, when there is
+    /// such a tenant, so that an attempt is seen (PCI 10.2.1.4). Only principals allowed to
+    /// invoke the function reach it.
+    pub async fn rehome_caller_refused(&self, tenant: &TenantId, why: &str) {
+        if !matches!(self.find_tenant(tenant).await, Ok(Some(_))) {
+            return;
+        }
+        let why: String = why.chars().take(200).collect();
+        let event = self
+            .event(tenant, AuditAction::RehomeRefused, "refused")
+            .actor(&Actor::Operator {
+                name: UNVERIFIED_CALLER.into(),
+            })
+            .object(why.as_str());
+        self.record(event).await;
+    }
+
     /// One batch of re-homing (see the module's documentation).
     pub async fn rehome_cards(&self, request: &RehomeRequest) -> Result<RehomeReport, Error> {
         let tenant = self
