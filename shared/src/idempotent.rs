@@ -10,7 +10,7 @@ use lambda_http::{http::HeaderValue, Body, Request, Response};
 use crate::dialect::fusebill::redirect::Params;
 use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
 use crate::error::Error;
-use crate::vault::once::{self, DOUBLE_SUBMIT_WINDOW, REPLAY_WINDOW};
+use crate::vault::once::{DOUBLE_SUBMIT_WINDOW, REPLAY_WINDOW};
 use crate::vault::{idempotency, Begun, OnceRequest};
 use crate::App;
 
@@ -210,8 +210,11 @@ fn request_bytes(req: &Request) -> Vec<u8> {
 }
 
 /// What the request asks, hashed (never kept itself): a merchant's or user's request.
+/// SHA-256 of [`request_bytes`], which is what `once::digest` of the four parts hashes:
+/// records kept before the redirect's hash was keyed still match.
 fn request_hash(req: &Request) -> String {
-    once::digest([request_bytes(req).as_slice()])
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(request_bytes(req)))
 }
 
 /// The answer to keep: a success. An error wrote nothing, so its key is freed for a retry.
