@@ -266,20 +266,32 @@ async fn eight_invocations_at_once_run_side_by_side_on_their_own_instances() {
         }
         ids
     };
-    // The first wave starts instances (cold starts); the second finds them warm.
-    let mut ids = wave().await;
-    ids.extend(wave().await);
-    let mut unique = ids.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 16, "a request id answered twice: {ids:?}");
-
+    // The first wave starts instances (cold starts); the next find them warm. A 404 read
+    // takes a few milliseconds, so whether four of eight overlap depends on how the
+    // machine schedules them: waves go on (six at most, about 50 ms each) until the fleet
+    // has seen four busy at once. The overlap is then checked in the log, below.
     let stats = format!(
         "http://127.0.0.1:{}/_fleet/stats",
         stack().lambda_invoke_port
     );
-    let (_, stats) = json(client.get(stats).send().await.unwrap()).await;
-    let fleet = &stats["functions"]["get-customer"];
+    let mut ids = Vec::new();
+    let mut fleet = Value::Null;
+    for _ in 0..6 {
+        ids.extend(wave().await);
+        let (_, s) = json(client.get(&stats).send().await.unwrap()).await;
+        fleet = s["functions"]["get-customer"].clone();
+        if ids.len() >= 16 && fleet["maxBusy"].as_u64().unwrap_or(0) >= 4 {
+            break;
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a request id answered twice: {ids:?}"
+    );
     assert!(fleet["maxBusy"].as_u64().unwrap() >= 4, "{fleet}");
     assert_eq!(fleet["duplicateDeliveries"], 0, "{fleet}");
 
