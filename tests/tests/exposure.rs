@@ -896,7 +896,7 @@ async fn a_malformed_secret_of_each_kind_is_never_in_the_logs() {
             "reCAPTCHA secret",
             "add-credit-card",
             "RECAPTCHA_SECRET_ID",
-            "recaptcha token is not valid",
+            "siteverify refused our reCAPTCHA secret",
             plain,
             redirect(create_customer(&t.private_api_key, json!({})).await),
         ),

@@ -22,6 +22,8 @@ pub enum HumanCheck {
     WrongHostname,
 }
 
+const UNAVAILABLE: &str = "reCAPTCHA verification is unavailable; nothing was stored. Try again.";
+
 impl<P: Ports> Vault<P> {
     pub async fn verify_human(
         &self,
@@ -40,11 +42,23 @@ impl<P: Ports> Vault<P> {
             .siteverify(&secret, token, remote_ip)
             .await
             .map_err(|e| Error::Unavailable {
-                message: "reCAPTCHA verification is unavailable; nothing was stored. Try again."
-                    .into(),
+                message: UNAVAILABLE.into(),
                 source: Some(e.into()),
             })?;
         if !verdict.success {
+            // Our own secret refused: not the cardholder's fault, and no answer of theirs
+            // would pass. The operator must set it again; the caller may retry later.
+            if let Some(code) = verdict
+                .error_codes
+                .iter()
+                .find(|c| *c == "invalid-input-secret" || *c == "missing-input-secret")
+            {
+                tracing::error!(%code, "siteverify refused our reCAPTCHA secret; set it again");
+                return Err(Error::Unavailable {
+                    message: UNAVAILABLE.into(),
+                    source: None,
+                });
+            }
             let reused = verdict
                 .error_codes
                 .iter()

@@ -154,6 +154,27 @@ async fn an_http_origin_stored_before_https_was_required_is_not_honoured() {
     }
 }
 
+/// siteverify refusing our own secret is our fault, not the cardholder's: unavailable
+/// (a 5xx the operator sees logged), never "the token is not valid".
+#[tokio::test]
+async fn our_secret_refused_by_siteverify_is_unavailable_not_a_bad_token() {
+    let v = vault();
+    for code in ["invalid-input-secret", "missing-input-secret"] {
+        v.captcha
+            .answer("tok-x", refused(&[code, "invalid-input-response"]));
+        match err(verify(&v, Some("tok-x")).await) {
+            Error::Unavailable { message, .. } => assert_eq!(
+                message,
+                "reCAPTCHA verification is unavailable; nothing was stored. Try again."
+            ),
+            other => panic!("{code}: expected Unavailable, got {other:?}"),
+        }
+    }
+    v.captcha
+        .answer("tok-y", refused(&["invalid-input-response"]));
+    assert_eq!(bad_request(err(verify(&v, Some("tok-y")).await)), FAILED);
+}
+
 #[tokio::test]
 async fn siteverify_unavailable_is_unavailable() {
     let v = vault();
