@@ -154,18 +154,19 @@ async fn keyed(
             // fingerprint key, whatever the key, so a record cannot be tried against
             // guessed numbers.
             let request = request_bytes(req);
-            let keyed = match (&client_key, params.card_entry(&tenant, app.vault.today())) {
-                (None, Ok(entry)) => app
-                    .vault
-                    .double_submit(&tenant.id, customer, &entry, &request)
-                    .await
-                    .ok()?,
-                // A redirect without a key and without a card is the handler's to refuse.
-                (None, Err(_)) => return None,
-                (Some(k), _) => (
+            let keyed = match &client_key {
+                Some(k) => (
                     k.as_str().to_owned(),
                     app.vault.request_digest(&request).await.ok()?,
                 ),
+                // Without a key and without a card, it is the handler's to refuse.
+                None => {
+                    let entry = params.card_entry(&tenant, app.vault.today()).ok()?;
+                    app.vault
+                        .double_submit(&tenant.id, customer, &entry, &request)
+                        .await
+                        .ok()?
+                }
             };
             let origin = crate::cors::check(req, &tenant, app.vault.stage())
                 .ok()
