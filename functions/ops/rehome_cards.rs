@@ -41,7 +41,7 @@ async fn rehome(app: &App, payload: Value) -> Result<RehomeReport, Error> {
     let binding = cardvault::caller_identity::binding(&payload);
     let (mut request, caller) = parse(payload).map_err(Error::BadRequest)?;
     let check = CHECK
-        .get_or_init(CallerCheck::from_env)
+        .get_or_init(|| CallerCheck::from_env(app.vault.stage()))
         .as_ref()
         .map_err(|e| Error::bug(e.clone()))?;
     // Before anything is read: who asks, as STS says, for this very payload. A refusal is

@@ -64,14 +64,13 @@ pub struct CallerCheck {
 }
 
 impl CallerCheck {
-    /// The region's STS, or on a development stack (`CARDVAULT_STAGE=dev`)
+    /// The region's STS, or on a development stack (`stage`, the app's `CARDVAULT_STAGE`)
     /// `AWS_ENDPOINT_URL_STS` (locally: moto); the operator role is `OPERATOR_ROLE_ARN`
     /// (template.yaml's OperatorRoleArn): unset, no one is served. In production the
     /// endpoint is never configuration: a function whose environment someone could change
     /// must not be pointed at an STS that vouches for anyone.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env(stage: crate::domain::Stage) -> Result<Self, String> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-        let stage = crate::domain::Stage::parse(var("CARDVAULT_STAGE").as_deref())?;
         let url = match (stage, var("AWS_ENDPOINT_URL_STS")) {
             (crate::domain::Stage::Dev, Some(u)) => u,
             _ => {
@@ -83,12 +82,7 @@ impl CallerCheck {
     }
 
     pub fn new(url: &str, operator: Option<String>) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("STS endpoint {url}: {e}"))?;
-        let host = match (parsed.host_str(), parsed.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(format!("STS endpoint {url}: no host")),
-        };
+        let host = host_of(url)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
@@ -224,6 +218,17 @@ pub fn is_operator(arn: &str, role: &str) -> bool {
     };
     arn.strip_prefix(&format!("{sts_prefix}:assumed-role/{name}/"))
         .is_some_and(|session| !session.is_empty() && !session.contains('/'))
+}
+
+/// The `Host` a request to the STS endpoint `url` carries, and its signature covers:
+/// `host[:port]`. The CLI signs for it and the function checks it, so both derive it here.
+pub fn host_of(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("STS endpoint {url}: {e}"))?;
+    match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => Ok(format!("{h}:{p}")),
+        (Some(h), None) => Ok(h.to_owned()),
+        (None, _) => Err(format!("STS endpoint {url}: no host")),
+    }
 }
 
 /// `20261207T150000Z` as Unix seconds.

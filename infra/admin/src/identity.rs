@@ -28,13 +28,7 @@ pub async fn signed_caller_identity(aws: &aws_config::SdkConfig, payload: &Value
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
     let url = url.trim_end_matches('/').to_owned() + "/";
-    let host = reqwest::Url::parse(&url)
-        .ok()
-        .and_then(|u| {
-            let h = u.host_str()?.to_owned();
-            Some(u.port().map_or(h.clone(), |p| format!("{h}:{p}")))
-        })
-        .ok_or_else(|| format!("the STS endpoint {url} has no host"))?;
+    let host = cardvault::caller_identity::host_of(&url)?;
     let credentials = aws
         .credentials_provider()
         .ok_or("no AWS credentials")?
