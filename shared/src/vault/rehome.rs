@@ -220,12 +220,18 @@ where
             return;
         }
         let why: String = why.chars().take(200).collect();
+        self.record_rehome_refused(tenant, UNVERIFIED_CALLER, &why)
+            .await;
+    }
+
+    /// A `rehome.refused` event: who asked (`invoker`) and what was refused (`object`).
+    async fn record_rehome_refused(&self, tenant: &TenantId, invoker: &str, object: &str) {
         let event = self
             .event(tenant, AuditAction::RehomeRefused, "refused")
             .actor(&Actor::Operator {
-                name: UNVERIFIED_CALLER.into(),
+                name: invoker.to_owned(),
             })
-            .object(why.as_str());
+            .object(object);
         self.record(event).await;
     }
 
@@ -248,13 +254,8 @@ where
             StripeConnection::OwnKey { .. } => Err(Error::BadRequest(OWN_KEY_TARGET.into())),
         };
         if let Err(e) = allowed {
-            let event = self
-                .event(&tenant.id, AuditAction::RehomeRefused, "refused")
-                .actor(&Actor::Operator {
-                    name: request.invoker.clone(),
-                })
-                .object(target.as_str());
-            self.record(event).await;
+            self.record_rehome_refused(&tenant.id, &request.invoker, &target)
+                .await;
             return Err(e);
         }
         // The target's credentials are checked before anything else: a wrong secret fails
