@@ -479,6 +479,31 @@ async fn a_double_submit_with_another_body_is_a_fresh_submit_not_the_first_answe
     assert_eq!(cards_at_stripe(customer).await, 1);
 }
 
+/// Fresh submits race: eight submits of one card to one customer at once, each with a body
+/// of its own (another name each), so none replays another and all run. The card is stored
+/// once and attached at Stripe once; the others answer the card on file, each with the name
+/// it entered.
+#[tokio::test]
+async fn fresh_submits_of_one_card_at_once_store_it_once() {
+    let t = redirect_tenant("dbl-race", &[]);
+    let customer = create_customer(&t.private_api_key, json!({})).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let mut body = redirect_body(&t, customer, "4000056655665556");
+            body["firstName"] = json!(format!("Racer{i}"));
+            tokio::spawn(async move { (i, send(&Call::redirect(body), None).await) })
+        })
+        .collect();
+    for task in tasks {
+        let (i, reply) = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(!reply.replayed, "{reply:?}");
+        assert_eq!(reply.json()["firstName"], format!("Racer{i}"), "{reply:?}");
+    }
+    assert_eq!(payment_method_count(customer).await, 1);
+    assert_eq!(cards_at_stripe(customer).await, 1);
+}
+
 #[tokio::test]
 async fn idempotency_records_hold_no_card_number() {
     let t = redirect_tenant("idem-pan", &[]);

@@ -3,8 +3,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Instrument,
-    PanContext, PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
+    geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Holder,
+    Instrument, PanContext, PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -137,10 +137,12 @@ impl<P: Ports> Vault<P> {
         match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
             Ok(Created::Duplicate(existing)) => {
-                // A concurrent request stored the same card first: answer its record.
+                // A concurrent request stored the same card first: answer its record, as
+                // this request entered it.
                 self.compensate(&auth, undo).await;
+                let view = self.existing_view(&tenant.id, &customer, existing).await?;
                 return Ok(Added {
-                    view: self.existing_view(&tenant.id, &customer, existing).await?,
+                    view: as_entered(view, &pm.holder, &pm.email),
                     created: false,
                     collection: None,
                 });
@@ -234,13 +236,8 @@ impl<P: Ports> Vault<P> {
             }
             _ => None,
         };
-        // The answer names the card on file, with the holder this request entered, never
-        // the stored one: a caller who knows a card's number and expiry must not read whose
-        // it is, where they live or their email.
-        view.payment_method.holder = entry.holder.clone();
-        view.payment_method.email = entry.email.clone();
         Ok(Added {
-            view,
+            view: as_entered(view, &entry.holder, &entry.email),
             created: false,
             collection,
         })
@@ -422,4 +419,13 @@ fn validation_error(e: StripeError) -> Error {
             other,
         ),
     }
+}
+
+/// The card on file as a request that entered it again may see it: the record, with the
+/// holder and email this request entered, never the stored ones. A caller who knows a
+/// card's number and expiry must not read whose it is, where they live or their email.
+fn as_entered(mut view: CardView, holder: &Holder, email: &Option<Text>) -> CardView {
+    view.payment_method.holder = holder.clone();
+    view.payment_method.email = email.clone();
+    view
 }
