@@ -18,9 +18,11 @@ CASES ?= 500
 fuzz:
 	@infra/fuzz.sh .tools/dev.json $(CASES)
 
-## The tests that need no local stack (every crate but cardvault-tests); make test runs them too.
+## The core's tests: every business rule against the in-memory adapters, with no AWS SDK,
+## HTTP client or Lambda runtime in the build. make test runs them, and every other crate's
+## tests that need no stack.
 unit:
-	cargo test --workspace --exclude cardvault-tests --exclude cardvault-bench
+	cargo test -p cardvault-core
 
 ## Fusebill's jQuery sample page in headless Chromium, against a running `make dev`.
 sample-page:

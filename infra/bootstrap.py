@@ -104,7 +104,7 @@ def rsa_key(run_dir):
 
 def demo_jwts(admin, der, hs256_secret):
     """What a script needs to mint more tokens, and the ready ones (minted by the admin
-    CLI, so the claims have one source of truth: shared/src/auth/jwt.rs)."""
+    CLI, so the claims have one source of truth: shared/edge/src/auth/jwt.rs)."""
     tokens = {}
     # A tenant takes tokens of a day at most unless it says otherwise; the demo tenants'
     # ready tokens live a week (local only), so these two say so.
@@ -151,7 +151,7 @@ def demo_jwts(admin, der, hs256_secret):
 # has its own Stripe key). Registered at localstripe, which signs and sends the events it
 # emits to each; tests and scripts sign the ones it never emits with the same secrets.
 WEBHOOK_TENANTS = ["demo-b"]
-# What each endpoint subscribes to (shared/src/domain/stripe_event.rs, HANDLED_EVENTS).
+# What each endpoint subscribes to (shared/core/src/domain/stripe_event.rs, HANDLED_EVENTS).
 WEBHOOK_EVENTS = [
     "customer.source.updated", "customer.source.expiring", "customer.source.deleted",
     "customer.deleted", "payment_method.updated", "payment_method.automatically_updated",

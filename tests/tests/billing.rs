@@ -284,7 +284,7 @@ async fn failures_and_error_are_kept_per_card() {
     let app = app_with_stripe(&stack().stripe_url).await;
     let tenant = cardvault::domain::TenantId::try_from(t.to_owned()).unwrap();
     let id = cardvault::domain::PaymentMethodId::parse(made["id"].as_str().unwrap()).unwrap();
-    use cardvault::ports::PaymentMethodStore;
+    use cardvault_core::ports::PaymentMethodStore;
     let store = app.vault.store();
     let customer = store
         .locate_payment_method(&tenant, id)

@@ -162,7 +162,7 @@ async fn preflight(origin: &str) -> (u16, Option<String>) {
 /// same tenant's https origin still works; `show-tenant` lists it as ignored.
 #[tokio::test]
 async fn an_http_origin_stored_before_https_was_required_is_no_longer_honoured() {
-    use cardvault::ports::TenantStore;
+    use cardvault_core::ports::TenantStore;
     let id = format!("legacy-{}", &unique()[..10]);
     let (http_origin, https_origin) = (
         format!("http://{id}.example"),
@@ -184,7 +184,7 @@ async fn an_http_origin_stored_before_https_was_required_is_no_longer_honoured()
     assert!(String::from_utf8_lossy(&refused.stderr).contains("https"));
 
     // Written as an older cardvault-admin did: straight through the store.
-    let store = cardvault::store::Store::new(dynamo().await, &stack().table);
+    let store = cardvault_aws::store::Store::new(dynamo().await, &stack().table);
     let tid = cardvault::domain::TenantId::try_from(id.clone()).unwrap();
     let old = store.get_tenant(&tid).await.unwrap().unwrap();
     let mut legacy = old.clone();

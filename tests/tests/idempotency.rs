@@ -596,8 +596,8 @@ async fn the_billing_writes_replay_with_one_effect() {
 #[tokio::test]
 async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
     use cardvault::domain::{OnceRecord, OnceState, TenantId};
-    use cardvault::ports::{Claim, OnceStore};
     use cardvault::vault::once::digest;
+    use cardvault_core::ports::{Claim, OnceStore};
 
     let key = &tenant_a().private_api_key;
     let call = Call::merchant(
@@ -629,8 +629,10 @@ async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
         },
         expires_at: now_ms / 1000 + 3600,
     };
-    let store =
-        cardvault::store::Store::new(aws_sdk_dynamodb::Client::new(&aws().await), &stack().table);
+    let store = cardvault_aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&aws().await),
+        &stack().table,
+    );
     assert_eq!(store.claim(&record, now_ms).await.unwrap(), Claim::Claimed);
 
     let r = send(&call, Some(&k)).await;

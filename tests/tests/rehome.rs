@@ -356,7 +356,7 @@ async fn a_target_outside_the_tenants_secrets_or_not_an_account_is_refused() {
 #[tokio::test]
 async fn a_card_removed_at_stripe_while_it_moves_is_not_repointed() {
     use cardvault::domain::{PaymentMethod, StripeRef};
-    use cardvault::ports::{RehomeStore, StoreError};
+    use cardvault_core::ports::{RehomeStore, StoreError};
     let t = redirect_tenant("rehome-race", &[]);
     let c = customer_of(&t).await;
     let pm = redirect_card(&t, c, "4242424242424242", 2).await;
@@ -370,7 +370,7 @@ async fn a_card_removed_at_stripe_while_it_moves_is_not_repointed() {
     )
     .await;
     let client = aws_sdk_dynamodb::Client::new(&aws().await);
-    let store = cardvault::store::Store::new(client, &stack().table);
+    let store = cardvault_aws::store::Store::new(client, &stack().table);
     let to = StripeRef {
         customer_id: "cus_race".into(),
         source_id: "card_race".into(),

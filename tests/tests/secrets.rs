@@ -1,8 +1,8 @@
 //! Secrets are read from Secrets Manager (moto) on first use, then served from the cache.
 
-use cardvault::ports::SecretSource;
 use cardvault::secret::ExposeSecret;
-use cardvault::secrets::Secrets;
+use cardvault_aws::secrets::Secrets;
+use cardvault_core::ports::SecretSource;
 use cardvault_tests::*;
 
 #[tokio::test]

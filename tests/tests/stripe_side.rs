@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use cardvault::domain::{account_ref, PaymentMethodId, TenantId};
-use cardvault::ports::CustomerStore;
+use cardvault_core::ports::CustomerStore;
 use cardvault_tests::billing::{account, card, owner};
 use cardvault_tests::*;
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! The user API (Rechat style): `POST` and `GET /payments/stripe/customers` with bearer JWTs,
 //! through the router against localstripe; Stripe faults in-process. JWKS verification
-//! needs no stack: it is unit-tested in `shared/src/auth/jwt_tests.rs`.
+//! needs no stack: it is unit-tested in `shared/edge/src/auth/jwt_tests.rs`.
 
 use std::time::Duration;
 
@@ -8,8 +8,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use cardvault::auth::jwt::Principal;
 use cardvault::domain::StripeToken;
 use cardvault::domain::{user_ref, TenantId};
-use cardvault::ports::{CustomerStore, LinkStore};
 use cardvault::Error;
+use cardvault_core::ports::{CustomerStore, LinkStore};
 use cardvault_tests::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -432,7 +432,7 @@ async fn a_live_customers_reference_is_never_taken_over() {
         .create_customer_with_ref(&usurper, &r, Some(live.id))
         .await;
     assert!(
-        matches!(taken, Err(cardvault::ports::StoreError::AlreadyExists)),
+        matches!(taken, Err(cardvault_core::ports::StoreError::AlreadyExists)),
         "{taken:?}"
     );
     assert_eq!(

@@ -5,12 +5,13 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
 use base64::{engine::general_purpose::STANDARD, Engine};
-use cardvault::crypto::{kms::KmsDataKeys, legacy::LegacyKeys, VaultKeys};
 use cardvault::domain::{
     CardNumber, CustomerId, EncryptedPan, PanContext, PaymentMethodId, TenantId,
 };
 use cardvault::secret::ExposeSecret;
-use cardvault::secrets::Secrets;
+use cardvault_aws::kms::KmsDataKeys;
+use cardvault_aws::secrets::Secrets;
+use cardvault_core::crypto::{legacy::LegacyKeys, VaultKeys};
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
@@ -160,7 +161,7 @@ async fn legacy_records_migrate_to_kms_and_are_still_found_as_duplicates() {
     let card = add_card(customer, PAN).await;
     let id = card["id"].as_u64().unwrap();
 
-    let legacy_raw = cardvault::crypto::legacy::generate();
+    let legacy_raw = cardvault_core::crypto::legacy::generate();
     let legacy_id = format!("cardvault/test-legacy-{customer}");
     admin(&["put-secret", "--id", &legacy_id, "--value", &legacy_raw]);
     let legacy = LegacyKeys::parse(&legacy_raw).unwrap();
@@ -240,7 +241,7 @@ async fn a_rotation_refuses_to_write_over_what_it_cannot_read() {
         .unwrap();
     assert!(!out.status.success());
     let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(&aws().await));
-    use cardvault::ports::SecretSource;
+    use cardvault_core::ports::SecretSource;
     assert_eq!(
         secrets.secret(id).await.unwrap().expose_secret(),
         "not a key ring",

@@ -613,9 +613,11 @@ async fn a_deauthorized_connection_refuses_imports_and_redirects_until_set_again
     );
     e["account"] = json!(account);
     // An admin's read of the tenant from before the revocation…
-    use cardvault::ports::{StoreError, TenantStore};
-    let store =
-        cardvault::store::Store::new(aws_sdk_dynamodb::Client::new(&aws().await), &stack().table);
+    use cardvault_core::ports::{StoreError, TenantStore};
+    let store = cardvault_aws::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&aws().await),
+        &stack().table,
+    );
     let tenant_id = cardvault::domain::TenantId::try_from(t.id.clone()).unwrap();
     let stale = store.get_tenant(&tenant_id).await.unwrap().unwrap();
     assert_eq!(deliver(&e).await["result"], "applied");

@@ -1,10 +1,10 @@
 //! The audit trail for the operator: the events of the operator's own changes (keys,
 //! tenant settings), and `audit list` / `audit verify` over a tenant's trail.
 
-use cardvault::chain;
 use cardvault::domain::{Actor, AuditAction, AuditEvent, AuditRecord, TenantId};
-use cardvault::ports::{AuditLog, ChainKey};
-use cardvault::store::Store;
+use cardvault_aws::store::Store;
+use cardvault_core::chain;
+use cardvault_core::ports::{AuditLog, ChainKey};
 use serde_json::{json, Value};
 
 use crate::Result;

@@ -11,8 +11,8 @@
 use serde_json::{json, Value};
 
 use super::{secrets, tenants, Result};
-use cardvault::store::Store;
 use cardvault::vault::rehome::{register_target, PROOF_STRIPE_OAUTH};
+use cardvault_aws::store::Store;
 
 pub struct ConnectArgs {
     pub tenant: String,

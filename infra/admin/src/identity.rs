@@ -1,6 +1,6 @@
 //! The operator's identity for the re-homing function: an `sts:GetCallerIdentity` request
 //! signed (SigV4) with this CLI's credentials, not sent. The function sends it to STS and
-//! takes the ARN STS answers (`cardvault::caller_identity`), so the caller cannot name
+//! takes the ARN STS answers (`cardvault_aws::caller_identity`), so the caller cannot name
 //! itself. The signature is good for 15 minutes (STS's window), for GetCallerIdentity only.
 
 use std::time::SystemTime;
@@ -9,7 +9,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use cardvault::caller_identity::{BINDING_HEADER, CONTENT_TYPE, GET_CALLER_IDENTITY_BODY};
+use cardvault_aws::caller_identity::{BINDING_HEADER, CONTENT_TYPE, GET_CALLER_IDENTITY_BODY};
 use serde_json::{json, Value};
 
 use crate::Result;
@@ -17,7 +17,7 @@ use crate::Result;
 /// `{"headers": {...}}`: the signed request's headers, host included, bound to `payload`
 /// (`caller_identity::binding`): good for that payload only, for a few minutes.
 pub async fn signed_caller_identity(aws: &aws_config::SdkConfig, payload: &Value) -> Result<Value> {
-    let binding = cardvault::caller_identity::binding(payload);
+    let binding = cardvault_aws::caller_identity::binding(payload);
     let region = aws
         .region()
         .map(|r| r.to_string())
@@ -28,7 +28,7 @@ pub async fn signed_caller_identity(aws: &aws_config::SdkConfig, payload: &Value
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
     let url = url.trim_end_matches('/').to_owned() + "/";
-    let host = cardvault::caller_identity::host_of(&url)?;
+    let host = cardvault_aws::caller_identity::host_of(&url)?;
     let credentials = aws
         .credentials_provider()
         .ok_or("no AWS credentials")?

@@ -1,4 +1,4 @@
-//! `mint-jwt`: a bearer token the functions accept (shared/src/auth/jwt.rs verifies it):
+//! `mint-jwt`: a bearer token the functions accept (shared/edge/src/auth/jwt.rs verifies it):
 //! HS256 with the HS256 secret, or RS256 with a PKCS#1 DER private key whose public half
 //! a JWKS serves (the local stack's stand-in identity provider).
 

@@ -2,7 +2,7 @@
 
 use cardvault::domain::ApiKeyRecord;
 use cardvault::secret::{random_token, ApiKey};
-use cardvault::store::Store;
+use cardvault_aws::store::Store;
 use serde_json::{json, Value};
 
 use crate::tenants::load;

@@ -14,9 +14,9 @@ mod vault_keys;
 mod webhooks;
 
 use aws_config::BehaviorVersion;
-use cardvault::crypto::chain_key::KmsChainKey;
 use cardvault::domain::AuditAction;
-use cardvault::store::Store;
+use cardvault_aws::kms::KmsChainKey;
+use cardvault_aws::store::Store;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{tenants, Result};
 use cardvault::domain::AuditAction;
-use cardvault::store::Store;
+use cardvault_aws::store::Store;
 
 pub struct RehomeArgs {
     pub tenant: String,

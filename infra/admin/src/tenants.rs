@@ -3,9 +3,9 @@
 use cardvault::domain::{
     Origin, StripeConnection, Tenant, TenantId, TrustedIssuer, VelocityLimits,
 };
-use cardvault::ports::TenantStore;
 use cardvault::secret::random_token;
-use cardvault::store::Store;
+use cardvault_aws::store::Store;
+use cardvault_core::ports::TenantStore;
 use serde_json::{json, Value};
 
 use crate::Result;
@@ -242,7 +242,7 @@ async fn update(
         change(&mut tenant)?;
         match store.save_tenant(&tenant, &old).await {
             Ok(()) => return Ok(serde_json::to_value(&tenant)?),
-            Err(cardvault::ports::StoreError::Conflict) => {
+            Err(cardvault_core::ports::StoreError::Conflict) => {
                 let now = load(store, id).await?;
                 if now.stripe_revoked_at == old.stripe_revoked_at {
                     // Not the revocation: another condition (a public key already taken).

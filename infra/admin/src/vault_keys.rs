@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use cardvault::crypto::{self, kms::KmsDataKeys, legacy::LegacyKeys, DataKeyCache, DataKeys};
 use cardvault::domain::{CustomerId, EncryptedPan, PanContext, PaymentMethodId, TenantId};
+use cardvault_aws::kms::KmsDataKeys;
+use cardvault_core::crypto::{self, legacy::LegacyKeys, DataKeyCache, DataKeys};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};

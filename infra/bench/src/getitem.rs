@@ -1,5 +1,5 @@
 //! Baseline: one DynamoDB GetItem per request, with the SDK set up as every function sets
-//! it up (`cardvault::aws::sdk_config`) and nothing else: what one necessary round trip
+//! it up (`cardvault_aws::sdk::sdk_config`) and nothing else: what one necessary round trip
 //! costs, cold and warm.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -8,7 +8,7 @@ use lambda_http::{run, service_fn, Body, Error, Request, Response};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let table = std::env::var("TABLE_NAME")?;
-    let aws = cardvault::aws::sdk_config()?;
+    let aws = cardvault_aws::sdk::sdk_config()?;
     let db = aws_sdk_dynamodb::Client::new(&aws);
     let (db, table) = (&db, table.as_str());
     run(service_fn(move |_: Request| async move {
