@@ -23,7 +23,7 @@ name=${1:?logical id}
 out=${2:?ARTIFACTS_DIR}
 arch=${CARDVAULT_SAM_ARCH:-arm64}
 profile=${CARDVAULT_SAM_PROFILE:-release}
-# CreateCustomer -> create-customer: template.yaml's Binary (tests/tests/template.rs holds it).
+# CreateCustomer -> create-customer: template.yaml's Binary (tests/tests/integration/template.rs holds it).
 bin="$(sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' <<<"$name" | tr '[:upper:]' '[:lower:]')"
 die() {
   printf 'sam-build: %s\n' "$*" >&2

@@ -56,7 +56,7 @@ PARALLEL = int(os.environ.get("CARDVAULT_SAM_PARALLEL", "4"))
 
 def functions(template_path):
     """(logical id, binary) of every function, in the template's order: the Binary under
-    each function's Metadata (a line scan, as tests/tests/events.rs reads it)."""
+    each function's Metadata (a line scan, as tests/tests/integration/events.rs reads it)."""
     found, logical = [], None
     with open(template_path) as f:
         for line in f:

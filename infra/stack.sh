@@ -390,7 +390,7 @@ cmd_up() {
   # functions when the server module loads: patched before that import. Stripe declines
   # any card its issuer refuses, localstripe only its fixed test numbers: a card held by
   # "Declined Cardholder" is declined too, so a test can have a number of its own declined
-  # (tests/tests/exposure.rs). Stripe's 404 for a missing object carries
+  # (tests/tests/integration/exposure.rs). Stripe's 404 for a missing object carries
   # `code: resource_missing`, the one 404 the vault takes as "already detached"
   # (`StripeError::is_resource_missing`); localstripe's carries no code, so its UserError
   # 404s get it. Any other 404 (an unknown route) stays without one, as a wrong API base

@@ -2,14 +2,26 @@
 //! with `limit` and signed `next`/`prev` cursors in the query string, kept by `where` and
 //! `filter`.
 
+use cardvault::deps::{Deps, KeyRings, SecretsManager, Unwired};
 use cardvault::dialect::embedthis::{self, PageJson};
 use cardvault::domain::Role;
-use cardvault::{App, Error};
+use cardvault::Error;
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = KeyRings<Unwired>;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { embedthis::render(find(app, &req).await) }).await
+    App::serve(|app, req| async move { embedthis::render(find(app, &req).await) }).await
 }
 
 async fn find(app: &App, req: &Request) -> Result<(StatusCode, PageJson), Error> {

@@ -1,14 +1,26 @@
 //! `POST /card/remove` (owner) with `{id}`: detaches the card from Stripe and removes it;
 //! if it was current, the newest other card becomes current.
 
+use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
 use cardvault::domain::Role;
-use cardvault::{http, App, Caller, Error};
+use cardvault::{http, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(
+    App::serve_write(
         Caller::User,
         embedthis::render_error,
         |app, req| async move { embedthis::render(remove(app, &req).await) },

@@ -1,12 +1,24 @@
 //! `POST /v1/customers`: creates a customer of the caller's tenant.
 
+use cardvault::deps::{Deps, Unwired};
 use cardvault::dialect::fusebill::{self, CustomerJson, CustomerRequest};
-use cardvault::{App, Caller, Error};
+use cardvault::{Caller, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(
+    App::serve_write(
         Caller::Merchant,
         fusebill::render_error,
         |app, req| async move { fusebill::render(create(app, &req).await) },

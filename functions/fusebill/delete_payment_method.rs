@@ -1,13 +1,25 @@
 //! `DELETE /v1/paymentMethods/{id}/creditCard`: deletes a card; 204 on success.
 
+use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
 use cardvault::dialect::fusebill;
 use cardvault::domain::PaymentMethodId;
-use cardvault::{http, App, Caller, Error};
+use cardvault::{http, Caller, Error};
 use lambda_http::Request;
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(
+    App::serve_write(
         Caller::Merchant,
         fusebill::render_error,
         |app, req| async move {

@@ -1,13 +1,25 @@
 //! `GET /v1/paymentMethods/{id}`: one payment method of the caller's tenant.
 
+use cardvault::deps::{Deps, Unwired};
 use cardvault::dialect::fusebill::{self, PaymentMethodJson};
 use cardvault::domain::PaymentMethodId;
-use cardvault::{http, App, Error};
+use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(get(app, &req).await) }).await
+    App::serve(|app, req| async move { fusebill::render(get(app, &req).await) }).await
 }
 
 async fn get(app: &App, req: &Request) -> Result<(StatusCode, PaymentMethodJson), Error> {

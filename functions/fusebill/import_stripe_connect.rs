@@ -1,14 +1,26 @@
 //! `POST /v1/paymentMethodImport/stripeConnect` (alias `POST /v1/AchCardImport/stripeConnect`):
 //! imports a card or bank account from a Stripe customer of the tenant's connected account.
 
+use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
 use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
 use cardvault::vault::StripeRoute;
-use cardvault::{App, Caller, Error};
+use cardvault::{Caller, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(
+    App::serve_write(
         Caller::Merchant,
         fusebill::render_error,
         |app, req| async move { fusebill::render(import(app, &req).await) },

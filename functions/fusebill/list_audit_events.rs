@@ -2,17 +2,29 @@
 //! at a time (`limit`, and `before` from the last page's `nextBefore`). Another tenant's
 //! customer answers exactly like a missing one.
 
+use cardvault::deps::{Deps, Unwired};
 use cardvault::dialect::fusebill::{
     self,
     audit::{audit_page, AuditEventsJson},
 };
 use cardvault::domain::CustomerId;
-use cardvault::{http, App, Error};
+use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { fusebill::render(list(app, &req).await) }).await
+    App::serve(|app, req| async move { fusebill::render(list(app, &req).await) }).await
 }
 
 async fn list(app: &App, req: &Request) -> Result<(StatusCode, AuditEventsJson), Error> {

@@ -2,12 +2,24 @@
 //! numeric ids, and their states with cardvault's permanent ids. The body is serialised
 //! once per container (`fusebill::countries_body`); a warm request checks the key only.
 
+use cardvault::deps::{Deps, Unwired};
 use cardvault::dialect::{self, fusebill};
 use lambda_http::http::StatusCode;
 
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move {
+    App::serve(|app, req| async move {
         match app.merchant(&req).await {
             Ok(_) => dialect::json_text(StatusCode::OK, fusebill::countries_body().to_owned()),
             Err(e) => fusebill::render_error(&e),

@@ -1,14 +1,26 @@
 //! `GET /v1/customers/{id}/paymentMethods/creditCard`: a customer's cards, newest first,
 //! paged with `pageSize` and `pageNumber`; `X-Total-Count` carries the total.
 
+use cardvault::deps::{Deps, KeyRings, SecretsManager, Unwired};
 use cardvault::dialect::fusebill::{self, PaymentMethodJson};
 use cardvault::domain::CustomerId;
-use cardvault::{http, App, Error};
+use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = KeyRings<Unwired>;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move {
+    App::serve(|app, req| async move {
         match list(app, &req).await {
             Ok((cards, total)) => {
                 let mut resp = fusebill::render(Ok((StatusCode::OK, cards)));

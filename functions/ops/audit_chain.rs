@@ -11,12 +11,24 @@ use std::sync::OnceLock;
 
 use cardvault::app::AuditChainer;
 use cardvault::audit_stream::chain_batch;
-use cardvault::{App, Error};
+use cardvault::deps::{Deps, Unwired};
+use cardvault::Error;
 use serde_json::Value;
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_event(chain).await
+    App::serve_event(chain).await
 }
 
 fn chainer(app: &App) -> Result<&'static AuditChainer, Error> {

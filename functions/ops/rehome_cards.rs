@@ -12,15 +12,27 @@
 use std::sync::OnceLock;
 
 use cardvault::caller_identity::{CallerCheck, SignedIdentity};
+use cardvault::deps::{Deps, KeyRings, Kms, SecretsManager, Stripe, Unwired};
 use cardvault::domain::{StripeConnection, TenantId};
 use cardvault::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
-use cardvault::{App, Error};
+use cardvault::Error;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = KeyRings<Kms>;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_event(rehome).await
+    App::serve_event(rehome).await
 }
 
 #[derive(Deserialize)]

@@ -2,13 +2,25 @@
 //! Stripe customer of the signed-in user, and its card a payment method of the user's
 //! vault customer.
 
+use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
 use cardvault::dialect::rechat::{self, CreateStripeCustomerRequest, Data, StripeCustomerJson};
-use cardvault::{http, App, Caller, Error};
+use cardvault::{http, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(Caller::User, rechat::render_error, |app, req| async move {
+    App::serve_write(Caller::User, rechat::render_error, |app, req| async move {
         rechat::render(create(app, &req).await)
     })
     .await

@@ -1,13 +1,25 @@
 //! `GET /payments/stripe/customers` (user API, Rechat style): the signed-in user's own Stripe
 //! customers, oldest first, paged with `start` and `limit`; `info` has `count` and `total`.
 
+use cardvault::deps::{Deps, SecretsManager, Unwired};
 use cardvault::dialect::rechat::{self, Data, StripeCustomerJson};
-use cardvault::{App, Error};
+use cardvault::Error;
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { rechat::render(list(app, &req).await) }).await
+    App::serve(|app, req| async move { rechat::render(list(app, &req).await) }).await
 }
 
 async fn list(

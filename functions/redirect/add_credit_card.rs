@@ -5,18 +5,30 @@
 //! limits before Stripe sees them (`vault::velocity`), and each outcome is a metric line.
 //! Every answer, errors included, carries the CORS headers for an origin some tenant allows.
 
+use cardvault::deps::{Deps, KeyRings, Kms, Recaptcha, SecretsManager, Stripe};
 use cardvault::dialect::fusebill::{
     self,
     redirect::{Params, RedirectResponse},
 };
 use cardvault::domain::Origin;
 use cardvault::vault::Outcome;
-use cardvault::{cors, http, telemetry, App, Caller, Error};
+use cardvault::{cors, http, telemetry, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Stripe;
+    type Keys = KeyRings<Kms>;
+    type Secrets = SecretsManager;
+    type Captcha = Recaptcha;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve_write(
+    App::serve_write(
         Caller::Redirect,
         fusebill::render_error,
         |app, req| async move {

@@ -1,13 +1,25 @@
 //! `OPTIONS /api/paymentsv2`: the CORS preflight. Allowed when some tenant allows the
 //! origin; the POST itself then checks the origin against its own tenant.
 
+use cardvault::deps::{Deps, Unwired};
 use cardvault::domain::Origin;
 use cardvault::{cors, dialect::fusebill};
 use lambda_http::Request;
 
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = Unwired;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req: Request| async move {
+    App::serve(|app, req: Request| async move {
         let origin = cors::origin(&req);
         match origin {
             Some(o) => match app.vault.origin_allowed(&Origin::new(o)).await {

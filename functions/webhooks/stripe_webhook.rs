@@ -4,16 +4,27 @@
 //! body and `Stripe-Signature` go to the vault as they came: nothing is read from the body
 //! before its signature holds. 200 when received; 400 for a bad signature.
 
+use cardvault::deps::{Deps, SecretsManager, Unwired};
 use cardvault::dialect::stripe_webhook;
 use cardvault::domain::TenantId;
 use cardvault::vault::webhooks::{Handled, WebhookRoute, BAD_SIGNATURE, MAX_EVENT_BYTES};
-use cardvault::{http, App, Error};
+use cardvault::{http, Error};
 use lambda_http::Request;
+
+/// What this function is built from: the table, and only these (an unwired port's client
+/// is neither built nor linked).
+struct Uses;
+impl Deps for Uses {
+    type Gateway = Unwired;
+    type Keys = Unwired;
+    type Secrets = SecretsManager;
+    type Captcha = Unwired;
+}
+type App = cardvault::App<Uses>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cardvault::serve(|app, req| async move { stripe_webhook::render(receive(app, &req).await) })
-        .await
+    App::serve(|app, req| async move { stripe_webhook::render(receive(app, &req).await) }).await
 }
 
 async fn receive(app: &App, req: &Request) -> Result<Handled, Error> {

@@ -5,7 +5,7 @@
 //
 //   node tests/browser/docs_page.cjs FACTS_JSON OUT_DIR
 //
-// Run by tests/tests/docs_page.rs (make test). Requests that leave the router are refused:
+// Run by tests/tests/integration/docs_page.rs (make test). Requests that leave the router are refused:
 // the page must work with nothing from a CDN.
 "use strict";
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Fusebill's "Sample Code For Testing" page (seed 002, kept verbatim as the fixture
-// tests/tests/documents/fixtures/002/sample-page.html) in headless Chromium against a
-// running cardvault: `make test` (tests/tests/documents/redirect_002.rs runs this) or
+// tests/tests/integration/documents/fixtures/002/sample-page.html) in headless Chromium against a
+// running cardvault: `make test` (tests/tests/integration/documents/redirect_002.rs runs this) or
 // `make dev` (`make sample-page`).
 //
 //   node tests/browser/sample_page.cjs FACTS_JSON OUT_DIR
@@ -41,7 +41,7 @@ const passToken = facts.recaptcha.passToken;
 
 // The page as Chromium gets it: the document's text, hosts and keys substituted.
 const verbatim = fs.readFileSync(
-  path.join(ROOT, "tests/tests/documents/fixtures/002/sample-page.html"),
+  path.join(ROOT, "tests/tests/integration/documents/fixtures/002/sample-page.html"),
   "utf8",
 );
 const SUBSTITUTIONS = [

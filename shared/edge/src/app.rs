@@ -5,67 +5,38 @@
 use lambda_http::Request;
 
 use crate::auth::{self, jwt::JwtVerifier};
-use crate::aws::kms::KmsDataKeys;
 use crate::config::{Config, ConfigError};
-use crate::crypto::VaultKeys;
+use crate::deps::{All, Build, Deps, Wired, Wiring};
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
-use crate::net::HttpClient;
-use crate::ports::{Ports, RandomIds, SecretSource, SystemClock};
-use crate::recaptcha::SiteVerify;
-use crate::secrets::Secrets;
+use crate::ports::{RandomIds, SecretSource, SystemClock};
 use crate::store::Store;
-use crate::stripe::{RetryPolicy, StripeClient};
 use crate::vault::{Adapters, Settings, Vault};
 
-/// The production adapters: DynamoDB, Stripe over HTTPS, Secrets Manager, KMS, siteverify.
-pub struct Aws;
-
-impl Ports for Aws {
-    type Store = Store;
-    type Gateway = StripeClient;
-    type Keys = VaultKeys<Secrets, KmsDataKeys>;
-    type Secrets = Secrets;
-    type Captcha = SiteVerify;
-    type Clock = SystemClock;
-    type Ids = RandomIds;
-}
-
-pub struct App {
+/// A function's vault, built from its [`Deps`] (every adapter unless a function says less).
+pub struct App<D: Deps = All> {
     pub config: Config,
-    pub vault: Vault<Aws>,
+    pub vault: Vault<Wired<D>>,
     users: JwtVerifier,
     /// For the HS256 secret, which no vault rule reads.
-    secrets: Secrets,
+    secrets: D::Secrets,
 }
 
-impl App {
+impl<D: Deps> App<D> {
     pub fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         Ok(Self::new(config, &crate::aws::sdk::sdk_config()?))
     }
 
     pub fn new(config: Config, aws: &aws_types::SdkConfig) -> Self {
-        let http = HttpClient::default();
-        let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws));
-        let adapters = Adapters::<Aws> {
-            store: Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
-            gateway: StripeClient::new(
-                http.clone(),
-                &config.stripe_api_base,
-                RetryPolicy {
-                    timeout: config.stripe_timeout,
-                    ..RetryPolicy::default()
-                },
-            ),
-            keys: VaultKeys::new(
-                secrets.clone(),
-                KmsDataKeys::new(aws_sdk_kms::Client::new(aws), &config.vault_kms_key_id),
-                &config.fingerprint_secret_id,
-                &config.cursor_secret_id,
-            ),
+        let w = Wiring::new(&config, aws);
+        let secrets = D::Secrets::build(&w);
+        let adapters = Adapters::<Wired<D>> {
+            store: w.store(),
+            gateway: D::Gateway::build(&w),
+            keys: D::Keys::build(&w),
             secrets: secrets.clone(),
-            captcha: SiteVerify::new(http, &config.recaptcha_verify_url),
+            captcha: D::Captcha::build(&w),
             clock: SystemClock,
             ids: RandomIds,
         };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lambda_http::{http::HeaderValue, Body, Request, Response};
 
+use crate::deps::Deps;
 use crate::dialect::fusebill::redirect::Params;
 use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
 use crate::error::Error;
@@ -36,15 +37,15 @@ const DOUBLE_SUBMIT_POLL: Duration = Duration::from_millis(200);
 /// malformed key, 422, 409) are rendered by `render_error`, in the endpoint's dialect; a
 /// request whose caller cannot be told runs as it would without a key (and answers its
 /// own error).
-pub async fn guard<F, Fut>(
-    app: &'static App,
+pub async fn guard<D: Deps, F, Fut>(
+    app: &'static App<D>,
     req: Request,
     caller: Caller,
     render_error: fn(&Error) -> Response<Body>,
     handler: &F,
 ) -> Response<Body>
 where
-    F: Fn(&'static App, Request) -> Fut,
+    F: Fn(&'static App<D>, Request) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
     let client_key = match req.headers().get(HEADER).map(HeaderValue::to_str) {
@@ -130,8 +131,8 @@ struct Keyed {
 
 /// The request's [`Keyed`]; `None` when the caller cannot be told (the handler answers
 /// that) or a redirect without a key has no card.
-async fn keyed(
-    app: &App,
+async fn keyed<D: Deps>(
+    app: &App<D>,
     req: &Request,
     caller: Caller,
     client_key: Option<ClientKey>,

@@ -36,12 +36,13 @@ pub mod dialect;
 pub mod http;
 pub mod idempotent;
 
-// Wiring.
+// Wiring: what a function is built from (`deps`), and its app.
 pub mod app;
 pub mod config;
+pub mod deps;
 mod lambda;
 
 pub use app::App;
+pub use deps::Deps;
 pub use error::{Error, FieldError};
 pub use idempotent::Caller;
-pub use lambda::{serve, serve_event, serve_write};

@@ -48,32 +48,46 @@ const EDGE: &[(&str, &[&str])] = &[
     ("cors", &["domain", "error"]),
     ("dialect", &["domain", "error", "vault", "http", "cors"]),
     ("config", &["auth", "domain"]),
-    // Wiring: the one module that names the adapters.
+    // Wiring: the one module that names the adapters, and the app built from them.
     (
-        "app",
+        "deps",
         &[
-            "auth",
             "aws",
             "config",
             "crypto",
             "domain",
-            "error",
             "net",
             "ports",
             "recaptcha",
+            "secret",
             "secrets",
             "store",
             "stripe",
-            "vault",
+        ],
+    ),
+    (
+        "app",
+        &[
+            "auth", "aws", "config", "deps", "domain", "error", "ports", "store", "vault",
         ],
     ),
     (
         "idempotent",
-        &["app", "cors", "dialect", "domain", "error", "http", "vault"],
+        &[
+            "app", "cors", "deps", "dialect", "domain", "error", "http", "vault",
+        ],
     ),
     (
         "lambda",
-        &["app", "domain", "error", "http", "idempotent", "telemetry"],
+        &[
+            "app",
+            "deps",
+            "domain",
+            "error",
+            "http",
+            "idempotent",
+            "telemetry",
+        ],
     ),
     (
         "lib",
@@ -86,6 +100,7 @@ const EDGE: &[(&str, &[&str])] = &[
             "config",
             "cors",
             "crypto",
+            "deps",
             "dialect",
             "domain",
             "error",

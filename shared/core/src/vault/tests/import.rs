@@ -422,7 +422,7 @@ async fn an_unknown_or_foreign_customer_is_not_found_with_no_stripe_call() {
 /// Each route calls Stripe with its own credentials, every call of it: the own-key route
 /// with the tenant's own secret key and no connected account, the Connect route with the
 /// platform's key on the tenant's account. (localstripe takes any key: only here, and at
-/// wiremock in `tests/tests/stripe_faults.rs`, is the key checked.)
+/// wiremock in `tests/tests/integration/stripe_faults.rs`, is the key checked.)
 #[tokio::test]
 async fn each_import_route_calls_stripe_with_its_own_credentials() {
     use crate::memory::Credentials;

@@ -31,7 +31,7 @@ fn root() -> PathBuf {
 }
 
 fn fixtures_dir() -> PathBuf {
-    root().join("tests/tests/documents/fixtures")
+    root().join("tests/tests/integration/documents/fixtures")
 }
 
 /// One row of `fixtures/README.md`'s table, and the file's text.
