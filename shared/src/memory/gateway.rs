@@ -357,6 +357,13 @@ impl MemoryGateway {
     }
 }
 
+/// Stripe's fingerprint names the number, not its last four digits: one number, one
+/// fingerprint, whatever token or customer it came in with.
+fn fingerprint_of(pan: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(pan.as_bytes())[..8])
+}
+
 /// Sent, but the wait for the answer was cut.
 fn cut(op: &str) -> StripeError {
     StripeError::OutOfTime(OutOfTime {
@@ -506,6 +513,7 @@ impl PaymentGateway for MemoryGateway {
         };
         let mut c = s.new_card(&fake);
         c.last4 = Some(card.number.last4());
+        c.fingerprint = Some(fingerprint_of(pan));
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
         // Stripe keeps the address it was given on the card (its AVS checks read it).
         c.address_line1 = card.address_line1.map(str::to_owned);
@@ -677,6 +685,12 @@ impl PaymentGateway for MemoryGateway {
             }
         }
         s.customer(customer)?;
+        // As any card added to a customer: the issuer may refuse it here, and a card that
+        // declines charges declines them wherever it was added from.
+        let pan = card.number.expose();
+        if pan == DECLINED_AT_ATTACH {
+            return Err(declined("Your card was declined."));
+        }
         let fake = FakeCard {
             brand: card.number.brand().as_str(),
             last4: "0000",
@@ -685,7 +699,11 @@ impl PaymentGateway for MemoryGateway {
             ..FakeCard::default()
         };
         let mut c = s.new_card(&fake);
+        if pan == DECLINES_CHARGES {
+            s.declining.push(c.id.clone());
+        }
         c.last4 = Some(card.number.last4());
+        c.fingerprint = Some(fingerprint_of(pan));
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
         c.address_line1 = card.address_line1.map(str::to_owned);
         c.address_line2 = card.address_line2.map(str::to_owned);
