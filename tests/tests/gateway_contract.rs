@@ -27,10 +27,9 @@
 //!   and localstripe answers a default naming no source of the customer with a 500 (Stripe:
 //!   a 4xx; the fake takes it).
 //! - Charges that need authentication (3-D Secure) and PaymentIntent statuses other than
-//!   `succeeded`: the fake takes them as set by a test ([`MemoryGateway::intent_status`]).
+//!   `succeeded`: the fake takes them as set by a test (`MemoryGateway::intent_status`).
 
 use cardvault::domain::{CardNumber, Cvv, Expiry, PaymentMethodId, StripeToken};
-use cardvault::memory::MemoryGateway;
 use cardvault::ports::{
     CardDetails, CardOnFile, PaymentGateway, Source, StripeAuth, StripeError, CARD_METADATA_KEY,
 };

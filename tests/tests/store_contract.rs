@@ -1082,17 +1082,17 @@ async fn admit_counts_all_or_nothing<H: Harness>(h: &H) {
     );
     // `a` has one left (2 of 3): it was not counted by the refusal.
     assert_eq!(
-        s.admit(&[a.clone()], &check).await.unwrap(),
+        s.admit(std::slice::from_ref(&a), &check).await.unwrap(),
         Admission::Admitted
     );
     assert_eq!(
-        s.admit(&[a.clone()], &check).await.unwrap(),
+        s.admit(std::slice::from_ref(&a), &check).await.unwrap(),
         Admission::Refused(0)
     );
     // The check is read, never counted: still below its limit of 1.
     let fresh = counter(5);
     assert_eq!(
-        s.admit(&[fresh.clone()], &check).await.unwrap(),
+        s.admit(std::slice::from_ref(&fresh), &check).await.unwrap(),
         Admission::Admitted
     );
     // A check at its limit refuses, by the index after the counts.
@@ -1109,7 +1109,9 @@ async fn count_ignores_the_limit<H: Harness>(h: &H) {
     s.count(&c).await.unwrap();
     s.count(&c).await.unwrap();
     assert_eq!(
-        s.admit(&[c.clone()], &counter(9)).await.unwrap(),
+        s.admit(std::slice::from_ref(&c), &counter(9))
+            .await
+            .unwrap(),
         Admission::Refused(0)
     );
     let roomier = Counter {
@@ -1117,7 +1119,9 @@ async fn count_ignores_the_limit<H: Harness>(h: &H) {
         ..c.clone()
     };
     assert_eq!(
-        s.admit(&[roomier.clone()], &counter(9)).await.unwrap(),
+        s.admit(std::slice::from_ref(&roomier), &counter(9))
+            .await
+            .unwrap(),
         Admission::Admitted
     );
     assert_eq!(
@@ -1383,7 +1387,8 @@ async fn outbox_events_ride_every_write_that_commits_a_transaction<H: Harness>(h
     // Refused, or plain single-item writes: left to the caller.
     let full = counter(1);
     s.count(&full).await.unwrap();
-    let (r, left) = Outbox::scope(staged(), s.admit(&[full.clone()], &counter(3))).await;
+    let (r, left) =
+        Outbox::scope(staged(), s.admit(std::slice::from_ref(&full), &counter(3))).await;
     assert_eq!(r.unwrap(), Admission::Refused(0));
     assert_eq!(left.len(), 1, "refused admit");
     let (r, left) = Outbox::scope(staged(), s.record_payment_failure(&pm, "declined")).await;
@@ -1441,7 +1446,7 @@ async fn extend_chain_holds_on_the_head_and_unmarked_events<H: Harness>(h: &H) {
     let r3 = record(3, "h2", &e3);
     for prev in [None, Some(head(1))] {
         let r = s
-            .extend_chain(ts, prev.as_ref(), &[r3.clone()], &head(3))
+            .extend_chain(ts, prev.as_ref(), std::slice::from_ref(&r3), &head(3))
             .await;
         assert!(is_conflict(&r), "{r:?}");
     }
@@ -1481,7 +1486,7 @@ async fn extend_chain_holds_on_the_head_and_unmarked_events<H: Harness>(h: &H) {
     assert_eq!(trail.records, vec![r1, r2]);
     assert_eq!(trail.head, Some(head(2)));
     // The right head: the chain goes on.
-    s.extend_chain(ts, Some(&head(2)), &[r3.clone()], &head(3))
+    s.extend_chain(ts, Some(&head(2)), std::slice::from_ref(&r3), &head(3))
         .await
         .unwrap();
     assert_eq!(s.tenant_trail(&t).await.unwrap().records.len(), 3);

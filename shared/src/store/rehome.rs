@@ -109,7 +109,7 @@ impl RehomeStore for Store {
             .await?;
         let read = out.items().len();
         // Past `want` items read, or stopped short of them by the 1 MB page size.
-        let more = read > want || (out.last_evaluated_key().is_some() && read <= want);
+        let more = read > want || out.last_evaluated_key().is_some();
         let ids = out
             .items()
             .iter()
