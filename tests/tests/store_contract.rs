@@ -133,6 +133,8 @@ macro_rules! contract {
 }
 
 contract!(
+    // every record reads back as written
+    records_read_back_exactly_as_written,
     // tenants
     tenant_reads_answer_only_what_was_set,
     // customers
@@ -156,6 +158,8 @@ contract!(
     clear_default_only_while_it_is_still_that_card,
     delete_holds_only_on_the_default_as_read,
     delete_of_the_default_moves_it,
+    racing_first_cards_make_one_default_and_one_card_per_marker,
+    racing_set_default_and_delete_never_leave_a_default_without_its_card,
     record_payment_failure_counts_and_refuses_an_absent_card,
     // links
     a_link_is_written_whole_and_its_token_used_once,
@@ -324,6 +328,109 @@ async fn new_card<H: Harness>(h: &H, c: &Customer, n: u64) -> PaymentMethod {
 
 fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict))
+}
+
+// ---- what is written is what is read --------------------------------------------
+
+/// Every field of every record, the optional ones set: the fake keeps the value, DynamoDB
+/// keeps its serde_dynamo encoding, and the two must read back the same.
+async fn records_read_back_exactly_as_written<H: Harness>(h: &H) {
+    let s = h.store();
+    let t = tenant_id();
+    let n = rand_u64();
+    let account = format!("acct_ct{n:x}");
+    let record: Tenant = serde_json::from_value(json!({
+        "id": t.as_str(),
+        "name": "Zoë's «shop» 🛒",
+        "publicApiKey": format!("pk_ct{n:x}"),
+        "allowedOrigins": [format!("https://ct-{n:x}.example")],
+        "stripe": {"kind": "connect", "accountId": account},
+        "recaptchaSecretId": "cardvault/tenant/x/recaptcha",
+        "stripePublishableKey": "pk_test_x",
+        "requireAvs": true,
+        "requireRiskFields": true,
+        "legacyQueryStringCards": true,
+        "trustedIssuers": [{"issuer": "https://idp.example", "audience": "cardvault"}],
+        "tokenPolicy": {"maxLifetimeSecs": 600, "allowMissingIat": true},
+        "velocity": {"windowSecs": 60, "perIp": 1, "perPublicKey": 2, "perCustomer": 3, "declines": 0},
+        "stripeRevokedAt": "2026-02-03T04:05:06.789Z",
+        "currency": "eur",
+        "createdAt": "2026-01-01T00:00:00.000000001Z",
+    }))
+    .unwrap();
+    h.seed_tenant(&record).await;
+    assert_eq!(s.get_tenant(&t).await.unwrap(), Some(record));
+
+    let c: Customer = serde_json::from_value(json!({
+        "id": customer_id().get(),
+        "tenantId": t.as_str(),
+        "firstName": "Zoë", "lastName": "O'Brien-Łukasz", "companyName": "ACME «GmbH»",
+        "primaryEmail": "zoe@example.com", "reference": "ref 42",
+        "externalRef": "account:42",
+        "stripeCustomerId": "cus_ct",
+        "createdAt": "2026-01-01T00:00:00.123456789Z",
+        "modifiedAt": "2026-01-01T00:00:00+02:00",
+    }))
+    .unwrap();
+    s.create_customer(&c).await.unwrap();
+    assert_eq!(stored(h, &c).await, Some(c.clone()));
+
+    let pm: PaymentMethod = serde_json::from_value(json!({
+        "id": pm_id().get(),
+        "customerId": c.id.get(),
+        "tenantId": t.as_str(),
+        "instrument": {"kind": "card", "brand": "JCB", "first6": "353011", "expMonth": 1, "expYear": 2040},
+        "last4": "0000",
+        "holder": {"firstName": "Zoë", "lastName": "Roe", "address1": "1 Main St", "address2": "",
+                   "city": "Zürich", "postalZip": "8001", "countryId": 756, "stateId": 0},
+        "stripe": {"customerId": "cus_ct", "sourceId": format!("card_ct{n:x}")},
+        "stripeHome": "secret:cardvault/tenant/x/stripe",
+        "storedInVault": true,
+        "encryptedPan": {"keyId": "v1", "encryptedDataKey": "ZGs=", "nonce": "bm9uY2U=", "ciphertext": "Y3Q="},
+        "fingerprint": "fp:abc",
+        "status": "Active",
+        "failures": 3,
+        "lastError": "Your card was declined.",
+        "nickname": "",
+        "email": "zoe@example.com",
+        "expiryAsSent": {"month": "01", "year": "40"},
+        "stripeCardEvents": {"at": 1767225600, "ids": ["evt_1", "evt_2"]},
+        "stripeChargeEvents": {"resetAt": 1, "failedAt": 2, "failures": [2, 3], "ids": ["evt_3"]},
+        "stripeEventAt": -5,
+        "stripeExpiring": true,
+        "removedAtStripe": "2026-01-02T00:00:00Z",
+        "createdAt": "2026-01-01T00:00:00.5Z",
+        "modifiedAt": "2026-01-01T00:00:00.000001Z",
+    }))
+    .unwrap();
+    s.create_payment_method(&pm, &[stripe_key(&pm)], DefaultRule::IfNone)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.payment_method_of(c.id, pm.id).await.unwrap(),
+        Some(pm.clone())
+    );
+    let (_, methods) = s
+        .customer_with_payment_methods(&t, c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(methods, vec![pm.clone()]);
+
+    let mut l = link(&c, &pm, "sub|with#odd chars", now());
+    l.deleted_at = Some(Timestamp::from_unix_timestamp(1_767_225_601).unwrap());
+    l.source.metadata.insert("k".into(), "v".into());
+    l.source.address_zip = Some(String::new());
+    let other = card(&c, n);
+    s.create_stripe_customer_link(&l, &other, &[stripe_key(&other)], "tok-rt")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.stripe_customer_links(&t, "sub|with#odd chars")
+            .await
+            .unwrap(),
+        vec![l]
+    );
 }
 
 // ---- tenants ----------------------------------------------------------------------
@@ -894,6 +1001,99 @@ async fn delete_of_the_default_moves_it<H: Harness>(h: &H) {
         .unwrap()
         .unwrap();
     assert!(left.is_empty());
+}
+
+/// Eight first cards at once, three pairs of them one Stripe card: one default, one of the
+/// new cards; one card per marker (the others `Duplicate`, or `Conflict` when DynamoDB
+/// cancels a transaction that raced another).
+async fn racing_first_cards_make_one_default_and_one_card_per_marker<H: Harness>(h: &H) {
+    let s = h.store();
+    let c = new_customer(h, &tenant_id()).await;
+    let cards: Vec<PaymentMethod> = (0..8).map(|i| card(&c, i % 5)).collect();
+    let keys: Vec<[String; 1]> = cards.iter().map(|pm| [stripe_key(pm)]).collect();
+    let results = futures_join(
+        cards
+            .iter()
+            .zip(&keys)
+            .map(|(pm, key)| s.create_payment_method(pm, key, DefaultRule::IfNone))
+            .collect(),
+    )
+    .await;
+    let new: Vec<PaymentMethodId> = cards
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| matches!(r, Ok(Created::New)))
+        .map(|(pm, _)| pm.id)
+        .collect();
+    for r in &results {
+        assert!(matches!(r, Ok(_) | Err(StoreError::Conflict)), "{r:?}");
+    }
+    let (found, methods) = s
+        .customer_with_payment_methods(&c.tenant_id, c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: BTreeSet<PaymentMethodId> = methods.iter().map(|p| p.id).collect();
+    assert_eq!(stored, new.iter().copied().collect());
+    let markers: BTreeSet<String> = methods.iter().map(stripe_key).collect();
+    assert_eq!(markers.len(), methods.len(), "two cards on one marker");
+    assert!(new.contains(&found.default_payment_method_id.expect("a default")));
+}
+
+/// Set-default and delete of one card, at once, many times: whichever wins, the default
+/// never names a card that is gone.
+async fn racing_set_default_and_delete_never_leave_a_default_without_its_card<H: Harness>(h: &H) {
+    let s = h.store();
+    for round in 0..6 {
+        let c = new_customer(h, &tenant_id()).await;
+        let first = new_card(h, &c, round * 2).await;
+        let second = new_card(h, &c, round * 2 + 1).await;
+        let marker = [stripe_key(&second)];
+        let (set, delete) = tokio::join!(
+            s.set_default_payment_method(&c.tenant_id, c.id, second.id),
+            s.delete_payment_method(&second, &marker, false, None),
+        );
+        assert!(matches!(set, Ok(()) | Err(StoreError::Conflict)), "{set:?}");
+        assert!(
+            matches!(delete, Ok(()) | Err(StoreError::Conflict)),
+            "{delete:?}"
+        );
+        let (found, methods) = s
+            .customer_with_payment_methods(&c.tenant_id, c.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let default = found.default_payment_method_id.expect("a default");
+        assert!(
+            methods.iter().any(|p| p.id == default),
+            "round {round}: the default {default} is gone (set {set:?}, delete {delete:?})"
+        );
+        assert!(default == first.id || default == second.id);
+    }
+}
+
+/// Every future of `futures`, run at once on this task.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futures.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("ready")).collect()
 }
 
 async fn record_payment_failure_counts_and_refuses_an_absent_card<H: Harness>(h: &H) {
