@@ -79,6 +79,7 @@ contract!(
     a_cvc_sent_with_the_card_passes,
     an_unknown_token_is_resource_missing,
     a_declined_card_on_file_is_refused_and_not_added,
+    a_declined_card_makes_no_customer_with_it,
 );
 
 // ---- helpers ----------------------------------------------------------------------
@@ -164,6 +165,12 @@ async fn a_token_becomes_a_customer_with_its_card<G: PaymentGateway>(g: &G) {
     assert_eq!((card.exp_month, card.exp_year), (Some(8), Some(2031)));
     assert_eq!(card.name.as_deref(), Some("Jane Roe"));
     assert_eq!(card.object, "card");
+    // The card as held: the address it was tokenised with, the CVC's verdict.
+    assert_eq!(card.address_line1.as_deref(), Some("1 Main St"));
+    assert_eq!(card.address_city.as_deref(), Some("Springfield"));
+    assert_eq!(card.address_zip.as_deref(), Some("12345"));
+    assert_eq!(card.address_country.as_deref(), Some("US"));
+    assert_eq!(card.cvc_check.as_deref(), Some("pass"));
     assert!(g.customer_exists(&auth(), &created.id).await.unwrap());
     match g
         .retrieve_source(&auth(), &created.id, &card.id)
@@ -451,6 +458,29 @@ async fn collect_succeeds_or_declines_by_the_card<G: PaymentGateway>(g: &G) {
         .unwrap_err();
     assert!(e.card_declined().is_some(), "{e:?}");
     assert!(matches!(&e, StripeError::Api { status: 402, .. }), "{e:?}");
+    // The same card as a new customer's (the user API) declines its charges too.
+    let tok = token(g, "4000000000000341").await;
+    let created = g
+        .create_customer_with_source(
+            &auth(),
+            &StripeToken::parse(&tok).unwrap(),
+            &[],
+            &key("cws"),
+        )
+        .await
+        .unwrap();
+    let e = g
+        .collect(
+            &auth(),
+            1234,
+            "usd",
+            &created.id,
+            &created.source.id,
+            &key("collect"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.card_declined().is_some(), "{e:?}");
     // The same card added on file (re-homing) declines its charges too.
     let number = number("4000000000000341");
     let on_file = CardOnFile {
@@ -531,4 +561,24 @@ async fn a_declined_card_on_file_is_refused_and_not_added<G: PaymentGateway>(g: 
         "{e:?}"
     );
     assert!(g.list_cards(&auth(), &cus).await.unwrap().is_empty());
+}
+
+/// One call makes the customer and attaches the card: a card the issuer refuses is a
+/// decline of the call.
+async fn a_declined_card_makes_no_customer_with_it<G: PaymentGateway>(g: &G) {
+    let tok = token(g, "4000000000000002").await;
+    let e = g
+        .create_customer_with_source(
+            &auth(),
+            &StripeToken::parse(&tok).unwrap(),
+            &[],
+            &key("cws"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.card_declined().is_some(), "{e:?}");
+    assert!(
+        matches!(&e, StripeError::Api { status: 402, code: Some(c), .. } if c == "card_declined"),
+        "{e:?}"
+    );
 }

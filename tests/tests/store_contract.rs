@@ -1772,6 +1772,9 @@ async fn pending_events_answer_the_existing_ones<H: Harness>(h: &H) {
     assert_eq!(found[0].key, pending_key(&e));
     assert_eq!(found[0].pending.as_ref().map(|p| &p.event), Some(&e));
     assert!(s.pending_events(&[]).await.unwrap().is_empty());
+    // A key named twice: refused, as BatchGetItem refuses it (the chainer names each once).
+    let twice = s.pending_events(&[pending_key(&e), pending_key(&e)]).await;
+    assert!(matches!(twice, Err(StoreError::Backend(_))), "{twice:?}");
 }
 
 // ---- re-homing --------------------------------------------------------------------

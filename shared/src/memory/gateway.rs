@@ -379,6 +379,7 @@ fn source_id(src: &Source) -> &str {
     }
 }
 
+/// The card as Stripe answers it inside its new customer: every field it holds.
 fn source_card(card: &Card, customer: &str) -> SourceCard {
     SourceCard {
         id: card.id.clone(),
@@ -390,6 +391,20 @@ fn source_card(card: &Card, customer: &str) -> SourceCard {
         fingerprint: card.fingerprint.clone(),
         customer: Some(customer.to_owned()),
         object: "card".into(),
+        address_line1: card.address_line1.clone(),
+        address_line2: card.address_line2.clone(),
+        address_city: card.address_city.clone(),
+        address_state: card.address_state.clone(),
+        address_zip: card.address_zip.clone(),
+        address_country: card.address_country.clone(),
+        country: card.country.clone(),
+        funding: card.funding.clone(),
+        cvc_check: card.cvc_check.clone(),
+        metadata: card
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..SourceCard::default()
     }
 }
@@ -458,7 +473,15 @@ impl PaymentGateway for MemoryGateway {
                 id,
             });
         }
-        let (mut card, _) = s.token_card(token.reveal())?;
+        // The card is attached within the call: a card the issuer refuses fails it, and no
+        // customer is made.
+        if s.declining.iter().any(|t| t == token.reveal()) {
+            return Err(declined("Your card was declined."));
+        }
+        let (mut card, declines) = s.token_card(token.reveal())?;
+        if declines {
+            s.declining.push(card.id.clone());
+        }
         let id = s.id("cus");
         card.customer = Some(id.clone());
         let source = source_card(&card, &id);
