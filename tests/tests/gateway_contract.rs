@@ -26,6 +26,9 @@
 //! - `set_default_source` and the default after a detach: the port reads no default back,
 //!   and localstripe answers a default naming no source of the customer with a 500 (Stripe:
 //!   a 4xx; the fake takes it).
+//! - More cards than one page of `list_cards` (10): localstripe answers `has_more` but
+//!   refuses the `starting_after` Stripe takes for the next page (400 "Unexpected
+//!   starting_after"), so the client's paging is not checked here.
 //! - Charges that need authentication (3-D Secure) and PaymentIntent statuses other than
 //!   `succeeded`: the fake takes them as set by a test (`MemoryGateway::intent_status`).
 
@@ -80,6 +83,7 @@ contract!(
     an_unknown_token_is_resource_missing,
     a_declined_card_on_file_is_refused_and_not_added,
     a_declined_card_makes_no_customer_with_it,
+    a_detached_card_collects_nothing,
 );
 
 // ---- helpers ----------------------------------------------------------------------
@@ -581,4 +585,25 @@ async fn a_declined_card_makes_no_customer_with_it<G: PaymentGateway>(g: &G) {
         matches!(&e, StripeError::Api { status: 402, code: Some(c), .. } if c == "card_declined"),
         "{e:?}"
     );
+}
+
+/// A card detached from its customer is gone at Stripe: a collection from it names no
+/// payment method, and takes nothing.
+async fn a_detached_card_collects_nothing<G: PaymentGateway>(g: &G) {
+    let cus = vault_customer(g).await;
+    let card = g
+        .attach_source(
+            &auth(),
+            &cus,
+            &token(g, "4242424242424242").await,
+            &key("a"),
+        )
+        .await
+        .unwrap();
+    g.detach_source(&auth(), &cus, &card.id).await.unwrap();
+    let e = g
+        .collect(&auth(), 1234, "usd", &cus, &card.id, &key("collect"))
+        .await
+        .unwrap_err();
+    assert!(missing(&e), "{e:?}");
 }

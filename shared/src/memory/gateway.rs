@@ -658,7 +658,16 @@ impl PaymentGateway for MemoryGateway {
                 status: intent.status.clone(),
             });
         }
-        s.customer(customer)?;
+        // A card not on the customer (detached, so deleted at Stripe) names no payment
+        // method.
+        let on_customer = s
+            .customer(customer)?
+            .sources
+            .iter()
+            .any(|src| source_id(src) == card);
+        if !on_customer {
+            return Err(not_found("PaymentMethod", card));
+        }
         if s.declining.iter().any(|c| c == card) {
             return Err(declined("Your card has insufficient funds."));
         }
