@@ -22,8 +22,6 @@ const CORE: &[(&str, &[&str])] = &[
     ("chain", &["domain", "ports"]),
     // Envelope encryption over the key ports: the rules never name it, the wiring does.
     ("crypto", &["domain", "ports"]),
-    // The in-memory adapters, and a vault built from them, for unit tests.
-    ("memory", &["domain", "ports", "crypto", "vault"]),
     (
         "lib",
         &[
@@ -32,7 +30,6 @@ const CORE: &[(&str, &[&str])] = &[
             "crypto",
             "domain",
             "error",
-            "memory",
             "ports",
             "telemetry",
             "vault",

@@ -27,6 +27,9 @@ mod stripe_side;
 mod webhooks;
 // Operations.
 mod rehome;
+// The in-memory fakes held to the real stand-ins: each case runs on both.
+mod gateway_contract;
+mod store_contract;
 // The template, the local tooling and the docs page.
 mod dev_banner;
 mod docs_page;

@@ -1,6 +1,5 @@
 //! Customers and their external references ([`CustomerStore`]).
 
-use super::Backend;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
@@ -151,8 +150,12 @@ impl CustomerStore for Store {
             .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await
-            .backend()?;
-        super::updated_stripe_customer(out.attributes)
+            .await;
+        match out {
+            Ok(out) => super::updated_stripe_customer(out.attributes),
+            // Absent, or another tenant's: the state is not what the caller read.
+            Err(e) if super::condition_failed(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(StoreError::backend(e)),
+        }
     }
 }

@@ -248,7 +248,8 @@ impl PaymentMethodStore for Store {
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(tx::build_err)?;
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::payment_method_key(pm.customer_id, pm.id)))
@@ -261,8 +262,13 @@ impl PaymentMethodStore for Store {
             .expression_attribute_values(":m", AttributeValue::S(message.to_owned()))
             .expression_attribute_values(":now", AttributeValue::S(now))
             .send()
-            .await.backend()?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The card is gone: the state is not what the caller read.
+            Err(e) if super::condition_failed(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(StoreError::backend(e)),
+        }
     }
 }
 

@@ -95,6 +95,9 @@ impl RehomeStore for Store {
     ) -> Result<(Vec<CustomerId>, bool), StoreError> {
         // "CUST#12#" sorts after "CUST#12" and before "CUST#120"; "CUST$" after every "CUST#…".
         let from = after.map_or_else(|| "CUST#".to_owned(), |a| format!("CUST#{a}#"));
+        // One more than asked: whether more follow is then known, not guessed (DynamoDB
+        // returns a LastEvaluatedKey whenever Limit stopped it, even at the very end).
+        let want = limit.clamp(1, 1000);
         let out = self
             .client
             .query()
@@ -104,10 +107,13 @@ impl RehomeStore for Store {
             .expression_attribute_values(":pk", AttributeValue::S(items::tenant_pk(tenant)))
             .expression_attribute_values(":from", AttributeValue::S(from))
             .expression_attribute_values(":to", AttributeValue::S("CUST$".into()))
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(want as i32 + 1)
             .send()
             .await
             .backend()?;
+        let read = out.items().len();
+        // Past `want` items read, or stopped short of them by the 1 MB page size.
+        let more = read > want || out.last_evaluated_key().is_some();
         let ids = out
             .items()
             .iter()
@@ -120,8 +126,9 @@ impl RehomeStore for Store {
                     .ok()
             })
             .filter_map(|n: u64| CustomerId::try_from(n).ok())
+            .take(want)
             .collect();
-        Ok((ids, out.last_evaluated_key().is_some()))
+        Ok((ids, more))
     }
 
     async fn customer_for_rehome(
@@ -179,9 +186,13 @@ impl RehomeStore for Store {
             .expression_attribute_values(":t", AttributeValue::S(tenant.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await
-            .backend()?;
-        super::updated_stripe_customer(out.attributes)
+            .await;
+        match out {
+            Ok(out) => super::updated_stripe_customer(out.attributes),
+            // Recorded by another tenant for this customer id.
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(StoreError::backend(e)),
+        }
     }
 
     /// One TransactWriteItems: the payment method (on condition of its old references),

@@ -357,6 +357,13 @@ impl MemoryGateway {
     }
 }
 
+/// Stripe's fingerprint names the number, not its last four digits: one number, one
+/// fingerprint, whatever token or customer it came in with.
+fn fingerprint_of(pan: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(pan.as_bytes())[..8])
+}
+
 /// Sent, but the wait for the answer was cut.
 fn cut(op: &str) -> StripeError {
     StripeError::OutOfTime(OutOfTime {
@@ -372,6 +379,7 @@ fn source_id(src: &Source) -> &str {
     }
 }
 
+/// The card as Stripe answers it inside its new customer: every field it holds.
 fn source_card(card: &Card, customer: &str) -> SourceCard {
     SourceCard {
         id: card.id.clone(),
@@ -383,6 +391,20 @@ fn source_card(card: &Card, customer: &str) -> SourceCard {
         fingerprint: card.fingerprint.clone(),
         customer: Some(customer.to_owned()),
         object: "card".into(),
+        address_line1: card.address_line1.clone(),
+        address_line2: card.address_line2.clone(),
+        address_city: card.address_city.clone(),
+        address_state: card.address_state.clone(),
+        address_zip: card.address_zip.clone(),
+        address_country: card.address_country.clone(),
+        country: card.country.clone(),
+        funding: card.funding.clone(),
+        cvc_check: card.cvc_check.clone(),
+        metadata: card
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..SourceCard::default()
     }
 }
@@ -451,7 +473,15 @@ impl PaymentGateway for MemoryGateway {
                 id,
             });
         }
-        let (mut card, _) = s.token_card(token.reveal())?;
+        // The card is attached within the call: a card the issuer refuses fails it, and no
+        // customer is made.
+        if s.declining.iter().any(|t| t == token.reveal()) {
+            return Err(declined("Your card was declined."));
+        }
+        let (mut card, declines) = s.token_card(token.reveal())?;
+        if declines {
+            s.declining.push(card.id.clone());
+        }
         let id = s.id("cus");
         card.customer = Some(id.clone());
         let source = source_card(&card, &id);
@@ -506,6 +536,7 @@ impl PaymentGateway for MemoryGateway {
         };
         let mut c = s.new_card(&fake);
         c.last4 = Some(card.number.last4());
+        c.fingerprint = Some(fingerprint_of(pan));
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
         // Stripe keeps the address it was given on the card (its AVS checks read it).
         c.address_line1 = card.address_line1.map(str::to_owned);
@@ -627,7 +658,16 @@ impl PaymentGateway for MemoryGateway {
                 status: intent.status.clone(),
             });
         }
-        s.customer(customer)?;
+        // A card not on the customer (detached, so deleted at Stripe) names no payment
+        // method.
+        let on_customer = s
+            .customer(customer)?
+            .sources
+            .iter()
+            .any(|src| source_id(src) == card);
+        if !on_customer {
+            return Err(not_found("PaymentMethod", card));
+        }
         if s.declining.iter().any(|c| c == card) {
             return Err(declined("Your card has insufficient funds."));
         }
@@ -677,6 +717,12 @@ impl PaymentGateway for MemoryGateway {
             }
         }
         s.customer(customer)?;
+        // As any card added to a customer: the issuer may refuse it here, and a card that
+        // declines charges declines them wherever it was added from.
+        let pan = card.number.expose();
+        if pan == DECLINED_AT_ATTACH {
+            return Err(declined("Your card was declined."));
+        }
         let fake = FakeCard {
             brand: card.number.brand().as_str(),
             last4: "0000",
@@ -685,7 +731,11 @@ impl PaymentGateway for MemoryGateway {
             ..FakeCard::default()
         };
         let mut c = s.new_card(&fake);
+        if pan == DECLINES_CHARGES {
+            s.declining.push(c.id.clone());
+        }
         c.last4 = Some(card.number.last4());
+        c.fingerprint = Some(fingerprint_of(pan));
         c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
         c.address_line1 = card.address_line1.map(str::to_owned);
         c.address_line2 = card.address_line2.map(str::to_owned);

@@ -54,8 +54,9 @@ pub struct MemoryStore {
     conflicting: Mutex<HashSet<&'static str>>,
     /// Every operation called, in order: the round trips a rule makes.
     calls: Mutex<Vec<&'static str>>,
-    /// Re-homing's progress: (customer, target) → the Stripe customer made there.
-    rehomed: Mutex<HashMap<(CustomerId, String), String>>,
+    /// Re-homing's progress: (customer, target) → the tenant that recorded it and the
+    /// Stripe customer made there.
+    rehomed: Mutex<HashMap<(CustomerId, String), (TenantId, String)>>,
     /// Re-homing targets: (tenant, connected account).
     pub(crate) rehome_targets: Mutex<BTreeSet<(TenantId, String)>>,
     /// Customers the next reads by reference miss, and how many times: as an eventually
@@ -495,6 +496,8 @@ impl PaymentMethodStore for MemoryStore {
             .ok_or(StoreError::Conflict)?;
         stored.failures += 1;
         stored.last_error = Some(message.to_owned());
+        // As the DynamoDB adapter's `modifiedAt = :now`.
+        stored.modified_at = time::OffsetDateTime::now_utc();
         Ok(())
     }
 }
@@ -594,6 +597,8 @@ impl VelocityStore for MemoryStore {
             let entry = s.counters.entry(c.key.clone()).or_insert((0, c.expires_at));
             entry.0 += 1;
         }
+        // A transaction in the DynamoDB adapter: staged events ride with it.
+        commit_events(&mut s);
         Ok(Admission::Admitted)
     }
 
@@ -688,9 +693,12 @@ impl AuditLog for MemoryStore {
     async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
         let mut s = self.enter("audit_append")?;
         let key = (event.tenant_id.clone(), event.event_id.clone());
-        s.pending
-            .entry(key)
-            .or_insert(Some(PendingEvent { event, seq: None }));
+        // The DynamoDB adapter's conditional Put (a transaction with any staged events,
+        // which ride only if the Put is new).
+        if let std::collections::btree_map::Entry::Vacant(v) = s.pending.entry(key) {
+            v.insert(Some(PendingEvent { event, seq: None }));
+            commit_events(&mut s);
+        }
         Ok(())
     }
 
@@ -888,7 +896,7 @@ impl crate::ports::RehomeStore for MemoryStore {
             .lock()
             .unwrap()
             .get(&(customer, target.to_owned()))
-            .cloned();
+            .map(|(_, stripe)| stripe.clone());
         Ok(
             customer_of(&s, tenant, customer).map(|c| crate::ports::RehomeCustomer {
                 customer: c.clone(),
@@ -903,21 +911,24 @@ impl crate::ports::RehomeStore for MemoryStore {
         )
     }
 
+    /// As the DynamoDB adapter's condition: a record another tenant made for this
+    /// customer id is refused (`Conflict`), never answered.
     async fn record_target_customer(
         &self,
-        _tenant: &TenantId,
+        tenant: &TenantId,
         customer: CustomerId,
         target: &str,
         stripe_customer: &str,
     ) -> Result<String, StoreError> {
         let _s = self.enter("record_target_customer")?;
-        Ok(self
-            .rehomed
-            .lock()
-            .unwrap()
+        let mut rehomed = self.rehomed.lock().unwrap();
+        let (owner, stripe) = rehomed
             .entry((customer, target.to_owned()))
-            .or_insert_with(|| stripe_customer.to_owned())
-            .clone())
+            .or_insert_with(|| (tenant.clone(), stripe_customer.to_owned()));
+        if owner != tenant {
+            return Err(StoreError::Conflict);
+        }
+        Ok(stripe.clone())
     }
 
     async fn rehome_payment_method(
@@ -927,29 +938,38 @@ impl crate::ports::RehomeStore for MemoryStore {
         target: &str,
     ) -> Result<(), StoreError> {
         let mut s = self.enter("rehome_payment_method")?;
+        // The DynamoDB adapter's transaction: the card on condition of its old references
+        // (a card with none is refused before anything is written), the old marker out,
+        // and the new one in only if no card holds it yet.
+        let from = pm.stripe.clone().ok_or(StoreError::Conflict)?;
+        let new = (
+            pm.customer_id,
+            crate::domain::stripe_dedupe_key(&to.source_id),
+        );
+        let old = (
+            pm.customer_id,
+            crate::domain::stripe_dedupe_key(&from.source_id),
+        );
+        if s.dedupe.contains_key(&new) && new != old {
+            return Err(StoreError::Conflict);
+        }
         let stored = s
             .payment_methods
             .get_mut(&(pm.customer_id, pm.id))
             .filter(|p| {
                 p.tenant_id == pm.tenant_id
-                    && p.stripe == pm.stripe
+                    && p.stripe.as_ref() == Some(&from)
                     && p.removed_at_stripe.is_none()
             })
             .ok_or(StoreError::Conflict)?;
-        let from = stored
-            .stripe
-            .replace(to.clone())
-            .ok_or(StoreError::Conflict)?;
+        stored.stripe = Some(to.clone());
         stored.stripe_home = Some(target.to_owned());
-        let old = crate::domain::stripe_dedupe_key(&from.source_id);
-        s.dedupe.remove(&(pm.customer_id, old));
-        s.dedupe.insert(
-            (
-                pm.customer_id,
-                crate::domain::stripe_dedupe_key(&to.source_id),
-            ),
-            pm.id,
-        );
+        // As the adapter's `modifiedAt = :now`: a write conditioned on the card as read
+        // before (a Stripe event's) no longer holds.
+        stored.modified_at = time::OffsetDateTime::now_utc();
+        s.dedupe.remove(&old);
+        s.dedupe.insert(new, pm.id);
+        commit_events(&mut s);
         Ok(())
     }
 
