@@ -7,6 +7,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::CardBrand;
+use crate::error::Error;
 
 /// A full card number (PAN) that passed Luhn and its brand's length rules.
 #[derive(Clone)]
@@ -65,8 +66,46 @@ impl CardNumber {
 
 /// The Luhn check over ASCII digits (issued ids fail it, card numbers pass it).
 pub fn luhn_ok(digits: &str) -> bool {
-    // One Luhn check for the crate: error.rs, the bottom layer, needs it too.
-    crate::error::luhn(digits)
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2 == 1, d * 2) {
+                (true, d2) if d2 > 9 => d2 - 9,
+                (true, d2) => d2,
+                (false, _) => d,
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+impl Error {
+    /// Absent, or outside the caller's scope. Built here, beside the card number's check,
+    /// so that no not-found message can echo a card number (see [`shown_id`]).
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: shown_id(id.to_string()),
+        }
+    }
+}
+
+/// The id a not-found message repeats: the caller's own id, unless it is not an id at all
+/// (any text a path segment can carry) or could be a card number (13 to 19 digits passing
+/// the Luhn check), which no answer echoes (the fuzzing's `no_card_echo` found both).
+/// Absent and out-of-scope ids go through here alike, so they still answer the same.
+fn shown_id(raw: String) -> String {
+    let digits = !raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|b| b.is_ascii_digit());
+    if !digits {
+        return "(not an id)".into();
+    }
+    if raw.len() >= 13 && luhn_ok(&raw) {
+        return "(not shown)".into();
+    }
+    raw
 }
 
 fn prefix(digits: &str, n: usize) -> u32 {
@@ -361,6 +400,30 @@ mod tests {
             "6300", "1234",
         ] {
             assert_eq!(brand_of(&format!("{bin:0<16}")), None, "{bin}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod not_found_tests {
+    use super::*;
+
+    #[test]
+    fn not_found_never_echoes_a_card_number_or_arbitrary_text() {
+        let msg = |id: &str| Error::not_found("Customer", id).to_string();
+        assert_eq!(msg("1325"), "Customer with id 1325 not found.");
+        // 16 digits, not Luhn-valid: an id as this service issues them.
+        assert_eq!(
+            msg("6766169553656379"),
+            "Customer with id 6766169553656379 not found."
+        );
+        for card in ["4242424242424242", "378282246310005", "6766169553656376"] {
+            assert!(!msg(card).contains(card), "{card}");
+        }
+        for junk in ["-1044319656051", "<script>", "12a", ""] {
+            let m = msg(junk);
+            assert!(!m.contains(junk) || junk.is_empty(), "{m}");
+            assert_eq!(m, "Customer with id (not an id) not found.");
         }
     }
 }
