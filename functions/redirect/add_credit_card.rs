@@ -48,7 +48,7 @@ async fn add(
     req: &Request,
     allowed_origin: &mut Option<String>,
 ) -> Result<(StatusCode, RedirectResponse), Error> {
-    let params = Params::from_request(req)?;
+    let params = Params::of(req)?;
     let (public_key, customer) = params.identity()?;
     let tenant = app
         .vault

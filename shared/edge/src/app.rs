@@ -4,7 +4,7 @@
 
 use lambda_http::Request;
 
-use crate::auth::{self, jwt::JwtVerifier};
+use crate::auth::{self, jwt::JwtVerifier, Caller};
 use crate::config::{Config, ConfigError};
 use crate::deps::{All, Build, Deps, Wired, Wiring};
 use crate::domain::{Principal, TenantId};
@@ -55,15 +55,25 @@ impl<D: Deps> App<D> {
         }
     }
 
-    /// The tenant behind a merchant API request's private key.
+    /// The tenant behind a merchant API request's private key: as the idempotency guard
+    /// found it, if it looked first ([`Self::authenticate_once`]), else now.
     pub async fn merchant(&self, req: &Request) -> Result<TenantId, Error> {
-        self.vault.merchant(&auth::merchant_key(req)?).await
+        match req.extensions().get::<Authenticated>() {
+            Some(Authenticated::Merchant(tenant)) => Ok(tenant.clone()),
+            Some(Authenticated::Refused(message)) => Err(Error::Unauthorized(message)),
+            _ => self.vault.merchant(&auth::merchant_key(req)?).await,
+        }
     }
 
     /// The user behind a bearer JWT (user and billing card APIs), if the tenant it names
-    /// trusts its issuer. The HS256 secret is read only for an HS256 token, and only when
-    /// no JWKS is configured.
+    /// trusts its issuer: as the idempotency guard found it, if it looked first, else now.
+    /// The HS256 secret is read only for an HS256 token, and only when no JWKS is configured.
     pub async fn user(&self, req: &Request) -> Result<Principal, Error> {
+        match req.extensions().get::<Authenticated>() {
+            Some(Authenticated::User(user)) => return Ok(user.clone()),
+            Some(Authenticated::Refused(message)) => return Err(Error::Unauthorized(message)),
+            _ => {}
+        }
         let token = self
             .users
             .authenticate(req, || async {
@@ -76,6 +86,33 @@ impl<D: Deps> App<D> {
             .await?;
         self.vault.user(token).await
     }
+
+    /// Authenticates `req` as `caller` and keeps the answer in it, so that whoever asks next
+    /// (the idempotency guard, then the handler) gets it without a second check: one
+    /// authentication per request, and a refused key costs one lookup, not two. A failure
+    /// that is not a refusal (the table unreachable) is not kept: the next asker tries again.
+    pub async fn authenticate_once(&self, req: &mut Request, caller: Caller) {
+        let found = match caller {
+            Caller::Merchant => self.merchant(req).await.map(Authenticated::Merchant),
+            Caller::User => self.user(req).await.map(Authenticated::User),
+            Caller::Redirect => return,
+        };
+        let kept = match found {
+            Ok(found) => found,
+            Err(Error::Unauthorized(message)) => Authenticated::Refused(message),
+            Err(_) => return,
+        };
+        req.extensions_mut().insert(kept);
+    }
+}
+
+/// A request's caller as authenticated once, kept in the request's extensions (which only
+/// this process writes: nothing a client sends can put one there).
+#[derive(Clone)]
+enum Authenticated {
+    Merchant(TenantId),
+    User(Principal),
+    Refused(&'static str),
 }
 
 /// The audit chainer's adapters: the table, and the chain's KMS HMAC key.

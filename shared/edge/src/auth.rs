@@ -34,6 +34,18 @@ pub fn basic_api_key(header: &str) -> Option<ApiKey> {
     ApiKey::parse(key)
 }
 
+/// Who calls a write endpoint, which says what a key is scoped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A private API key: its tenant.
+    Merchant,
+    /// A bearer token: its tenant and `sub`.
+    User,
+    /// The transparent redirect: the public key's tenant and the customer. Without a key,
+    /// a double submit of the same card within `vault::once::DOUBLE_SUBMIT_WINDOW` is one request.
+    Redirect,
+}
+
 /// The private API key of a merchant API request. Whether it is worth anything is the
 /// vault's question (`vault::callers`).
 pub fn merchant_key(req: &Request) -> Result<ApiKey, Error> {

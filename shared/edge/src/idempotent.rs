@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lambda_http::{http::HeaderValue, Body, Request, Response};
 
+use crate::auth::Caller;
 use crate::deps::Deps;
 use crate::dialect::fusebill::redirect::Params;
 use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
@@ -17,18 +18,6 @@ use crate::App;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
-
-/// Who calls a write endpoint, which says what a key is scoped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// A private API key: its tenant.
-    Merchant,
-    /// A bearer token: its tenant and `sub`.
-    User,
-    /// The transparent redirect: the public key's tenant and the customer. Without a key,
-    /// a double submit of the same card within [`DOUBLE_SUBMIT_WINDOW`] is one request.
-    Redirect,
-}
 
 /// How often a double submit looks again for the first one's answer.
 const DOUBLE_SUBMIT_POLL: Duration = Duration::from_millis(200);
@@ -58,6 +47,13 @@ where
     };
     if client_key.is_none() && caller != Caller::Redirect {
         return handler(app, req).await;
+    }
+    // The guard needs the caller (and the redirect its form) first: found once, kept in
+    // the request for the handler.
+    let mut req = req;
+    app.authenticate_once(&mut req, caller).await;
+    if caller == Caller::Redirect {
+        Params::parse_once(&mut req);
     }
     let Some(Keyed {
         tenant,
@@ -148,7 +144,7 @@ async fn keyed<D: Deps>(
             (user.tenant, format!("user:{}", user.user), None, None)
         }
         Caller::Redirect => {
-            let params = Params::from_request(req).ok()?;
+            let params = Params::of(req).ok()?;
             let (public_key, customer) = params.identity().ok()?;
             let tenant = app.vault.tenant_by_public_key(&public_key).await.ok()??;
             // The body holds a card number and a CVV: its hash is a MAC under the

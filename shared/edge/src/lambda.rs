@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
 
+use crate::auth::Caller;
 use crate::deps::Deps;
 use crate::domain::{Deadline, RequestScope};
-use crate::idempotent::{self, Caller};
+use crate::idempotent;
 use crate::App;
 
 impl<D: Deps> App<D> {

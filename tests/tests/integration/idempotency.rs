@@ -655,7 +655,8 @@ async fn twenty_truly_concurrent_requests_run_once_and_the_rest_get_409() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use cardvault::dialect::fusebill;
-    use cardvault::idempotent::{guard, Caller};
+    use cardvault::idempotent::guard;
+    use cardvault::Caller;
     use lambda_http::{Body, Request, Response};
 
     static RAN: AtomicUsize = AtomicUsize::new(0);
@@ -737,4 +738,64 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
     })
     .await;
     out.into_iter().map(Option::unwrap).collect()
+}
+
+/// One authentication per request: the guard authenticates a keyed write's caller, and the
+/// handler gets that answer from the request, not a second check. The handler below strips
+/// the credentials before it asks: it still sees the guard's tenant, and for a refused key
+/// the guard's refusal (not "missing header"), so the key was looked up once.
+#[tokio::test]
+async fn the_guard_and_the_handler_share_one_authentication() {
+    use cardvault::dialect::fusebill;
+    use cardvault::idempotent::guard;
+    use cardvault::{Caller, Error};
+    use lambda_http::{Body, Request, Response};
+
+    let app: &'static cardvault::App =
+        Box::leak(Box::new(app_with_stripe(&stack().stripe_url).await));
+    let handler = |app: &'static cardvault::App, req: Request| async move {
+        let mut req = req;
+        req.headers_mut().remove("authorization");
+        let said = match app.merchant(&req).await {
+            Ok(tenant) => format!("tenant {tenant}"),
+            Err(Error::Unauthorized(m)) => format!("refused: {m}"),
+            Err(e) => format!("error: {e}"),
+        };
+        Response::new(Body::Text(said))
+    };
+    let request = |key: &str| {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/customers")
+            .header("authorization", basic(key))
+            .header("idempotency-key", fresh_key("once-auth"))
+            .body(Body::Text("{}".into()))
+            .unwrap()
+    };
+    let text = |r: Response<Body>| match r.into_body() {
+        Body::Text(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let ok = guard(
+        app,
+        request(&tenant_a().private_api_key),
+        Caller::Merchant,
+        fusebill::render_error,
+        &handler,
+    )
+    .await;
+    assert_eq!(text(ok), format!("tenant {}", tenant_a().id));
+    // Well formed, and no tenant's: the guard's lookup finds nothing.
+    let real = &tenant_a().private_api_key;
+    let last = if real.ends_with('0') { "1" } else { "0" };
+    let unknown = format!("{}{last}", &real[..real.len() - 1]);
+    let refused = guard(
+        app,
+        request(&unknown),
+        Caller::Merchant,
+        fusebill::render_error,
+        &handler,
+    )
+    .await;
+    assert_eq!(text(refused), "refused: Invalid or revoked API key.");
 }

@@ -9,6 +9,7 @@
 //! API Gateway, proxies and the Lambda event record URLs. It is refused even when the body
 //! holds the same field: once in the URL, the value has already been recorded on the way.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use lambda_http::{Request, RequestExt};
@@ -24,7 +25,7 @@ const NOT_IN_URL: &[&str] = &["cardNumber", "cvv", "recaptcha"];
 
 /// Every parameter, keyed by its lower-cased name (nested JSON objects flattened with `.`).
 /// No `Debug`: it holds the raw card number and CVV.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Params {
     values: HashMap<String, Value>,
     /// The fields of [`NOT_IN_URL`] that the query string carried (not blank).
@@ -32,6 +33,23 @@ pub struct Params {
 }
 
 impl Params {
+    /// The request's parameters: as [`Self::parse_once`] kept them, or parsed now.
+    pub fn of(req: &Request) -> Result<Cow<'_, Self>, Error> {
+        match req.extensions().get::<Self>() {
+            Some(kept) => Ok(Cow::Borrowed(kept)),
+            None => Self::from_request(req).map(Cow::Owned),
+        }
+    }
+
+    /// Parses the request once and keeps what it found in it, for whoever reads it next
+    /// ([`Self::of`]). A request that does not parse is left as it is: its reader answers
+    /// the error.
+    pub fn parse_once(req: &mut Request) {
+        if let Ok(params) = Self::from_request(req) {
+            req.extensions_mut().insert(params);
+        }
+    }
+
     /// Query string first, then the body, whose values win.
     pub fn from_request(req: &Request) -> Result<Self, Error> {
         let mut params = Self::default();
