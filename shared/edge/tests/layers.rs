@@ -71,13 +71,14 @@ const EDGE: &[(&str, &[&str])] = &[
     (
         "idempotent",
         &[
-            "app", "cors", "deps", "dialect", "domain", "error", "http", "vault",
+            "app", "auth", "cors", "deps", "dialect", "domain", "error", "http", "vault",
         ],
     ),
     (
         "lambda",
         &[
             "app",
+            "auth",
             "deps",
             "domain",
             "error",
