@@ -17,26 +17,33 @@
 //! - a run that loses a race to record a card checks whether the winner recorded the same
 //!   copy before it detaches its own.
 //!
+//! Each customer is planned from what was read alone (`plan`: no port, so every
+//! classification is tested without adapters), and the plan carried out here over the
+//! ports, step by step in its order.
+//!
 //! Only the one function that runs this may decrypt (`ports::PanOpener`); a PAN is opened
 //! for one card at a time, right before its Stripe call, and dropped after it.
 
-use std::collections::BTreeSet;
+pub(crate) mod plan;
+
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Vault;
 use crate::domain::{
-    geo, Actor, AuditAction, CustomerId, Deadline, Expiry, Instrument, PanContext, PaymentMethod,
-    PaymentMethodId, StripeConnection, StripeRef, Tenant, TenantId, Text,
+    geo, Actor, AuditAction, CardNumber, CustomerId, Deadline, EncryptedPan, Expiry, Holder,
+    Instrument, PanContext, PaymentMethod, PaymentMethodId, StripeConnection, StripeRef, Tenant,
+    TenantId, Text,
 };
 use crate::error::Error;
 use crate::ports::{
-    Card, CardOnFile, PanOpener, PaymentGateway, PaymentMethodStore, Ports, RehomeCustomer,
-    RehomeStore, StoreError, StripeAuth, StripeError, StripeEventStore, CARD_METADATA_KEY,
+    Card, CardOnFile, KeyError, PanOpener, PaymentGateway, PaymentMethodStore, Ports, RehomeStore,
+    StoreError, StripeAuth, StripeError, StripeEventStore,
 };
 use crate::vault::credentials::StripeRoute;
 use crate::vault::idempotency::IdempotencyKey;
+use plan::{card_ref, plan_customer, take_match, CustomerPlan, Homes, Limits, Step};
 
 /// Customers read per store page.
 const CUSTOMER_PAGE: usize = 100;
@@ -145,9 +152,20 @@ pub struct RehomeReport {
     pub stopped: Option<String>,
 }
 
+impl RehomeReport {
+    /// The cards the report names, in any list (what [`REPORT_MAX`] bounds).
+    fn listed(&self) -> usize {
+        self.moved.len()
+            + self.needs_reimport.len()
+            + self.removed_at_stripe.len()
+            + self.failed.len()
+    }
+}
+
 /// Why a customer's cards stopped part-way: time, the batch size, or a service not answering.
 /// The customer is then done again by the next batch.
-enum Stop {
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
     Time,
     Batch,
     /// The report holds [`REPORT_MAX`] cards.
@@ -182,20 +200,31 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Whether the batch is full before its next customer: the report's cap, or (a dry
-    /// run, which moves nothing and so never stops inside a customer) its batch size.
+    /// [`Limits::before_customer`] for this batch.
     fn full(&self, report: &RehomeReport) -> Option<Stop> {
-        let listed = report.moved.len()
-            + report.needs_reimport.len()
-            + report.removed_at_stripe.len()
-            + report.failed.len();
-        if listed >= REPORT_MAX {
-            return Some(Stop::Full);
-        }
-        let batch = self.request.max_cards;
-        (self.request.dry_run && batch.is_some_and(|max| report.moved.len() >= max))
-            .then_some(Stop::Batch)
+        Limits::of(self.request).before_customer(report)
     }
+
+    fn homes(&self) -> Homes<'_> {
+        Homes {
+            target: &self.target,
+            current: self.current.as_deref(),
+        }
+    }
+}
+
+/// One customer's place at the target as its moves go: its Stripe customer there once
+/// known, and the copies an earlier run added there that no card has taken yet (`None`:
+/// not listed yet).
+struct AtTarget {
+    of: CustomerId,
+    customer: Option<String>,
+    unclaimed: Option<Vec<Card>>,
+}
+
+/// Whether the invocation's deadline leaves less than `needed` beyond its reserve.
+fn short_of(needed: Duration) -> bool {
+    Deadline::current().is_some_and(|d| d.remaining() < d.reserve() + needed)
 }
 
 /// The actor of a refused caller's event: nothing it said about itself is taken.
@@ -275,25 +304,30 @@ where
         let run = Run {
             current: tenant.stripe.as_ref().map(StripeConnection::label),
             tenant: &tenant,
-            target: target.clone(),
+            target,
             auth,
             request,
         };
+        self.rehome_batch(&run).await
+    }
+
+    /// The customers from the cursor on, until one stops the batch or none is left.
+    async fn rehome_batch(&self, run: &Run<'_>) -> Result<RehomeReport, Error> {
         let mut report = RehomeReport {
-            dry_run: request.dry_run,
-            target,
+            dry_run: run.request.dry_run,
+            target: run.target.clone(),
             ..RehomeReport::default()
         };
-        let mut after = request.cursor.map(|c| c.0);
+        let mut after = run.request.cursor.map(|c| c.0);
         loop {
             let (ids, more) = self
                 .store
-                .tenant_customer_ids(&tenant.id, after, CUSTOMER_PAGE)
+                .tenant_customer_ids(&run.tenant.id, after, CUSTOMER_PAGE)
                 .await?;
             for id in ids {
                 let done = match run.full(&report) {
                     Some(stop) => Err(stop),
-                    None => self.rehome_customer(&run, id, &mut report).await,
+                    None => self.rehome_customer(run, id, &mut report).await,
                 };
                 if let Err(stop) = done {
                     report.stopped = Some(stop.describe());
@@ -323,15 +357,16 @@ where
         Ok(())
     }
 
-    /// Every payment method of one customer. `Err` stops the batch before this customer
-    /// is done (the next batch does it again: what moved is skipped then).
+    /// Every payment method of one customer, as its plan says. `Err` stops the batch
+    /// before this customer is done (the next batch does it again: what moved is skipped
+    /// then).
     async fn rehome_customer(
         &self,
         run: &Run<'_>,
         id: CustomerId,
         report: &mut RehomeReport,
     ) -> Result<(), Stop> {
-        if Deadline::current().is_some_and(|d| d.remaining() < d.reserve() + CUSTOMER_TIME) {
+        if short_of(CUSTOMER_TIME) {
             return Err(Stop::Time);
         }
         let found = self
@@ -339,120 +374,132 @@ where
             .customer_for_rehome(&run.tenant.id, id, &run.target)
             .await
             .map_err(Stop::store)?;
-        let Some(RehomeCustomer {
-            customer,
-            payment_methods,
-            mut target_customer,
-        }) = found
-        else {
-            // Deleted since it was listed.
-            return Ok(());
+        // `None`: deleted since it was listed.
+        let Some(found) = found else { return Ok(()) };
+        let plan = plan_customer(&found, run.homes(), run.request.dry_run);
+        let mut at = AtTarget {
+            of: id,
+            customer: plan.target_customer.map(str::to_owned),
+            unclaimed: None,
         };
-        // Cards added at the target by an earlier run whose record was not updated.
-        let mut unclaimed: Option<Vec<Card>> = None;
-        let mut all_moved = true;
-        for pm in &payment_methods {
-            let home = pm.stripe_home.as_ref().or(run.current.as_ref());
-            if home == Some(&run.target) {
-                if vault_held(pm) {
-                    report.already_there += 1;
-                }
-                continue;
-            }
-            let card = card_ref(pm);
-            if !vault_held(pm) {
-                report.needs_reimport.push(card);
-                continue;
-            }
-            if pm.removed_at_stripe.is_some() {
-                report.removed_at_stripe.push(card);
-                continue;
-            }
-            if run.request.dry_run {
-                report.moved.push(MovedCard { card, stripe: None });
-                continue;
-            }
-            if run
-                .request
-                .max_cards
-                .is_some_and(|max| report.moved.len() >= max)
-            {
-                return Err(Stop::Batch);
-            }
-            if Deadline::current().is_some_and(|d| d.remaining() < d.reserve() + CARD_TIME) {
-                return Err(Stop::Time);
-            }
-            let auth = run.auth.as_ref().expect("credentials outside a dry run");
-            let stripe_customer = match &target_customer {
-                Some(c) => {
-                    if unclaimed.is_none() {
-                        let cards = self
-                            .gateway
-                            .list_cards(auth, c)
-                            .await
-                            .map_err(|e| Stop::Unavailable(e.to_string()))?;
-                        let referenced: BTreeSet<&str> = payment_methods
-                            .iter()
-                            .filter_map(|p| p.stripe.as_ref().map(|s| s.source_id.as_str()))
-                            .collect();
-                        unclaimed = Some(
-                            cards
-                                .into_iter()
-                                .filter(|c| !referenced.contains(c.id.as_str()))
-                                .collect(),
-                        );
-                    }
-                    c.clone()
-                }
-                None => {
-                    let key = IdempotencyKey::rehome_customer(&run.tenant.id, id, &run.target);
-                    let made = self
-                        .gateway
-                        .create_vault_customer(auth, key.as_str(), &id.to_string())
-                        .await
-                        .map_err(|e| Stop::Unavailable(e.to_string()))?;
-                    let held = self
-                        .store
-                        .record_target_customer(&run.tenant.id, id, &run.target, &made)
-                        .await
-                        .map_err(Stop::store)?;
-                    // Nothing was added to a customer made just now.
-                    unclaimed = Some(Vec::new());
-                    target_customer = Some(held.clone());
-                    held
-                }
-            };
-            let earlier = unclaimed.as_mut().and_then(|cards| take_match(cards, pm));
-            match self
-                .move_card(run, auth, pm, &stripe_customer, earlier)
-                .await
-            {
-                Ok(moved) => report.moved.push(moved),
-                Err(Moved::Failed(reason)) => {
-                    all_moved = false;
-                    report.failed.push(FailedCard { card, reason });
-                }
-                Err(Moved::Stop(stop)) => return Err(stop),
-            }
-        }
-        // New cards of this customer go to its Stripe customer at the target from now on.
-        if let (false, true, Some(target)) = (run.request.dry_run, all_moved, &target_customer) {
-            if customer.stripe_customer_id.as_ref() != Some(target) {
-                if let Err(e) = self
-                    .store
-                    .switch_stripe_customer(
-                        &run.tenant.id,
-                        id,
-                        customer.stripe_customer_id.as_deref(),
-                        target,
-                    )
-                    .await
-                {
-                    tracing::warn!(error = %e, customer = %id, "the customer's own Stripe customer was not switched");
-                }
+        let all_moved = self.execute(run, &plan, &mut at, report).await?;
+        if let Some(target) = plan.switch_own_to(at.customer.as_deref(), all_moved) {
+            let switched = self
+                .store
+                .switch_stripe_customer(&run.tenant.id, id, plan.own, target)
+                .await;
+            if let Err(e) = switched {
+                tracing::warn!(error = %e, customer = %id, "the customer's own Stripe customer was not switched");
             }
         }
         Ok(())
+    }
+
+    /// Carries one customer's plan out, step by step in its order (the report's); answers
+    /// whether every move succeeded.
+    async fn execute(
+        &self,
+        run: &Run<'_>,
+        plan: &CustomerPlan<'_>,
+        at: &mut AtTarget,
+        report: &mut RehomeReport,
+    ) -> Result<bool, Stop> {
+        let mut all_moved = true;
+        for step in &plan.steps {
+            match step {
+                Step::AlreadyThere { vault_held } => {
+                    report.already_there += usize::from(*vault_held);
+                }
+                Step::NeedsReimport(card) => report.needs_reimport.push(card.clone()),
+                Step::RemovedAtStripe(card) => report.removed_at_stripe.push(card.clone()),
+                Step::WouldMove(card) => report.moved.push(MovedCard {
+                    card: card.clone(),
+                    stripe: None,
+                }),
+                Step::Move(pm) => {
+                    all_moved &= self.execute_move(run, plan, at, pm, report).await?;
+                }
+            }
+        }
+        Ok(all_moved)
+    }
+
+    /// One move, if the batch size and the deadline leave room for it; `Ok(false)`: the
+    /// card failed (listed), and the others go on.
+    async fn execute_move(
+        &self,
+        run: &Run<'_>,
+        plan: &CustomerPlan<'_>,
+        at: &mut AtTarget,
+        pm: &PaymentMethod,
+        report: &mut RehomeReport,
+    ) -> Result<bool, Stop> {
+        if let Some(stop) = Limits::of(run.request).before_move(report.moved.len()) {
+            return Err(stop);
+        }
+        if short_of(CARD_TIME) {
+            return Err(Stop::Time);
+        }
+        let auth = run.auth.as_ref().expect("credentials outside a dry run");
+        let stripe_customer = self.target_customer(run, auth, plan, at).await?;
+        let earlier = at
+            .unclaimed
+            .as_mut()
+            .and_then(|cards| take_match(cards, pm));
+        match self
+            .move_card(run, auth, pm, &stripe_customer, earlier)
+            .await
+        {
+            Ok(moved) => {
+                report.moved.push(moved);
+                Ok(true)
+            }
+            Err(Moved::Failed(reason)) => {
+                let card = card_ref(pm);
+                report.failed.push(FailedCard { card, reason });
+                Ok(false)
+            }
+            Err(Moved::Stop(stop)) => Err(stop),
+        }
+    }
+
+    /// The customer's Stripe customer at the target, recorded before any card is added to
+    /// it (a retry finds it again). Known from an earlier run, its unrecorded copies are
+    /// listed once, on the first move that needs them.
+    async fn target_customer(
+        &self,
+        run: &Run<'_>,
+        auth: &StripeAuth,
+        plan: &CustomerPlan<'_>,
+        at: &mut AtTarget,
+    ) -> Result<String, Stop> {
+        if let Some(c) = &at.customer {
+            if at.unclaimed.is_none() {
+                let cards = self
+                    .gateway
+                    .list_cards(auth, c)
+                    .await
+                    .map_err(|e| Stop::Unavailable(e.to_string()))?;
+                at.unclaimed = Some(plan.unclaimed(cards));
+            }
+            return Ok(c.clone());
+        }
+        let id = at.of;
+        let key = IdempotencyKey::rehome_customer(&run.tenant.id, id, &run.target);
+        let made = self
+            .gateway
+            .create_vault_customer(auth, key.as_str(), &id.to_string())
+            .await
+            .map_err(|e| Stop::Unavailable(e.to_string()))?;
+        let held = self
+            .store
+            .record_target_customer(&run.tenant.id, id, &run.target, &made)
+            .await
+            .map_err(Stop::store)?;
+        // Nothing was added to a customer made just now.
+        at.unclaimed = Some(Vec::new());
+        at.customer = Some(held.clone());
+        Ok(held)
     }
 
     /// Adds one card at the target (or takes the one an earlier run added), then points its
@@ -475,30 +522,7 @@ where
         };
         match self.store.rehome_payment_method(pm, &to, &run.target).await {
             Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                // A concurrent run of the same move got the same copy (Stripe replayed its
-                // key) and recorded it first: moved, and not ours to detach.
-                match self.points_at(pm, &added.id).await {
-                    Ok(true) => {
-                        return Ok(MovedCard {
-                            card: card_ref(pm),
-                            stripe: Some(to),
-                        })
-                    }
-                    Ok(false) => {}
-                    // Unknown: the copy may be the winner's; the next run finds out.
-                    Err(e) => return Err(Moved::Stop(Stop::store(e))),
-                }
-                // Removed or changed meanwhile: the copy at the target is nobody's.
-                if let Err(e) = self
-                    .gateway
-                    .detach_source(auth, stripe_customer, &added.id)
-                    .await
-                {
-                    tracing::error!(error = %e, card = %pm.id, "a re-homed copy was left at the target");
-                }
-                return Err(Moved::Failed("the card changed meanwhile".into()));
-            }
+            Err(StoreError::Conflict) => return self.lost_race(auth, pm, to).await,
             Err(e) => return Err(Moved::Stop(Stop::store(e))),
         }
         let event = self
@@ -514,6 +538,38 @@ where
             card: card_ref(pm),
             stripe: Some(to),
         })
+    }
+
+    /// After another write to the card's record won: a concurrent run of the same move got
+    /// the same copy (Stripe replayed its key) and recorded it first, or the card was
+    /// removed or changed meanwhile.
+    async fn lost_race(
+        &self,
+        auth: &StripeAuth,
+        pm: &PaymentMethod,
+        to: StripeRef,
+    ) -> Result<MovedCard, Moved> {
+        match self.points_at(pm, &to.source_id).await {
+            // Moved, and not ours to detach.
+            Ok(true) => {
+                return Ok(MovedCard {
+                    card: card_ref(pm),
+                    stripe: Some(to),
+                })
+            }
+            Ok(false) => {}
+            // Unknown: the copy may be the winner's; the next run finds out.
+            Err(e) => return Err(Moved::Stop(Stop::store(e))),
+        }
+        // The copy at the target is nobody's.
+        let detached = self
+            .gateway
+            .detach_source(auth, &to.customer_id, &to.source_id)
+            .await;
+        if let Err(e) = detached {
+            tracing::error!(error = %e, card = %pm.id, "a re-homed copy was left at the target");
+        }
+        Err(Moved::Failed("the card changed meanwhile".into()))
     }
 
     /// Whether the card's record now points at Stripe card `source` (read again after a
@@ -549,20 +605,9 @@ where
         else {
             return Err(Moved::Failed("not a vault-held card".into()));
         };
-        let context = PanContext::new(&pm.tenant_id, pm.customer_id, pm.id);
-        let number = match self.keys.open_pan(sealed, &context).await {
-            Ok(n) => n,
-            Err(crate::ports::KeyError::Unavailable(e)) => {
-                return Err(Moved::Stop(Stop::Unavailable(format!("KMS: {e}"))))
-            }
-            Err(e) => return Err(Moved::Failed(e.to_string())),
-        };
+        let number = self.open(pm, sealed).await?;
         let holder = &pm.holder;
-        let name = [&holder.first_name, &holder.last_name]
-            .iter()
-            .filter_map(|t| t.as_ref().map(Text::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = holder_name(holder);
         let card = CardOnFile {
             number: &number,
             expiry: Expiry {
@@ -588,6 +633,19 @@ where
             StripeError::Api { message, .. } => Moved::Failed(message),
             other => Moved::Stop(Stop::Unavailable(other.to_string())),
         })
+    }
+
+    /// The card's PAN, under its own record's context. A key service that does not answer
+    /// stops the batch; a PAN that does not open fails its card only.
+    async fn open(&self, pm: &PaymentMethod, sealed: &EncryptedPan) -> Result<CardNumber, Moved> {
+        let context = PanContext::new(&pm.tenant_id, pm.customer_id, pm.id);
+        self.keys
+            .open_pan(sealed, &context)
+            .await
+            .map_err(|e| match e {
+                KeyError::Unavailable(e) => Moved::Stop(Stop::Unavailable(format!("KMS: {e}"))),
+                e => Moved::Failed(e.to_string()),
+            })
     }
 }
 
@@ -634,44 +692,17 @@ enum Moved {
     Stop(Stop),
 }
 
+/// The name on the card at Stripe: the holder's first and last, as far as known.
+fn holder_name(holder: &Holder) -> String {
+    [&holder.first_name, &holder.last_name]
+        .iter()
+        .filter_map(|t| t.as_ref().map(Text::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn text(t: &Option<Text>) -> Option<&str> {
     t.as_ref().map(Text::as_str)
-}
-
-/// A card whose PAN the vault holds: the only kind that can move.
-fn vault_held(pm: &PaymentMethod) -> bool {
-    pm.is_card() && pm.stored_in_vault && pm.encrypted_pan.is_some()
-}
-
-fn card_ref(pm: &PaymentMethod) -> CardRef {
-    CardRef {
-        customer_id: pm.customer_id,
-        payment_method_id: pm.id,
-        last4: pm.last4.clone(),
-    }
-}
-
-/// The card an earlier, interrupted run added for `pm`: the one whose metadata names it
-/// ([`CARD_METADATA_KEY`]), with its last 4 and expiry, and no other card of the customer
-/// points at. Taken, so that two cards never claim one. A card at the target that does not
-/// name the vault card (one the tenant added, say) is never taken, nor one that names it
-/// but is another card.
-fn take_match(cards: &mut Vec<Card>, pm: &PaymentMethod) -> Option<Card> {
-    let Instrument::Card {
-        exp_month,
-        exp_year,
-        ..
-    } = pm.instrument
-    else {
-        return None;
-    };
-    let id = pm.id.to_string();
-    let at = cards.iter().position(|c| {
-        c.metadata.get(CARD_METADATA_KEY) == Some(&id)
-            && c.last4.as_deref() == Some(pm.last4.as_str())
-            && (c.exp_month, c.exp_year) == (Some(exp_month), Some(exp_year))
-    })?;
-    Some(cards.remove(at))
 }
 
 #[cfg(test)]

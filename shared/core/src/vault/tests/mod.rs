@@ -20,6 +20,7 @@ mod list;
 mod mutants_stripe_customers;
 mod once;
 mod rehome;
+mod rehome_plan;
 mod remove;
 mod stripe_customers;
 mod velocity;
