@@ -1,22 +1,15 @@
 //! `POST /card/create` (owner): attaches a Stripe token's card to the owner's account and
 //! keeps the last four digits of its number.
 
-use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
+use cardvault::deps::{SecretsManager, Stripe, Unwired, Uses};
 use cardvault::dialect::embedthis::{self, CardJson, CreateRequest};
 use cardvault::domain::Role;
 use cardvault::{http, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Stripe;
-    type Keys = Unwired;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table, Stripe and Secrets Manager: no other port's client is built or
+/// linked (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless named).
+type App = cardvault::App<Uses<Stripe, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

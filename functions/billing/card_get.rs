@@ -1,21 +1,14 @@
 //! `POST /card/get` (admin or owner) with `{id}`: one card of the caller's account.
 
-use cardvault::deps::{Deps, SecretsManager, Unwired};
+use cardvault::deps::{SecretsManager, Unwired, Uses};
 use cardvault::dialect::embedthis::{self, CardJson, IdRequest};
 use cardvault::domain::Role;
 use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table and Secrets Manager: no other port's client is built or linked
+/// (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless named).
+type App = cardvault::App<Uses<Unwired, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

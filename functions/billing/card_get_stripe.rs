@@ -1,22 +1,15 @@
 //! `POST /card/getStripe` (admin or owner): the Stripe settings a UI needs to tokenize cards (the
 //! publishable key and the connected account), never a secret key.
 
-use cardvault::deps::{Deps, SecretsManager, Unwired};
+use cardvault::deps::{SecretsManager, Unwired, Uses};
 use cardvault::dialect::embedthis::{self, StripeConfigJson};
 use cardvault::domain::Role;
 use cardvault::Error;
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table and Secrets Manager: no other port's client is built or linked
+/// (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless named).
+type App = cardvault::App<Uses<Unwired, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

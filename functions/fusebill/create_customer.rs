@@ -1,19 +1,12 @@
 //! `POST /v1/customers`: creates a customer of the caller's tenant.
 
-use cardvault::deps::{Deps, Unwired};
+use cardvault::deps::Uses;
 use cardvault::dialect::fusebill::{self, CustomerJson, CustomerRequest};
 use cardvault::{Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-}
+/// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
+/// keys, secrets, captcha>`, each `Unwired` unless named).
 type App = cardvault::App<Uses>;
 
 #[tokio::main]

@@ -2,7 +2,7 @@
 //! at a time (`limit`, and `before` from the last page's `nextBefore`). Another tenant's
 //! customer answers exactly like a missing one.
 
-use cardvault::deps::{Deps, Unwired};
+use cardvault::deps::Uses;
 use cardvault::dialect::fusebill::{
     self,
     audit::{audit_page, AuditEventsJson},
@@ -11,15 +11,8 @@ use cardvault::domain::CustomerId;
 use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-}
+/// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
+/// keys, secrets, captcha>`, each `Unwired` unless named).
 type App = cardvault::App<Uses>;
 
 #[tokio::main]

@@ -2,19 +2,12 @@
 //! numeric ids, and their states with cardvault's permanent ids. The body is serialised
 //! once per container (`fusebill::countries_body`); a warm request checks the key only.
 
-use cardvault::deps::{Deps, Unwired};
+use cardvault::deps::Uses;
 use cardvault::dialect::{self, fusebill};
 use lambda_http::http::StatusCode;
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-}
+/// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
+/// keys, secrets, captcha>`, each `Unwired` unless named).
 type App = cardvault::App<Uses>;
 
 #[tokio::main]

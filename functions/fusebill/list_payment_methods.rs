@@ -1,22 +1,16 @@
 //! `GET /v1/customers/{id}/paymentMethods/creditCard`: a customer's cards, newest first,
 //! paged with `pageSize` and `pageNumber`; `X-Total-Count` carries the total.
 
-use cardvault::deps::{Deps, KeyRings, SecretsManager, Unwired};
+use cardvault::deps::{KeyRings, SecretsManager, Unwired, Uses};
 use cardvault::dialect::fusebill::{self, PaymentMethodJson};
 use cardvault::domain::CustomerId;
 use cardvault::{http, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = KeyRings<Unwired>;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table, the key rings (no KMS) and Secrets Manager: no other port's client
+/// is built or linked (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless
+/// named).
+type App = cardvault::App<Uses<Unwired, KeyRings<Unwired>, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

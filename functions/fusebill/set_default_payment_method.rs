@@ -1,21 +1,14 @@
 //! `PUT /v1/customerbillingsetting` with `{id, defaultPaymentMethodId}`: sets a
 //! customer's default payment method, in one transaction.
 
-use cardvault::deps::{Deps, SecretsManager, Stripe, Unwired};
+use cardvault::deps::{SecretsManager, Stripe, Unwired, Uses};
 use cardvault::dialect::fusebill::{self, BillingSettingJson, BillingSettingRequest};
 use cardvault::{Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Stripe;
-    type Keys = Unwired;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table, Stripe and Secrets Manager: no other port's client is built or
+/// linked (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless named).
+type App = cardvault::App<Uses<Stripe, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -11,19 +11,12 @@ use std::sync::OnceLock;
 
 use cardvault::app::AuditChainer;
 use cardvault::audit_stream::chain_batch;
-use cardvault::deps::{Deps, Unwired};
+use cardvault::deps::Uses;
 use cardvault::Error;
 use serde_json::Value;
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-}
+/// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
+/// keys, secrets, captcha>`, each `Unwired` unless named).
 type App = cardvault::App<Uses>;
 
 #[tokio::main]

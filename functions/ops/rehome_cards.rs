@@ -12,23 +12,17 @@
 use std::sync::OnceLock;
 
 use cardvault::caller_identity::{CallerCheck, SignedIdentity};
-use cardvault::deps::{Deps, KeyRings, Kms, SecretsManager, Stripe, Unwired};
+use cardvault::deps::{KeyRings, Kms, SecretsManager, Stripe, Uses};
 use cardvault::domain::{StripeConnection, TenantId};
 use cardvault::vault::rehome::{RehomeCursor, RehomeReport, RehomeRequest, START};
 use cardvault::Error;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Stripe;
-    type Keys = KeyRings<Kms>;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table, Stripe, the key rings, KMS and Secrets Manager: no other port's
+/// client is built or linked (`Uses<gateway, keys, secrets, captcha>`, each `Unwired`
+/// unless named).
+type App = cardvault::App<Uses<Stripe, KeyRings<Kms>, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

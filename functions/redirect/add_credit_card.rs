@@ -5,7 +5,7 @@
 //! limits before Stripe sees them (`vault::velocity`), and each outcome is a metric line.
 //! Every answer, errors included, carries the CORS headers for an origin some tenant allows.
 
-use cardvault::deps::{Deps, KeyRings, Kms, Recaptcha, SecretsManager, Stripe};
+use cardvault::deps::{KeyRings, Kms, Recaptcha, SecretsManager, Stripe, Uses};
 use cardvault::dialect::fusebill::{
     self,
     redirect::{Params, RedirectResponse},
@@ -15,16 +15,10 @@ use cardvault::vault::Outcome;
 use cardvault::{cors, http, telemetry, Caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Stripe;
-    type Keys = KeyRings<Kms>;
-    type Secrets = SecretsManager;
-    type Captcha = Recaptcha;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table, Stripe, the key rings, KMS, Secrets Manager and reCAPTCHA: no
+/// other port's client is built or linked (`Uses<gateway, keys, secrets, captcha>`, each
+/// `Unwired` unless named).
+type App = cardvault::App<Uses<Stripe, KeyRings<Kms>, SecretsManager, Recaptcha>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,20 +1,13 @@
 //! `OPTIONS /api/paymentsv2`: the CORS preflight. Allowed when some tenant allows the
 //! origin; the POST itself then checks the origin against its own tenant.
 
-use cardvault::deps::{Deps, Unwired};
+use cardvault::deps::Uses;
 use cardvault::domain::Origin;
 use cardvault::{cors, dialect::fusebill};
 use lambda_http::Request;
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-}
+/// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
+/// keys, secrets, captcha>`, each `Unwired` unless named).
 type App = cardvault::App<Uses>;
 
 #[tokio::main]

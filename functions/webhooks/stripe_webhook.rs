@@ -4,23 +4,16 @@
 //! body and `Stripe-Signature` go to the vault as they came: nothing is read from the body
 //! before its signature holds. 200 when received; 400 for a bad signature.
 
-use cardvault::deps::{Deps, SecretsManager, Unwired};
+use cardvault::deps::{SecretsManager, Unwired, Uses};
 use cardvault::dialect::stripe_webhook;
 use cardvault::domain::TenantId;
 use cardvault::vault::webhooks::{Handled, WebhookRoute, BAD_SIGNATURE, MAX_EVENT_BYTES};
 use cardvault::{http, Error};
 use lambda_http::Request;
 
-/// What this function is built from: the table, and only these (an unwired port's client
-/// is neither built nor linked).
-struct Uses;
-impl Deps for Uses {
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = SecretsManager;
-    type Captcha = Unwired;
-}
-type App = cardvault::App<Uses>;
+/// Built from the table and Secrets Manager: no other port's client is built or linked
+/// (`Uses<gateway, keys, secrets, captcha>`, each `Unwired` unless named).
+type App = cardvault::App<Uses<Unwired, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

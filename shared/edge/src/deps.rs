@@ -5,14 +5,8 @@
 //! carries no KMS, Secrets Manager or Stripe code.
 //!
 //! ```ignore
-//! struct Uses;
-//! impl Deps for Uses {
-//!     type Gateway = Stripe;
-//!     type Keys = Unwired;
-//!     type Secrets = SecretsManager;
-//!     type Captcha = Unwired;
-//! }
-//! type App = cardvault::App<Uses>;
+//! // Uses<gateway, keys, secrets, captcha>, each Unwired unless named.
+//! type App = cardvault::App<Uses<Stripe, Unwired, SecretsManager>>;
 //! ```
 
 use std::marker::PhantomData;
@@ -47,7 +41,7 @@ pub type Kms = KmsDataKeys;
 /// function that seals or opens one, [`Unwired`] for one that only fingerprints or signs.
 pub type KeyRings<D> = VaultKeys<SecretsManager, D>;
 
-/// The adapters a function is built from. See the module's example.
+/// The adapters a function is built from; [`Uses`] names them. See the module's example.
 pub trait Deps: Send + Sync + 'static {
     type Gateway: PaymentGateway + Build;
     type Keys: KeyService + PanOpener + Build;
@@ -68,15 +62,29 @@ impl<D: Deps> Ports for Wired<D> {
     type Ids = RandomIds;
 }
 
-/// Every adapter: the integration tests' wiring, and the default of [`crate::App`].
-pub struct All;
+/// A function's [`Deps`] in one line, in the order gateway, keys, secrets, captcha, each
+/// [`Unwired`] unless named: `Uses` alone is the table only.
+pub struct Uses<G = Unwired, K = Unwired, S = Unwired, C = Unwired>(Named<(G, K, S, C)>);
 
-impl Deps for All {
-    type Gateway = Stripe;
-    type Keys = KeyRings<Kms>;
-    type Secrets = SecretsManager;
-    type Captcha = Recaptcha;
+/// Types named, never held: `Uses` is `Send` and `Sync` whatever they are.
+type Named<T> = PhantomData<fn() -> T>;
+
+impl<G, K, S, C> Deps for Uses<G, K, S, C>
+where
+    G: PaymentGateway + Build + 'static,
+    K: KeyService + PanOpener + Build + 'static,
+    S: SecretSource + Build + Clone + 'static,
+    C: Captcha + Build + 'static,
+{
+    type Gateway = G;
+    type Keys = K;
+    type Secrets = S;
+    type Captcha = C;
 }
+
+/// Every adapter: the redirect's wiring, the integration tests', and the default of
+/// [`crate::App`].
+pub type All = Uses<Stripe, KeyRings<Kms>, SecretsManager, Recaptcha>;
 
 /// What an adapter is built from, once per cold start. Building makes no network call:
 /// the SDK resolves credentials lazily, secrets are read on first use, and the one HTTP
