@@ -31,8 +31,8 @@ pub use keys::{Fingerprints, KeyError, KeyService, PanOpener};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
     Admission, CardStore, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
-    LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError, TenantStore,
-    TokenUse, VelocityStore,
+    LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError,
+    TenantAdminStore, TenantStore, TokenUse, VelocityStore,
 };
 pub use webhooks::{DefaultMove, StripeEventStore};
 
