@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`CardStore`] | `store::Store` (DynamoDB) | `memory::MemoryStore` |
 //! | [`AuditLog`] (part of [`CardStore`]: same table) | `store::Store` | `memory::MemoryStore` |
+//! | [`TenantAdminStore`] (the operator's writes, `vault::admin`) | `store::Store` | `memory::MemoryStore` |
 //! | [`PaymentGateway`] | `stripe::StripeClient` (HTTPS) | `memory::MemoryGateway` |
 //! | [`KeyService`] | `crypto::VaultKeys` (KMS data keys, key rings in secrets) | `crypto::VaultKeys` over `memory::{MemorySecrets, MemoryDataKeys}` |
 //! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
