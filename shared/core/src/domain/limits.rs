@@ -8,5 +8,3 @@ pub const ADDRESS_MAX: usize = 50;
 pub const POSTAL_MAX: usize = 10;
 /// A token issuer (`iss`), as tokens carry it and tenants trust it.
 pub const ISSUER_MAX: usize = 512;
-/// An audience (`aud`) a tenant trusts an issuer for.
-pub const AUDIENCE_MAX: usize = 512;

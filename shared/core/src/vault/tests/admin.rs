@@ -168,9 +168,9 @@ async fn a_public_key_the_readers_could_never_match_is_refused() {
         " ",
         " pk_padded",
         "pk_padded ",
-        "pk with space",
+        "pk_\n",
         "pk_\u{7f}",
-        "pk_é",
+        "pk_\u{200B}",
     ] {
         let e = err(v
             .set_public_key(&tid(CONNECT), Some(bad.into()), &operator())
@@ -187,6 +187,12 @@ async fn a_public_key_the_readers_could_never_match_is_refused() {
         Some("pk_shop-connect")
     );
     assert!(events(&v, CONNECT).is_empty());
+    // Text the redirect can be sent is taken, spaces inside it too.
+    let t = ok(v
+        .set_public_key(&tid(CONNECT), Some("pk é 1".into()), &operator())
+        .await);
+    assert_eq!(t.public_api_key.as_deref(), Some("pk é 1"));
+    assert_eq!(events(&v, CONNECT), [setting("public-key")]);
 }
 
 #[tokio::test]
@@ -655,11 +661,18 @@ async fn a_tenant_trusts_one_issuer_for_any_audiences_and_distrust_removes_a_pai
         &operator(),
     )
     .await);
-    for (bad_iss, bad_aud) in [("", AUDIENCE), (ISSUER, ""), ("  ", AUDIENCE)] {
-        let e = err(v
-            .trust_issuer(&id, bad_iss, bad_aud, false, &operator())
-            .await);
-        assert!(bad_request(e).contains("must not be empty"));
+    for (bad_iss, bad_aud) in [
+        ("", AUDIENCE),
+        (ISSUER, ""),
+        ("  ", AUDIENCE),
+        (ISSUER, " "),
+    ] {
+        for trust in [true, false] {
+            let e = err(v
+                .trust_issuer(&id, bad_iss, bad_aud, trust, &operator())
+                .await);
+            assert!(bad_request(e).contains("must not be empty"));
+        }
     }
     assert_eq!(
         events(&v, CONNECT),
@@ -693,8 +706,6 @@ async fn an_issuer_the_readers_could_never_match_is_not_trusted() {
         ("https://idp\u{200B}.example", AUDIENCE),
         ("https://idp\u{202E}.example", AUDIENCE),
         (long.as_str(), AUDIENCE),
-        ("https://idp.example", " app"),
-        ("https://idp.example", "app\t"),
     ] {
         let e = err(v.trust_issuer(&id, iss, aud, true, &operator()).await);
         let m = bad_request(e);
