@@ -10,9 +10,11 @@
 
 use serde_json::{json, Value};
 
-use super::{secrets, tenants, Result};
-use cardvault::vault::rehome::{register_target, PROOF_STRIPE_OAUTH};
-use cardvault_aws::store::Store;
+use super::{secrets, Result};
+use crate::tenants::tenant_id;
+use crate::vault::{chained, AdminVault};
+use cardvault::domain::Actor;
+use cardvault::vault::rehome::PROOF_STRIPE_OAUTH;
 
 pub struct ConnectArgs {
     pub tenant: String,
@@ -21,19 +23,29 @@ pub struct ConnectArgs {
     pub connect_base: String,
 }
 
+/// The tenant must exist before its code is spent; the registration (its checks and its
+/// `rehome.targetRegistered` event) is the vault's (`vault::admin`).
 pub async fn connect_account(
     aws: &aws_config::SdkConfig,
-    store: &Store,
+    vault: &AdminVault,
     args: ConnectArgs,
+    operator: &Actor,
 ) -> Result<Value> {
-    let tenant = tenants::load(store, &args.tenant).await?.id;
+    let tenant = vault
+        .stored_tenant(&tenant_id(&args.tenant)?)
+        .await
+        .map_err(chained)?
+        .id;
     let sm = aws_sdk_secretsmanager::Client::new(aws);
     let key = secrets::read_secret(&sm, &args.platform_secret_id)
         .await?
         .filter(|k| !k.is_empty())
         .ok_or_else(|| format!("the platform key {} is not set", args.platform_secret_id))?;
     let account = exchange_code(&args.connect_base, &key, &args.oauth_code).await?;
-    register_target(store, &tenant, &account, PROOF_STRIPE_OAUTH).await?;
+    vault
+        .register_rehome_target(&tenant, &account, PROOF_STRIPE_OAUTH, operator)
+        .await
+        .map_err(chained)?;
     Ok(json!({
         "tenant": tenant.as_str(),
         "account": account,

@@ -10,11 +10,12 @@ mod rehome;
 mod secrets;
 mod table;
 mod tenants;
+mod vault;
 mod vault_keys;
 mod webhooks;
 
 use aws_config::BehaviorVersion;
-use cardvault::domain::AuditAction;
+use cardvault::domain::{Actor, AuditAction};
 use cardvault_aws::kms::KmsChainKey;
 use cardvault_aws::store::Store;
 use clap::{Parser, Subcommand};
@@ -421,6 +422,12 @@ impl Command {
             _ => None,
         }
     }
+
+    /// Whether the command's vault operation records its event itself, in its own write
+    /// (`vault::admin`); the rest are recorded here once they have run.
+    fn records_itself(&self) -> bool {
+        !matches!(self, Command::SetWebhookSecret { .. })
+    }
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -453,7 +460,16 @@ async fn run(cli: Cli) -> Result<Value> {
         Some(_) => Some(audit::operator(&aws).await?),
         None => None,
     };
-    let out = command(cli.command, &aws, &dynamo, &store, &cli.table).await?;
+    let audited = audited.filter(|_| !cli.command.records_itself());
+    let out = command(
+        cli.command,
+        &aws,
+        &dynamo,
+        &store,
+        &cli.table,
+        operator.as_ref(),
+    )
+    .await?;
     if let (Some((tenant, action, object)), Some(operator)) = (audited, operator) {
         // A new key's id, a registered account, are known only now.
         let object = object.or_else(|| {
@@ -472,30 +488,39 @@ async fn command(
     dynamo: &aws_sdk_dynamodb::Client,
     store: &Store,
     table: &str,
+    operator: Option<&Actor>,
 ) -> Result<Value> {
     let (aws, store) = (aws.clone(), store.clone());
+    let vault = vault::admin_vault(store.clone());
     let cli_table = table.to_owned();
+    // Known for every command that changes a tenant (`Command::audited`).
+    let operator = || operator.ok_or("the operator's AWS identity is not known");
     match command {
         Command::CreateTable { template } => create_table(dynamo, cli_table, &template).await,
         Command::PutSecret { id, value } => secrets::put(&aws, id, value).await,
         Command::CreateTenant { id, name, currency } => {
-            tenants::create(&store, id, name, currency).await
+            tenants::create(&vault, id, name, currency, operator()?).await
         }
-        Command::ShowTenant { tenant } => tenants::show(&store, &tenant).await,
-        Command::IssueKey { tenant } => keys::issue(&store, &tenant).await,
-        Command::RevokeKey { tenant, key_id } => keys::revoke(&store, &tenant, key_id).await,
+        Command::ShowTenant { tenant } => tenants::show(&vault, &tenant).await,
+        Command::IssueKey { tenant } => keys::issue(&vault, &tenant, operator()?).await,
+        Command::RevokeKey { tenant, key_id } => {
+            keys::revoke(&vault, &tenant, key_id, operator()?).await
+        }
         Command::SetPublicKey { tenant, key } => {
-            tenants::set_public_key(&store, &tenant, key).await
+            tenants::set_public_key(&vault, &tenant, key, operator()?).await
         }
         Command::SetOrigins { tenant, origins } => {
-            tenants::set_origins(&store, &tenant, origins).await
+            tenants::set_origins(&vault, &tenant, origins, operator()?).await
         }
         Command::SetStripe {
             tenant,
             account,
             secret_id,
             publishable_key,
-        } => tenants::set_stripe(&store, &tenant, account, secret_id, publishable_key).await,
+        } => {
+            let setting = tenants::stripe_setting(account, secret_id, publishable_key)?;
+            tenants::set_stripe(&vault, &tenant, setting, operator()?).await
+        }
         Command::ConnectAccount {
             tenant,
             oauth_code,
@@ -508,17 +533,19 @@ async fn command(
                 platform_secret_id,
                 connect_base,
             };
-            connect::connect_account(&aws, &store, args).await
+            connect::connect_account(&aws, &vault, args, operator()?).await
         }
         Command::SetRedirectSettings {
             tenant,
             require_avs,
             require_risk_fields,
         } => {
-            tenants::set_redirect_settings(&store, &tenant, require_avs, require_risk_fields).await
+            let op = operator()?;
+            tenants::set_redirect_settings(&vault, &tenant, require_avs, require_risk_fields, op)
+                .await
         }
         Command::SetLegacyQueryStringCards { tenant, on, .. } => {
-            tenants::set_legacy_query_string_cards(&store, &tenant, on).await
+            tenants::set_legacy_query_string_cards(&vault, &tenant, on, operator()?).await
         }
         Command::SetVelocity {
             tenant,
@@ -536,7 +563,7 @@ async fn command(
                 per_customer,
                 declines,
             };
-            tenants::set_velocity(&store, &tenant, limits, reset).await
+            tenants::set_velocity(&vault, &tenant, limits, reset, operator()?).await
         }
         Command::CreateVaultKey { alias } => vault_keys::create_kms_key(&aws, alias).await,
         Command::CreateAuditKey { alias } => vault_keys::create_audit_key(&aws, alias).await,
@@ -587,7 +614,7 @@ async fn command(
                 max_batches,
                 no_switch,
             };
-            rehome::rehome_cards(&aws, &store, args).await
+            rehome::rehome_cards(&aws, &vault, args).await
         }
         Command::CallerIdentity { payload } => {
             let payload: Value = serde_json::from_str(&payload)?;
@@ -625,19 +652,25 @@ async fn command(
             tenant,
             issuer,
             audience,
-        } => tenants::trust_issuer(&store, &tenant, issuer, audience, true).await,
+        } => tenants::trust_issuer(&vault, &tenant, issuer, audience, true, operator()?).await,
         Command::DistrustIssuer {
             tenant,
             issuer,
             audience,
-        } => tenants::trust_issuer(&store, &tenant, issuer, audience, false).await,
+        } => tenants::trust_issuer(&vault, &tenant, issuer, audience, false, operator()?).await,
         Command::SetTokenPolicy {
             tenant,
             max_lifetime_secs,
             allow_missing_iat,
-        } => tenants::set_token_policy(&store, &tenant, max_lifetime_secs, allow_missing_iat).await,
+        } => {
+            let change = cardvault::vault::admin::TokenPolicyChange {
+                max_lifetime_secs,
+                allow_missing_iat,
+            };
+            tenants::set_token_policy(&vault, &tenant, change, operator()?).await
+        }
         Command::SetRecaptchaSecret { tenant, secret_id } => {
-            tenants::set_recaptcha_secret(&store, &tenant, secret_id).await
+            tenants::set_recaptcha_secret(&vault, &tenant, secret_id, operator()?).await
         }
         Command::SetWebhookSecret {
             tenant,

@@ -12,8 +12,7 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::{json, Value};
 
 use super::{tenants, Result};
-use cardvault::domain::AuditAction;
-use cardvault_aws::store::Store;
+use crate::vault::{chained, AdminVault};
 
 pub struct RehomeArgs {
     pub tenant: String,
@@ -30,7 +29,7 @@ pub struct RehomeArgs {
 
 pub async fn rehome_cards(
     aws: &aws_config::SdkConfig,
-    store: &Store,
+    vault: &AdminVault,
     args: RehomeArgs,
 ) -> Result<Value> {
     let lambda = aws_sdk_lambda::Client::new(aws);
@@ -107,23 +106,21 @@ pub async fn rehome_cards(
     // The tenant's connection moves only when every vault-held card is at the target.
     let switch = finished && !args.dry_run && !args.no_switch && failed.is_empty();
     if switch {
-        tenants::set_stripe(
-            store,
-            &args.tenant,
+        // `set-stripe`'s operation and checks, recorded as this command's.
+        let setting = tenants::stripe_setting(
             args.to.clone(),
             args.to_secret_id.clone(),
             args.publishable_key.clone(),
-        )
-        .await?;
-        let setting = Some("stripe (rehome-cards)".to_owned());
-        super::audit::record(
-            store,
-            &operator,
-            &args.tenant,
-            AuditAction::TenantSettingsChanged,
-            setting,
-        )
-        .await?;
+        )?;
+        vault
+            .set_stripe_as(
+                &tenants::tenant_id(&args.tenant)?,
+                setting,
+                &operator,
+                "stripe (rehome-cards)",
+            )
+            .await
+            .map_err(chained)?;
     }
     Ok(json!({
         "tenant": args.tenant,

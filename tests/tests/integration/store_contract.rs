@@ -25,7 +25,7 @@ use cardvault_aws::store::Store;
 use cardvault_core::ports::{
     Admission, AuditChainStore, AuditLog, CardStore, Claim, Counter, Created, CustomerStore,
     DefaultMove, DefaultRule, LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey,
-    RehomeStore, StoreError, StripeEventStore, TenantStore, VelocityStore,
+    RehomeStore, StoreError, StripeEventStore, TenantAdminStore, TenantStore, VelocityStore,
 };
 use cardvault_testkit::memory::MemoryStore;
 use serde_json::json;
@@ -35,7 +35,7 @@ use serde_json::json;
 /// An adapter under test, with the few writes the ports do not make (tenants are the admin
 /// CLI's, a customer deleted behind the vault's back).
 trait Harness {
-    type S: CardStore + RehomeStore + AuditChainStore;
+    type S: CardStore + RehomeStore + AuditChainStore + TenantAdminStore;
     fn store(&self) -> &Self::S;
     async fn seed_tenant(&self, tenant: &Tenant);
     async fn seed_api_key(&self, record: &ApiKeyRecord);
@@ -137,6 +137,8 @@ contract!(
     records_read_back_exactly_as_written,
     // tenants
     tenant_reads_answer_only_what_was_set,
+    tenant_admin_writes_hold_their_conditions,
+    api_keys_are_listed_and_revoked_per_tenant,
     // customers
     create_customer_refuses_a_taken_id,
     get_customer_answers_another_tenants_as_absent,
@@ -465,6 +467,161 @@ async fn tenant_reads_answer_only_what_was_set<H: Harness>(h: &H) {
     let none: cardvault::domain::KeyHash =
         serde_json::from_value(json!(format!("{:064x}", n ^ 1))).unwrap();
     assert_eq!(s.api_key_by_hash(&none).await.unwrap(), None);
+}
+
+/// The operator's writes (`TenantAdminStore`, `vault::admin`): a tenant is created once;
+/// a save holds only on a tenant that exists with its revocation mark as read, and on a
+/// public key no one has; its lookup and origin index move with it; its events ride it.
+async fn tenant_admin_writes_hold_their_conditions<H: Harness>(h: &H) {
+    let s = h.store();
+    let (t, other) = (tenant_id(), tenant_id());
+    let n = rand_u64();
+    let account = format!("acct_ct{n:x}");
+    let mut bare = tenant(&t);
+    bare.stripe = Some(cardvault::domain::StripeConnection::Connect {
+        account_id: account.clone(),
+    });
+    let made = event(&t, None);
+    let (r, left) = Outbox::scope(vec![made.clone()], s.create_tenant(&bare)).await;
+    r.unwrap();
+    assert!(left.is_empty());
+    assert!(matches!(
+        s.create_tenant(&bare).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(s.get_tenant(&t).await.unwrap(), Some(bare.clone()));
+
+    // Settings with their lookup items, and an event with them.
+    let mut set = bare.clone();
+    set.public_api_key = Some(format!("pk_ct{n:x}"));
+    set.allowed_origins = vec![format!("https://ct-{n:x}.example")];
+    let saved = event(&t, None);
+    let (r, left) = Outbox::scope(vec![saved.clone()], s.save_tenant(&set, &bare)).await;
+    r.unwrap();
+    assert!(left.is_empty());
+    assert_eq!(s.get_tenant(&t).await.unwrap(), Some(set.clone()));
+    let origin = Origin::new(&set.allowed_origins[0]);
+    assert!(s.origin_allowed(&origin).await.unwrap());
+    let pk = set.public_api_key.clone().unwrap();
+    assert_eq!(s.tenant_by_public_key(&pk).await.unwrap(), Some(t.clone()));
+
+    // Another tenant may not take the key: nothing of it is written, nor its event.
+    let mut theirs = tenant(&other);
+    h.seed_tenant(&theirs).await;
+    let before = theirs.clone();
+    theirs.public_api_key = Some(pk.clone());
+    theirs.allowed_origins = vec![format!("https://ct-{n:x}-theirs.example")];
+    let refused = event(&other, None);
+    let (r, left) = Outbox::scope(vec![refused.clone()], s.save_tenant(&theirs, &before)).await;
+    assert!(is_conflict(&r), "{r:?}");
+    assert_eq!(left, vec![refused]);
+    assert_eq!(s.get_tenant(&other).await.unwrap(), Some(before));
+    let theirs_origin = Origin::new(&theirs.allowed_origins[0]);
+    assert!(!s.origin_allowed(&theirs_origin).await.unwrap());
+    assert_eq!(s.tenant_by_public_key(&pk).await.unwrap(), Some(t.clone()));
+
+    // A new key and origins replace the old ones' items.
+    let mut moved = set.clone();
+    moved.public_api_key = Some(format!("pk_ct{n:x}_2"));
+    moved.allowed_origins = vec![format!("https://ct-{n:x}-2.example")];
+    s.save_tenant(&moved, &set).await.unwrap();
+    assert_eq!(s.tenant_by_public_key(&pk).await.unwrap(), None);
+    let new_pk = moved.public_api_key.as_deref().unwrap();
+    assert_eq!(
+        s.tenant_by_public_key(new_pk).await.unwrap(),
+        Some(t.clone())
+    );
+    assert!(!s.origin_allowed(&origin).await.unwrap());
+    assert!(s
+        .origin_allowed(&Origin::new(&moved.allowed_origins[0]))
+        .await
+        .unwrap());
+
+    // Revoked since it was read: the save is refused and the mark stands.
+    assert!(s
+        .revoke_stripe_connection(&t, &account, now())
+        .await
+        .unwrap());
+    let mut stale = moved.clone();
+    stale.require_avs = true;
+    let r = s.save_tenant(&stale, &moved).await;
+    assert!(is_conflict(&r), "{r:?}");
+    let now_stored = s.get_tenant(&t).await.unwrap().unwrap();
+    assert!(now_stored.stripe_revoked_at.is_some() && !now_stored.require_avs);
+    // Read again, it holds.
+    let mut fresh = now_stored.clone();
+    fresh.require_avs = true;
+    s.save_tenant(&fresh, &now_stored).await.unwrap();
+    assert_eq!(s.get_tenant(&t).await.unwrap(), Some(fresh));
+
+    // A tenant that is not there is not saved.
+    let gone = tenant(&tenant_id());
+    let r = s.save_tenant(&gone, &gone).await;
+    assert!(is_conflict(&r), "{r:?}");
+    assert_eq!(s.get_tenant(&gone.id).await.unwrap(), None);
+
+    let trail = s.tenant_trail(&t).await.unwrap();
+    let written: BTreeSet<&str> = trail
+        .pending
+        .iter()
+        .map(|p| p.event.event_id.as_str())
+        .collect();
+    assert_eq!(
+        written,
+        [made.event_id.as_str(), saved.event_id.as_str()].into()
+    );
+    assert!(s.tenant_trail(&other).await.unwrap().pending.is_empty());
+}
+
+async fn api_keys_are_listed_and_revoked_per_tenant<H: Harness>(h: &H) {
+    let s = h.store();
+    let (t, other) = (tenant_id(), tenant_id());
+    let n = rand_u64();
+    let key = |t: &TenantId, k: u64| -> ApiKeyRecord {
+        serde_json::from_value(json!({
+            "hash": format!("{:064x}", n.wrapping_add(k)), "keyId": format!("key{n:x}{k}"),
+            "tenantId": t.as_str(), "createdAt": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    };
+    let (mine, theirs) = (key(&t, 1), key(&other, 2));
+    let made = event(&t, None);
+    let (r, left) = Outbox::scope(vec![made.clone()], s.create_api_key(&mine)).await;
+    r.unwrap();
+    assert!(left.is_empty());
+    s.create_api_key(&theirs).await.unwrap();
+    assert!(matches!(
+        s.create_api_key(&mine).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(s.list_api_keys(&t).await.unwrap(), vec![mine.clone()]);
+    assert_eq!(s.list_api_keys(&tenant_id()).await.unwrap(), vec![]);
+
+    // Only the tenant's own key, and only one it has.
+    for key_id in [theirs.key_id.as_str(), "key_none"] {
+        assert!(matches!(
+            s.revoke_api_key(&t, key_id).await,
+            Err(StoreError::Missing(_))
+        ));
+    }
+    assert!(s.list_api_keys(&other).await.unwrap()[0].is_active());
+    s.revoke_api_key(&t, &mine.key_id).await.unwrap();
+    let first = s.list_api_keys(&t).await.unwrap()[0].revoked_at;
+    assert!(first.is_some());
+    assert_eq!(
+        s.api_key_by_hash(&mine.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        first
+    );
+    // Again: still revoked at the first time.
+    s.revoke_api_key(&t, &mine.key_id).await.unwrap();
+    assert_eq!(s.list_api_keys(&t).await.unwrap()[0].revoked_at, first);
+    let trail = s.tenant_trail(&t).await.unwrap();
+    assert_eq!(trail.pending.len(), 1);
+    assert_eq!(trail.pending[0].event, made);
 }
 
 // ---- customers --------------------------------------------------------------------

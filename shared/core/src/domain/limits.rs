@@ -6,3 +6,5 @@ pub const NAME_MAX: usize = 50;
 pub const ADDRESS_MAX: usize = 50;
 /// A postal or ZIP code.
 pub const POSTAL_MAX: usize = 10;
+/// A token issuer (`iss`), as tokens carry it and tenants trust it.
+pub const ISSUER_MAX: usize = 512;

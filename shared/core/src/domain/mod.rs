@@ -46,10 +46,11 @@ pub use stripe_event::{
     SigningSecrets, StripeCardRef, StripeEvent,
 };
 pub use tenant::{
-    ApiKeyRecord, StripeConnection, Tenant, TokenPolicy, TokenRefusal, TrustedIssuer,
-    DEFAULT_MAX_TOKEN_LIFETIME_SECS, TOKEN_CLOCK_SKEW_SECS,
+    parse_public_api_key, ApiKeyRecord, StripeConnection, Tenant, TokenPolicy, TokenRefusal,
+    TrustedIssuer, DEFAULT_MAX_TOKEN_LIFETIME_SECS, MAX_TOKEN_LIFETIME_LIMIT_SECS,
+    PUBLIC_API_KEY_MAX, TOKEN_CLOCK_SKEW_SECS,
 };
-pub use text::Text;
+pub use text::{plain_text, Text};
 pub use velocity::VelocityLimits;
 
 /// Timestamps are stored and rendered as RFC 3339 in UTC.

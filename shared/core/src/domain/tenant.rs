@@ -70,6 +70,48 @@ pub struct TrustedIssuer {
     pub audience: String,
 }
 
+impl TrustedIssuer {
+    /// A pair a tenant may trust. The issuer is plain text (`domain::plain_text`), as the
+    /// token verifier reads `iss` (`auth::jwt`): one it would refuse (padded with spaces,
+    /// over [`ISSUER_MAX`](super::limits::ISSUER_MAX) bytes, with control or invisible
+    /// characters) could never match a token, and would still hold the tenant's one issuer
+    /// place. The audience is compared as the token carries it: only a blank one is refused.
+    pub fn parse(issuer: &str, audience: &str) -> Result<Self, String> {
+        use super::limits::ISSUER_MAX;
+        if issuer.trim().is_empty() || audience.trim().is_empty() {
+            return Err("--issuer and --audience must not be empty".into());
+        }
+        if !super::plain_text(issuer, ISSUER_MAX) {
+            return Err(format!(
+                "issuer {issuer:?}: at most {ISSUER_MAX} bytes with no surrounding spaces, \
+                 control or invisible characters (a token's iss is read so)"
+            ));
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+}
+
+/// The longest a public API key may be.
+pub const PUBLIC_API_KEY_MAX: usize = 255;
+
+/// A public API key a tenant may be given: one the transparent redirect can be sent and
+/// find. The redirect trims the `publicApiKey` it reads, so a key with spaces around it
+/// could never be found, and an empty one would be named by any blank field: plain text
+/// (`domain::plain_text`) of at most [`PUBLIC_API_KEY_MAX`] bytes.
+pub fn parse_public_api_key(raw: &str) -> Result<String, String> {
+    if super::plain_text(raw, PUBLIC_API_KEY_MAX) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "a public API key is 1 to {PUBLIC_API_KEY_MAX} bytes with no surrounding spaces, \
+             control or invisible characters (the redirect trims what it is sent)"
+        ))
+    }
+}
+
 impl Tenant {
     /// Whether a token from `issuer` for one of `audiences` may act for this tenant.
     pub fn trusts(&self, issuer: &str, audiences: &[String]) -> bool {
@@ -95,6 +137,9 @@ pub struct TokenPolicy {
     #[serde(default)]
     pub allow_missing_iat: bool,
 }
+
+/// The longest maximum a tenant may set: 30 days. Longer, a token is a standing credential.
+pub const MAX_TOKEN_LIFETIME_LIMIT_SECS: u64 = 30 * 24 * 3600;
 
 fn default_max_token_lifetime() -> u64 {
     DEFAULT_MAX_TOKEN_LIFETIME_SECS
@@ -136,6 +181,17 @@ impl TokenRefusal {
 impl TokenPolicy {
     pub fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// A maximum lifetime a tenant may set: 0 would refuse every token, and one over
+    /// [`MAX_TOKEN_LIFETIME_LIMIT_SECS`] is a standing credential.
+    pub fn check_max_lifetime(secs: u64) -> Result<u64, String> {
+        const MAX: u64 = MAX_TOKEN_LIFETIME_LIMIT_SECS;
+        if (1..=MAX).contains(&secs) {
+            Ok(secs)
+        } else {
+            Err(format!("--max-lifetime-secs {secs}: from 1 to {MAX}"))
+        }
     }
 
     /// Whether a token issued at `issued_at` and expiring at `expires_at` may act, at

@@ -66,6 +66,17 @@ fn is_forbidden(c: char) -> bool {
             | '\u{FFF9}'..='\u{FFFB}')
 }
 
+/// Non-empty, at most `max` bytes, no surrounding spaces, no control characters and no
+/// invisible or direction-changing ones: safe in keys and logs, and shown as it is. A
+/// token's claims are read with it (`auth::jwt`), and so what a tenant trusts is set with it.
+pub fn plain_text(s: &str, max: usize) -> bool {
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+    !s.is_empty()
+        && s.trim() == s
+        && s.len() <= max
+        && !s.chars().any(|c| c.is_control() || invisible(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

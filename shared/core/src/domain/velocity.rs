@@ -34,6 +34,24 @@ impl VelocityLimits {
     }
 
     /// At least one second: a zero window would put every attempt in a window of its own.
+    /// These limits with `overrides` applied: each limit given replaces this one, each not
+    /// given is kept; with `reset`, from the defaults instead. A zero window is refused:
+    /// [`VelocityLimits::window_secs`] would read it as one second, not as what was meant.
+    pub fn overridden(&self, overrides: &VelocityLimits, reset: bool) -> Result<Self, String> {
+        let base = if reset { Self::default() } else { self.clone() };
+        let v = Self {
+            window_secs: overrides.window_secs.or(base.window_secs),
+            per_ip: overrides.per_ip.or(base.per_ip),
+            per_public_key: overrides.per_public_key.or(base.per_public_key),
+            per_customer: overrides.per_customer.or(base.per_customer),
+            declines: overrides.declines.or(base.declines),
+        };
+        if v.window_secs == Some(0) {
+            return Err("--window-secs must be at least 1".into());
+        }
+        Ok(v)
+    }
+
     pub fn window_secs(&self) -> u32 {
         self.window_secs.unwrap_or(DEFAULT_WINDOW_SECS).max(1)
     }

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`CardStore`] | `store::Store` (DynamoDB) | `memory::MemoryStore` |
 //! | [`AuditLog`] (part of [`CardStore`]: same table) | `store::Store` | `memory::MemoryStore` |
+//! | [`TenantAdminStore`] (the operator's writes, `vault::admin`) | `store::Store` | `memory::MemoryStore` |
 //! | [`PaymentGateway`] | `stripe::StripeClient` (HTTPS) | `memory::MemoryGateway` |
 //! | [`KeyService`] | `crypto::VaultKeys` (KMS data keys, key rings in secrets) | `crypto::VaultKeys` over `memory::{MemorySecrets, MemoryDataKeys}` |
 //! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
@@ -31,8 +32,8 @@ pub use keys::{Fingerprints, KeyError, KeyService, PanOpener};
 pub use secrets::{SecretSource, SecretsError};
 pub use store::{
     Admission, CardStore, Claim, Counter, Created, CustomerStore, DefaultRule, LinkStore,
-    LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError, TenantStore,
-    TokenUse, VelocityStore,
+    LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError,
+    TenantAdminStore, TenantStore, TokenUse, VelocityStore,
 };
 pub use webhooks::{DefaultMove, StripeEventStore};
 

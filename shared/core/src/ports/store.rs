@@ -70,8 +70,8 @@ pub enum LinkWrite {
     CustomerGone,
 }
 
-/// Tenants and their credentials, as the request path reads them (the admin CLI writes them
-/// through the DynamoDB adapter directly).
+/// Tenants and their credentials, as the request path reads them (the operator's writes are
+/// [`TenantAdminStore`]).
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
@@ -80,6 +80,27 @@ pub trait TenantStore: Send + Sync {
     /// Whether any tenant allows this origin (the CORS preflight names no tenant).
     async fn origin_allowed(&self, origin: &Origin) -> Result<bool, StoreError>;
     async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+}
+
+/// The operator's writes of tenants and their private API keys
+/// (`crate::vault::admin`): a port of its own, as only the admin CLI makes them. Each
+/// change takes the audit events staged around it (`Outbox`) into its own write.
+#[async_trait]
+pub trait TenantAdminStore: Send + Sync {
+    /// A new tenant; `AlreadyExists` if the id is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Replaces the tenant `old` (as read) with `tenant`, its public key's lookup and its
+    /// origins' index moving with it, all or nothing. `Conflict` when the tenant is gone,
+    /// its Stripe revocation mark is no longer as read (a webhook revoked it meanwhile), or
+    /// the new public key is taken.
+    async fn save_tenant(&self, tenant: &Tenant, old: &Tenant) -> Result<(), StoreError>;
+    /// A new key record; `AlreadyExists` if its hash is taken.
+    async fn create_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// The tenant's key records (hashes, ids, dates), active or revoked.
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks the tenant's key `key_id` revoked (kept revoked at its first revocation);
+    /// `Missing("api key")` if the tenant has no such key.
+    async fn revoke_api_key(&self, tenant: &TenantId, key_id: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]

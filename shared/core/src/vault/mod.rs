@@ -8,12 +8,14 @@
 //!   tenant, with which Stripe credentials, and whether a human solved the reCAPTCHA;
 //! - [`idempotency`] and [`compensation`]: the keys sent to Stripe, and undoing a Stripe
 //!   change that could not be recorded;
-//! - [`once`]: clients' `Idempotency-Key`s, replayed, refused or freed.
+//! - [`once`]: clients' `Idempotency-Key`s, replayed, refused or freed;
+//! - [`admin`]: tenant administration, the operator's commands (`cardvault-admin`).
 //!
 //! Each dialect maps its own words onto these operations: Fusebill's "default" and
 //! EmbedThis's "current" are both [`CardView::is_default`]; Rechat's "source" is the card
 //! of a Stripe customer link.
 
+pub mod admin;
 pub mod audit;
 pub mod callers;
 pub mod cards;

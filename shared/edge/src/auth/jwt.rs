@@ -72,7 +72,8 @@ const JWKS_TIMEOUT: Duration = Duration::from_secs(3);
 const TOKEN_MAX_LEN: usize = 8 * 1024;
 const SUB_MAX: usize = 255;
 const ACCOUNT_MAX: usize = 128;
-const ISSUER_MAX: usize = 512;
+/// The longest `iss` taken: the same bound a tenant's trusted issuer is set with.
+use crate::domain::limits::ISSUER_MAX;
 
 /// The names of the claims that scope a caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,15 +267,8 @@ pub fn principal_from_claims(
     })
 }
 
-/// Non-empty, at most `max` bytes, no surrounding spaces, no control characters and no
-/// invisible or direction-changing ones: safe in keys and logs, and shown as it is.
-fn plain_text(s: &str, max: usize) -> bool {
-    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
-    !s.is_empty()
-        && s.trim() == s
-        && s.len() <= max
-        && !s.chars().any(|c| c.is_control() || invisible(c))
-}
+/// The claims' text rule, the same as a tenant's trusted issuers are held to when set.
+use crate::domain::plain_text;
 
 /// What to put in a self-issued token. `iss` and `aud` come from the config.
 #[derive(Clone, Debug)]

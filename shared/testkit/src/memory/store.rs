@@ -17,14 +17,15 @@ use crate::domain::{
 use crate::ports::{
     Admission, AuditChainStore, AuditLog, Claim, Counter, Created, CustomerStore, DefaultRule,
     LinkStore, LinkWrite, OnceStore, PaymentMethodStore, PendingKey, StoreError, StoredPending,
-    TenantStore, TokenUse, VelocityStore,
+    TenantAdminStore, TenantStore, TokenUse, VelocityStore,
 };
 
 #[derive(Default)]
 struct State {
     tenants: HashMap<TenantId, Tenant>,
     public_keys: HashMap<String, TenantId>,
-    origins: BTreeSet<Origin>,
+    /// The origin index: each (origin, tenant) that allows it.
+    origins: BTreeSet<(Origin, TenantId)>,
     api_keys: HashMap<String, ApiKeyRecord>,
     customers: HashMap<CustomerId, Customer>,
     ext_refs: HashMap<(TenantId, String), CustomerId>,
@@ -59,6 +60,9 @@ pub struct MemoryStore {
     rehomed: Mutex<HashMap<(CustomerId, String), (TenantId, String)>>,
     /// Re-homing targets: (tenant, connected account).
     pub(crate) rehome_targets: Mutex<BTreeSet<(TenantId, String)>>,
+    /// Tenants a concurrent writer stores just before the next calls of an operation, in
+    /// order ([`MemoryStore::interleave`]).
+    interleaved: Mutex<HashMap<&'static str, Vec<Tenant>>>,
     /// Customers the next reads by reference miss, and how many times: as an eventually
     /// consistent read of one just made could ([`MemoryStore::miss`]).
     missed: Mutex<HashMap<CustomerId, usize>>,
@@ -72,7 +76,7 @@ impl MemoryStore {
             s.public_keys.insert(k.clone(), tenant.id.clone());
         }
         for o in &tenant.allowed_origins {
-            s.origins.insert(Origin::new(o));
+            s.origins.insert((Origin::new(o), tenant.id.clone()));
         }
         s.tenants.insert(tenant.id.clone(), tenant);
     }
@@ -128,6 +132,17 @@ impl MemoryStore {
         keys
     }
 
+    /// Stores `tenant` just before the next call of `op` (one call per `interleave`), as
+    /// a concurrent writer (a webhook's revocation) between a caller's read and its write.
+    pub fn interleave(&self, op: &'static str, tenant: Tenant) {
+        self.interleaved
+            .lock()
+            .unwrap()
+            .entry(op)
+            .or_default()
+            .push(tenant);
+    }
+
     /// Makes every later call of `op` (a port method's name) fail as the backend would.
     pub fn fail(&self, op: &'static str) {
         self.failing.lock().unwrap().insert(op);
@@ -160,7 +175,18 @@ impl MemoryStore {
         if self.conflicting.lock().unwrap().contains(op) {
             return Err(StoreError::Conflict);
         }
-        Ok(self.state.lock().unwrap())
+        let mut state = self.state.lock().unwrap();
+        let next = self
+            .interleaved
+            .lock()
+            .unwrap()
+            .get_mut(op)
+            .filter(|queue| !queue.is_empty())
+            .map(|queue| queue.remove(0));
+        if let Some(t) = next {
+            state.tenants.insert(t.id.clone(), t);
+        }
+        Ok(state)
     }
 }
 
@@ -194,7 +220,8 @@ impl TenantStore for MemoryStore {
     }
 
     async fn origin_allowed(&self, origin: &Origin) -> Result<bool, StoreError> {
-        Ok(self.enter("origin_allowed")?.origins.contains(origin))
+        let s = self.enter("origin_allowed")?;
+        Ok(s.origins.iter().any(|(o, _)| o == origin))
     }
 
     async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -203,6 +230,92 @@ impl TenantStore for MemoryStore {
             .api_keys
             .get(hash.as_str())
             .cloned())
+    }
+}
+
+/// The operator's writes, with the DynamoDB adapter's conditions (`store::tenants`).
+#[async_trait]
+impl TenantAdminStore for MemoryStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let mut s = self.enter("create_tenant")?;
+        if s.tenants.contains_key(&tenant.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.tenants.insert(tenant.id.clone(), tenant.clone());
+        commit_events(&mut s);
+        Ok(())
+    }
+
+    async fn save_tenant(&self, tenant: &Tenant, old: &Tenant) -> Result<(), StoreError> {
+        let mut s = self.enter("save_tenant")?;
+        // The tenant exists and its revocation mark is as read.
+        match s.tenants.get(&tenant.id) {
+            Some(now) if now.stripe_revoked_at == old.stripe_revoked_at => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        let key_changed = tenant.public_api_key != old.public_api_key;
+        if let Some(new_key) = tenant.public_api_key.as_ref().filter(|_| key_changed) {
+            if s.public_keys.contains_key(new_key) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if key_changed {
+            if let Some(old_key) = &old.public_api_key {
+                s.public_keys.remove(old_key);
+            }
+            if let Some(new_key) = &tenant.public_api_key {
+                s.public_keys.insert(new_key.clone(), tenant.id.clone());
+            }
+        }
+        let index = |t: &Tenant| -> BTreeSet<(Origin, TenantId)> {
+            t.allowed_origins
+                .iter()
+                .map(|o| (Origin::new(o), t.id.clone()))
+                .collect()
+        };
+        for gone in index(old) {
+            s.origins.remove(&gone);
+        }
+        s.origins.extend(index(tenant));
+        s.tenants.insert(tenant.id.clone(), tenant.clone());
+        commit_events(&mut s);
+        Ok(())
+    }
+
+    async fn create_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut s = self.enter("create_api_key")?;
+        if s.api_keys.contains_key(record.hash.as_str()) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.api_keys
+            .insert(record.hash.as_str().to_owned(), record.clone());
+        commit_events(&mut s);
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let s = self.enter("list_api_keys")?;
+        let mut keys: Vec<ApiKeyRecord> = s
+            .api_keys
+            .values()
+            .filter(|k| &k.tenant_id == tenant)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, tenant: &TenantId, key_id: &str) -> Result<(), StoreError> {
+        let mut s = self.enter("revoke_api_key")?;
+        let record = s
+            .api_keys
+            .values_mut()
+            .find(|k| &k.tenant_id == tenant && k.key_id == key_id)
+            .ok_or(StoreError::Missing("api key"))?;
+        record
+            .revoked_at
+            .get_or_insert_with(time::OffsetDateTime::now_utc);
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 //! customer or a card and read the adapters' logs.
 
 mod add;
+mod admin;
 mod attach;
 mod audit;
 mod callers;
