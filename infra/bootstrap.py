@@ -151,7 +151,7 @@ def demo_jwts(admin, der, hs256_secret):
 # has its own Stripe key). Registered at localstripe, which signs and sends the events it
 # emits to each; tests and scripts sign the ones it never emits with the same secrets.
 WEBHOOK_TENANTS = ["demo-b"]
-# What each endpoint subscribes to (shared/core/src/domain/stripe_event.rs, HANDLED_EVENTS).
+# What each endpoint subscribes to (shared/stripe/src/webhook.rs, HANDLED_EVENTS).
 WEBHOOK_EVENTS = [
     "customer.source.updated", "customer.source.expiring", "customer.source.deleted",
     "customer.deleted", "payment_method.updated", "payment_method.automatically_updated",

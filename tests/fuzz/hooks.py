@@ -76,7 +76,7 @@ def map_body(ctx, body):
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOKS = "/v1/webhooks/stripe"
-# The event types the vault acts on (cardvault::domain::stripe_event::HANDLED_EVENTS) and one
+# The event types the vault acts on (cardvault_stripe::webhook::HANDLED_EVENTS) and one
 # it ignores: a signed body given an event's id, type and time reaches the event's parsing.
 EVENT_TYPES = [
     "customer.source.updated", "customer.source.expiring", "customer.source.deleted",

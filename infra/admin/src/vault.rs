@@ -1,6 +1,6 @@
 //! The vault the admin CLI calls for tenant administration (`cardvault::vault::admin`):
 //! built over the DynamoDB store alone. Its other ports are unwired: no tenant operation
-//! reaches Stripe, KMS, Secrets Manager or reCAPTCHA, and one that did would fail as that
+//! reaches Stripe (nor reads its webhooks), KMS, Secrets Manager or reCAPTCHA, and one that did would fail as that
 //! service being down would, saying so.
 
 use cardvault::deps::Unwired;
@@ -20,6 +20,7 @@ impl Ports for AdminPorts {
     type Captcha = Unwired;
     type Clock = SystemClock;
     type Ids = RandomIds;
+    type Webhooks = Unwired;
 }
 
 pub type AdminVault = Vault<AdminPorts>;
@@ -33,6 +34,7 @@ pub fn admin_vault(store: Store) -> AdminVault {
         captcha: Unwired,
         clock: SystemClock,
         ids: RandomIds,
+        webhooks: Unwired,
     };
     // Read by no tenant operation: the functions' own configuration, as its defaults.
     let settings = Settings {

@@ -33,5 +33,11 @@ pub mod telemetry;
 #[cfg(test)]
 #[path = "../../testkit/src/memory/mod.rs"]
 pub mod memory;
+// Stripe's webhook wire format (the `cardvault-stripe` crate's `webhook`), compiled in the
+// same way: the vault's webhook tests sign and send real bodies. The test kit names it
+// `crate::stripe_webhook` too.
+#[cfg(test)]
+#[path = "../../stripe/src/webhook.rs"]
+pub mod stripe_webhook;
 
 pub use error::{Error, FieldError};

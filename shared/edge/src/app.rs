@@ -6,7 +6,7 @@ use lambda_http::Request;
 
 use crate::auth::{self, jwt::JwtVerifier, Caller};
 use crate::config::{Config, ConfigError};
-use crate::deps::{All, Build, Deps, Wired, Wiring};
+use crate::deps::{All, Build, Deps, Webhooks, Wired, Wiring};
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
 use crate::ports::{RandomIds, SecretSource, SystemClock};
@@ -39,6 +39,7 @@ impl<D: Deps> App<D> {
             captcha: D::Captcha::build(&w),
             clock: SystemClock,
             ids: RandomIds,
+            webhooks: Webhooks::build(&w),
         };
         let settings = Settings {
             stripe_platform_secret_id: config.stripe_platform_secret_id.clone(),

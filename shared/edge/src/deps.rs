@@ -1,7 +1,8 @@
 //! What a function is built from, declared beside its binary (`functions/*`), as a handler's
-//! dependencies are in the hexagonal Lambda samples. The table, the clock and ids are every
-//! function's; each other port is an adapter, or [`Unwired`] for a function that never uses
-//! it. An unwired port's SDK or client is neither built nor linked: `list-countries`
+//! dependencies are in the hexagonal Lambda samples. The table, the clock, ids and Stripe's
+//! webhook format ([`Webhooks`], zero-sized; only the webhook function's code calls it) are
+//! every function's; each other port is an adapter, or [`Unwired`] for a function that never
+//! uses it. An unwired port's SDK or client is neither built nor linked: `list-countries`
 //! carries no KMS, Secrets Manager or Stripe code.
 //!
 //! ```ignore
@@ -17,12 +18,13 @@ use async_trait::async_trait;
 use crate::aws::kms::KmsDataKeys;
 use crate::config::Config;
 use crate::crypto::{DataKey, DataKeys, Key, VaultKeys};
-use crate::domain::{CardNumber, EncryptedPan, PanContext, StripeToken, TenantId};
+use crate::domain::stripe_event::{NotAnEvent, SignatureError, SigningSecrets};
+use crate::domain::{CardNumber, EncryptedPan, PanContext, StripeEvent, StripeToken, TenantId};
 use crate::net::HttpClient;
 use crate::ports::{
     Captcha, CaptchaUnavailable, Card, CardDetails, CardOnFile, CreatedCustomer, Fingerprints,
     KeyError, KeyService, PanOpener, PaymentGateway, PaymentIntent, Ports, RandomIds, SecretSource,
-    SecretsError, Source, StripeAuth, StripeError, SystemClock, Verdict,
+    SecretsError, Source, StripeAuth, StripeError, SystemClock, Verdict, WebhookFormat,
 };
 use crate::recaptcha::SiteVerify;
 use crate::secret::SecretString;
@@ -35,6 +37,9 @@ pub type Stripe = StripeClient;
 pub type Recaptcha = SiteVerify;
 /// Secrets Manager: Stripe keys, the reCAPTCHA and webhook secrets, the HS256 secret.
 pub type SecretsManager = crate::secrets::Secrets;
+/// Stripe's webhook wire format (signatures, events): every function's, only the webhook
+/// function's code calls it. Zero-sized: building it costs nothing.
+pub type Webhooks = crate::stripe::webhook::StripeWebhooks;
 /// KMS data keys: sealing PANs (and, for re-homing alone, opening them).
 pub type Kms = KmsDataKeys;
 /// The fingerprint and cursor key rings (Secrets Manager), with `D` for PANs: [`Kms`] for a
@@ -60,6 +65,7 @@ impl<D: Deps> Ports for Wired<D> {
     type Captcha = D::Captcha;
     type Clock = SystemClock;
     type Ids = RandomIds;
+    type Webhooks = Webhooks;
 }
 
 /// A function's [`Deps`] in one line, in the order gateway, keys, secrets, captcha, each
@@ -136,6 +142,12 @@ impl Build for Stripe {
                 ..RetryPolicy::default()
             },
         )
+    }
+}
+
+impl Build for Webhooks {
+    fn build(_: &Wiring) -> Self {
+        crate::stripe::webhook::StripeWebhooks
     }
 }
 
@@ -253,6 +265,27 @@ impl Captcha for Unwired {
         _: Option<&str>,
     ) -> Result<Verdict, CaptchaUnavailable> {
         Err(CaptchaUnavailable(Box::new(not_wired("reCAPTCHA"))))
+    }
+}
+
+/// Refuses every delivery, as an endpoint with no signing secret would.
+impl WebhookFormat for Unwired {
+    fn verify(
+        &self,
+        _: &SigningSecrets,
+        _: Option<&str>,
+        _: &[u8],
+        _: i64,
+    ) -> Result<i64, SignatureError> {
+        not_wired("Stripe webhook format");
+        Err(SignatureError::NoSecret)
+    }
+
+    fn read(&self, _: &[u8]) -> Result<StripeEvent, NotAnEvent> {
+        not_wired("Stripe webhook format");
+        Err(NotAnEvent(
+            "the webhook format is not wired into this function",
+        ))
     }
 }
 

@@ -5,12 +5,12 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::StripeClient;
-use crate::domain::stripe_event::COLLECTION_METADATA_FORM as COLLECTION_METADATA;
 use crate::domain::{SourceCard, StripeToken};
 use crate::ports::{
     Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
     StripeAuth, StripeError, CARD_METADATA_KEY,
 };
+use crate::webhook::COLLECTION_METADATA_FORM as COLLECTION_METADATA;
 
 #[derive(Debug, Deserialize)]
 struct Object {
@@ -281,7 +281,7 @@ impl PaymentGateway for StripeClient {
             ("confirm", "true"),
             ("off_session", "true"),
             // The redirect counts its own declines on the card; the webhook, seeing this,
-            // does not count the same decline again (`domain::stripe_event`).
+            // does not count the same decline again (`webhook`).
             (COLLECTION_METADATA, "redirect"),
         ];
         self.send(

@@ -1,5 +1,7 @@
 //! The Stripe adapter of the [`PaymentGateway`](crate::ports::PaymentGateway) port: a
-//! small client with form-encoded requests, typed responses, typed errors.
+//! small client with form-encoded requests, typed responses, typed errors. And of the
+//! [`WebhookFormat`](crate::ports::WebhookFormat) port: Stripe's webhook signatures and
+//! events ([`webhook`]).
 //!
 //! - `Stripe-Version` is pinned, so a dashboard upgrade cannot change what we parse.
 //! - Each attempt has a timeout. Network errors, timeouts, 429 and 5xx are retried a
@@ -12,6 +14,7 @@ use cardvault_core::{domain, ports};
 use cardvault_net as net;
 
 mod gateway;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -193,3 +196,6 @@ fn api_error(status: StatusCode, body: &[u8]) -> StripeError {
 
 #[cfg(test)]
 mod tests;
+// Here, not in `webhook.rs`: the core compiles that file into its own tests too.
+#[cfg(test)]
+mod webhook_tests;

@@ -7,3 +7,6 @@ pub mod memory;
 
 // The core's modules under the names the adapters use (`crate::ports`, …).
 use cardvault_core::{crypto, domain, ports, vault};
+// Stripe's webhook wire format, under the name the core's own test build gives it (there,
+// the same source compiled in by `#[path]`).
+use cardvault_stripe::webhook as stripe_webhook;

@@ -10,6 +10,7 @@
 //! | [`KeyService`] | `crypto::VaultKeys` (KMS data keys, key rings in secrets) | `crypto::VaultKeys` over `memory::{MemorySecrets, MemoryDataKeys}` |
 //! | [`SecretSource`] | `secrets::Secrets` (Secrets Manager) | `memory::MemorySecrets` |
 //! | [`Captcha`] | `recaptcha::SiteVerify` (HTTPS) | `memory::MemoryCaptcha` |
+//! | [`WebhookFormat`] (Stripe's signatures and events) | `stripe::webhook::StripeWebhooks` | the same (`stripe_webhook`, compiled into the core's tests) |
 //! | [`Clock`], [`Ids`] | [`SystemClock`], [`RandomIds`] | `memory::FixedClock`, `memory::SeqIds` |
 
 mod audit;
@@ -35,7 +36,7 @@ pub use store::{
     LinkWrite, OnceStore, PaymentMethodStore, RehomeCustomer, RehomeStore, StoreError,
     TenantAdminStore, TenantStore, TokenUse, VelocityStore,
 };
-pub use webhooks::{DefaultMove, StripeEventStore};
+pub use webhooks::{DefaultMove, StripeEventStore, WebhookFormat};
 
 /// The adapters one vault is built from: one type per port.
 pub trait Ports: Send + Sync + 'static {
@@ -46,6 +47,7 @@ pub trait Ports: Send + Sync + 'static {
     type Captcha: Captcha;
     type Clock: Clock;
     type Ids: Ids;
+    type Webhooks: WebhookFormat;
 }
 
 /// The port errors become the domain's [`Error`](crate::Error) here, keeping their source:

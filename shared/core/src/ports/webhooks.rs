@@ -1,11 +1,32 @@
-//! What Stripe's webhooks read and write (`vault::webhooks`): cards found by their Stripe
-//! ids, tenants by their connected account, and the writes an event makes. Part of
-//! [`CardStore`](super::CardStore): the same table.
+//! What Stripe's webhooks need (`vault::webhooks`): Stripe's wire format
+//! ([`WebhookFormat`]: a delivery's signature checked, its body read into an event), and
+//! the store's side ([`StripeEventStore`], part of [`CardStore`](super::CardStore): the same
+//! table): cards found by their Stripe ids, tenants by their connected account, and the
+//! writes an event makes.
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{CustomerId, PaymentMethod, PaymentMethodId, TenantId, Timestamp};
+use crate::domain::stripe_event::{NotAnEvent, SignatureError, SigningSecrets};
+use crate::domain::{CustomerId, PaymentMethod, PaymentMethodId, StripeEvent, TenantId, Timestamp};
+
+/// Stripe's webhook wire format: the `Stripe-Signature` header checked against the raw
+/// body, and a body that passed read into a [`StripeEvent`]. Pure and synchronous: no call
+/// leaves the process. The adapter is `cardvault_stripe::webhook::StripeWebhooks`.
+pub trait WebhookFormat: Send + Sync {
+    /// Checks `header` (the `Stripe-Signature` header) against `payload` (the raw body) with
+    /// `secrets` at `now` (Unix seconds), and answers the signature's timestamp. Nothing is
+    /// read from the body before it passes; with no secret, nothing passes.
+    fn verify(
+        &self,
+        secrets: &SigningSecrets,
+        header: Option<&str>,
+        payload: &[u8],
+        now: i64,
+    ) -> Result<i64, SignatureError>;
+    /// Reads a body whose signature has been checked.
+    fn read(&self, payload: &[u8]) -> Result<StripeEvent, NotAnEvent>;
+}
 
 /// Where a customer's default moves when Stripe removes the default card: to the newest
 /// other card still at Stripe, or nowhere (the billing card API's remove rule).

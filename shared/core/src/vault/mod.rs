@@ -76,6 +76,7 @@ pub struct Adapters<P: Ports> {
     pub captcha: P::Captcha,
     pub clock: P::Clock,
     pub ids: P::Ids,
+    pub webhooks: P::Webhooks,
 }
 
 /// Tenant settings change rarely; a warm container re-reads them after this.
@@ -94,6 +95,7 @@ pub struct Vault<P: Ports> {
     pub(crate) captcha: P::Captcha,
     pub(crate) clock: P::Clock,
     pub(crate) ids: P::Ids,
+    pub(crate) webhooks: P::Webhooks,
     settings: Settings,
     tenants: TtlCache<TenantId, Tenant>,
     api_keys: TtlCache<KeyHash, (TenantId, String)>,
@@ -119,6 +121,7 @@ impl<P: Ports> Vault<P> {
             captcha: adapters.captcha,
             clock: adapters.clock,
             ids: adapters.ids,
+            webhooks: adapters.webhooks,
             settings,
             tenants: TtlCache::new(TENANT_CACHE_TTL),
             api_keys: TtlCache::new(KEY_CACHE_TTL),

@@ -2,7 +2,8 @@
 //!
 //! 1. The signature is checked first, with the endpoint's own signing secrets (the
 //!    platform's, or the tenant's for `/v1/webhooks/stripe/{tenantId}`), before anything is
-//!    read from the body ([`SigningSecrets::verify`]).
+//!    read from the body ([`WebhookFormat::verify`]: Stripe's wire format, the Stripe
+//!    adapter's).
 //! 2. The tenants the event may touch: on the tenant route, that tenant alone, whatever
 //!    ids the event names; on the platform route, the tenants connected through the
 //!    event's `account` (a Connect event). A platform event without `account` is about the
@@ -31,6 +32,7 @@ use crate::domain::{
 use crate::error::Error;
 use crate::ports::{
     Clock, DefaultMove, PaymentMethodStore, Ports, SecretSource, StoreError, StripeEventStore,
+    WebhookFormat,
 };
 
 /// How long an event id is remembered: Stripe retries a delivery for up to three days.
@@ -111,14 +113,17 @@ impl<P: Ports> Vault<P> {
     ) -> Result<Handled, Error> {
         let secrets = self.webhook_secrets(route).await;
         let now = self.clock.now().unix_timestamp();
-        let signed_at = match secrets.verify(signature, payload, now) {
+        let signed_at = match self.webhooks.verify(&secrets, signature, payload, now) {
             Ok(t) => t,
             Err(reason) => {
                 tracing::warn!(%reason, ?route, "Stripe webhook refused");
                 return Err(Error::BadRequest(BAD_SIGNATURE.into()));
             }
         };
-        let event = StripeEvent::parse(payload).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let event = self
+            .webhooks
+            .read(payload)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
         // Measured from the earlier of the signature and now: a signature up to the
         // tolerance ahead must not buy an event a second tolerance on top.
         if event.dated_after(signed_at.min(now)) {

@@ -36,6 +36,8 @@ impl Ports for Memory {
     type Captcha = MemoryCaptcha;
     type Clock = FixedClock;
     type Ids = SeqIds;
+    /// Stripe's own wire format: the webhook tests sign and send real bodies.
+    type Webhooks = crate::stripe_webhook::StripeWebhooks;
 }
 
 pub const STRIPE_PLATFORM_SECRET_ID: &str = "test/stripe-platform";
@@ -80,6 +82,7 @@ pub fn vault_at(stage: crate::domain::Stage) -> Vault<Memory> {
             captcha: MemoryCaptcha::default(),
             clock: FixedClock::default(),
             ids: SeqIds::default(),
+            webhooks: crate::stripe_webhook::StripeWebhooks,
         },
         Settings {
             stripe_platform_secret_id: STRIPE_PLATFORM_SECRET_ID.into(),

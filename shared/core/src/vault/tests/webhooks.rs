@@ -4,8 +4,9 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::domain::stripe_event::{sign, TENANT_WEBHOOK_SECRET_PREFIX};
+use crate::domain::stripe_event::TENANT_WEBHOOK_SECRET_PREFIX;
 use crate::domain::{CardBrand, Instrument};
+use crate::stripe_webhook::sign;
 use crate::vault::credentials::STRIPE_REVOKED;
 use crate::vault::webhooks::{Handled, WebhookRoute, BAD_SIGNATURE};
 
