@@ -2,7 +2,7 @@
 
 use cardvault::deps::Uses;
 use cardvault::dialect::fusebill::{self, CustomerJson, CustomerRequest};
-use cardvault::{Caller, Error};
+use cardvault::{caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 /// Built from the table alone: no other port's client is built or linked (`Uses<gateway,
@@ -12,7 +12,7 @@ type App = cardvault::App<Uses>;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     App::serve_write(
-        Caller::Merchant,
+        caller::Merchant,
         fusebill::render_error,
         |app, req| async move { fusebill::render(create(app, &req).await) },
     )

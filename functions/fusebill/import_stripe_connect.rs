@@ -4,7 +4,7 @@
 use cardvault::deps::{SecretsManager, Stripe, Unwired, Uses};
 use cardvault::dialect::fusebill::{self, ImportRequestJson, PaymentMethodJson};
 use cardvault::vault::StripeRoute;
-use cardvault::{Caller, Error};
+use cardvault::{caller, Error};
 use lambda_http::{http::StatusCode, Request};
 
 /// Built from the table, Stripe and Secrets Manager: no other port's client is built or
@@ -14,7 +14,7 @@ type App = cardvault::App<Uses<Stripe, Unwired, SecretsManager>>;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     App::serve_write(
-        Caller::Merchant,
+        caller::Merchant,
         fusebill::render_error,
         |app, req| async move { fusebill::render(import(app, &req).await) },
     )

@@ -4,7 +4,7 @@
 
 use cardvault::deps::{SecretsManager, Stripe, Unwired, Uses};
 use cardvault::dialect::rechat::{self, CreateStripeCustomerRequest, Data, StripeCustomerJson};
-use cardvault::{http, Caller, Error};
+use cardvault::{caller, http, Error};
 use lambda_http::{http::StatusCode, Request};
 
 /// Built from the table, Stripe and Secrets Manager: no other port's client is built or
@@ -13,7 +13,7 @@ type App = cardvault::App<Uses<Stripe, Unwired, SecretsManager>>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    App::serve_write(Caller::User, rechat::render_error, |app, req| async move {
+    App::serve_write(caller::User, rechat::render_error, |app, req| async move {
         rechat::render(create(app, &req).await)
     })
     .await

@@ -12,7 +12,7 @@ use cardvault::dialect::fusebill::{
 };
 use cardvault::domain::Origin;
 use cardvault::vault::Outcome;
-use cardvault::{cors, http, telemetry, Caller, Error};
+use cardvault::{caller, cors, http, telemetry, Error};
 use lambda_http::{http::StatusCode, Request};
 
 /// Built from the table, Stripe, the key rings, KMS, Secrets Manager and reCAPTCHA: no
@@ -23,7 +23,7 @@ type App = cardvault::App<Uses<Stripe, KeyRings<Kms>, SecretsManager, Recaptcha>
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     App::serve_write(
-        Caller::Redirect,
+        caller::Redirect,
         fusebill::render_error,
         |app, req| async move {
             let mut origin = None;

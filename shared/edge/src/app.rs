@@ -4,7 +4,7 @@
 
 use lambda_http::Request;
 
-use crate::auth::{self, jwt::JwtVerifier, Caller};
+use crate::auth::{self, caller, jwt::JwtVerifier, Caller};
 use crate::config::{Config, ConfigError};
 use crate::deps::{All, Build, Deps, Webhooks, Wired, Wiring};
 use crate::domain::{Principal, TenantId};
@@ -88,12 +88,13 @@ impl<D: Deps> App<D> {
         self.vault.user(token).await
     }
 
-    /// Authenticates `req` as `caller` and keeps the answer in it, so that whoever asks next
+    /// Authenticates `req` as `K`'s caller and keeps the answer in it, so that whoever asks next
     /// (the idempotency guard, then the handler) gets it without a second check: one
     /// authentication per request, and a refused key costs one lookup, not two. A failure
     /// that is not a refusal (the table unreachable) is not kept: the next asker tries again.
-    pub async fn authenticate_once(&self, req: &mut Request, caller: Caller) {
-        let found = match caller {
+    pub async fn authenticate_once<K: caller::Kind>(&self, req: &mut Request) {
+        // A constant per caller type: the other callers' code is not compiled in.
+        let found = match K::CALLER {
             Caller::Merchant => self.merchant(req).await.map(Authenticated::Merchant),
             Caller::User => self.user(req).await.map(Authenticated::User),
             Caller::Redirect => return,

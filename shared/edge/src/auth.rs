@@ -46,6 +46,38 @@ pub enum Caller {
     Redirect,
 }
 
+/// Each [`Caller`] as a type, for the write endpoints (`App::serve_write(caller::Merchant,
+/// …)`): the idempotency guard is compiled for that caller alone, so that a merchant
+/// endpoint's binary carries no bearer-token or redirect-form code, nor a user endpoint's
+/// the redirect's.
+pub mod caller {
+    use super::Caller;
+
+    pub trait Kind: Copy + Send + Sync + 'static {
+        const CALLER: Caller;
+    }
+
+    /// A private API key: its tenant.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Merchant;
+    /// A bearer token: its tenant and `sub`.
+    #[derive(Clone, Copy, Debug)]
+    pub struct User;
+    /// The transparent redirect: the public key's tenant and the customer.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Redirect;
+
+    impl Kind for Merchant {
+        const CALLER: Caller = Caller::Merchant;
+    }
+    impl Kind for User {
+        const CALLER: Caller = Caller::User;
+    }
+    impl Kind for Redirect {
+        const CALLER: Caller = Caller::Redirect;
+    }
+}
+
 /// The private API key of a merchant API request. Whether it is worth anything is the
 /// vault's question (`vault::callers`).
 pub fn merchant_key(req: &Request) -> Result<ApiKey, Error> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lambda_http::{http::HeaderValue, Body, Request, Response};
 
-use crate::auth::Caller;
+use crate::auth::{caller, Caller};
 use crate::deps::Deps;
 use crate::dialect::fusebill::redirect::Params;
 use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
@@ -26,10 +26,10 @@ const DOUBLE_SUBMIT_POLL: Duration = Duration::from_millis(200);
 /// malformed key, 422, 409) are rendered by `render_error`, in the endpoint's dialect; a
 /// request whose caller cannot be told runs as it would without a key (and answers its
 /// own error).
-pub async fn guard<D: Deps, F, Fut>(
+pub async fn guard<D: Deps, K: caller::Kind, F, Fut>(
     app: &'static App<D>,
     req: Request,
-    caller: Caller,
+    _caller: K,
     render_error: fn(&Error) -> Response<Body>,
     handler: &F,
 ) -> Response<Body>
@@ -45,14 +45,14 @@ where
         },
         Some(Err(_)) => return render_error(&ClientKey::parse("\u{0}").unwrap_err()),
     };
-    if client_key.is_none() && caller != Caller::Redirect {
+    if client_key.is_none() && K::CALLER != Caller::Redirect {
         return handler(app, req).await;
     }
     // The guard needs the caller (and the redirect its form) first: found once, kept in
     // the request for the handler.
     let mut req = req;
-    app.authenticate_once(&mut req, caller).await;
-    if caller == Caller::Redirect {
+    app.authenticate_once::<K>(&mut req).await;
+    if K::CALLER == Caller::Redirect {
         Params::parse_once(&mut req);
     }
     let Some(Keyed {
@@ -61,7 +61,7 @@ where
         key,
         request_hash,
         cors_origin,
-    }) = keyed(app, &req, caller, client_key).await
+    }) = keyed::<D, K>(app, &req, client_key).await
     else {
         return handler(app, req).await;
     };
@@ -127,14 +127,14 @@ struct Keyed {
 
 /// The request's [`Keyed`]; `None` when the caller cannot be told (the handler answers
 /// that) or a redirect without a key has no card.
-async fn keyed<D: Deps>(
+async fn keyed<D: Deps, K: caller::Kind>(
     app: &App<D>,
     req: &Request,
-    caller: Caller,
     client_key: Option<ClientKey>,
 ) -> Option<Keyed> {
     // `keyed`: the redirect's key (the client's, or the implicit one) and keyed hash.
-    let (tenant, scope, keyed, cors_origin) = match caller {
+    // A constant per caller type: the other callers' code is not compiled in.
+    let (tenant, scope, keyed, cors_origin) = match K::CALLER {
         Caller::Merchant => {
             let tenant = app.merchant(req).await.ok()?;
             (tenant, "merchant".to_owned(), None, None)

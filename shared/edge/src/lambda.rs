@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_http::{run, service_fn, Body, Request, RequestExt, Response};
 
-use crate::auth::Caller;
+use crate::auth::caller;
 use crate::deps::Deps;
 use crate::domain::{Deadline, RequestScope};
 use crate::idempotent;
@@ -51,8 +51,8 @@ impl<D: Deps> App<D> {
 
     /// [`Self::serve`] for an endpoint that writes: under the request's `Idempotency-Key`
     /// (`crate::idempotent`), scoped by `caller`; its own errors rendered by `render_error`.
-    pub async fn serve_write<F, Fut>(
-        caller: Caller,
+    pub async fn serve_write<K: caller::Kind, F, Fut>(
+        caller: K,
         render_error: fn(&crate::Error) -> Response<Body>,
         handler: F,
     ) -> Result<(), lambda_http::Error>

@@ -43,6 +43,6 @@ pub mod deps;
 mod lambda;
 
 pub use app::App;
-pub use auth::Caller;
+pub use auth::{caller, Caller};
 pub use deps::Deps;
 pub use error::{Error, FieldError};

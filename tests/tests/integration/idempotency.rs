@@ -654,9 +654,9 @@ async fn a_crashed_attempt_frees_its_key_after_its_in_progress_expiry() {
 async fn twenty_truly_concurrent_requests_run_once_and_the_rest_get_409() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use cardvault::caller;
     use cardvault::dialect::fusebill;
     use cardvault::idempotent::guard;
-    use cardvault::Caller;
     use lambda_http::{Body, Request, Response};
 
     static RAN: AtomicUsize = AtomicUsize::new(0);
@@ -683,7 +683,7 @@ async fn twenty_truly_concurrent_requests_run_once_and_the_rest_get_409() {
                 guard(
                     app,
                     request(),
-                    Caller::Merchant,
+                    caller::Merchant,
                     fusebill::render_error,
                     &handler,
                 )
@@ -707,7 +707,7 @@ async fn twenty_truly_concurrent_requests_run_once_and_the_rest_get_409() {
     let again = guard(
         app,
         request(),
-        Caller::Merchant,
+        caller::Merchant,
         fusebill::render_error,
         &handler,
     )
@@ -748,7 +748,7 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
 async fn the_guard_and_the_handler_share_one_authentication() {
     use cardvault::dialect::fusebill;
     use cardvault::idempotent::guard;
-    use cardvault::{Caller, Error};
+    use cardvault::{caller, Error};
     use lambda_http::{Body, Request, Response};
 
     let app: &'static cardvault::App =
@@ -779,7 +779,7 @@ async fn the_guard_and_the_handler_share_one_authentication() {
     let ok = guard(
         app,
         request(&tenant_a().private_api_key),
-        Caller::Merchant,
+        caller::Merchant,
         fusebill::render_error,
         &handler,
     )
@@ -792,7 +792,7 @@ async fn the_guard_and_the_handler_share_one_authentication() {
     let refused = guard(
         app,
         request(&unknown),
-        Caller::Merchant,
+        caller::Merchant,
         fusebill::render_error,
         &handler,
     )
