@@ -61,7 +61,9 @@ impl<D: Deps> App<D> {
     pub async fn merchant(&self, req: &Request) -> Result<TenantId, Error> {
         match req.extensions().get::<Authenticated>() {
             Some(Authenticated::Merchant(tenant)) => Ok(tenant.clone()),
-            Some(Authenticated::Refused(message)) => Err(Error::Unauthorized(message)),
+            Some(Authenticated::Refused(Caller::Merchant, message)) => {
+                Err(Error::Unauthorized(message))
+            }
             _ => self.vault.merchant(&auth::merchant_key(req)?).await,
         }
     }
@@ -72,7 +74,9 @@ impl<D: Deps> App<D> {
     pub async fn user(&self, req: &Request) -> Result<Principal, Error> {
         match req.extensions().get::<Authenticated>() {
             Some(Authenticated::User(user)) => return Ok(user.clone()),
-            Some(Authenticated::Refused(message)) => return Err(Error::Unauthorized(message)),
+            Some(Authenticated::Refused(Caller::User, message)) => {
+                return Err(Error::Unauthorized(message))
+            }
             _ => {}
         }
         let token = self
@@ -101,7 +105,7 @@ impl<D: Deps> App<D> {
         };
         let kept = match found {
             Ok(found) => found,
-            Err(Error::Unauthorized(message)) => Authenticated::Refused(message),
+            Err(Error::Unauthorized(message)) => Authenticated::Refused(K::CALLER, message),
             Err(_) => return,
         };
         req.extensions_mut().insert(kept);
@@ -114,7 +118,8 @@ impl<D: Deps> App<D> {
 enum Authenticated {
     Merchant(TenantId),
     User(Principal),
-    Refused(&'static str),
+    /// Refused as this kind of caller: an answer for that kind only.
+    Refused(Caller, &'static str),
 }
 
 /// The audit chainer's adapters: the table, and the chain's KMS HMAC key.

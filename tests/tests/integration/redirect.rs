@@ -270,7 +270,10 @@ async fn recaptcha_is_verified_server_side() {
     let cases = [
         (json!(null), "required"),
         // Unique per run: the stand-in, as Google, answers a token seen before as a duplicate.
-        (json!(format!("not-a-real-token-{}", rand_suffix())), "not valid"),
+        (
+            json!(format!("not-a-real-token-{}", rand_suffix())),
+            "not valid",
+        ),
         (json!(format!("{PASS}@evil.example")), "does not allow"),
     ];
     for (token, words) in cases {

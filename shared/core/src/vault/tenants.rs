@@ -30,7 +30,7 @@ impl<P: Ports> Vault<P> {
     }
 
     /// The tenant a public API key (transparent redirect) belongs to. A key whose tenant is
-    /// gone names no one: the same answer as an unknown key. A key found is kept for
+    /// gone, or no longer lists it, names no one: the same answer as an unknown key. A key found is kept for
     /// [`KEY_CACHE_TTL`](super::KEY_CACHE_TTL), as private keys are: the redirect asks twice
     /// a request (its idempotency guard, then the handler), and a warm container then asks
     /// the store not at all. A replaced key is refused at once by a container that has not
@@ -46,7 +46,10 @@ impl<P: Ports> Vault<P> {
                 None => return Ok(None),
             },
         };
-        self.find_tenant(&id).await
+        // The tenant must still name this key: a lookup item that outlived its key (two
+        // concurrent replacements, each deleting only the key it read) opens nothing.
+        let tenant = self.find_tenant(&id).await?;
+        Ok(tenant.filter(|t| t.public_api_key.as_deref() == Some(key)))
     }
 
     /// Whether any tenant allows this browser origin (the CORS preflight names no tenant).

@@ -845,3 +845,24 @@ async fn the_memory_store_keeps_the_admin_writes_conditions() {
         Err(crate::ports::StoreError::Conflict)
     ));
 }
+
+/// Two replacements of a public key at once each delete only the lookup of the key they
+/// read, so a lookup can outlive its key (the store's tenant Put is not conditioned on the
+/// key it replaces). The redirect's lookup opens nothing with such a key: its tenant must
+/// still name it.
+#[tokio::test]
+async fn a_public_key_lookup_that_outlived_its_key_names_no_one() {
+    let v = vault();
+    let mut t = stored(&v, CONNECT).await;
+    let old = t.public_api_key.clone().expect("a seeded public key");
+    // The lookup of `old` stays (as a lost race leaves it); the tenant names another key.
+    t.public_api_key = Some("pk_replacement".into());
+    v.store.insert_tenant(t);
+    assert_eq!(
+        v.store.tenant_by_public_key(&old).await.unwrap(),
+        Some(tid(CONNECT))
+    );
+    assert!(ok(v.tenant_by_public_key(&old).await).is_none());
+    let found = ok(v.tenant_by_public_key("pk_replacement").await).unwrap();
+    assert_eq!(found.id, tid(CONNECT));
+}
