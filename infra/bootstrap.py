@@ -204,10 +204,12 @@ def main():
         return json.loads(out.stdout)
 
     admin("create-table", "--template", args.template)
-    admin("put-secret", "--id", STRIPE_PLATFORM_SECRET_ID, "--value", STRIPE_PLATFORM_KEY)
-    admin("put-secret", "--id", RECAPTCHA_SECRET_ID, "--value", RECAPTCHA_SECRET)
+    admin("put-secret", "--id", STRIPE_PLATFORM_SECRET_ID, f"--value={STRIPE_PLATFORM_KEY}")
+    admin("put-secret", "--id", RECAPTCHA_SECRET_ID, f"--value={RECAPTCHA_SECRET}")
     hs256_secret = secrets.token_urlsafe(36)
-    admin("put-secret", "--id", HS256_SECRET_ID, "--value", hs256_secret)
+    # `--value=…`: a token_urlsafe value starts with "-" one time in 64, which clap would
+    # take for a flag.
+    admin("put-secret", "--id", HS256_SECRET_ID, f"--value={hs256_secret}")
     # The vault's KMS key (on moto), and the first versions of the fingerprint and cursor
     # key rings (rotate with rotate-fingerprint-key / rotate-cursor-key).
     kms_key = admin("create-vault-key", "--alias", VAULT_KMS_ALIAS)
@@ -225,7 +227,7 @@ def main():
         if t.get("legacy_query_string_cards"):
             admin("set-legacy-query-string-cards", "--tenant", t["id"], "--on")
         if "own_key" in t:
-            admin("put-secret", "--id", t["stripe"][1], "--value", t["own_key"])
+            admin("put-secret", "--id", t["stripe"][1], f"--value={t['own_key']}")
         stripe = admin("set-stripe", "--tenant", t["id"], *t["stripe"])["stripe"]
         admin("trust-issuer", "--tenant", t["id"], "--issuer", os.environ["JWT_ISSUER"],
               "--audience", os.environ["JWT_AUDIENCE"])
