@@ -48,8 +48,8 @@ pub enum Caller {
 
 /// Each [`Caller`] as a type, for the write endpoints (`App::serve_write(caller::Merchant,
 /// …)`): the idempotency guard is compiled for that caller alone, so that a merchant
-/// endpoint's binary carries no bearer-token or redirect-form code, nor a user endpoint's
-/// the redirect's.
+/// endpoint's binary carries no bearer-token or redirect-form code by construction, not by
+/// the optimizer's grace (`make bench` saw no size change: fat LTO had already dropped them).
 pub mod caller {
     use super::Caller;
 
