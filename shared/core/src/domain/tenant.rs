@@ -113,6 +113,29 @@ pub fn parse_public_api_key(raw: &str) -> Result<String, String> {
 }
 
 impl Tenant {
+    /// A new tenant: no keys, origins, Stripe connection or trusted issuers yet, and the
+    /// default token policy and card-testing limits.
+    pub fn new(id: TenantId, name: String, currency: String, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            name,
+            public_api_key: None,
+            allowed_origins: Vec::new(),
+            stripe: None,
+            recaptcha_secret_id: None,
+            stripe_publishable_key: None,
+            require_avs: false,
+            require_risk_fields: false,
+            legacy_query_string_cards: false,
+            stripe_revoked_at: None,
+            trusted_issuers: Vec::new(),
+            token_policy: TokenPolicy::default(),
+            velocity: VelocityLimits::default(),
+            currency,
+            created_at,
+        }
+    }
+
     /// Whether a token from `issuer` for one of `audiences` may act for this tenant.
     pub fn trusts(&self, issuer: &str, audiences: &[String]) -> bool {
         self.trusted_issuers

@@ -107,24 +107,12 @@ where
 
     /// `create-tenant`.
     pub async fn create_tenant(&self, new: NewTenant, operator: &Actor) -> Result<Tenant, Error> {
-        let tenant = Tenant {
-            id: new.id,
-            name: new.name,
-            public_api_key: None,
-            allowed_origins: vec![],
-            stripe: None,
-            recaptcha_secret_id: None,
-            stripe_publishable_key: None,
-            require_avs: false,
-            require_risk_fields: false,
-            legacy_query_string_cards: false,
-            stripe_revoked_at: None,
-            trusted_issuers: vec![],
-            token_policy: TokenPolicy::default(),
-            velocity: VelocityLimits::default(),
-            currency: new.currency.to_ascii_lowercase(),
-            created_at: self.clock.now(),
-        };
+        let tenant = Tenant::new(
+            new.id,
+            new.name,
+            new.currency.to_ascii_lowercase(),
+            self.clock.now(),
+        );
         let event = self.operator_event(
             &tenant.id,
             AuditAction::TenantSettingsChanged,
