@@ -35,5 +35,5 @@ fn chainer(app: &App) -> Result<&'static AuditChainer, Error> {
 
 async fn chain(app: &App, payload: Value) -> Result<Value, Error> {
     let c = chainer(app)?;
-    chain_batch(&c.store, &c.key, payload).await
+    chain_batch(app.vault.store(), &c.key, payload).await
 }

@@ -1,29 +1,16 @@
 //! The vault the admin CLI calls for tenant administration (`cardvault::vault::admin`):
-//! built over the DynamoDB store alone. Its other ports are unwired: no tenant operation
-//! reaches Stripe (nor reads its webhooks), KMS, Secrets Manager or reCAPTCHA, and one that did would fail as that
-//! service being down would, saying so.
+//! built over the DynamoDB store alone, as a function with `Uses` is. Its other ports are
+//! unwired: no tenant operation reaches Stripe, KMS, Secrets Manager or reCAPTCHA, and one
+//! that did would fail as that service being down would, saying so.
 
-use cardvault::deps::Unwired;
+use cardvault::deps::{Unwired, Uses, Webhooks, Wired};
 use cardvault::domain::Stage;
 use cardvault::vault::{Adapters, Settings, Vault};
 use cardvault_aws::store::Store;
-use cardvault_core::ports::{Ports, RandomIds, SystemClock};
+use cardvault_core::ports::{RandomIds, SystemClock};
 
-/// The ports of the admin CLI's vault.
-pub struct AdminPorts;
-
-impl Ports for AdminPorts {
-    type Store = Store;
-    type Gateway = Unwired;
-    type Keys = Unwired;
-    type Secrets = Unwired;
-    type Captcha = Unwired;
-    type Clock = SystemClock;
-    type Ids = RandomIds;
-    type Webhooks = Unwired;
-}
-
-pub type AdminVault = Vault<AdminPorts>;
+/// The admin CLI's vault: the functions' wiring with the table alone (`Uses`).
+pub type AdminVault = Vault<Wired<Uses>>;
 
 pub fn admin_vault(store: Store) -> AdminVault {
     let adapters = Adapters {
@@ -34,7 +21,7 @@ pub fn admin_vault(store: Store) -> AdminVault {
         captcha: Unwired,
         clock: SystemClock,
         ids: RandomIds,
-        webhooks: Unwired,
+        webhooks: Webhooks::default(),
     };
     // Read by no tenant operation: the functions' own configuration, as its defaults.
     let settings = Settings {

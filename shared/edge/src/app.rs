@@ -10,7 +10,6 @@ use crate::deps::{All, Build, Deps, Webhooks, Wired, Wiring};
 use crate::domain::{Principal, TenantId};
 use crate::error::Error;
 use crate::ports::{RandomIds, SecretSource, SystemClock};
-use crate::store::Store;
 use crate::vault::{Adapters, Settings, Vault};
 
 /// A function's vault, built from its [`Deps`] (every adapter unless a function says less).
@@ -122,9 +121,9 @@ enum Authenticated {
     Refused(Caller, &'static str),
 }
 
-/// The audit chainer's adapters: the table, and the chain's KMS HMAC key.
+/// The audit chainer's own adapter: the chain's KMS HMAC key. Its table is its app's
+/// (`App::vault`'s store), so the chainer builds no second DynamoDB client.
 pub struct AuditChainer {
-    pub store: Store,
     pub key: crate::aws::kms::KmsChainKey,
 }
 
@@ -132,7 +131,6 @@ impl AuditChainer {
     pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
         let aws = crate::aws::sdk::sdk_config()?;
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name),
             key: crate::aws::kms::KmsChainKey::new(
                 aws_sdk_kms::Client::new(&aws),
                 &config.audit_kms_key_id,

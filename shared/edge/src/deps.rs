@@ -18,13 +18,12 @@ use async_trait::async_trait;
 use crate::aws::kms::KmsDataKeys;
 use crate::config::Config;
 use crate::crypto::{DataKey, DataKeys, Key, VaultKeys};
-use crate::domain::stripe_event::{NotAnEvent, SignatureError, SigningSecrets};
-use crate::domain::{CardNumber, EncryptedPan, PanContext, StripeEvent, StripeToken, TenantId};
+use crate::domain::{CardNumber, EncryptedPan, PanContext, StripeToken, TenantId};
 use crate::net::HttpClient;
 use crate::ports::{
     Captcha, CaptchaUnavailable, Card, CardDetails, CardOnFile, CreatedCustomer, Fingerprints,
     KeyError, KeyService, PanOpener, PaymentGateway, PaymentIntent, Ports, RandomIds, SecretSource,
-    SecretsError, Source, StripeAuth, StripeError, SystemClock, Verdict, WebhookFormat,
+    SecretsError, Source, StripeAuth, StripeError, SystemClock, Verdict,
 };
 use crate::recaptcha::SiteVerify;
 use crate::secret::SecretString;
@@ -265,27 +264,6 @@ impl Captcha for Unwired {
         _: Option<&str>,
     ) -> Result<Verdict, CaptchaUnavailable> {
         Err(CaptchaUnavailable(Box::new(not_wired("reCAPTCHA"))))
-    }
-}
-
-/// Refuses every delivery, as an endpoint with no signing secret would.
-impl WebhookFormat for Unwired {
-    fn verify(
-        &self,
-        _: &SigningSecrets,
-        _: Option<&str>,
-        _: &[u8],
-        _: i64,
-    ) -> Result<i64, SignatureError> {
-        not_wired("Stripe webhook format");
-        Err(SignatureError::NoSecret)
-    }
-
-    fn read(&self, _: &[u8]) -> Result<StripeEvent, NotAnEvent> {
-        not_wired("Stripe webhook format");
-        Err(NotAnEvent(
-            "the webhook format is not wired into this function",
-        ))
     }
 }
 
