@@ -32,16 +32,48 @@ const CASES: [&str; 11] = [
 /// (method, path, absent path, body, absent body).
 type MerchantCase = (Method, String, String, Option<Value>, Option<Value>);
 
-/// What came back: status and the exact body text.
+/// What came back: status and the exact body text. A refusal is asked again under a fresh
+/// `Idempotency-Key` ([`keyed_twin`]).
 async fn send(method: Method, path: &str, auth: &str, body: Option<&Value>) -> (u16, String) {
-    let mut req = http()
-        .request(method, url(path))
-        .header("Authorization", auth);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
+    let request = |key: Option<String>| {
+        let mut req = http()
+            .request(method.clone(), url(path))
+            .header("Authorization", auth);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req
+    };
+    let answer = answer_of(request(None)).await;
+    keyed_twin(path, answer, || answer_of(request(Some(fresh_key())))).await
+}
+
+async fn answer_of(req: reqwest::RequestBuilder) -> (u16, String) {
     let resp = req.send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn fresh_key() -> String {
+    format!("bola-{:016x}", rand::random::<u64>())
+}
+
+/// A write under an `Idempotency-Key` is authenticated once, by the guard, which keeps the
+/// caller (or the refusal) for the handler: every refusal must read the same with a key as
+/// without one. Only refusals are asked twice: a 2xx asked again would change what the
+/// matrix reads next.
+async fn keyed_twin<F, Fut>(path: &str, answer: (u16, String), keyed: F) -> (u16, String)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = (u16, String)>,
+{
+    if (400..500).contains(&answer.0) {
+        let twin = keyed().await;
+        assert_eq!(twin, answer, "{path}: under an Idempotency-Key vs without");
+    }
+    answer
 }
 
 fn bearer(t: &str) -> String {
@@ -99,17 +131,22 @@ fn forged() -> String {
     format!("{}.{forged}.{}", parts[0], parts[2])
 }
 
-/// A request whose body is raw text (a body that is not JSON, say).
+/// A request whose body is raw text (a body that is not JSON, say); a refusal is asked
+/// again under a fresh `Idempotency-Key` ([`keyed_twin`]).
 async fn send_raw(method: Method, path: &str, auth: &str, raw: &str) -> (u16, String) {
-    let resp = http()
-        .request(method, url(path))
-        .header("Authorization", auth)
-        .header("Content-Type", "application/json")
-        .body(raw.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    let request = |key: Option<String>| {
+        let mut req = http()
+            .request(method.clone(), url(path))
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .body(raw.to_owned());
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req
+    };
+    let answer = answer_of(request(None)).await;
+    keyed_twin(path, answer, || answer_of(request(Some(fresh_key())))).await
 }
 
 /// A malformed request from an entitled caller: a clear 4xx (`want`), never a 5xx.
