@@ -27,6 +27,44 @@ impl FieldError {
 /// What the user and billing card APIs say of a declined card, whatever Stripe's reason.
 pub const CARD_DECLINED: &str = "The card was declined.";
 pub const DECLINED: &str = "There was an error validating the payment method: Failed validation";
+/// What every dialect says of a card waiting for its authentication.
+pub const AUTHENTICATION_REQUIRED: &str = "The card's issuer requires authentication. Complete it \
+with Stripe.js (confirmCardSetup or confirmCardPayment with the client secret given), then \
+confirm; nothing is charged or listed until then.";
+
+/// What a page needs to finish an authentication with Stripe.js.
+#[derive(Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRequired {
+    /// `setup_intent` (saving a card) or `payment_intent` (a collection).
+    pub kind: &'static str,
+    /// `seti_…` or `pi_…`.
+    pub intent_id: String,
+    /// The intent's client secret: Stripe.js's `confirmCardSetup`/`confirmCardPayment`
+    /// take it. It lets the page finish this one intent, nothing else; never logged.
+    pub client_secret: String,
+    /// Stripe's `next_action`, as Stripe gave it.
+    pub next_action: serde_json::Value,
+    /// The vault card waiting for it.
+    pub payment_method_id: Option<crate::domain::PaymentMethodId>,
+    /// When a pending card is given up (setups only).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<crate::domain::Timestamp>,
+}
+
+impl std::fmt::Debug for ActionRequired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionRequired")
+            .field("kind", &self.kind)
+            .field("intent_id", &self.intent_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("payment_method_id", &self.payment_method_id)
+            .finish()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,6 +108,11 @@ pub enum Error {
     /// [`DECLINED`]; `reason`, Stripe's own words, is logged and may be kept on a record.
     #[error("{DECLINED}")]
     Declined { reason: String },
+    /// The card's issuer asks the cardholder to authenticate (3-D Secure) before the card is
+    /// saved or charged. The page finishes it with Stripe.js and what this carries; the
+    /// card is pending meanwhile (never listed, charged or default).
+    #[error("{AUTHENTICATION_REQUIRED}")]
+    ActionRequired(Box<ActionRequired>),
     /// A dependency (Stripe, siteverify) failed; nothing was written. The message is the
     /// caller's; the source is logged.
     #[error("{message}")]

@@ -22,8 +22,8 @@ use crate::domain::{CardNumber, EncryptedPan, PanContext, StripeToken, TenantId}
 use crate::net::HttpClient;
 use crate::ports::{
     Captcha, CaptchaUnavailable, Card, CardDetails, CardOnFile, CreatedCustomer, Fingerprints,
-    KeyError, KeyService, PanOpener, PaymentGateway, PaymentIntent, Ports, RandomIds, SecretSource,
-    SecretsError, Source, StripeAuth, StripeError, SystemClock, Verdict,
+    KeyError, KeyService, NewCard, PanOpener, PaymentGateway, PaymentIntent, Ports, RandomIds,
+    SecretSource, SecretsError, SetupIntent, Source, StripeAuth, StripeError, SystemClock, Verdict,
 };
 use crate::recaptcha::SiteVerify;
 use crate::secret::SecretString;
@@ -354,6 +354,43 @@ impl PaymentGateway for Unwired {
     }
 
     async fn token_card_id(&self, _: &StripeAuth, _: &str) -> Result<String, StripeError> {
+        stripe_not_wired()
+    }
+
+    async fn create_payment_method(
+        &self,
+        _: &StripeAuth,
+        _: NewCard<'_>,
+        _: &str,
+    ) -> Result<Card, StripeError> {
+        stripe_not_wired()
+    }
+
+    async fn setup_off_session(
+        &self,
+        _: &StripeAuth,
+        _: &str,
+        _: &str,
+        _: &[(&str, &str)],
+        _: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        stripe_not_wired()
+    }
+
+    async fn retrieve_setup_intent(
+        &self,
+        _: &StripeAuth,
+        _: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        stripe_not_wired()
+    }
+
+    async fn create_customer(
+        &self,
+        _: &StripeAuth,
+        _: &[(&str, &str)],
+        _: &str,
+    ) -> Result<String, StripeError> {
         stripe_not_wired()
     }
 

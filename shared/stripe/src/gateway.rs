@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::StripeClient;
 use crate::domain::{SourceCard, StripeToken};
 use crate::ports::{
-    Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent, Source,
-    StripeAuth, StripeError, CARD_METADATA_KEY,
+    Card, CardDetails, CardOnFile, CreatedCustomer, NewCard, PaymentGateway, PaymentIntent,
+    SetupIntent, Source, StripeAuth, StripeError, CARD_METADATA_KEY,
 };
 use crate::webhook::COLLECTION_METADATA_FORM as COLLECTION_METADATA;
 
@@ -45,6 +45,98 @@ struct TokenObject {
     card: Object,
 }
 
+/// A PaymentMethod (`pm_…`) as Stripe answers it: its card under `card`, the holder under
+/// `billing_details`. Read into the same [`Card`] a legacy source is.
+#[derive(Deserialize)]
+struct PaymentMethodObject {
+    id: String,
+    #[serde(default)]
+    customer: Option<String>,
+    #[serde(default)]
+    card: PmCard,
+    #[serde(default)]
+    billing_details: BillingDetails,
+    #[serde(default)]
+    metadata: std::collections::HashMap<String, String>,
+}
+
+#[derive(Default, Deserialize)]
+struct PmCard {
+    brand: Option<String>,
+    last4: Option<String>,
+    exp_month: Option<u8>,
+    exp_year: Option<u16>,
+    country: Option<String>,
+    funding: Option<String>,
+    fingerprint: Option<String>,
+    #[serde(default)]
+    checks: Option<PmChecks>,
+}
+
+#[derive(Default, Deserialize)]
+struct PmChecks {
+    cvc_check: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct BillingDetails {
+    name: Option<String>,
+    #[serde(default)]
+    address: Option<Address>,
+}
+
+#[derive(Default, Deserialize)]
+struct Address {
+    line1: Option<String>,
+    line2: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
+}
+
+impl PaymentMethodObject {
+    fn into_card(self) -> Card {
+        let address = self.billing_details.address.unwrap_or_default();
+        Card {
+            id: self.id,
+            customer: self.customer,
+            brand: self.card.brand,
+            last4: self.card.last4,
+            exp_month: self.card.exp_month,
+            exp_year: self.card.exp_year,
+            name: self.billing_details.name,
+            address_line1: address.line1,
+            address_line2: address.line2,
+            address_city: address.city,
+            address_state: address.state,
+            address_zip: address.postal_code,
+            address_country: address.country,
+            country: self.card.country,
+            funding: self.card.funding,
+            fingerprint: self.card.fingerprint,
+            cvc_check: self.card.checks.and_then(|c| c.cvc_check),
+            metadata: self.metadata,
+        }
+    }
+}
+
+/// PaymentMethods (`pm_…`) take their own endpoints; legacy cards (`card_…`) and bank
+/// accounts (`ba_…`) the customer's sources.
+fn is_payment_method(id: &str) -> bool {
+    id.starts_with("pm_")
+}
+
+fn missing_payment_method(id: &str) -> StripeError {
+    StripeError::Api {
+        status: 404,
+        kind: "invalid_request_error".into(),
+        code: Some("resource_missing".into()),
+        param: Some("payment_method".into()),
+        message: format!("No such PaymentMethod on this customer: '{id}'"),
+    }
+}
+
 #[derive(Deserialize)]
 struct Deleted {
     #[serde(default)]
@@ -60,6 +152,15 @@ impl PaymentGateway for StripeClient {
         customer: &str,
         source: &str,
     ) -> Result<Source, StripeError> {
+        if is_payment_method(source) {
+            let path = format!("/v1/payment_methods/{source}");
+            let pm: PaymentMethodObject = self.send(auth, Method::GET, &path, &[], None).await?;
+            // A PaymentMethod detached, or on another customer, is not this customer's.
+            if pm.customer.as_deref() != Some(customer) {
+                return Err(missing_payment_method(source));
+            }
+            return Ok(Source::Card(pm.into_card()));
+        }
         let path = format!("/v1/customers/{customer}/sources/{source}");
         self.send(auth, Method::GET, &path, &[], None).await
     }
@@ -238,15 +339,18 @@ impl PaymentGateway for StripeClient {
         source: &str,
     ) -> Result<(), StripeError> {
         let path = format!("/v1/customers/{customer}");
-        let _: serde_json::Value = self
-            .send(
-                auth,
-                Method::POST,
-                &path,
-                &[("default_source", source)],
-                None,
-            )
-            .await?;
+        // A PaymentMethod is the default of invoices and subscriptions through
+        // `invoice_settings`; a legacy card through `default_source`, and then the
+        // PaymentMethod default, which Stripe would prefer, is cleared.
+        let form: &[(&str, &str)] = if is_payment_method(source) {
+            &[("invoice_settings[default_payment_method]", source)]
+        } else {
+            &[
+                ("default_source", source),
+                ("invoice_settings[default_payment_method]", ""),
+            ]
+        };
+        let _: serde_json::Value = self.send(auth, Method::POST, &path, form, None).await?;
         Ok(())
     }
 
@@ -257,6 +361,11 @@ impl PaymentGateway for StripeClient {
         customer: &str,
         source: &str,
     ) -> Result<(), StripeError> {
+        if is_payment_method(source) {
+            let path = format!("/v1/payment_methods/{source}/detach");
+            let _: serde_json::Value = self.send(auth, Method::POST, &path, &[], None).await?;
+            return Ok(());
+        }
         let path = format!("/v1/customers/{customer}/sources/{source}");
         let _: serde_json::Value = self.send(auth, Method::DELETE, &path, &[], None).await?;
         Ok(())
@@ -279,7 +388,9 @@ impl PaymentGateway for StripeClient {
             ("customer", customer),
             ("payment_method", card),
             ("confirm", "true"),
-            ("off_session", "true"),
+            // On-session: the cardholder is at the page, so a card whose issuer asks for
+            // 3-D Secure answers `requires_action` and the page finishes it.
+            ("payment_method_types[]", "card"),
             // The redirect counts its own declines on the card; the webhook, seeing this,
             // does not count the same decline again (`webhook`).
             (COLLECTION_METADATA, "redirect"),
@@ -292,6 +403,124 @@ impl PaymentGateway for StripeClient {
             Some(idempotency_key),
         )
         .await
+    }
+
+    /// `POST /v1/payment_methods`: the card's details (the redirect, where the vault was
+    /// given the number) or a card token's card.
+    async fn create_payment_method(
+        &self,
+        auth: &StripeAuth,
+        card: NewCard<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        let mut form = vec![("type", "card")];
+        let (month, year);
+        match card {
+            NewCard::Token(token) => form.push(("card[token]", token)),
+            NewCard::Details(card) => {
+                (month, year) = (card.expiry.month.to_string(), card.expiry.year.to_string());
+                form.extend([
+                    ("card[number]", card.number.expose()),
+                    ("card[cvc]", card.cvv.expose()),
+                    ("card[exp_month]", month.as_str()),
+                    ("card[exp_year]", year.as_str()),
+                ]);
+                if !card.name.is_empty() {
+                    form.push(("billing_details[name]", card.name));
+                }
+                for (k, v) in [
+                    ("billing_details[address][line1]", card.address_line1),
+                    ("billing_details[address][line2]", card.address_line2),
+                    ("billing_details[address][city]", card.address_city),
+                    ("billing_details[address][postal_code]", card.address_zip),
+                    ("billing_details[address][country]", card.address_country),
+                ] {
+                    if let Some(v) = v {
+                        form.push((k, v));
+                    }
+                }
+            }
+        }
+        let pm: PaymentMethodObject = self
+            .send(
+                auth,
+                Method::POST,
+                "/v1/payment_methods",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(pm.into_card())
+    }
+
+    async fn setup_off_session(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        payment_method: &str,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let keys: Vec<String> = metadata
+            .iter()
+            .map(|(k, _)| format!("metadata[{k}]"))
+            .collect();
+        let mut form = vec![
+            ("customer", customer),
+            ("payment_method", payment_method),
+            ("payment_method_types[]", "card"),
+            ("usage", "off_session"),
+            ("confirm", "true"),
+        ];
+        form.extend(
+            keys.iter()
+                .map(String::as_str)
+                .zip(metadata.iter().map(|(_, v)| *v)),
+        );
+        self.send(
+            auth,
+            Method::POST,
+            "/v1/setup_intents",
+            &form,
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn retrieve_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let path = format!("/v1/setup_intents/{id}");
+        self.send(auth, Method::GET, &path, &[], None).await
+    }
+
+    async fn create_customer(
+        &self,
+        auth: &StripeAuth,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let keys: Vec<String> = metadata
+            .iter()
+            .map(|(k, _)| format!("metadata[{k}]"))
+            .collect();
+        let form: Vec<(&str, &str)> = keys
+            .iter()
+            .map(String::as_str)
+            .zip(metadata.iter().map(|(_, v)| *v))
+            .collect();
+        let created: Object = self
+            .send(
+                auth,
+                Method::POST,
+                "/v1/customers",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(created.id)
     }
 
     /// `GET /v1/tokens/{token}`: the token's card, whose id the card keeps once attached.

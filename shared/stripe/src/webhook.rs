@@ -157,6 +157,9 @@ pub const HANDLED_EVENTS: &[&str] = &[
     "payment_intent.payment_failed",
     "payment_intent.succeeded",
     "account.application.deauthorized",
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "setup_intent.canceled",
 ];
 
 /// The metadata key of the PaymentIntents the transparent redirect makes (its
@@ -235,11 +238,14 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
         }),
         // A charge of a PaymentIntent fails with it: the PaymentIntent's event counts it.
         "charge.failed" if text(object, "/payment_intent").is_some() => None,
-        // The redirect's collection counted its decline already.
+        // The redirect's collection counted its decline already; not a failed 3-D Secure,
+        // which happens after the redirect answered.
         "payment_intent.payment_failed"
             if object
                 .pointer(&format!("/metadata/{COLLECTION_METADATA_KEY}"))
-                .is_some() =>
+                .is_some()
+                && text(object, "/last_payment_error/code")
+                    != Some("payment_intent_authentication_failure") =>
         {
             None
         }
@@ -273,6 +279,22 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
                 .map(EventChange::ChargeSucceeded)
         }
         "account.application.deauthorized" => Some(EventChange::Deauthorized),
+        "setup_intent.succeeded" | "setup_intent.setup_failed" | "setup_intent.canceled" => {
+            match (id_of(object, "/customer"), text(object, "/id")) {
+                (Some(customer), Some(id)) => Some(EventChange::SetupSettled {
+                    customer: customer.to_owned(),
+                    setup_intent: id.to_owned(),
+                    // A failed setup's status is `requires_payment_method`: said plainly.
+                    status: match kind {
+                        "setup_intent.succeeded" => "succeeded",
+                        "setup_intent.canceled" => "canceled",
+                        _ => "setup_failed",
+                    }
+                    .to_owned(),
+                }),
+                _ => None,
+            }
+        }
         _ => None,
     };
     changed.unwrap_or(EventChange::Ignored)

@@ -239,6 +239,44 @@ impl PaymentMethodStore for Store {
         Ok(self.transact(writes).await?)
     }
 
+    /// One transaction: the card as authenticated (on condition it is still the pending
+    /// card read), its markers kept for good (no time to live), and the default rule.
+    async fn activate_payment_method(
+        &self,
+        read: &PaymentMethod,
+        active: &PaymentMethod,
+        dedupe: &[String],
+        rule: DefaultRule,
+    ) -> Result<(), StoreError> {
+        let table = &self.table;
+        let read_at = read
+            .modified_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(tx::build_err)?;
+        let mut writes = vec![tx::put_if_values(
+            table,
+            items::payment_method(active)?,
+            "modifiedAt = :read AND #status = :pending",
+            &[
+                (":read", AttributeValue::S(read_at)),
+                (":pending", AttributeValue::S("Pending".into())),
+            ],
+            &[("#status", "status")],
+        )?];
+        for d in dedupe {
+            writes.push(tx::update(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(items::dedupe_key(active.customer_id, d)))
+                    .update_expression("REMOVE expiresAt")
+                    .condition_expression("paymentMethodId = :pm")
+                    .expression_attribute_values(":pm", AttributeValue::N(active.id.to_string())),
+            )?);
+        }
+        writes.push(self.default_rule_write(active, rule)?);
+        Ok(self.transact(writes).await?)
+    }
+
     /// Counts a failed charge against a payment method and keeps its message.
     async fn record_payment_failure(
         &self,
@@ -281,20 +319,54 @@ impl Store {
         dedupe: &[String],
         rule: DefaultRule,
     ) -> Result<Vec<Write>, StoreError> {
-        let mut writes = vec![tx::put_new(&self.table, items::payment_method(pm)?)?];
-        for d in dedupe {
-            writes.push(tx::put_new(
-                &self.table,
-                items::dedupe(pm.customer_id, d, pm.id),
-            )?);
+        // A card waiting for its authentication: the table's time to live deletes it, and
+        // its markers, if it is never authenticated; and it is never the default.
+        let expires = pm
+            .pending
+            .as_ref()
+            .filter(|_| !pm.is_on_file())
+            .map(|p| AttributeValue::N(p.expires_at.unix_timestamp().to_string()));
+        let mut item = items::payment_method(pm)?;
+        if let Some(at) = &expires {
+            item.insert("expiresAt".into(), at.clone());
         }
+        let mut writes = vec![tx::put_new(&self.table, item)?];
+        for d in dedupe {
+            let mut marker = items::dedupe(pm.customer_id, d, pm.id);
+            if let Some(at) = &expires {
+                marker.insert("expiresAt".into(), at.clone());
+            }
+            writes.push(tx::put_new(&self.table, marker)?);
+        }
+        let customer = items::customer_key(pm.customer_id);
+        let tenant = AttributeValue::S(pm.tenant_id.to_string());
+        if expires.is_some() {
+            writes.push(tx::check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(customer))
+                    .condition_expression("tenantId = :tenant")
+                    .expression_attribute_values(":tenant", tenant),
+            )?);
+            return Ok(writes);
+        }
+        writes.push(self.default_rule_write(pm, rule)?);
+        Ok(writes)
+    }
+
+    /// The customer's default under `rule`, on condition the customer is the tenant's.
+    fn default_rule_write(
+        &self,
+        pm: &PaymentMethod,
+        rule: DefaultRule,
+    ) -> Result<Write, StoreError> {
         let set = match rule {
             DefaultRule::Always => "SET defaultPaymentMethodId = :pm",
             DefaultRule::IfNone => {
                 "SET defaultPaymentMethodId = if_not_exists(defaultPaymentMethodId, :pm)"
             }
         };
-        writes.push(tx::update(
+        tx::update(
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(items::customer_key(pm.customer_id)))
@@ -302,7 +374,6 @@ impl Store {
                 .condition_expression("tenantId = :tenant")
                 .expression_attribute_values(":tenant", AttributeValue::S(pm.tenant_id.to_string()))
                 .expression_attribute_values(":pm", AttributeValue::N(pm.id.to_string())),
-        )?);
-        Ok(writes)
+        )
     }
 }

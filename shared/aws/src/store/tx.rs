@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, UpdateBuilder};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::{audit, Item, Store, StoreError};
 use crate::domain::Outbox;
@@ -32,6 +32,29 @@ pub fn put_if(table: &str, item: Item, condition: Option<&str>) -> Result<Write,
         .build()
         .map_err(build_err)?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A Put on `condition`, with its values and names.
+pub fn put_if_values(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+    names: &[(&str, &str)],
+) -> Result<Write, StoreError> {
+    let mut put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
+    for (k, v) in values {
+        put = put.expression_attribute_values(*k, v.clone());
+    }
+    for (k, v) in names {
+        put = put.expression_attribute_names(*k, *v);
+    }
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_err)?)
+        .build())
 }
 
 /// A Delete of `key`, on `condition` if given.

@@ -220,6 +220,10 @@ impl StripeEventStore for Store {
                 set.push_str(", deletedAt = if_not_exists(deletedAt, :removed)");
                 u = u.expression_attribute_values(":removed", s(rfc3339(removed)?));
             }
+            // An authenticated card's link is listed from now on.
+            if pm.is_on_file() {
+                set.push_str(" REMOVE pending");
+            }
             match u.update_expression(set).send().await {
                 Ok(_) => {}
                 // Deleted meanwhile: nothing left to show.

@@ -36,7 +36,7 @@ pub use once::{ClientKey, OnceRecord, OnceState, StoredResponse};
 pub use origin::{Origin, Stage};
 pub use payment_method::{
     stripe_dedupe_key, AtStripe, CardBrand, ExpiryAsSent, Holder, Instrument, ListPosition,
-    PaymentMethod, Status, StripeRef,
+    PaymentMethod, PendingSetup, Status, StripeRef, PENDING_WINDOW,
 };
 pub use secret::{ApiKey, KeyHash};
 pub use stripe::{CustomerRef, PublishableKey, SourceCard, SourceRef, StripeToken};

@@ -118,6 +118,28 @@ pub struct StripeRef {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Active,
+    /// Saved through a SetupIntent that waits for the cardholder's authentication (3-D
+    /// Secure): not on file until it succeeds ([`PendingSetup`]). Never listed, charged,
+    /// counted or made the default.
+    Pending,
+}
+
+/// How long a card may wait for its authentication: after this it is gone (unlisted at
+/// once, and its item deleted by the table's time to live), and entering it again starts
+/// afresh. Stripe's challenge pages time out well inside it.
+pub const PENDING_WINDOW: time::Duration = time::Duration::hours(1);
+
+/// A card waiting for its authentication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingSetup {
+    /// `seti_…`: what the webhook and the confirm call name.
+    pub setup_intent: String,
+    /// Whether the card becomes the default once authenticated (the add request's own
+    /// default rule, applied then).
+    pub make_default: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: Timestamp,
 }
 
 /// A customer's card or bank account. Whether it is the default is not stored here:
@@ -147,6 +169,9 @@ pub struct PaymentMethod {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     pub status: Status,
+    /// Set while [`Status::Pending`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingSetup>,
     #[serde(default)]
     pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +249,7 @@ impl PaymentMethod {
             encrypted_pan: None,
             fingerprint: parts.fingerprint,
             status: Status::Active,
+            pending: None,
             failures: 0,
             last_error: None,
             nickname: None,
@@ -246,6 +272,41 @@ impl PaymentMethod {
 
     pub fn is_card(&self) -> bool {
         matches!(self.instrument, Instrument::Card { .. })
+    }
+
+    /// Active: not waiting for an authentication. Only these are listed, read, charged,
+    /// counted or made the default.
+    pub fn is_on_file(&self) -> bool {
+        self.status == Status::Active
+    }
+
+    /// A card on file (not a bank account, not pending).
+    pub fn is_card_on_file(&self) -> bool {
+        self.is_card() && self.is_on_file()
+    }
+
+    /// Waiting for an authentication that has not run out of time at `now`.
+    pub fn pending_at(&self, now: Timestamp) -> Option<&PendingSetup> {
+        self.pending
+            .as_ref()
+            .filter(|p| self.status == Status::Pending && p.expires_at > now)
+    }
+
+    /// Holds the card until its SetupIntent `setup_intent` succeeds.
+    pub fn hold_for_authentication(&mut self, setup_intent: String, make_default: bool) {
+        self.status = Status::Pending;
+        self.pending = Some(PendingSetup {
+            setup_intent,
+            make_default,
+            expires_at: self.created_at + PENDING_WINDOW,
+        });
+    }
+
+    /// The card is authenticated: on file from `at`.
+    pub fn activate(&mut self, at: Timestamp) {
+        self.status = Status::Active;
+        self.pending = None;
+        self.modified_at = at;
     }
 
     /// Whether cardvault itself attached the card at Stripe, to the vault customer's own

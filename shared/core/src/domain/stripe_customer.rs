@@ -32,6 +32,9 @@ pub struct StripeCustomerLink {
         skip_serializing_if = "Option::is_none"
     )]
     pub deleted_at: Option<Timestamp>,
+    /// Its card waits for the cardholder's authentication: not listed until it succeeds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// The external reference of a user API user's vault customer.

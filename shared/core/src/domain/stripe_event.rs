@@ -133,6 +133,13 @@ pub enum EventChange {
     /// `account.application.deauthorized`: the connected account (`account`) revoked the
     /// platform's access.
     Deauthorized,
+    /// `setup_intent.succeeded`, `setup_intent.setup_failed`, `setup_intent.canceled`: a
+    /// pending card's authentication ended (`vault::cards::setup`).
+    SetupSettled {
+        customer: String,
+        setup_intent: String,
+        status: String,
+    },
     /// Another type, or an object the vault cannot name a card from: 200, no change.
     Ignored,
 }
@@ -268,7 +275,9 @@ impl CardChange {
             EventChange::CustomerDeleted { customer } => ((customer.as_str(), None), Self::Removed),
             EventChange::ChargeFailed(r, m) => (one(r), Self::Failed(m.clone())),
             EventChange::ChargeSucceeded(r) => (one(r), Self::Succeeded),
-            EventChange::Deauthorized | EventChange::Ignored => return None,
+            EventChange::Deauthorized | EventChange::SetupSettled { .. } | EventChange::Ignored => {
+                return None
+            }
         };
         Some((customer, source, c))
     }

@@ -106,11 +106,69 @@ pub struct CardOnFile<'a> {
     pub vault_card: PaymentMethodId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
     pub status: String,
+    /// Present while the intent is unfinished; the page's Stripe.js takes it.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub next_action: Option<serde_json::Value>,
 }
+
+/// Where a new PaymentMethod's card comes from: details the vault was given (the
+/// redirect), or a Stripe card token (`tok_…`, made by the cardholder's browser).
+pub enum NewCard<'a> {
+    Details(&'a CardDetails<'a>),
+    Token(&'a str),
+}
+
+/// A SetupIntent, as the vault reads it (`usage=off_session`: saved for later charges).
+#[derive(Clone, Deserialize)]
+pub struct SetupIntent {
+    pub id: String,
+    /// `succeeded`, `requires_action`, `requires_payment_method` (declined or failed
+    /// authentication), `processing`, `canceled`, …
+    pub status: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub next_action: Option<serde_json::Value>,
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// An id, or the object when expanded.
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    pub last_setup_error: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for SetupIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupIntent")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("customer", &self.customer)
+            .field("payment_method", &self.payment_method)
+            .finish()
+    }
+}
+
+fn id_or_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Object(o)) => o.get("id").and_then(|i| i.as_str()).map(Into::into),
+        _ => None,
+    })
+}
+
+/// The metadata keys a vault SetupIntent carries: which vault card it saves.
+pub const SETUP_TENANT_KEY: &str = "cardvault_tenant";
+pub const SETUP_CARD_KEY: &str = CARD_METADATA_KEY;
 
 /// A new customer and the card its token became.
 #[derive(Clone, Debug)]
@@ -174,7 +232,9 @@ pub trait PaymentGateway: Send + Sync {
         customer: &str,
         source: &str,
     ) -> Result<(), StripeError>;
-    /// Collects `amount_minor` from a customer's card, confirmed at once.
+    /// Collects `amount_minor` from a customer's card, confirmed at once, on-session (the
+    /// cardholder is at the page): a card whose issuer asks for 3-D Secure answers
+    /// `requires_action`.
     async fn collect(
         &self,
         auth: &StripeAuth,
@@ -196,6 +256,38 @@ pub trait PaymentGateway: Send + Sync {
         card: &CardOnFile<'_>,
         idempotency_key: &str,
     ) -> Result<Card, StripeError>;
+    /// `POST /v1/payment_methods` (type `card`): a PaymentMethod, not yet attached. Its
+    /// card reads as a [`Card`] (id `pm_…`).
+    async fn create_payment_method(
+        &self,
+        auth: &StripeAuth,
+        card: NewCard<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError>;
+    /// `POST /v1/setup_intents` with `confirm=true`, `usage=off_session`: saves the
+    /// PaymentMethod for later off-session charges, attaching it to `customer` when it
+    /// succeeds. A card whose issuer asks for 3-D Secure answers `requires_action`; a
+    /// declined one Stripe's 402.
+    async fn setup_off_session(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        payment_method: &str,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<SetupIntent, StripeError>;
+    async fn retrieve_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError>;
+    /// A customer without a card (the user API's, before its first PaymentMethod).
+    async fn create_customer(
+        &self,
+        auth: &StripeAuth,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<String, StripeError>;
     /// A customer's cards (what an interrupted re-homing may have added already).
     async fn list_cards(&self, auth: &StripeAuth, customer: &str)
         -> Result<Vec<Card>, StripeError>;

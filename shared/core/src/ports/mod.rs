@@ -26,8 +26,9 @@ pub use audit::{AuditChainStore, AuditLog, ChainKey, PendingKey, StoredPending, 
 pub use captcha::{Captcha, CaptchaUnavailable, Verdict};
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use gateway::{
-    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent,
-    Source, StripeAuth, StripeError, CARD_METADATA_KEY,
+    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, NewCard, PaymentGateway,
+    PaymentIntent, SetupIntent, Source, StripeAuth, StripeError, CARD_METADATA_KEY, SETUP_CARD_KEY,
+    SETUP_TENANT_KEY,
 };
 pub use keys::{Fingerprints, KeyError, KeyService, PanOpener};
 pub use secrets::{SecretSource, SecretsError};

@@ -165,7 +165,9 @@ pub trait PaymentMethodStore: Send + Sync {
         dedupe: &[String],
     ) -> Result<(Option<Customer>, Option<PaymentMethodId>), StoreError>;
     /// Stores a payment method with its dedupe markers and applies the default rule, all or
-    /// nothing. `Missing("customer")` if the customer is gone or another tenant's.
+    /// nothing. `Missing("customer")` if the customer is gone or another tenant's. A
+    /// pending card ignores the rule (never the default), and it and its markers expire
+    /// with it (`PendingSetup::expires_at`).
     async fn create_payment_method(
         &self,
         pm: &PaymentMethod,
@@ -214,6 +216,16 @@ pub trait PaymentMethodStore: Send + Sync {
         dedupe: &[String],
         was_default: bool,
         next_default: Option<PaymentMethodId>,
+    ) -> Result<(), StoreError>;
+    /// A pending card authenticated: `active` written on condition the card is still
+    /// `read` (pending, unchanged), its dedupe markers kept for good, and `rule` applied to
+    /// the customer's default; all or nothing (`Conflict` when the card changed or went).
+    async fn activate_payment_method(
+        &self,
+        read: &PaymentMethod,
+        active: &PaymentMethod,
+        dedupe: &[String],
+        rule: DefaultRule,
     ) -> Result<(), StoreError>;
     /// Counts a failed charge against a payment method and keeps its message.
     async fn record_payment_failure(

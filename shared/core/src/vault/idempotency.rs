@@ -52,6 +52,21 @@ impl IdempotencyKey {
         Self(format!("{PREFIX}-attach-{}", per_request(card)))
     }
 
+    /// A further call of the same request, under a key of its own.
+    pub fn step(&self, step: &str) -> Self {
+        Self(format!("{}-{step}", self.0))
+    }
+
+    /// The PaymentMethod made for the card about to be recorded.
+    pub fn payment_method(card: PaymentMethodId) -> Self {
+        Self(format!("{PREFIX}-pm-{}", per_request(card)))
+    }
+
+    /// The SetupIntent that saves it for off-session charges.
+    pub fn setup(card: PaymentMethodId) -> Self {
+        Self(format!("{PREFIX}-setup-{}", per_request(card)))
+    }
+
     /// A collection on a card, for one request: a retry of our own call replays it, and
     /// the next request's collection is a new PaymentIntent (never the first one replayed).
     pub fn collect(card: PaymentMethodId, request: Uuid) -> Self {

@@ -3,19 +3,19 @@
 
 use sha2::{Digest, Sha256};
 
-use super::cards::{card_parts, checked_last4};
+use super::cards::{card_parts, checked_last4, Saved};
 use super::compensation::Undo;
 use super::credentials::StripeRoute;
 use super::idempotency::IdempotencyKey;
 use super::Vault;
 use crate::domain::{
     stripe_dedupe_key, user_ref, AtStripe, AuditAction, Customer, CustomerId, PaymentMethod,
-    Principal, StripeCustomerLink, StripeRef, StripeToken, TenantId,
+    PaymentMethodId, Principal, SourceCard, StripeCustomerLink, StripeRef, StripeToken, TenantId,
 };
 use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
-    Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, PaymentGateway, Ports, StripeError,
-    TokenUse,
+    Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, NewCard, PaymentGateway, Ports,
+    StripeError, TokenUse,
 };
 
 /// The most links one answer holds, and what a list answers when no `limit` is given: the
@@ -71,31 +71,76 @@ impl<P: Ports> Vault<P> {
 
         let tenant = self.tenant(&user.tenant).await?;
         let auth = self.stripe_auth(&tenant, StripeRoute::Any).await?;
-        let created = self
+        // Every Stripe call's key derives from tenant, user and token: a retry that races
+        // the first request gets Stripe's first customer, PaymentMethod and SetupIntent.
+        let key = IdempotencyKey::stripe_customer(&user.tenant, &user.user, &token);
+        let customer = self
             .gateway
-            .create_customer_with_source(
+            .create_customer(
                 &auth,
-                &token,
                 &[
                     ("cardvault_tenant", user.tenant.as_str()),
                     ("cardvault_user", user.user.as_str()),
                 ],
-                IdempotencyKey::stripe_customer(&user.tenant, &user.user, &token).as_str(),
+                key.as_str(),
             )
             .await
             .map_err(stripe_error)?;
         let undo = Undo::DeleteCustomer {
-            customer: created.id.clone(),
+            customer: customer.clone(),
+        };
+        let id = self.ids.payment_method_id();
+        let saved = match self
+            .save_card_keyed(
+                &auth,
+                &user.tenant,
+                &customer,
+                NewCard::Token(token.reveal()),
+                id,
+                (key.step("pm"), key.step("setup")),
+                stripe_error,
+            )
+            .await
+        {
+            Ok(saved) => saved,
+            Err(e) => {
+                self.compensate(&auth, undo).await;
+                return Err(e);
+            }
+        };
+        let created = CreatedCustomer {
+            id: customer,
+            source: source_card(saved.card()),
         };
 
         // A card Stripe described badly is a permanent failure: the customer goes again.
-        let pm = match self.link_payment_method(&created, &user.tenant) {
+        let mut pm = match self.link_payment_method(&created, &user.tenant, id) {
             Ok(pm) => pm,
             Err(e) => {
                 self.compensate(&auth, undo).await;
                 return Err(e);
             }
         };
+        let pending = match &saved {
+            Saved::Pending(_, si) => {
+                pm.hold_for_authentication(si.id.clone(), false);
+                Some(si)
+            }
+            Saved::Active(_) => None,
+        };
+        if let Some(si) = pending {
+            return match self
+                .store_link(user, &created, pm.clone(), &token_hash)
+                .await?
+            {
+                Stored::New(_) => Err(Self::action_required(&pm, si)),
+                // A retry of this request that stored it first: the same answer.
+                Stored::Existing(link) if link.stripe_customer_id == created.id => {
+                    Err(Self::action_required(&pm, si))
+                }
+                Stored::Existing(_) | Stored::TokenTaken => Err(no_such_token()),
+            };
+        }
         match self.store_link(user, &created, pm, &token_hash).await {
             Ok(Stored::New(link)) => Ok(link),
             // A concurrent retry of this very request stored it first, with the same Stripe
@@ -123,6 +168,8 @@ impl<P: Ports> Vault<P> {
             .store
             .stripe_customer_links(&user.tenant, &user.user)
             .await?;
+        // A link whose card waits for its authentication is not a card on file yet.
+        let links: Vec<_> = links.into_iter().filter(|l| !l.pending).collect();
         let total = links.len();
         let page = links
             .into_iter()
@@ -174,10 +221,16 @@ impl<P: Ports> Vault<P> {
                 created_at: at,
                 updated_at: at,
                 deleted_at: None,
+                pending: !pm.is_on_file(),
             };
             let dedupe = [stripe_dedupe_key(&created.source.id)];
+            let outcome = if pm.is_on_file() {
+                "ok"
+            } else {
+                "requires_action"
+            };
             let event = self
-                .event(&user.tenant, AuditAction::CardAdded, "ok")
+                .event(&user.tenant, AuditAction::CardAdded, outcome)
                 .customer(link.customer_id)
                 .payment_method(link.payment_method_id)
                 .object(link.stripe_customer_id.as_str());
@@ -217,13 +270,14 @@ impl<P: Ports> Vault<P> {
         &self,
         created: &CreatedCustomer,
         tenant: &TenantId,
+        id: PaymentMethodId,
     ) -> Result<PaymentMethod, Error> {
         let card = &created.source;
         let bad = |what: &str| Error::bug(format!("Stripe's new card has no {what}"));
         let (instrument, holder) = card_parts(&Card::from(card)).map_err(bad)?;
         let last4 = checked_last4(card.last4.clone()).ok_or_else(|| bad("last 4 digits"))?;
         Ok(PaymentMethod::at_stripe(AtStripe {
-            id: self.ids.payment_method_id(),
+            id,
             at: self.clock.now(),
             // Set once the user's vault customer is known.
             customer_id: CustomerId::MIN,
@@ -237,6 +291,31 @@ impl<P: Ports> Vault<P> {
             },
             fingerprint: card.fingerprint.clone(),
         }))
+    }
+}
+
+/// A PaymentMethod's card as the user API shows a Stripe customer's card (`source`).
+fn source_card(card: &Card) -> SourceCard {
+    SourceCard {
+        id: card.id.clone(),
+        object: "card".into(),
+        brand: card.brand.clone(),
+        last4: card.last4.clone(),
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+        name: card.name.clone(),
+        fingerprint: card.fingerprint.clone(),
+        customer: card.customer.clone(),
+        address_line1: card.address_line1.clone(),
+        address_line2: card.address_line2.clone(),
+        address_city: card.address_city.clone(),
+        address_state: card.address_state.clone(),
+        address_zip: card.address_zip.clone(),
+        address_country: card.address_country.clone(),
+        country: card.country.clone(),
+        funding: card.funding.clone(),
+        cvc_check: card.cvc_check.clone(),
+        ..SourceCard::default()
     }
 }
 

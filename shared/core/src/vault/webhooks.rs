@@ -247,6 +247,16 @@ impl<P: Ports> Vault<P> {
         if event.change == EventChange::Deauthorized {
             return self.deauthorized(route, tenant, event).await;
         }
+        if let EventChange::SetupSettled {
+            customer,
+            setup_intent,
+            status,
+        } = &event.change
+        {
+            return self
+                .setup_settled(tenant, customer, setup_intent, status)
+                .await;
+        }
         let Some((customer, source, change)) = CardChange::of(&event.change) else {
             return Ok(Handled::Ignored);
         };
@@ -261,6 +271,56 @@ impl<P: Ports> Vault<P> {
                 .apply_to_card(tenant, customer, id, &named, &change, event)
                 .await?
             {
+                changes += 1;
+            }
+        }
+        Ok(match changes {
+            0 => Handled::Ignored,
+            n => Handled::Applied { changes: n },
+        })
+    }
+
+    /// A pending card's authentication ended: the card waiting for `setup_intent` on
+    /// Stripe customer `customer` becomes active, or goes (`vault::cards::setup`). The
+    /// event is signed: what it says of the SetupIntent is Stripe's word.
+    async fn setup_settled(
+        &self,
+        tenant: &TenantId,
+        customer: &str,
+        setup_intent: &str,
+        status: &str,
+    ) -> Result<Handled, Error> {
+        let si = crate::ports::SetupIntent {
+            id: setup_intent.to_owned(),
+            status: status.to_owned(),
+            client_secret: None,
+            next_action: None,
+            customer: Some(customer.to_owned()),
+            payment_method: None,
+            metadata: Default::default(),
+            last_setup_error: None,
+        };
+        let mut changes = 0;
+        for (customer_id, id) in self
+            .store
+            .cards_by_stripe_ref(tenant, customer, None)
+            .await?
+        {
+            let Some((owner, methods)) = self
+                .store
+                .customer_with_payment_methods(tenant, customer_id)
+                .await?
+            else {
+                continue;
+            };
+            let waiting = methods.iter().find(|p| {
+                p.id == id
+                    && p.pending
+                        .as_ref()
+                        .is_some_and(|w| w.setup_intent == setup_intent)
+            });
+            if let Some(pm) = waiting {
+                self.settle_pending(pm, &owner, &si).await?;
                 changes += 1;
             }
         }
@@ -413,7 +473,7 @@ impl Named<'_> {
 fn next_default(methods: &[PaymentMethod], removed: PaymentMethodId) -> Option<PaymentMethodId> {
     methods
         .iter()
-        .filter(|p| p.id != removed && p.is_card() && p.removed_at_stripe.is_none())
+        .filter(|p| p.id != removed && p.is_card_on_file() && p.removed_at_stripe.is_none())
         .max_by_key(|p| (p.created_at, p.id))
         .map(|p| p.id)
 }

@@ -38,6 +38,10 @@ pub struct ErrorJson<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     fields: BTreeMap<&'a str, &'a str>,
+    /// What the page needs to finish a 3-D Secure authentication (`RequiresAction`, 402).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    action: Option<&'a crate::error::ActionRequired>,
 }
 
 pub fn render_error(e: &Error) -> Response<Body> {
@@ -70,6 +74,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
             error: code,
             message,
             fields,
+            action: super::action_of(e),
         },
     )
 }

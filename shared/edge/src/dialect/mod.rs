@@ -47,6 +47,8 @@ pub fn status_of(e: &crate::Error) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Error::Conflict(_) => StatusCode::CONFLICT,
+        // Stripe's own status for a payment that needs the cardholder.
+        Error::ActionRequired(_) => StatusCode::PAYMENT_REQUIRED,
         Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,11 +72,20 @@ pub fn code_of(e: &crate::Error) -> &'static str {
         Error::Unprocessable(_) => "Unprocessable",
         Error::TooManyRequests(_) => "TooManyRequests",
         Error::Declined { .. } => "Declined",
+        Error::ActionRequired(_) => "RequiresAction",
         Error::PayloadTooLarge { .. } => "PayloadTooLarge",
         Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
         Error::Internal { .. } => "InternalError",
         Error::Upstream { .. } => "BadGateway",
         Error::Unavailable { .. } => "ServiceUnavailable",
+    }
+}
+
+/// What a page needs to finish an authentication, when the error is that.
+pub fn action_of(e: &crate::Error) -> Option<&crate::error::ActionRequired> {
+    match e {
+        crate::Error::ActionRequired(a) => Some(a),
+        _ => None,
     }
 }
 

@@ -86,6 +86,10 @@ pub struct ErrorEnvelope {
     http: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     attributes: Option<BTreeMap<String, String>>,
+    /// What the page needs to finish a 3-D Secure authentication (`RequiresAction`, 402).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    action: Option<crate::error::ActionRequired>,
 }
 
 pub fn render_error(e: &Error) -> Response<Body> {
@@ -120,6 +124,7 @@ pub fn render_error(e: &Error) -> Response<Body> {
             message,
             http: status.as_u16(),
             attributes,
+            action: super::action_of(e).cloned(),
         },
     );
     if status == StatusCode::UNAUTHORIZED {

@@ -16,11 +16,14 @@ use secrecy::ExposeSecret;
 
 use crate::domain::{Deadline, OutOfTime, SourceCard, StripeToken};
 use crate::ports::{
-    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, PaymentGateway, PaymentIntent,
-    Source, StripeAuth, StripeError,
+    BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, NewCard, PaymentGateway,
+    PaymentIntent, SetupIntent, Source, StripeAuth, StripeError,
 };
 
 pub const DECLINED_AT_ATTACH: &str = "4000000000000002";
+/// Stripe's test card whose issuer asks for 3-D Secure when it is set up (and, once set up
+/// for off-session use, never again).
+pub const AUTHENTICATES: &str = "4000002500003155";
 pub const DECLINES_CHARGES: &str = "4000000000000341";
 /// A CVC the issuer says is wrong: the card attaches with `cvc_check: fail`, as Stripe's
 /// do when no Radar rule declines them. Any other passes.
@@ -67,6 +70,9 @@ struct State {
     accounts: HashMap<String, Option<String>>,
     /// The status of every later PaymentIntent (`None`: `succeeded`).
     intent_status: Option<&'static str>,
+    /// PaymentMethods made and not yet attached, and whether each asks for 3-D Secure.
+    payment_methods: HashMap<String, (Card, bool)>,
+    setup_intents: HashMap<String, SetupIntent>,
 }
 
 /// The credentials one call was made with: Stripe answers by them (localstripe takes
@@ -343,6 +349,35 @@ impl MemoryGateway {
     /// never keeps them).
     pub fn forget_idempotency_keys(&self) {
         self.state.lock().unwrap().replies.clear();
+    }
+
+    /// Finishes a SetupIntent's 3-D Secure as the cardholder's browser would: on success the
+    /// PaymentMethod is attached to the SetupIntent's customer.
+    pub fn authenticate_setup(&self, setup_intent: &str, success: bool) {
+        let mut s = self.state.lock().unwrap();
+        let Some(mut si) = s.setup_intents.get(setup_intent).cloned() else {
+            panic!("no SetupIntent {setup_intent}")
+        };
+        assert_eq!(si.status, "requires_action");
+        si.next_action = None;
+        if success {
+            si.status = "succeeded".into();
+            let pm = si
+                .payment_method
+                .clone()
+                .expect("a SetupIntent with its card");
+            let customer = si.customer.clone().expect("a SetupIntent for a customer");
+            if let Some((mut card, _)) = s.payment_methods.remove(&pm) {
+                card.customer = Some(customer.clone());
+                if let Ok(c) = s.customer(&customer) {
+                    c.sources.push(Source::Card(card));
+                }
+            }
+        } else {
+            si.status = "requires_payment_method".into();
+            si.payment_method = None;
+        }
+        s.setup_intents.insert(si.id.clone(), si);
     }
 
     /// Strips every card's metadata (a card someone else added, not the vault).
@@ -656,6 +691,8 @@ impl PaymentGateway for MemoryGateway {
             return Ok(PaymentIntent {
                 id: intent.id.clone(),
                 status: intent.status.clone(),
+                client_secret: intent.client_secret.clone(),
+                next_action: intent.next_action.clone(),
             });
         }
         // A card not on the customer (detached, so deleted at Stripe) names no payment
@@ -673,15 +710,175 @@ impl PaymentGateway for MemoryGateway {
         }
         let id = s.id("pi");
         let status = s.intent_status.unwrap_or("succeeded").to_owned();
-        s.intents.insert(
-            id.clone(),
-            PaymentIntent {
-                id: id.clone(),
-                status: status.clone(),
-            },
-        );
+        let pending = status == "requires_action";
+        let intent = PaymentIntent {
+            client_secret: pending.then(|| format!("{id}_secret_mem")),
+            next_action: pending.then(|| serde_json::json!({"type": "use_stripe_sdk"})),
+            id: id.clone(),
+            status,
+        };
+        s.intents.insert(id.clone(), intent);
         s.replies.insert(idempotency_key.to_owned(), id.clone());
-        Ok(PaymentIntent { id, status })
+        let intent = &s.intents[&id];
+        Ok(PaymentIntent {
+            id: intent.id.clone(),
+            status: intent.status.clone(),
+            client_secret: intent.client_secret.clone(),
+            next_action: intent.next_action.clone(),
+        })
+    }
+
+    async fn create_payment_method(
+        &self,
+        auth: &StripeAuth,
+        card: NewCard<'_>,
+        idempotency_key: &str,
+    ) -> Result<Card, StripeError> {
+        self.elapse("create_payment_method").await?;
+        let mut s = self.state.lock().unwrap();
+        s.call("create_payment_method", auth, idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key).cloned() {
+            if let Some((c, _)) = s.payment_methods.get(&id) {
+                return Ok(c.clone());
+            }
+        }
+        let (mut c, declines, asks) = match card {
+            NewCard::Details(card) => {
+                let pan = card.number.expose();
+                let fake = FakeCard {
+                    brand: card.number.brand().as_str(),
+                    last4: "0000",
+                    exp_month: card.expiry.month,
+                    exp_year: card.expiry.year,
+                    ..FakeCard::default()
+                };
+                let mut c = s.new_card(&fake);
+                c.last4 = Some(card.number.last4());
+                c.fingerprint = Some(fingerprint_of(pan));
+                c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+                c.address_line1 = card.address_line1.map(str::to_owned);
+                c.address_zip = card.address_zip.map(str::to_owned);
+                c.address_country = card.address_country.map(str::to_owned);
+                let cvc = if card.cvv.expose() == CVC_FAILS {
+                    "fail"
+                } else {
+                    "pass"
+                };
+                c.cvc_check = Some(cvc.into());
+                if pan == DECLINED_AT_ATTACH {
+                    s.declining.push(c.id.clone());
+                }
+                (c, pan == DECLINES_CHARGES, pan == AUTHENTICATES)
+            }
+            NewCard::Token(token) => {
+                let declined_token = s.declining.iter().any(|t| t == token);
+                let (c, declines) = s.token_card(token)?;
+                if declined_token {
+                    s.declining.push(c.id.clone());
+                }
+                (c, declines, false)
+            }
+        };
+        let was = c.id.clone();
+        c.id = s.id("pm");
+        if let Some(d) = s.declining.iter_mut().find(|d| **d == was) {
+            *d = c.id.clone();
+        }
+        if declines {
+            s.declining.push(format!("charges:{}", c.id));
+        }
+        s.replies.insert(idempotency_key.to_owned(), c.id.clone());
+        s.payment_methods.insert(c.id.clone(), (c.clone(), asks));
+        Ok(c)
+    }
+
+    async fn setup_off_session(
+        &self,
+        auth: &StripeAuth,
+        customer: &str,
+        payment_method: &str,
+        metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let cut_short = self.elapse("setup_off_session").await?;
+        let mut s = self.state.lock().unwrap();
+        s.call("setup_off_session", auth, idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key).cloned() {
+            return Ok(s.setup_intents[&id].clone());
+        }
+        s.customer(customer)?;
+        let Some((mut card, asks)) = s.payment_methods.get(payment_method).cloned() else {
+            return Err(not_found("payment_method", payment_method));
+        };
+        if s.declining.iter().any(|d| d == payment_method) {
+            return Err(declined("Your card was declined."));
+        }
+        let id = s.id("seti");
+        let mut si = SetupIntent {
+            client_secret: Some(format!("{id}_secret_mem")),
+            id: id.clone(),
+            status: "succeeded".into(),
+            next_action: None,
+            customer: Some(customer.to_owned()),
+            payment_method: Some(payment_method.to_owned()),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            last_setup_error: None,
+        };
+        if asks {
+            si.status = "requires_action".into();
+            si.next_action = Some(serde_json::json!({"type": "use_stripe_sdk"}));
+        } else {
+            s.payment_methods.remove(payment_method);
+            card.customer = Some(customer.to_owned());
+            if s.declining
+                .iter()
+                .any(|d| *d == format!("charges:{payment_method}"))
+            {
+                s.declining.push(payment_method.to_owned());
+            }
+            s.customer(customer)?.sources.push(Source::Card(card));
+        }
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        s.setup_intents.insert(id, si.clone());
+        if cut_short {
+            return Err(cut("setup_off_session"));
+        }
+        Ok(si)
+    }
+
+    async fn retrieve_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("retrieve_setup_intent", auth, id.to_owned())?;
+        s.setup_intents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found("setup_intent", id))
+    }
+
+    async fn create_customer(
+        &self,
+        auth: &StripeAuth,
+        _metadata: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        self.elapse("create_customer").await?;
+        let mut s = self.state.lock().unwrap();
+        s.call("create_customer", auth, idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key) {
+            return Ok(id.clone());
+        }
+        let id = s.id("cus");
+        s.customers.insert(id.clone(), Customer::default());
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        s.accounts.insert(id.clone(), auth.account.clone());
+        Ok(id)
     }
 
     async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError> {

@@ -447,6 +447,14 @@ fn insert_payment_method(
     for d in dedupe {
         s.dedupe.insert((pm.customer_id, d.clone()), pm.id);
     }
+    // A pending card is never the default.
+    if pm.is_on_file() {
+        apply_rule(s, pm, rule);
+    }
+    Ok(Created::New)
+}
+
+fn apply_rule(s: &mut State, pm: &PaymentMethod, rule: DefaultRule) {
     let c = s.customers.get_mut(&pm.customer_id).expect("checked above");
     match rule {
         DefaultRule::Always => c.default_payment_method_id = Some(pm.id),
@@ -454,7 +462,6 @@ fn insert_payment_method(
             c.default_payment_method_id.get_or_insert(pm.id);
         }
     }
-    Ok(Created::New)
 }
 
 #[async_trait]
@@ -593,6 +600,28 @@ impl PaymentMethodStore for MemoryStore {
                 c.default_payment_method_id = next_default;
             }
         }
+        commit_events(&mut s);
+        Ok(())
+    }
+
+    async fn activate_payment_method(
+        &self,
+        read: &PaymentMethod,
+        active: &PaymentMethod,
+        _dedupe: &[String],
+        rule: DefaultRule,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter("activate_payment_method")?;
+        let stored = s
+            .payment_methods
+            .get_mut(&(active.customer_id, active.id))
+            .filter(|p| p.modified_at == read.modified_at && !p.is_on_file())
+            .ok_or(StoreError::Conflict)?;
+        *stored = active.clone();
+        if customer_of(&s, &active.tenant_id, active.customer_id).is_none() {
+            return Err(StoreError::Conflict);
+        }
+        apply_rule(&mut s, active, rule);
         commit_events(&mut s);
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! A card entered through the transparent redirect: verified by Stripe, then kept in
 //! cardvault's own vault (the PAN sealed by the key service), and optionally charged once.
 
+use super::setup::Saved;
 use super::{CardView, Vault};
 use crate::domain::{
     geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Holder,
@@ -8,8 +9,8 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::ports::{
-    CardDetails, Clock, Created, DefaultRule, Ids, KeyService, PaymentGateway, PaymentMethodStore,
-    Ports, StripeAuth, StripeError,
+    CardDetails, Clock, Created, DefaultRule, Ids, KeyService, NewCard, PaymentGateway,
+    PaymentMethodStore, Ports, StripeAuth, StripeError,
 };
 use crate::vault::compensation::Undo;
 use crate::vault::credentials::StripeRoute;
@@ -93,8 +94,17 @@ impl<P: Ports> Vault<P> {
         } = found;
         let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         if let Some(id) = existing {
-            let view = self.existing_view(&tenant.id, &customer, id).await?;
-            return self.on_file(tenant, &auth, &customer, view, &entry).await;
+            match self.store.payment_method_of(customer.id, id).await? {
+                Some(pm) if pm.is_on_file() => {
+                    let view = self.existing_view(&tenant.id, &customer, id).await?;
+                    return self.on_file(tenant, &auth, &customer, view, &entry).await;
+                }
+                // Entered again while its authentication waits (or after it ran out): the
+                // old attempt gives way, and this one starts afresh. The number alone never
+                // reads the waiting card's SetupIntent.
+                Some(pending) => self.remove_pending(&pending, "superseded").await?,
+                None => {}
+            }
         }
 
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
@@ -105,10 +115,19 @@ impl<P: Ports> Vault<P> {
             .keys
             .seal_pan(&entry.number, &PanContext::new(&tenant.id, customer.id, id))
             .await?;
-        let keys = (IdempotencyKey::card_token(id), IdempotencyKey::attach(id));
-        let card = self
-            .verify_at_stripe(&auth, &stripe_customer, &entry, keys)
+        let name = holder_name(&entry.holder);
+        let details = card_details(&entry, &name);
+        let saved = self
+            .save_card(
+                &auth,
+                &tenant.id,
+                &stripe_customer,
+                NewCard::Details(&details),
+                id,
+                validation_error,
+            )
             .await?;
+        let card = saved.card().id.clone();
 
         let at = self.clock.now();
         let undo = Undo::Detach {
@@ -121,14 +140,19 @@ impl<P: Ports> Vault<P> {
         };
         let (make_default, collect_minor) = (entry.make_default, entry.collect_minor);
         let mut pm = vault_card(id, &customer, entry, stripe, sealed, fingerprint, at);
+        if let Saved::Pending(_, si) = &saved {
+            pm.hold_for_authentication(si.id.clone(), make_default);
+        }
+        let pending = matches!(saved, Saved::Pending(..));
         let rule = if make_default {
             DefaultRule::Always
         } else {
             DefaultRule::IfNone
         };
         // The redirect's actor: the cardholder's browser, through the public key.
+        let outcome = if pending { "requires_action" } else { "ok" };
         let event = self
-            .event(&tenant.id, AuditAction::CardAdded, "ok")
+            .event(&tenant.id, AuditAction::CardAdded, outcome)
             .actor(&Actor::Redirect)
             .customer(customer.id)
             .payment_method(id);
@@ -136,6 +160,12 @@ impl<P: Ports> Vault<P> {
         let create = self.store.create_payment_method(&pm, &dedupe, rule);
         match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
+            // A pending card is not attached at Stripe: nothing to undo there.
+            Ok(Created::Duplicate(_)) | Err(_) if pending => {
+                return Err(Error::Conflict(
+                    "The card could not be stored; nothing was kept. Try again.".into(),
+                ));
+            }
             Ok(Created::Duplicate(existing)) => {
                 // A concurrent request stored the same card first: answer its record, as
                 // this request entered it.
@@ -153,6 +183,10 @@ impl<P: Ports> Vault<P> {
             }
         }
 
+        // Nothing is collected from a card that waits for its authentication.
+        if let Saved::Pending(_, si) = &saved {
+            return Err(Self::action_required(&pm, si));
+        }
         let collection = match collect_minor {
             Some(amount) => Some(
                 self.collect(
@@ -252,26 +286,8 @@ impl<P: Ports> Vault<P> {
         entry: &CardEntry,
         (token_key, attach_key): (IdempotencyKey, IdempotencyKey),
     ) -> Result<String, Error> {
-        let holder = &entry.holder;
-        let name = [&holder.first_name, &holder.last_name]
-            .iter()
-            .filter_map(|t| t.as_ref().map(Text::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        fn text(t: &Option<Text>) -> Option<&str> {
-            t.as_ref().map(Text::as_str)
-        }
-        let details = CardDetails {
-            number: &entry.number,
-            cvv: &entry.cvv,
-            expiry: entry.expiry,
-            name: &name,
-            address_line1: text(&holder.address1),
-            address_line2: text(&holder.address2),
-            address_city: text(&holder.city),
-            address_zip: text(&holder.postal_zip),
-            address_country: holder.country_id.and_then(geo::country).map(|c| c.alpha2),
-        };
+        let name = holder_name(&entry.holder);
+        let details = card_details(entry, &name);
         let token = self
             .gateway
             .create_card_token(auth, &details, token_key.as_str())
@@ -363,6 +379,34 @@ impl<P: Ports> Vault<P> {
             payment_intent_id: intent,
             message,
         })
+    }
+}
+
+/// "First Last", as Stripe takes a cardholder's name.
+fn holder_name(holder: &Holder) -> String {
+    [&holder.first_name, &holder.last_name]
+        .iter()
+        .filter_map(|t| t.as_ref().map(Text::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The entered card as Stripe takes it: number, CVC, expiry, and the AVS fields.
+fn card_details<'a>(entry: &'a CardEntry, name: &'a str) -> CardDetails<'a> {
+    fn text(t: &Option<Text>) -> Option<&str> {
+        t.as_ref().map(Text::as_str)
+    }
+    let holder = &entry.holder;
+    CardDetails {
+        number: &entry.number,
+        cvv: &entry.cvv,
+        expiry: entry.expiry,
+        name,
+        address_line1: text(&holder.address1),
+        address_line2: text(&holder.address2),
+        address_city: text(&holder.city),
+        address_zip: text(&holder.postal_zip),
+        address_country: holder.country_id.and_then(geo::country).map(|c| c.alpha2),
     }
 }
 

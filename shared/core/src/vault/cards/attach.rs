@@ -1,6 +1,8 @@
-//! A card from a Stripe token, attached to an account's Stripe customer (the billing card
-//! API's `/card/create`). Only the last four digits are kept, as its document says.
+//! A card from a Stripe token, saved on an account's Stripe customer as a PaymentMethod
+//! (the billing card API's `/card/create`). Only the last four digits are kept, as its
+//! document says.
 
+use super::setup::Saved;
 use super::{CardView, Vault};
 use crate::domain::{
     account_ref, stripe_dedupe_key, AtStripe, AuditAction, CardBrand, Instrument, NewTokenCard,
@@ -8,11 +10,10 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::ports::{
-    Clock, Created, DefaultRule, Ids, PaymentGateway, PaymentMethodStore, Ports, StripeError,
+    Clock, Created, DefaultRule, Ids, NewCard, PaymentMethodStore, Ports, StripeError,
 };
 use crate::vault::compensation::Undo;
 use crate::vault::credentials::StripeRoute;
-use crate::vault::idempotency::IdempotencyKey;
 
 impl<P: Ports> Vault<P> {
     /// Attaches the token's card to the account's Stripe customer and stores the card. The
@@ -28,29 +29,30 @@ impl<P: Ports> Vault<P> {
         let auth = self.stripe_auth(&tenant_settings, StripeRoute::Any).await?;
         let stripe_customer = self.stripe_customer_of(&auth, &customer).await?;
         let id = self.ids.payment_method_id();
-        let attached = match self
-            .gateway
-            .attach_source(
+        // The token becomes a PaymentMethod, saved for off-session charges (`setup`).
+        let saved = self
+            .save_card(
                 &auth,
+                tenant,
                 &stripe_customer,
-                new.token.reveal(),
-                IdempotencyKey::attach(id).as_str(),
+                NewCard::Token(new.token.reveal()),
+                id,
+                token_error,
             )
-            .await
-        {
-            Ok(card) => card,
-            Err(e) => {
-                self.undo_lost_attach(&auth, &stripe_customer, new.token.reveal(), &e)
-                    .await;
-                return Err(token_error(e));
-            }
-        };
+            .await?;
+        let attached = saved.card().clone();
         let undo = Undo::Detach {
             customer: stripe_customer.clone(),
             card: attached.id.clone(),
         };
+        let pending = match &saved {
+            Saved::Pending(_, si) => Some(si),
+            Saved::Active(_) => None,
+        };
         if attached.last4.as_deref().is_some_and(|l| l != new.last4) {
-            self.compensate(&auth, undo).await;
+            if pending.is_none() {
+                self.compensate(&auth, undo).await;
+            }
             return Err(Error::field(
                 "number",
                 "number does not match the card of stripeToken",
@@ -78,13 +80,21 @@ impl<P: Ports> Vault<P> {
         });
         card.nickname = Some(new.name.as_str().to_owned());
         card.expiry_as_sent = Some(new.as_sent);
+        if let Some(si) = pending {
+            card.hold_for_authentication(si.id.clone(), new.current);
+        }
         let rule = if new.current {
             DefaultRule::Always
         } else {
             DefaultRule::IfNone
         };
+        let outcome = if pending.is_some() {
+            "requires_action"
+        } else {
+            "ok"
+        };
         let event = self
-            .event(tenant, AuditAction::CardAdded, "ok")
+            .event(tenant, AuditAction::CardAdded, outcome)
             .customer(customer.id)
             .payment_method(card.id)
             .object(attached.id.as_str());
@@ -92,6 +102,12 @@ impl<P: Ports> Vault<P> {
         let create = self.store.create_payment_method(&card, &dedupe, rule);
         match self.recorded(vec![event], create).await {
             Ok(Created::New) => {}
+            // A pending card is not attached at Stripe: nothing to undo there.
+            Ok(Created::Duplicate(_)) | Err(_) if pending.is_some() => {
+                return Err(Error::Conflict(
+                    "The card could not be stored; nothing was kept. Try again.".into(),
+                ));
+            }
             Ok(Created::Duplicate(_)) => {
                 self.compensate(&auth, undo).await;
                 return Err(Error::Conflict(
@@ -102,6 +118,9 @@ impl<P: Ports> Vault<P> {
                 self.compensate(&auth, undo).await;
                 return Err(e.into());
             }
+        }
+        if let Some(si) = pending {
+            return Err(Self::action_required(&card, si));
         }
         let mut customer = customer;
         if new.current || customer.default_payment_method_id.is_none() {

@@ -29,7 +29,7 @@ impl<P: Ports> Vault<P> {
             .ok_or_else(|| payment_method_not_found(id))?;
         let pm = cards
             .into_iter()
-            .find(|pm| pm.id == id)
+            .find(|pm| pm.id == id && pm.is_on_file())
             .ok_or_else(|| payment_method_not_found(id))?;
         let follows = pm.attached_by_vault(&owner);
         let event = self.made_default(tenant, customer, id, "ok");

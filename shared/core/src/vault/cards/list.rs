@@ -87,7 +87,7 @@ impl<P: Ports> Vault<P> {
             .customer_with_payment_methods(tenant, customer)
             .await?
             .ok_or_else(|| Error::not_found("Customer", customer))?;
-        methods.retain(PaymentMethod::is_card);
+        methods.retain(PaymentMethod::is_card_on_file);
         methods.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
         let total = methods.len();
         let views = methods
@@ -142,7 +142,7 @@ impl<P: Ports> Vault<P> {
         else {
             return Ok(empty());
         };
-        cards.retain(PaymentMethod::is_card);
+        cards.retain(PaymentMethod::is_card_on_file);
         cards.sort_by_key(PaymentMethod::list_position);
         if newest_first {
             cards.reverse();

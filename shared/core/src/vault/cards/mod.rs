@@ -10,11 +10,14 @@ mod default;
 mod import;
 mod list;
 mod remove;
+mod setup;
 
 pub use add::{Added, Collection, COLLECTION_DECLINED, COLLECTION_UNKNOWN};
 // The inputs, owned by the domain, under the operations' names too.
 pub use crate::domain::{ImportRequest, NewTokenCard};
 pub use list::{CardPage, Page, PageFrom, CURSOR_LIFETIME, PAGE_SIZE_MAX};
+pub(crate) use setup::Saved;
+pub use setup::Settled;
 
 use super::Vault;
 use crate::domain::{
@@ -71,7 +74,11 @@ impl<P: Ports> Vault<P> {
         else {
             return Ok(None);
         };
-        let pm = methods.iter().find(|p| p.id == id).cloned();
+        // A card waiting for its authentication is not on file: read as absent.
+        let pm = methods
+            .iter()
+            .find(|p| p.id == id && p.is_on_file())
+            .cloned();
         Ok(pm.map(|pm| (pm, customer, methods)))
     }
 
@@ -120,7 +127,7 @@ impl<P: Ports> Vault<P> {
         self.by_id(tenant, id)
             .await?
             .filter(|(card, customer, _)| {
-                card.is_card() && account_ref_of(customer) == Some(account)
+                card.is_card_on_file() && account_ref_of(customer) == Some(account)
             })
             .ok_or_else(|| card_not_found(id))
     }

@@ -31,7 +31,7 @@ fn next_current<'a>(
         .then(|| {
             cards
                 .iter()
-                .filter(|p| p.id != id && p.is_card())
+                .filter(|p| p.id != id && p.is_card_on_file())
                 .max_by_key(|p| (p.created_at, p.id))
         })
         .flatten();
@@ -50,7 +50,7 @@ impl<P: Ports> Vault<P> {
         let (pm, customer, methods) = self
             .by_id(tenant, id)
             .await?
-            .filter(|(pm, _, _)| pm.is_card())
+            .filter(|(pm, _, _)| pm.is_card_on_file())
             .ok_or_else(|| payment_method_not_found(id))?;
         let is_default = customer.default_payment_method_id == Some(id);
         if is_default && methods.len() > 1 {

@@ -148,7 +148,7 @@ impl Limits {
 
 /// A card whose PAN the vault holds: the only kind that can move.
 pub(crate) fn vault_held(pm: &PaymentMethod) -> bool {
-    pm.is_card() && pm.stored_in_vault && pm.encrypted_pan.is_some()
+    pm.is_card_on_file() && pm.stored_in_vault && pm.encrypted_pan.is_some()
 }
 
 pub(crate) fn card_ref(pm: &PaymentMethod) -> CardRef {

@@ -28,6 +28,28 @@ pub struct Envelope {
     error_id: u32,
     http_status_code: u16,
     errors: Vec<KeyValue>,
+    /// What the page needs to finish a 3-D Secure authentication (402): beside the
+    /// envelope's own fields, so a client that knows only those still reads an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires_action: Option<RequiresAction>,
+}
+
+/// [`crate::error::ActionRequired`] in Fusebill's PascalCase.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct RequiresAction {
+    /// `setup_intent` or `payment_intent`.
+    r#type: &'static str,
+    id: String,
+    client_secret: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    next_action: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
+    payment_method_id: Option<crate::domain::PaymentMethodId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +90,17 @@ pub fn render_error(e: &Error) -> Response<Body> {
             error_id: 0,
             http_status_code: status.as_u16(),
             errors,
+            requires_action: super::action_of(e).map(|a| RequiresAction {
+                r#type: a.kind,
+                id: a.intent_id.clone(),
+                client_secret: a.client_secret.clone(),
+                next_action: a.next_action.clone(),
+                payment_method_id: a.payment_method_id,
+                expires_at: a.expires_at.and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                }),
+            }),
         },
     )
 }

@@ -131,6 +131,9 @@ impl StripeEventStore for MemoryStore {
             if link.deleted_at.is_none() {
                 link.deleted_at = pm.removed_at_stripe;
             }
+            if pm.is_on_file() {
+                link.pending = false;
+            }
         }
         Ok(())
     }

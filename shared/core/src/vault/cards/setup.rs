@@ -1,0 +1,323 @@
+//! Cards saved for later charges: a PaymentMethod confirmed through a SetupIntent with
+//! `usage=off_session`, so that an issuer in the EEA or the UK can ask for 3-D Secure once,
+//! now, instead of declining the first renewal ("authentication required").
+//!
+//! - Succeeded at once: the card is on file, as a legacy card always was.
+//! - `requires_action`: the card is kept **pending** ([`Status::Pending`]): never listed,
+//!   charged, counted or made the default. The caller gets [`Error::ActionRequired`] with
+//!   the SetupIntent's client secret; the page finishes it with Stripe.js.
+//! - The card becomes active on `setup_intent.succeeded` (the webhook) or on the page's
+//!   confirm call ([`Vault::confirm_setup`]), whichever comes first; each asks Stripe, not
+//!   the caller, whether the authentication succeeded.
+//! - A failed authentication removes it at once; an abandoned one after
+//!   [`PENDING_WINDOW`](crate::domain::PENDING_WINDOW) (unlisted from then, and deleted by
+//!   the table's time to live).
+
+use super::{CardView, Vault};
+use crate::domain::{
+    AuditAction, Customer, PaymentMethod, PaymentMethodId, Status, TenantId, Timestamp,
+};
+use crate::error::{ActionRequired, Error};
+use crate::ports::{
+    Card, Clock, DefaultRule, NewCard, PaymentGateway, PaymentMethodStore, Ports, SetupIntent,
+    StoreError, StripeAuth, StripeError, StripeEventStore, SETUP_CARD_KEY, SETUP_TENANT_KEY,
+};
+use crate::vault::compensation::Undo;
+use crate::vault::idempotency::IdempotencyKey;
+
+/// What saving a card at Stripe did.
+pub(crate) enum Saved {
+    /// Attached to the Stripe customer, for off-session charges.
+    Active(Card),
+    /// Waiting for the cardholder's authentication.
+    Pending(Card, SetupIntent),
+}
+
+impl Saved {
+    pub(crate) fn card(&self) -> &Card {
+        match self {
+            Self::Active(c) | Self::Pending(c, _) => c,
+        }
+    }
+}
+
+/// What a pending card's SetupIntent says now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Authenticated: the card is on file.
+    Active,
+    /// Still waiting for the cardholder.
+    Waiting,
+    /// The authentication failed, was canceled or ran out of time: the card is gone.
+    Removed,
+}
+
+impl<P: Ports> Vault<P> {
+    /// Makes the card a PaymentMethod and saves it for off-session use on
+    /// `stripe_customer`. Stripe's errors go through `map` (each dialect words a decline
+    /// its own way). A failure after the PaymentMethod exists detaches it again.
+    pub(crate) async fn save_card(
+        &self,
+        auth: &StripeAuth,
+        tenant: &TenantId,
+        stripe_customer: &str,
+        card: NewCard<'_>,
+        id: PaymentMethodId,
+        map: fn(StripeError) -> Error,
+    ) -> Result<Saved, Error> {
+        let keys = (
+            IdempotencyKey::payment_method(id),
+            IdempotencyKey::setup(id),
+        );
+        self.save_card_keyed(auth, tenant, stripe_customer, card, id, keys, map)
+            .await
+    }
+
+    /// [`Self::save_card`] under the caller's idempotency keys (the PaymentMethod's, the
+    /// SetupIntent's).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn save_card_keyed(
+        &self,
+        auth: &StripeAuth,
+        tenant: &TenantId,
+        stripe_customer: &str,
+        card: NewCard<'_>,
+        id: PaymentMethodId,
+        (pm_key, setup_key): (IdempotencyKey, IdempotencyKey),
+        map: fn(StripeError) -> Error,
+    ) -> Result<Saved, Error> {
+        let pm = self
+            .gateway
+            .create_payment_method(auth, card, pm_key.as_str())
+            .await
+            .map_err(map)?;
+        let vault_card = id.to_string();
+        let metadata = [
+            (SETUP_TENANT_KEY, tenant.as_str()),
+            (SETUP_CARD_KEY, vault_card.as_str()),
+        ];
+        let undo = Undo::Detach {
+            customer: stripe_customer.to_owned(),
+            card: pm.id.clone(),
+        };
+        let setup = self
+            .gateway
+            .setup_off_session(auth, stripe_customer, &pm.id, &metadata, setup_key.as_str())
+            .await;
+        match setup {
+            // The issuer said the CVC is wrong: declined, and undone, as a legacy card's.
+            Ok(si) if si.status == "succeeded" && pm.cvc_check.as_deref() == Some("fail") => {
+                self.compensate(auth, undo).await;
+                Err(map(card_error("the card's CVC check failed".into())))
+            }
+            Ok(si) if si.status == "succeeded" => Ok(Saved::Active(pm)),
+            Ok(si) if si.status == "requires_action" => Ok(Saved::Pending(pm, si)),
+            Ok(si) => Err(map(card_error(format!(
+                "the card's SetupIntent {} is {}",
+                si.id, si.status
+            )))),
+            Err(e) => {
+                // Stripe may have attached it before the answer was lost.
+                if !matches!(e, StripeError::Api { .. }) {
+                    self.compensate(auth, undo).await;
+                }
+                Err(map(e))
+            }
+        }
+    }
+
+    /// Settles a pending card by what Stripe says of its SetupIntent `si` (read from Stripe
+    /// by the confirm call, or carried by a signed webhook event). The card must be the one
+    /// the SetupIntent names; anything else is left alone.
+    pub(crate) async fn settle_pending(
+        &self,
+        pm: &PaymentMethod,
+        customer: &Customer,
+        si: &SetupIntent,
+    ) -> Result<Settled, Error> {
+        let now = self.clock.now();
+        let Some(pending) = pm.pending.as_ref().filter(|_| pm.status == Status::Pending) else {
+            return Ok(Settled::Active);
+        };
+        if pending.setup_intent != si.id {
+            return Err(Error::not_found("Card", pm.id));
+        }
+        match si.status.as_str() {
+            "succeeded" => self
+                .activate(pm, customer, now)
+                .await
+                .map(|()| Settled::Active),
+            "requires_action" | "requires_confirmation" | "processing"
+                if pending.expires_at > now =>
+            {
+                Ok(Settled::Waiting)
+            }
+            _ => {
+                self.remove_pending(pm, si.status.as_str()).await?;
+                Ok(Settled::Removed)
+            }
+        }
+    }
+
+    async fn activate(
+        &self,
+        pm: &PaymentMethod,
+        customer: &Customer,
+        at: Timestamp,
+    ) -> Result<(), Error> {
+        let rule = match pm.pending.as_ref().is_some_and(|p| p.make_default) {
+            true => DefaultRule::Always,
+            false => DefaultRule::IfNone,
+        };
+        let mut active = pm.clone();
+        active.activate(at);
+        let event = self
+            .event(&pm.tenant_id, AuditAction::CardAdded, "authenticated")
+            .customer(customer.id)
+            .payment_method(pm.id);
+        let dedupe = pm.dedupe_keys();
+        let write = self
+            .store
+            .activate_payment_method(pm, &active, &dedupe, rule);
+        match self.recorded(vec![event], write).await {
+            Ok(()) => {
+                // The user API's link of the card is listed from now on.
+                let owner = customer
+                    .external_ref
+                    .as_deref()
+                    .and_then(|r| r.strip_prefix("user:"));
+                if let Some(owner) = owner {
+                    self.store
+                        .update_link_card(&pm.tenant_id, owner, &active)
+                        .await?;
+                }
+                Ok(())
+            }
+            // Activated meanwhile (the webhook and the confirm call race): done either way.
+            Err(StoreError::Conflict) => {
+                match self.store.payment_method_of(pm.customer_id, pm.id).await? {
+                    Some(now) if now.is_on_file() => Ok(()),
+                    _ => Err(Error::Conflict(
+                        "The card changed while it was being confirmed; try again.".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A failed, canceled or expired authentication: the pending card and its markers go.
+    pub(crate) async fn remove_pending(&self, pm: &PaymentMethod, why: &str) -> Result<(), Error> {
+        let event = self
+            .event(&pm.tenant_id, AuditAction::CardRemoved, why)
+            .customer(pm.customer_id)
+            .payment_method(pm.id);
+        let dedupe = pm.dedupe_keys();
+        let delete = self.store.delete_payment_method(pm, &dedupe, false, None);
+        match self.recorded(vec![event], delete).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer for a card waiting for its authentication.
+    pub(crate) fn action_required(pm: &PaymentMethod, si: &SetupIntent) -> Error {
+        Error::ActionRequired(Box::new(ActionRequired {
+            kind: "setup_intent",
+            intent_id: si.id.clone(),
+            client_secret: si.client_secret.clone().unwrap_or_default(),
+            next_action: si.next_action.clone().unwrap_or_default(),
+            payment_method_id: Some(pm.id),
+            expires_at: pm.pending.as_ref().map(|p| p.expires_at),
+        }))
+    }
+
+    /// The page's confirm call: the tenant's pending card `id` of `customer`, settled by
+    /// what Stripe says of its SetupIntent now. `setup_intent` and `client_secret` must be
+    /// the ones the card was answered with, so that only the page that started the
+    /// authentication can ask. Active: the card's view. Still waiting: the same
+    /// [`Error::ActionRequired`]. Anything else (another tenant's, another customer's,
+    /// removed, a wrong secret) answers as an absent card.
+    pub async fn confirm_setup(
+        &self,
+        tenant: &TenantId,
+        customer: &Customer,
+        setup_intent: &str,
+        client_secret: &str,
+    ) -> Result<CardView, Error> {
+        let missing = || Error::not_found("Card", setup_intent);
+        let tenant_settings = self.tenant(tenant).await?;
+        let auth = self
+            .stripe_auth(
+                &tenant_settings,
+                crate::vault::credentials::StripeRoute::Any,
+            )
+            .await?;
+        let si = match self
+            .gateway
+            .retrieve_setup_intent(&auth, setup_intent)
+            .await
+        {
+            Ok(si) => si,
+            Err(e) if e.is_not_found() => return Err(missing()),
+            Err(e) => {
+                return Err(Error::upstream(
+                    "Stripe is unavailable; the card was not confirmed. Try again.",
+                    e,
+                ))
+            }
+        };
+        let secret_matches = si
+            .client_secret
+            .as_deref()
+            .is_some_and(|s| constant_time_eq(s.as_bytes(), client_secret.as_bytes()));
+        let names_tenant =
+            si.metadata.get(SETUP_TENANT_KEY).map(String::as_str) == Some(tenant.as_str());
+        let card = si
+            .metadata
+            .get(SETUP_CARD_KEY)
+            .and_then(|id| PaymentMethodId::parse(id));
+        let (true, true, Some(id)) = (secret_matches, names_tenant, card) else {
+            return Err(missing());
+        };
+        let pm = self
+            .store
+            .payment_method_of(customer.id, id)
+            .await?
+            .filter(|pm| &pm.tenant_id == tenant)
+            .ok_or_else(missing)?;
+        match self.settle_pending(&pm, customer, &si).await? {
+            Settled::Active => {
+                let (customer, _) = self
+                    .store
+                    .customer_with_payment_methods(tenant, customer.id)
+                    .await?
+                    .ok_or_else(missing)?;
+                let pm = self
+                    .store
+                    .payment_method_of(customer.id, id)
+                    .await?
+                    .filter(PaymentMethod::is_on_file)
+                    .ok_or_else(missing)?;
+                Ok(CardView::of(pm, &customer))
+            }
+            Settled::Waiting => Err(Self::action_required(&pm, &si)),
+            Settled::Removed => Err(missing()),
+        }
+    }
+}
+
+/// A refusal of the card itself, as Stripe words one (a decline for every dialect).
+fn card_error(message: String) -> StripeError {
+    StripeError::Api {
+        status: 402,
+        kind: "card_error".into(),
+        code: Some("card_declined".into()),
+        param: None,
+        message,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
