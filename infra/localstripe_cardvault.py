@@ -1006,10 +1006,10 @@ async def auth_with_publishable_key(request, handler):
                 if intent is None:
                     raise UserError(404, "Not Found")
                 if data.get("client_secret") != intent.client_secret:
+                    name = "SetupIntent" if kind == "setup_intent" else "PaymentIntent"
                     raise invalid_request(
                         f"The client_secret provided does not match the client_secret "
-                        f"associated with the {'SetupIntent' if kind == 'setup_intent' else 'PaymentIntent'}.",
-                        param="client_secret")
+                        f"associated with the {name}.", param="client_secret")
             return await handler(request)
     return await server.auth_middleware(request, handler)
 
