@@ -60,6 +60,11 @@ export CARDVAULT_STACK="$CARDVAULT_RUN_DIR/stack.json"
 step "fleet"
 .tools/venv/bin/python infra/fleet_test.py
 
+# localstripe as patched by infra/localstripe_cardvault.py (PaymentMethods, SetupIntents
+# with 3-D Secure, off-session charges, the Stripe.js stand-in), on a server of its own.
+step "localstripe"
+.tools/venv/bin/python infra/localstripe_test.py
+
 step "integration tests"
 cargo test -p cardvault-tests
 
