@@ -158,6 +158,7 @@ WEBHOOK_EVENTS = [
     "payment_method.detached", "charge.failed", "charge.succeeded",
     "payment_intent.payment_failed", "payment_intent.succeeded",
     "account.application.deauthorized",
+    "setup_intent.succeeded", "setup_intent.setup_failed", "setup_intent.canceled",
 ]
 
 

@@ -920,6 +920,26 @@ async def account_of(request):
 
 server.app.middlewares.append(note_stripe_account)
 
+# Stripe sends a connected account's events with `account` (its id), which is how a
+# platform's endpoint tells whose they are (docs.stripe.com/connect/webhooks); localstripe
+# sends none. An event names the account its object, or the object's customer, was made
+# under.
+_event_export = Event._export
+
+
+def _export_with_account(self, *args, **kwargs):
+    out = _event_export(self, *args, **kwargs)
+    obj = (out.get("data") or {}).get("object") or {}
+    account = made_under.get(obj.get("id")) if isinstance(obj, dict) else None
+    if account is None and isinstance(obj, dict) and isinstance(obj.get("customer"), str):
+        account = made_under.get(obj["customer"])
+    if account is not None:
+        out["account"] = account
+    return out
+
+
+Event._export = _export_with_account
+
 
 async def calls_to(request):
     return web.json_response(calls.get(request.query.get("path", ""), []))

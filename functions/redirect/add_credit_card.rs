@@ -59,7 +59,10 @@ async fn add(
     // The page coming back after 3-D Secure: the SetupIntent's client secret is its proof
     // (no reCAPTCHA, no card fields), and the card it names becomes active.
     if let Some(secret) = params.setup_intent_client_secret() {
-        let view = app.vault.confirm_setup(&tenant.id, customer, &secret).await?;
+        let view = app
+            .vault
+            .confirm_setup(&tenant.id, customer, &secret)
+            .await?;
         return Ok((StatusCode::OK, RedirectResponse::confirmed(view)));
     }
     let ip = http::source_ip(req);

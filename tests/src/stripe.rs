@@ -125,8 +125,28 @@ pub async fn cards_at_stripe(customer: u64) -> usize {
     else {
         return 0;
     };
-    let (_, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
-    list["data"].as_array().expect("a list").len()
+    stripe_card_ids(&cus).await.len()
+}
+
+/// A Stripe customer's cards: its legacy sources (`card_…`), then its PaymentMethods
+/// (`pm_…`, how the vault saves cards now).
+pub async fn stripe_card_ids(cus: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for path in [
+        format!("/v1/customers/{cus}/sources?object=card"),
+        format!("/v1/customers/{cus}/payment_methods?type=card"),
+    ] {
+        let (status, list) = stripe_get(&path).await;
+        assert_eq!(status, 200, "{list}");
+        ids.extend(
+            list["data"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    ids
 }
 
 /// The tenant's consent to connect `account`, as Stripe Connect's OAuth gives it: a

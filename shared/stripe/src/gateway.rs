@@ -363,8 +363,26 @@ impl PaymentGateway for StripeClient {
     ) -> Result<(), StripeError> {
         if is_payment_method(source) {
             let path = format!("/v1/payment_methods/{source}/detach");
-            let _: serde_json::Value = self.send(auth, Method::POST, &path, &[], None).await?;
-            return Ok(());
+            return match self
+                .send::<serde_json::Value>(auth, Method::POST, &path, &[], None)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Stripe refuses to detach a PaymentMethod attached to no customer (400, not
+                // a 404): it is not on this customer, which is all a detach is for.
+                Err(StripeError::Api { status: 400, .. }) => {
+                    let path = format!("/v1/payment_methods/{source}");
+                    let pm: PaymentMethodObject =
+                        self.send(auth, Method::GET, &path, &[], None).await?;
+                    match pm.customer {
+                        Some(other) if other == customer => Err(StripeError::Decode(format!(
+                            "{source} is still on {customer} after its detach was refused"
+                        ))),
+                        _ => Err(missing_payment_method(source)),
+                    }
+                }
+                Err(e) => Err(e),
+            };
         }
         let path = format!("/v1/customers/{customer}/sources/{source}");
         let _: serde_json::Value = self.send(auth, Method::DELETE, &path, &[], None).await?;

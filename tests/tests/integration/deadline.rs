@@ -67,29 +67,27 @@ async fn an_attach_held_past_the_deadline_is_detached_503_and_nothing_written() 
         .mount(&stripe)
         .await;
     Mock::given(method("POST"))
-        .and(path("/v1/tokens"))
-        .respond_with(ok(json!({"id": "tok_Held", "card": {"id": "card_Held"}})))
+        .and(path("/v1/payment_methods"))
+        .respond_with(ok(json!({"id": "pm_Held", "object": "payment_method",
+            "card": {"last4": "4242", "brand": "visa", "exp_month": 12, "exp_year": 2030}})))
         .mount(&stripe)
         .await;
-    // Stripe attaches the card, but its answer comes long after the function's deadline.
+    // Stripe saves (attaches) the card, but its answer comes long after the deadline.
     Mock::given(method("POST"))
-        .and(path("/v1/customers/cus_Held/sources"))
+        .and(path("/v1/setup_intents"))
         .respond_with(
-            ok(json!({"object": "card", "id": "card_Held", "last4": "4242", "brand": "Visa"}))
-                .set_delay(HELD),
+            ok(
+                json!({"id": "seti_Held", "status": "succeeded", "payment_method": "pm_Held",
+                      "customer": "cus_Held"}),
+            )
+            .set_delay(HELD),
         )
         .expect(1)
         .mount(&stripe)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/tokens/tok_Held"))
-        .respond_with(ok(json!({"id": "tok_Held", "card": {"id": "card_Held"}})))
-        .expect(1)
-        .mount(&stripe)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/v1/customers/cus_Held/sources/card_Held"))
-        .respond_with(ok(json!({"id": "card_Held", "deleted": true})))
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_methods/pm_Held/detach"))
+        .respond_with(ok(json!({"id": "pm_Held", "customer": null})))
         .expect(1)
         .mount(&stripe)
         .await;

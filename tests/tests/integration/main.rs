@@ -7,6 +7,7 @@ mod billing;
 mod merchant_customers;
 mod payment_methods;
 mod redirect;
+mod three_ds;
 mod user_api;
 // The source documents' own samples, replayed.
 mod documents;

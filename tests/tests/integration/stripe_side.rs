@@ -19,18 +19,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const PASS: &str = "cardvault-test-pass";
 
 /// The Stripe customer as localstripe holds it: its default source, and its cards' ids.
+/// The customer's default card at Stripe (its invoice default PaymentMethod, else its
+/// legacy default source) and its cards (legacy sources, then PaymentMethods).
 async fn at_stripe(cus: &str) -> (Option<String>, Vec<String>) {
     let (status, c) = stripe_get(&format!("/v1/customers/{cus}")).await;
     assert_eq!(status, 200, "{c}");
-    let (status, list) = stripe_get(&format!("/v1/customers/{cus}/sources?object=card")).await;
-    assert_eq!(status, 200, "{list}");
-    let cards = list["data"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
-    (c["default_source"].as_str().map(str::to_owned), cards)
+    let default = c["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .or(c["default_source"].as_str())
+        .map(str::to_owned);
+    (default, stripe_card_ids(cus).await)
 }
 
 /// A payment method's Stripe card, as the vault stored it: (customer, card).
@@ -176,7 +174,7 @@ async fn a_default_source_stripe_refuses_is_audited_and_the_change_stands() {
     let asked = stripe.received_requests().await.unwrap_or_default();
     let body = String::from_utf8_lossy(&asked.first().expect("a call to Stripe").body);
     assert!(
-        body.contains(&format!("default_source={b_card}")),
+        body.contains(&format!("default_payment_method%5D={b_card}")),
         "the vault asked for b's card as the default: {body}"
     );
     assert_eq!(at_stripe(&cus).await.0, Some(a_card));
@@ -199,30 +197,31 @@ const DETACHED_ALREADY: &str = "absent";
 async fn a_card_already_detached_at_stripe_is_removed() {
     let acct = account();
     let own = owner(&tenant_a().id, &acct);
-    let (id, cus, stripe_id) = billing_card(&own, &acct, "4242424242424242").await;
+    let (id, _, stripe_id) = billing_card(&own, &acct, "4242424242424242").await;
     let customer = account_customer(&acct).await;
-    let request = format!("DELETE /v1/customers/{cus}/sources/{stripe_id}");
+    // A PaymentMethod's detach (the vault's, and the dashboard's).
+    let request = format!("POST /v1/payment_methods/{stripe_id}/detach");
     // Detached behind the vault's back, as the dashboard would.
     let status = http()
-        .delete(format!("{}{}", stack().stripe_url, &request[7..]))
+        .post(format!("{}{}", stack().stripe_url, &request[5..]))
         .basic_auth("sk_test_cardvault_tests", Some(""))
         .send()
         .await
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    assert_eq!(stripe_log_count(&request, 404), 0);
+    assert_eq!(stripe_log_count(&request, 400), 0);
 
     let (status, body) = card("/card/remove", &own, Some(json!({"id": id}))).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = card("/card/get", &own, Some(json!({"id": id}))).await;
     embedthis_error(status, &body, 404);
     let until = Instant::now() + Duration::from_secs(10);
-    while stripe_log_count(&request, 404) == 0 && Instant::now() < until {
+    while stripe_log_count(&request, 400) == 0 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        stripe_log_count(&request, 404),
+        stripe_log_count(&request, 400),
         1,
         "the vault's own DELETE reached localstripe and met its 404"
     );

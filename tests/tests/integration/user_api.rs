@@ -72,7 +72,7 @@ async fn create_and_list_with_localstripe_tokens() {
     assert_eq!(src["exp_month"], 8);
     assert_eq!(src["exp_year"], 2031);
     assert_eq!(src["customer"], d["customer_id"]);
-    assert!(src["id"].as_str().unwrap().starts_with("card_"));
+    assert!(src["id"].as_str().unwrap().starts_with("pm_"));
     // Every field of the document's source, and nothing that could be the number or CVC.
     let fields: Vec<&str> = src
         .as_object()

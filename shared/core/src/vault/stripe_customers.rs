@@ -9,8 +9,9 @@ use super::credentials::StripeRoute;
 use super::idempotency::IdempotencyKey;
 use super::Vault;
 use crate::domain::{
-    stripe_dedupe_key, user_ref, AtStripe, AuditAction, Customer, CustomerId, PaymentMethod,
-    PaymentMethodId, Principal, SourceCard, StripeCustomerLink, StripeRef, StripeToken, TenantId,
+    stripe_dedupe_key, user_ref, AtStripe, AuditAction, CardBrand, Customer, CustomerId,
+    PaymentMethod, PaymentMethodId, Principal, SourceCard, StripeCustomerLink, StripeRef,
+    StripeToken, TenantId,
 };
 use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
@@ -109,8 +110,8 @@ impl<P: Ports> Vault<P> {
             }
         };
         let created = CreatedCustomer {
+            source: source_card(saved.card(), &customer),
             id: customer,
-            source: source_card(saved.card()),
         };
 
         // A card Stripe described badly is a permanent failure: the customer goes again.
@@ -295,17 +296,22 @@ impl<P: Ports> Vault<P> {
 }
 
 /// A PaymentMethod's card as the user API shows a Stripe customer's card (`source`).
-fn source_card(card: &Card) -> SourceCard {
+fn source_card(card: &Card, customer: &str) -> SourceCard {
     SourceCard {
         id: card.id.clone(),
         object: "card".into(),
-        brand: card.brand.clone(),
+        // A source's spelling ("Visa", "American Express"), not a PaymentMethod's ("visa").
+        brand: card
+            .brand
+            .as_deref()
+            .map(|b| CardBrand::from_stripe(b).stripe_name().to_owned()),
         last4: card.last4.clone(),
         exp_month: card.exp_month,
         exp_year: card.exp_year,
         name: card.name.clone(),
         fingerprint: card.fingerprint.clone(),
-        customer: card.customer.clone(),
+        // Attached by the SetupIntent (or to be, once authenticated).
+        customer: Some(customer.to_owned()),
         address_line1: card.address_line1.clone(),
         address_line2: card.address_line2.clone(),
         address_city: card.address_city.clone(),

@@ -15,8 +15,7 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    AuditAction, Customer, CustomerId, PaymentMethod, PaymentMethodId, Status, TenantId,
-    Timestamp,
+    AuditAction, Customer, CustomerId, PaymentMethod, PaymentMethodId, Status, TenantId, Timestamp,
 };
 use crate::error::{ActionRequired, Error};
 use crate::ports::{
@@ -264,9 +263,16 @@ impl<P: Ports> Vault<P> {
         };
         let tenant_settings = self.tenant(tenant).await?;
         let auth = self
-            .stripe_auth(&tenant_settings, crate::vault::credentials::StripeRoute::Any)
+            .stripe_auth(
+                &tenant_settings,
+                crate::vault::credentials::StripeRoute::Any,
+            )
             .await?;
-        let si = match self.gateway.retrieve_setup_intent(&auth, setup_intent).await {
+        let si = match self
+            .gateway
+            .retrieve_setup_intent(&auth, setup_intent)
+            .await
+        {
             Ok(si) => si,
             Err(e) if e.is_not_found() => return Err(missing()),
             Err(StripeError::OutOfTime(e)) => return Err(e.into()),

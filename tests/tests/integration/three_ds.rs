@@ -1,0 +1,322 @@
+//! Cards whose issuer asks for 3-D Secure, through every dialect that adds a card, against
+//! localstripe as infra/localstripe_cardvault.py extends it: Stripe's authentication test
+//! cards (4000002500003155, 4000002760003184, 4000000000003220) are saved through an
+//! off-session SetupIntent that answers `requires_action`; the cardholder's authentication
+//! is played by the SetupIntent's `_authenticate` (what Stripe.js's challenge ends in).
+
+use std::time::Duration;
+
+use cardvault_tests::billing::{account, card, owner};
+use cardvault_tests::*;
+use serde_json::{json, Value};
+
+const PASS: &str = "cardvault-test-pass";
+const AUTH_CARDS: [&str; 3] = ["4000002500003155", "4000002760003184", "4000000000003220"];
+
+fn entry(customer: u64, pan: &str) -> Value {
+    json!({
+        "customerId": customer,
+        "publicApiKey": tenant_a().public_api_key,
+        "cardNumber": pan,
+        "firstName": "Karen",
+        "lastName": "Wood",
+        "expirationMonth": 2,
+        "expirationYear": 30,
+        "cvv": "012",
+        "recaptcha": PASS,
+        "postalZip": "V9V 9V9"
+    })
+}
+
+async fn redirect(body: &Value) -> (u16, Value) {
+    let resp = http()
+        .post(url("/api/paymentsv2"))
+        .header("Origin", &tenant_a().allowed_origin)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+/// The cardholder finishing (or failing) the issuer's challenge, as Stripe.js ends it.
+async fn authenticate(client_secret: &str, success: bool) {
+    let seti = client_secret.split("_secret_").next().unwrap();
+    let resp = http()
+        .post(format!(
+            "{}/v1/setup_intents/{seti}/_authenticate",
+            stack().stripe_url
+        ))
+        .basic_auth("sk_test_cardvault_tests", Some(""))
+        .form(&[
+            ("client_secret", client_secret),
+            ("success", if success { "true" } else { "false" }),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn listed(customer: u64) -> Vec<Value> {
+    let (status, body) = json(
+        call(
+            reqwest::Method::GET,
+            &format!("/v1/customers/{customer}/paymentMethods/creditCard"),
+            &tenant_a().private_api_key,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits (a bounded while) for `f` to hold: the webhook arrives a second after the event.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..40 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test]
+async fn redirect_each_authentication_card_waits_then_is_confirmed_by_the_page() {
+    for pan in AUTH_CARDS {
+        let customer =
+            create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+        let (status, body) = redirect(&entry(customer, pan)).await;
+        assert_eq!(status, 402, "{pan}: {body}");
+        assert_eq!(body["HttpStatusCode"], 402, "{body}");
+        let action = &body["RequiresAction"];
+        assert_eq!(action["Type"], "setup_intent", "{body}");
+        let secret = action["ClientSecret"].as_str().expect("a client secret");
+        assert!(secret.starts_with("seti_"), "{secret}");
+        assert_eq!(action["NextAction"]["type"], "use_stripe_sdk", "{body}");
+        let id = action["PaymentMethodId"].as_u64().expect("the vault card");
+        assert!(
+            listed(customer).await.is_empty(),
+            "a pending card is not on file"
+        );
+
+        // Confirmed before the authentication: still waiting, the same answer.
+        let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                             "setupIntentClientSecret": secret});
+        let (status, again) = redirect(&confirm).await;
+        assert_eq!(status, 402, "{again}");
+
+        authenticate(secret, true).await;
+        let (status, card) = redirect(&confirm).await;
+        assert_eq!(status, 200, "{pan}: {card}");
+        assert_eq!(card["id"].as_u64(), Some(id));
+        assert_eq!(card["isDefault"], true, "the customer's first card");
+        let cards = listed(customer).await;
+        assert_eq!(cards.len(), 1, "{cards:?}");
+        assert_eq!(cards[0]["id"].as_u64(), Some(id));
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_or_another_customer_reads_as_no_card() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let other = create_customer(&tenant_a().private_api_key, json!({"firstName": "O"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[0])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"].as_str().unwrap();
+    authenticate(secret, true).await;
+    let forged = format!("{}x", secret);
+    for (who, secret) in [(other, secret), (customer, forged.as_str())] {
+        let confirm = json!({"customerId": who, "publicApiKey": tenant_a().public_api_key,
+                             "setupIntentClientSecret": secret});
+        let (status, body) = redirect(&confirm).await;
+        assert_eq!(status, 404, "{body}");
+    }
+    // Another tenant's public key with the right secret: as absent.
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_b().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, body) = redirect(&confirm).await;
+    assert!(status == 404 || status == 403, "{status} {body}");
+    assert!(listed(customer).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_authentication_removes_the_pending_card_and_the_card_can_start_again() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[1])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    authenticate(&secret, false).await;
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, gone) = redirect(&confirm).await;
+    assert_eq!(status, 404, "{gone}");
+    assert!(listed(customer).await.is_empty());
+    // Entered again: a new SetupIntent, not the failed one.
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[1])).await;
+    assert_eq!(status, 402, "{body}");
+    assert_ne!(body["RequiresAction"]["ClientSecret"], secret.as_str());
+}
+
+#[tokio::test]
+async fn a_card_that_needs_no_authentication_is_a_payment_method_on_file_at_once() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let (status, card) = redirect(&entry(customer, "4242424242424242")).await;
+    assert_eq!(status, 200, "{card}");
+    // Stripe holds it as a PaymentMethod, the customer's invoice default.
+    let calls = stripe_calls("/v1/setup_intents").await;
+    assert!(!calls.is_empty(), "saved through a SetupIntent");
+}
+
+async fn billing_token_card(bearer: &str, pan: &str) -> (u16, Value) {
+    let tok = stripe_token_for(pan).await;
+    card(
+        "/card/create",
+        bearer,
+        Some(json!({"current": true, "name": "Team card", "number": pan,
+                    "month": "08", "year": "2031", "stripeToken": tok})),
+    )
+    .await
+}
+
+async fn billing_cards(bearer: &str) -> Vec<Value> {
+    let (status, page) = card("/card/find?limit=100", bearer, None).await;
+    assert_eq!(status, 200, "{page}");
+    page["data"]
+        .as_array()
+        .or(page.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn billing_card_create_waits_for_authentication_and_the_webhook_completes_it() {
+    for pan in AUTH_CARDS {
+        let bearer = owner("demo-a", &account());
+        let (status, body) = billing_token_card(&bearer, pan).await;
+        assert_eq!(status, 402, "{pan}: {body}");
+        assert_eq!(body["error"], "RequiresAction", "{body}");
+        let secret = body["action"]["clientSecret"]
+            .as_str()
+            .expect("a client secret");
+        assert_eq!(body["action"]["kind"], "setup_intent");
+        assert!(
+            billing_cards(&bearer).await.is_empty(),
+            "pending: not listed"
+        );
+        authenticate(secret, true).await;
+        eventually("the card activated by setup_intent.succeeded", || async {
+            billing_cards(&bearer).await.len() == 1
+        })
+        .await;
+        let cards = billing_cards(&bearer).await;
+        assert_eq!(cards[0]["current"], true, "{cards:?}");
+    }
+}
+
+#[tokio::test]
+async fn user_api_waits_for_authentication_and_the_webhook_completes_it() {
+    for pan in AUTH_CARDS {
+        let jwt = user_token("demo-a", &fresh_user("3ds"));
+        let tok = stripe_token_for(pan).await;
+        let (status, body) =
+            post_json_bearer("/payments/stripe/customers", &jwt, &json!({"token": tok})).await;
+        assert_eq!(status, 402, "{pan}: {body}");
+        assert_eq!(body["code"], "RequiresAction", "{body}");
+        let secret = body["action"]["clientSecret"]
+            .as_str()
+            .expect("a client secret");
+        let count = || async {
+            let resp = http()
+                .get(url("/payments/stripe/customers"))
+                .header("Authorization", format!("Bearer {jwt}"))
+                .send()
+                .await
+                .unwrap();
+            let (status, list) = json(resp).await;
+            assert_eq!(status, 200, "{list}");
+            list["info"]["total"].as_u64().unwrap_or(u64::MAX)
+        };
+        assert_eq!(count().await, 0, "pending: not listed");
+        authenticate(secret, true).await;
+        eventually("the link listed after setup_intent.succeeded", || async {
+            count().await == 1
+        })
+        .await;
+    }
+}
+
+async fn post_json_bearer(path: &str, bearer: &str, body: &Value) -> (u16, Value) {
+    let resp = http()
+        .post(url(path))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    json(resp).await
+}
+
+/// What Stripe's test cards do later, off-session, once saved through the new path
+/// (docs.stripe.com/testing, "Authentication and setup"): 3155 is charged without
+/// authentication; 3184 asks for it every time, and the billing API shows the failure.
+#[tokio::test]
+async fn later_off_session_charges_behave_as_stripe_documents() {
+    for (pan, charged) in [(AUTH_CARDS[0], true), (AUTH_CARDS[1], false)] {
+        let bearer = owner("demo-a", &account());
+        let (status, body) = billing_token_card(&bearer, pan).await;
+        assert_eq!(status, 402, "{body}");
+        let secret = body["action"]["clientSecret"].as_str().unwrap();
+        let seti = body["action"]["intentId"].as_str().unwrap();
+        authenticate(secret, true).await;
+        eventually("activated", || async {
+            billing_cards(&bearer).await.len() == 1
+        })
+        .await;
+        let (status, si) = stripe_get(&format!("/v1/setup_intents/{seti}")).await;
+        assert_eq!(status, 200, "{si}");
+        let (customer, pm) = (
+            si["customer"].as_str().unwrap(),
+            si["payment_method"].as_str().unwrap(),
+        );
+        // A renewal, as a billing product charges it.
+        let resp = http()
+            .post(format!("{}/v1/payment_intents", stack().stripe_url))
+            .basic_auth("sk_test_cardvault_tests", Some(""))
+            .form(&[
+                ("amount", "1500"),
+                ("currency", "usd"),
+                ("customer", customer),
+                ("payment_method", pm),
+                ("off_session", "true"),
+                ("confirm", "true"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let (status, pi) = json(resp).await;
+        if charged {
+            assert_eq!(status, 200, "{pi}");
+            assert_eq!(pi["status"], "succeeded", "{pi}");
+        } else {
+            assert_eq!(status, 402, "{pi}");
+            assert_eq!(pi["error"]["code"], "authentication_required", "{pi}");
+            eventually("the failure shown on the card", || async {
+                let cards = billing_cards(&bearer).await;
+                cards[0]["failures"] == 1
+            })
+            .await;
+        }
+    }
+}
