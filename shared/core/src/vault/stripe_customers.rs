@@ -108,9 +108,13 @@ impl<P: Ports> Vault<P> {
                 return Err(e);
             }
         };
+        // The PaymentMethod was made before it was attached: Stripe's answer names no
+        // customer, but the card is (or, authenticated, will be) this one's.
+        let mut source = source_card(saved.card());
+        source.customer = Some(customer.clone());
         let created = CreatedCustomer {
             id: customer,
-            source: source_card(saved.card()),
+            source,
         };
 
         // A card Stripe described badly is a permanent failure: the customer goes again.

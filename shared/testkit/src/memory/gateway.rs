@@ -741,6 +741,17 @@ impl PaymentGateway for MemoryGateway {
             if let Some((c, _)) = s.payment_methods.get(&id) {
                 return Ok(c.clone());
             }
+            // Attached since (its SetupIntent succeeded): Stripe replays the first answer.
+            let attached = s.customers.values().find_map(|c| {
+                c.sources.iter().find_map(|src| match src {
+                    Source::Card(card) if card.id == id => Some(card.clone()),
+                    _ => None,
+                })
+            });
+            if let Some(mut c) = attached {
+                c.customer = None;
+                return Ok(c);
+            }
         }
         let (mut c, declines, asks) = match card {
             NewCard::Details(card) => {
@@ -756,7 +767,10 @@ impl PaymentGateway for MemoryGateway {
                 c.last4 = Some(card.number.last4());
                 c.fingerprint = Some(fingerprint_of(pan));
                 c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+                // As Stripe keeps `billing_details.address` (its AVS checks read it).
                 c.address_line1 = card.address_line1.map(str::to_owned);
+                c.address_line2 = card.address_line2.map(str::to_owned);
+                c.address_city = card.address_city.map(str::to_owned);
                 c.address_zip = card.address_zip.map(str::to_owned);
                 c.address_country = card.address_country.map(str::to_owned);
                 let cvc = if card.cvv.expose() == CVC_FAILS {
