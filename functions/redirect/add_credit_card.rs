@@ -4,6 +4,11 @@
 //! and kept encrypted in the vault. Attempts are counted against the tenant's card-testing
 //! limits before Stripe sees them (`vault::velocity`), and each outcome is a metric line.
 //! Every answer, errors included, carries the CORS headers for an origin some tenant allows.
+//!
+//! A card whose issuer asks for 3-D Secure answers 402 with `RequiresAction` (the
+//! SetupIntent's client secret); the page finishes it with Stripe.js and posts
+//! `setupIntentClientSecret` (with `publicApiKey` and `customerId`) back here, which makes
+//! the card active.
 
 use cardvault::deps::{KeyRings, Kms, Recaptcha, SecretsManager, Stripe, Uses};
 use cardvault::dialect::fusebill::{
@@ -51,6 +56,15 @@ async fn add(
         .ok_or_else(|| Error::not_found("Customer", customer))?;
     params.refuse_secrets_in_url(&tenant)?;
     *allowed_origin = cors::check(req, &tenant, app.vault.stage())?;
+    // The page coming back after 3-D Secure: the SetupIntent's client secret is its proof
+    // (no reCAPTCHA, no card fields), and the card it names becomes active.
+    if let Some(secret) = params.setup_intent_client_secret() {
+        let view = app
+            .vault
+            .confirm_setup(&tenant.id, customer, &secret)
+            .await?;
+        return Ok((StatusCode::OK, RedirectResponse::confirmed(view)));
+    }
     let ip = http::source_ip(req);
     app.vault
         .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())

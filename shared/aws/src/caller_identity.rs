@@ -85,6 +85,8 @@ impl CallerCheck {
         let host = host_of(url)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // As the shared client's (cardvault-net): a lost connect fails before the call.
+            .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| e.to_string())?;

@@ -8,14 +8,19 @@
 //! (about 0.5 MiB of binary, and init time; bench/results.md). The admin CLI and the tests
 //! keep the default chains. Endpoints come from `AWS_ENDPOINT_URL_<SERVICE>` or
 //! `AWS_ENDPOINT_URL`, as the SDK itself reads them; an empty value counts as unset.
+//!
+//! Every client built from it carries [`timeouts`] and [`retries`]: without them an SDK
+//! call has no read or operation timeout, and a stalled DynamoDB call would hold the
+//! function until Lambda stops it, with no answer and no compensation.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_types::region::Region;
-use aws_types::sdk_config::SdkConfig;
+use aws_types::sdk_config::{RetryConfig, SdkConfig, TimeoutConfig};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// A missing or malformed setting in the environment.
@@ -52,6 +57,8 @@ pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, Conf
     );
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(retries())
         .region(Region::new(required("AWS_REGION")?))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .service_config(endpoints);
@@ -59,6 +66,37 @@ pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, Conf
         config = config.endpoint_url(url);
     }
     Ok(config.build())
+}
+
+/// The SDK's timeouts, fitted to the README's budgets ("Deadlines and compensation"): a
+/// chain counts 2 s for all its AWS calls (a handful of DynamoDB, KMS and Secrets Manager
+/// calls, each tens of milliseconds in-region), and the functions without a Stripe call
+/// have 6 s in all.
+///
+/// - **connect 0.5 s**: an in-region endpoint connects in a few milliseconds; a connect
+///   that has not happened by then is retried on a fresh connection.
+/// - **read 1 s**, **attempt 1 s**: some 20 times a slow DynamoDB, KMS or Secrets Manager
+///   answer; a stalled attempt is abandoned and retried.
+/// - **operation 2 s**: all attempts and their backoffs together, the whole AWS budget of a
+///   chain, so one stalled call cannot outlive it; under the 6 s of the shortest function,
+///   which then still answers (503) instead of being stopped.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .read_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(2))
+        .build()
+}
+
+/// The SDK's standard retry mode, 3 attempts (throttling, 5xx, timeouts, I/O errors), with
+/// jittered exponential backoff from 50 ms up to 0.5 s: a second attempt fits in the
+/// operation's 2 s after a first that timed out (1 s + at most 0.5 s).
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(500))
 }
 
 /// The endpoint variables of the services the functions call.
@@ -124,6 +162,60 @@ mod tests {
         assert_eq!(config.endpoint_url(), None);
         let db = aws_sdk_dynamodb::config::Config::from(&config);
         assert_eq!(db.region().unwrap().as_ref(), "eu-west-1");
+    }
+
+    #[test]
+    fn every_services_config_carries_the_timeouts_and_retries() {
+        let config = from_vars(vars(LAMBDA)).unwrap();
+        let check = |name: &str, t: Option<&TimeoutConfig>, r: Option<&RetryConfig>| {
+            let t = t.unwrap_or_else(|| panic!("{name}: no timeouts"));
+            assert_eq!(
+                t.connect_timeout(),
+                Some(Duration::from_millis(500)),
+                "{name}"
+            );
+            assert_eq!(t.read_timeout(), Some(Duration::from_secs(1)), "{name}");
+            assert_eq!(
+                t.operation_attempt_timeout(),
+                Some(Duration::from_secs(1)),
+                "{name}"
+            );
+            assert_eq!(
+                t.operation_timeout(),
+                Some(Duration::from_secs(2)),
+                "{name}"
+            );
+            let r = r.unwrap_or_else(|| panic!("{name}: no retries"));
+            assert_eq!(r.max_attempts(), 3, "{name}");
+            assert_eq!(r.initial_backoff(), Duration::from_millis(50), "{name}");
+            assert_eq!(r.max_backoff(), Duration::from_millis(500), "{name}");
+        };
+        check("sdk", config.timeout_config(), config.retry_config());
+        let db = aws_sdk_dynamodb::config::Config::from(&config);
+        check("dynamodb", db.timeout_config(), db.retry_config());
+        let kms = aws_sdk_kms::config::Config::from(&config);
+        check("kms", kms.timeout_config(), kms.retry_config());
+        let sm = aws_sdk_secretsmanager::config::Config::from(&config);
+        check("secrets", sm.timeout_config(), sm.retry_config());
+        // Timeouts need a sleep: building a client checks it has one (it panics if not).
+        let _ = aws_sdk_dynamodb::Client::new(&config);
+        let _ = aws_sdk_kms::Client::new(&config);
+        let _ = aws_sdk_secretsmanager::Client::new(&config);
+    }
+
+    #[test]
+    fn the_timeouts_fit_the_budgets() {
+        let t = timeouts();
+        let r = retries();
+        let (attempt, operation) = (
+            t.operation_attempt_timeout().unwrap(),
+            t.operation_timeout().unwrap(),
+        );
+        // A retry fits after a first attempt that timed out.
+        assert!(attempt + r.max_backoff() < operation);
+        // The chain's AWS budget, and room to answer in the shortest function (6 s).
+        assert!(operation <= Duration::from_secs(2));
+        assert!(t.connect_timeout().unwrap() < attempt);
     }
 
     #[test]

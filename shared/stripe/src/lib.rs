@@ -5,7 +5,14 @@
 //!
 //! - `Stripe-Version` is pinned, so a dashboard upgrade cannot change what we parse.
 //! - Each attempt has a timeout. Network errors, timeouts, 429 and 5xx are retried a
-//!   bounded number of times; a 4xx never is (it would fail the same way again).
+//!   bounded number of times; a 4xx is not (it would fail the same way again), except
+//!   Stripe's 409 `idempotency_error`. Stripe's `Stripe-Should-Retry` answer header
+//!   overrides the status: `true` retries even a 4xx (a 409 `lock_timeout`), `false` stops
+//!   even a 5xx or 429 (docs.stripe.com/error-low-level, "Idempotency and retries"; as
+//!   stripe-node and stripe-go do).
+//! - Between attempts, exponential backoff with full jitter ([`full_jitter`]), a
+//!   `Retry-After` honoured when it asks for longer, and never a pause the request's
+//!   deadline cannot afford.
 //! - Every call that creates something takes an idempotency key, so a retry (ours, or a
 //!   client's) cannot create a second object.
 
@@ -29,7 +36,18 @@ use crate::net::HttpClient;
 // The port's vocabulary, under the adapter's name too.
 pub use crate::ports::{StripeAuth, StripeError};
 
-pub const STRIPE_VERSION: &str = "2024-06-20";
+/// The newest dated version in Stripe's API reference when pinned: the "Endive" release
+/// (docs.stripe.com/changelog, "2026-11-18.endive"; docs.stripe.com/api-versions gives the
+/// current version). Between 2024-06-20 and it, no field the vault reads of customers,
+/// card sources, tokens, PaymentIntents, errors or lists changed; the breaking changes on
+/// the way (Acacia, Basil, Clover, Dahlia, Endive) touch billing, Checkout, Elements and
+/// writing `payment_method_types`, which the vault never sends. Webhook payloads are not
+/// rendered at this version but at the webhook endpoint's own.
+pub const STRIPE_VERSION: &str = "2026-11-18.endive";
+
+/// The longest `Retry-After` waited; asked for longer, the client gives up at once
+/// rather than ask again too early.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -51,20 +69,73 @@ struct ErrorObject {
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     pub attempts: u32,
+    /// Each attempt's own timeout.
     pub timeout: Duration,
+    /// The backoff's base: the pause before retry `n` (from 0) is at most
+    /// `min(max_backoff, backoff * 2^n)` ([`full_jitter`]).
     pub backoff: Duration,
+    /// The backoff's cap.
+    pub max_backoff: Duration,
+    /// The fraction of the backoff's bound to wait, in [0, 1]: random ([`random_unit`]);
+    /// a test fixes it.
+    pub jitter: fn() -> f64,
 }
 
 impl Default for RetryPolicy {
-    /// Three attempts of 3 s each; within a request the deadline cuts them shorter
-    /// (`domain::deadline`).
+    /// Three attempts of 3 s each, pauses of at most 0.2 s then 0.4 s (capped at 2 s with
+    /// more attempts); within a request the deadline cuts them shorter (`domain::deadline`).
     fn default() -> Self {
         Self {
             attempts: 3,
             timeout: Duration::from_secs(3),
             backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            jitter: random_unit,
         }
     }
+}
+
+impl RetryPolicy {
+    /// The pause before retry `retry` (0 for the second attempt).
+    pub fn pause(&self, retry: u32) -> Duration {
+        full_jitter(self.backoff, self.max_backoff, retry, (self.jitter)())
+    }
+}
+
+/// A uniformly random number in [0, 1).
+pub fn random_unit() -> f64 {
+    rand::random::<f64>()
+}
+
+/// Exponential backoff with full jitter (the AWS Architecture Blog's "Exponential Backoff
+/// And Jitter"): `unit` (in [0, 1]; clamped) of `min(cap, base * 2^retry)`. Full jitter
+/// spreads the retries of clients that failed together, so they do not come back together.
+pub fn full_jitter(base: Duration, cap: Duration, retry: u32, unit: f64) -> Duration {
+    let bound = base.saturating_mul(2u32.saturating_pow(retry)).min(cap);
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    bound.mul_f64(unit)
+}
+
+/// Stripe's `Stripe-Should-Retry`: `Some(true)`, `Some(false)`, or none (absent or other).
+fn should_retry(headers: &reqwest::header::HeaderMap) -> Option<bool> {
+    let value = headers.get("stripe-should-retry")?.to_str().ok()?.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not read: Stripe does not send it).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    secs.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[derive(Clone)]
@@ -103,9 +174,17 @@ impl StripeClient {
             let sent = !last.is_empty();
             StripeError::OutOfTime(OutOfTime { waiting_for, sent })
         };
+        // The server's `Retry-After` for the next pause, when the last answer had one.
+        let mut asked_to_wait: Option<Duration> = None;
         for attempt in 0..self.retry.attempts {
             if attempt > 0 {
-                let pause = self.retry.backoff * attempt;
+                let mut pause = self.retry.pause(attempt - 1);
+                if let Some(wait) = asked_to_wait.take() {
+                    if wait > MAX_RETRY_AFTER {
+                        return Err(StripeError::Unavailable(last));
+                    }
+                    pause = pause.max(wait);
+                }
                 if deadline.is_some_and(|d| !d.allows_pause(pause, self.retry.timeout)) {
                     return Err(out_of_time(&last));
                 }
@@ -146,8 +225,15 @@ impl StripeClient {
                 }
             };
             let status = resp.status();
+            let verdict = should_retry(resp.headers());
+            let wait = retry_after(resp.headers());
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 last = format!("HTTP {}", status.as_u16());
+                if verdict == Some(false) {
+                    // Stripe says another attempt cannot help: unavailable now.
+                    return Err(StripeError::Unavailable(last));
+                }
+                asked_to_wait = wait;
                 continue;
             }
             let body = match resp.bytes().await {
@@ -164,12 +250,34 @@ impl StripeClient {
             let error = api_error(status, &body);
             // Stripe is still working on an earlier attempt with this key (ours timed out):
             // waiting and asking again gets that attempt's answer, not a second object.
-            if matches!(&error, StripeError::Api { status: 409, kind, .. } if kind == "idempotency_error")
-            {
-                last = "an earlier attempt is still in progress".into();
-                continue;
+            let in_progress = matches!(
+                &error,
+                StripeError::Api { status: 409, kind, .. } if kind == "idempotency_error"
+            );
+            match verdict {
+                Some(false) if in_progress => {
+                    return Err(StripeError::Unavailable(
+                        "an earlier attempt is still in progress".into(),
+                    ))
+                }
+                Some(false) => return Err(error),
+                // Stripe says this one is worth another attempt (a 409 `lock_timeout`).
+                Some(true) => {
+                    last = match &error {
+                        StripeError::Api {
+                            code: Some(code), ..
+                        } => format!("HTTP {} {code}", status.as_u16()),
+                        _ => format!("HTTP {}", status.as_u16()),
+                    };
+                    asked_to_wait = wait;
+                    continue;
+                }
+                None if in_progress => {
+                    last = "an earlier attempt is still in progress".into();
+                    continue;
+                }
+                None => return Err(error),
             }
-            return Err(error);
         }
         Err(StripeError::Unavailable(last))
     }

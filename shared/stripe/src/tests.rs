@@ -2,6 +2,8 @@
 //! headers every call carries. Backoff is 1 ms, so each test takes milliseconds; only the
 //! timeout test uses a short timeout (elsewhere a slow test machine must not turn an
 //! answer into a timeout).
+//!
+//! `Stripe-Should-Retry`, the backoff's jitter and `Retry-After` are at the end.
 
 use std::time::Duration;
 
@@ -11,7 +13,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::domain::{Deadline, OutOfTime};
 use crate::ports::{PaymentGateway, Source};
-use crate::{RetryPolicy, StripeAuth, StripeClient, StripeError, STRIPE_VERSION};
+use crate::{
+    full_jitter, RetryPolicy, StripeAuth, StripeClient, StripeError, MAX_RETRY_AFTER,
+    STRIPE_VERSION,
+};
 use cardvault_core::secret::SecretString;
 
 const ATTEMPTS: usize = 3;
@@ -25,6 +30,7 @@ fn client_with_timeout(server: &MockServer, timeout: Duration) -> StripeClient {
             attempts: ATTEMPTS as u32,
             timeout,
             backoff: Duration::from_millis(1),
+            ..RetryPolicy::default()
         },
     )
 }
@@ -142,6 +148,7 @@ async fn an_unreachable_stripe_is_unavailable() {
             attempts: ATTEMPTS as u32,
             timeout: Duration::from_secs(5),
             backoff: Duration::from_millis(1),
+            ..RetryPolicy::default()
         },
     );
     let message = unavailable(retrieve(&client).await);
@@ -424,6 +431,10 @@ async fn a_backoff_that_would_eat_the_reserve_is_not_waited() {
             attempts: ATTEMPTS as u32,
             timeout: Duration::from_secs(5),
             backoff: Duration::from_millis(700),
+            // The whole bound, every time: full jitter could otherwise pick a pause short
+            // enough to fit.
+            jitter: || 1.0,
+            ..RetryPolicy::default()
         },
     );
     let deadline = Deadline::after_with_reserve(Duration::from_secs(1), Duration::from_millis(500));
@@ -462,4 +473,219 @@ async fn compensation_is_sent_even_past_the_deadline() {
         .scope(client(&server).detach_source(&platform(), "cus_Unit", "card_Unit"))
         .await;
     assert!(detached.is_ok(), "{detached:?}");
+}
+
+// `Stripe-Should-Retry` (docs.stripe.com/error-low-level): Stripe's word beats the status.
+
+fn should_retry(response: ResponseTemplate, value: &str) -> ResponseTemplate {
+    response.insert_header("Stripe-Should-Retry", value)
+}
+
+#[tokio::test]
+async fn should_retry_true_retries_even_a_4xx() {
+    let lock_timeout = || {
+        stripe_error(
+            409,
+            "invalid_request_error",
+            "lock_timeout",
+            "This object cannot be accessed right now because another API request or Stripe process is currently accessing it.",
+        )
+    };
+    let server = MockServer::start().await;
+    mock(&server, should_retry(lock_timeout(), "true"), Some(1)).await;
+    mock(
+        &server,
+        ResponseTemplate::new(200).set_body_json(card()),
+        None,
+    )
+    .await;
+    let r = retrieve(&client(&server)).await;
+    assert!(matches!(r, Ok(Source::Card(_))), "{r:?}");
+    assert_eq!(received(&server).await.len(), 2);
+
+    // Still locked after every attempt: unavailable, naming the last answer.
+    let server = MockServer::start().await;
+    mock(&server, should_retry(lock_timeout(), "true"), None).await;
+    let message = unavailable(retrieve(&client(&server)).await);
+    assert_eq!(message, "HTTP 409 lock_timeout");
+    assert_eq!(received(&server).await.len(), ATTEMPTS);
+
+    // The same 409 without the header is Stripe's answer, not retried.
+    let server = MockServer::start().await;
+    mock(&server, lock_timeout(), None).await;
+    let r = retrieve(&client(&server)).await;
+    assert!(
+        matches!(r, Err(StripeError::Api { status: 409, .. })),
+        "{r:?}"
+    );
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn should_retry_false_stops_even_a_5xx_or_a_429() {
+    for status in [500, 503, 429] {
+        let server = MockServer::start().await;
+        mock(
+            &server,
+            should_retry(ResponseTemplate::new(status), "false"),
+            None,
+        )
+        .await;
+        let message = unavailable(retrieve(&client(&server)).await);
+        assert_eq!(message, format!("HTTP {status}"));
+        assert_eq!(received(&server).await.len(), 1, "HTTP {status}");
+    }
+
+    // An idempotency_error Stripe says not to wait out: still no answer of Stripe's.
+    let server = MockServer::start().await;
+    let in_progress = stripe_error(409, "idempotency_error", "idempotency_key_in_use", "busy");
+    mock(&server, should_retry(in_progress, "false"), None).await;
+    let message = unavailable(retrieve(&client(&server)).await);
+    assert_eq!(message, "an earlier attempt is still in progress");
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_should_retry_header_of_another_value_changes_nothing() {
+    let server = MockServer::start().await;
+    mock(
+        &server,
+        should_retry(ResponseTemplate::new(500), "maybe"),
+        None,
+    )
+    .await;
+    unavailable(retrieve(&client(&server)).await);
+    assert_eq!(received(&server).await.len(), ATTEMPTS);
+}
+
+// The backoff: full jitter, within min(cap, base * 2^retry).
+
+#[test]
+fn full_jitter_stays_within_its_bound() {
+    let ms = Duration::from_millis;
+    let (base, cap) = (ms(200), ms(2000));
+    for retry in 0..40 {
+        let bound = ms(200u64.saturating_mul(1u64 << retry.min(20))).min(cap);
+        assert_eq!(full_jitter(base, cap, retry, 1.0), bound, "retry {retry}");
+        assert_eq!(full_jitter(base, cap, retry, 0.0), Duration::ZERO);
+        assert_eq!(full_jitter(base, cap, retry, 0.5), bound / 2);
+        for _ in 0..200 {
+            let pause = full_jitter(base, cap, retry, crate::random_unit());
+            assert!(pause <= bound, "retry {retry}: {pause:?} > {bound:?}");
+        }
+    }
+    assert_eq!(full_jitter(base, cap, 0, 1.0), ms(200));
+    assert_eq!(full_jitter(base, cap, 1, 1.0), ms(400));
+    assert_eq!(full_jitter(base, cap, 3, 1.0), ms(1600));
+    assert_eq!(full_jitter(base, cap, 4, 1.0), cap, "capped");
+    // Out of range or NaN: never past the bound, never negative.
+    assert_eq!(full_jitter(base, cap, 0, 7.0), ms(200));
+    assert_eq!(full_jitter(base, cap, 0, -1.0), Duration::ZERO);
+    assert_eq!(full_jitter(base, cap, 0, f64::NAN), Duration::ZERO);
+}
+
+#[test]
+fn the_policys_pause_is_jittered_by_its_source() {
+    let policy = RetryPolicy {
+        backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(300),
+        jitter: || 0.25,
+        ..RetryPolicy::default()
+    };
+    assert_eq!(policy.pause(0), Duration::from_millis(25));
+    assert_eq!(policy.pause(1), Duration::from_millis(50));
+    assert_eq!(policy.pause(5), Duration::from_millis(75));
+    // The default source is random: not every pause the same.
+    let policy = RetryPolicy::default();
+    let pauses: std::collections::BTreeSet<_> = (0..50).map(|_| policy.pause(1)).collect();
+    assert!(pauses.len() > 1, "{pauses:?}");
+    assert!(pauses.iter().all(|p| *p <= Duration::from_millis(400)));
+}
+
+#[tokio::test]
+async fn a_429_then_an_answer_waits_the_retry_after() {
+    let server = MockServer::start().await;
+    mock(
+        &server,
+        ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+        Some(1),
+    )
+    .await;
+    mock(
+        &server,
+        ResponseTemplate::new(200).set_body_json(card()),
+        None,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = retrieve(&client(&server)).await;
+    assert!(matches!(r, Ok(Source::Card(_))), "{r:?}");
+    assert_eq!(received(&server).await.len(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not waited: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_client_waits_gives_up_at_once() {
+    let server = MockServer::start().await;
+    let secs = (MAX_RETRY_AFTER.as_secs() + 1).to_string();
+    mock(
+        &server,
+        ResponseTemplate::new(429).insert_header("Retry-After", secs.as_str()),
+        None,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let message = unavailable(retrieve(&client(&server)).await);
+    assert_eq!(message, "HTTP 429");
+    assert_eq!(received(&server).await.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_retry_after_the_deadline_cannot_afford_is_not_waited() {
+    let server = MockServer::start().await;
+    mock(
+        &server,
+        ResponseTemplate::new(429).insert_header("Retry-After", "2"),
+        None,
+    )
+    .await;
+    // 2.5 s left, 0.5 s of it the reserve: a 2 s wait leaves no attempt.
+    let deadline =
+        Deadline::after_with_reserve(Duration::from_millis(2500), Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let e = out_of_time(deadline.scope(retrieve(&client(&server))).await);
+    assert!(e.sent);
+    assert!(e.waiting_for.ends_with("HTTP 429)"), "{e}");
+    assert_eq!(received(&server).await.len(), 1);
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn should_retry_true_still_stops_at_the_deadline() {
+    let server = MockServer::start().await;
+    let locked = stripe_error(409, "invalid_request_error", "lock_timeout", "locked");
+    mock(&server, should_retry(locked, "true"), None).await;
+    let client = StripeClient::new(
+        reqwest::Client::new(),
+        server.uri(),
+        RetryPolicy {
+            attempts: 10,
+            timeout: Duration::from_secs(5),
+            backoff: Duration::from_millis(400),
+            jitter: || 1.0,
+            ..RetryPolicy::default()
+        },
+    );
+    // Pauses of 0.4, 0.8, 1.6 s: the third cannot fit before the reserve.
+    let deadline =
+        Deadline::after_with_reserve(Duration::from_millis(2000), Duration::from_millis(500));
+    let e = out_of_time(deadline.scope(retrieve(&client)).await);
+    assert!(e.waiting_for.ends_with("HTTP 409 lock_timeout)"), "{e}");
+    let sent = received(&server).await.len();
+    assert!((2..=3).contains(&sent), "{sent} attempts");
 }

@@ -15,7 +15,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    AuditAction, Customer, OutOfTime, PaymentMethod, PaymentMethodId, Status, TenantId, Timestamp,
+    AuditAction, Customer, CustomerId, OutOfTime, PaymentMethod, PaymentMethodId, Status, TenantId,
+    Timestamp,
 };
 use crate::error::{ActionRequired, Error};
 use crate::ports::{
@@ -235,20 +236,35 @@ impl<P: Ports> Vault<P> {
         }))
     }
 
-    /// The page's confirm call: the tenant's pending card `id` of `customer`, settled by
-    /// what Stripe says of its SetupIntent now. `setup_intent` and `client_secret` must be
-    /// the ones the card was answered with, so that only the page that started the
-    /// authentication can ask. Active: the card's view. Still waiting: the same
-    /// [`Error::ActionRequired`]. Anything else (another tenant's, another customer's,
-    /// removed, a wrong secret) answers as an absent card.
+    /// The page's confirm call: the pending card of `customer` whose SetupIntent the client
+    /// secret names, settled by what Stripe says of that SetupIntent now. The secret is the
+    /// proof: only the page that was given it can ask, and Stripe is asked only when the
+    /// customer has a card waiting for that very SetupIntent (a guessed secret costs one
+    /// read of the customer, no Stripe call). Active: the card's view. Still waiting: the
+    /// same [`Error::ActionRequired`]. Anything else (another tenant's or customer's card,
+    /// a wrong secret, a card removed) answers as an absent card.
     pub async fn confirm_setup(
         &self,
         tenant: &TenantId,
-        customer: &Customer,
-        setup_intent: &str,
+        customer: CustomerId,
         client_secret: &str,
     ) -> Result<CardView, Error> {
-        let missing = || Error::not_found("Card", setup_intent);
+        let missing = || Error::not_found("Card", "of this client secret");
+        let setup_intent = setup_intent_of(client_secret).ok_or_else(missing)?;
+        let (owner, methods) = self
+            .store
+            .customer_with_payment_methods(tenant, customer)
+            .await?
+            .ok_or_else(missing)?;
+        let waiting = methods.into_iter().find(|p| {
+            p.pending
+                .as_ref()
+                .is_some_and(|w| w.setup_intent == setup_intent)
+        });
+        let Some(pm) = waiting else {
+            // Authenticated already (the webhook came first): the card, if it is this one.
+            return Err(missing());
+        };
         let tenant_settings = self.tenant(tenant).await?;
         let auth = self
             .stripe_auth(
@@ -263,6 +279,7 @@ impl<P: Ports> Vault<P> {
         {
             Ok(si) => si,
             Err(e) if e.is_not_found() => return Err(missing()),
+            Err(StripeError::OutOfTime(e)) => return Err(e.into()),
             Err(e) => {
                 return Err(Error::upstream(
                     "Stripe is unavailable; the card was not confirmed. Try again.",
@@ -274,40 +291,33 @@ impl<P: Ports> Vault<P> {
             .client_secret
             .as_deref()
             .is_some_and(|s| constant_time_eq(s.as_bytes(), client_secret.as_bytes()));
-        let names_tenant =
-            si.metadata.get(SETUP_TENANT_KEY).map(String::as_str) == Some(tenant.as_str());
-        let card = si
-            .metadata
-            .get(SETUP_CARD_KEY)
-            .and_then(|id| PaymentMethodId::parse(id));
-        let (true, true, Some(id)) = (secret_matches, names_tenant, card) else {
+        if !secret_matches {
             return Err(missing());
-        };
-        let pm = self
-            .store
-            .payment_method_of(customer.id, id)
-            .await?
-            .filter(|pm| &pm.tenant_id == tenant)
-            .ok_or_else(missing)?;
-        match self.settle_pending(&pm, customer, &si).await? {
+        }
+        match self.settle_pending(&pm, &owner, &si).await? {
             Settled::Active => {
-                let (customer, _) = self
+                let (owner, methods) = self
                     .store
-                    .customer_with_payment_methods(tenant, customer.id)
+                    .customer_with_payment_methods(tenant, customer)
                     .await?
                     .ok_or_else(missing)?;
-                let pm = self
-                    .store
-                    .payment_method_of(customer.id, id)
-                    .await?
-                    .filter(PaymentMethod::is_on_file)
+                let pm = methods
+                    .into_iter()
+                    .find(|p| p.id == pm.id && p.is_on_file())
                     .ok_or_else(missing)?;
-                Ok(CardView::of(pm, &customer))
+                Ok(CardView::of(pm, &owner))
             }
             Settled::Waiting => Err(Self::action_required(&pm, &si)),
             Settled::Removed => Err(missing()),
         }
     }
+}
+
+/// `seti_…` of a SetupIntent's client secret (`seti_…_secret_…`).
+fn setup_intent_of(client_secret: &str) -> Option<&str> {
+    let (id, secret) = client_secret.split_once("_secret_")?;
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    (id.strip_prefix("seti_").is_some_and(plain) && plain(secret)).then_some(id)
 }
 
 /// A refusal of the card itself, as Stripe words one (a decline for every dialect).

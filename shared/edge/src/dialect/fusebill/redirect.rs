@@ -21,7 +21,7 @@ use crate::error::{Error, FieldError};
 use crate::http;
 
 /// The fields that must not travel in a URL.
-const NOT_IN_URL: &[&str] = &["cardNumber", "cvv", "recaptcha"];
+const NOT_IN_URL: &[&str] = &["cardNumber", "cvv", "recaptcha", "setupIntentClientSecret"];
 
 /// Every parameter, keyed by its lower-cased name (nested JSON objects flattened with `.`).
 /// No `Debug`: it holds the raw card number and CVV.
@@ -210,6 +210,11 @@ impl Params {
 
     pub fn recaptcha(&self) -> Option<String> {
         self.text("recaptcha")
+    }
+
+    /// The confirm call after 3-D Secure: the SetupIntent's client secret.
+    pub fn setup_intent_client_secret(&self) -> Option<String> {
+        self.text("setupIntentClientSecret")
     }
 
     /// Validates the card and its holder under the tenant's settings, reporting every
@@ -517,6 +522,16 @@ pub struct CollectionJson {
     currency: String,
     payment_intent_id: Option<String>,
     message: Option<String>,
+}
+
+impl RedirectResponse {
+    /// A card authenticated and confirmed: on file, nothing collected.
+    pub fn confirmed(view: crate::vault::CardView) -> Self {
+        Self {
+            payment_method: view.into(),
+            payment_collection: None,
+        }
+    }
 }
 
 impl From<crate::vault::Added> for RedirectResponse {
