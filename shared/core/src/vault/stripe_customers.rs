@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::cards::{card_parts, checked_last4, Saved};
+use super::cards::{card_parts, checked_last4, Saved, Settled};
 use super::compensation::Undo;
 use super::credentials::StripeRoute;
 use super::idempotency::IdempotencyKey;
@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::error::{Error, CARD_DECLINED};
 use crate::ports::{
-    Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, NewCard, PaymentGateway, Ports,
-    StripeError, TokenUse,
+    Card, Clock, CreatedCustomer, Ids, LinkStore, LinkWrite, NewCard, PaymentGateway,
+    PaymentMethodStore, Ports, StripeError, TokenUse,
 };
 
 /// The most links one answer holds, and what a list answers when no `limit` is given: the
@@ -181,10 +181,54 @@ impl<P: Ports> Vault<P> {
     }
 
     async fn replay(&self, user: &Principal, used: &TokenUse) -> Result<StripeCustomerLink, Error> {
-        self.store
+        let link = self
+            .store
             .link_for_token_use(&user.tenant, &user.user, used)
             .await?
-            .ok_or_else(no_such_token)
+            .ok_or_else(no_such_token)?;
+        if !link.pending {
+            return Ok(link);
+        }
+        self.replay_pending(user, link).await
+    }
+
+    /// A retry of a request whose card waited for its authentication: never the link of a
+    /// card not on file. Settled by what Stripe says of its SetupIntent now, as the confirm
+    /// call does: active, the link; still waiting, the first answer again; gone, as an
+    /// unknown token.
+    async fn replay_pending(
+        &self,
+        user: &Principal,
+        mut link: StripeCustomerLink,
+    ) -> Result<StripeCustomerLink, Error> {
+        let Some(pm) = self
+            .store
+            .payment_method_of(link.customer_id, link.payment_method_id)
+            .await?
+            .filter(|pm| pm.tenant_id == user.tenant)
+        else {
+            return Err(no_such_token());
+        };
+        let Some(pending) = pm.pending.as_ref().filter(|_| !pm.is_on_file()) else {
+            link.pending = false;
+            return Ok(link);
+        };
+        let tenant = self.tenant(&user.tenant).await?;
+        let auth = self.stripe_auth(&tenant, StripeRoute::Any).await?;
+        let si = self
+            .gateway
+            .retrieve_setup_intent(&auth, &pending.setup_intent)
+            .await
+            .map_err(stripe_error)?;
+        let customer = self.customer(&user.tenant, link.customer_id).await?;
+        match self.settle_pending(&pm, &customer, &si).await? {
+            Settled::Active => {
+                link.pending = false;
+                Ok(link)
+            }
+            Settled::Waiting => Err(Self::action_required(&pm, &si)),
+            Settled::Removed => Err(no_such_token()),
+        }
     }
 
     /// Finds or creates the user's vault customer and writes the link, the payment method

@@ -73,6 +73,8 @@ struct State {
     /// PaymentMethods made and not yet attached, and whether each asks for 3-D Secure.
     payment_methods: HashMap<String, (Card, bool)>,
     setup_intents: HashMap<String, SetupIntent>,
+    /// Tokens whose card asks for 3-D Secure when it is set up (as [`AUTHENTICATES`]).
+    authenticating: Vec<String>,
 }
 
 /// The credentials one call was made with: Stripe answers by them (localstripe takes
@@ -242,6 +244,15 @@ impl MemoryGateway {
         s.minted.insert(tok.clone(), c.id.clone());
         s.tokens.insert(tok.clone(), (c, card.declines_charges));
         StripeToken::parse(&tok).expect("a valid token id")
+    }
+
+    /// A single-use card token whose issuer asks for 3-D Secure when the card is set up
+    /// (Stripe.js's token of [`AUTHENTICATES`]).
+    pub fn seed_token_authenticating(&self, card: FakeCard) -> StripeToken {
+        let token = self.seed_token(card);
+        let mut s = self.state.lock().unwrap();
+        s.authenticating.push(token.reveal().to_owned());
+        token
     }
 
     /// Makes every later call of `op` (a port method's name) fail so.
@@ -741,6 +752,17 @@ impl PaymentGateway for MemoryGateway {
             if let Some((c, _)) = s.payment_methods.get(&id) {
                 return Ok(c.clone());
             }
+            // Attached since (its SetupIntent succeeded): Stripe replays the first answer.
+            let attached = s.customers.values().find_map(|c| {
+                c.sources.iter().find_map(|src| match src {
+                    Source::Card(card) if card.id == id => Some(card.clone()),
+                    _ => None,
+                })
+            });
+            if let Some(mut c) = attached {
+                c.customer = None;
+                return Ok(c);
+            }
         }
         let (mut c, declines, asks) = match card {
             NewCard::Details(card) => {
@@ -756,7 +778,10 @@ impl PaymentGateway for MemoryGateway {
                 c.last4 = Some(card.number.last4());
                 c.fingerprint = Some(fingerprint_of(pan));
                 c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
+                // As Stripe keeps `billing_details.address` (its AVS checks read it).
                 c.address_line1 = card.address_line1.map(str::to_owned);
+                c.address_line2 = card.address_line2.map(str::to_owned);
+                c.address_city = card.address_city.map(str::to_owned);
                 c.address_zip = card.address_zip.map(str::to_owned);
                 c.address_country = card.address_country.map(str::to_owned);
                 let cvc = if card.cvv.expose() == CVC_FAILS {
@@ -772,11 +797,12 @@ impl PaymentGateway for MemoryGateway {
             }
             NewCard::Token(token) => {
                 let declined_token = s.declining.iter().any(|t| t == token);
+                let asks = s.authenticating.iter().any(|t| t == token);
                 let (c, declines) = s.token_card(token)?;
                 if declined_token {
                     s.declining.push(c.id.clone());
                 }
-                (c, declines, false)
+                (c, declines, asks)
             }
         };
         let was = c.id.clone();

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use gateway::{
-    Credentials, FailWith, FakeCard, MemoryGateway, CVC_FAILS, DECLINED_AT_ATTACH, DECLINES_CHARGES,
+    Credentials, FailWith, FakeCard, MemoryGateway, AUTHENTICATES, CVC_FAILS, DECLINED_AT_ATTACH,
+    DECLINES_CHARGES,
 };
 pub use store::MemoryStore;
 

@@ -94,9 +94,11 @@ impl<P: Ports> Vault<P> {
         } = found;
         let auth = self.stripe_auth(tenant, StripeRoute::Any).await?;
         if let Some(id) = existing {
-            match self.store.payment_method_of(customer.id, id).await? {
+            let read = self.store.payment_method_of(customer.id, id).await?;
+            match read.filter(|pm| pm.tenant_id == tenant.id) {
+                // The record just read is the view: no second read of it.
                 Some(pm) if pm.is_on_file() => {
-                    let view = self.existing_view(&tenant.id, &customer, id).await?;
+                    let view = CardView::of(pm, &customer);
                     return self.on_file(tenant, &auth, &customer, view, &entry).await;
                 }
                 // Entered again while its authentication waits (or after it ran out): the
@@ -204,6 +206,9 @@ impl<P: Ports> Vault<P> {
         let mut customer = customer;
         if make_default || customer.default_payment_method_id.is_none() {
             customer.default_payment_method_id = Some(pm.id);
+            // A PaymentMethod saved through a SetupIntent is no one's default at Stripe
+            // (a source attached first was): Stripe's default follows, as `make_default`'s.
+            self.follow_on_stripe(&auth, &pm).await;
         }
         Ok(Added {
             view: CardView::of(pm, &customer),

@@ -15,7 +15,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    AuditAction, Customer, CustomerId, PaymentMethod, PaymentMethodId, Status, TenantId, Timestamp,
+    AuditAction, Customer, CustomerId, OutOfTime, PaymentMethod, PaymentMethodId, Status, TenantId,
+    Timestamp,
 };
 use crate::error::{ActionRequired, Error};
 use crate::ports::{
@@ -30,7 +31,7 @@ pub(crate) enum Saved {
     /// Attached to the Stripe customer, for off-session charges.
     Active(Card),
     /// Waiting for the cardholder's authentication.
-    Pending(Card, SetupIntent),
+    Pending(Card, Box<SetupIntent>),
 }
 
 impl Saved {
@@ -111,14 +112,17 @@ impl<P: Ports> Vault<P> {
                 Err(map(card_error("the card's CVC check failed".into())))
             }
             Ok(si) if si.status == "succeeded" => Ok(Saved::Active(pm)),
-            Ok(si) if si.status == "requires_action" => Ok(Saved::Pending(pm, si)),
+            Ok(si) if si.status == "requires_action" => Ok(Saved::Pending(pm, Box::new(si))),
             Ok(si) => Err(map(card_error(format!(
                 "the card's SetupIntent {} is {}",
                 si.id, si.status
             )))),
             Err(e) => {
-                // Stripe may have attached it before the answer was lost.
-                if !matches!(e, StripeError::Api { .. }) {
+                // Stripe may have attached it before the answer was lost. A refusal (a
+                // 4xx), or a setup the deadline kept from being sent, attached nothing.
+                let nothing_sent =
+                    matches!(e, StripeError::OutOfTime(OutOfTime { sent: false, .. }));
+                if !nothing_sent && !matches!(e, StripeError::Api { .. }) {
                     self.compensate(auth, undo).await;
                 }
                 Err(map(e))

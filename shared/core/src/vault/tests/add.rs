@@ -85,6 +85,8 @@ async fn a_new_card_makes_the_documented_round_trips() {
 
     let first = ok(add(&v, &c, card(VISA).build()).await);
     let id = first.view.payment_method.id;
+    let stripe = first.view.payment_method.stripe.clone().unwrap();
+    let (cus, source) = (stripe.customer_id, stripe.source_id);
     assert_eq!(
         v.store.take_calls(),
         [
@@ -100,8 +102,11 @@ async fn a_new_card_makes_the_documented_round_trips() {
                 "create_vault_customer cardvault-customer-{CONNECT}-{}",
                 c.id
             ),
-            format!("create_card_token cardvault-token-{id}"),
-            format!("attach_source cardvault-attach-{id}"),
+            format!("create_payment_method cardvault-pm-{id}"),
+            format!("setup_off_session cardvault-setup-{id}"),
+            // The first card is the default: Stripe's follows (a PaymentMethod attached
+            // through a SetupIntent is not made the default there, as a first source was).
+            format!("set_default_source {cus} {source}"),
         ]
     );
 
@@ -111,7 +116,10 @@ async fn a_new_card_makes_the_documented_round_trips() {
         v.store.take_calls(),
         ["customer_and_dedupe", "create_payment_method"]
     );
-    assert_eq!(stripe_ops(&v), ["create_card_token", "attach_source"]);
+    assert_eq!(
+        stripe_ops(&v),
+        ["create_payment_method", "setup_off_session"]
+    );
     assert_eq!(v.gateway.live_customers(), 1);
 }
 
@@ -263,13 +271,17 @@ async fn a_store_failure_after_the_attach_detaches_the_card_again() {
         ops,
         [
             "create_vault_customer",
-            "create_card_token",
-            "attach_source",
+            "create_payment_method",
+            "setup_off_session",
             "detach_source"
         ]
     );
+    // The PaymentMethod the SetupIntent attached is the one detached.
     let stripe_customer = reread(&v, &c).await.stripe_customer_id.unwrap();
-    assert!(calls[3].starts_with(&format!("detach_source {stripe_customer} card_")));
+    assert!(
+        calls[3].starts_with(&format!("detach_source {stripe_customer} pm_")),
+        "{calls:?}"
+    );
     assert!(v.gateway.sources_of(&stripe_customer).is_empty());
 
     // Once the store is back, the same card goes in.
@@ -286,11 +298,11 @@ async fn stripe_unavailable_is_upstream_and_stores_nothing() {
             "Stripe is unavailable; nothing was stored. Try again.",
         ),
         (
-            "create_card_token",
+            "create_payment_method",
             "Stripe is unavailable; the card was not stored. Try again.",
         ),
         (
-            "attach_source",
+            "setup_off_session",
             "Stripe is unavailable; the card was not stored. Try again.",
         ),
     ] {
@@ -334,10 +346,11 @@ async fn a_collection_is_charged_on_the_new_card() {
     assert_eq!(collection.message, None);
     assert_eq!(v.gateway.intents(), 1);
     // The key is the card's and this request's: a later collection is a new charge.
-    let last = v.gateway.take_calls().pop().unwrap();
+    let calls = v.gateway.take_calls();
+    let collect = calls.iter().find(|c| c.starts_with("collect ")).unwrap();
     assert!(
-        last.starts_with(&format!("collect cardvault-collect-{id}-")),
-        "{last}"
+        collect.starts_with(&format!("collect cardvault-collect-{id}-")),
+        "{calls:?}"
     );
     assert_eq!(added.view.payment_method.failures, 0);
 }
@@ -583,9 +596,12 @@ async fn a_matching_number_alone_does_not_read_the_card_on_file() {
 async fn a_stripe_error_that_is_not_the_cards_is_not_a_decline() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    // A revoked key, say: ours to fix, not the cardholder's decline.
-    v.gateway.fail("attach_source", FailWith::Api(401));
-    let e = err(add(&v, &c, card(VISA).build()).await);
-    assert!(matches!(e, Error::Upstream { .. }), "{e:?}");
-    assert!(stored_of(&v, c.id).is_empty());
+    // A revoked key, say: ours to fix, not the cardholder's decline, at either step.
+    for op in ["create_payment_method", "setup_off_session"] {
+        v.gateway.fail(op, FailWith::Api(401));
+        let e = err(add(&v, &c, card(VISA).build()).await);
+        assert!(matches!(e, Error::Upstream { .. }), "{op}: {e:?}");
+        assert!(stored_of(&v, c.id).is_empty(), "{op}");
+        v.gateway.heal(op);
+    }
 }

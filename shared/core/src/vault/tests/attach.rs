@@ -77,8 +77,23 @@ async fn attaching_makes_the_documented_round_trips() {
         ]
     );
     let calls = v.gateway.take_calls();
-    assert_eq!(calls[1], format!("attach_source cardvault-attach-{id}"));
-    assert_eq!(calls.len(), 3, "{calls:?}");
+    let stripe = view.payment_method.stripe.clone().unwrap();
+    assert_eq!(
+        calls,
+        [
+            format!(
+                "create_vault_customer cardvault-customer-{CONNECT}-{}",
+                view.payment_method.customer_id
+            ),
+            format!("create_payment_method cardvault-pm-{id}"),
+            format!("setup_off_session cardvault-setup-{id}"),
+            // The account's first card is current: Stripe's default follows.
+            format!(
+                "set_default_source {} {}",
+                stripe.customer_id, stripe.source_id
+            ),
+        ]
+    );
 
     // A second card, warm: the account's customer (linked already), the write.
     let token = v.gateway.seed_token(stripe_card("4444"));
@@ -87,7 +102,10 @@ async fn attaching_makes_the_documented_round_trips() {
         v.store.take_calls(),
         ["customer_by_external_ref", "create_payment_method",]
     );
-    assert_eq!(stripe_ops(&v), ["attach_source"]);
+    assert_eq!(
+        stripe_ops(&v),
+        ["create_payment_method", "setup_off_session"]
+    );
 }
 
 #[tokio::test]
@@ -107,9 +125,21 @@ async fn a_last4_mismatch_is_an_error_on_number_and_the_card_is_detached() {
     assert!(stored_of(&v, c.id).is_empty());
     assert_eq!(c.default_payment_method_id, None);
     assert!(v.gateway.sources_of(&stripe).is_empty(), "detached again");
+    let calls = v.gateway.take_calls();
+    let ops: Vec<_> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
     assert_eq!(
-        stripe_ops(&v),
-        ["create_vault_customer", "attach_source", "detach_source"]
+        ops,
+        [
+            "create_vault_customer",
+            "create_payment_method",
+            "setup_off_session",
+            "detach_source"
+        ]
+    );
+    // The PaymentMethod the SetupIntent attached is the one detached.
+    assert!(
+        calls[3].starts_with(&format!("detach_source {stripe} pm_")),
+        "{calls:?}"
     );
 }
 
@@ -188,32 +218,38 @@ async fn an_unknown_or_used_token_is_an_error_on_stripe_token() {
 /// why: fraud, lost card…), and stores nothing.
 #[tokio::test]
 async fn a_declined_card_is_an_error_on_stripe_token_in_the_vaults_words() {
-    let v = vault();
-    v.gateway.fail("attach_source", FailWith::Api(402));
-    let token = v.gateway.seed_token(stripe_card("4242"));
+    for op in ["create_payment_method", "setup_off_session"] {
+        let v = vault();
+        v.gateway.fail(op, FailWith::Api(402));
+        let token = v.gateway.seed_token(stripe_card("4242"));
 
-    let e = err(attach(&v, "a1", token_card(token, "4242", false)).await);
-    let [f] = field_errors(e).try_into().unwrap();
-    assert_eq!(f.field, "stripeToken");
-    assert_eq!(
-        f.message,
-        format!("stripeToken: {}", crate::error::CARD_DECLINED)
-    );
-    assert!(v.store.payment_methods().is_empty());
+        let e = err(attach(&v, "a1", token_card(token, "4242", false)).await);
+        let [f] = field_errors(e).try_into().unwrap();
+        assert_eq!(f.field, "stripeToken", "{op}");
+        assert_eq!(
+            f.message,
+            format!("stripeToken: {}", crate::error::CARD_DECLINED),
+            "{op}"
+        );
+        assert!(v.store.payment_methods().is_empty(), "{op}");
+    }
 }
 
 #[tokio::test]
 async fn stripe_unavailable_is_upstream_and_stores_nothing() {
-    let v = vault();
-    v.gateway.fail("attach_source", FailWith::Unavailable);
-    let token = v.gateway.seed_token(stripe_card("4242"));
+    for op in ["create_payment_method", "setup_off_session"] {
+        let v = vault();
+        v.gateway.fail(op, FailWith::Unavailable);
+        let token = v.gateway.seed_token(stripe_card("4242"));
 
-    let e = err(attach(&v, "a1", token_card(token, "4242", false)).await);
-    assert_eq!(
-        upstream(e),
-        "Stripe is unavailable; nothing was stored. Try again."
-    );
-    assert!(v.store.payment_methods().is_empty());
+        let e = err(attach(&v, "a1", token_card(token, "4242", false)).await);
+        assert_eq!(
+            upstream(e),
+            "Stripe is unavailable; nothing was stored. Try again.",
+            "{op}"
+        );
+        assert!(v.store.payment_methods().is_empty(), "{op}");
+    }
 }
 
 #[tokio::test]

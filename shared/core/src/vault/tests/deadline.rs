@@ -1,6 +1,6 @@
 //! The request's deadline (`domain::deadline`) over a chain of Stripe calls: calls stop
-//! where the reserve begins, the answer is a 503, and a card Stripe may have attached is
-//! detached again. Tokio's clock is paused: the in-memory Stripe's latencies pass in no
+//! where the reserve begins, the answer is a 503, and a card Stripe may have attached (a
+//! PaymentMethod whose SetupIntent went unanswered) is detached again. Tokio's clock is paused: the in-memory Stripe's latencies pass in no
 //! real time.
 
 use std::time::Duration;
@@ -39,23 +39,28 @@ fn out_of_time(e: Error) {
 async fn an_attach_held_past_the_deadline_is_detached_and_answers_503() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    v.gateway.latency("attach_source", S(60));
+    v.gateway.latency("setup_off_session", S(60));
 
     let started = Instant::now();
     let result = Deadline::after(S(20)).scope(add(&v, &c)).await;
     out_of_time(err(result));
-    // The attach was given what the reserve left, and not a moment of the reserve.
+    // The setup was given what the reserve left, and not a moment of the reserve.
     assert_eq!(started.elapsed(), S(20) - RESERVE);
 
+    let calls = v.gateway.take_calls();
+    let ops: Vec<_> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
     assert_eq!(
-        stripe_ops(&v),
+        ops,
         [
             "create_vault_customer",
-            "create_card_token",
-            "attach_source",
-            "token_card_id",
+            "create_payment_method",
+            "setup_off_session",
             "detach_source"
         ]
+    );
+    assert!(
+        calls[3].contains(" pm_"),
+        "the PaymentMethod is detached: {calls:?}"
     );
     let stripe_customer = reread(&v, &c).await.stripe_customer_id.unwrap();
     assert!(
@@ -69,15 +74,15 @@ async fn an_attach_held_past_the_deadline_is_detached_and_answers_503() {
 async fn when_little_more_than_the_reserve_is_left_the_attach_is_not_sent() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    // The token leaves 3.1 s: 0.1 s beyond the reserve, too little for an attempt.
-    let token_takes = S(20) - RESERVE - Duration::from_millis(100);
-    v.gateway.latency("create_card_token", token_takes);
+    // The PaymentMethod leaves 3.1 s: 0.1 s beyond the reserve, too little for an attempt.
+    let pm_takes = S(20) - RESERVE - Duration::from_millis(100);
+    v.gateway.latency("create_payment_method", pm_takes);
 
     out_of_time(err(Deadline::after(S(20)).scope(add(&v, &c)).await));
     assert_eq!(
         stripe_ops(&v),
-        ["create_vault_customer", "create_card_token"],
-        "no attach, so nothing to undo"
+        ["create_vault_customer", "create_payment_method"],
+        "no setup, so nothing to undo"
     );
     assert!(v.store.payment_methods().is_empty());
 }
@@ -88,8 +93,8 @@ async fn slow_calls_within_the_deadline_store_the_card() {
     let c = customer(&v, CONNECT).await;
     for op in [
         "create_vault_customer",
-        "create_card_token",
-        "attach_source",
+        "create_payment_method",
+        "setup_off_session",
     ] {
         v.gateway.latency(op, S(5));
     }
@@ -102,9 +107,9 @@ async fn slow_calls_within_the_deadline_store_the_card() {
 async fn compensation_runs_even_when_the_reserve_was_already_spent() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    // No reserve, and the attach answers with 0.1 s left; then the store fails.
+    // No reserve, and the setup answers with 0.1 s left; then the store fails.
     v.gateway
-        .latency("attach_source", S(20) - Duration::from_millis(100));
+        .latency("setup_off_session", S(20) - Duration::from_millis(100));
     v.store.fail("create_payment_method");
 
     let deadline = Deadline::after_with_reserve(S(20), Duration::ZERO);
@@ -119,21 +124,32 @@ async fn compensation_runs_even_when_the_reserve_was_already_spent() {
 async fn an_unanswered_attach_is_undone_and_a_refused_one_is_not() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    v.gateway.fail("attach_source", FailWith::Unavailable);
+    v.gateway.fail("setup_off_session", FailWith::Unavailable);
     err(add(&v, &c).await);
+    let calls = v.gateway.take_calls();
+    let ops: Vec<_> = calls.iter().map(|c| c.split(' ').next().unwrap()).collect();
     assert_eq!(
-        stripe_ops(&v)[2..],
-        ["attach_source", "token_card_id", "detach_source"],
-        "Stripe may have attached it: detached by the token's card"
+        ops[1..],
+        [
+            "create_payment_method",
+            "setup_off_session",
+            "detach_source"
+        ],
+        "Stripe may have attached it: the PaymentMethod is detached"
+    );
+    let stripe_customer = reread(&v, &c).await.stripe_customer_id.unwrap();
+    assert!(
+        calls[3].starts_with(&format!("detach_source {stripe_customer} pm_")),
+        "{calls:?}"
     );
 
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    v.gateway.fail("attach_source", FailWith::Api(402));
+    v.gateway.fail("setup_off_session", FailWith::Api(402));
     err(add(&v, &c).await);
     assert_eq!(
         stripe_ops(&v).last().map(String::as_str),
-        Some("attach_source")
+        Some("setup_off_session")
     );
 }
 
@@ -141,7 +157,7 @@ async fn an_unanswered_attach_is_undone_and_a_refused_one_is_not() {
 async fn a_token_card_held_past_the_deadline_is_detached_and_answers_503() {
     let v = vault();
     let token = v.gateway.seed_token(stripe_card("4242"));
-    v.gateway.latency("attach_source", S(60));
+    v.gateway.latency("setup_off_session", S(60));
 
     let new = token_card(token, "4242", true);
     let result = Deadline::after(S(10))
@@ -149,7 +165,7 @@ async fn a_token_card_held_past_the_deadline_is_detached_and_answers_503() {
         .await;
     out_of_time(err(result));
     let ops = stripe_ops(&v);
-    assert_eq!(ops[ops.len() - 2..], ["token_card_id", "detach_source"]);
+    assert_eq!(ops[ops.len() - 2..], ["setup_off_session", "detach_source"]);
     let c = ok(v.customer_for_ref(&tid(CONNECT), "account:a1").await);
     let stripe_customer = c.stripe_customer_id.unwrap();
     assert!(

@@ -23,6 +23,7 @@ mod once;
 mod rehome;
 mod rehome_plan;
 mod remove;
+mod setup;
 mod stripe_customers;
 mod velocity;
 mod webhooks;

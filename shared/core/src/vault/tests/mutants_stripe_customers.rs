@@ -9,14 +9,20 @@ use crate::memory::FailWith;
 /// say why: fraud, a lost card…), and nothing stored.
 #[tokio::test]
 async fn a_declined_card_is_a_bad_request_in_the_vaults_words() {
-    let v = vault();
-    let user = principal("u1").build();
-    v.gateway
-        .fail("create_customer_with_source", FailWith::Api(402));
-    let token = v.gateway.seed_token(stripe_card("4242"));
+    for op in ["create_payment_method", "setup_off_session"] {
+        let v = vault();
+        let user = principal("u1").build();
+        v.gateway.fail(op, FailWith::Api(402));
+        let token = v.gateway.seed_token(stripe_card("4242"));
 
-    let e = err(v.create_stripe_customer(&user, token).await);
+        let e = err(v.create_stripe_customer(&user, token).await);
 
-    assert_eq!(bad_request(e), format!("Stripe: {CARD_DECLINED}"));
-    assert_eq!(v.store.link_count(), 0);
+        assert_eq!(bad_request(e), format!("Stripe: {CARD_DECLINED}"), "{op}");
+        assert_eq!(v.store.link_count(), 0, "{op}");
+        assert_eq!(
+            v.gateway.live_customers(),
+            0,
+            "{op}: the customer is deleted again"
+        );
+    }
 }

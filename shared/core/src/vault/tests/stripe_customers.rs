@@ -39,9 +39,16 @@ async fn create_makes_a_link_and_a_payment_method_in_the_users_vault_customer() 
             "create_stripe_customer_link",
         ]
     );
+    // A customer, then the token's card saved on it for off-session use, every key
+    // derived from the first (tenant, user, token).
     let calls = v.gateway.take_calls();
-    assert_eq!(calls.len(), 1);
-    assert!(calls[0].starts_with("create_customer_with_source cv-scus-"));
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let key = calls[0]
+        .strip_prefix("create_customer ")
+        .expect("a customer first");
+    assert!(key.starts_with("cv-scus-"), "{key}");
+    assert_eq!(calls[1], format!("create_payment_method {key}-pm"));
+    assert_eq!(calls[2], format!("setup_off_session {key}-setup"));
 
     assert_eq!(link.owner, "u1");
     assert_eq!(link.tenant_id, tid(CONNECT));
@@ -201,7 +208,12 @@ async fn a_stripe_card_without_last4_deletes_the_stripe_customer_again() {
     assert_internal(err(v.create_stripe_customer(&user, token).await));
     assert_eq!(
         stripe_ops(&v),
-        ["create_customer_with_source", "delete_customer"]
+        [
+            "create_customer",
+            "create_payment_method",
+            "setup_off_session",
+            "delete_customer"
+        ]
     );
     assert_eq!(v.gateway.live_customers(), 0);
     assert_eq!(v.store.link_count(), 0);
@@ -216,7 +228,14 @@ async fn a_store_failure_keeps_the_stripe_customer_for_the_retry() {
     v.store.fail("create_stripe_customer_link");
 
     assert_internal(err(v.create_stripe_customer(&user, token.clone()).await));
-    assert_eq!(stripe_ops(&v), ["create_customer_with_source"]);
+    assert_eq!(
+        stripe_ops(&v),
+        [
+            "create_customer",
+            "create_payment_method",
+            "setup_off_session"
+        ]
+    );
     assert_eq!(v.gateway.live_customers(), 1, "not deleted");
     assert_eq!(v.store.link_count(), 0);
 
@@ -253,30 +272,43 @@ async fn stripe_errors_are_told_apart_and_store_nothing() {
     let e = err(v.create_stripe_customer(&user, token).await);
     assert_eq!(bad_request(e), TOKEN_USED);
 
-    for (with, check) in [
-        (
-            FailWith::Api(401),
-            "Stripe rejected this account's Stripe credentials.",
-        ),
-        (
-            FailWith::Unavailable,
-            "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
-        ),
+    let customers = v.gateway.live_customers();
+    assert_eq!(customers, 1, "the account's; the user's was deleted again");
+
+    for op in [
+        "create_customer",
+        "create_payment_method",
+        "setup_off_session",
     ] {
-        v.gateway.fail("create_customer_with_source", with);
+        for (with, check) in [
+            (
+                FailWith::Api(401),
+                "Stripe rejected this account's Stripe credentials.",
+            ),
+            (
+                FailWith::Unavailable,
+                "Stripe is unavailable or answered unexpectedly; nothing was stored. Try again.",
+            ),
+        ] {
+            v.gateway.fail(op, with);
+            let token = v.gateway.seed_token(stripe_card("4242"));
+            assert_eq!(
+                upstream(err(v.create_stripe_customer(&user, token).await)),
+                check,
+                "{op}"
+            );
+        }
+        v.gateway.fail(op, FailWith::Api(400));
         let token = v.gateway.seed_token(stripe_card("4242"));
         assert_eq!(
-            upstream(err(v.create_stripe_customer(&user, token).await)),
-            check
+            bad_request(err(v.create_stripe_customer(&user, token).await)),
+            "Stripe: injected 400",
+            "{op}"
         );
+        v.gateway.heal(op);
+        // A customer made before the failure is deleted again.
+        assert_eq!(v.gateway.live_customers(), customers, "{op}");
     }
-    v.gateway
-        .fail("create_customer_with_source", FailWith::Api(400));
-    let token = v.gateway.seed_token(stripe_card("4242"));
-    assert_eq!(
-        bad_request(err(v.create_stripe_customer(&user, token).await)),
-        "Stripe: injected 400"
-    );
 
     assert_eq!(v.store.link_count(), 0);
     assert_eq!(v.store.payment_methods().len(), before);
