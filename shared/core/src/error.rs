@@ -45,14 +45,14 @@ pub struct ActionRequired {
     pub client_secret: String,
     /// Stripe's `next_action`, as Stripe gave it.
     pub next_action: serde_json::Value,
-    /// The vault card waiting for it.
-    pub payment_method_id: Option<crate::domain::PaymentMethodId>,
+    /// The vault card waiting for it (its id; the error layer sits below the domain).
+    pub payment_method_id: Option<u64>,
     /// When a pending card is given up (setups only).
     #[serde(
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    pub expires_at: Option<crate::domain::Timestamp>,
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 impl std::fmt::Debug for ActionRequired {

@@ -320,3 +320,100 @@ async fn later_off_session_charges_behave_as_stripe_documents() {
         }
     }
 }
+
+/// A PaymentMethod made as Stripe.js makes it in the browser: with the platform's
+/// publishable key, for the tenant's connected account.
+async fn browser_payment_method(pan: &str, account: &str) -> String {
+    let resp = http()
+        .post(format!("{}/v1/payment_methods", stack().stripe_url))
+        .header("Stripe-Account", account)
+        .form(&[
+            ("key", "pk_test_cardvault_platform"),
+            ("type", "card"),
+            ("card[number]", pan),
+            ("card[exp_month]", "8"),
+            ("card[exp_year]", "2031"),
+            ("card[cvc]", "123"),
+            ("billing_details[name]", "Karen Wood"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, pm) = json(resp).await;
+    assert_eq!(status, 200, "{pm}");
+    pm["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_stripe_js_flow_takes_a_payment_method_id_and_never_a_card_number() {
+    let t = redirect_tenant("pjs", &[&["set-card-flow", "--flow", "stripe-js"]]);
+    let customer = create_customer(&t.private_api_key, json!({"firstName": "K"})).await;
+    let body = |extra: Value| {
+        let mut b = json!({"customerId": customer, "publicApiKey": t.public_api_key,
+                           "recaptcha": PASS, "firstName": "Karen", "lastName": "Wood"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+
+    // The document's flow is refused: a number must never reach this tenant's vault.
+    let (status, refused) = redirect(&body(json!({"cardNumber": "4242424242424242",
+        "cvv": "123", "expirationMonth": 8, "expirationYear": 31})))
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("cardNumber"), "{refused}");
+
+    let pm = browser_payment_method("4242424242424242", &t.stripe_account).await;
+    let (status, card) = redirect(&body(json!({"paymentMethodId": pm}))).await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["maskedCardNumber"], "************4242");
+    assert_eq!(card["storedInFusebillVault"], false, "{card}");
+    let item = payment_method_item(customer, card["id"].as_u64().unwrap()).await;
+    assert!(item.get("encryptedPan").is_none(), "{item}");
+    assert_eq!(item["stripe"]["sourceId"], pm.as_str());
+
+    // The same PaymentMethod again (now on a customer), or one Stripe never made.
+    for again in [pm.as_str(), "pm_NoSuchPaymentMethod"] {
+        let (status, body) = redirect(&body(json!({"paymentMethodId": again}))).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["Errors"][0]["Key"], "paymentMethodId", "{body}");
+    }
+
+    // One whose issuer asks for 3-D Secure: the same 402, confirmed the same way.
+    let pm = browser_payment_method(AUTH_CARDS[0], &t.stripe_account).await;
+    let (status, body) = redirect(&body(json!({"paymentMethodId": pm}))).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"].as_str().unwrap();
+    authenticate(secret, true).await;
+    let confirm = json!({"customerId": customer, "publicApiKey": t.public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, card) = redirect(&confirm).await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["storedInFusebillVault"], false);
+}
+
+/// A collection on a card on file whose issuer asks for 3-D Secure for the payment: the
+/// answer is the PaymentIntent's action (on-session, the cardholder is at the page).
+#[tokio::test]
+async fn a_collection_that_needs_3ds_answers_the_payment_intents_action() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[1])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"].as_str().unwrap();
+    authenticate(secret, true).await;
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, card) = redirect(&confirm).await;
+    assert_eq!(status, 200, "{card}");
+
+    let mut again = entry(customer, AUTH_CARDS[1]);
+    again["paymentCollectOptions"] = json!({"collectionAmount": 12.5});
+    let (status, body) = redirect(&again).await;
+    assert_eq!(status, 402, "{body}");
+    let action = &body["RequiresAction"];
+    assert_eq!(action["Type"], "payment_intent", "{body}");
+    assert!(action["ClientSecret"].as_str().unwrap().starts_with("pi_"));
+    assert_eq!(action["PaymentMethodId"], card["id"]);
+    assert_eq!(listed(customer).await.len(), 1, "still one card on file");
+}

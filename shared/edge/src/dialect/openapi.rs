@@ -104,6 +104,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         400 => "The request is not valid.",
         401 => "Authorization is missing or not valid.",
+        402 => "The card's issuer asks for 3-D Secure: the card waits (never listed or charged) and the body's action (`RequiresAction` / `action`) carries the intent's client secret for Stripe.js.",
         403 => "The caller may not do this.",
         404 => "Not found.",
         409 => "The request conflicts with the current state.",
@@ -120,6 +121,7 @@ fn code(status: u16) -> &'static str {
     match status {
         400 => "Validation",
         401 => "Unauthorized",
+        402 => "RequiresAction",
         403 => "Forbidden",
         404 => "NotFound",
         409 => "Conflict",
@@ -380,7 +382,7 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"token": "tok_visa"}),
             )
             .ok(200, Some(rechat_data(s, false)))
-            .errors(&[409, 502])
+            .errors(&[402, 409, 502])
             .idempotent(),
         Op::new("get", "/payments/stripe/customers", "listStripeCustomers", User)
             .summary("The user's Stripe customers")
@@ -396,14 +398,14 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
             .body(s.named::<RedirectRequest>(), redirect_example())
             .form()
             .ok(200, Some(s.named::<fusebill::redirect::RedirectResponse>()))
-            .errors(&[403, 409, 502])
+            .errors(&[402, 403, 409, 502])
             .idempotent(),
         Op::new("post", "/api/paymentsv2/", "addCreditCardSlash", Redirect)
             .summary("Add a credit card (the same, with a trailing slash)")
             .body(s.named::<RedirectRequest>(), redirect_example())
             .form()
             .ok(200, Some(s.named::<fusebill::redirect::RedirectResponse>()))
-            .errors(&[403, 409, 502])
+            .errors(&[402, 403, 409, 502])
             .idempotent(),
         Op::new("options", "/api/paymentsv2", "addCreditCardPreflight", Redirect)
             .summary("CORS preflight")
@@ -420,7 +422,7 @@ fn operations_with(s: &mut Schemas) -> Vec<Op> {
                 json!({"current": true, "name": "Work card", "number": "4242", "month": "12", "year": "2030", "stripeToken": "tok_visa"}),
             )
             .ok(200, Some(card.clone()))
-            .errors(&[409, 502])
+            .errors(&[402, 409, 502])
             .idempotent(),
         Op::new("post", "/card/find", "cardFind", Billing)
             .summary("The account's cards, newest first")
@@ -521,14 +523,24 @@ pub struct RedirectRequest {
     /// Names the tenant.
     public_api_key: String,
     /// The full card number: never stored or returned, only its last four digits.
-    card_number: String,
+    /// Required unless the tenant's page makes the card with Stripe.js (then refused).
+    card_number: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
-    expiration_month: u8,
-    /// Two or four digits.
-    expiration_year: u16,
-    /// Never stored or logged.
-    cvv: String,
+    /// Required with `cardNumber`.
+    expiration_month: Option<u8>,
+    /// Two or four digits. Required with `cardNumber`.
+    expiration_year: Option<u16>,
+    /// Never stored or logged. Required with `cardNumber`.
+    cvv: Option<String>,
+    /// A tenant whose page makes the card a PaymentMethod with Stripe.js (`cardvault-admin
+    /// set-card-flow --flow stripe-js`) sends its `pm_…` id instead of the card: the vault
+    /// never sees the number.
+    payment_method_id: Option<String>,
+    /// The confirm after 3-D Secure: the `RequiresAction.ClientSecret` of a 402, sent back
+    /// (with `publicApiKey` and `customerId` only) once Stripe.js finished the
+    /// authentication. Never in the query string.
+    setup_intent_client_secret: Option<String>,
     /// A reCAPTCHA v2 token.
     recaptcha: String,
     address1: Option<String>,

@@ -407,7 +407,7 @@ impl<P: Ports> Vault<P> {
                     intent_id: pi.id,
                     client_secret: pi.client_secret.unwrap_or_default(),
                     next_action: pi.next_action.unwrap_or_default(),
-                    payment_method_id: Some(pm.id),
+                    payment_method_id: Some(pm.id.get()),
                     expires_at: None,
                 })))
             }

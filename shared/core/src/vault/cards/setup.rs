@@ -243,7 +243,7 @@ impl<P: Ports> Vault<P> {
             intent_id: si.id.clone(),
             client_secret: si.client_secret.clone().unwrap_or_default(),
             next_action: si.next_action.clone().unwrap_or_default(),
-            payment_method_id: Some(pm.id),
+            payment_method_id: Some(pm.id.get()),
             expires_at: pm.pending.as_ref().map(|p| p.expires_at),
         }))
     }

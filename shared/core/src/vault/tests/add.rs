@@ -449,7 +449,7 @@ async fn a_collection_that_needs_3ds_answers_the_payment_intents_action() {
     assert!(a.intent_id.starts_with("pi_"), "{}", a.intent_id);
     assert!(a.client_secret.starts_with(&a.intent_id));
     let [pm] = stored_of(&v, c.id).try_into().expect("the card is kept");
-    assert_eq!(a.payment_method_id, Some(pm.id));
+    assert_eq!(a.payment_method_id, Some(pm.id.get()));
     assert!(pm.is_on_file());
     assert_eq!(pm.failures, 0);
 }

@@ -68,7 +68,7 @@ fn assert_setup_answer(a: &ActionRequired) -> PaymentMethodId {
         !a.next_action.is_null(),
         "Stripe's next_action is passed on"
     );
-    a.payment_method_id.expect("the vault card's id")
+    PaymentMethodId::try_from(a.payment_method_id.expect("the vault card's id")).expect("an id")
 }
 
 /// The one payment method stored with `id`, pending or not.
@@ -224,7 +224,7 @@ async fn a_user_apis_card_needing_authentication_is_held_pending_and_not_listed(
     let again = action(err(v.create_stripe_customer(&user, token.clone()).await));
     assert_eq!(again.intent_id, a.intent_id);
     assert_eq!(again.client_secret, a.client_secret);
-    assert_eq!(again.payment_method_id, Some(id));
+    assert_eq!(again.payment_method_id, Some(id.get()));
     assert_eq!(v.store.payment_methods().len(), 1);
 
     // Authenticated since (no webhook yet): the retry settles it, and answers the link.
@@ -505,7 +505,7 @@ async fn confirm_before_authentication_answers_action_required_again() {
         .await));
     assert_eq!(again.intent_id, a.intent_id);
     assert_eq!(again.client_secret, a.client_secret);
-    assert_eq!(again.payment_method_id, Some(id));
+    assert_eq!(again.payment_method_id, Some(id.get()));
     assert_pending(&v, id, &a.intent_id, false);
 }
 

@@ -46,8 +46,7 @@ pub struct RequiresAction {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     next_action: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
-    payment_method_id: Option<crate::domain::PaymentMethodId>,
+    payment_method_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<String>,
 }
