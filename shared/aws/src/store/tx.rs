@@ -114,10 +114,15 @@ impl Store {
     pub(super) async fn transact(&self, mut writes: Vec<Write>) -> Result<(), TxError> {
         let staged = Outbox::staged();
         writes.extend(audit::pending_writes(&self.table, &staged)?);
+        // The SDK retries a timed-out attempt with the same token: one that committed
+        // before its answer was lost then answers success (for 10 minutes), instead of
+        // failing its own conditions and passing for a conflict the caller would undo.
+        let token = uuid::Uuid::new_v4().to_string();
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(writes))
+            .client_request_token(token)
             .send()
             .await
         {
