@@ -15,7 +15,7 @@ use cardvault::dialect::fusebill::{
     self,
     redirect::{Params, RedirectResponse},
 };
-use cardvault::domain::Origin;
+use cardvault::domain::{CardFlow, Origin};
 use cardvault::vault::Outcome;
 use cardvault::{caller, cors, http, telemetry, Error};
 use lambda_http::{http::StatusCode, Request};
@@ -69,11 +69,21 @@ async fn add(
     app.vault
         .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())
         .await?;
-    let entry = params.card_entry(&tenant, app.vault.today())?;
-    let result = app
-        .vault
-        .add_from_redirect(&tenant, customer, entry, ip.as_deref())
-        .await;
+    // The tenant's page sends the card itself, or only a PaymentMethod Stripe.js made.
+    let result = match tenant.card_flow {
+        CardFlow::Server => {
+            let entry = params.card_entry(&tenant, app.vault.today())?;
+            app.vault
+                .add_from_redirect(&tenant, customer, entry, ip.as_deref())
+                .await
+        }
+        CardFlow::StripeJs => {
+            let entry = params.stripe_js_entry(&tenant)?;
+            app.vault
+                .add_stripe_js_from_redirect(&tenant, customer, entry, ip.as_deref())
+                .await
+        }
+    };
     let o = Outcome::of(&result);
     telemetry::card_metrics(tenant.id.as_str(), o.adds, o.declines, o.refused);
     Ok((StatusCode::OK, result?.into()))

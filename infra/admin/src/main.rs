@@ -142,6 +142,15 @@ enum Command {
         #[arg(long)]
         off: bool,
     },
+    /// How the transparent redirect takes a card: `server` (the card number, as the
+    /// document posts it; the default) or `stripe-js` (only a PaymentMethod id made in the
+    /// browser with Stripe.js; a posted number is refused).
+    SetCardFlow {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        flow: String,
+    },
     /// Override the transparent redirect's card-testing limits (README, "Card-testing
     /// limits"); a limit not given keeps its current value, `--reset` returns to the defaults.
     SetVelocity {
@@ -411,6 +420,7 @@ impl Command {
                 setting(tenant, "legacy-query-string-cards")
             }
             Command::SetVelocity { tenant, .. } => setting(tenant, "velocity"),
+            Command::SetCardFlow { tenant, .. } => setting(tenant, "card-flow"),
             Command::TrustIssuer { tenant, .. } => setting(tenant, "trust-issuer"),
             Command::DistrustIssuer { tenant, .. } => setting(tenant, "distrust-issuer"),
             Command::SetTokenPolicy { tenant, .. } => setting(tenant, "token-policy"),
@@ -546,6 +556,9 @@ async fn command(
         }
         Command::SetLegacyQueryStringCards { tenant, on, .. } => {
             tenants::set_legacy_query_string_cards(&vault, &tenant, on, operator()?).await
+        }
+        Command::SetCardFlow { tenant, flow } => {
+            tenants::set_card_flow(&vault, &tenant, &flow, operator()?).await
         }
         Command::SetVelocity {
             tenant,

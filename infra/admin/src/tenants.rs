@@ -137,6 +137,23 @@ pub async fn set_legacy_query_string_cards(
     answer(t.await.map_err(chained)?)
 }
 
+/// How the redirect takes a card: `server` or `stripe-js`.
+pub async fn set_card_flow(
+    vault: &AdminVault,
+    tenant: &str,
+    flow: &str,
+    operator: &Actor,
+) -> Result<Value> {
+    let id = tenant_id(tenant)?;
+    let flow = cardvault::domain::CardFlow::parse(flow)?;
+    answer(
+        vault
+            .set_card_flow(&id, flow, operator)
+            .await
+            .map_err(chained)?,
+    )
+}
+
 pub async fn set_recaptcha_secret(
     vault: &AdminVault,
     tenant: &str,

@@ -434,6 +434,13 @@ impl PaymentGateway for StripeClient {
         let mut form = vec![("type", "card")];
         let (month, year);
         match card {
+            // Made in the browser: only read (the vault never sees its number).
+            NewCard::Made(id) => {
+                let path = format!("/v1/payment_methods/{id}");
+                let pm: PaymentMethodObject =
+                    self.send(auth, Method::GET, &path, &[], None).await?;
+                return Ok(pm.into_card());
+            }
             NewCard::Token(token) => form.push(("card[token]", token)),
             NewCard::Details(card) => {
                 (month, year) = (card.expiry.month.to_string(), card.expiry.year.to_string());

@@ -31,7 +31,7 @@ pub use customer::{Customer, CustomerFields, NewCustomer};
 pub use deadline::{Deadline, OutOfTime};
 pub use encrypted::{EncryptedPan, PanContext};
 pub use ids::{CustomerId, PaymentMethodId, TenantId, MAX_JSON_SAFE_INT};
-pub use new_card::{CardEntry, ImportRequest, NewTokenCard};
+pub use new_card::{CardEntry, ImportRequest, NewTokenCard, StripeJsEntry};
 pub use once::{ClientKey, OnceRecord, OnceState, StoredResponse};
 pub use origin::{Origin, Stage};
 pub use payment_method::{
@@ -46,8 +46,8 @@ pub use stripe_event::{
     SigningSecrets, StripeCardRef, StripeEvent,
 };
 pub use tenant::{
-    parse_public_api_key, ApiKeyRecord, StripeConnection, Tenant, TokenPolicy, TokenRefusal,
-    TrustedIssuer, DEFAULT_MAX_TOKEN_LIFETIME_SECS, MAX_TOKEN_LIFETIME_LIMIT_SECS,
+    parse_public_api_key, ApiKeyRecord, CardFlow, StripeConnection, Tenant, TokenPolicy,
+    TokenRefusal, TrustedIssuer, DEFAULT_MAX_TOKEN_LIFETIME_SECS, MAX_TOKEN_LIFETIME_LIMIT_SECS,
     PUBLIC_API_KEY_MAX, TOKEN_CLOCK_SKEW_SECS,
 };
 pub use text::{plain_text, Text};

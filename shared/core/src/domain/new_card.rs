@@ -20,6 +20,29 @@ pub struct CardEntry {
     pub email: Option<Text>,
 }
 
+/// A card from the transparent redirect of a tenant whose browser page makes the
+/// PaymentMethod with Stripe.js (`CardFlow::StripeJs`): its id, never its number.
+#[derive(Debug)]
+pub struct StripeJsEntry {
+    /// `pm_…`.
+    pub payment_method: String,
+    pub holder: Holder,
+    pub make_default: bool,
+    pub collect_minor: Option<u64>,
+    pub email: Option<Text>,
+}
+
+impl StripeJsEntry {
+    /// A PaymentMethod id as Stripe writes one: `pm_` and letters and digits.
+    pub fn parse_payment_method(raw: &str) -> Option<String> {
+        let rest = raw.strip_prefix("pm_")?;
+        let plain = !rest.is_empty()
+            && rest.len() <= 250
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        plain.then(|| raw.to_owned())
+    }
+}
+
 /// A card or bank account to import from a Stripe customer (the merchant API).
 pub struct ImportRequest {
     pub customer_id: CustomerId,

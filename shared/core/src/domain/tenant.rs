@@ -34,6 +34,11 @@ pub struct Tenant {
     /// is recorded by API Gateway, proxies and the Lambda event.
     #[serde(default)]
     pub legacy_query_string_cards: bool,
+    /// How the transparent redirect takes a card: the number itself (`server`, the
+    /// document's flow) or only a PaymentMethod the browser made with Stripe.js
+    /// (`stripeJs`: the vault never sees a PAN; README, "PCI scope").
+    #[serde(default, skip_serializing_if = "CardFlow::is_server")]
+    pub card_flow: CardFlow,
     /// The token issuers (with the audience each issues for) whose bearer tokens may act
     /// for this tenant. Empty: no bearer token does.
     #[serde(default)]
@@ -127,6 +132,7 @@ impl Tenant {
             require_avs: false,
             require_risk_fields: false,
             legacy_query_string_cards: false,
+            card_flow: CardFlow::Server,
             stripe_revoked_at: None,
             trusted_issuers: Vec::new(),
             token_policy: TokenPolicy::default(),
@@ -327,6 +333,34 @@ impl ApiKeyRecord {
     }
 }
 
+/// How the transparent redirect takes a card (`Tenant::card_flow`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CardFlow {
+    /// The card number, CVV and expiry are posted to the vault, which sends them to
+    /// Stripe's raw-card API and keeps the number sealed (SAQ D).
+    #[default]
+    Server,
+    /// The browser makes the PaymentMethod with Stripe.js and posts only its `pm_…` id; a
+    /// posted card number is refused.
+    StripeJs,
+}
+
+impl CardFlow {
+    pub fn is_server(&self) -> bool {
+        *self == Self::Server
+    }
+
+    /// `server` or `stripe-js`, as the admin CLI takes it.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "server" => Ok(Self::Server),
+            "stripe-js" => Ok(Self::StripeJs),
+            other => Err(format!("{other:?} is not a card flow: server or stripe-js")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +377,7 @@ mod tests {
             require_avs: false,
             require_risk_fields: false,
             legacy_query_string_cards: false,
+            card_flow: CardFlow::Server,
             stripe_revoked_at: None,
             trusted_issuers: trusted
                 .iter()

@@ -122,6 +122,8 @@ pub struct PaymentIntent {
 pub enum NewCard<'a> {
     Details(&'a CardDetails<'a>),
     Token(&'a str),
+    /// A PaymentMethod the browser made with Stripe.js (`pm_…`): read, not made.
+    Made(&'a str),
 }
 
 /// A SetupIntent, as the vault reads it (`usage=off_session`: saved for later charges).

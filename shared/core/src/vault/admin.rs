@@ -311,6 +311,20 @@ where
         .await
     }
 
+    /// `set-card-flow`: how the transparent redirect takes a card.
+    pub async fn set_card_flow(
+        &self,
+        id: &TenantId,
+        flow: crate::domain::CardFlow,
+        operator: &Actor,
+    ) -> Result<Tenant, Error> {
+        self.update_tenant(id, "card-flow", operator, |t| {
+            t.card_flow = flow;
+            Ok(())
+        })
+        .await
+    }
+
     /// `set-velocity`: overrides the limits given; with `reset`, from the defaults.
     pub async fn set_velocity(
         &self,

@@ -14,9 +14,11 @@ use sha2::{Digest, Sha256};
 
 use super::cards::Added;
 use super::Vault;
-use crate::domain::{CardEntry, CustomerId, Tenant};
+use crate::domain::{CardEntry, CustomerId, StripeJsEntry, Tenant};
 use crate::error::Error;
-use crate::ports::{Admission, Clock, Counter, Ports, StoreError, VelocityStore};
+use crate::ports::{
+    Admission, Clock, Counter, PaymentMethodStore, Ports, StoreError, VelocityStore,
+};
 
 /// The one answer to a refused attempt, whichever limit tripped (the log says which).
 pub const TOO_MANY: &str = "Too many attempts to add a card; try again later.";
@@ -119,15 +121,46 @@ impl<P: Ports> Vault<P> {
         entry: CardEntry,
         source_ip: Option<&str>,
     ) -> Result<Added, Error> {
+        // A customer that does not exist answers 404 before anything is counted: made-up ids
+        // must not spend the tenant's per-key budget and lock out every real cardholder.
+        let found = self.look_up_card(tenant, customer, &entry).await?;
+        let add = self.add_looked_up(tenant, found, entry);
+        self.counted(tenant, customer, source_ip, add).await
+    }
+
+    /// The redirect's add for a tenant whose page makes the PaymentMethod with Stripe.js:
+    /// the same order (the customer, then the limits, then Stripe, then its declines).
+    pub async fn add_stripe_js_from_redirect(
+        &self,
+        tenant: &Tenant,
+        customer: CustomerId,
+        entry: StripeJsEntry,
+        source_ip: Option<&str>,
+    ) -> Result<Added, Error> {
+        let (found, _) = self
+            .store
+            .customer_and_dedupe(&tenant.id, customer, &[])
+            .await?;
+        let found = found.ok_or_else(|| Error::not_found("Customer", customer))?;
+        let add = self.add_stripe_js_card(tenant, found, entry);
+        self.counted(tenant, customer, source_ip, add).await
+    }
+
+    /// Runs `add` once the attempt is admitted by the velocity limits, and counts its
+    /// decline toward the customer's lockout.
+    async fn counted(
+        &self,
+        tenant: &Tenant,
+        customer: CustomerId,
+        source_ip: Option<&str>,
+        add: impl std::future::Future<Output = Result<Added, Error>>,
+    ) -> Result<Added, Error> {
         let w = Window::at(
             self.clock.now().unix_timestamp(),
             tenant.velocity.window_secs(),
         );
-        // A customer that does not exist answers 404 before anything is counted: made-up ids
-        // must not spend the tenant's per-key budget and lock out every real cardholder.
-        let found = self.look_up_card(tenant, customer, &entry).await?;
         self.admit(&w, tenant, customer, source_ip).await?;
-        let result = self.add_looked_up(tenant, found, entry).await;
+        let result = add.await;
         if let Ok(added) = &result {
             self.record_redirect_add(added).await;
         }

@@ -255,6 +255,20 @@ impl MemoryGateway {
         token
     }
 
+    /// A PaymentMethod as Stripe.js makes it in the browser (not attached); `authenticates`:
+    /// its issuer asks for 3-D Secure when it is set up.
+    pub fn seed_payment_method(&self, card: FakeCard, authenticates: bool) -> String {
+        let mut s = self.state.lock().unwrap();
+        let mut c = s.new_card(&card);
+        c.id = s.id("pm");
+        let id = c.id.clone();
+        if card.declines_charges {
+            s.declining.push(format!("charges:{id}"));
+        }
+        s.payment_methods.insert(id.clone(), (c, authenticates));
+        id
+    }
+
     /// Makes every later call of `op` (a port method's name) fail so.
     pub fn fail(&self, op: &'static str, with: FailWith) {
         self.state.lock().unwrap().failing.insert(op, with);
@@ -764,6 +778,13 @@ impl PaymentGateway for MemoryGateway {
                 return Ok(c);
             }
         }
+        if let NewCard::Made(id) = card {
+            return s
+                .payment_methods
+                .get(id)
+                .map(|(c, _)| c.clone())
+                .ok_or_else(|| not_found("payment_method", id));
+        }
         let (mut c, declines, asks) = match card {
             NewCard::Details(card) => {
                 let pan = card.number.expose();
@@ -795,6 +816,7 @@ impl PaymentGateway for MemoryGateway {
                 }
                 (c, pan == DECLINES_CHARGES, pan == AUTHENTICATES)
             }
+            NewCard::Made(_) => unreachable!("read above"),
             NewCard::Token(token) => {
                 let declined_token = s.declining.iter().any(|t| t == token);
                 let asks = s.authenticating.iter().any(|t| t == token);

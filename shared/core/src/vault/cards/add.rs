@@ -7,7 +7,7 @@ use crate::domain::{
     geo, Actor, AtStripe, AuditAction, CardEntry, Customer, CustomerId, EncryptedPan, Holder,
     Instrument, PanContext, PaymentMethod, PaymentMethodId, StripeRef, Tenant, Text, Timestamp,
 };
-use crate::error::Error;
+use crate::error::{ActionRequired, Error};
 use crate::ports::{
     CardDetails, Clock, Created, DefaultRule, Ids, KeyService, NewCard, PaymentGateway,
     PaymentMethodStore, Ports, StripeAuth, StripeError,
@@ -22,6 +22,14 @@ pub(crate) struct LookedUp {
     existing: Option<PaymentMethodId>,
     /// Under the current fingerprint key, for a new record.
     fingerprint: String,
+}
+
+/// A card the redirect saved at Stripe, about to be recorded.
+pub(crate) struct NewRedirectCard {
+    pub pm: PaymentMethod,
+    pub saved: Saved,
+    pub make_default: bool,
+    pub collect_minor: Option<u64>,
 }
 
 /// What adding a card did.
@@ -130,18 +138,53 @@ impl<P: Ports> Vault<P> {
             )
             .await?;
         let card = saved.card().id.clone();
-
-        let at = self.clock.now();
-        let undo = Undo::Detach {
-            customer: stripe_customer.clone(),
-            card: card.clone(),
-        };
         let stripe = StripeRef {
             customer_id: stripe_customer.clone(),
             source_id: card,
         };
         let (make_default, collect_minor) = (entry.make_default, entry.collect_minor);
-        let mut pm = vault_card(id, &customer, entry, stripe, sealed, fingerprint, at);
+        let pm = vault_card(
+            id,
+            &customer,
+            entry,
+            stripe,
+            sealed,
+            fingerprint,
+            self.clock.now(),
+        );
+        let new = NewRedirectCard {
+            pm,
+            saved,
+            make_default,
+            collect_minor,
+        };
+        self.record_redirect_card(tenant, &auth, customer, new)
+            .await
+    }
+
+    /// Records a card the redirect saved at Stripe (entered, or made by Stripe.js): pending
+    /// while its authentication waits, else on file, its collection made, its default
+    /// followed at Stripe. A failed write detaches it again.
+    pub(crate) async fn record_redirect_card(
+        &self,
+        tenant: &Tenant,
+        auth: &StripeAuth,
+        customer: Customer,
+        new: NewRedirectCard,
+    ) -> Result<Added, Error> {
+        let NewRedirectCard {
+            mut pm,
+            saved,
+            make_default,
+            collect_minor,
+        } = new;
+        let Some(stripe) = pm.stripe.clone() else {
+            return Err(Error::bug("a redirect card is held at Stripe"));
+        };
+        let undo = Undo::Detach {
+            customer: stripe.customer_id.clone(),
+            card: stripe.source_id.clone(),
+        };
         if let Saved::Pending(_, si) = &saved {
             pm.hold_for_authentication(si.id.clone(), make_default);
         }
@@ -157,7 +200,7 @@ impl<P: Ports> Vault<P> {
             .event(&tenant.id, AuditAction::CardAdded, outcome)
             .actor(&Actor::Redirect)
             .customer(customer.id)
-            .payment_method(id);
+            .payment_method(pm.id);
         let dedupe = pm.dedupe_keys();
         let create = self.store.create_payment_method(&pm, &dedupe, rule);
         match self.recorded(vec![event], create).await {
@@ -171,7 +214,7 @@ impl<P: Ports> Vault<P> {
             Ok(Created::Duplicate(existing)) => {
                 // A concurrent request stored the same card first: answer its record, as
                 // this request entered it.
-                self.compensate(&auth, undo).await;
+                self.compensate(auth, undo).await;
                 let view = self.existing_view(&tenant.id, &customer, existing).await?;
                 return Ok(Added {
                     view: as_entered(view, &pm.holder, &pm.email),
@@ -180,7 +223,7 @@ impl<P: Ports> Vault<P> {
                 });
             }
             Err(e) => {
-                self.compensate(&auth, undo).await;
+                self.compensate(auth, undo).await;
                 return Err(e.into());
             }
         }
@@ -189,13 +232,20 @@ impl<P: Ports> Vault<P> {
         if let Saved::Pending(_, si) = &saved {
             return Err(Self::action_required(&pm, si));
         }
+        let mut customer = customer;
+        if make_default || customer.default_payment_method_id.is_none() {
+            customer.default_payment_method_id = Some(pm.id);
+            // A PaymentMethod saved through a SetupIntent is no one's default at Stripe
+            // (a source attached first was): Stripe's default follows, as `make_default`'s.
+            self.follow_on_stripe(auth, &pm).await;
+        }
         let collection = match collect_minor {
             Some(amount) => Some(
                 self.collect(
-                    &auth,
+                    auth,
                     tenant,
                     &mut pm,
-                    &stripe_customer,
+                    &stripe.customer_id,
                     amount,
                     self.ids.request_id(),
                 )
@@ -203,13 +253,6 @@ impl<P: Ports> Vault<P> {
             ),
             None => None,
         };
-        let mut customer = customer;
-        if make_default || customer.default_payment_method_id.is_none() {
-            customer.default_payment_method_id = Some(pm.id);
-            // A PaymentMethod saved through a SetupIntent is no one's default at Stripe
-            // (a source attached first was): Stripe's default follows, as `make_default`'s.
-            self.follow_on_stripe(&auth, &pm).await;
-        }
         Ok(Added {
             view: CardView::of(pm, &customer),
             created: true,
@@ -325,7 +368,10 @@ impl<P: Ports> Vault<P> {
         }
     }
 
-    /// Charges a card once, under this request's idempotency key. A failure leaves the
+    /// Charges a card once, under this request's idempotency key. A card whose issuer asks
+    /// for 3-D Secure for the payment answers [`Error::ActionRequired`] (a `payment_intent`:
+    /// the page finishes it with `confirmCardPayment`), and its outcome comes by the
+    /// webhook; the card stays on file. A failure leaves the
     /// card stored and counts against it; Stripe's reason is kept on the record as its
     /// `last_error` and logged, and the caller is told only that the payment was declined.
     async fn collect(
@@ -355,6 +401,16 @@ impl<P: Ports> Vault<P> {
             .await;
         let (intent, outcome, reason) = match result {
             Ok(pi) if pi.status == "succeeded" => (Some(pi.id), Some(true), None),
+            Ok(pi) if pi.status == "requires_action" => {
+                return Err(Error::ActionRequired(Box::new(ActionRequired {
+                    kind: "payment_intent",
+                    intent_id: pi.id,
+                    client_secret: pi.client_secret.unwrap_or_default(),
+                    next_action: pi.next_action.unwrap_or_default(),
+                    payment_method_id: Some(pm.id),
+                    expires_at: None,
+                })))
+            }
             Ok(pi) => {
                 let status = format!("The payment is {}.", pi.status);
                 (Some(pi.id), Some(false), Some(status))
@@ -457,7 +513,7 @@ fn vault_card(
 /// the log only. Any other error object is ours (a revoked key, a missing Stripe
 /// customer): not the cardholder's decline, so it neither counts toward a lockout nor
 /// reads as one.
-fn validation_error(e: StripeError) -> Error {
+pub(super) fn validation_error(e: StripeError) -> Error {
     match e {
         e if e.card_declined().is_some() => Error::Declined {
             reason: e.card_declined().unwrap_or_default().to_owned(),

@@ -11,6 +11,7 @@ mod import;
 mod list;
 mod remove;
 mod setup;
+mod stripe_js;
 
 pub use add::{Added, Collection, COLLECTION_DECLINED, COLLECTION_UNKNOWN};
 // The inputs, owned by the domain, under the operations' names too.

@@ -87,11 +87,23 @@ impl<P: Ports> Vault<P> {
         (pm_key, setup_key): (IdempotencyKey, IdempotencyKey),
         map: fn(StripeError) -> Error,
     ) -> Result<Saved, Error> {
+        let made = matches!(card, NewCard::Made(_));
         let pm = self
             .gateway
             .create_payment_method(auth, card, pm_key.as_str())
             .await
             .map_err(map)?;
+        // A browser's PaymentMethod is taken only fresh: one on a customer already (this
+        // one's or another's) answers as an unknown one.
+        if made && pm.customer.is_some() {
+            return Err(map(StripeError::Api {
+                status: 404,
+                kind: "invalid_request_error".into(),
+                code: Some("resource_missing".into()),
+                param: Some("payment_method".into()),
+                message: "The PaymentMethod is saved to a customer already.".into(),
+            }));
+        }
         let vault_card = id.to_string();
         let metadata = [
             (SETUP_TENANT_KEY, tenant.as_str()),
@@ -305,7 +317,14 @@ impl<P: Ports> Vault<P> {
                     .into_iter()
                     .find(|p| p.id == pm.id && p.is_on_file())
                     .ok_or_else(missing)?;
-                Ok(CardView::of(pm, &owner))
+                let view = CardView::of(pm, &owner);
+                // Stripe's invoice default follows the vault's (the webhook, holding no
+                // Stripe key, cannot do this: a card it activated waits for a later default
+                // change or this call).
+                if view.is_default {
+                    self.follow_on_stripe(&auth, &view.payment_method).await;
+                }
+                Ok(view)
             }
             Settled::Waiting => Err(Self::action_required(&pm, &si)),
             Settled::Removed => Err(missing()),

@@ -410,13 +410,13 @@ async fn the_holders_address_goes_to_stripe_with_the_card() {
     );
 }
 
-/// Only a PaymentIntent that `succeeded` is a collection: one that wants 3-D Secure (or is
-/// still processing) is not money taken.
+/// Only a PaymentIntent that `succeeded` is a collection: one still processing is not
+/// money taken, and counts as a failure on the card.
 #[tokio::test]
 async fn a_collection_that_did_not_succeed_at_stripe_is_no_success() {
     let v = vault();
     let c = customer(&v, CONNECT).await;
-    v.gateway.intent_status("requires_action");
+    v.gateway.intent_status("processing");
 
     let added = ok(add(&v, &c, card(VISA).collect(550).build()).await);
     let collection = added.collection.expect("a collection");
@@ -428,8 +428,30 @@ async fn a_collection_that_did_not_succeed_at_stripe_is_no_success() {
     );
     assert_eq!(
         added.view.payment_method.last_error.as_deref(),
-        Some("The payment is requires_action.")
+        Some("The payment is processing.")
     );
+}
+
+/// A collection whose card's issuer asks for 3-D Secure for the payment: the card is on
+/// file (and nothing counted against it), and the answer is what the page needs to finish
+/// the PaymentIntent with `confirmCardPayment`; its outcome comes by the webhook.
+#[tokio::test]
+async fn a_collection_that_needs_3ds_answers_the_payment_intents_action() {
+    let v = vault();
+    let c = customer(&v, CONNECT).await;
+    v.gateway.intent_status("requires_action");
+
+    let e = err(add(&v, &c, card(VISA).collect(550).build()).await);
+    let Error::ActionRequired(a) = e else {
+        panic!("expected ActionRequired, got {e:?}")
+    };
+    assert_eq!(a.kind, "payment_intent");
+    assert!(a.intent_id.starts_with("pi_"), "{}", a.intent_id);
+    assert!(a.client_secret.starts_with(&a.intent_id));
+    let [pm] = stored_of(&v, c.id).try_into().expect("the card is kept");
+    assert_eq!(a.payment_method_id, Some(pm.id));
+    assert!(pm.is_on_file());
+    assert_eq!(pm.failures, 0);
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ mod rehome_plan;
 mod remove;
 mod setup;
 mod stripe_customers;
+mod stripe_js;
 mod velocity;
 mod webhooks;
 
@@ -81,6 +82,7 @@ fn tenant(id: &str, stripe: Option<StripeConnection>) -> Tenant {
         require_avs: false,
         require_risk_fields: false,
         legacy_query_string_cards: false,
+        card_flow: Default::default(),
         stripe_revoked_at: None,
         trusted_issuers: vec![TrustedIssuer {
             issuer: ISSUER.into(),

@@ -16,7 +16,9 @@ use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
 use crate::domain::limits::{ADDRESS_MAX, NAME_MAX, POSTAL_MAX};
-use crate::domain::{geo, CardEntry, CardNumber, CustomerId, Cvv, Expiry, Holder, Tenant, Text};
+use crate::domain::{
+    geo, CardEntry, CardNumber, CustomerId, Cvv, Expiry, Holder, StripeJsEntry, Tenant, Text,
+};
 use crate::error::{Error, FieldError};
 use crate::http;
 
@@ -221,6 +223,12 @@ impl Params {
     /// failure at once. No message ever contains the card number or CVV.
     pub fn card_entry(&self, tenant: &Tenant, today: time::Date) -> Result<CardEntry, Error> {
         let mut errors = Vec::new();
+        if self.get("paymentMethodId").is_some_and(|v| !v.is_null()) {
+            errors.push(FieldError::new(
+                "paymentMethodId",
+                "paymentMethodId is not taken by this tenant's page: it sends the card itself",
+            ));
+        }
         let (number, cvv, expiry) = self.card(today, &mut errors);
         let holder = self.holder(tenant.require_avs, &mut errors);
         let risk = tenant.require_risk_fields;
@@ -239,6 +247,54 @@ impl Params {
                 collect_minor: collect,
                 client_ip,
                 risk_token,
+                email,
+            }),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+
+    /// The card of a tenant whose page makes it a PaymentMethod with Stripe.js
+    /// (`CardFlow::StripeJs`): its `paymentMethodId`, and no card number, CVV or expiry,
+    /// which such a page must never send (they are refused, not ignored).
+    pub fn stripe_js_entry(&self, tenant: &Tenant) -> Result<StripeJsEntry, Error> {
+        let mut errors = Vec::new();
+        for field in ["cardNumber", "cvv", "expirationMonth", "expirationYear"] {
+            if self.get(field).is_some_and(|v| !v.is_null()) {
+                errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "{field} is not taken here: this page makes the card a PaymentMethod \
+                         with Stripe.js and sends paymentMethodId"
+                    ),
+                ));
+            }
+        }
+        let payment_method = match self.text("paymentMethodId") {
+            Some(raw) => StripeJsEntry::parse_payment_method(&raw).or_else(|| {
+                errors.push(FieldError::new(
+                    "paymentMethodId",
+                    "paymentMethodId must be a Stripe PaymentMethod id (pm_…)",
+                ));
+                None
+            }),
+            None => {
+                errors.push(FieldError::new(
+                    "paymentMethodId",
+                    "paymentMethodId is required",
+                ));
+                None
+            }
+        };
+        let holder = self.holder(tenant.require_avs, &mut errors);
+        let email = self.text_field("email", 255, false, &mut errors);
+        let make_default = self.boolean("makeDefault", &mut errors);
+        let collect = self.amount("paymentCollectOptions.collectionAmount", &mut errors);
+        match payment_method {
+            Some(payment_method) if errors.is_empty() => Ok(StripeJsEntry {
+                payment_method,
+                holder,
+                make_default,
+                collect_minor: collect,
                 email,
             }),
             _ => Err(Error::Invalid(errors)),
