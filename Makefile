@@ -24,10 +24,13 @@ fuzz:
 unit:
 	cargo test -p cardvault-core
 
-## Fusebill's jQuery sample page in headless Chromium, against a running `make dev`.
+## Fusebill's jQuery sample page, then the 3-D Secure and PAN-less sample pages
+## (tests/browser/pages/), in headless Chromium, against a running `make dev`.
 sample-page:
 	@infra/tools.sh browser
 	node tests/browser/sample_page.cjs .tools/dev.json .tools/sample-page
+	node tests/browser/add_card_3ds.cjs .tools/dev.json .tools/sample-page
+	CARDVAULT_STACK_ENV=.tools/run/stack.env node tests/browser/add_card_stripe_js.cjs .tools/dev.json .tools/sample-page
 
 ## Formatting and clippy, as make test runs them.
 lint:

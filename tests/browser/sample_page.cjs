@@ -22,19 +22,10 @@
 "use strict";
 
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
+const { ROOT, TOOLS, args, withChromium, recaptchaStandIn, merchantApi } = require("./lib.cjs");
 
-const ROOT = path.resolve(__dirname, "../..");
-const TOOLS = path.join(ROOT, ".tools");
-const { chromium } = require(path.join(TOOLS, "npm/node_modules/playwright-core"));
-
-const [factsPath, outDir] = process.argv.slice(2);
-if (!factsPath || !outDir) {
-  console.error("usage: sample_page.cjs FACTS_JSON OUT_DIR");
-  process.exit(2);
-}
-const facts = JSON.parse(fs.readFileSync(factsPath, "utf8"));
+const { facts, outDir } = args("sample_page.cjs");
 const tenant = facts.tenants[0];
 const origin = tenant.allowedOrigin;
 const passToken = facts.recaptcha.passToken;
@@ -57,42 +48,8 @@ for (const [from, to] of SUBSTITUTIONS) {
 }
 const jquery = fs.readFileSync(path.join(TOOLS, "npm/node_modules/jquery/dist/jquery.min.js"));
 
-// Google's widget, reduced to what the page uses: render(id, {callback, expired-callback}),
-// reset(), and the onload callback named in the script's query string. Ticking its box
-// hands the callback a token, as Google's does once a person has passed.
-const RECAPTCHA_STAND_IN = `
-(function () {
-  var widget = null;
-  window.grecaptcha = {
-    render: function (id, opts) {
-      var el = document.getElementById(id);
-      el.innerHTML = '<label style="display:inline-block;border:1px solid #999;padding:8px;' +
-        'margin:8px 0;font:14px sans-serif"><input type="checkbox" id="stand-in-box"> ' +
-        "I'm not a robot <small>(reCAPTCHA stand-in)</small></label>";
-      var box = document.getElementById("stand-in-box");
-      box.addEventListener("change", function () {
-        if (box.checked) opts.callback(${JSON.stringify(passToken)});
-      });
-      widget = box;
-      return 0;
-    },
-    reset: function () { if (widget) widget.checked = false; }
-  };
-  var onload = new URL(document.currentScript.src).searchParams.get("onload");
-  if (onload && window[onload]) window[onload]();
-})();
-`;
-
-async function api(pathname, body) {
-  const resp = await fetch(facts.baseUrl + pathname, {
-    method: "POST",
-    headers: { Authorization: "Basic " + tenant.privateApiKey, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const json = await resp.json();
-  if (!resp.ok) throw new Error(`${pathname}: ${resp.status} ${JSON.stringify(json)}`);
-  return json;
-}
+// Google's widget, reduced to a box whose ticking hands the page the pass token (lib.cjs).
+const RECAPTCHA_STAND_IN = recaptchaStandIn(passToken);
 
 function scenarios(customerId) {
   const real = { CustomerId: String(customerId), PublicApiKey: tenant.publicApiKey };
@@ -118,30 +75,10 @@ function scenarios(customerId) {
 }
 
 async function main() {
-  fs.mkdirSync(outDir, { recursive: true });
-  const customer = await api("/v1/customers", { firstName: "John", lastName: "Doe" });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cardvault-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // The page is handed to Chromium by the route below, not read from a loopback socket,
-      // so Chromium files it under the public address space and would refuse its calls to
-      // cardvault on 127.0.0.1 (Local Network Access). Deployed, both are public; this puts
-      // them on an equal footing here.
-      "--disable-features=LocalNetworkAccessChecks",
-    ],
-    viewport: { width: 900, height: 700 },
-  });
-  const results = [];
-  try {
+  const merchant = merchantApi(facts.baseUrl, tenant.privateApiKey);
+  const customer = await merchant.post("/v1/customers", { firstName: "John", lastName: "Doe" });
+  return withChromium(async (context) => {
+    const results = [];
     await context.route("**/*", (route) => {
       const url = new URL(route.request().url());
       if (url.origin === origin && url.pathname === "/sample.html") {
@@ -218,10 +155,7 @@ async function main() {
     const screenshot = path.join(outDir, "sample-page.png");
     await page.screenshot({ path: screenshot, fullPage: true });
     process.stdout.write(JSON.stringify({ scenarios: results, screenshot }, null, 2) + "\n");
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((e) => {

@@ -12,11 +12,15 @@
 //! | 002 Add Credit Card, transparent redirect (Fusebill), with its jQuery page | `redirect_002.rs` |
 //! | 003 Stripe customers of a user (Rechat) | `user_api_003.rs` |
 //! | 004 billing cards (EmbedThis) | `billing_004.rs` |
+//!
+//! Beside seed 002's jQuery page, `three_ds_pages.rs` runs the project's own sample pages
+//! (`tests/browser/pages/`): 3-D Secure finished with Stripe.js, and the PAN-less flow.
 
 mod billing_004;
 mod import_000;
 mod import_001;
 mod redirect_002;
+mod three_ds_pages;
 mod user_api_003;
 
 use std::collections::BTreeMap;
@@ -24,6 +28,16 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use serde_json::Value;
+
+/// One headless Chromium at a time among these tests (redirect_002's and three_ds_pages'):
+/// each driver waits up to 30 s for a page's outcome, and three browsers at once on a
+/// two-core machine, beside the rest of the suite, would make those waits the test.
+static CHROMIUM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`CHROMIUM`]'s turn, even after another browser test panicked holding it.
+fn chromium_turn() -> std::sync::MutexGuard<'static, ()> {
+    CHROMIUM.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The workspace root.
 fn root() -> PathBuf {

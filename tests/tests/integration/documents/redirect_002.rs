@@ -12,7 +12,7 @@ use std::process::Command;
 use cardvault_tests::*;
 use serde_json::{json, Value};
 
-use super::{assert_shape, fill, root, verbatim};
+use super::{assert_shape, chromium_turn, fill, root, verbatim};
 
 const PASS: &str = "cardvault-test-pass";
 
@@ -249,6 +249,7 @@ async fn the_error_sample() {
 /// with the page's own default customer id.
 #[test]
 fn the_sample_page_in_chromium_shows_every_outcome() {
+    let _turn = chromium_turn();
     let facts = std::env::var("CARDVAULT_STACK").expect("CARDVAULT_STACK (make test)");
     let out_dir = std::path::Path::new(&facts)
         .parent()
