@@ -417,3 +417,30 @@ async fn a_collection_that_needs_3ds_answers_the_payment_intents_action() {
     assert_eq!(action["PaymentMethodId"], card["id"]);
     assert_eq!(listed(customer).await.len(), 1, "still one card on file");
 }
+
+/// Stripe's webhook may come before the page's confirm (it does, a second after the
+/// authentication, on a slow page): the confirm then answers the card, not a 404.
+#[tokio::test]
+async fn a_confirm_after_the_webhook_activated_the_card_answers_the_card() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[2])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"].as_str().unwrap();
+    let id = body["RequiresAction"]["PaymentMethodId"].as_u64().unwrap();
+    authenticate(secret, true).await;
+    eventually("the webhook activated the card", || async {
+        listed(customer).await.len() == 1
+    })
+    .await;
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, card) = redirect(&confirm).await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["id"].as_u64(), Some(id));
+    // Another customer's confirm with the same secret still reads as no card.
+    let other = create_customer(&tenant_a().private_api_key, json!({"firstName": "O"})).await;
+    let (status, body) = redirect(&json!({"customerId": other,
+        "publicApiKey": tenant_a().public_api_key, "setupIntentClientSecret": secret}))
+    .await;
+    assert_eq!(status, 404, "{body}");
+}

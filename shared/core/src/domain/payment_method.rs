@@ -172,6 +172,11 @@ pub struct PaymentMethod {
     /// Set while [`Status::Pending`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingSetup>,
+    /// The SetupIntent (`seti_…`) a card that waited for its authentication was saved by:
+    /// kept once it is active, so that the page's confirm, arriving after the webhook,
+    /// still finds its card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_intent: Option<String>,
     #[serde(default)]
     pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +255,7 @@ impl PaymentMethod {
             fingerprint: parts.fingerprint,
             status: Status::Active,
             pending: None,
+            setup_intent: None,
             failures: 0,
             last_error: None,
             nickname: None,
@@ -305,8 +311,16 @@ impl PaymentMethod {
     /// The card is authenticated: on file from `at`.
     pub fn activate(&mut self, at: Timestamp) {
         self.status = Status::Active;
-        self.pending = None;
+        if let Some(p) = self.pending.take() {
+            self.setup_intent = Some(p.setup_intent);
+        }
         self.modified_at = at;
+    }
+
+    /// Whether SetupIntent `id` saved this card (waiting for it, or authenticated by it).
+    pub fn saved_by(&self, id: &str) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.setup_intent == id)
+            || self.setup_intent.as_deref() == Some(id)
     }
 
     /// Whether cardvault itself attached the card at Stripe, to the vault customer's own

@@ -261,20 +261,18 @@ impl<P: Ports> Vault<P> {
         customer: CustomerId,
         client_secret: &str,
     ) -> Result<CardView, Error> {
-        let missing = || Error::not_found("Card", "of this client secret");
+        let missing = || Error::NotFound {
+            entity: "Card",
+            id: "(of this client secret)".into(),
+        };
         let setup_intent = setup_intent_of(client_secret).ok_or_else(missing)?;
         let (owner, methods) = self
             .store
             .customer_with_payment_methods(tenant, customer)
             .await?
             .ok_or_else(missing)?;
-        let waiting = methods.into_iter().find(|p| {
-            p.pending
-                .as_ref()
-                .is_some_and(|w| w.setup_intent == setup_intent)
-        });
-        let Some(pm) = waiting else {
-            // Authenticated already (the webhook came first): the card, if it is this one.
+        // Waiting for it, or authenticated by it already (the webhook came first).
+        let Some(pm) = methods.into_iter().find(|p| p.saved_by(setup_intent)) else {
             return Err(missing());
         };
         let tenant_settings = self.tenant(tenant).await?;
@@ -306,7 +304,12 @@ impl<P: Ports> Vault<P> {
         if !secret_matches {
             return Err(missing());
         }
-        match self.settle_pending(&pm, &owner, &si).await? {
+        let settled = if pm.is_on_file() {
+            Settled::Active
+        } else {
+            self.settle_pending(&pm, &owner, &si).await?
+        };
+        match settled {
             Settled::Active => {
                 let (owner, methods) = self
                     .store
