@@ -58,14 +58,14 @@ async fn add(
     *allowed_origin = cors::check(req, &tenant, app.vault.stage())?;
     // The page coming back after 3-D Secure: the SetupIntent's client secret is its proof
     // (no reCAPTCHA, no card fields), and the card it names becomes active.
+    let ip = http::source_ip(req);
     if let Some(secret) = params.setup_intent_client_secret() {
         let view = app
             .vault
-            .confirm_setup(&tenant.id, customer, &secret)
+            .confirm_from_redirect(&tenant, customer, &secret, ip.as_deref())
             .await?;
         return Ok((StatusCode::OK, RedirectResponse::confirmed(view)));
     }
-    let ip = http::source_ip(req);
     app.vault
         .verify_human(&tenant, params.recaptcha().as_deref(), ip.as_deref())
         .await?;

@@ -394,6 +394,14 @@ impl PaymentGateway for Unwired {
         stripe_not_wired()
     }
 
+    async fn cancel_setup_intent(
+        &self,
+        _: &StripeAuth,
+        _: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        stripe_not_wired()
+    }
+
     async fn add_card_on_file(
         &self,
         _: &StripeAuth,

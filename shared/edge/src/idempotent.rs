@@ -10,7 +10,7 @@ use lambda_http::{http::HeaderValue, Body, Request, Response};
 use crate::auth::{caller, Caller};
 use crate::deps::Deps;
 use crate::dialect::fusebill::redirect::Params;
-use crate::domain::{ClientKey, Deadline, StoredResponse, TenantId};
+use crate::domain::{CardFlow, ClientKey, Deadline, StoredResponse, TenantId};
 use crate::error::Error;
 use crate::vault::once::{DOUBLE_SUBMIT_WINDOW, REPLAY_WINDOW};
 use crate::vault::{idempotency, Begun, OnceRequest};
@@ -103,7 +103,11 @@ where
         Some(seed) => idempotency::under_client_key(seed.to_owned(), handler(app, req)).await,
         None => handler(app, req).await,
     };
-    if let Err(e) = app.vault.finish_once(ticket, kept(&response)).await {
+    if let Err(e) = app
+        .vault
+        .finish_once(ticket, kept(&response, implicit))
+        .await
+    {
         // The answer stands; the key stays in progress until its expiry.
         crate::dialect::log_internal(&e);
     }
@@ -157,13 +161,22 @@ async fn keyed<D: Deps, K: caller::Kind>(
                     app.vault.request_digest(&request).await.ok()?,
                 ),
                 // Without a key and without a card, it is the handler's to refuse.
-                None => {
-                    let entry = params.card_entry(&tenant, app.vault.today()).ok()?;
-                    app.vault
-                        .double_submit(&tenant.id, customer, &entry, &request)
-                        .await
-                        .ok()?
-                }
+                None => match tenant.card_flow {
+                    CardFlow::Server => {
+                        let entry = params.card_entry(&tenant, app.vault.today()).ok()?;
+                        app.vault
+                            .double_submit(&tenant.id, customer, &entry, &request)
+                            .await
+                            .ok()?
+                    }
+                    CardFlow::StripeJs => {
+                        let entry = params.stripe_js_entry(&tenant).ok()?;
+                        app.vault
+                            .double_submit_stripe_js(customer, &entry, &request)
+                            .await
+                            .ok()?
+                    }
+                },
             };
             let origin = crate::cors::check(req, &tenant, app.vault.stage())
                 .ok()
@@ -215,9 +228,16 @@ fn request_hash(req: &Request) -> String {
     hex::encode(Sha256::digest(request_bytes(req)))
 }
 
-/// The answer to keep: a success. An error wrote nothing, so its key is freed for a retry.
-fn kept(response: &Response<Body>) -> Option<StoredResponse> {
-    if !response.status().is_success() {
+/// The answer to keep: a success, or under a client's key a 402 (a card waiting for 3-D
+/// Secure, which did write: the client's retry finishes that authentication rather than
+/// starting another). A double submit's 402 is not kept: the cardholder who failed the
+/// challenge and tries again within the window must get a new one (the first attempt is
+/// superseded and cancelled at Stripe). Any other error wrote nothing, so its key is
+/// freed for a retry.
+fn kept(response: &Response<Body>, implicit: bool) -> Option<StoredResponse> {
+    let keyed_402 =
+        response.status() == lambda_http::http::StatusCode::PAYMENT_REQUIRED && !implicit;
+    if !response.status().is_success() && !keyed_402 {
         return None;
     }
     let body = match response.body() {

@@ -521,6 +521,15 @@ impl PaymentGateway for StripeClient {
         self.send(auth, Method::GET, &path, &[], None).await
     }
 
+    async fn cancel_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let path = format!("/v1/setup_intents/{id}/cancel");
+        self.send(auth, Method::POST, &path, &[], None).await
+    }
+
     async fn create_customer(
         &self,
         auth: &StripeAuth,

@@ -291,6 +291,7 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
                         _ => "setup_failed",
                     }
                     .to_owned(),
+                    payment_method: id_of(object, "/payment_method").map(str::to_owned),
                 }),
                 _ => None,
             }

@@ -373,9 +373,17 @@ async fn the_stripe_js_flow_takes_a_payment_method_id_and_never_a_card_number() 
     assert!(item.get("encryptedPan").is_none(), "{item}");
     assert_eq!(item["stripe"]["sourceId"], pm.as_str());
 
-    // The same PaymentMethod again (now on a customer), or one Stripe never made.
-    for again in [pm.as_str(), "pm_NoSuchPaymentMethod"] {
-        let (status, body) = redirect(&body(json!({"paymentMethodId": again}))).await;
+    // The same post again within the double-submit window: the same card.
+    let (status, again) = redirect(&body(json!({"paymentMethodId": pm}))).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], card["id"]);
+    // The same PaymentMethod for another customer (it is on one now), or one Stripe
+    // never made: not a PaymentMethod that can be saved.
+    let other = create_customer(&t.private_api_key, json!({"firstName": "O"})).await;
+    for (who, id) in [(other, pm.as_str()), (customer, "pm_NoSuchPaymentMethod")] {
+        let mut post = body(json!({"paymentMethodId": id}));
+        post["customerId"] = json!(who);
+        let (status, body) = redirect(&post).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["Errors"][0]["Key"], "paymentMethodId", "{body}");
     }
@@ -443,4 +451,141 @@ async fn a_confirm_after_the_webhook_activated_the_card_answers_the_card() {
         "publicApiKey": tenant_a().public_api_key, "setupIntentClientSecret": secret}))
     .await;
     assert_eq!(status, 404, "{body}");
+}
+
+/// Someone holding the client secret confirms the SetupIntent with a card of their own
+/// (Stripe allows it, with the publishable key) and passes its challenge: the card the
+/// vault holds was never authenticated, so neither the webhook nor the confirm takes it.
+#[tokio::test]
+async fn a_setup_confirmed_with_another_card_saves_nothing() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[0])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"].as_str().unwrap();
+    let seti = body["RequiresAction"]["Id"].as_str().unwrap();
+    let account = tenant_a().stripe["accountId"].as_str().unwrap();
+    let other = browser_payment_method("4242424242424242", account).await;
+    let resp = http()
+        .post(format!(
+            "{}/v1/setup_intents/{seti}/confirm",
+            stack().stripe_url
+        ))
+        .form(&[
+            ("key", "pk_test_cardvault_platform"),
+            ("client_secret", secret),
+            ("payment_method", other.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, si) = json(resp).await;
+    assert_eq!(status, 200, "{si}");
+    assert_eq!(si["status"], "succeeded", "{si}");
+
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let (status, body) = redirect(&confirm).await;
+    assert_eq!(status, 404, "{body}");
+    // The webhook (a second later) takes nothing either.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(listed(customer).await.is_empty());
+}
+
+/// Six posts of one Stripe.js PaymentMethod at once (a double click, a retry), with no
+/// key: one card, every answer that card, and the PaymentMethod still saved at Stripe.
+#[tokio::test]
+async fn a_double_submit_of_one_payment_method_is_one_card_still_at_stripe() {
+    let t = redirect_tenant("pjs2", &[&["set-card-flow", "--flow", "stripe-js"]]);
+    let customer = create_customer(&t.private_api_key, json!({"firstName": "K"})).await;
+    let pm = browser_payment_method("4242424242424242", &t.stripe_account).await;
+    let body = json!({"customerId": customer, "publicApiKey": t.public_api_key,
+                      "paymentMethodId": pm, "recaptcha": PASS,
+                      "firstName": "Karen", "lastName": "Wood"});
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let body = body.clone();
+        posts.spawn(async move { redirect(&body).await });
+    }
+    let answers = posts.join_all().await;
+    let ids: Vec<_> = answers
+        .iter()
+        .map(|(status, card)| {
+            assert_eq!(*status, 200, "{card}");
+            card["id"].as_u64().unwrap()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(listed_of(&t.private_api_key, customer).await.len(), 1);
+    let (status, at_stripe) = stripe_get(&format!("/v1/payment_methods/{pm}")).await;
+    assert_eq!(status, 200, "{at_stripe}");
+    assert!(
+        at_stripe["customer"].is_string(),
+        "still saved: {at_stripe}"
+    );
+}
+
+async fn listed_of(key: &str, customer: u64) -> Vec<Value> {
+    let (status, body) = json(
+        call(
+            reqwest::Method::GET,
+            &format!("/v1/customers/{customer}/paymentMethods/creditCard"),
+            key,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// The confirm's secret never travels in a URL, even for a tenant that lets the document's
+/// sample send its card fields there.
+#[tokio::test]
+async fn the_confirms_secret_is_refused_in_the_query_string() {
+    let t = redirect_tenant("qs3ds", &[&["set-legacy-query-string-cards", "--on"]]);
+    let customer = create_customer(&t.private_api_key, json!({"firstName": "K"})).await;
+    let resp = http()
+        .post(url(&format!(
+            "/api/paymentsv2?setupIntentClientSecret=seti_x_secret_y&customerId={customer}&publicApiKey={}",
+            t.public_api_key
+        )))
+        .header("Origin", &tenant_a().allowed_origin)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["Errors"][0]["Key"], "setupIntentClientSecret",
+        "{body}"
+    );
+}
+
+/// A client's retry under its `Idempotency-Key` of a post that answered 402 finishes the
+/// same authentication: the first answer again, not a second SetupIntent.
+#[tokio::test]
+async fn a_keyed_retry_of_a_402_replays_the_same_setup() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    let key = format!("3ds-{}", fresh_user("k"));
+    let post = || async {
+        let resp = http()
+            .post(url("/api/paymentsv2"))
+            .header("Origin", &tenant_a().allowed_origin)
+            .header("Idempotency-Key", &key)
+            .json(&entry(customer, AUTH_CARDS[0]))
+            .send()
+            .await
+            .unwrap();
+        json(resp).await
+    };
+    let (status, first) = post().await;
+    assert_eq!(status, 402, "{first}");
+    let (status, again) = post().await;
+    assert_eq!(status, 402, "{again}");
+    assert_eq!(again["RequiresAction"]["Id"], first["RequiresAction"]["Id"]);
+    assert_eq!(
+        again["RequiresAction"]["ClientSecret"],
+        first["RequiresAction"]["ClientSecret"]
+    );
 }

@@ -139,6 +139,8 @@ pub enum EventChange {
         customer: String,
         setup_intent: String,
         status: String,
+        /// The PaymentMethod it was confirmed with (must be the card's own).
+        payment_method: Option<String>,
     },
     /// Another type, or an object the vault cannot name a card from: 200, no change.
     Ignored,

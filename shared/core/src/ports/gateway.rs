@@ -283,6 +283,13 @@ pub trait PaymentGateway: Send + Sync {
         auth: &StripeAuth,
         id: &str,
     ) -> Result<SetupIntent, StripeError>;
+    /// `POST /v1/setup_intents/{id}/cancel`: a SetupIntent the vault gave up on (its card
+    /// superseded or out of time), so that a late authentication saves nothing.
+    async fn cancel_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError>;
     /// A customer without a card (the user API's, before its first PaymentMethod).
     async fn create_customer(
         &self,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CardEntry, CustomerId, Deadline, OnceRecord, OnceState, StoredResponse, TenantId,
+    CardEntry, CustomerId, Deadline, OnceRecord, OnceState, StoredResponse, StripeJsEntry, TenantId,
 };
 use crate::error::Error;
 use crate::ports::{Claim, Clock, Ids, KeyService, OnceStore, Ports, StoreError};
@@ -166,6 +166,25 @@ impl<P: Ports> Vault<P> {
         let key = format!(
             "{IMPLICIT_PREFIX}{}",
             digest([fp.current.as_bytes(), detail.as_bytes()])
+        );
+        Ok((key, self.request_digest(request).await?))
+    }
+
+    /// The double-submit key of a Stripe.js-flow post: its PaymentMethod (one card, made
+    /// once in the browser) and what the post asks of it.
+    pub async fn double_submit_stripe_js(
+        &self,
+        customer: CustomerId,
+        entry: &StripeJsEntry,
+        request: &[u8],
+    ) -> Result<(String, String), Error> {
+        let detail = format!(
+            "{customer}/{:?}/{}",
+            entry.collect_minor, entry.make_default
+        );
+        let key = format!(
+            "{IMPLICIT_PREFIX}{}",
+            digest([entry.payment_method.as_bytes(), detail.as_bytes()])
         );
         Ok((key, self.request_digest(request).await?))
     }

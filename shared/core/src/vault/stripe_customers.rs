@@ -221,13 +221,13 @@ impl<P: Ports> Vault<P> {
             .await
             .map_err(stripe_error)?;
         let customer = self.customer(&user.tenant, link.customer_id).await?;
-        match self.settle_pending(&pm, &customer, &si).await? {
+        match self.settle_with_stripe(&auth, &pm, &customer, &si).await? {
             Settled::Active => {
                 link.pending = false;
                 Ok(link)
             }
             Settled::Waiting => Err(Self::action_required(&pm, &si)),
-            Settled::Removed => Err(no_such_token()),
+            Settled::Removed | Settled::Swapped(_) => Err(no_such_token()),
         }
     }
 

@@ -177,6 +177,20 @@ impl<P: Ports> Vault<P> {
         result
     }
 
+    /// [`Self::admit`] in the current window.
+    pub(crate) async fn admit_now(
+        &self,
+        tenant: &Tenant,
+        customer: CustomerId,
+        ip: Option<&str>,
+    ) -> Result<(), Error> {
+        let w = Window::at(
+            self.clock.now().unix_timestamp(),
+            tenant.velocity.window_secs(),
+        );
+        self.admit(&w, tenant, customer, ip).await
+    }
+
     /// One round trip: counts the attempt against every limit, or refuses it.
     async fn admit(
         &self,

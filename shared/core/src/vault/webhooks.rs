@@ -251,10 +251,11 @@ impl<P: Ports> Vault<P> {
             customer,
             setup_intent,
             status,
+            payment_method,
         } = &event.change
         {
             return self
-                .setup_settled(tenant, customer, setup_intent, status)
+                .setup_settled(tenant, customer, setup_intent, status, payment_method)
                 .await;
         }
         let Some((customer, source, change)) = CardChange::of(&event.change) else {
@@ -289,6 +290,7 @@ impl<P: Ports> Vault<P> {
         customer: &str,
         setup_intent: &str,
         status: &str,
+        payment_method: &Option<String>,
     ) -> Result<Handled, Error> {
         let si = crate::ports::SetupIntent {
             id: setup_intent.to_owned(),
@@ -296,7 +298,7 @@ impl<P: Ports> Vault<P> {
             client_secret: None,
             next_action: None,
             customer: Some(customer.to_owned()),
-            payment_method: None,
+            payment_method: payment_method.clone(),
             metadata: Default::default(),
             last_setup_error: None,
         };

@@ -405,6 +405,31 @@ impl MemoryGateway {
         s.setup_intents.insert(si.id.clone(), si);
     }
 
+    /// A SetupIntent as Stripe holds it now.
+    pub fn setup_intent(&self, id: &str) -> Option<SetupIntent> {
+        self.state.lock().unwrap().setup_intents.get(id).cloned()
+    }
+
+    /// Someone holding the client secret confirms the SetupIntent with another card of
+    /// theirs (Stripe allows it), and it succeeds: that card is attached to the customer.
+    pub fn confirm_setup_with_another_card(&self, setup_intent: &str, card: FakeCard) -> String {
+        let mut s = self.state.lock().unwrap();
+        let mut other = s.new_card(&card);
+        other.id = s.id("pm");
+        let id = other.id.clone();
+        let mut si = s.setup_intents[setup_intent].clone();
+        let customer = si.customer.clone().expect("a SetupIntent for a customer");
+        other.customer = Some(customer.clone());
+        if let Ok(c) = s.customer(&customer) {
+            c.sources.push(Source::Card(other));
+        }
+        si.status = "succeeded".into();
+        si.next_action = None;
+        si.payment_method = Some(id.clone());
+        s.setup_intents.insert(si.id.clone(), si);
+        id
+    }
+
     /// Strips every card's metadata (a card someone else added, not the vault).
     pub fn forget_metadata(&self) {
         for c in self.state.lock().unwrap().customers.values_mut() {
@@ -908,6 +933,35 @@ impl PaymentGateway for MemoryGateway {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found("setup_intent", id))
+    }
+
+    async fn cancel_setup_intent(
+        &self,
+        auth: &StripeAuth,
+        id: &str,
+    ) -> Result<SetupIntent, StripeError> {
+        let mut s = self.state.lock().unwrap();
+        s.call("cancel_setup_intent", auth, id.to_owned())?;
+        let si = s
+            .setup_intents
+            .get_mut(id)
+            .ok_or_else(|| not_found("setup_intent", id))?;
+        // As Stripe: one that succeeded (or was canceled) cannot be canceled.
+        if matches!(si.status.as_str(), "succeeded" | "canceled") {
+            return Err(StripeError::Api {
+                status: 400,
+                kind: "invalid_request_error".into(),
+                code: Some("setup_intent_unexpected_state".into()),
+                param: None,
+                message: format!(
+                    "You cannot cancel this SetupIntent because it has a status of {}.",
+                    si.status
+                ),
+            });
+        }
+        si.status = "canceled".into();
+        si.next_action = None;
+        Ok(si.clone())
     }
 
     async fn create_customer(

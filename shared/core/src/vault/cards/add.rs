@@ -112,7 +112,13 @@ impl<P: Ports> Vault<P> {
                 // Entered again while its authentication waits (or after it ran out): the
                 // old attempt gives way, and this one starts afresh. The number alone never
                 // reads the waiting card's SetupIntent.
-                Some(pending) => self.remove_pending(&pending, "superseded").await?,
+                Some(pending) => {
+                    self.remove_pending(&pending, "superseded").await?;
+                    if let Some(waiting) = &pending.pending {
+                        self.abandon_setup(&auth, &pending, &waiting.setup_intent)
+                            .await;
+                    }
+                }
                 None => {}
             }
         }
@@ -213,9 +219,15 @@ impl<P: Ports> Vault<P> {
             }
             Ok(Created::Duplicate(existing)) => {
                 // A concurrent request stored the same card first: answer its record, as
-                // this request entered it.
-                self.compensate(auth, undo).await;
+                // this request entered it. Ours is undone at Stripe unless it is the very
+                // PaymentMethod that record holds (two posts of one Stripe.js
+                // PaymentMethod): detaching it would take the card from the winner.
                 let view = self.existing_view(&tenant.id, &customer, existing).await?;
+                let same = view.payment_method.stripe.as_ref().map(|s| &s.source_id)
+                    == Some(&stripe.source_id);
+                if !same {
+                    self.compensate(auth, undo).await;
+                }
                 return Ok(Added {
                     view: as_entered(view, &pm.holder, &pm.email),
                     created: false,

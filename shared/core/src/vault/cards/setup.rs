@@ -15,8 +15,8 @@
 
 use super::{CardView, Vault};
 use crate::domain::{
-    AuditAction, Customer, CustomerId, OutOfTime, PaymentMethod, PaymentMethodId, Status, TenantId,
-    Timestamp,
+    AuditAction, Customer, CustomerId, OutOfTime, PaymentMethod, PaymentMethodId, Status, Tenant,
+    TenantId, Timestamp,
 };
 use crate::error::{ActionRequired, Error};
 use crate::ports::{
@@ -42,6 +42,9 @@ impl Saved {
     }
 }
 
+/// A SetupIntent's statuses while it still waits for the cardholder (or Stripe).
+const WAITING: [&str; 3] = ["requires_action", "requires_confirmation", "processing"];
+
 /// What a pending card's SetupIntent says now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Settled {
@@ -51,6 +54,10 @@ pub enum Settled {
     Waiting,
     /// The authentication failed, was canceled or ran out of time: the card is gone.
     Removed,
+    /// The SetupIntent succeeded with another PaymentMethod than the card's (someone with
+    /// the client secret confirmed it with their own card): the card is gone, and that
+    /// PaymentMethod, attached to the customer by Stripe, is to be detached.
+    Swapped(Option<String>),
 }
 
 impl<P: Ports> Vault<P> {
@@ -158,20 +165,79 @@ impl<P: Ports> Vault<P> {
         if pending.setup_intent != si.id {
             return Err(Error::not_found("Card", pm.id));
         }
+        // Anyone holding the client secret can confirm the SetupIntent with another card
+        // (Stripe allows it): what 3-D Secure passed must be the card the vault holds, or
+        // the card is not taken. (The other PaymentMethod is left to the caller that can
+        // reach Stripe: `Settled::Swapped`.)
+        let ours = pm.stripe.as_ref().map(|s| s.source_id.as_str());
+        if si.status == "succeeded" && si.payment_method.as_deref() != ours {
+            tracing::warn!(card = %pm.id, setup_intent = %si.id,
+                "a SetupIntent succeeded with another PaymentMethod than the card's: removed");
+            self.remove_pending(pm, "payment_method_mismatch").await?;
+            return Ok(Settled::Swapped(si.payment_method.clone()));
+        }
         match si.status.as_str() {
             "succeeded" => self
                 .activate(pm, customer, now)
                 .await
                 .map(|()| Settled::Active),
-            "requires_action" | "requires_confirmation" | "processing"
-                if pending.expires_at > now =>
-            {
-                Ok(Settled::Waiting)
-            }
+            status if WAITING.contains(&status) && pending.expires_at > now => Ok(Settled::Waiting),
             _ => {
                 self.remove_pending(pm, si.status.as_str()).await?;
                 Ok(Settled::Removed)
             }
+        }
+    }
+
+    /// [`Self::settle_pending`] where Stripe can be reached: a PaymentMethod swapped in by
+    /// someone else, which Stripe attached to the customer, is detached again.
+    pub(crate) async fn settle_with_stripe(
+        &self,
+        auth: &StripeAuth,
+        pm: &PaymentMethod,
+        customer: &Customer,
+        si: &SetupIntent,
+    ) -> Result<Settled, Error> {
+        let settled = self.settle_pending(pm, customer, si).await?;
+        if let (Settled::Swapped(Some(other)), Some(stripe)) = (&settled, &pm.stripe) {
+            let undo = Undo::Detach {
+                customer: stripe.customer_id.clone(),
+                card: other.clone(),
+            };
+            self.compensate(auth, undo).await;
+        }
+        // Given up while it still waited (out of time): a late authentication must save
+        // nothing at Stripe.
+        if settled == Settled::Removed && WAITING.contains(&si.status.as_str()) {
+            self.abandon_setup(auth, pm, &si.id).await;
+        }
+        Ok(settled)
+    }
+
+    /// A SetupIntent the vault gave up on (its pending card superseded or out of time):
+    /// canceled at Stripe; one that succeeded meanwhile has its PaymentMethod detached, so
+    /// no card stays on the Stripe customer that the vault does not hold. Best effort,
+    /// logged with the ids.
+    pub(crate) async fn abandon_setup(&self, auth: &StripeAuth, pm: &PaymentMethod, id: &str) {
+        if self.gateway.cancel_setup_intent(auth, id).await.is_ok() {
+            return;
+        }
+        let si = match self.gateway.retrieve_setup_intent(auth, id).await {
+            Ok(si) => si,
+            Err(e) => {
+                tracing::warn!(error = %e, setup_intent = id, card = %pm.id,
+                    "a SetupIntent given up on was neither canceled nor read: cancel it by hand");
+                return;
+            }
+        };
+        if let (true, Some(attached), Some(stripe)) =
+            (si.status == "succeeded", si.payment_method, &pm.stripe)
+        {
+            let undo = Undo::Detach {
+                customer: stripe.customer_id.clone(),
+                card: attached,
+            };
+            self.compensate(auth, undo).await;
         }
     }
 
@@ -261,6 +327,37 @@ impl<P: Ports> Vault<P> {
         customer: CustomerId,
         client_secret: &str,
     ) -> Result<CardView, Error> {
+        self.confirm(tenant, customer, client_secret, None).await
+    }
+
+    /// [`Self::confirm_setup`] from the transparent redirect, unauthenticated but for the
+    /// secret: a confirm that would ask Stripe is first counted against the tenant's
+    /// card-testing limits (per source IP, per public key, per customer), so that a flood
+    /// of posts with a known SetupIntent and wrong secrets cannot spend the tenant's Stripe
+    /// rate limit. One that finds no card waiting asks nothing and counts nothing.
+    pub async fn confirm_from_redirect(
+        &self,
+        tenant: &Tenant,
+        customer: CustomerId,
+        client_secret: &str,
+        source_ip: Option<&str>,
+    ) -> Result<CardView, Error> {
+        self.confirm(
+            &tenant.id,
+            customer,
+            client_secret,
+            Some((tenant, source_ip)),
+        )
+        .await
+    }
+
+    async fn confirm(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        client_secret: &str,
+        admit: Option<(&Tenant, Option<&str>)>,
+    ) -> Result<CardView, Error> {
         let missing = || Error::NotFound {
             entity: "Card",
             id: "(of this client secret)".into(),
@@ -275,6 +372,9 @@ impl<P: Ports> Vault<P> {
         let Some(pm) = methods.into_iter().find(|p| p.saved_by(setup_intent)) else {
             return Err(missing());
         };
+        if let Some((settings, ip)) = admit {
+            self.admit_now(settings, customer, ip).await?;
+        }
         let tenant_settings = self.tenant(tenant).await?;
         let auth = self
             .stripe_auth(
@@ -307,7 +407,7 @@ impl<P: Ports> Vault<P> {
         let settled = if pm.is_on_file() {
             Settled::Active
         } else {
-            self.settle_pending(&pm, &owner, &si).await?
+            self.settle_with_stripe(&auth, &pm, &owner, &si).await?
         };
         match settled {
             Settled::Active => {
@@ -330,7 +430,7 @@ impl<P: Ports> Vault<P> {
                 Ok(view)
             }
             Settled::Waiting => Err(Self::action_required(&pm, &si)),
-            Settled::Removed => Err(missing()),
+            Settled::Removed | Settled::Swapped(_) => Err(missing()),
         }
     }
 }

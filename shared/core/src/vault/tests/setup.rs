@@ -35,9 +35,15 @@ fn setup_event(v: &Vault<Memory>, id: &str, kind: &str, seti: &str, cus: &str) -
         "setup_intent.succeeded" => "succeeded",
         _ => "requires_payment_method",
     };
+    // The PaymentMethod it was confirmed with, as Stripe names it in the event.
+    let pm = v
+        .gateway
+        .setup_intent(seti)
+        .and_then(|si| si.payment_method);
     json!({"id": id, "object": "event", "type": kind, "created": now(v) - 1,
            "data": {"object": {"id": seti, "object": "setup_intent", "customer": cus,
-                               "status": status, "usage": "off_session"}}})
+                               "status": status, "usage": "off_session",
+                               "payment_method": pm}}})
 }
 
 /// Delivers `event`, signed, to the own-key tenant's endpoint.
@@ -570,8 +576,12 @@ async fn a_pending_card_entered_again_after_its_window_is_superseded() {
     assert_eq!(stored_card(&v, old), None, "the old attempt gave way");
     assert_pending(&v, new, &b.intent_id, true);
     assert_eq!(audited(&v, "card.removed", "superseded", old), 1);
-    // The old SetupIntent's late success activates nothing.
-    v.gateway.authenticate_setup(&a.intent_id, true);
+    // The old SetupIntent is canceled at Stripe: a late authentication saves nothing
+    // there, and its confirm finds nothing here.
+    assert_eq!(
+        v.gateway.setup_intent(&a.intent_id).unwrap().status,
+        "canceled"
+    );
     let e = err(v.confirm_setup(&tid(OWN), c.id, &a.client_secret).await);
     not_found(e);
     assert_pending(&v, new, &b.intent_id, true);
@@ -631,4 +641,41 @@ async fn activating_a_card_activated_meanwhile_is_done_with_no_second_event() {
     let [pm] = stored_of(&v, c.id).try_into().expect("one card");
     assert!(pm.is_on_file());
     assert_eq!(audited(&v, "card.added", "authenticated", id), 1);
+}
+
+/// Anyone holding the client secret can confirm the SetupIntent with a card of their own,
+/// and pass its 3-D Secure: the card the vault holds was not authenticated, so it is not
+/// taken, by the confirm or by the webhook; the confirm detaches the other card again.
+#[tokio::test]
+async fn a_setup_confirmed_with_another_card_saves_nothing() {
+    let v = hooked();
+    let c = customer(&v, OWN).await;
+    let a = pending_entered(&v, &c, true).await;
+    let id = assert_setup_answer(&a);
+    let cus = reread(&v, &c).await.stripe_customer_id.unwrap();
+    let other = v
+        .gateway
+        .confirm_setup_with_another_card(&a.intent_id, stripe_card("4444"));
+
+    not_found(err(v
+        .confirm_setup(&tid(OWN), c.id, &a.client_secret)
+        .await));
+    assert!(
+        stored_card(&v, id).is_none(),
+        "the unauthenticated card is gone"
+    );
+    assert!(
+        !v.gateway.sources_of(&cus).contains(&other),
+        "the other card is detached from the customer again"
+    );
+
+    // The webhook alone, the same.
+    let b = pending_entered(&v, &c, false).await;
+    let id = assert_setup_answer(&b);
+    v.gateway
+        .confirm_setup_with_another_card(&b.intent_id, stripe_card("5555"));
+    let e = setup_event(&v, "evt_swap", "setup_intent.succeeded", &b.intent_id, &cus);
+    ok(deliver(&v, &e).await);
+    assert!(stored_card(&v, id).is_none());
+    assert!(list(&v, &c).await.is_empty());
 }

@@ -99,7 +99,10 @@ impl Params {
         if self.in_query.is_empty() {
             return Ok(());
         }
-        if tenant.legacy_query_string_cards {
+        // No document's client sends the confirm's secret: it never comes from a URL, even
+        // for a tenant that lets the sample's card fields.
+        let secret_in_url = self.in_query.contains(&"setupIntentClientSecret");
+        if tenant.legacy_query_string_cards && !secret_in_url {
             // Which tenants' clients still need moving to the body; no field names, no values.
             tracing::info!(tenant = %tenant.id, "card fields read from the query string (legacyQueryStringCards)");
             return Ok(());
@@ -108,6 +111,7 @@ impl Params {
             NOT_IN_URL
                 .iter()
                 .filter(|f| self.in_query.contains(f))
+                .filter(|f| !tenant.legacy_query_string_cards || **f == "setupIntentClientSecret")
                 .map(|&f| {
                     FieldError::new(
                         f,
