@@ -121,6 +121,23 @@ impl PaymentMethodObject {
     }
 }
 
+/// Adds the fields that are given (Stripe takes an absent field as unset; an empty one
+/// would clear it).
+fn push_given<'a, const N: usize>(
+    form: &mut Vec<(&'a str, &'a str)>,
+    fields: [(&'a str, Option<&'a str>); N],
+) {
+    form.extend(fields.into_iter().filter_map(|(k, v)| Some((k, v?))));
+}
+
+/// `metadata[<key>]`, the form names of `metadata`'s keys.
+fn metadata_keys(metadata: &[(&str, &str)]) -> Vec<String> {
+    metadata
+        .iter()
+        .map(|(k, _)| format!("metadata[{k}]"))
+        .collect()
+}
+
 /// PaymentMethods (`pm_…`) take their own endpoints; legacy cards (`card_…`) and bank
 /// accounts (`ba_…`) the customer's sources.
 fn is_payment_method(id: &str) -> bool {
@@ -197,10 +214,7 @@ impl PaymentGateway for StripeClient {
         metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<CreatedCustomer, StripeError> {
-        let keys: Vec<String> = metadata
-            .iter()
-            .map(|(k, _)| format!("metadata[{k}]"))
-            .collect();
+        let keys = metadata_keys(metadata);
         let mut form = vec![("source", token.reveal()), ("expand[]", "sources")];
         form.extend(
             keys.iter()
@@ -289,17 +303,16 @@ impl PaymentGateway for StripeClient {
             ("card[exp_year]", year.as_str()),
             ("card[name]", card.name),
         ];
-        for (k, v) in [
-            ("card[address_line1]", card.address_line1),
-            ("card[address_line2]", card.address_line2),
-            ("card[address_city]", card.address_city),
-            ("card[address_zip]", card.address_zip),
-            ("card[address_country]", card.address_country),
-        ] {
-            if let Some(v) = v {
-                form.push((k, v));
-            }
-        }
+        push_given(
+            &mut form,
+            [
+                ("card[address_line1]", card.address_line1),
+                ("card[address_line2]", card.address_line2),
+                ("card[address_city]", card.address_city),
+                ("card[address_zip]", card.address_zip),
+                ("card[address_country]", card.address_country),
+            ],
+        );
         let token: Object = self
             .send(
                 auth,
@@ -453,17 +466,16 @@ impl PaymentGateway for StripeClient {
                 if !card.name.is_empty() {
                     form.push(("billing_details[name]", card.name));
                 }
-                for (k, v) in [
-                    ("billing_details[address][line1]", card.address_line1),
-                    ("billing_details[address][line2]", card.address_line2),
-                    ("billing_details[address][city]", card.address_city),
-                    ("billing_details[address][postal_code]", card.address_zip),
-                    ("billing_details[address][country]", card.address_country),
-                ] {
-                    if let Some(v) = v {
-                        form.push((k, v));
-                    }
-                }
+                push_given(
+                    &mut form,
+                    [
+                        ("billing_details[address][line1]", card.address_line1),
+                        ("billing_details[address][line2]", card.address_line2),
+                        ("billing_details[address][city]", card.address_city),
+                        ("billing_details[address][postal_code]", card.address_zip),
+                        ("billing_details[address][country]", card.address_country),
+                    ],
+                );
             }
         }
         let pm: PaymentMethodObject = self
@@ -486,10 +498,7 @@ impl PaymentGateway for StripeClient {
         metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<SetupIntent, StripeError> {
-        let keys: Vec<String> = metadata
-            .iter()
-            .map(|(k, _)| format!("metadata[{k}]"))
-            .collect();
+        let keys = metadata_keys(metadata);
         let mut form = vec![
             ("customer", customer),
             ("payment_method", payment_method),
@@ -536,10 +545,7 @@ impl PaymentGateway for StripeClient {
         metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
-        let keys: Vec<String> = metadata
-            .iter()
-            .map(|(k, _)| format!("metadata[{k}]"))
-            .collect();
+        let keys = metadata_keys(metadata);
         let form: Vec<(&str, &str)> = keys
             .iter()
             .map(String::as_str)
@@ -586,17 +592,16 @@ impl PaymentGateway for StripeClient {
             ("source[exp_year]", year.as_str()),
             ("source[name]", card.name),
         ];
-        for (k, v) in [
-            ("source[address_line1]", card.address_line1),
-            ("source[address_line2]", card.address_line2),
-            ("source[address_city]", card.address_city),
-            ("source[address_zip]", card.address_zip),
-            ("source[address_country]", card.address_country),
-        ] {
-            if let Some(v) = v {
-                form.push((k, v));
-            }
-        }
+        push_given(
+            &mut form,
+            [
+                ("source[address_line1]", card.address_line1),
+                ("source[address_line2]", card.address_line2),
+                ("source[address_city]", card.address_city),
+                ("source[address_zip]", card.address_zip),
+                ("source[address_country]", card.address_country),
+            ],
+        );
         let path = format!("/v1/customers/{customer}/sources");
         self.send(auth, Method::POST, &path, &form, Some(idempotency_key))
             .await

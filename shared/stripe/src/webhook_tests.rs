@@ -408,3 +408,48 @@ fn only_the_first_timestamp_counts() {
         Ok(NOW)
     );
 }
+
+/// A collection's failed 3-D Secure happens after the redirect answered (it counted
+/// nothing): Stripe's event of it is counted.
+#[test]
+fn a_collections_failed_authentication_is_counted_by_the_webhook() {
+    let pi = json!({"id": "pi_1", "customer": "cus_1", "payment_method": "pm_1",
+        "metadata": {COLLECTION_METADATA_KEY: "1"},
+        "last_payment_error": {"code": "payment_intent_authentication_failure",
+            "message": "The provided PaymentMethod has failed authentication.",
+            "payment_method": {"id": "pm_1"}}});
+    assert!(matches!(
+        event("payment_intent.payment_failed", pi).change,
+        EventChange::ChargeFailed(..)
+    ));
+}
+
+/// A SetupIntent's end names its customer, itself, how it ended and the PaymentMethod it
+/// was confirmed with (which must be the pending card's own).
+#[test]
+fn setup_intent_events_read_into_a_settled_setup() {
+    for (kind, status, pm) in [
+        ("setup_intent.succeeded", "succeeded", Some("pm_1")),
+        ("setup_intent.setup_failed", "setup_failed", None),
+        ("setup_intent.canceled", "canceled", None),
+    ] {
+        let si = json!({"id": "seti_1", "object": "setup_intent", "customer": "cus_1",
+            "payment_method": pm, "status": "whatever"});
+        assert_eq!(
+            event(kind, si).change,
+            EventChange::SetupSettled {
+                customer: "cus_1".into(),
+                setup_intent: "seti_1".into(),
+                status: status.into(),
+                payment_method: pm.map(str::to_owned),
+            },
+            "{kind}"
+        );
+    }
+    // No customer: nothing of the vault's.
+    let si = json!({"id": "seti_1", "object": "setup_intent", "status": "succeeded"});
+    assert_eq!(
+        event("setup_intent.succeeded", si).change,
+        EventChange::Ignored
+    );
+}

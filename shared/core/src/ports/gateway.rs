@@ -398,3 +398,35 @@ impl From<&SourceCard> for Card {
         }
     }
 }
+
+impl From<&Card> for SourceCard {
+    /// A card as Stripe shows it inside its customer (`object: card`), every field kept.
+    fn from(c: &Card) -> Self {
+        Self {
+            id: c.id.clone(),
+            object: "card".into(),
+            customer: c.customer.clone(),
+            brand: c.brand.clone(),
+            last4: c.last4.clone(),
+            exp_month: c.exp_month,
+            exp_year: c.exp_year,
+            name: c.name.clone(),
+            address_line1: c.address_line1.clone(),
+            address_line2: c.address_line2.clone(),
+            address_city: c.address_city.clone(),
+            address_state: c.address_state.clone(),
+            address_zip: c.address_zip.clone(),
+            address_country: c.address_country.clone(),
+            country: c.country.clone(),
+            funding: c.funding.clone(),
+            fingerprint: c.fingerprint.clone(),
+            cvc_check: c.cvc_check.clone(),
+            metadata: c
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..SourceCard::default()
+        }
+    }
+}

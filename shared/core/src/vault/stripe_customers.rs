@@ -339,34 +339,17 @@ impl<P: Ports> Vault<P> {
     }
 }
 
-/// A PaymentMethod's card as the user API shows a Stripe customer's card (`source`).
+/// A PaymentMethod's card as the user API shows a Stripe customer's card (`source`): on
+/// its customer (or to be, once authenticated), with a source's brand spelling ("Visa",
+/// "American Express"), not a PaymentMethod's ("visa").
 fn source_card(card: &Card, customer: &str) -> SourceCard {
-    SourceCard {
-        id: card.id.clone(),
-        object: "card".into(),
-        // A source's spelling ("Visa", "American Express"), not a PaymentMethod's ("visa").
-        brand: card
-            .brand
-            .as_deref()
-            .map(|b| CardBrand::from_stripe(b).stripe_name().to_owned()),
-        last4: card.last4.clone(),
-        exp_month: card.exp_month,
-        exp_year: card.exp_year,
-        name: card.name.clone(),
-        fingerprint: card.fingerprint.clone(),
-        // Attached by the SetupIntent (or to be, once authenticated).
-        customer: Some(customer.to_owned()),
-        address_line1: card.address_line1.clone(),
-        address_line2: card.address_line2.clone(),
-        address_city: card.address_city.clone(),
-        address_state: card.address_state.clone(),
-        address_zip: card.address_zip.clone(),
-        address_country: card.address_country.clone(),
-        country: card.country.clone(),
-        funding: card.funding.clone(),
-        cvc_check: card.cvc_check.clone(),
-        ..SourceCard::default()
-    }
+    let mut source = SourceCard::from(card);
+    source.customer = Some(customer.to_owned());
+    source.brand = card
+        .brand
+        .as_deref()
+        .map(|b| CardBrand::from_stripe(b).stripe_name().to_owned());
+    source
 }
 
 /// An unknown token, and one another user already used, answer alike.

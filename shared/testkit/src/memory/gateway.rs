@@ -310,6 +310,29 @@ impl MemoryGateway {
         Ok(latency > allowed)
     }
 
+    /// A customer with no card, once per idempotency key, under the call's account (a cut
+    /// deadline, as the real client's, leaves nothing made).
+    async fn new_customer(
+        &self,
+        op: &'static str,
+        auth: &StripeAuth,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        if self.elapse(op).await? {
+            return Err(cut(op));
+        }
+        let mut s = self.state.lock().unwrap();
+        s.call(op, auth, idempotency_key.to_owned())?;
+        if let Some(id) = s.replies.get(idempotency_key) {
+            return Ok(id.clone());
+        }
+        let id = s.id("cus");
+        s.customers.insert(id.clone(), Customer::default());
+        s.replies.insert(idempotency_key.to_owned(), id.clone());
+        s.accounts.insert(id.clone(), auth.account.clone());
+        Ok(id)
+    }
+
     /// Every call so far, as `op detail`, and forgets them.
     pub fn take_calls(&self) -> Vec<String> {
         std::mem::take(&mut self.state.lock().unwrap().calls)
@@ -466,32 +489,9 @@ fn source_id(src: &Source) -> &str {
 
 /// The card as Stripe answers it inside its new customer: every field it holds.
 fn source_card(card: &Card, customer: &str) -> SourceCard {
-    SourceCard {
-        id: card.id.clone(),
-        brand: card.brand.clone(),
-        last4: card.last4.clone(),
-        exp_month: card.exp_month,
-        exp_year: card.exp_year,
-        name: card.name.clone(),
-        fingerprint: card.fingerprint.clone(),
-        customer: Some(customer.to_owned()),
-        object: "card".into(),
-        address_line1: card.address_line1.clone(),
-        address_line2: card.address_line2.clone(),
-        address_city: card.address_city.clone(),
-        address_state: card.address_state.clone(),
-        address_zip: card.address_zip.clone(),
-        address_country: card.address_country.clone(),
-        country: card.country.clone(),
-        funding: card.funding.clone(),
-        cvc_check: card.cvc_check.clone(),
-        metadata: card
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        ..SourceCard::default()
-    }
+    let mut source = SourceCard::from(card);
+    source.customer = Some(customer.to_owned());
+    source
 }
 
 #[async_trait]
@@ -518,19 +518,8 @@ impl PaymentGateway for MemoryGateway {
         idempotency_key: &str,
         _vault_customer_id: &str,
     ) -> Result<String, StripeError> {
-        if self.elapse("create_vault_customer").await? {
-            return Err(cut("create_vault_customer"));
-        }
-        let mut s = self.state.lock().unwrap();
-        s.call("create_vault_customer", auth, idempotency_key.to_owned())?;
-        if let Some(id) = s.replies.get(idempotency_key) {
-            return Ok(id.clone());
-        }
-        let id = s.id("cus");
-        s.customers.insert(id.clone(), Customer::default());
-        s.replies.insert(idempotency_key.to_owned(), id.clone());
-        s.accounts.insert(id.clone(), auth.account.clone());
-        Ok(id)
+        self.new_customer("create_vault_customer", auth, idempotency_key)
+            .await
     }
 
     async fn create_customer_with_source(
@@ -970,17 +959,8 @@ impl PaymentGateway for MemoryGateway {
         _metadata: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
-        self.elapse("create_customer").await?;
-        let mut s = self.state.lock().unwrap();
-        s.call("create_customer", auth, idempotency_key.to_owned())?;
-        if let Some(id) = s.replies.get(idempotency_key) {
-            return Ok(id.clone());
-        }
-        let id = s.id("cus");
-        s.customers.insert(id.clone(), Customer::default());
-        s.replies.insert(idempotency_key.to_owned(), id.clone());
-        s.accounts.insert(id.clone(), auth.account.clone());
-        Ok(id)
+        self.new_customer("create_customer", auth, idempotency_key)
+            .await
     }
 
     async fn token_card_id(&self, auth: &StripeAuth, token: &str) -> Result<String, StripeError> {
