@@ -34,7 +34,8 @@
 
 use cardvault::domain::{CardNumber, Cvv, Expiry, PaymentMethodId, StripeToken};
 use cardvault_core::ports::{
-    CardDetails, CardOnFile, PaymentGateway, Source, StripeAuth, StripeError, CARD_METADATA_KEY,
+    Card, CardDetails, CardOnFile, NewCard, PaymentGateway, SetupIntent, Source, StripeAuth,
+    StripeError, CARD_METADATA_KEY,
 };
 use cardvault_stripe::{RetryPolicy, StripeClient};
 
@@ -84,6 +85,11 @@ contract!(
     a_declined_card_on_file_is_refused_and_not_added,
     a_declined_card_makes_no_customer_with_it,
     a_detached_card_collects_nothing,
+    a_card_saved_by_a_setup_intent_is_the_customers_payment_method,
+    a_card_asking_for_3ds_waits_attached_to_no_one,
+    a_declined_card_is_refused_at_setup_and_not_attached,
+    a_token_becomes_a_payment_method,
+    a_browser_payment_method_reads_back_with_its_customer,
 );
 
 // ---- helpers ----------------------------------------------------------------------
@@ -606,4 +612,117 @@ async fn a_detached_card_collects_nothing<G: PaymentGateway>(g: &G) {
         .await
         .unwrap_err();
     assert!(missing(&e), "{e:?}");
+}
+
+// ---- PaymentMethods saved through SetupIntents ------------------------------------------
+
+async fn payment_method<G: PaymentGateway>(g: &G, pan: &str) -> Card {
+    let number = number(pan);
+    let cvv = Cvv::parse("123", Some(number.brand())).unwrap();
+    let card = CardDetails {
+        number: &number,
+        cvv: &cvv,
+        expiry: EXPIRY,
+        name: "Jane Roe",
+        address_line1: Some("1 Main St"),
+        address_line2: None,
+        address_city: Some("Springfield"),
+        address_zip: Some("12345"),
+        address_country: Some("US"),
+    };
+    let pm = g
+        .create_payment_method(&auth(), NewCard::Details(&card), &key("pm"))
+        .await
+        .unwrap();
+    assert!(pm.id.starts_with("pm_"), "{}", pm.id);
+    assert_eq!(pm.last4.as_deref(), Some(&pan[pan.len() - 4..]));
+    assert_eq!(pm.customer, None, "made, not yet saved");
+    pm
+}
+
+async fn setup<G: PaymentGateway>(g: &G, cus: &str, pm: &str) -> Result<SetupIntent, StripeError> {
+    let meta = [("cardvault_tenant", "contract")];
+    g.setup_off_session(&auth(), cus, pm, &meta, &key("setup"))
+        .await
+}
+
+async fn a_card_saved_by_a_setup_intent_is_the_customers_payment_method<G: PaymentGateway>(g: &G) {
+    let cus = vault_customer(g).await;
+    let pm = payment_method(g, "4242424242424242").await;
+    let si = setup(g, &cus, &pm.id).await.unwrap();
+    assert_eq!(si.status, "succeeded");
+    assert_eq!(si.payment_method.as_deref(), Some(pm.id.as_str()));
+    let Source::Card(card) = g.retrieve_source(&auth(), &cus, &pm.id).await.unwrap() else {
+        panic!("a card")
+    };
+    assert_eq!(card.last4.as_deref(), Some("4242"));
+    g.set_default_source(&auth(), &cus, &pm.id).await.unwrap();
+    g.detach_source(&auth(), &cus, &pm.id).await.unwrap();
+    let e = g.retrieve_source(&auth(), &cus, &pm.id).await.unwrap_err();
+    assert!(missing(&e), "{e:?}");
+    // Detached already: Stripe's refusal reads as "not there", as a source's 404 does.
+    let e = g.detach_source(&auth(), &cus, &pm.id).await.unwrap_err();
+    assert!(missing(&e), "{e:?}");
+}
+
+async fn a_card_asking_for_3ds_waits_attached_to_no_one<G: PaymentGateway>(g: &G) {
+    let cus = vault_customer(g).await;
+    let pm = payment_method(g, "4000002500003155").await;
+    let si = setup(g, &cus, &pm.id).await.unwrap();
+    assert_eq!(si.status, "requires_action");
+    assert!(si
+        .client_secret
+        .as_deref()
+        .is_some_and(|c| c.starts_with(&format!("{}_secret_", si.id))));
+    assert_eq!(si.next_action.as_ref().unwrap()["type"], "use_stripe_sdk");
+    let e = g.retrieve_source(&auth(), &cus, &pm.id).await.unwrap_err();
+    assert!(missing(&e), "not the customer's until authenticated: {e:?}");
+    let read = g.retrieve_setup_intent(&auth(), &si.id).await.unwrap();
+    assert_eq!(read.status, "requires_action");
+    let canceled = g.cancel_setup_intent(&auth(), &si.id).await.unwrap();
+    assert_eq!(canceled.status, "canceled");
+}
+
+async fn a_declined_card_is_refused_at_setup_and_not_attached<G: PaymentGateway>(g: &G) {
+    let cus = vault_customer(g).await;
+    let pm = payment_method(g, "4000000000000002").await;
+    let e = setup(g, &cus, &pm.id).await.unwrap_err();
+    assert!(e.card_declined().is_some(), "{e:?}");
+    let e = g.retrieve_source(&auth(), &cus, &pm.id).await.unwrap_err();
+    assert!(missing(&e), "{e:?}");
+}
+
+async fn a_token_becomes_a_payment_method<G: PaymentGateway>(g: &G) {
+    let tok = token(g, "5555555555554444").await;
+    let pm = g
+        .create_payment_method(&auth(), NewCard::Token(&tok), &key("pm"))
+        .await
+        .unwrap();
+    assert!(pm.id.starts_with("pm_"), "{}", pm.id);
+    assert_eq!(pm.last4.as_deref(), Some("4444"));
+    assert_eq!((pm.exp_month, pm.exp_year), (Some(8), Some(2031)));
+}
+
+async fn a_browser_payment_method_reads_back_with_its_customer<G: PaymentGateway>(g: &G) {
+    let pm = payment_method(g, "4242424242424242").await;
+    let read = g
+        .create_payment_method(&auth(), NewCard::Made(&pm.id), &key("read"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.id.as_str(), read.customer.as_deref()),
+        (pm.id.as_str(), None)
+    );
+    let cus = vault_customer(g).await;
+    setup(g, &cus, &pm.id).await.unwrap();
+    let read = g
+        .create_payment_method(&auth(), NewCard::Made(&pm.id), &key("read"))
+        .await
+        .unwrap();
+    assert_eq!(read.customer.as_deref(), Some(cus.as_str()), "saved now");
+    let e = g
+        .create_payment_method(&auth(), NewCard::Made("pm_NoSuchOne"), &key("read"))
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
 }

@@ -793,10 +793,18 @@ impl PaymentGateway for MemoryGateway {
             }
         }
         if let NewCard::Made(id) = card {
+            // Not saved yet, or saved on a customer (then it says which).
+            let saved = s.customers.values().find_map(|c| {
+                c.sources.iter().find_map(|src| match src {
+                    Source::Card(card) if card.id == id => Some(card.clone()),
+                    _ => None,
+                })
+            });
             return s
                 .payment_methods
                 .get(id)
                 .map(|(c, _)| c.clone())
+                .or(saved)
                 .ok_or_else(|| not_found("payment_method", id));
         }
         let (mut c, declines, asks) = match card {
