@@ -664,12 +664,15 @@ async def check(args, facts, rec, exp, tenants, burst_tenant, session, checks):
     for cid, c in ours.items():
         if c.get("deleted"):
             continue
-        st, srcs = await stripe.req("GET", f"/v1/customers/{cid}/sources")
-        assert st == 200, srcs
-        if srcs.get("has_more"):  # localstripe's source list takes no paging options
-            unlisted.append(cid)
-        for src in srcs["data"]:
-            at_stripe[(cid, src["id"])] = src
+        # Its legacy sources, then its PaymentMethods (how the vault saves cards now).
+        for path in (f"/v1/customers/{cid}/sources",
+                     f"/v1/customers/{cid}/payment_methods?type=card"):
+            st, srcs = await stripe.req("GET", path)
+            assert st == 200, srcs
+            if srcs.get("has_more"):  # localstripe's lists take no paging options
+                unlisted.append(cid)
+            for src in srcs["data"]:
+                at_stripe[(cid, src["id"])] = src
     held = {}
     for pm in pms.values():
         s = pm.get("stripe")
@@ -680,8 +683,13 @@ async def check(args, facts, rec, exp, tenants, burst_tenant, session, checks):
     for (cus, src), pid in held.items():
         if (cus, src) in at_stripe:
             continue
-        st, _ = await stripe.req("GET", f"/v1/customers/{cus}/sources/{src}")
-        if st != 200:
+        if src.startswith("pm_"):
+            st, got = await stripe.req("GET", f"/v1/payment_methods/{src}")
+            here = st == 200 and got.get("customer") == cus
+        else:
+            st, _ = await stripe.req("GET", f"/v1/customers/{cus}/sources/{src}")
+            here = st == 200
+        if not here:
             gone.append(f"card {pid} ({src})")
     for pm in pms.values():  # imported cards: still on the merchant's Stripe customer
         s = pm.get("stripe")

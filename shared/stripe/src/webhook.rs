@@ -258,7 +258,11 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
                 let message = text(object, "/failure_message")
                     .or_else(|| text(object, "/outcome/seller_message"))
                     .unwrap_or("The charge failed.");
-                EventChange::ChargeFailed(r, safe_message(message))
+                EventChange::ChargeFailed(
+                    r,
+                    safe_message(message),
+                    code_of(object, "/failure_code"),
+                )
             } else {
                 EventChange::ChargeSucceeded(r)
             }
@@ -272,7 +276,9 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
         .map(|r| {
             let message =
                 text(object, "/last_payment_error/message").unwrap_or("The payment failed.");
-            EventChange::ChargeFailed(r, safe_message(message))
+            let code = code_of(object, "/last_payment_error/decline_code")
+                .or_else(|| code_of(object, "/last_payment_error/code"));
+            EventChange::ChargeFailed(r, safe_message(message), code)
         }),
         "payment_intent.succeeded" => {
             card_ref(id_of(object, "/customer"), id_of(object, "/payment_method"))
@@ -299,6 +305,14 @@ fn change_of(kind: &str, object: &Value, previous: Option<&Value>) -> EventChang
         _ => None,
     };
     changed.unwrap_or(EventChange::Ignored)
+}
+
+/// A Stripe error code (`authentication_required`, `card_declined`, …): short, lower-case
+/// letters and underscores, or none (anything else is not Stripe's, and not kept).
+fn code_of(v: &Value, pointer: &str) -> Option<String> {
+    text(v, pointer)
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .map(str::to_owned)
 }
 
 /// Signs `payload` at `t` as Stripe does: the header a test or script sends.

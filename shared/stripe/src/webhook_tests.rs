@@ -249,7 +249,7 @@ fn each_handled_event_reads_into_its_change() {
         event("charge.failed", json!({"id": "ch_1", "customer": "cus_1",
             "source": {"id": "card_1", "object": "card"}, "failure_message": "Your card was declined."}))
         .change,
-        EventChange::ChargeFailed(card_ref(), "Your card was declined.".into())
+        EventChange::ChargeFailed(card_ref(), "Your card was declined.".into(), None)
     );
     assert_eq!(
         event(
@@ -267,7 +267,7 @@ fn each_handled_event_reads_into_its_change() {
             "payment_method": {"id": "pm_1"}}})
         )
         .change,
-        EventChange::ChargeFailed(pm_ref.clone(), "Insufficient funds.".into())
+        EventChange::ChargeFailed(pm_ref.clone(), "Insufficient funds.".into(), None)
     );
     assert_eq!(
         event(

@@ -317,6 +317,24 @@ async fn later_off_session_charges_behave_as_stripe_documents() {
                 cards[0]["failures"] == 1
             })
             .await;
+            // The billing card API shows Stripe's words; the merchant API, reading the
+            // same card, says what it needs.
+            let cards = billing_cards(&bearer).await;
+            let error = cards[0]["error"].as_str().unwrap_or_default();
+            assert!(error.contains("authentication"), "{cards:?}");
+            let id = cards[0]["id"].as_str().unwrap();
+            let (status, pm) = json(
+                call(
+                    reqwest::Method::GET,
+                    &format!("/v1/paymentMethods/{id}"),
+                    &tenant_a().private_api_key,
+                    None,
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 200, "{pm}");
+            assert_eq!(pm["stripeStatus"], "AuthenticationRequired", "{pm}");
         }
     }
 }

@@ -181,6 +181,9 @@ pub struct PaymentMethod {
     pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Stripe's code for the last failed charge, when it gave one (`authentication_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nickname: Option<String>,
     /// The email the card was entered with (the transparent redirect's `email`), echoed
@@ -258,6 +261,7 @@ impl PaymentMethod {
             setup_intent: None,
             failures: 0,
             last_error: None,
+            last_error_code: None,
             nickname: None,
             email: None,
             expiry_as_sent: None,

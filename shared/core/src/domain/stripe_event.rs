@@ -127,7 +127,9 @@ pub enum EventChange {
     CustomerDeleted { customer: String },
     /// `charge.failed`, `payment_intent.payment_failed`, with Stripe's message (cut, and
     /// with any run of digits long enough to be a card number masked).
-    ChargeFailed(StripeCardRef, String),
+    /// With Stripe's code for it, when it gives one (`authentication_required`: the issuer
+    /// wants the cardholder, which an off-session charge cannot ask).
+    ChargeFailed(StripeCardRef, String, Option<String>),
     /// `charge.succeeded`, `payment_intent.succeeded`.
     ChargeSucceeded(StripeCardRef),
     /// `account.application.deauthorized`: the connected account (`account`) revoked the
@@ -259,7 +261,7 @@ pub enum CardChange {
     Details(CardDetails),
     Expiring,
     Removed,
-    Failed(String),
+    Failed(String, Option<String>),
     Succeeded,
 }
 
@@ -275,7 +277,9 @@ impl CardChange {
             EventChange::CardExpiring(r) => (one(r), Self::Expiring),
             EventChange::CardRemoved(r) => (one(r), Self::Removed),
             EventChange::CustomerDeleted { customer } => ((customer.as_str(), None), Self::Removed),
-            EventChange::ChargeFailed(r, m) => (one(r), Self::Failed(m.clone())),
+            EventChange::ChargeFailed(r, m, code) => {
+                (one(r), Self::Failed(m.clone(), code.clone()))
+            }
             EventChange::ChargeSucceeded(r) => (one(r), Self::Succeeded),
             EventChange::Deauthorized | EventChange::SetupSettled { .. } | EventChange::Ignored => {
                 return None
@@ -297,7 +301,7 @@ impl CardChange {
             Self::Details(_) => A::StripeCardUpdated,
             Self::Expiring => A::StripeCardExpiring,
             Self::Removed => A::StripeCardRemoved,
-            Self::Failed(_) => A::StripeChargeFailed,
+            Self::Failed(..) => A::StripeChargeFailed,
             Self::Succeeded => A::StripeChargeSucceeded,
         }
     }
@@ -418,7 +422,7 @@ impl super::PaymentMethod {
             charges.reset_at = Some(charges.reset_at.map_or(at, |r| r.max(at)));
         }
         let applied = match change {
-            CardChange::Failed(_) | CardChange::Succeeded => {
+            CardChange::Failed(..) | CardChange::Succeeded => {
                 self.take_charge(change, event_id, created)
             }
             card => self.take_card_news(card, event_id, created, now),
@@ -463,12 +467,13 @@ impl super::PaymentMethod {
             return applied;
         }
         push_bounded(&mut clock.ids, id.to_owned(), CHARGE_IDS);
-        if let CardChange::Failed(message) = change {
+        if let CardChange::Failed(message, code) = change {
             push_bounded(&mut clock.failures, created, FAILURES_KEPT);
             self.failures = self.failures.saturating_add(1);
             if clock.failed_at.is_none_or(|at| created >= at) {
                 clock.failed_at = Some(created);
                 self.last_error = Some(message.clone());
+                self.last_error_code = code.clone();
             }
         } else {
             clock.reset_at = Some(created);
@@ -477,6 +482,7 @@ impl super::PaymentMethod {
             self.failures = clock.failures.len() as u32;
             if clock.failures.is_empty() {
                 self.last_error = None;
+                self.last_error_code = None;
             }
         }
         Applied::Changed
@@ -528,6 +534,10 @@ pub enum StripeStatus {
     Expiring,
     /// Deleted or detached at Stripe, or its Stripe customer deleted.
     RemovedAtStripe,
+    /// Its last charge was declined because the issuer wants the cardholder to
+    /// authenticate (`authentication_required`): an off-session charge cannot succeed
+    /// until they do, on-session.
+    AuthenticationRequired,
 }
 
 impl StripeStatus {
@@ -536,9 +546,13 @@ impl StripeStatus {
             Self::Active => "Active",
             Self::Expiring => "Expiring",
             Self::RemovedAtStripe => "RemovedAtStripe",
+            Self::AuthenticationRequired => "AuthenticationRequired",
         }
     }
 }
+
+/// Stripe's decline code for a charge the issuer wants the cardholder to authenticate.
+pub const AUTHENTICATION_REQUIRED_CODE: &str = "authentication_required";
 
 /// The billing card API's `error` for a card removed at Stripe, and for one expiring.
 pub const REMOVED_AT_STRIPE: &str = "The card was removed at Stripe.";
@@ -550,6 +564,8 @@ impl super::PaymentMethod {
             StripeStatus::RemovedAtStripe
         } else if self.stripe_expiring {
             StripeStatus::Expiring
+        } else if self.last_error_code.as_deref() == Some(AUTHENTICATION_REQUIRED_CODE) {
+            StripeStatus::AuthenticationRequired
         } else {
             StripeStatus::Active
         }

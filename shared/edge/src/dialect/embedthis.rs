@@ -331,7 +331,7 @@ fn card_error(pm: &crate::domain::PaymentMethod) -> Option<String> {
         (StripeStatus::RemovedAtStripe, _) => Some(REMOVED_AT_STRIPE.into()),
         (_, Some(e)) => Some(e.clone()),
         (StripeStatus::Expiring, None) => Some(EXPIRING.into()),
-        (StripeStatus::Active, None) => None,
+        (StripeStatus::Active | StripeStatus::AuthenticationRequired, None) => None,
     }
 }
 

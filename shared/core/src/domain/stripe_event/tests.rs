@@ -138,7 +138,7 @@ fn legacy_card(at: i64) -> crate::domain::PaymentMethod {
 #[test]
 fn failures_count_once_each_in_any_order_and_a_success_resets_only_what_came_before() {
     let now = time::OffsetDateTime::UNIX_EPOCH;
-    let failed = |m: &str| CardChange::Failed(m.into());
+    let failed = |m: &str| CardChange::Failed(m.into(), None);
     let mut pm = legacy_card(0);
     pm.failures = 0;
     // Two failures, the newer first: both count; the newer's message stays.
@@ -182,8 +182,8 @@ fn failures_count_once_each_in_any_order_and_a_success_resets_only_what_came_bef
 fn the_failure_count_does_not_depend_on_arrival_order() {
     let now = time::OffsetDateTime::UNIX_EPOCH;
     let events = [
-        ("evt_a", CardChange::Failed("a".into()), 100),
-        ("evt_b", CardChange::Failed("b".into()), 120),
+        ("evt_a", CardChange::Failed("a".into(), None), 100),
+        ("evt_b", CardChange::Failed("b".into(), None), 120),
         ("evt_s", CardChange::Succeeded, 110),
     ];
     for order in [
@@ -221,7 +221,7 @@ fn a_legacy_clock_is_a_floor_for_both_kinds_of_news() {
     assert_eq!(pm.apply_stripe(&update, "evt_u0", 99, now), Applied::Stale);
     assert_eq!(pm.legacy_stripe_event_at, None, "folded into the clocks");
     assert_eq!(
-        pm.apply_stripe(&CardChange::Failed("x".into()), "evt_f0", 99, now),
+        pm.apply_stripe(&CardChange::Failed("x".into(), None), "evt_f0", 99, now),
         Applied::Stale
     );
     assert_eq!(
@@ -240,10 +240,16 @@ fn stripe_statuses_keep_their_names() {
         [
             StripeStatus::Active,
             StripeStatus::Expiring,
-            StripeStatus::RemovedAtStripe
+            StripeStatus::RemovedAtStripe,
+            StripeStatus::AuthenticationRequired
         ]
         .map(StripeStatus::as_str),
-        ["Active", "Expiring", "RemovedAtStripe"]
+        [
+            "Active",
+            "Expiring",
+            "RemovedAtStripe",
+            "AuthenticationRequired"
+        ]
     );
 }
 
@@ -280,7 +286,7 @@ fn a_failure_at_the_second_of_a_success_still_counts() {
         Applied::Changed
     );
     assert_eq!(
-        pm.apply_stripe(&CardChange::Failed("x".into()), "evt_f", 100, now),
+        pm.apply_stripe(&CardChange::Failed("x".into(), None), "evt_f", 100, now),
         Applied::Changed
     );
     assert_eq!(pm.failures, 1);
@@ -349,7 +355,7 @@ fn users_see_details_and_removal_only() {
     assert!(CardChange::Removed.shown_to_users());
     for hidden in [
         CardChange::Expiring,
-        CardChange::Failed("x".into()),
+        CardChange::Failed("x".into(), None),
         CardChange::Succeeded,
     ] {
         assert!(!hidden.shown_to_users(), "{hidden:?}");
@@ -379,4 +385,30 @@ fn an_event_dated_past_its_signature_and_the_tolerance_is_after_it() {
     assert!(!e.dated_after(NOW - SIGNATURE_TOLERANCE_SECS));
     assert!(e.dated_after(NOW - SIGNATURE_TOLERANCE_SECS - 1));
     assert!(!e.dated_after(i64::MAX));
+}
+
+/// An off-session charge the issuer wants authenticated: the card says so until a charge
+/// succeeds (the cardholder authenticated one on-session); any other decline does not.
+#[test]
+fn a_charge_needing_authentication_marks_the_card_until_one_succeeds() {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let mut pm = legacy_card(0);
+    let needs = CardChange::Failed(
+        "This transaction requires authentication.".into(),
+        Some("authentication_required".into()),
+    );
+    pm.apply_stripe(&needs, "evt_1", 100, now);
+    assert_eq!(pm.stripe_status(), StripeStatus::AuthenticationRequired);
+    pm.apply_stripe(&CardChange::Succeeded, "evt_2", 110, now);
+    assert_eq!(pm.stripe_status(), StripeStatus::Active);
+    pm.apply_stripe(
+        &CardChange::Failed(
+            "Insufficient funds.".into(),
+            Some("insufficient_funds".into()),
+        ),
+        "evt_3",
+        120,
+        now,
+    );
+    assert_eq!(pm.stripe_status(), StripeStatus::Active);
 }

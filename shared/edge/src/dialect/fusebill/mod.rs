@@ -216,8 +216,10 @@ pub struct PaymentMethodJson {
     external_card_id: Option<String>,
     stored_in_fusebill_vault: bool,
     /// What Stripe last said of the card (webhooks): `Active`, `Expiring`
-    /// (`customer.source.expiring`) or `RemovedAtStripe` (deleted or detached there; the
-    /// card is kept, and is no longer the default). Not in Fusebill's samples: an added field.
+    /// (`customer.source.expiring`), `RemovedAtStripe` (deleted or detached there; the
+    /// card is kept, and is no longer the default) or `AuthenticationRequired` (its last
+    /// charge, off-session, was declined for want of the cardholder's authentication, until
+    /// a charge succeeds). Not in Fusebill's samples: an added field.
     stripe_status: &'static str,
     email: Option<String>,
     modified_date: String,
