@@ -56,7 +56,13 @@ pub async fn connect_account(
 /// Stripe's answer to the code: the connected account's id, or Stripe's refusal.
 async fn exchange_code(base: &str, platform_key: &str, code: &str) -> Result<String> {
     let url = format!("{}/oauth/token", base.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
+    // An operator's one call: bounded, so a Stripe that does not answer fails the command.
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let resp = http
         .post(&url)
         .bearer_auth(platform_key)
         .form(&[("grant_type", "authorization_code"), ("code", code)])

@@ -582,6 +582,8 @@ impl JwtVerifier {
         let http = self.http.get_or_init(|| {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // The shared connect timeout; the request's own is JWKS_TIMEOUT.
+                .connect_timeout(cardvault_net::TIMEOUTS.connect)
                 .build()
                 .unwrap_or_default()
         });
