@@ -59,7 +59,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
 /// A `Content-Type` other than JSON (`application/json`, `…+json`) is a 415; none is fine.
 pub fn require_json(req: &Request) -> Result<(), Error> {
     match media_type(req) {
-        Some(media) if media != "application/json" && !media.ends_with("+json") => {
+        // `text/json` too, as ASP.NET's JSON input formatter takes it (the merchant API's
+        // .NET clients send it).
+        Some(media)
+            if media != "application/json" && media != "text/json" && !media.ends_with("+json") =>
+        {
             Err(Error::UnsupportedMediaType(media))
         }
         _ => Ok(()),

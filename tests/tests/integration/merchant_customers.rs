@@ -193,3 +193,30 @@ async fn unknown_content_type_and_oversize_body_are_4xx() {
     let (status, body) = post_raw(huge, "application/json").await;
     fusebill_error(status, &body, 413);
 }
+
+/// ASP.NET's JSON input formatter takes `text/json`, and .NET clients of Fusebill's API
+/// send it: so does cardvault.
+#[tokio::test]
+async fn text_json_is_taken_as_asp_net_takes_it() {
+    let resp = http()
+        .post(url("/v1/customers"))
+        .header("Authorization", basic(&tenant_a().private_api_key))
+        .header("Content-Type", "text/json; charset=utf-8")
+        .body(json!({"firstName": "Karen"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = json(resp).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["firstName"], "Karen");
+    // Another text type is still refused.
+    let resp = http()
+        .post(url("/v1/customers"))
+        .header("Authorization", basic(&tenant_a().private_api_key))
+        .header("Content-Type", "text/plain")
+        .body(json!({"firstName": "Karen"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+}

@@ -278,11 +278,15 @@ pub fn find_options(req: &Request) -> Result<(usize, PageFrom, CardFilter), Erro
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CardJson {
+    // An unset field is left out, as OneTable leaves it out, not `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<String>,
     current: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     failures: u32,
     id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     number: String,
     month: String,
@@ -335,9 +339,14 @@ fn card_error(pm: &crate::domain::PaymentMethod) -> Option<String> {
     }
 }
 
-/// `submitted`: RFC 3339 in UTC, as stored.
+/// `submitted`: UTC with milliseconds, as JavaScript's `toISOString` writes a date
+/// (`2026-12-08T01:10:00.123Z`), which is how OneTable stores one.
 fn rfc3339(t: crate::domain::Timestamp) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
+    const ISO: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(ISO)
         .unwrap_or_default()
 }
 
@@ -358,7 +367,10 @@ fn card_name(b: &CardView) -> Option<String> {
 #[derive(Debug, Serialize)]
 pub struct PageJson {
     data: Vec<CardJson>,
+    /// Left out at the ends of the list, as OneTable leaves them out (not `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     prev: Option<String>,
 }
 
