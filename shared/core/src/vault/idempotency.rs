@@ -42,16 +42,6 @@ impl IdempotencyKey {
         Self(format!("{PREFIX}-customer-{tenant}-{customer}"))
     }
 
-    /// The token made from an entered card, for the card about to be recorded.
-    pub fn card_token(card: PaymentMethodId) -> Self {
-        Self(format!("{PREFIX}-token-{}", per_request(card)))
-    }
-
-    /// Attaching a card to its Stripe customer, for the card about to be recorded.
-    pub fn attach(card: PaymentMethodId) -> Self {
-        Self(format!("{PREFIX}-attach-{}", per_request(card)))
-    }
-
     /// A further call of the same request, under a key of its own.
     pub fn step(&self, step: &str) -> Self {
         Self(format!("{}-{step}", self.0))
@@ -164,21 +154,21 @@ mod tests {
         let b = PaymentMethodId::try_from(2).unwrap();
         let (r1, r2) = (Uuid::from_u64_pair(1, 1), Uuid::from_u64_pair(1, 2));
         let keys = [
-            IdempotencyKey::card_token(a),
-            IdempotencyKey::attach(a),
+            IdempotencyKey::payment_method(a),
+            IdempotencyKey::setup(a),
             IdempotencyKey::collect(a, r1),
             IdempotencyKey::collect(a, r2),
             IdempotencyKey::collect(b, r1),
             IdempotencyKey::recheck_token(a, r1),
             IdempotencyKey::recheck_attach(a, r1),
-            IdempotencyKey::attach(b),
+            IdempotencyKey::setup(b),
         ];
         for (i, x) in keys.iter().enumerate() {
             for y in &keys[i + 1..] {
                 assert_ne!(x, y);
             }
         }
-        assert_eq!(IdempotencyKey::attach(a).as_str(), "cardvault-attach-1");
+        assert_eq!(IdempotencyKey::setup(a).as_str(), "cardvault-setup-1");
         assert!(IdempotencyKey::collect(a, r1).as_str().len() < 255);
     }
 }

@@ -302,12 +302,19 @@ impl<P: Ports> Vault<P> {
             metadata: Default::default(),
             last_setup_error: None,
         };
-        let mut changes = 0;
-        for (customer_id, id) in self
+        // The vault customers holding cards on that Stripe customer (usually one): each
+        // partition is read once, however many of its cards the index names.
+        let mut owners: Vec<CustomerId> = self
             .store
             .cards_by_stripe_ref(tenant, customer, None)
             .await?
-        {
+            .into_iter()
+            .map(|(owner, _)| owner)
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let mut changes = 0;
+        for customer_id in owners {
             let Some((owner, methods)) = self
                 .store
                 .customer_with_payment_methods(tenant, customer_id)
@@ -315,13 +322,12 @@ impl<P: Ports> Vault<P> {
             else {
                 continue;
             };
-            let waiting = methods.iter().find(|p| {
-                p.id == id
-                    && p.pending
-                        .as_ref()
-                        .is_some_and(|w| w.setup_intent == setup_intent)
+            let waiting = methods.iter().filter(|p| {
+                p.pending
+                    .as_ref()
+                    .is_some_and(|w| w.setup_intent == setup_intent)
             });
-            if let Some(pm) = waiting {
+            for pm in waiting {
                 self.settle_pending(pm, &owner, &si).await?;
                 changes += 1;
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-use crate::domain::{Deadline, OutOfTime, SourceCard, StripeToken};
+use crate::domain::{CardNumber, Deadline, Expiry, OutOfTime, SourceCard, StripeToken};
 use crate::ports::{
     BankAccount, Card, CardDetails, CardOnFile, CreatedCustomer, NewCard, PaymentGateway,
     PaymentIntent, SetupIntent, Source, StripeAuth, StripeError,
@@ -177,6 +177,34 @@ impl State {
             .ok_or_else(|| not_found("token", token))?;
         self.used_tokens.push(token.to_owned());
         Ok(card)
+    }
+
+    /// A card Stripe was given in full (a token, a PaymentMethod, a card on file): the
+    /// number's brand, last four and fingerprint, the expiry, and the holder's name and
+    /// address as given (Stripe keeps them: its AVS checks read them). `address`: line 1,
+    /// line 2, city, postal code, country.
+    fn card_given(
+        &mut self,
+        number: &CardNumber,
+        expiry: Expiry,
+        name: &str,
+        address: [Option<&str>; 5],
+    ) -> Card {
+        let fake = FakeCard {
+            brand: number.brand().as_str(),
+            last4: "0000",
+            exp_month: expiry.month,
+            exp_year: expiry.year,
+            ..FakeCard::default()
+        };
+        let mut c = self.new_card(&fake);
+        c.last4 = Some(number.last4());
+        c.fingerprint = Some(fingerprint_of(number.expose()));
+        c.name = Some(name.to_owned()).filter(|n| !n.is_empty());
+        let [line1, line2, city, zip, country] = address.map(|a| a.map(str::to_owned));
+        (c.address_line1, c.address_line2, c.address_city) = (line1, line2, city);
+        (c.address_zip, c.address_country) = (zip, country);
+        c
     }
 
     fn new_card(&mut self, fake: &FakeCard) -> Card {
@@ -472,6 +500,17 @@ fn fingerprint_of(pan: &str) -> String {
     hex::encode(&sha2::Sha256::digest(pan.as_bytes())[..8])
 }
 
+/// A card's address fields as Stripe takes them, in [`State::card_given`]'s order.
+fn address_of<'a>(card: &CardDetails<'a>) -> [Option<&'a str>; 5] {
+    [
+        card.address_line1,
+        card.address_line2,
+        card.address_city,
+        card.address_zip,
+        card.address_country,
+    ]
+}
+
 /// Sent, but the wait for the answer was cut.
 fn cut(op: &str) -> StripeError {
     StripeError::OutOfTime(OutOfTime {
@@ -601,23 +640,7 @@ impl PaymentGateway for MemoryGateway {
             return Ok(id.clone());
         }
         let pan = card.number.expose();
-        let fake = FakeCard {
-            brand: card.number.brand().as_str(),
-            last4: "0000",
-            exp_month: card.expiry.month,
-            exp_year: card.expiry.year,
-            ..FakeCard::default()
-        };
-        let mut c = s.new_card(&fake);
-        c.last4 = Some(card.number.last4());
-        c.fingerprint = Some(fingerprint_of(pan));
-        c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
-        // Stripe keeps the address it was given on the card (its AVS checks read it).
-        c.address_line1 = card.address_line1.map(str::to_owned);
-        c.address_line2 = card.address_line2.map(str::to_owned);
-        c.address_city = card.address_city.map(str::to_owned);
-        c.address_zip = card.address_zip.map(str::to_owned);
-        c.address_country = card.address_country.map(str::to_owned);
+        let mut c = s.card_given(card.number, card.expiry, card.name, address_of(card));
         c.cvc_check = Some(
             if card.cvv.expose() == CVC_FAILS {
                 "fail"
@@ -810,23 +833,7 @@ impl PaymentGateway for MemoryGateway {
         let (mut c, declines, asks) = match card {
             NewCard::Details(card) => {
                 let pan = card.number.expose();
-                let fake = FakeCard {
-                    brand: card.number.brand().as_str(),
-                    last4: "0000",
-                    exp_month: card.expiry.month,
-                    exp_year: card.expiry.year,
-                    ..FakeCard::default()
-                };
-                let mut c = s.new_card(&fake);
-                c.last4 = Some(card.number.last4());
-                c.fingerprint = Some(fingerprint_of(pan));
-                c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
-                // As Stripe keeps `billing_details.address` (its AVS checks read it).
-                c.address_line1 = card.address_line1.map(str::to_owned);
-                c.address_line2 = card.address_line2.map(str::to_owned);
-                c.address_city = card.address_city.map(str::to_owned);
-                c.address_zip = card.address_zip.map(str::to_owned);
-                c.address_country = card.address_country.map(str::to_owned);
+                let mut c = s.card_given(card.number, card.expiry, card.name, address_of(card));
                 let cvc = if card.cvv.expose() == CVC_FAILS {
                     "fail"
                 } else {
@@ -1010,25 +1017,17 @@ impl PaymentGateway for MemoryGateway {
         if pan == DECLINED_AT_ATTACH {
             return Err(declined("Your card was declined."));
         }
-        let fake = FakeCard {
-            brand: card.number.brand().as_str(),
-            last4: "0000",
-            exp_month: card.expiry.month,
-            exp_year: card.expiry.year,
-            ..FakeCard::default()
-        };
-        let mut c = s.new_card(&fake);
+        let address = [
+            card.address_line1,
+            card.address_line2,
+            card.address_city,
+            card.address_zip,
+            card.address_country,
+        ];
+        let mut c = s.card_given(card.number, card.expiry, card.name, address);
         if pan == DECLINES_CHARGES {
             s.declining.push(c.id.clone());
         }
-        c.last4 = Some(card.number.last4());
-        c.fingerprint = Some(fingerprint_of(pan));
-        c.name = Some(card.name.to_owned()).filter(|n| !n.is_empty());
-        c.address_line1 = card.address_line1.map(str::to_owned);
-        c.address_line2 = card.address_line2.map(str::to_owned);
-        c.address_city = card.address_city.map(str::to_owned);
-        c.address_zip = card.address_zip.map(str::to_owned);
-        c.address_country = card.address_country.map(str::to_owned);
         c.customer = Some(customer.to_owned());
         c.metadata.insert(
             crate::ports::CARD_METADATA_KEY.to_owned(),

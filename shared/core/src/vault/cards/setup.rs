@@ -23,6 +23,8 @@ use crate::ports::{
     Card, Clock, DefaultRule, NewCard, PaymentGateway, PaymentMethodStore, Ports, SetupIntent,
     StoreError, StripeAuth, StripeError, StripeEventStore, SETUP_CARD_KEY, SETUP_TENANT_KEY,
 };
+use subtle::ConstantTimeEq;
+
 use crate::vault::compensation::Undo;
 use crate::vault::idempotency::IdempotencyKey;
 
@@ -400,7 +402,7 @@ impl<P: Ports> Vault<P> {
         let secret_matches = si
             .client_secret
             .as_deref()
-            .is_some_and(|s| constant_time_eq(s.as_bytes(), client_secret.as_bytes()));
+            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(client_secret.as_bytes())));
         if !secret_matches {
             return Err(missing());
         }
@@ -451,8 +453,4 @@ fn card_error(message: String) -> StripeError {
         param: None,
         message,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

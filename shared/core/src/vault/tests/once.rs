@@ -139,12 +139,12 @@ async fn records_hold_hashes_never_the_key_or_the_body() {
 async fn stripe_keys_derive_from_the_client_key() {
     let card = crate::domain::PaymentMethodId::try_from(7).unwrap();
     let other = crate::domain::PaymentMethodId::try_from(8).unwrap();
-    let plain = IdempotencyKey::attach(card);
-    let keyed = under_client_key("seed".into(), async { IdempotencyKey::attach(card) }).await;
+    let plain = IdempotencyKey::setup(card);
+    let keyed = under_client_key("seed".into(), async { IdempotencyKey::setup(card) }).await;
     // A retry under the same key gets a new card id, but the same Stripe key.
-    let retried = under_client_key("seed".into(), async { IdempotencyKey::attach(other) }).await;
-    assert_eq!(plain.as_str(), "cardvault-attach-7");
-    assert_eq!(keyed.as_str(), "cardvault-attach-kseed");
+    let retried = under_client_key("seed".into(), async { IdempotencyKey::setup(other) }).await;
+    assert_eq!(plain.as_str(), "cardvault-setup-7");
+    assert_eq!(keyed.as_str(), "cardvault-setup-kseed");
     assert_eq!(keyed, retried);
 }
 
