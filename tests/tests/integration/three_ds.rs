@@ -607,3 +607,89 @@ async fn a_keyed_retry_of_a_402_replays_the_same_setup() {
         first["RequiresAction"]["ClientSecret"]
     );
 }
+
+/// Six confirm posts at once, racing each other and Stripe's webhook, across the fleet's
+/// instances: every answer is the card, and what is stored is one active default card and
+/// one "authenticated" audit event, not one per post.
+#[tokio::test]
+async fn concurrent_confirms_and_the_webhook_activate_the_card_once() {
+    let key = &tenant_a().private_api_key;
+    let customer = create_customer(key, json!({"firstName": "K"})).await;
+    let (status, body) = redirect(&entry(customer, AUTH_CARDS[0])).await;
+    assert_eq!(status, 402, "{body}");
+    let secret = body["RequiresAction"]["ClientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = body["RequiresAction"]["PaymentMethodId"].as_u64().unwrap();
+    authenticate(&secret, true).await;
+    let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                         "setupIntentClientSecret": secret});
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let confirm = confirm.clone();
+        posts.spawn(async move { redirect(&confirm).await });
+    }
+    for (status, card) in posts.join_all().await {
+        assert_eq!(status, 200, "{card}");
+        assert_eq!(card["id"].as_u64(), Some(id));
+    }
+    // The webhook (a second after the authentication) finds it active: nothing more.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let cards = listed(customer).await;
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert_eq!(cards[0]["isDefault"], true);
+    let item = payment_method_item(customer, id).await;
+    assert_eq!(item["status"], "Active", "{item}");
+    assert!(
+        item.get("pending").is_none() && item.get("expiresAt").is_none(),
+        "{item}"
+    );
+    let page = audit_listed(key, customer, 3).await;
+    let authenticated = page["auditEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "card.added" && e["outcome"] == "authenticated")
+        .count();
+    assert_eq!(authenticated, 1, "{page}");
+}
+
+/// The new fields, malformed: a clear 4xx in Fusebill's envelope, never a 5xx, and no
+/// card.
+#[tokio::test]
+async fn malformed_confirms_and_payment_method_ids_are_4xx() {
+    let customer = create_customer(&tenant_a().private_api_key, json!({"firstName": "K"})).await;
+    for secret in [
+        json!(""),
+        json!(42),
+        json!("seti_"),
+        json!("x_secret_y"),
+        json!("seti_a_secret_b_secret_c"),
+        json!("seti_ä_secret_b"),
+    ] {
+        let confirm = json!({"customerId": customer, "publicApiKey": tenant_a().public_api_key,
+                             "setupIntentClientSecret": secret, "recaptcha": PASS});
+        let (status, body) = redirect(&confirm).await;
+        assert!((400..500).contains(&status), "{secret}: {status} {body}");
+        assert!(body["Errors"].is_array(), "{body}");
+    }
+    let t = redirect_tenant("pjsbad", &[&["set-card-flow", "--flow", "stripe-js"]]);
+    let on_t = create_customer(&t.private_api_key, json!({"firstName": "K"})).await;
+    for pm in [
+        json!("card_123"),
+        json!("pm_../x"),
+        json!("pm_"),
+        json!(123),
+        json!(["pm_a"]),
+    ] {
+        let post = json!({"customerId": on_t, "publicApiKey": t.public_api_key,
+                          "paymentMethodId": pm, "recaptcha": PASS,
+                          "firstName": "K", "lastName": "W"});
+        let (status, body) = redirect(&post).await;
+        assert_eq!(status, 400, "{pm}: {body}");
+        assert_eq!(body["Errors"][0]["Key"], "paymentMethodId", "{pm}: {body}");
+    }
+    assert!(listed(customer).await.is_empty());
+    assert!(listed_of(&t.private_api_key, on_t).await.is_empty());
+}
